@@ -1,0 +1,68 @@
+/**
+ * The link boundary: what a network device looks like to the stack.
+ *
+ * A `Link` moves whole Ethernet frames in batches. Receive hands out views that are valid only
+ * during the callback (on AF_XDP they point into UMEM; in the simulator into a reused buffer),
+ * so the stack never copies a frame it only inspects. Transmit lends a buffer owned by the
+ * device: the stack writes the frame in place, commits it, and `flush()` pushes the batch out
+ * (one kick per batch on AF_XDP). This mirrors smoltcp's RxToken/TxToken split without a token
+ * allocation per frame.
+ *
+ * Middlewares (pcap writer, fault injector) are themselves `Link`s wrapping another one.
+ *
+ * @module
+ */
+
+/** What a device does for the stack, so the stack can skip work the hardware already did. */
+export interface LinkCapabilities {
+  /** Frames arrive with IP/TCP/UDP checksums already verified (true only for offloading NICs). */
+  readonly rxChecksumVerified: boolean;
+  /** The device completes TCP/UDP checksums on transmit; the stack may leave them partial. */
+  readonly txChecksumOffload: boolean;
+  /** Largest batch `receive()` hands out per call; a hint for the driver loop. */
+  readonly maxBatch: number;
+}
+
+/** A frame-moving network device: simulated port, AF_XDP socket, TAP, or a middleware. */
+export interface Link {
+  /** Human-readable name for logs and metrics (`veth0`, `sim:a-b`). */
+  readonly name: string;
+  /** The device's Ethernet address, 6 bytes. Callers must not modify it. */
+  readonly mac: Uint8Array;
+  /** Largest IP packet (layer-3 MTU) the link carries, e.g. 1500. Frames add 14 (or 18) bytes. */
+  readonly mtu: number;
+  /** Offloads and hints. */
+  readonly capabilities: LinkCapabilities;
+  /**
+   * Hands up to `max` received frames to `onFrame`, in arrival order, and returns how many it
+   * handed out. Each `frame` view is valid only until `onFrame` returns.
+   */
+  receive(onFrame: (frame: Uint8Array) => void, max: number): number;
+  /**
+   * Lends a transmit buffer of exactly `length` bytes, or returns `null` when the device has no
+   * room (the caller keeps the packet or drops it; it must not spin). Until `commit()` or the
+   * next `transmitBuffer()` call, the buffer is the caller's to fill.
+   */
+  transmitBuffer(length: number): Uint8Array | null;
+  /** Queues the frame written into the last lent buffer, trimmed to `length` bytes. */
+  commit(length: number): void;
+  /** Pushes committed frames to the wire; cheap when nothing is queued. */
+  flush(): void;
+  /** Releases the device. Idempotent. */
+  close(): void;
+}
+
+/** Size of an Ethernet II header without a VLAN tag. */
+export const ETHERNET_HEADER_LEN = 14;
+
+/**
+ * Copies `frame` into a buffer lent by `link` and commits it; returns false when the link has
+ * no room. For tests and slow paths: the stack writes into `transmitBuffer()` directly.
+ */
+export function transmitCopy(link: Link, frame: Uint8Array): boolean {
+  const buf = link.transmitBuffer(frame.length);
+  if (buf === null) return false;
+  buf.set(frame);
+  link.commit(frame.length);
+  return true;
+}
