@@ -1,0 +1,65 @@
+/**
+ * The contract between the IP layer (the interface) and the transport protocols above it
+ * (UDP, TCP). The interface parses and validates Ethernet and IP, then hands each transport
+ * payload to the registered handler; transports send by borrowing a payload buffer from the
+ * IP layer, writing the segment (checksum included) in place, and committing it.
+ *
+ * @module
+ */
+
+import type { Instant } from "../../time.ts";
+import type { IpAddress } from "../wire/address.ts";
+
+/** What the IP layer learned about a received packet. Views are valid only during the call. */
+export interface IpReceiveInfo {
+  /** 4 or 6. */
+  readonly version: 4 | 6;
+  /** Source address, 4 or 16 bytes (a view into the frame). */
+  readonly src: Uint8Array;
+  /** Destination address, 4 or 16 bytes (a view into the frame). */
+  readonly dst: Uint8Array;
+  /** ECN codepoint from the IP header (0 not-ECT, 1 ECT(1), 2 ECT(0), 3 CE). */
+  readonly ecn: number;
+  /** TTL or hop limit as received. */
+  readonly ttl: number;
+  /** The whole IP packet (header and payload), for ICMP errors that quote it. */
+  readonly packet: Uint8Array;
+  /** True when the link already verified the transport checksum. */
+  readonly checksumVerified: boolean;
+}
+
+/** A transport protocol plugged into the interface. */
+export interface IpProtocolHandler {
+  /** IP protocol number (6 TCP, 17 UDP). */
+  readonly protocol: number;
+  /** Handles one transport payload. Must not throw: bad input is dropped and counted. */
+  receive(info: IpReceiveInfo, payload: Uint8Array, now: Instant): void;
+  /** Runs timers and emits what is due. */
+  poll(now: Instant): void;
+  /** The next instant `poll()` has work, or `NEVER`. */
+  pollAt(): Instant;
+}
+
+/** The sending half of the IP layer, as seen by transports. */
+export interface IpOutput {
+  /**
+   * Lends a buffer for the `length`-byte transport payload of a packet from `src` to `dst`, or
+   * returns null when there is no route or no room on the link (the caller retries on a later
+   * poll). `ecn` is the codepoint to put in the IP header.
+   */
+  beginPacket(
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: number,
+    length: number,
+    ecn: number,
+  ): Uint8Array | null;
+  /** Sends the packet begun last (queued behind neighbour resolution when needed). */
+  commitPacket(): void;
+  /** The source address a packet to `dst` would leave from, or null without a route. */
+  sourceFor(dst: IpAddress): IpAddress | null;
+  /** The IP MTU towards `dst` (the link MTU, or a smaller path MTU learned from ICMP). */
+  mtuFor(dst: IpAddress): number;
+  /** True when `address` is one of this interface's own addresses. */
+  isLocal(address: IpAddress): boolean;
+}
