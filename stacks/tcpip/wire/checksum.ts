@@ -1,0 +1,170 @@
+/**
+ * The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+ *
+ * `onesComplementSum` is the hot loop of every receive: it loads aligned 32-bit words through an
+ * Int32Array laid over the whole ArrayBuffer (cached per buffer, so nothing is allocated per
+ * call), adds their low and high halves into two int32 accumulators (no carry handling in the
+ * loop), and folds the carries once per 128 KiB chunk and at the end.
+ *
+ * Byte order: RFC 1071 section 2(B) — the one's complement sum is byte-order independent up to a
+ * final swap. Native little-endian words give the sum of byte-swapped 16-bit words; folding and
+ * swapping the result yields the big-endian sum. When the data starts at an odd address, the
+ * word pairing is shifted by one byte, which is the same as swapping, so no final swap is needed.
+ *
+ * @module
+ */
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Below this length the byte loop wins over setting up the word path. */
+const WORD_PATH_MIN = 32;
+/** 32-bit words per inner chunk, so the int32 half-word accumulators cannot overflow. */
+const CHUNK_WORDS = 32768;
+
+let cachedBuffer: ArrayBufferLike | null = null;
+let cachedWords: Int32Array = new Int32Array(0);
+
+function wordsOver(buffer: ArrayBufferLike): Int32Array {
+  if (buffer !== cachedBuffer || cachedWords.length !== buffer.byteLength >>> 2) {
+    cachedBuffer = buffer;
+    cachedWords = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  return cachedWords;
+}
+
+/** Folds any non-negative integer sum (up to 2^53) to at most 16 bits with end-around carry. */
+function fold(sum: number): number {
+  while (sum > 0xffff) {
+    const hi = Math.floor(sum / 65536);
+    sum = sum - hi * 65536 + hi;
+  }
+  return sum;
+}
+
+function swap16(x: number): number {
+  return ((x & 0xff) << 8) | (x >>> 8);
+}
+
+/** Big-endian 16-bit word sum by bytes; `off..end` relative to `data`. */
+function byteSum(data: Uint8Array, off: number, end: number): number {
+  let sum = 0;
+  let i = off;
+  for (; i + 1 < end; i += 2) sum += (data[i]! << 8) | data[i + 1]!;
+  if (i < end) sum += data[i]! << 8;
+  return sum;
+}
+
+/**
+ * The one's complement sum of `data` as big-endian 16-bit words (an odd tail byte is padded
+ * with zero), added to `initial`. The result is folded to at most 16 bits, so it can be chained
+ * as `initial` again; pass it to `foldChecksum` for the final checksum. When chaining, every part
+ * but the last must have even length.
+ */
+export function onesComplementSum(data: Uint8Array, initial = 0): number {
+  const len = data.length;
+  if (len < WORD_PATH_MIN || !LITTLE_ENDIAN) return fold(initial + byteSum(data, 0, len));
+  const base = data.byteOffset;
+  const words = wordsOver(data.buffer);
+  // Head: bytes before the first 4-aligned address, summed as little-endian-positioned bytes
+  // (absolute even address = low byte) to match the word loads below.
+  const headLen = (4 - (base & 3)) & 3;
+  let sum = 0;
+  for (let i = 0; i < headLen; i++) {
+    const b = data[i]!;
+    sum += ((base + i) & 1) === 0 ? b : b << 8;
+  }
+  let w = (base + headLen) >>> 2;
+  const nWords = (len - headLen) >>> 2;
+  const wEnd = w + nWords;
+  while (w < wEnd) {
+    // int32 accumulators: each pair-step adds at most 2 * 0xffff, so 16384 steps stay < 2^31.
+    const chunkEnd = wEnd - w > CHUNK_WORDS ? w + CHUNK_WORDS : wEnd;
+    let lo = 0, hi = 0;
+    for (; w + 1 < chunkEnd; w += 2) {
+      const a = words[w]!, b = words[w + 1]!;
+      lo = (lo + (a & 0xffff) + (b & 0xffff)) | 0;
+      hi = (hi + (a >>> 16) + (b >>> 16)) | 0;
+    }
+    if (w < chunkEnd) {
+      const a = words[w++]!;
+      lo += a & 0xffff;
+      hi += a >>> 16;
+    }
+    sum += lo + hi;
+  }
+  for (let i = headLen + nWords * 4; i < len; i++) {
+    const b = data[i]!;
+    sum += ((base + i) & 1) === 0 ? b : b << 8;
+  }
+  let s = fold(sum);
+  if ((base & 1) === 0) s = swap16(s);
+  return fold(initial + s);
+}
+
+/** Folds a running sum and returns the 16-bit checksum to put on the wire (`~sum & 0xffff`). */
+export function foldChecksum(sum: number): number {
+  return ~fold(sum) & 0xffff;
+}
+
+/** The RFC 1071 Internet checksum of `data`. */
+export function internetChecksum(data: Uint8Array): number {
+  return foldChecksum(onesComplementSum(data));
+}
+
+/** The sum of the IPv4 pseudo-header (RFC 793/768): addresses as u32, protocol, L4 length. */
+export function pseudoHeaderSumV4(
+  src: number,
+  dst: number,
+  protocol: number,
+  length: number,
+): number {
+  return fold(
+    (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length,
+  );
+}
+
+/** The sum of the IPv6 pseudo-header (RFC 8200 section 8.1): 16-byte addresses, protocol, length. */
+export function pseudoHeaderSumV6(
+  src: Uint8Array,
+  dst: Uint8Array,
+  protocol: number,
+  length: number,
+): number {
+  let sum = protocol + (length >>> 16) + (length & 0xffff);
+  for (let i = 0; i < 16; i += 2) {
+    sum += ((src[i]! << 8) | src[i + 1]!) + ((dst[i]! << 8) | dst[i + 1]!);
+  }
+  return fold(sum);
+}
+
+/** True when the TCP/UDP/ICMPv6 `segment` (checksum field included) sums to all ones. */
+export function transportChecksumOk(segment: Uint8Array, pseudoSum: number): boolean {
+  return fold(onesComplementSum(segment, pseudoSum)) === 0xffff;
+}
+
+/**
+ * Zeroes the 16-bit checksum field at `checksumOffset`, computes the checksum over `segment`
+ * plus `pseudoSum`, and writes it (TCP 16, UDP 6, ICMPv6 2). For UDP (offset 6) a computed zero
+ * is written as 0xffff, since zero means "no checksum" (RFC 768).
+ */
+export function writeTransportChecksum(
+  segment: Uint8Array,
+  checksumOffset: number,
+  pseudoSum: number,
+): void {
+  segment[checksumOffset] = 0;
+  segment[checksumOffset + 1] = 0;
+  let c = foldChecksum(onesComplementSum(segment, pseudoSum));
+  if (c === 0 && checksumOffset === 6) c = 0xffff;
+  segment[checksumOffset] = c >>> 8;
+  segment[checksumOffset + 1] = c;
+}
+
+/**
+ * RFC 1624 eqn. 3: the new checksum after one 16-bit word of the covered data changes from
+ * `oldWord` to `newWord`: HC' = ~(~HC + ~m + m'). Unlike eqn. 2 it gives the same result as a
+ * full recomputation (0x0000, not 0xffff, in the RFC's section 4 example).
+ */
+export function updateChecksum16(checksum: number, oldWord: number, newWord: number): number {
+  const sum = (~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  return ~fold(sum) & 0xffff;
+}
