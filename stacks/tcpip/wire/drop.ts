@@ -26,6 +26,22 @@ export const DROP_REASONS = [
   "fragment-timeout",
   "fragment-overlap",
   "fragment-too-big",
+  "fragment-duplicate",
+  "reassembly-full",
+  // Interface / IP layer (iface/)
+  "bad-source-address",
+  "bad-ndp",
+  "unsupported-icmp-type",
+  "icmp-rate-limited",
+  "no-route",
+  "link-full",
+  "too-big",
+  "neighbor-queue-full",
+  "neighbor-unreachable",
+  "neighbor-evicted",
+  "neighbor-packet-too-big",
+  // Sockets
+  "socket-queue-full",
 ] as const;
 
 /** A named reason for dropping a packet. */
