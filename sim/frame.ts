@@ -1,0 +1,75 @@
+/**
+ * Pooled frame buffers. A `SimFrame` carries one Ethernet frame from the transmitting port,
+ * through a channel, to the receiving port's queue; it is also the event for its own
+ * serialization end and arrival, so a frame in flight costs no allocation at all.
+ *
+ * @module
+ */
+
+import { SimEvent } from "./event_queue.ts";
+import type { Instant } from "../stacks/time.ts";
+
+/** Room for an Ethernet header with one 802.1Q tag (14 + 4) on top of the IP MTU. */
+export const FRAME_OVERHEAD = 18;
+
+/** One reusable frame buffer. */
+export class SimFrame extends SimEvent {
+  /** Backing storage, `pool.capacity` bytes. */
+  readonly buf: Uint8Array;
+  /** The pool this frame returns to. */
+  readonly pool: FramePool;
+  /** `buf.subarray(0, length)`, cached so equal-sized frames reuse the same view object. */
+  view: Uint8Array;
+  /** Frame length in bytes. */
+  length = 0;
+  /** When the frame entered its current channel queue (for queue-delay samples). */
+  enqueuedAt: Instant = 0;
+  /** Channel phase: 0 while serializing onto the wire, 1 while propagating. */
+  phase = 0;
+
+  /** Creates a frame of `pool.capacity` bytes; use `FramePool.acquire()` instead. */
+  constructor(pool: FramePool) {
+    super();
+    this.pool = pool;
+    this.buf = new Uint8Array(pool.capacity);
+    this.view = this.buf.subarray(0, 0);
+  }
+
+  /** Sets the frame length, re-creating the view only when the length changes. */
+  setLength(length: number): void {
+    if (this.view.length !== length) this.view = this.buf.subarray(0, length);
+    this.length = length;
+  }
+}
+
+/** A free list of frames of one capacity. */
+export class FramePool {
+  /** Bytes per frame buffer. */
+  readonly capacity: number;
+  readonly #free: SimFrame[] = [];
+  /** Frames ever created by this pool (a steady state stops growing this). */
+  allocated = 0;
+
+  /** Creates an empty pool of `capacity`-byte frames. */
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  /** Takes a frame from the free list, or creates one. */
+  acquire(): SimFrame {
+    const f = this.#free.pop();
+    if (f !== undefined) return f;
+    this.allocated++;
+    return new SimFrame(this);
+  }
+
+  /** Returns a frame to the free list. The caller must not use it afterwards. */
+  release(frame: SimFrame): void {
+    this.#free.push(frame);
+  }
+
+  /** Frames currently on the free list. */
+  get free(): number {
+    return this.#free.length;
+  }
+}
