@@ -9,6 +9,7 @@
 
 import type { Instant } from "../../time.ts";
 import type { IpAddress } from "../wire/address.ts";
+import type { IcmpErrorInfo } from "./icmp.ts";
 
 /** What the IP layer learned about a received packet. Views are valid only during the call. */
 export interface IpReceiveInfo {
@@ -38,6 +39,12 @@ export interface IpProtocolHandler {
   poll(now: Instant): void;
   /** The next instant `poll()` has work, or `NEVER`. */
   pollAt(): Instant;
+  /**
+   * Optional: a received ICMP error (unreachable, frag-needed, packet too big, time exceeded)
+   * quoting a packet of this protocol that we sent. The interface has already updated its
+   * path-MTU cache when the error carries an MTU. Views are valid only during the call.
+   */
+  icmpError?(error: IcmpErrorInfo, now: Instant): void;
 }
 
 /** The sending half of the IP layer, as seen by transports. */
