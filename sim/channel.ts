@@ -83,7 +83,7 @@ export class ChannelStats {
   corrupted = 0;
   /** Frames given the extra reorder delay. */
   reordered = 0;
-  /** Total serialization time, ns (busy time, for utilization). */
+  /** Total serialization time of frames that finished serializing, ns (for utilization). */
   busyTime: Duration = 0;
   /** Largest queue seen, frames. */
   maxQueuePackets = 0;
@@ -216,6 +216,8 @@ export class Channel implements EventHandler {
   #busy = false;
   /** Sub-ns remainder of serialization, in units of 1/rate ns. */
   #carry = 0;
+  /** When the frame on the wire started serializing. */
+  #txStart: Instant = 0;
 
   /** Creates a channel; `attach()` it to ports (topology helpers do both). */
   constructor(sim: Simulator, name: string, params: ChannelParams) {
@@ -311,7 +313,12 @@ export class Channel implements EventHandler {
 
   /** Would `packets` more frames totalling `bytes` fit (used by backpressured ports)? */
   hasRoom(packets: number, bytes: number): boolean {
-    if (!this.#busy && this.#count === 0 && packets === 1) return true;
+    if (!this.#busy) {
+      if (this.#count === 0 && packets === 1) return true;
+      // The first of the frames will go straight onto the idle wire (its bytes are still
+      // counted: conservative for byte limits).
+      packets--;
+    }
     return this.#count + packets <= this.#limitPackets && this.#bytes + bytes <= this.#limitBytes;
   }
 
@@ -367,9 +374,8 @@ export class Channel implements EventHandler {
       carry += rate;
     }
     this.#carry = carry;
-    const stats = this.stats;
-    stats.busyTime += t;
-    stats.addQueueDelay(now - frame.enqueuedAt);
+    this.#txStart = now;
+    this.stats.addQueueDelay(now - frame.enqueuedAt);
     frame.phase = 0;
     frame.handler = this;
     this.#sim.queue.schedule(frame, now + t);
@@ -391,6 +397,7 @@ export class Channel implements EventHandler {
       return;
     }
     this.#busy = false;
+    this.stats.busyTime += now - this.#txStart;
     this.#wireDone(frame, now);
     // Next frame onto the wire.
     if (this.#count > 0) {
