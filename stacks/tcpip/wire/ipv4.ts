@@ -1,0 +1,251 @@
+/**
+ * IPv4 headers (RFC 791).
+ *
+ * ```text
+ *  0                   1                   2                   3
+ *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |Version|  IHL  |   DSCP    |ECN|          Total Length         |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |         Identification        |R|D|M|      Fragment Offset    |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |  Time to Live |    Protocol   |         Header Checksum       |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                       Source Address                          |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                    Destination Address                        |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |                    Options (IHL > 5)          |    Padding    |
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * ```
+ *
+ * @module
+ */
+
+import { copyBytes, EMPTY, read16, read32, write16, write32 } from "./bytes.ts";
+import { internetChecksum } from "./checksum.ts";
+import type { DropReason } from "./drop.ts";
+
+/** Offset of version (high nibble) and IHL (low nibble). */
+export const IPV4_VER_IHL = 0;
+/** Offset of DSCP (6 bits) and ECN (2 bits). */
+export const IPV4_TOS = 1;
+/** Offset of the total length. */
+export const IPV4_TOTAL_LEN = 2;
+/** Offset of the identification. */
+export const IPV4_IDENT = 4;
+/** Offset of flags (3 bits) and fragment offset (13 bits, units of 8 bytes). */
+export const IPV4_FLAGS_FRAG = 6;
+/** Offset of the TTL. */
+export const IPV4_TTL = 8;
+/** Offset of the protocol. */
+export const IPV4_PROTOCOL = 9;
+/** Offset of the header checksum. */
+export const IPV4_CHECKSUM = 10;
+/** Offset of the source address. */
+export const IPV4_SRC = 12;
+/** Offset of the destination address. */
+export const IPV4_DST = 16;
+/** Length of a header without options. */
+export const IPV4_MIN_HEADER_LEN = 20;
+
+/** Reserved ("evil") flag bit in the flags/fragment word. */
+export const IPV4_FLAG_RESERVED = 0x8000;
+/** Don't Fragment bit in the flags/fragment word. */
+export const IPV4_FLAG_DF = 0x4000;
+/** More Fragments bit in the flags/fragment word. */
+export const IPV4_FLAG_MF = 0x2000;
+
+/** IP protocol number of ICMP. */
+export const IP_PROTO_ICMP = 1;
+/** IP protocol number of TCP. */
+export const IP_PROTO_TCP = 6;
+/** IP protocol number of UDP. */
+export const IP_PROTO_UDP = 17;
+/** IP protocol number of ICMPv6. */
+export const IP_PROTO_ICMPV6 = 58;
+
+/** Zero-copy accessors over an IPv4 header; retarget with `wrap()`. No bounds checks. */
+export class Ipv4View {
+  /** The packet being viewed. */
+  buf: Uint8Array = EMPTY;
+  /** Points the view at `packet` and returns it. */
+  wrap(packet: Uint8Array): this {
+    this.buf = packet;
+    return this;
+  }
+  /** IP version (4). */
+  get version(): number {
+    return this.buf[IPV4_VER_IHL]! >>> 4;
+  }
+  /** Header length in bytes (IHL * 4). */
+  get headerLength(): number {
+    return (this.buf[IPV4_VER_IHL]! & 0x0f) * 4;
+  }
+  /** DSCP (6 bits). */
+  get dscp(): number {
+    return this.buf[IPV4_TOS]! >>> 2;
+  }
+  /** ECN codepoint (2 bits). */
+  get ecn(): number {
+    return this.buf[IPV4_TOS]! & 3;
+  }
+  /** Total length of header and payload. */
+  get totalLength(): number {
+    return read16(this.buf, IPV4_TOTAL_LEN);
+  }
+  /** Identification. */
+  get identification(): number {
+    return read16(this.buf, IPV4_IDENT);
+  }
+  /** Flags and fragment offset word. */
+  get flagsFragment(): number {
+    return read16(this.buf, IPV4_FLAGS_FRAG);
+  }
+  /** Time to live. */
+  get ttl(): number {
+    return this.buf[IPV4_TTL]!;
+  }
+  /** Protocol number. */
+  get protocol(): number {
+    return this.buf[IPV4_PROTOCOL]!;
+  }
+  /** Header checksum as on the wire. */
+  get checksum(): number {
+    return read16(this.buf, IPV4_CHECKSUM);
+  }
+  /** Source address as u32. */
+  get src(): number {
+    return read32(this.buf, IPV4_SRC);
+  }
+  /** Destination address as u32. */
+  get dst(): number {
+    return read32(this.buf, IPV4_DST);
+  }
+}
+
+/** A parsed (or to-be-emitted) IPv4 header; reuse one per receive path. */
+export class Ipv4Repr {
+  /** DSCP (6 bits). */
+  dscp = 0;
+  /** ECN codepoint (2 bits). */
+  ecn = 0;
+  /** Total length (set by `parse`; `emit` recomputes it from the payload length). */
+  totalLength = 0;
+  /** Identification. */
+  identification = 0;
+  /** The reserved flag bit (kept so captures re-emit identically). */
+  reservedFlag = false;
+  /** Don't Fragment. */
+  dontFragment = false;
+  /** More Fragments. */
+  moreFragments = false;
+  /** Fragment offset in bytes (a multiple of 8). */
+  fragmentOffset = 0;
+  /** Time to live. */
+  ttl = 64;
+  /** Protocol number of the payload. */
+  protocol = 0;
+  /** Header checksum as received (`emit` computes its own). */
+  checksum = 0;
+  /** Source address as u32. */
+  src = 0;
+  /** Destination address as u32. */
+  dst = 0;
+  /** Option bytes (a view into the packet, or empty); `emit` copies them, zero-padded to 4. */
+  options: Uint8Array = EMPTY;
+  /** The payload, bounded by the total length (Ethernet padding excluded): a view. */
+  payload: Uint8Array = EMPTY;
+
+  /** True for any fragment (MF set or a non-zero offset). */
+  get isFragment(): boolean {
+    return this.moreFragments || this.fragmentOffset !== 0;
+  }
+
+  /** Header length `emit` writes: 20 + options rounded up to 4. */
+  get headerLength(): number {
+    return IPV4_MIN_HEADER_LEN + ((this.options.length + 3) & ~3);
+  }
+
+  /** Clears to a header with no options and no payload. */
+  reset(): void {
+    this.dscp =
+      this.ecn =
+      this.totalLength =
+      this.identification =
+        0;
+    this.reservedFlag = this.dontFragment = this.moreFragments = false;
+    this.fragmentOffset =
+      this.protocol =
+      this.checksum =
+      this.src =
+      this.dst =
+        0;
+    this.ttl = 64;
+    this.options = EMPTY;
+    this.payload = EMPTY;
+  }
+
+  /**
+   * Reads and validates `packet` (the Ethernet payload, possibly padded): version, IHL >= 5,
+   * header within the buffer, 20 <= total length <= buffer, header checksum.
+   */
+  parse(packet: Uint8Array): DropReason | undefined {
+    if (packet.length < IPV4_MIN_HEADER_LEN) return "truncated";
+    if (packet[IPV4_VER_IHL]! >>> 4 !== 4) return "bad-version";
+    const hl = (packet[IPV4_VER_IHL]! & 0x0f) * 4;
+    if (hl < IPV4_MIN_HEADER_LEN) return "bad-header-length";
+    if (hl > packet.length) return "truncated";
+    const total = read16(packet, IPV4_TOTAL_LEN);
+    if (total < hl || total > packet.length) return "bad-length";
+    if (internetChecksum(packet.subarray(0, hl)) !== 0) return "bad-checksum";
+    const tos = packet[IPV4_TOS]!;
+    this.dscp = tos >>> 2;
+    this.ecn = tos & 3;
+    this.totalLength = total;
+    this.identification = read16(packet, IPV4_IDENT);
+    const ff = read16(packet, IPV4_FLAGS_FRAG);
+    this.reservedFlag = (ff & IPV4_FLAG_RESERVED) !== 0;
+    this.dontFragment = (ff & IPV4_FLAG_DF) !== 0;
+    this.moreFragments = (ff & IPV4_FLAG_MF) !== 0;
+    this.fragmentOffset = (ff & 0x1fff) * 8;
+    this.ttl = packet[IPV4_TTL]!;
+    this.protocol = packet[IPV4_PROTOCOL]!;
+    this.checksum = read16(packet, IPV4_CHECKSUM);
+    this.src = read32(packet, IPV4_SRC);
+    this.dst = read32(packet, IPV4_DST);
+    this.options = hl > IPV4_MIN_HEADER_LEN ? packet.subarray(IPV4_MIN_HEADER_LEN, hl) : EMPTY;
+    this.payload = packet.subarray(hl, total);
+    return undefined;
+  }
+
+  /**
+   * Writes the header for a `payloadLength`-byte payload into `buf` (options copied, checksum
+   * computed); sets `totalLength` and `checksum`; returns the header length.
+   */
+  emit(buf: Uint8Array, payloadLength: number): number {
+    const hl = this.headerLength;
+    this.totalLength = hl + payloadLength;
+    buf[IPV4_VER_IHL] = 0x40 | (hl >>> 2);
+    buf[IPV4_TOS] = (this.dscp << 2) | (this.ecn & 3);
+    write16(buf, IPV4_TOTAL_LEN, this.totalLength);
+    write16(buf, IPV4_IDENT, this.identification);
+    write16(
+      buf,
+      IPV4_FLAGS_FRAG,
+      (this.reservedFlag ? IPV4_FLAG_RESERVED : 0) | (this.dontFragment ? IPV4_FLAG_DF : 0) |
+        (this.moreFragments ? IPV4_FLAG_MF : 0) | ((this.fragmentOffset >>> 3) & 0x1fff),
+    );
+    buf[IPV4_TTL] = this.ttl;
+    buf[IPV4_PROTOCOL] = this.protocol;
+    write16(buf, IPV4_CHECKSUM, 0);
+    write32(buf, IPV4_SRC, this.src);
+    write32(buf, IPV4_DST, this.dst);
+    const n = this.options.length;
+    copyBytes(buf, IPV4_MIN_HEADER_LEN, this.options, 0, n);
+    for (let i = IPV4_MIN_HEADER_LEN + n; i < hl; i++) buf[i] = 0;
+    this.checksum = internetChecksum(buf.subarray(0, hl));
+    write16(buf, IPV4_CHECKSUM, this.checksum);
+    return hl;
+  }
+}
