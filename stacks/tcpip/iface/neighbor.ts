@@ -6,8 +6,9 @@
  * ```
  *   (new, packet to send) --> INCOMPLETE --answer--> REACHABLE --reachableTime--> STALE
  *        INCOMPLETE: a solicitation every retransInterval, maxProbes then FAIL (queue dropped)
- *        STALE: still used; the first use starts unicast probes (RFC 4861 DELAY is folded into
- *               PROBE), maxProbes unanswered probes delete the entry; an unused STALE entry is
+ *        STALE: still used; the first use starts a DELAY of delayFirstProbe (upper-layer
+ *               confirmation or an answer cancels it), then unicast probes (PROBE);
+ *               maxProbes unanswered probes delete the entry; an unused STALE entry is
  *               deleted after staleTimeout.
  * ```
  *
@@ -27,7 +28,10 @@
 import type { Duration, Instant } from "../../time.ts";
 import { NEVER, SECOND } from "../../time.ts";
 
-/** Entry states (RFC 4861 names; DELAY and PROBE are folded into STALE + `probing`). */
+/**
+ * Entry states (RFC 4861 names). DELAY and PROBE are kept as STALE with `delayUntil` / `probes`
+ * set, since the entry is used the same way in all three.
+ */
 export type NeighborState = "incomplete" | "reachable" | "stale";
 
 /** Reasons the neighbour cache drops a packet. */
@@ -56,6 +60,8 @@ export interface NeighborConfig {
   reachableTime?: Duration;
   /** Gap between solicitations for one entry (RFC 4861 RETRANS_TIMER, 1 s). */
   retransInterval?: Duration;
+  /** Wait before probing a STALE entry that was used (DELAY_FIRST_PROBE_TIME, 5 s). */
+  delayFirstProbe?: Duration;
   /** Solicitations before resolution fails (MAX_MULTICAST_SOLICIT, 3). */
   maxProbes?: number;
   /** An unused STALE entry is deleted after this long (60 s). */
@@ -95,6 +101,8 @@ export class NeighborEntry {
   reachableUntil: Instant = 0;
   /** Last time the entry was used to send or confirmed. */
   lastUsed: Instant = 0;
+  /** When a used STALE entry starts probing (DELAY state); 0 when not delaying. */
+  delayUntil: Instant = 0;
   /** Probes sent in the current resolution/probe round; 0 = not probing. */
   probes = 0;
   /** When the last solicitation went out. */
@@ -134,6 +142,7 @@ export class NeighborCache {
   readonly reachableTime: Duration;
   readonly retransInterval: Duration;
   readonly maxProbes: number;
+  readonly delayFirstProbe: Duration;
   readonly staleTimeout: Duration;
   readonly maxEntries: number;
   readonly slotSize: number;
@@ -160,6 +169,7 @@ export class NeighborCache {
     this.reachableTime = config.reachableTime ?? 30 * SECOND;
     this.retransInterval = config.retransInterval ?? SECOND;
     this.maxProbes = config.maxProbes ?? 3;
+    this.delayFirstProbe = config.delayFirstProbe ?? 5 * SECOND;
     this.staleTimeout = config.staleTimeout ?? 60 * SECOND;
     this.maxEntries = config.maxEntries ?? 256;
     this.slotSize = config.slotSize ?? 1500;
@@ -191,19 +201,29 @@ export class NeighborCache {
 
   /**
    * The MAC to send to `addr` now, or null when it must be resolved first (then call
-   * `enqueue`). Using a STALE entry starts a unicast reachability probe (rate-limited).
+   * `enqueue`). Using a STALE entry starts the DELAY before unicast reachability probes.
    */
   lookup(version: 4 | 6, addr: Uint8Array, now: Instant): Uint8Array | null {
     const e = this.find(version, addr);
     if (e === null || e.state === "incomplete") return null;
     e.lastUsed = now;
-    if (e.state === "stale" && e.probes === 0) {
-      e.probes = 1;
-      e.lastProbe = now;
-      this.stats.solicitations++;
-      this.sink.solicit(version, e.addressView(), e.mac, now);
+    if (e.state === "stale" && e.probes === 0 && e.delayUntil === 0) {
+      e.delayUntil = now + this.delayFirstProbe;
     }
     return e.mac;
+  }
+
+  /**
+   * Upper-layer reachability confirmation (RFC 4861 7.3.1, e.g. a TCP ACK for new data): a
+   * known entry becomes REACHABLE again without probing.
+   */
+  confirmReachable(version: 4 | 6, addr: Uint8Array, now: Instant): void {
+    const e = this.find(version, addr);
+    if (e === null || e.state === "incomplete") return;
+    e.state = "reachable";
+    e.reachableUntil = now + this.reachableTime;
+    e.probes = 0;
+    e.delayUntil = 0;
   }
 
   /**
@@ -265,6 +285,7 @@ export class NeighborCache {
     e.state = "reachable";
     e.reachableUntil = now + this.reachableTime;
     e.probes = 0;
+    e.delayUntil = 0;
     e.lastUsed = now;
     if (wasIncomplete) this.stats.resolved++;
     this.flush(e, now);
@@ -288,6 +309,7 @@ export class NeighborCache {
     e.mac.set(mac.subarray(0, 6));
     e.state = "stale";
     e.probes = 0;
+    e.delayUntil = 0;
     this.flush(e, now);
   }
 
@@ -316,6 +338,13 @@ export class NeighborCache {
         e.lastProbe = now;
         this.stats.solicitations++;
         this.sink.solicit(e.version, e.addressView(), e.state === "incomplete" ? null : e.mac, now);
+      } else if (e.delayUntil > 0) {
+        if (now < e.delayUntil) continue;
+        e.delayUntil = 0;
+        e.probes = 1;
+        e.lastProbe = now;
+        this.stats.solicitations++;
+        this.sink.solicit(e.version, e.addressView(), e.mac, now);
       } else if (e.state === "stale" && now >= e.lastUsed + this.staleTimeout) {
         this.release(e, "neighbor-unreachable");
       }
@@ -330,6 +359,7 @@ export class NeighborCache {
       if (!e.inUse) continue;
       let t: Instant;
       if (e.probes > 0) t = e.lastProbe + this.retransInterval;
+      else if (e.delayUntil > 0) t = e.delayUntil;
       else if (e.state === "reachable") t = e.reachableUntil;
       else t = e.lastUsed + this.staleTimeout;
       if (t < at) at = t;
@@ -373,6 +403,7 @@ export class NeighborCache {
     e.hash = hashAddress(version, addr);
     e.state = "stale";
     e.probes = 0;
+    e.delayUntil = 0;
     e.lastProbe = 0;
     e.lastUsed = now;
     e.reachableUntil = 0;

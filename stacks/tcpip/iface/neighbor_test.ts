@@ -82,22 +82,41 @@ Deno.test("NeighborCache bounds the shared pool across entries", () => {
   assert.deepEqual(sink.sent.map((s) => s.bytes[0]), [2, 4]);
 });
 
-Deno.test("NeighborCache ages REACHABLE to STALE, probes unicast on use, deletes on no answer", () => {
+Deno.test("NeighborCache ages REACHABLE to STALE, probes unicast after DELAY, deletes on no answer", () => {
   const sink = new RecordingSink();
-  const c = new NeighborCache(sink, { reachableTime: 10 * SECOND, maxProbes: 2 });
+  const c = new NeighborCache(sink, {
+    reachableTime: 10 * SECOND,
+    maxProbes: 2,
+    delayFirstProbe: 5 * SECOND,
+  });
   c.confirm(4, A, MAC, 0, true);
   assert.equal(c.pollAt(), 10 * SECOND);
   c.poll(10 * SECOND);
   assert.equal(c.find(4, A)!.state, "stale");
   assert.ok(c.lookup(4, A, 11 * SECOND) !== null, "a STALE entry is still usable");
+  assert.equal(sink.solicits.length, 0, "DELAY first");
+  assert.equal(c.pollAt(), 16 * SECOND);
+  c.poll(16 * SECOND);
   assert.equal(sink.solicits.length, 1);
   assert.equal(sink.solicits[0]!.unicast, true);
-  c.lookup(4, A, 11 * SECOND + 1);
+  c.lookup(4, A, 16 * SECOND + 1);
+  c.poll(16 * SECOND + 2);
   assert.equal(sink.solicits.length, 1, "probes are rate-limited");
-  c.poll(12 * SECOND);
+  c.poll(17 * SECOND);
   assert.equal(sink.solicits.length, 2);
-  c.poll(13 * SECOND);
+  c.poll(18 * SECOND);
   assert.equal(c.find(4, A), null);
+});
+
+Deno.test("NeighborCache.confirmReachable() cancels the DELAY probe", () => {
+  const sink = new RecordingSink();
+  const c = new NeighborCache(sink, { delayFirstProbe: 5 * SECOND });
+  c.observe(4, A, MAC, 0, true);
+  c.lookup(4, A, 1);
+  c.confirmReachable(4, A, 2);
+  c.poll(10 * SECOND);
+  assert.equal(sink.solicits.length, 0);
+  assert.equal(c.find(4, A)!.state, "reachable");
 });
 
 Deno.test("NeighborCache deletes an unused STALE entry after staleTimeout", () => {
