@@ -119,6 +119,7 @@ export class RenoCc implements CongestionControl {
   private bytesAckedCa = 0;
   private priorCwnd = 0;
   private priorSsthresh = Infinity;
+  private reducing = false;
 
   /** Sets the initial window of RFC 6928. */
   init(mss: number, _now: Instant): void {
@@ -128,6 +129,7 @@ export class RenoCc implements CongestionControl {
     this.bytesAckedCa = 0;
     this.priorCwnd = 0;
     this.priorSsthresh = Infinity;
+    this.reducing = false;
   }
 
   /** Keeps the window at least 2 MSS of the new size. */
@@ -163,14 +165,16 @@ export class RenoCc implements CongestionControl {
     this.priorSsthresh = this.ssthresh;
     this.ssthresh = Math.max(Math.floor(this.cwnd / 2), 2 * this.mss);
     this.bytesAckedCa = 0;
+    this.reducing = kind === "loss";
     if (kind === "rto") this.cwnd = this.mss;
     else if (kind === "ecn") this.cwnd = this.ssthresh;
     // "loss": cwnd stays; PRR in the engine brings the flight down to ssthresh.
   }
 
-  /** Ends recovery at ssthresh (RFC 6582 / RFC 6937). */
+  /** Ends fast recovery at ssthresh (RFC 6582 / RFC 6937); after an RTO slow start goes on. */
   onRecoveryExit(_now: Instant): void {
-    if (this.ssthresh !== Infinity) this.cwnd = this.ssthresh;
+    if (this.reducing && this.ssthresh !== Infinity) this.cwnd = this.ssthresh;
+    this.reducing = false;
   }
 
   /** Restores the window saved at the spurious reduction. */
@@ -179,6 +183,7 @@ export class RenoCc implements CongestionControl {
     this.cwnd = Math.max(this.cwnd, this.priorCwnd);
     this.ssthresh = Math.max(this.ssthresh, this.priorSsthresh);
     this.priorCwnd = 0;
+    this.reducing = false;
   }
 
   /** RFC 5681 4.1: restart window = min(IW, cwnd). */

@@ -2,126 +2,1176 @@
  * `RecoveryEngine`: the sender's loss-recovery and congestion engine (one per connection).
  * See api.ts for the contract and /work/notes/recovery_api.md for the call sequence.
  *
+ * Pieces, each after its RFC: RFC 6298 RTO with Karn's rule (rtt.ts); RFC 2018 SACK scoreboard
+ * over a record ring that splits records on partial coverage (ring.ts); RFC 2883 D-SACK;
+ * RFC 8985 RACK (time-based loss marking with an adaptive reordering window) and TLP;
+ * RFC 6675 pipe and DupThresh fallback; RFC 5681/6582 NewReno without SACK; RFC 6937 PRR-SSRB;
+ * Eifel (RFC 3522/4015) and D-SACK undo; draft-cheng-iccrg-delivery-rate-estimation rate
+ * samples; pacing (pacer.ts); congestion control behind cc.ts.
+ *
  * @module
  */
 
-import type { Duration, Instant } from "../../../time.ts";
-import type { Seq } from "../seq.ts";
-import type {
+import { type Duration, type Instant, MILLISECOND, NEVER, SECOND } from "../../../time.ts";
+import { type Seq, seqGe, seqGt, seqLe, seqLt } from "../seq.ts";
+import {
   AckResult,
-  RecoveryConfig,
-  RecoveryEngineApi,
+  type RecoveryConfig,
+  type RecoveryEngineApi,
   RecoveryInfo,
-  RecoveryState,
+  type RecoveryState,
   RetransmitRange,
-  TimerKind,
+  type TimerKind,
 } from "./api.ts";
-import type { CongestionControl } from "./cc.ts";
+import { type AckSample, type CongestionControl, createCc } from "./cc.ts";
+import { Pacer } from "./pacer.ts";
+import {
+  F_APP_LIMITED,
+  F_ECT,
+  F_EVER_RETRANS,
+  F_LOST,
+  F_RETRANS,
+  F_SACKED,
+  SegmentRing,
+} from "./ring.ts";
+import { RtoEstimator } from "./rtt.ts";
+
+/** The engine's reused `AckSample`. */
+class SampleRecord implements AckSample {
+  ackedBytes = 0;
+  ackedPackets = 0;
+  delivered = 0;
+  deliveredCe = 0;
+  interval: Duration = -1;
+  rtt: Duration = -1;
+  minRtt: Duration = -1;
+  srtt: Duration = -1;
+  inFlight = 0;
+  priorInFlight = 0;
+  losses = 0;
+  isAppLimited = false;
+  ece = false;
+  inRecovery = false;
+  now: Instant = 0;
+  mss = 0;
+}
+
+/** RFC 8985: how many recoveries a D-SACK-widened reordering window persists. */
+const REO_WND_PERSIST = 16;
 
 /** The loss-recovery and congestion engine of one connection. */
 export class RecoveryEngine implements RecoveryEngineApi {
+  private readonly ring: SegmentRing;
+  private readonly est: RtoEstimator;
+  private readonly pacer = new Pacer();
+  private readonly res = new AckResult();
+  private readonly rtx = new RetransmitRange();
+  private readonly infoOut = new RecoveryInfo();
+  private readonly smp = new SampleRecord();
+  private readonly ccImpl: CongestionControl;
+
+  private mss: number;
+  private sackOn: boolean;
+  private tsOn: boolean;
+  private ecnOn = false;
+  private readonly rackCfg: boolean;
+  private readonly tlpCfg: boolean;
+  private readonly pacingCfg: boolean;
+  private readonly burstSegs: number;
+  private readonly dupThresh: number;
+  private readonly delAck: Duration;
+  private readonly tsGran: Duration;
+
+  private una: Seq = 0;
+  private nxt: Seq = 0;
+  private peerWnd = 0x7fff_ffff;
+  private st: RecoveryState = "open";
+
+  // Scoreboard byte counters (kept in step with the record flags).
+  private sacked = 0;
+  private sackedPkts = 0;
+  private lost = 0;
+  private retrans = 0;
+  private renoSacked = 0;
+  private dupAcks = 0;
+  private retransHint: Seq = 0;
+
+  // Timers.
+  private rtoAt: Instant = NEVER;
+  private tlpAt: Instant = NEVER;
+  private reoAt: Instant = NEVER;
+
+  // Recovery episode and PRR (RFC 6937).
+  private recoveryPoint: Seq = 0;
+  private recoverValid = false;
+  private prrDelivered = 0;
+  private prrOut = 0;
+  private recoverFs = 0;
+  private prrQuota = 0;
+
+  // Undo (Eifel and D-SACK).
+  private undoValid = false;
+  private undoMarker: Seq = 0;
+  private undoRetrans = 0;
+  private undoRetransTime: Instant = -1;
+  private eifelPending = false;
+
+  // RACK (RFC 8985).
+  private rackXmitTs: Instant = -1;
+  private rackEndSeq: Seq = 0;
+  private rackRtt: Duration = -1;
+  private rackFack: Seq = 0;
+  private rackFackValid = false;
+  private reorderingSeen = false;
+  private reoWndMult = 1;
+  private reoWndPersist = 0;
+  private dsackRound: Seq = 0;
+  private dsackRoundValid = false;
+  private reoWnd: Duration = 0;
+
+  // TLP (RFC 8985 section 7).
+  private probeQuota = 0;
+  private probePending = false;
+  private probeSeq: Seq = 0;
+  private probeLen = 0;
+  private tlpOutstanding = false;
+  private tlpIsRetrans = false;
+  private tlpEndSeq: Seq = 0;
+  private tlpSeq: Seq = 0;
+
+  // Delivery rate (draft-cheng-iccrg-delivery-rate-estimation).
+  private cDelivered = 0;
+  private cDeliveredTime: Instant = 0;
+  private cFirstSentTime: Instant = 0;
+  private cAppLimited = 0;
+  private rsPrior = -1;
+  private rsSendElapsed: Duration = 0;
+  private rsAckElapsed: Duration = 0;
+  private rsApp = false;
+  private rsRtt: Duration = -1;
+  private lastRate = 0;
+
+  // ECN (RFC 3168).
+  private cwrPending = false;
+  private ecnRoundEnd: Seq = 0;
+  private ecnRoundValid = false;
+
+  private lastSendTime: Instant = Number.NEGATIVE_INFINITY;
+  private everSent = false;
+
+  // Statistics.
+  private bytesAcked = 0;
+  private bytesSent = 0;
+  private retransSegs = 0;
+  private retransBytes = 0;
+  private lostSegs = 0;
+  private spurious = 0;
+  private dsacks = 0;
+  private rtoCount = 0;
+  private tlpCount = 0;
+  private recoveries = 0;
+
   /** Creates an engine; call `reset(iss, now)` before the first `onSend`. */
-  constructor(_config: RecoveryConfig) {
-    throw new Error("unimplemented");
+  constructor(config: RecoveryConfig) {
+    if (!(config.mss > 0)) {
+      throw new RangeError(`RecoveryConfig.mss must be a positive byte count, got ${config.mss}`);
+    }
+    this.mss = config.mss;
+    this.sackOn = config.sack ?? true;
+    this.tsOn = config.timestamps ?? false;
+    this.tsGran = config.tsGranularity ?? MILLISECOND;
+    this.rackCfg = config.rack ?? true;
+    this.tlpCfg = config.tlp ?? true;
+    this.pacingCfg = config.pacing ?? false;
+    this.burstSegs = Math.max(1, config.pacingBurstSegments ?? 2);
+    this.dupThresh = config.dupThresh ?? 3;
+    this.delAck = config.delayedAckAllowance ?? 200 * MILLISECOND;
+    this.est = new RtoEstimator(
+      config.initialRto ?? SECOND,
+      config.minRto ?? 200 * MILLISECOND,
+      config.maxRto ?? 120 * SECOND,
+      config.clockGranularity ?? MILLISECOND,
+    );
+    this.ring = new SegmentRing(config.capacity ?? 256);
+    const cc = config.cc ?? "reno";
+    this.ccImpl = typeof cc === "string" ? createCc(cc).cc : cc;
+    this.ccImpl.init(this.mss, 0);
   }
+
   /** See `RecoveryEngineApi.reset`. */
-  reset(_iss: Seq, _now: Instant): void {
-    throw new Error("unimplemented");
+  reset(iss: Seq, now: Instant): void {
+    this.ring.clear();
+    this.est.reset();
+    this.pacer.reset();
+    this.una = this.nxt = this.retransHint = iss >>> 0;
+    this.peerWnd = 0x7fff_ffff;
+    this.st = "open";
+    this.sacked =
+      this.sackedPkts =
+      this.lost =
+      this.retrans =
+      this.renoSacked =
+        0;
+    this.dupAcks = 0;
+    this.rtoAt = this.tlpAt = this.reoAt = NEVER;
+    this.recoverValid = false;
+    this.prrDelivered =
+      this.prrOut =
+      this.recoverFs =
+      this.prrQuota =
+        0;
+    this.undoValid = this.eifelPending = false;
+    this.undoRetrans = 0;
+    this.undoRetransTime = -1;
+    this.rackXmitTs = -1;
+    this.rackRtt = -1;
+    this.rackFackValid = this.reorderingSeen = false;
+    this.reoWndMult = 1;
+    this.reoWndPersist = 0;
+    this.dsackRoundValid = false;
+    this.reoWnd = 0;
+    this.probeQuota = 0;
+    this.probePending = this.tlpOutstanding = this.tlpIsRetrans = false;
+    this.cDelivered = this.cAppLimited = 0;
+    this.cDeliveredTime = this.cFirstSentTime = now;
+    this.lastRate = 0;
+    this.cwrPending = this.ecnRoundValid = false;
+    this.lastSendTime = Number.NEGATIVE_INFINITY;
+    this.everSent = false;
+    this.bytesAcked =
+      this.bytesSent =
+      this.retransSegs =
+      this.retransBytes =
+        0;
+    this.lostSegs =
+      this.spurious =
+      this.dsacks =
+      this.rtoCount =
+      this.tlpCount =
+        0;
+    this.recoveries = 0;
+    this.ccImpl.init(this.mss, now);
+    this.updatePacing();
   }
+
   /** See `RecoveryEngineApi.setMss`. */
-  setMss(_mss: number): void {
-    throw new Error("unimplemented");
+  setMss(mss: number): void {
+    if (!(mss > 0) || mss === this.mss) return;
+    this.mss = mss;
+    this.ccImpl.setMss(mss);
+    this.updatePacing();
   }
+
   /** See `RecoveryEngineApi.setNegotiated`. */
-  setNegotiated(_sack: boolean, _timestamps: boolean, _ecn: boolean): void {
-    throw new Error("unimplemented");
+  setNegotiated(sack: boolean, timestamps: boolean, ecn: boolean): void {
+    this.sackOn = sack;
+    this.tsOn = timestamps;
+    this.ecnOn = ecn;
   }
+
   /** See `RecoveryEngineApi.setPeerWindow`. */
-  setPeerWindow(_bytes: number): void {
-    throw new Error("unimplemented");
+  setPeerWindow(bytes: number): void {
+    this.peerWnd = bytes > 0 ? bytes : 0;
   }
+
+  // ---------------------------------------------------------------------------------------
+  // Sending
+
   /** See `RecoveryEngineApi.onSend`. */
-  onSend(_seq: Seq, _len: number, _now: Instant, _isRetransmit: boolean): void {
-    throw new Error("unimplemented");
+  onSend(seq: Seq, len: number, now: Instant, isRetransmit: boolean): void {
+    if (!(len > 0)) return;
+    seq = seq >>> 0;
+    const end = (seq + len) >>> 0;
+    if (!isRetransmit && seq !== this.nxt) {
+      if (this.ring.count === 0 && seqGt(seq, this.nxt)) {
+        // The core skipped ahead with nothing outstanding: follow it.
+        this.una = this.nxt = this.retransHint = seq;
+      } else if (seqLt(seq, this.nxt)) {
+        // Overlaps data already sent: the overlapping part is a retransmission.
+        const overlapEnd = seqLt(end, this.nxt) ? end : this.nxt;
+        this.onSend(seq, (overlapEnd - seq) >>> 0, now, true);
+        if (seqLe(end, this.nxt)) return;
+        seq = this.nxt;
+        len = (end - seq) >>> 0;
+      } else {
+        return; // a gap in sequence space cannot be tracked; the core broke the contract
+      }
+    }
+    this.bytesSent += len;
+    if (this.pipe() === 0) {
+      // Rate estimation restarts its intervals when the flight was empty.
+      this.cFirstSentTime = now;
+      this.cDeliveredTime = now;
+    }
+    if (isRetransmit) {
+      this.sendRetransmit(seq, len, now);
+    } else {
+      if (
+        this.everSent && this.ring.count === 0 && now - this.lastSendTime > this.est.rto
+      ) {
+        this.ccImpl.onIdleRestart(now);
+      }
+      const s = this.ring.push(seq, len, now);
+      this.snapshot(s);
+      this.nxt = end;
+      if (this.probeQuota > 0 && !this.probePending) {
+        this.tlpOutstanding = true;
+        this.tlpIsRetrans = false;
+        this.tlpSeq = seq;
+        this.tlpEndSeq = this.nxt;
+      }
+    }
+    this.probeQuota = this.probeQuota > len ? this.probeQuota - len : 0;
+    if (this.st === "recovery") {
+      this.prrOut += len;
+      this.prrQuota = this.prrQuota > len ? this.prrQuota - len : 0;
+    }
+    this.pacer.onSend(len, now);
+    this.lastSendTime = now;
+    this.everSent = true;
+    if (this.rtoAt === NEVER) this.rtoAt = now + this.est.rto;
+    if (!isRetransmit) this.armTlp(now);
   }
+
+  private snapshot(s: number): void {
+    const r = this.ring;
+    r.delivered[s] = this.cDelivered;
+    r.deliveredTime[s] = this.cDeliveredTime;
+    r.firstSent[s] = this.cFirstSentTime;
+    let f = r.flags[s]! & ~(F_APP_LIMITED | F_ECT);
+    if (this.cAppLimited !== 0) f |= F_APP_LIMITED;
+    if (this.sendEct) f |= F_ECT;
+    r.flags[s] = f;
+  }
+
+  private sendRetransmit(seq: Seq, len: number, now: Instant): void {
+    const r = this.ring;
+    if (seqLt(seq, this.una)) {
+      const cut = (this.una - seq) >>> 0;
+      if (cut >= len) return;
+      seq = this.una;
+      len -= cut;
+    }
+    let end = (seq + len) >>> 0;
+    if (seqGt(end, this.nxt)) end = this.nxt;
+    if (!seqLt(seq, end)) return;
+    let i = this.boundary(seq);
+    if (i < 0) return;
+    this.boundary(end);
+    const isProbe = this.probePending && seq === this.probeSeq;
+    for (; i < r.count; i++) {
+      const s = r.slot(i);
+      if (!seqLt(r.start[s]!, end)) break;
+      const f = r.flags[s]!;
+      if (f & F_SACKED) continue;
+      const l = r.len[s]!;
+      r.xmits[s] = r.xmits[s]! + 1;
+      r.lastXmit[s] = now;
+      r.flags[s] = f | F_RETRANS | F_EVER_RETRANS;
+      if (!(f & F_RETRANS)) this.retrans += l;
+      this.snapshot(s);
+      this.retransSegs++;
+      this.retransBytes += l;
+      if (this.undoValid && (this.st === "recovery" || this.st === "loss")) {
+        this.undoRetrans++;
+        if (this.undoRetransTime < 0) this.undoRetransTime = now;
+      }
+    }
+    if (seqLt(this.retransHint, end)) this.retransHint = end;
+    if (isProbe) {
+      this.probePending = false;
+      this.tlpOutstanding = true;
+      this.tlpIsRetrans = true;
+      this.tlpSeq = seq;
+      this.tlpEndSeq = this.nxt;
+    }
+  }
+
+  /**
+   * Makes `seq` a record boundary (splitting the record containing it) and returns the logical
+   * index of the record starting at `seq`, or -1 when `seq` is not inside [una, nxt).
+   */
+  private boundary(seq: Seq): number {
+    const r = this.ring;
+    const i = r.find(this.una, seq);
+    if (i < 0) return -1;
+    const off = (seq - r.start[r.slot(i)]!) | 0;
+    if (off === 0) return i;
+    r.split(i, off);
+    return i + 1;
+  }
+
   /** See `RecoveryEngineApi.onAppLimited`. */
   onAppLimited(): void {
-    throw new Error("unimplemented");
+    const v = this.cDelivered + this.pipe();
+    this.cAppLimited = v > 0 ? v : 1;
   }
+
+  // ---------------------------------------------------------------------------------------
+  // ACK processing
+
   /** See `RecoveryEngineApi.onAck`. */
   onAck(
-    _now: Instant,
-    _ack: Seq,
-    _sackBlocks: Uint32Array,
-    _sackCount: number,
-    _tsRtt: Duration,
-    _ece: boolean,
-    _dupAckEligible = true,
+    now: Instant,
+    ack: Seq,
+    sackBlocks: Uint32Array,
+    sackCount: number,
+    tsRtt: Duration,
+    ece: boolean,
+    dupAckEligible = true,
   ): AckResult {
-    throw new Error("unimplemented");
+    const res = this.res;
+    const r = this.ring;
+    ack = ack >>> 0;
+    res.ignored = false;
+    res.newlyAckedBytes = res.newlyAckedPackets = res.newlySackedBytes = 0;
+    res.newlyLostBytes = res.newlyLostPackets = 0;
+    res.dsack =
+      res.enteredRecovery =
+      res.exitedRecovery =
+      res.spuriousUndo =
+      res.dupAck =
+        false;
+    res.rttSample = -1;
+    if (seqGt(ack, this.nxt)) {
+      res.ignored = true;
+      res.rate.interval = -1;
+      res.rate.delivered = res.rate.ackedSacked = res.rate.losses = 0;
+      return res;
+    }
+    const priorInFlight = this.pipe();
+    const priorDelivered = this.cDelivered;
+    const priorRenoSacked = this.renoSacked;
+    const priorUna = this.una;
+    const prevFack = this.rackFack;
+    const prevFackValid = this.rackFackValid;
+    const echoTime = tsRtt >= 0 ? now - tsRtt : -1;
+    let ackedPkts = 0;
+    this.rsPrior = -1;
+    this.rsRtt = -1;
+    if (!this.sackOn) sackCount = 0;
+    if (sackCount > 4) sackCount = 4;
+
+    // 1. D-SACK (RFC 2883): first block below the cumulative ACK or inside the second block.
+    let firstSack = 0;
+    let dsackProbe = false;
+    if (sackCount > 0) {
+      const l0 = sackBlocks[0]! >>> 0;
+      const r0 = sackBlocks[1]! >>> 0;
+      let isDsack = seqLt(l0, r0) && seqLe(r0, ack);
+      if (!isDsack && sackCount > 1 && seqLt(l0, r0)) {
+        const l1 = sackBlocks[2]! >>> 0;
+        const r1 = sackBlocks[3]! >>> 0;
+        isDsack = seqLe(l1, l0) && seqLe(r0, r1);
+      }
+      if (isDsack) {
+        firstSack = 1;
+        res.dsack = true;
+        this.dsacks++;
+        if (this.undoValid && this.undoRetrans > 0 && seqGe(l0, this.undoMarker)) {
+          const segs = Math.max(1, Math.round(((r0 - l0) >>> 0) / this.mss));
+          this.undoRetrans = this.undoRetrans > segs ? this.undoRetrans - segs : 0;
+        }
+        if (
+          this.tlpOutstanding && this.tlpIsRetrans && seqLt(l0, this.tlpEndSeq) &&
+          seqGt(r0, this.tlpSeq)
+        ) dsackProbe = true;
+      }
+    }
+
+    // 2. Cumulative ACK.
+    let karnSend: Instant = -1;
+    let retransAcked = false;
+    const advanced = seqGt(ack, this.una);
+    if (advanced) {
+      while (r.count > 0) {
+        const s = r.slot(0);
+        const start = r.start[s]!;
+        if (!seqLt(start, ack)) break;
+        const l = r.len[s]!;
+        const f = r.flags[s]!;
+        const covered = (ack - start) >>> 0;
+        const take = covered < l ? covered : l;
+        if (!(f & F_SACKED)) {
+          this.deliver(s, take, now, echoTime, prevFack, prevFackValid);
+          if (f & F_EVER_RETRANS) retransAcked = true;
+          else karnSend = r.lastXmit[s]!;
+        }
+        if (take === l) {
+          if (f & F_SACKED) {
+            this.sacked -= l;
+            this.sackedPkts--;
+          }
+          if (f & F_LOST) this.lost -= l;
+          if (f & F_RETRANS) this.retrans -= l;
+          r.popFront();
+          ackedPkts++;
+        } else {
+          if (f & F_SACKED) this.sacked -= take;
+          if (f & F_LOST) this.lost -= take;
+          if (f & F_RETRANS) this.retrans -= take;
+          r.start[s] = ack;
+          r.len[s] = l - take;
+          break;
+        }
+      }
+      const acked = (ack - this.una) >>> 0;
+      res.newlyAckedBytes = acked;
+      res.newlyAckedPackets = ackedPkts;
+      this.bytesAcked += acked;
+      this.una = ack;
+      if (seqLt(this.retransHint, ack)) this.retransHint = ack;
+      this.renoSacked = this.renoSacked > acked ? this.renoSacked - acked : 0;
+      this.dupAcks = 0;
+      this.est.clearBackoff();
+    }
+
+    // 3. SACK blocks (RFC 2018).
+    for (let b = firstSack; b < sackCount; b++) {
+      let left = sackBlocks[2 * b]! >>> 0;
+      let right = sackBlocks[2 * b + 1]! >>> 0;
+      if (!seqLt(left, right)) continue;
+      if (seqLt(left, this.una)) left = this.una;
+      if (seqGt(right, this.nxt)) right = this.nxt;
+      if (!seqLt(left, right)) continue;
+      let i = this.boundary(left);
+      if (i < 0) continue;
+      this.boundary(right);
+      for (; i < r.count; i++) {
+        const s = r.slot(i);
+        if (!seqLt(r.start[s]!, right)) break;
+        const f = r.flags[s]!;
+        if (f & F_SACKED) continue;
+        const l = r.len[s]!;
+        this.sacked += l;
+        this.sackedPkts++;
+        if (f & F_LOST) this.lost -= l;
+        if (f & F_RETRANS) this.retrans -= l;
+        r.flags[s] = (f & ~(F_LOST | F_RETRANS)) | F_SACKED;
+        res.newlySackedBytes += l;
+        ackedPkts++;
+        this.deliver(s, l, now, echoTime, prevFack, prevFackValid);
+      }
+    }
+
+    // 4. RTT for the RTO estimator: timestamps, else Karn's rule.
+    if (advanced) {
+      let sample: Duration = -1;
+      if (this.tsOn) sample = tsRtt;
+      else if (!retransAcked && karnSend >= 0) sample = now - karnSend;
+      if (sample >= 0) {
+        this.est.sample(sample);
+        res.rttSample = sample;
+      }
+    }
+
+    // 5. Duplicate ACK (RFC 5681): nothing new acknowledged, same ack, data outstanding.
+    if (!advanced && ack === priorUna && dupAckEligible && r.count > 0) {
+      this.dupAcks++;
+      res.dupAck = true;
+      if (!this.sackOn) {
+        const cap = Math.max(0, (this.nxt - this.una) - this.mss);
+        this.renoSacked = Math.min(this.renoSacked + this.mss, cap);
+      }
+    }
+
+    // 6. Spurious-retransmission detection and undo.
+    if (this.undoValid) {
+      if (
+        this.eifelPending && advanced && this.tsOn && echoTime >= 0 && this.undoRetransTime >= 0 &&
+        (this.st === "loss" || (this.st === "recovery" && seqGe(this.una, this.recoveryPoint)))
+      ) {
+        this.eifelPending = false;
+        if (echoTime < this.undoRetransTime - this.tsGran) this.undo(now);
+      } else if (res.dsack && this.undoRetrans === 0 && this.undoRetransTime >= 0) {
+        this.undo(now);
+      }
+    }
+
+    // 7. Recovery / loss exit at the recovery point.
+    if ((this.st === "recovery" || this.st === "loss") && seqGe(this.una, this.recoveryPoint)) {
+      this.setState(this.sacked > 0 ? "disorder" : "open", now);
+      this.ccImpl.onRecoveryExit(now);
+      res.exitedRecovery = true;
+      this.eifelPending = false;
+      if (this.reoWndPersist > 0 && --this.reoWndPersist === 0) this.reoWndMult = 1;
+    }
+
+    // 8. Loss detection.
+    if (this.sackOn && this.rackCfg) {
+      this.updateReoWnd(res.dsack);
+      if (this.sacked > 0 || this.retrans > 0 || this.reoAt !== NEVER) this.rackDetect(now);
+    }
+    if (this.sackOn) {
+      if (!this.rackCfg || !this.reorderingSeen || this.rackXmitTs < 0) this.dupThreshMark();
+    } else if (this.st === "recovery" && advanced && r.count > 0) {
+      // RFC 6582: a partial ACK retransmits the first unacknowledged segment.
+      const s = r.slot(0);
+      if (!(r.flags[s]! & F_RETRANS)) this.markLost(s);
+    }
+    if (
+      (this.st === "open" || this.st === "disorder") && this.dupAcks >= this.dupThresh &&
+      r.count > 0 && (!this.sackOn || !this.rackCfg || !this.reorderingSeen) &&
+      (!this.recoverValid || seqGt(this.una, this.recoveryPoint) || this.sackOn)
+    ) {
+      const s = r.slot(0);
+      if (!(r.flags[s]! & (F_SACKED | F_RETRANS))) this.markLost(s);
+    }
+
+    // 9. Fast recovery entry.
+    if ((this.st === "open" || this.st === "disorder") && this.lost > 0) {
+      this.enterRecovery(now);
+      res.enteredRecovery = true;
+    }
+
+    // 10. PRR (RFC 6937, PRR-SSRB).
+    const deliveredData = (this.cDelivered - priorDelivered) + (this.renoSacked - priorRenoSacked);
+    if (this.st === "recovery") {
+      this.prrDelivered += deliveredData > 0 ? deliveredData : 0;
+      const pipe = this.pipe();
+      const ssthresh = this.ccImpl.ssthresh;
+      let sndcnt: number;
+      if (pipe > ssthresh) {
+        sndcnt = Math.ceil((this.prrDelivered * ssthresh) / this.recoverFs) - this.prrOut;
+      } else {
+        const a = this.prrDelivered - this.prrOut;
+        const limit = (a > deliveredData ? a : deliveredData) + this.mss;
+        const room = ssthresh - pipe;
+        sndcnt = room < limit ? room : limit;
+      }
+      if (this.prrOut === 0 && sndcnt < this.mss) sndcnt = this.mss; // the fast retransmit
+      this.prrQuota = sndcnt > 0 ? sndcnt : 0;
+    }
+
+    // 11. ECN echo (RFC 3168): one reduction per window of data.
+    if (
+      ece && this.ecnOn && (this.st === "open" || this.st === "disorder") &&
+      (!this.ecnRoundValid || seqGe(this.una, this.ecnRoundEnd))
+    ) {
+      this.ccImpl.onCongestion("ecn", now);
+      this.cwrPending = true;
+      this.ecnRoundEnd = this.nxt;
+      this.ecnRoundValid = true;
+      this.undoValid = false;
+    }
+
+    // 12. Tail loss probe outcome (RFC 8985 7.4).
+    if (this.tlpOutstanding && seqGe(ack, this.tlpEndSeq)) {
+      if (!this.tlpIsRetrans || dsackProbe) {
+        this.tlpOutstanding = false;
+      } else if (seqGt(ack, this.tlpEndSeq)) {
+        // The probe repaired a loss: a (one-shot) congestion response.
+        this.tlpOutstanding = false;
+        if (this.st === "open" || this.st === "disorder") {
+          this.ccImpl.onCongestion("loss", now);
+          this.ccImpl.onRecoveryExit(now);
+        }
+      } else if (!advanced && res.newlySackedBytes === 0 && dupAckEligible) {
+        this.tlpOutstanding = false; // original and probe both arrived
+      }
+    } else if (this.tlpOutstanding && dsackProbe) {
+      this.tlpOutstanding = false;
+    }
+
+    // 13. Rate sample, congestion control, pacing.
+    if (this.cAppLimited !== 0 && this.cDelivered > this.cAppLimited) this.cAppLimited = 0;
+    const rs = res.rate;
+    rs.ackedSacked = this.cDelivered - priorDelivered;
+    rs.losses = res.newlyLostBytes;
+    rs.priorInFlight = priorInFlight;
+    rs.deliveredCe = ece ? rs.ackedSacked : 0;
+    if (this.rsPrior < 0) {
+      rs.delivered = 0;
+      rs.interval = -1;
+      rs.rtt = -1;
+      rs.isAppLimited = false;
+      rs.priorDelivered = 0;
+    } else {
+      rs.delivered = this.cDelivered - this.rsPrior;
+      rs.priorDelivered = this.rsPrior;
+      rs.isAppLimited = this.rsApp;
+      rs.rtt = this.rsRtt;
+      const iv = this.rsSendElapsed > this.rsAckElapsed ? this.rsSendElapsed : this.rsAckElapsed;
+      rs.interval = iv > 0 && !(this.est.minRtt > 0 && iv < this.est.minRtt) ? iv : -1;
+      if (rs.interval > 0) {
+        const rate = rs.deliveryRate;
+        if (!rs.isAppLimited || rate > this.lastRate) this.lastRate = rate;
+      }
+    }
+    if (rs.ackedSacked > 0) {
+      const m = this.smp;
+      m.ackedBytes = rs.ackedSacked;
+      m.ackedPackets = ackedPkts;
+      m.delivered = rs.delivered;
+      m.deliveredCe = rs.deliveredCe;
+      m.interval = rs.interval;
+      m.rtt = rs.rtt;
+      m.minRtt = this.est.minRtt;
+      m.srtt = this.est.srtt;
+      m.inFlight = this.pipe();
+      m.priorInFlight = priorInFlight;
+      m.losses = rs.losses;
+      m.isAppLimited = rs.isAppLimited;
+      m.ece = ece;
+      m.inRecovery = this.st === "recovery" || this.st === "loss";
+      m.now = now;
+      m.mss = this.mss;
+      this.ccImpl.onAck(m);
+    }
+    this.updatePacing();
+
+    // 14. Disorder bookkeeping and timers.
+    if (this.st === "open" || this.st === "disorder") {
+      this.setState(this.sacked > 0 || this.dupAcks > 0 ? "disorder" : "open", now);
+    }
+    if (r.count === 0) {
+      this.rtoAt = this.tlpAt = this.reoAt = NEVER;
+      this.tlpOutstanding = false;
+    } else {
+      if (advanced || this.rtoAt === NEVER) this.rtoAt = now + this.est.rto;
+      if (advanced || this.tlpAt === NEVER) this.armTlp(now);
+    }
+    return res;
   }
+
+  /** Per-record delivery: rate-sample candidate, RACK state, reordering detection. */
+  private deliver(
+    s: number,
+    bytes: number,
+    now: Instant,
+    echoTime: Instant,
+    prevFack: Seq,
+    prevFackValid: boolean,
+  ): void {
+    const r = this.ring;
+    const f = r.flags[s]!;
+    const xmit = r.lastXmit[s]!;
+    const end = (r.start[s]! + r.len[s]!) >>> 0;
+    this.cDelivered += bytes;
+    this.cDeliveredTime = now;
+    const pd = r.delivered[s]!;
+    if (this.rsPrior < 0 || pd >= this.rsPrior) {
+      this.rsPrior = pd;
+      this.rsApp = (f & F_APP_LIMITED) !== 0;
+      this.rsSendElapsed = xmit - r.firstSent[s]!;
+      this.rsAckElapsed = now - r.deliveredTime[s]!;
+      this.rsRtt = f & F_EVER_RETRANS ? -1 : now - xmit;
+      this.cFirstSentTime = xmit;
+    }
+    // RACK (RFC 8985 6.2 step 2): skip ambiguous deliveries of retransmitted segments.
+    const rtt = now - xmit;
+    let usable = true;
+    if (f & F_EVER_RETRANS) {
+      if (echoTime >= 0 && echoTime < xmit) usable = false;
+      else if (this.est.minRtt >= 0 && rtt < this.est.minRtt) usable = false;
+    } else {
+      this.est.noteMin(rtt);
+    }
+    if (usable) {
+      if (
+        this.rackXmitTs < 0 || xmit > this.rackXmitTs ||
+        (xmit === this.rackXmitTs && seqGt(end, this.rackEndSeq))
+      ) {
+        this.rackXmitTs = xmit;
+        this.rackEndSeq = end;
+        this.rackRtt = rtt;
+      }
+    }
+    // Step 3: a never-retransmitted segment delivered below the previous highest SACK.
+    if (!(f & F_EVER_RETRANS) && prevFackValid && seqLt(end, prevFack)) {
+      this.reorderingSeen = true;
+    }
+    if (!this.rackFackValid || seqGt(end, this.rackFack)) {
+      this.rackFack = end;
+      this.rackFackValid = true;
+    }
+  }
+
+  /** RFC 8985 6.2 step 4: the reordering window. */
+  private updateReoWnd(dsack: boolean): void {
+    if (this.dsackRoundValid && seqGe(this.una, this.dsackRound)) this.dsackRoundValid = false;
+    if (!this.dsackRoundValid && dsack) {
+      this.dsackRound = this.nxt;
+      this.dsackRoundValid = true;
+      this.reoWndMult++;
+      this.reoWndPersist = REO_WND_PERSIST;
+    }
+    this.reoWnd = this.computeReoWnd();
+  }
+
+  private computeReoWnd(): Duration {
+    if (!this.reorderingSeen) {
+      if (this.st === "recovery" || this.st === "loss") return 0;
+      if (this.sackedPkts >= this.dupThresh) return 0;
+    }
+    const minRtt = this.est.minRtt;
+    if (minRtt < 0) return 0;
+    const w = (this.reoWndMult * minRtt) / 4;
+    const srtt = this.est.srtt;
+    return srtt >= 0 && srtt < w ? srtt : w;
+  }
+
+  /** RFC 8985 6.2 step 5: marks lost by time; arms the reordering timer for the rest. */
+  private rackDetect(now: Instant): void {
+    this.reoAt = NEVER;
+    if (this.rackXmitTs < 0) return;
+    const r = this.ring;
+    let timeout = 0;
+    for (let i = 0; i < r.count; i++) {
+      const s = r.slot(i);
+      const f = r.flags[s]!;
+      if (f & F_SACKED) continue;
+      if ((f & (F_LOST | F_RETRANS)) === F_LOST) continue; // awaiting retransmission
+      const xmit = r.lastXmit[s]!;
+      const end = (r.start[s]! + r.len[s]!) >>> 0;
+      if (
+        this.rackXmitTs > xmit || (this.rackXmitTs === xmit && seqGt(this.rackEndSeq, end))
+      ) {
+        const remaining = xmit + this.rackRtt + this.reoWnd - now;
+        if (remaining <= 0) this.markLost(s);
+        else if (remaining > timeout) timeout = remaining;
+      }
+    }
+    if (timeout > 0) this.reoAt = now + timeout;
+  }
+
+  /** RFC 6675 IsLost(): DupThresh SACKed segments (or that many bytes) above a hole. */
+  private dupThreshMark(): void {
+    if (this.sackedPkts < this.dupThresh && this.sacked <= (this.dupThresh - 1) * this.mss) {
+      return;
+    }
+    const r = this.ring;
+    let pkts = 0;
+    let bytes = 0;
+    for (let i = r.count - 1; i >= 0; i--) {
+      const s = r.slot(i);
+      const f = r.flags[s]!;
+      if (f & F_SACKED) {
+        pkts++;
+        bytes += r.len[s]!;
+      } else if (
+        !(f & (F_LOST | F_RETRANS)) &&
+        (pkts >= this.dupThresh || bytes > (this.dupThresh - 1) * this.mss)
+      ) {
+        this.markLost(s);
+      }
+    }
+  }
+
+  private markLost(s: number): void {
+    const r = this.ring;
+    const f = r.flags[s]!;
+    if (f & F_SACKED) return;
+    if ((f & (F_LOST | F_RETRANS)) === F_LOST) return;
+    const l = r.len[s]!;
+    if (f & F_RETRANS) this.retrans -= l;
+    if (!(f & F_LOST)) this.lost += l;
+    r.flags[s] = (f & ~F_RETRANS) | F_LOST;
+    this.lostSegs++;
+    this.res.newlyLostBytes += l;
+    this.res.newlyLostPackets++;
+    const start = r.start[s]!;
+    if (seqLt(start, this.retransHint)) this.retransHint = start;
+  }
+
+  private enterRecovery(now: Instant): void {
+    this.recoveryPoint = this.nxt;
+    this.recoverValid = true;
+    this.startUndoEpisode();
+    this.ccImpl.onCongestion("loss", now);
+    this.prrDelivered = 0;
+    this.prrOut = 0;
+    this.prrQuota = 0;
+    const fs = (this.nxt - this.una) >>> 0;
+    this.recoverFs = fs > 0 ? fs : 1;
+    this.recoveries++;
+    this.tlpAt = NEVER;
+    this.probeQuota = 0;
+    this.probePending = false;
+    this.setState("recovery", now);
+  }
+
+  private startUndoEpisode(): void {
+    this.undoValid = true;
+    this.undoMarker = this.una;
+    this.undoRetrans = 0;
+    this.undoRetransTime = -1;
+    this.eifelPending = true;
+  }
+
+  /** Restores the window and forgets loss marks after a spurious reduction. */
+  private undo(now: Instant): void {
+    this.undoValid = false;
+    this.eifelPending = false;
+    this.ccImpl.onUndo(now);
+    this.spurious++;
+    this.res.spuriousUndo = true;
+    this.reorderingSeen = true;
+    const r = this.ring;
+    for (let i = 0; i < r.count; i++) {
+      const s = r.slot(i);
+      const f = r.flags[s]!;
+      if (f & F_LOST) {
+        this.lost -= r.len[s]!;
+        r.flags[s] = f & ~F_LOST;
+      }
+    }
+    if (this.st === "recovery" || this.st === "loss") {
+      this.setState(this.sacked > 0 ? "disorder" : "open", now);
+    }
+  }
+
+  private setState(s: RecoveryState, now: Instant): void {
+    if (s === this.st) return;
+    this.st = s;
+    this.ccImpl.onStateChange(s, now);
+  }
+
+  /** RFC 6675 pipe plus NewReno's dupack estimate. */
+  private pipe(): number {
+    const v = ((this.nxt - this.una) >>> 0) - this.sacked - this.lost + this.retrans -
+      this.renoSacked;
+    return v > 0 ? v : 0;
+  }
+
+  private updatePacing(): void {
+    let rate = this.ccImpl.pacingRate;
+    const srtt = this.est.srtt;
+    if (!(rate > 0) && this.pacingCfg && srtt > 0) {
+      const cwnd = this.ccImpl.cwnd;
+      // Linux's rule: 200% of cwnd/srtt in slow start (below ssthresh/2), 120% otherwise.
+      const factor = cwnd < this.ccImpl.ssthresh / 2 ? 2 : 1.2;
+      rate = (factor * cwnd * SECOND) / srtt;
+    }
+    this.pacer.configure(rate > 0 ? rate : 0, (this.burstSegs - 1) * this.mss);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Timers
+
+  private tlpEligible(): boolean {
+    return this.tlpCfg && this.sackOn && (this.st === "open" || this.st === "disorder") &&
+      !this.tlpOutstanding && !this.probePending && this.ring.count > 0;
+  }
+
+  /** RFC 8985 7.2: PTO = 2*SRTT (+ WCDelAckT with one segment in flight), capped by the RTO. */
+  private armTlp(now: Instant): void {
+    if (!this.tlpEligible()) {
+      this.tlpAt = NEVER;
+      return;
+    }
+    const srtt = this.est.srtt;
+    let pto = srtt >= 0 ? 2 * srtt : SECOND;
+    if (srtt >= 0 && ((this.nxt - this.una) >>> 0) <= this.mss) pto += this.delAck;
+    const at = now + pto;
+    // A probe no earlier than the RTO is pointless: the RTO fires instead.
+    this.tlpAt = at < this.rtoAt ? at : NEVER;
+  }
+
   /** See `RecoveryEngineApi.pollAt`. */
   pollAt(): Instant {
-    throw new Error("unimplemented");
+    let t = this.rtoAt;
+    if (this.tlpAt < t) t = this.tlpAt;
+    if (this.reoAt < t) t = this.reoAt;
+    return t;
   }
+
   /** See `RecoveryEngineApi.onTimer`. */
-  onTimer(_now: Instant, _newDataAvailable: boolean): TimerKind {
-    throw new Error("unimplemented");
+  onTimer(now: Instant, newDataAvailable: boolean): TimerKind {
+    const r = this.ring;
+    this.res.newlyLostBytes = this.res.newlyLostPackets = 0;
+    if (r.count === 0) {
+      this.rtoAt = this.tlpAt = this.reoAt = NEVER;
+      return "none";
+    }
+    if (this.reoAt <= now && this.reoAt <= this.tlpAt && this.reoAt <= this.rtoAt) {
+      this.reoAt = NEVER;
+      this.reoWnd = this.computeReoWnd();
+      this.rackDetect(now);
+      if ((this.st === "open" || this.st === "disorder") && this.lost > 0) {
+        this.enterRecovery(now);
+        // No ACK clocks PRR here: allow the fast retransmit.
+        this.prrQuota = this.mss;
+      }
+      return "reorder";
+    }
+    if (this.tlpAt <= now && this.tlpAt <= this.rtoAt) {
+      this.tlpAt = NEVER;
+      this.tlpCount++;
+      if (newDataAvailable) {
+        this.probeQuota = this.mss;
+      } else {
+        // Probe with the last not-SACKed segment (its last MSS).
+        for (let i = r.count - 1; i >= 0; i--) {
+          const s = r.slot(i);
+          if (r.flags[s]! & F_SACKED) continue;
+          const l = r.len[s]!;
+          const take = l > this.mss ? this.mss : l;
+          this.probeSeq = (r.start[s]! + l - take) >>> 0;
+          this.probeLen = take;
+          this.probePending = true;
+          this.probeQuota = take;
+          break;
+        }
+      }
+      this.rtoAt = now + this.est.rto;
+      return "tlp";
+    }
+    if (this.rtoAt <= now) {
+      this.rtoCount++;
+      this.est.backOff();
+      if (this.st !== "loss") {
+        this.startUndoEpisode();
+        this.ccImpl.onCongestion("rto", now);
+      } else {
+        this.eifelPending = false; // a second timeout: the first was no reordering artefact
+      }
+      this.recoveryPoint = this.nxt;
+      this.recoverValid = true;
+      for (let i = 0; i < r.count; i++) this.markLost(r.slot(i));
+      this.retransHint = this.una;
+      this.dupAcks = 0;
+      this.renoSacked = 0;
+      this.tlpAt = this.reoAt = NEVER;
+      this.tlpOutstanding = this.probePending = false;
+      this.probeQuota = 0;
+      this.setState("loss", now);
+      this.rtoAt = now + this.est.rto;
+      this.updatePacing();
+      return "rto";
+    }
+    return "none";
   }
+
+  // ---------------------------------------------------------------------------------------
+  // What to send
+
   /** See `RecoveryEngineApi.nextRetransmit`. */
   nextRetransmit(): RetransmitRange | null {
-    throw new Error("unimplemented");
+    const r = this.ring;
+    let i = seqLt(this.retransHint, this.una) ? 0 : r.find(this.una, this.retransHint);
+    if (i < 0) i = r.count;
+    for (; i < r.count; i++) {
+      const s = r.slot(i);
+      if ((r.flags[s]! & (F_LOST | F_RETRANS | F_SACKED)) === F_LOST) {
+        const l = r.len[s]!;
+        this.retransHint = r.start[s]!;
+        this.rtx.seq = r.start[s]!;
+        this.rtx.len = l > this.mss ? this.mss : l;
+        this.rtx.isProbe = false;
+        return this.rtx;
+      }
+    }
+    this.retransHint = this.nxt;
+    if (this.probePending) {
+      this.rtx.seq = this.probeSeq;
+      this.rtx.len = this.probeLen;
+      this.rtx.isProbe = true;
+      return this.rtx;
+    }
+    return null;
   }
+
+  private allowance(): number {
+    const pipe = this.pipe();
+    let a = this.st === "recovery" ? this.prrQuota : this.ccImpl.cwnd - pipe;
+    if (pipe === 0 && a < this.mss) a = this.mss;
+    if (this.probeQuota > a) a = this.probeQuota;
+    return a > 0 ? a : 0;
+  }
+
+  private windowRoom(): number {
+    const v = this.peerWnd - ((this.nxt - this.una) >>> 0);
+    return v > 0 ? v : 0;
+  }
+
   /** See `RecoveryEngineApi.sendQuota`. */
   sendQuota(): number {
-    throw new Error("unimplemented");
+    let a = this.allowance();
+    a -= a % this.mss; // whole segments only: no runt segments because of the window
+    const w = this.windowRoom();
+    return a < w ? a : w;
   }
+
   /** See `RecoveryEngineApi.canSend`. */
-  canSend(_bytes: number, _isRetransmit = false): boolean {
-    throw new Error("unimplemented");
+  canSend(bytes: number, isRetransmit = false): boolean {
+    if (bytes > this.allowance()) return false;
+    return isRetransmit || bytes <= this.windowRoom();
   }
+
   /** See `RecoveryEngineApi.nextSendTime`. */
   nextSendTime(): Instant {
-    throw new Error("unimplemented");
+    return this.pacer.nextSendTime();
   }
+
   /** See `RecoveryEngineApi.takeCwr`. */
   takeCwr(): boolean {
-    throw new Error("unimplemented");
+    const v = this.cwrPending;
+    this.cwrPending = false;
+    return v;
   }
+
   /** See `RecoveryEngineApi.sendEct`. */
   get sendEct(): boolean {
-    throw new Error("unimplemented");
+    return this.ecnOn && this.ccImpl.wantsEcn;
   }
   /** See `RecoveryEngineApi.cc`. */
   get cc(): CongestionControl {
-    throw new Error("unimplemented");
+    return this.ccImpl;
   }
   /** See `RecoveryEngineApi.state`. */
   get state(): RecoveryState {
-    throw new Error("unimplemented");
+    return this.st;
   }
   /** See `RecoveryEngineApi.sndUna`. */
   get sndUna(): Seq {
-    throw new Error("unimplemented");
+    return this.una;
   }
   /** See `RecoveryEngineApi.sndNxt`. */
   get sndNxt(): Seq {
-    throw new Error("unimplemented");
+    return this.nxt;
   }
   /** See `RecoveryEngineApi.inFlight`. */
   get inFlight(): number {
-    throw new Error("unimplemented");
+    return this.pipe();
   }
   /** See `RecoveryEngineApi.rto`. */
   get rto(): Duration {
-    throw new Error("unimplemented");
+    return this.est.rto;
   }
   /** See `RecoveryEngineApi.srtt`. */
   get srtt(): Duration {
-    throw new Error("unimplemented");
+    return this.est.srtt;
   }
+
   /** See `RecoveryEngineApi.info`. */
-  info(_out?: RecoveryInfo): RecoveryInfo {
-    throw new Error("unimplemented");
+  info(out: RecoveryInfo = this.infoOut): RecoveryInfo {
+    out.state = this.st;
+    out.cwnd = this.ccImpl.cwnd;
+    out.ssthresh = this.ccImpl.ssthresh;
+    out.srtt = this.est.srtt;
+    out.rttvar = this.est.rttvar;
+    out.rto = this.est.rto;
+    out.backoff = this.est.backoff;
+    out.minRtt = this.est.minRtt;
+    out.inFlight = this.pipe();
+    out.outstanding = (this.nxt - this.una) >>> 0;
+    out.sackedBytes = this.sacked;
+    out.lostBytes = this.lost;
+    out.bytesAcked = this.bytesAcked;
+    out.bytesSent = this.bytesSent;
+    out.retransSegs = this.retransSegs;
+    out.retransBytes = this.retransBytes;
+    out.lostSegs = this.lostSegs;
+    out.spuriousUndos = this.spurious;
+    out.dsacks = this.dsacks;
+    out.rtoCount = this.rtoCount;
+    out.tlpCount = this.tlpCount;
+    out.recoveries = this.recoveries;
+    out.deliveryRate = this.lastRate;
+    out.pacingRate = this.pacer.rate;
+    out.reorderingSeen = this.reorderingSeen;
+    out.reoWnd = this.reoWnd;
+    return out;
   }
 }

@@ -1,0 +1,82 @@
+/**
+ * RFC 6298 retransmission-timer estimator: SRTT/RTTVAR smoothing, RTO = SRTT + max(G, 4*RTTVAR)
+ * clamped to [minRto, maxRto], exponential backoff (5.5) capped at maxRto, and the minimum RTT.
+ *
+ * @module
+ */
+
+import type { Duration } from "../../../time.ts";
+
+/** RTT smoothing and RTO with backoff. Allocation-free. */
+export class RtoEstimator {
+  /** Smoothed RTT, -1 before the first sample. */
+  srtt: Duration = -1;
+  /** RTT variation, -1 before the first sample. */
+  rttvar: Duration = -1;
+  /** Smallest sample seen, -1 before the first. */
+  minRtt: Duration = -1;
+  /** Number of consecutive backoffs. */
+  backoff = 0;
+  private base: Duration;
+
+  /** Creates an estimator with the RFC 6298 constants supplied by the configuration. */
+  constructor(
+    readonly initialRto: Duration,
+    readonly minRto: Duration,
+    readonly maxRto: Duration,
+    readonly granularity: Duration,
+  ) {
+    this.base = this.clamp(initialRto);
+  }
+
+  /** Back to the state before any sample. */
+  reset(): void {
+    this.srtt = -1;
+    this.rttvar = -1;
+    this.minRtt = -1;
+    this.backoff = 0;
+    this.base = this.clamp(this.initialRto);
+  }
+
+  private clamp(v: Duration): Duration {
+    return v < this.minRto ? this.minRto : v > this.maxRto ? this.maxRto : v;
+  }
+
+  /** The current RTO including backoff (base * 2^backoff, capped at maxRto). */
+  get rto(): Duration {
+    let v = this.base;
+    for (let i = 0; i < this.backoff && v < this.maxRto; i++) v *= 2;
+    return v > this.maxRto ? this.maxRto : v;
+  }
+
+  /** Feeds one RTT measurement (RFC 6298 2.2/2.3). Negative samples are ignored. */
+  sample(r: Duration): void {
+    if (r < 0) return;
+    if (this.minRtt < 0 || r < this.minRtt) this.minRtt = r;
+    if (this.srtt < 0) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      const err = this.srtt - r;
+      this.rttvar = 0.75 * this.rttvar + 0.25 * (err < 0 ? -err : err);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+    const k = 4 * this.rttvar;
+    this.base = this.clamp(this.srtt + (k > this.granularity ? k : this.granularity));
+  }
+
+  /** Notes a min-RTT candidate that must not drive the RTO (e.g. a RACK or SACK sample). */
+  noteMin(r: Duration): void {
+    if (r >= 0 && (this.minRtt < 0 || r < this.minRtt)) this.minRtt = r;
+  }
+
+  /** Doubles the timer after an expiry (RFC 6298 5.5). */
+  backOff(): void {
+    if (this.rto < this.maxRto) this.backoff++;
+  }
+
+  /** Forgets the backoff (new data was acknowledged). */
+  clearBackoff(): void {
+    this.backoff = 0;
+  }
+}
