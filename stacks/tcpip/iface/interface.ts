@@ -1,0 +1,1512 @@
+/**
+ * One IP interface over a `Link`: Ethernet, ARP, IPv4 (with fragmentation and reassembly),
+ * IPv6 with NDP (neighbour resolution, router advertisements), ICMPv4/ICMPv6 (echo, errors),
+ * and the `IpOutput` that transports (UDP here, TCP elsewhere) send through.
+ *
+ * Receive path: `poll(now)` drains `link.receive` in batches into one pre-bound callback that
+ * parses with reused reprs and hands transport payloads to the registered handler as views;
+ * nothing is allocated per packet except `subarray` views, and every bad input is dropped with
+ * a named reason in `drops` (nothing throws).
+ *
+ * Send path: `beginPacket` writes Ethernet + IP headers straight into a link buffer when the
+ * next hop's MAC is known and the packet fits the path MTU (zero copy); otherwise it lends a
+ * scratch buffer and `commitPacket` fragments (IPv4 and IPv6) and/or queues the packet in the
+ * neighbour cache until resolution.
+ *
+ * Simplifications, on purpose:
+ * - no duplicate address detection (RFC 4862 DAD): configured addresses are used at once;
+ * - no SLAAC: router advertisements give a default router, on-link prefixes and the MTU only;
+ * - ICMP echo replies and errors go back to the MAC the request came from (symmetric path);
+ * - no loopback: packets to our own addresses are refused as "no-route";
+ * - no ICMP "reassembly time exceeded" and no redirects; multicast is limited to all-nodes,
+ *   solicited-node (IPv6) and all-hosts / broadcast (IPv4) reception.
+ *
+ * @module
+ */
+
+import type { Link } from "../../link/link.ts";
+import type { Instant } from "../../time.ts";
+import { NEVER, SECOND } from "../../time.ts";
+import { IpAddress } from "../wire/address.ts";
+import { ARP_REPLY, ARP_REQUEST, ArpRepr } from "../wire/arp.ts";
+import { EMPTY, read16, read32, write16, write32 } from "../wire/bytes.ts";
+import {
+  internetChecksum,
+  pseudoHeaderSumV6,
+  transportChecksumOk,
+  writeTransportChecksum,
+} from "../wire/checksum.ts";
+import { DropCounters, type DropReason } from "../wire/drop.ts";
+import {
+  ETH_HEADER_LEN,
+  EthernetRepr,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+} from "../wire/ethernet.ts";
+import { Icmpv4Repr } from "../wire/icmpv4.ts";
+import { Icmpv6Repr } from "../wire/icmpv6.ts";
+import { IPV4_FLAG_MF, Ipv4Repr } from "../wire/ipv4.ts";
+import { IPV6_NH_FRAGMENT, Ipv6Repr } from "../wire/ipv6.ts";
+import { type EchoReply, EchoTracker } from "./echo.ts";
+import {
+  classifyIcmpV4,
+  classifyIcmpV6,
+  type ErrorCandidate,
+  icmpErrorAllowed,
+  type IcmpErrorInfo,
+  type IcmpErrorKind,
+  type IcmpErrorListener,
+  ICMPV4_CODE_PORT_UNREACHABLE,
+  ICMPV4_CODE_PROTOCOL_UNREACHABLE,
+  ICMPV4_DEST_UNREACHABLE,
+  ICMPV4_ECHO_REPLY,
+  ICMPV4_ECHO_REQUEST,
+  ICMPV6_CODE_PORT_UNREACHABLE,
+  ICMPV6_CODE_UNRECOGNIZED_NEXT_HEADER,
+  ICMPV6_DEST_UNREACHABLE,
+  ICMPV6_ECHO_REPLY,
+  ICMPV6_ECHO_REQUEST,
+  ICMPV6_NEIGHBOR_ADVERT,
+  ICMPV6_NEIGHBOR_SOLICIT,
+  ICMPV6_PARAMETER_PROBLEM,
+  ICMPV6_ROUTER_ADVERT,
+  ICMPV6_ROUTER_SOLICIT,
+  TokenBucket,
+} from "./icmp.ts";
+import { NeighborCache, type NeighborConfig } from "./neighbor.ts";
+import type { IpOutput, IpProtocolHandler, IpReceiveInfo } from "./protocol.ts";
+import { Reassembler, type ReassemblyConfig } from "./reassembly.ts";
+import { maskAddress, type PmtuConfig, prefixMatches, RouteTable } from "./route.ts";
+import { UdpLayer, type UdpLayerOptions } from "./udp.ts";
+
+export type { EchoReply } from "./echo.ts";
+
+/** One configured address. */
+export interface AddressConfig {
+  /** The address, as text or value. */
+  address: IpAddress | string;
+  /** Length of the on-link prefix. */
+  prefixLength: number;
+}
+
+/** Interface configuration. */
+export interface InterfaceConfig {
+  /** IPv4 addresses with their on-link prefixes. */
+  ipv4?: AddressConfig[];
+  /** IPv6 addresses (the fe80:: link-local address from the MAC is added automatically). */
+  ipv6?: AddressConfig[];
+  /** IPv4 default gateway (must be on-link). */
+  gateway4?: IpAddress | string;
+  /** IPv6 default gateway. */
+  gateway6?: IpAddress | string;
+  /** Learn default router, on-link prefixes and MTU from router advertisements. */
+  acceptRa?: boolean;
+  /** TTL / hop limit of packets we originate (64). */
+  ttl?: number;
+  /** Frames taken per `link.receive` call (the link's maxBatch). */
+  rxBatch?: number;
+  /** Receive batches per `poll` before yielding (16); the rest waits for the next poll. */
+  rxBudget?: number;
+  /** ICMP error token bucket: burst (10) and refill rate per second (10), per family. */
+  icmpErrorBurst?: number;
+  icmpErrorsPerSecond?: number;
+  /** Neighbour cache tunables. */
+  neighbor?: NeighborConfig;
+  /** Reassembly tunables. */
+  reassembly?: ReassemblyConfig;
+  /** Path MTU cache tunables. */
+  pmtu?: PmtuConfig;
+}
+
+/** Thrown for an invalid configuration or registration; the message says what to fix. */
+export class InterfaceConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InterfaceConfigError";
+  }
+}
+
+/** Packets in and out of one layer. */
+export interface PacketCounters {
+  rx: number;
+  tx: number;
+}
+
+/** Per-layer counters of an interface. */
+export class InterfaceCounters {
+  readonly ethernet: PacketCounters = { rx: 0, tx: 0 };
+  readonly arp: PacketCounters = { rx: 0, tx: 0 };
+  readonly ipv4: PacketCounters = { rx: 0, tx: 0 };
+  readonly ipv6: PacketCounters = { rx: 0, tx: 0 };
+  readonly icmpv4: PacketCounters = { rx: 0, tx: 0 };
+  /** ICMPv6 including NDP. */
+  readonly icmpv6: PacketCounters = { rx: 0, tx: 0 };
+  /** NDP messages (a subset of icmpv6). */
+  readonly ndp: PacketCounters = { rx: 0, tx: 0 };
+  /** Fragments received / sent, and datagrams reassembled. */
+  readonly fragments = { rx: 0, tx: 0, reassembled: 0 };
+  /** ICMP errors sent, suppressed by the rate limit, and received. */
+  readonly icmpErrors = { sent: 0, rateLimited: 0, received: 0 };
+  /** Transport payloads handed to handlers. */
+  delivered = 0;
+
+  /** A plain copy for logs and tests. */
+  snapshot(): Record<string, unknown> {
+    return JSON.parse(JSON.stringify(this));
+  }
+}
+
+interface V4Addr {
+  address: IpAddress;
+  prefixLength: number;
+  network: IpAddress;
+  broadcast: number;
+}
+
+interface V6Addr {
+  address: IpAddress;
+  prefixLength: number;
+}
+
+/** The receive info handed to handlers: one mutable object reused for every packet. */
+class RxInfo implements IpReceiveInfo {
+  version: 4 | 6 = 4;
+  src: Uint8Array = new Uint8Array(0);
+  dst: Uint8Array = new Uint8Array(0);
+  ecn = 0;
+  ttl = 0;
+  packet: Uint8Array = new Uint8Array(0);
+  checksumVerified = false;
+}
+
+/** The ICMP error info delivered to listeners: reused. */
+class IcmpErrorRecord implements IcmpErrorInfo {
+  version: 4 | 6 = 4;
+  kind: IcmpErrorKind = "unreachable";
+  type = 0;
+  code = 0;
+  mtu = 0;
+  reporter: Uint8Array = new Uint8Array(0);
+  src: Uint8Array = new Uint8Array(0);
+  dst: Uint8Array = new Uint8Array(0);
+  protocol = 0;
+  srcPort = -1;
+  dstPort = -1;
+  quoted: Uint8Array = new Uint8Array(0);
+}
+
+class Candidate implements ErrorCandidate {
+  version: 4 | 6 = 4;
+  src: Uint8Array = new Uint8Array(0);
+  dst: Uint8Array = new Uint8Array(0);
+  linkMulticast = false;
+  dstBroadcast = false;
+  fragmentOffset = 0;
+  protocol = 0;
+  icmpType = -1;
+}
+
+const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+const ALL_NODES = IpAddress.parse("ff02::1").bytes;
+const PROTO_ICMP = 1;
+const PROTO_ICMPV6 = 58;
+/** Largest ICMPv4 error (RFC 1812 4.3.2.3: at most 576 bytes in all). */
+const ICMPV4_ERROR_MAX = 576;
+/** Largest ICMPv6 error (RFC 4443 2.4(c): no more than the minimum MTU). */
+const ICMPV6_ERROR_MAX = 1280;
+
+// Next-hop kinds.
+const NH_NONE = -1;
+const NH_UNICAST = 0;
+const NH_BROADCAST = 1;
+const NH_MULTICAST = 2;
+
+// Pending packet modes.
+const P_NONE = 0;
+const P_DIRECT = 1;
+const P_SCRATCH = 2;
+
+/** The link-local address fe80::/64 + modified EUI-64 of `mac` (RFC 4291 appendix A). */
+export function linkLocalFromMac(mac: Uint8Array): IpAddress {
+  const b = new Uint8Array(16);
+  b[0] = 0xfe;
+  b[1] = 0x80;
+  b[8] = mac[0]! ^ 0x02;
+  b[9] = mac[1]!;
+  b[10] = mac[2]!;
+  b[11] = 0xff;
+  b[12] = 0xfe;
+  b[13] = mac[3]!;
+  b[14] = mac[4]!;
+  b[15] = mac[5]!;
+  return IpAddress.fromBytes(b);
+}
+
+/** The solicited-node multicast address ff02::1:ffXX:XXXX of `target` (RFC 4291 2.7.1). */
+export function solicitedNode(
+  target: Uint8Array,
+  out: Uint8Array = new Uint8Array(16),
+): Uint8Array {
+  out.fill(0);
+  out[0] = 0xff;
+  out[1] = 0x02;
+  out[11] = 0x01;
+  out[12] = 0xff;
+  out[13] = target[13]!;
+  out[14] = target[14]!;
+  out[15] = target[15]!;
+  return out;
+}
+
+function isLinkLocal6(b: Uint8Array): boolean {
+  return b[0] === 0xfe && (b[1]! & 0xc0) === 0x80;
+}
+
+function toAddress(a: IpAddress | string): IpAddress {
+  return typeof a === "string" ? IpAddress.parse(a) : a;
+}
+
+/** An IP interface on one link. Add it to the simulator (or a driver loop) as a node. */
+export class Interface implements IpOutput {
+  /** The device. */
+  readonly link: Link;
+  /** Our MAC (the link's). */
+  readonly mac: Uint8Array;
+  /** The automatic IPv6 link-local address. */
+  readonly linkLocal: IpAddress;
+  /** Route table and path-MTU cache. */
+  readonly routes: RouteTable;
+  /** Shared ARP/NDP neighbour cache. */
+  readonly neighbors: NeighborCache;
+  /** Fragment reassembly. */
+  readonly reassembler: Reassembler;
+  /** Drops by reason, for every layer of this interface (and UDP created by `createUdp`). */
+  readonly drops: DropCounters = new DropCounters();
+  /** Packets in/out per layer. */
+  readonly counters: InterfaceCounters = new InterfaceCounters();
+  /** Whether router advertisements are processed. */
+  readonly acceptRa: boolean;
+  /** TTL / hop limit of originated packets. */
+  readonly ttl: number;
+
+  private readonly v4: V4Addr[] = [];
+  private readonly v6: V6Addr[] = [];
+  private mtu6: number;
+  private readonly handlers: (IpProtocolHandler | undefined)[] = new Array(256);
+  private readonly handlerList: IpProtocolHandler[] = [];
+  private readonly listeners: IcmpErrorListener[] = [];
+  private readonly echo = new EchoTracker();
+  private readonly bucket4: TokenBucket;
+  private readonly bucket6: TokenBucket;
+  private readonly rxBatch: number;
+  private readonly rxBudget: number;
+  private rxPending = false;
+  private now: Instant = 0;
+  private inPoll = false;
+
+  // Receive-side reprs and scratch, reused for every packet.
+  private readonly onFrame: (frame: Uint8Array) => void;
+  private readonly eth = new EthernetRepr();
+  private readonly arp = new ArpRepr();
+  private readonly ip4 = new Ipv4Repr();
+  private readonly ip6 = new Ipv6Repr();
+  private readonly icmp4 = new Icmpv4Repr();
+  private readonly icmp6 = new Icmpv6Repr();
+  private readonly rxSrc4 = new Uint8Array(4);
+  private readonly rxDst4 = new Uint8Array(4);
+  private readonly arpSpa = new Uint8Array(4);
+  private readonly rxInfo = new RxInfo();
+  private readonly errInfo = new IcmpErrorRecord();
+  private readonly candidate = new Candidate();
+  private rxLinkMulticast = false;
+  private rxDstBroadcast = false;
+  private readonly rxSrcMac = new Uint8Array(6);
+
+  // Send-side reprs and state.
+  private readonly txIp4 = new Ipv4Repr();
+  private readonly txIp6 = new Ipv6Repr();
+  private readonly txArp = new ArpRepr();
+  private readonly txIcmp4 = new Icmpv4Repr();
+  private readonly txIcmp6 = new Icmpv6Repr();
+  private readonly txMac = new Uint8Array(6);
+  private readonly scratch = new Uint8Array(ETH_HEADER_LEN + 60 + 65535);
+  private readonly fragBuf: Uint8Array;
+  private readonly snBuf = new Uint8Array(16);
+  private pendingMode = P_NONE;
+  private pendingVersion: 4 | 6 = 4;
+  private pendingFrameLen = 0;
+  private pendingTotal = 0;
+  private pendingMtu = 0;
+  private pendingKind = NH_NONE;
+  private readonly pendingNextHop = new Uint8Array(16);
+  private pendingNextHopLen = 4;
+  private directFrameLen = 0;
+  private ipId = 1;
+  private fragId6 = 1;
+
+  constructor(link: Link, config: InterfaceConfig = {}) {
+    this.link = link;
+    this.mac = link.mac;
+    this.mtu6 = link.mtu;
+    this.acceptRa = config.acceptRa ?? false;
+    this.ttl = config.ttl ?? 64;
+    this.rxBatch = config.rxBatch ?? link.capabilities.maxBatch;
+    this.rxBudget = config.rxBudget ?? 16;
+    this.routes = new RouteTable(config.pmtu ?? {});
+    this.reassembler = new Reassembler((r) => this.drops.count(r), config.reassembly ?? {});
+    this.bucket4 = new TokenBucket(config.icmpErrorBurst ?? 10, config.icmpErrorsPerSecond ?? 10);
+    this.bucket6 = new TokenBucket(config.icmpErrorBurst ?? 10, config.icmpErrorsPerSecond ?? 10);
+    this.fragBuf = new Uint8Array(link.mtu);
+    this.neighbors = new NeighborCache({
+      solicit: (v, target, unicast, now) => this.solicit(v, target, unicast, now),
+      transmitQueued: (v, packet, mac) => {
+        this.transmitFrame(mac, v === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6, packet);
+      },
+      drop: (r) => this.drops.count(r),
+    }, { slotSize: link.mtu, ...(config.neighbor ?? {}) });
+
+    for (const a of config.ipv4 ?? []) {
+      const address = toAddress(a.address);
+      if (address.version !== 4) {
+        throw new InterfaceConfigError(`ipv4 entry ${address} is not an IPv4 address`);
+      }
+      if (!(a.prefixLength >= 0 && a.prefixLength <= 32)) {
+        throw new InterfaceConfigError(`IPv4 prefix length ${a.prefixLength} is not in 0..32`);
+      }
+      const network = maskAddress(address, a.prefixLength);
+      const hostMask = a.prefixLength === 32 ? 0 : (0xffffffff >>> a.prefixLength);
+      const broadcast = a.prefixLength >= 31 ? 0xffffffff : (network.v4 | hostMask) >>> 0;
+      this.v4.push({ address, prefixLength: a.prefixLength, network, broadcast });
+      this.routes.add(network, a.prefixLength, null, { source: address, origin: "address" });
+    }
+    this.linkLocal = linkLocalFromMac(link.mac);
+    this.v6.push({ address: this.linkLocal, prefixLength: 64 });
+    this.routes.add(IpAddress.parse("fe80::"), 64, null, {
+      source: this.linkLocal,
+      origin: "address",
+    });
+    for (const a of config.ipv6 ?? []) {
+      const address = toAddress(a.address);
+      if (address.version !== 6) {
+        throw new InterfaceConfigError(`ipv6 entry ${address} is not an IPv6 address`);
+      }
+      if (!(a.prefixLength >= 0 && a.prefixLength <= 128)) {
+        throw new InterfaceConfigError(`IPv6 prefix length ${a.prefixLength} is not in 0..128`);
+      }
+      this.v6.push({ address, prefixLength: a.prefixLength });
+      this.routes.add(address, a.prefixLength, null, { source: address, origin: "address" });
+    }
+    if (config.gateway4 !== undefined) {
+      const gw = toAddress(config.gateway4);
+      if (gw.version !== 4 || !this.routes.isOnLink(gw.bytes)) {
+        throw new InterfaceConfigError(
+          `gateway4 ${gw} must be an IPv4 address inside a configured ipv4 prefix`,
+        );
+      }
+      this.routes.add(IpAddress.fromV4(0), 0, gw, { origin: "gateway" });
+    }
+    if (config.gateway6 !== undefined) {
+      const gw = toAddress(config.gateway6);
+      if (gw.version !== 6 || !this.routes.isOnLink(gw.bytes)) {
+        throw new InterfaceConfigError(
+          `gateway6 ${gw} must be an IPv6 address that is link-local or inside an ipv6 prefix`,
+        );
+      }
+      this.routes.add(IpAddress.parse("::"), 0, gw, { origin: "gateway" });
+    }
+    this.onFrame = (frame) => this.receiveFrame(frame);
+  }
+
+  /** The configured IPv4 addresses. */
+  get ipv4Addresses(): IpAddress[] {
+    return this.v4.map((a) => a.address);
+  }
+
+  /** The IPv6 addresses, link-local first. */
+  get ipv6Addresses(): IpAddress[] {
+    return this.v6.map((a) => a.address);
+  }
+
+  /** The IPv6 link MTU (the link's, or smaller from a router advertisement). */
+  get ipv6Mtu(): number {
+    return this.mtu6;
+  }
+
+  /**
+   * Plugs a transport in. Throws `InterfaceConfigError` when the protocol is taken or is ICMP
+   * (handled by the interface itself).
+   */
+  register(handler: IpProtocolHandler): void {
+    const p = handler.protocol;
+    if (!Number.isInteger(p) || p < 0 || p > 255 || p === PROTO_ICMP || p === PROTO_ICMPV6) {
+      throw new InterfaceConfigError(
+        `protocol ${p} cannot be registered (0..255, not ICMP which the interface handles)`,
+      );
+    }
+    if (this.handlers[p] !== undefined) {
+      throw new InterfaceConfigError(`protocol ${p} already has a handler; register it once`);
+    }
+    this.handlers[p] = handler;
+    this.handlerList.push(handler);
+  }
+
+  /** Creates a UDP layer wired to this interface (drops, port unreachable) and registers it. */
+  createUdp(options: Omit<UdpLayerOptions, "drops" | "onNoListener"> = {}): UdpLayer {
+    const udp = new UdpLayer(this, {
+      ...options,
+      drops: this.drops,
+      onNoListener: (info, now) => this.sendPortUnreachable(info, now),
+    });
+    this.register(udp);
+    return udp;
+  }
+
+  /** Subscribes to received ICMP errors; returns an unsubscribe function. */
+  onIcmpError(listener: IcmpErrorListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  // ---------------------------------------------------------------- driver
+
+  /**
+   * Receives and handles pending frames (bounded by `rxBudget` batches), runs timers, polls the
+   * handlers, and flushes the link. Returns true when a frame was received or sent.
+   */
+  poll(now: Instant): boolean {
+    this.now = now;
+    this.inPoll = true;
+    const tx0 = this.counters.ethernet.tx;
+    let rx = false;
+    this.rxPending = false;
+    for (let i = 0; i < this.rxBudget; i++) {
+      const n = this.link.receive(this.onFrame, this.rxBatch);
+      if (n > 0) rx = true;
+      if (n < this.rxBatch) break;
+      if (i === this.rxBudget - 1) this.rxPending = true;
+    }
+    this.neighbors.poll(now);
+    this.reassembler.poll(now);
+    if (this.routes.pollAt() <= now) this.routes.expire(now);
+    for (let i = 0; i < this.handlerList.length; i++) this.handlerList[i]!.poll(now);
+    this.inPoll = false;
+    this.link.flush();
+    return rx || this.counters.ethernet.tx !== tx0;
+  }
+
+  /** The earliest instant `poll` has work: own timers and every handler's. */
+  pollAt(): Instant {
+    if (this.rxPending) return this.now;
+    let at = this.neighbors.pollAt();
+    const r = this.reassembler.pollAt();
+    if (r < at) at = r;
+    const t = this.routes.pollAt();
+    if (t < at) at = t;
+    for (let i = 0; i < this.handlerList.length; i++) {
+      const h = this.handlerList[i]!.pollAt();
+      if (h < at) at = h;
+    }
+    return at;
+  }
+
+  // ---------------------------------------------------------------- echo tool API
+
+  /**
+   * Sends an ICMP/ICMPv6 echo request with `payload` to `dst` at `now`. Returns false when
+   * there is no route or no room. Replies are read with `takeEchoReply()`.
+   */
+  ping(dst: IpAddress, id: number, seq: number, payload: Uint8Array, now: Instant): boolean {
+    if (now > this.now) this.now = now;
+    const src = this.sourceFor(dst);
+    if (src === null) {
+      this.drops.count("no-route");
+      return false;
+    }
+    const len = 8 + payload.length;
+    const proto = dst.version === 4 ? PROTO_ICMP : PROTO_ICMPV6;
+    const buf = this.begin(dst.version, src.bytes, dst.bytes, proto, len, 0);
+    if (buf === null) return false;
+    if (dst.version === 4) {
+      const m = this.txIcmp4;
+      m.reset();
+      m.type = ICMPV4_ECHO_REQUEST;
+      m.identifier = id;
+      m.sequence = seq;
+      m.data = payload;
+      m.emit(buf);
+      this.counters.icmpv4.tx++;
+    } else {
+      const m = this.txIcmp6;
+      m.type = ICMPV6_ECHO_REQUEST;
+      m.code = 0;
+      m.restOfHeader = 0;
+      m.identifier = id;
+      m.sequence = seq;
+      m.data = payload;
+      m.emit(buf);
+      writeTransportChecksum(
+        buf.subarray(0, len),
+        2,
+        pseudoHeaderSumV6(src.bytes, dst.bytes, PROTO_ICMPV6, len),
+      );
+      this.counters.icmpv6.tx++;
+    }
+    this.echo.sent(dst.version, id & 0xffff, seq & 0xffff, now);
+    this.commit();
+    return true;
+  }
+
+  /** The oldest unread echo reply (with its RTT), or null. */
+  takeEchoReply(): EchoReply | null {
+    return this.echo.take();
+  }
+
+  // ---------------------------------------------------------------- IpOutput
+
+  /** See `IpOutput.beginPacket`. */
+  beginPacket(
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: number,
+    length: number,
+    ecn: number,
+  ): Uint8Array | null {
+    if (src.version !== dst.version) {
+      this.drops.count("no-route");
+      return null;
+    }
+    return this.begin(dst.version, src.bytes, dst.bytes, protocol, length, ecn);
+  }
+
+  /** See `IpOutput.commitPacket`. */
+  commitPacket(): void {
+    this.commit();
+  }
+
+  /** See `IpOutput.sourceFor`. */
+  sourceFor(dst: IpAddress): IpAddress | null {
+    return this.sourceForBytes(dst.version, dst.bytes);
+  }
+
+  /** See `IpOutput.mtuFor`. */
+  mtuFor(dst: IpAddress): number {
+    return this.routes.pathMtu(dst.bytes, dst.version === 4 ? this.link.mtu : this.mtu6, this.now);
+  }
+
+  /** See `IpOutput.isLocal`. */
+  isLocal(address: IpAddress): boolean {
+    return address.version === 4 ? this.isLocal4(address.v4) : this.isLocal6(address.bytes);
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  private receiveFrame(frame: Uint8Array): void {
+    const c = this.counters;
+    c.ethernet.rx++;
+    const eth = this.eth;
+    const bad = eth.parse(frame);
+    if (bad !== undefined) return this.drop(bad);
+    const d = eth.dst;
+    const multicast = (d[0]! & 1) !== 0;
+    if (!multicast && !macEq(d, this.mac)) return this.drop("not-for-us");
+    this.rxLinkMulticast = multicast;
+    this.rxSrcMac.set(eth.src);
+    switch (eth.ethertype) {
+      case ETHERTYPE_ARP:
+        return this.receiveArp(eth.payload);
+      case ETHERTYPE_IPV4:
+        return this.receiveIpv4(eth.payload);
+      case ETHERTYPE_IPV6:
+        return this.receiveIpv6(eth.payload);
+      default:
+        return this.drop("unsupported-ethertype");
+    }
+  }
+
+  private drop(reason: DropReason): void {
+    this.drops.count(reason);
+  }
+
+  private receiveArp(payload: Uint8Array): void {
+    const a = this.arp;
+    const bad = a.parse(payload);
+    if (bad !== undefined) return this.drop(bad);
+    this.counters.arp.rx++;
+    const now = this.now;
+    if (this.isLocal4(a.spa)) return this.drop("bad-source-address");
+    const forUs = this.isLocal4(a.tpa);
+    const spa = this.arpSpa;
+    write32(spa, 0, a.spa);
+    if (a.spa !== 0 && (a.sha[0]! & 1) === 0) {
+      if (a.operation === ARP_REPLY && forUs) this.neighbors.confirm(4, spa, a.sha, now);
+      else this.neighbors.observe(4, spa, a.sha, now, forUs);
+    }
+    if (!forUs) return this.drop("not-for-us");
+    if (a.operation !== ARP_REQUEST) return;
+    const buf = this.link.transmitBuffer(ETH_HEADER_LEN + 28);
+    if (buf === null) return this.drop("link-full");
+    writeEth(buf, a.sha, this.mac, ETHERTYPE_ARP);
+    const r = this.txArp;
+    r.operation = ARP_REPLY;
+    r.sha.set(this.mac);
+    r.spa = a.tpa;
+    r.tha.set(a.sha);
+    r.tpa = a.spa;
+    r.emit(buf.subarray(ETH_HEADER_LEN));
+    this.link.commit(ETH_HEADER_LEN + 28);
+    this.counters.ethernet.tx++;
+    this.counters.arp.tx++;
+  }
+
+  private receiveIpv4(payload: Uint8Array): void {
+    const ip = this.ip4;
+    const bad = ip.parse(payload);
+    if (bad !== undefined) return this.drop(bad);
+    this.counters.ipv4.rx++;
+    const src = ip.src, dst = ip.dst;
+    if ((src >>> 28) === 0xe || src === 0xffffffff || this.isBroadcast4(src)) {
+      return this.drop("bad-source-address");
+    }
+    const bcast = dst === 0xffffffff || this.isBroadcast4(dst);
+    if (!bcast && !this.isLocal4(dst) && dst !== 0xe0000001) return this.drop("not-for-us");
+    this.rxDstBroadcast = bcast || (dst >>> 28) === 0xe;
+    write32(this.rxSrc4, 0, src);
+    write32(this.rxDst4, 0, dst);
+    const hl = ip.headerLength;
+    let packet = payload.subarray(0, ip.totalLength);
+    let body = ip.payload;
+    const protocol = ip.protocol;
+    let fragOffset = 0;
+    if (ip.isFragment) {
+      this.counters.fragments.rx++;
+      const out = this.reassembler.add(
+        4,
+        this.rxSrc4,
+        this.rxDst4,
+        protocol,
+        ip.identification,
+        ip.fragmentOffset,
+        ip.moreFragments,
+        packet.subarray(0, hl),
+        body,
+        this.now,
+      );
+      if (out === null) return;
+      this.counters.fragments.reassembled++;
+      body = out;
+      packet = this.reassembler.lastPacket;
+      fragOffset = 0;
+    }
+    const info = this.rxInfo;
+    info.version = 4;
+    info.src = this.rxSrc4;
+    info.dst = this.rxDst4;
+    info.ecn = ip.ecn;
+    info.ttl = ip.ttl;
+    info.packet = packet;
+    info.checksumVerified = this.link.capabilities.rxChecksumVerified;
+    if (protocol === PROTO_ICMP) return this.receiveIcmpv4(body);
+    this.dispatch(protocol, body, fragOffset);
+  }
+
+  private dispatch(protocol: number, body: Uint8Array, fragOffset: number): void {
+    const h = this.handlers[protocol];
+    const info = this.rxInfo;
+    if (h === undefined) {
+      this.drop("unsupported-protocol");
+      if (info.version === 4) {
+        this.sendIcmpError(
+          4,
+          ICMPV4_DEST_UNREACHABLE,
+          ICMPV4_CODE_PROTOCOL_UNREACHABLE,
+          0,
+          protocol,
+          -1,
+          fragOffset,
+        );
+      } else {
+        // Pointer to the Next Header field that named the protocol (the fixed header's when
+        // there are no extension headers; otherwise approximated by the fixed header's).
+        this.sendIcmpError(
+          6,
+          ICMPV6_PARAMETER_PROBLEM,
+          ICMPV6_CODE_UNRECOGNIZED_NEXT_HEADER,
+          6,
+          protocol,
+          -1,
+          fragOffset,
+        );
+      }
+      return;
+    }
+    this.counters.delivered++;
+    h.receive(info, body, this.now);
+  }
+
+  private receiveIcmpv4(body: Uint8Array): void {
+    const m = this.icmp4;
+    const bad = m.parse(body);
+    if (bad !== undefined) return this.drop(bad);
+    this.counters.icmpv4.rx++;
+    const info = this.rxInfo;
+    switch (m.type) {
+      case ICMPV4_ECHO_REQUEST: {
+        // RFC 1122 3.2.2.6 allows ignoring broadcast echo (smurf amplification): we do.
+        if (this.rxDstBroadcast) return this.drop("not-for-us");
+        const len = body.length;
+        const buf = this.begin(4, info.dst, info.src, PROTO_ICMP, len, 0);
+        if (buf === null) return;
+        const r = this.txIcmp4;
+        r.type = ICMPV4_ECHO_REPLY;
+        r.code = 0;
+        r.restOfHeader = m.restOfHeader;
+        r.data = m.data;
+        r.emit(buf);
+        r.data = EMPTY;
+        this.counters.icmpv4.tx++;
+        this.commit();
+        return;
+      }
+      case ICMPV4_ECHO_REPLY: {
+        const src = info.src;
+        this.echo.received(
+          4,
+          m.identifier,
+          m.sequence,
+          m.data.length,
+          () => IpAddress.fromBytes(src),
+          this.now,
+        );
+        return;
+      }
+      default: {
+        const kind = classifyIcmpV4(m.type, m.code);
+        if (kind === null) return this.drop("unsupported-icmp-type");
+        this.receivedError(4, kind, m.type, m.code, m.nextHopMtu, m.data);
+      }
+    }
+  }
+
+  private receiveIpv6(payload: Uint8Array): void {
+    const ip = this.ip6;
+    const bad = ip.parse(payload);
+    if (bad !== undefined) return this.drop(bad);
+    this.counters.ipv6.rx++;
+    const src = ip.src, dst = ip.dst;
+    if (src[0] === 0xff) return this.drop("bad-source-address");
+    let multicastDst = false;
+    if (dst[0] === 0xff) {
+      multicastDst = true;
+      if (!bytesEq(dst, ALL_NODES) && !this.isOurSolicitedNode(dst)) {
+        return this.drop("not-for-us");
+      }
+    } else if (!this.isLocal6(dst)) return this.drop("not-for-us");
+    this.rxDstBroadcast = multicastDst;
+    let packet = payload.subarray(0, 40 + ip.payloadLength);
+    let body = ip.payload;
+    const protocol = ip.protocol;
+    if (ip.fragmentPresent) {
+      this.counters.fragments.rx++;
+      const out = this.reassembler.add(
+        6,
+        src,
+        dst,
+        protocol,
+        ip.fragmentId,
+        ip.fragmentOffset,
+        ip.moreFragments,
+        packet.subarray(0, 40),
+        body,
+        this.now,
+      );
+      if (out === null) return;
+      this.counters.fragments.reassembled++;
+      body = out;
+      packet = this.reassembler.lastPacket;
+    }
+    const info = this.rxInfo;
+    info.version = 6;
+    info.src = src;
+    info.dst = dst;
+    info.ecn = ip.ecn;
+    info.ttl = ip.hopLimit;
+    info.packet = packet;
+    info.checksumVerified = this.link.capabilities.rxChecksumVerified;
+    if (protocol === PROTO_ICMPV6) return this.receiveIcmpv6(body);
+    this.dispatch(protocol, body, 0);
+  }
+
+  private receiveIcmpv6(body: Uint8Array): void {
+    const info = this.rxInfo;
+    const m = this.icmp6;
+    const bad = m.parse(body);
+    if (bad !== undefined) return this.drop(bad);
+    if (
+      !info.checksumVerified &&
+      !transportChecksumOk(body, pseudoHeaderSumV6(info.src, info.dst, PROTO_ICMPV6, body.length))
+    ) return this.drop("bad-checksum");
+    this.counters.icmpv6.rx++;
+    if (m.isNdp) {
+      this.counters.ndp.rx++;
+      // RFC 4861 7.1.1 / 6.1.2: NDP messages come with hop limit 255 (not forwarded) and code 0.
+      if (info.ttl !== 255 || m.code !== 0) return this.drop("bad-ndp");
+    }
+    switch (m.type) {
+      case ICMPV6_ECHO_REQUEST: {
+        if (this.rxDstBroadcast) return this.drop("not-for-us");
+        const len = body.length;
+        const buf = this.begin(6, info.dst, info.src, PROTO_ICMPV6, len, 0);
+        if (buf === null) return;
+        const r = this.txIcmp6;
+        r.type = ICMPV6_ECHO_REPLY;
+        r.code = 0;
+        r.restOfHeader = m.restOfHeader;
+        r.data = m.data;
+        r.emit(buf);
+        r.data = EMPTY;
+        writeTransportChecksum(
+          buf.subarray(0, len),
+          2,
+          pseudoHeaderSumV6(info.dst, info.src, PROTO_ICMPV6, len),
+        );
+        this.counters.icmpv6.tx++;
+        this.commit();
+        return;
+      }
+      case ICMPV6_ECHO_REPLY: {
+        const src = info.src;
+        this.echo.received(
+          6,
+          m.identifier,
+          m.sequence,
+          m.data.length,
+          () => IpAddress.fromBytes(src),
+          this.now,
+        );
+        return;
+      }
+      case ICMPV6_NEIGHBOR_SOLICIT:
+        return this.receiveNs();
+      case ICMPV6_NEIGHBOR_ADVERT:
+        return this.receiveNa();
+      case ICMPV6_ROUTER_ADVERT:
+        return this.receiveRa();
+      case ICMPV6_ROUTER_SOLICIT:
+        return this.drop("not-for-us"); // hosts ignore RS (RFC 4861 6.2.6)
+      default: {
+        const kind = classifyIcmpV6(m.type, m.code);
+        if (kind === null) return this.drop("unsupported-icmp-type");
+        this.receivedError(6, kind, m.type, m.code, kind === "packet-too-big" ? m.mtu : 0, m.data);
+      }
+    }
+  }
+
+  private receiveNs(): void {
+    const m = this.icmp6, info = this.rxInfo;
+    if (m.target[0] === 0xff) return this.drop("bad-ndp");
+    const unspecifiedSrc = isZero(info.src);
+    // DAD probes (from ::) must go to a solicited-node address and carry no SLLA.
+    if (unspecifiedSrc && (m.sourceLlaPresent || !this.rxDstBroadcast)) {
+      return this.drop("bad-ndp");
+    }
+    if (!this.isLocal6(m.target)) return this.drop("not-for-us");
+    if (!unspecifiedSrc && m.sourceLlaPresent) {
+      this.neighbors.observe(6, info.src, m.sourceLla, this.now, true);
+    }
+    // Answer: solicited NA with our MAC, to the asker (or all-nodes for a DAD probe).
+    const dstMac = unspecifiedSrc
+      ? multicastMac6(ALL_NODES, this.txMac)
+      : m.sourceLlaPresent
+      ? m.sourceLla
+      : this.rxSrcMac;
+    const dstIp = unspecifiedSrc ? ALL_NODES : info.src;
+    const body = this.beginDirect(6, dstMac, m.target, dstIp, PROTO_ICMPV6, 255, 32);
+    if (body === null) return;
+    const r = this.txIcmp6;
+    r.reset();
+    r.type = ICMPV6_NEIGHBOR_ADVERT;
+    r.solicitedFlag = !unspecifiedSrc;
+    r.overrideFlag = true;
+    r.target.set(m.target);
+    r.targetLlaPresent = true;
+    r.targetLla.set(this.mac);
+    r.emit(body);
+    writeTransportChecksum(
+      body.subarray(0, 32),
+      2,
+      pseudoHeaderSumV6(m.target, dstIp, PROTO_ICMPV6, 32),
+    );
+    this.commitDirect();
+    this.counters.icmpv6.tx++;
+    this.counters.ndp.tx++;
+  }
+
+  private receiveNa(): void {
+    const m = this.icmp6, info = this.rxInfo;
+    if (m.target[0] === 0xff) return this.drop("bad-ndp");
+    // RFC 4861 7.1.2: a solicited NA to a multicast destination is invalid.
+    if (m.solicitedFlag && this.rxDstBroadcast) return this.drop("bad-ndp");
+    if (this.isLocal6(m.target)) return this.drop("bad-source-address"); // address conflict
+    const mac = m.targetLlaPresent ? m.targetLla : this.rxSrcMac;
+    if (m.solicitedFlag) this.neighbors.confirm(6, m.target, mac, this.now);
+    else if (m.overrideFlag || m.targetLlaPresent) {
+      this.neighbors.observe(6, m.target, mac, this.now, false);
+    }
+    void info;
+  }
+
+  private receiveRa(): void {
+    const m = this.icmp6, info = this.rxInfo;
+    if (!this.acceptRa) return this.drop("not-for-us");
+    if (!isLinkLocal6(info.src)) return this.drop("bad-ndp");
+    const now = this.now;
+    const router = IpAddress.fromBytes(info.src);
+    if (m.sourceLlaPresent) this.neighbors.observe(6, info.src, m.sourceLla, now, true);
+    const lifetime = m.routerLifetime;
+    const any6 = IpAddress.parse("::");
+    if (lifetime > 0) {
+      this.routes.add(any6, 0, router, { origin: "ra", expiresAt: now + lifetime * SECOND });
+    } else {
+      this.routes.remove(any6, 0, "ra");
+    }
+    if (m.prefixPresent && m.prefixOnLink && m.prefixLength <= 128 && m.prefix[0] !== 0xff) {
+      const prefix = IpAddress.fromBytes(m.prefix);
+      if (!isLinkLocal6(m.prefix)) {
+        if (m.prefixValidLifetime === 0) this.routes.remove(prefix, m.prefixLength, "ra");
+        else {
+          const expiresAt = m.prefixValidLifetime === 0xffffffff
+            ? NEVER
+            : now + m.prefixValidLifetime * SECOND;
+          this.routes.add(prefix, m.prefixLength, null, { origin: "ra", expiresAt });
+        }
+      }
+    }
+    if (m.mtuOptionPresent && m.mtuOption >= 1280 && m.mtuOption <= this.link.mtu) {
+      this.mtu6 = m.mtuOption;
+    }
+  }
+
+  /** Parses the quoted packet of a received ICMP error and tells PMTU, the handler, listeners. */
+  private receivedError(
+    version: 4 | 6,
+    kind: IcmpErrorKind,
+    type: number,
+    code: number,
+    mtu: number,
+    quoted: Uint8Array,
+  ): void {
+    const e = this.errInfo;
+    let hl: number, protocol: number;
+    if (version === 4) {
+      if (quoted.length < 20 || quoted[0]! >>> 4 !== 4) return this.drop("truncated");
+      hl = (quoted[0]! & 0x0f) * 4;
+      if (hl < 20 || quoted.length < hl) return this.drop("truncated");
+      protocol = quoted[9]!;
+      e.src = quoted.subarray(12, 16);
+      e.dst = quoted.subarray(16, 20);
+      if (!this.isLocal4(read32(quoted, 12))) return this.drop("not-for-us");
+    } else {
+      if (quoted.length < 40 || quoted[0]! >>> 4 !== 6) return this.drop("truncated");
+      hl = 40;
+      protocol = quoted[6]!;
+      e.src = quoted.subarray(8, 24);
+      e.dst = quoted.subarray(24, 40);
+      if (!this.isLocal6(e.src)) return this.drop("not-for-us");
+    }
+    this.counters.icmpErrors.received++;
+    const ports = quoted.length >= hl + 4 && (protocol === 6 || protocol === 17);
+    e.version = version;
+    e.kind = kind;
+    e.type = type;
+    e.code = code;
+    e.reporter = this.rxInfo.src;
+    e.protocol = protocol;
+    e.srcPort = ports ? read16(quoted, hl) : -1;
+    e.dstPort = ports ? read16(quoted, hl + 2) : -1;
+    e.quoted = quoted.subarray(hl);
+    e.mtu = 0;
+    if ((kind === "frag-needed" || kind === "packet-too-big") && mtu > 0) {
+      const linkMtu = version === 4 ? this.link.mtu : this.mtu6;
+      e.mtu = this.routes.learnPmtu(e.dst, mtu, linkMtu, this.now);
+    }
+    const h = this.handlers[protocol];
+    if (h !== undefined && h.icmpError !== undefined) h.icmpError(e, this.now);
+    for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!(e, this.now);
+  }
+
+  // ---------------------------------------------------------------- ICMP errors we send
+
+  /** Answers a datagram to a port without a listener (the UDP layer calls this). */
+  sendPortUnreachable(info: IpReceiveInfo, _now: Instant): void {
+    if (info !== this.rxInfo) return; // only for the packet being received now
+    if (info.version === 4) {
+      this.sendIcmpError(4, ICMPV4_DEST_UNREACHABLE, ICMPV4_CODE_PORT_UNREACHABLE, 0, 17, -1, 0);
+    } else {
+      this.sendIcmpError(6, ICMPV6_DEST_UNREACHABLE, ICMPV6_CODE_PORT_UNREACHABLE, 0, 17, -1, 0);
+    }
+  }
+
+  private sendIcmpError(
+    version: 4 | 6,
+    type: number,
+    code: number,
+    rest: number,
+    protocol: number,
+    icmpType: number,
+    fragOffset: number,
+  ): void {
+    const info = this.rxInfo;
+    const c = this.candidate;
+    c.version = version;
+    c.src = info.src;
+    c.dst = info.dst;
+    c.linkMulticast = this.rxLinkMulticast;
+    c.dstBroadcast = this.rxDstBroadcast;
+    c.fragmentOffset = fragOffset;
+    c.protocol = protocol;
+    c.icmpType = icmpType;
+    if (!icmpErrorAllowed(c)) return;
+    if (!(version === 4 ? this.bucket4 : this.bucket6).take(this.now)) {
+      this.counters.icmpErrors.rateLimited++;
+      this.drops.count("icmp-rate-limited");
+      return;
+    }
+    const hdr = version === 4 ? 28 : 48;
+    const max = (version === 4 ? ICMPV4_ERROR_MAX : Math.min(ICMPV6_ERROR_MAX, this.mtu6)) - hdr;
+    const quote = info.packet.subarray(0, Math.min(info.packet.length, max));
+    const len = 8 + quote.length;
+    const proto = version === 4 ? PROTO_ICMP : PROTO_ICMPV6;
+    const buf = this.begin(version, info.dst, info.src, proto, len, 0);
+    if (buf === null) return;
+    buf[0] = type;
+    buf[1] = code;
+    write16(buf, 2, 0);
+    write32(buf, 4, rest);
+    buf.set(quote, 8);
+    const msg = buf.subarray(0, len);
+    if (version === 4) {
+      write16(buf, 2, internetChecksum(msg));
+      this.counters.icmpv4.tx++;
+    } else {
+      writeTransportChecksum(msg, 2, pseudoHeaderSumV6(info.dst, info.src, PROTO_ICMPV6, len));
+      this.counters.icmpv6.tx++;
+    }
+    this.counters.icmpErrors.sent++;
+    this.commit();
+  }
+
+  // ---------------------------------------------------------------- send
+
+  /**
+   * Starts an IP packet from `src` to `dst` (raw bytes) with a `length`-byte payload and
+   * returns the payload buffer, or null (counted) without a route or room.
+   */
+  private begin(
+    version: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    protocol: number,
+    length: number,
+    ecn: number,
+  ): Uint8Array | null {
+    this.pendingMode = P_NONE;
+    const kind = this.nextHop(version, dst);
+    if (kind === NH_NONE) {
+      this.drops.count("no-route");
+      return null;
+    }
+    const hl = version === 4 ? 20 : 40;
+    if (hl + length > 65535 + (version === 6 ? 40 : 0)) {
+      this.drops.count("too-big");
+      return null;
+    }
+    const mtu = this.routes.pathMtu(dst, version === 4 ? this.link.mtu : this.mtu6, this.now);
+    const fits = hl + length <= mtu;
+    let mac: Uint8Array | null;
+    if (kind === NH_UNICAST) {
+      mac = this.neighbors.lookup(
+        version,
+        this.pendingNextHop.subarray(0, this.pendingNextHopLen),
+        this.now,
+      );
+    } else mac = this.txMac;
+    let out: Uint8Array;
+    let base: number;
+    if (fits && mac !== null) {
+      const frameLen = ETH_HEADER_LEN + hl + length;
+      const buf = this.link.transmitBuffer(frameLen);
+      if (buf === null) {
+        this.drops.count("link-full");
+        return null;
+      }
+      writeEth(buf, mac, this.mac, version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
+      out = buf;
+      base = ETH_HEADER_LEN;
+      this.pendingMode = P_DIRECT;
+      this.pendingFrameLen = frameLen;
+    } else {
+      out = this.scratch;
+      base = ETH_HEADER_LEN;
+      this.pendingMode = P_SCRATCH;
+    }
+    const header = out.subarray(base, base + hl);
+    if (version === 4) {
+      const ip = this.txIp4;
+      ip.reset();
+      ip.ecn = ecn & 3;
+      ip.identification = this.ipId;
+      this.ipId = (this.ipId + 1) & 0xffff;
+      // DF on TCP so path MTU discovery works (RFC 1191); other protocols may be fragmented.
+      ip.dontFragment = fits && protocol === 6;
+      ip.ttl = this.ttl;
+      ip.protocol = protocol;
+      ip.src = read32(src, 0);
+      ip.dst = read32(dst, 0);
+      ip.emit(header, length);
+    } else {
+      const ip = this.txIp6;
+      ip.trafficClass = ecn & 3;
+      ip.flowLabel = 0;
+      ip.hopLimit = this.ttl;
+      ip.protocol = protocol;
+      ip.nextHeader = protocol;
+      ip.src.set(src);
+      ip.dst.set(dst);
+      ip.emit(header, length);
+    }
+    this.pendingVersion = version;
+    this.pendingTotal = hl + length;
+    this.pendingMtu = mtu;
+    this.pendingKind = kind;
+    return out.subarray(base + hl, base + hl + length);
+  }
+
+  /** Sends the packet begun last. */
+  private commit(): void {
+    const mode = this.pendingMode;
+    this.pendingMode = P_NONE;
+    const version = this.pendingVersion;
+    const c = this.counters;
+    if (mode === P_DIRECT) {
+      this.link.commit(this.pendingFrameLen);
+      c.ethernet.tx++;
+      if (version === 4) c.ipv4.tx++;
+      else c.ipv6.tx++;
+    } else if (mode === P_SCRATCH) {
+      const packet = this.scratch.subarray(ETH_HEADER_LEN, ETH_HEADER_LEN + this.pendingTotal);
+      if (this.pendingTotal <= this.pendingMtu) this.sendPacket(version, packet);
+      else if (this.pendingMtu < (version === 4 ? 28 : 56)) this.drop("too-big");
+      else if (version === 4) this.fragment4(packet);
+      else this.fragment6(packet);
+    } else return;
+    if (!this.inPoll) this.link.flush();
+  }
+
+  /** Sends a complete IP packet to the pending next hop (copying it). */
+  private sendPacket(version: 4 | 6, packet: Uint8Array): void {
+    if (version === 4) this.counters.ipv4.tx++;
+    else this.counters.ipv6.tx++;
+    const ethertype = version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6;
+    if (this.pendingKind !== NH_UNICAST) {
+      this.transmitFrame(this.txMac, ethertype, packet);
+      return;
+    }
+    const nh = this.pendingNextHop.subarray(0, this.pendingNextHopLen);
+    const mac = this.neighbors.lookup(version, nh, this.now);
+    if (mac !== null) this.transmitFrame(mac, ethertype, packet);
+    else this.neighbors.enqueue(version, nh, packet, this.now);
+  }
+
+  /** RFC 791 fragmentation of an option-less IPv4 packet to the pending path MTU. */
+  private fragment4(packet: Uint8Array): void {
+    const payload = packet.subarray(20);
+    const chunk = (this.pendingMtu - 20) & ~7;
+    const f = this.fragBuf;
+    for (let off = 0; off < payload.length; off += chunk) {
+      const n = Math.min(chunk, payload.length - off);
+      const more = off + n < payload.length;
+      f.set(packet.subarray(0, 20), 0);
+      write16(f, 2, 20 + n);
+      write16(f, 6, (more ? IPV4_FLAG_MF : 0) | (off >>> 3));
+      write16(f, 10, 0);
+      write16(f, 10, internetChecksum(f.subarray(0, 20)));
+      f.set(payload.subarray(off, off + n), 20);
+      this.counters.fragments.tx++;
+      this.sendPacket(4, f.subarray(0, 20 + n));
+    }
+  }
+
+  /** RFC 8200 4.5 fragmentation with a Fragment header after the fixed header. */
+  private fragment6(packet: Uint8Array): void {
+    const protocol = packet[6]!;
+    const payload = packet.subarray(40);
+    const chunk = (this.pendingMtu - 48) & ~7;
+    const id = this.fragId6;
+    this.fragId6 = (this.fragId6 + 1) >>> 0 || 1;
+    const f = this.fragBuf;
+    for (let off = 0; off < payload.length; off += chunk) {
+      const n = Math.min(chunk, payload.length - off);
+      const more = off + n < payload.length;
+      f.set(packet.subarray(0, 40), 0);
+      write16(f, 4, 8 + n);
+      f[6] = IPV6_NH_FRAGMENT;
+      f[40] = protocol;
+      f[41] = 0;
+      write16(f, 42, off | (more ? 1 : 0));
+      write32(f, 44, id);
+      f.set(payload.subarray(off, off + n), 48);
+      this.counters.fragments.tx++;
+      this.sendPacket(6, f.subarray(0, 48 + n));
+    }
+  }
+
+  /** Copies an IP packet into a frame for `mac` and commits it. */
+  private transmitFrame(mac: Uint8Array, ethertype: number, packet: Uint8Array): void {
+    const buf = this.link.transmitBuffer(ETH_HEADER_LEN + packet.length);
+    if (buf === null) return this.drop("link-full");
+    writeEth(buf, mac, this.mac, ethertype);
+    buf.set(packet, ETH_HEADER_LEN);
+    this.link.commit(ETH_HEADER_LEN + packet.length);
+    this.counters.ethernet.tx++;
+    if (!this.inPoll) this.link.flush();
+  }
+
+  /**
+   * Resolves the next hop of `dst` into `pendingNextHop`, and for broadcast/multicast the MAC
+   * into `txMac`. Returns the kind.
+   */
+  private nextHop(version: 4 | 6, dst: Uint8Array): number {
+    if (version === 4) {
+      const d = read32(dst, 0);
+      if (d === 0xffffffff || this.isBroadcast4(d)) {
+        this.txMac.set(BROADCAST_MAC);
+        return this.v4.length > 0 ? NH_BROADCAST : NH_NONE;
+      }
+      if ((d >>> 28) === 0xe) {
+        // RFC 1112 6.4: 01:00:5e + low 23 bits of the group.
+        const m = this.txMac;
+        m[0] = 0x01;
+        m[1] = 0x00;
+        m[2] = 0x5e;
+        m[3] = dst[1]! & 0x7f;
+        m[4] = dst[2]!;
+        m[5] = dst[3]!;
+        return NH_MULTICAST;
+      }
+      if (this.isLocal4(d)) return NH_NONE;
+    } else {
+      if (dst[0] === 0xff) {
+        multicastMac6(dst, this.txMac);
+        return NH_MULTICAST;
+      }
+      if (this.isLocal6(dst)) return NH_NONE;
+    }
+    const r = this.routes.lookup(dst, this.now);
+    if (r === null) return NH_NONE;
+    const hop = r.gateway === null ? dst : r.gateway.bytes;
+    this.pendingNextHop.set(hop);
+    this.pendingNextHopLen = hop.length;
+    return NH_UNICAST;
+  }
+
+  /** Writes Ethernet + IP headers for a packet with a known MAC; returns the payload buffer. */
+  private beginDirect(
+    version: 4 | 6,
+    mac: Uint8Array,
+    src: Uint8Array,
+    dst: Uint8Array,
+    protocol: number,
+    ttl: number,
+    length: number,
+  ): Uint8Array | null {
+    const hl = version === 4 ? 20 : 40;
+    const frameLen = ETH_HEADER_LEN + hl + length;
+    const buf = this.link.transmitBuffer(frameLen);
+    if (buf === null) {
+      this.drop("link-full");
+      return null;
+    }
+    writeEth(buf, mac, this.mac, version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
+    const header = buf.subarray(ETH_HEADER_LEN, ETH_HEADER_LEN + hl);
+    if (version === 4) {
+      const ip = this.txIp4;
+      ip.reset();
+      ip.identification = this.ipId;
+      this.ipId = (this.ipId + 1) & 0xffff;
+      ip.ttl = ttl;
+      ip.protocol = protocol;
+      ip.src = read32(src, 0);
+      ip.dst = read32(dst, 0);
+      ip.emit(header, length);
+    } else {
+      const ip = this.txIp6;
+      ip.trafficClass = 0;
+      ip.flowLabel = 0;
+      ip.hopLimit = ttl;
+      ip.protocol = protocol;
+      ip.nextHeader = protocol;
+      ip.src.set(src);
+      ip.dst.set(dst);
+      ip.emit(header, length);
+    }
+    this.directFrameLen = frameLen;
+    this.directVersion = version;
+    return buf.subarray(ETH_HEADER_LEN + hl, frameLen);
+  }
+
+  private directVersion: 4 | 6 = 4;
+
+  private commitDirect(): void {
+    this.link.commit(this.directFrameLen);
+    this.counters.ethernet.tx++;
+    if (this.directVersion === 4) this.counters.ipv4.tx++;
+    else this.counters.ipv6.tx++;
+    if (!this.inPoll) this.link.flush();
+  }
+
+  /** Neighbour cache callback: ARP request or Neighbor Solicitation for `target`. */
+  private solicit(
+    version: 4 | 6,
+    target: Uint8Array,
+    unicast: Uint8Array | null,
+    _now: Instant,
+  ): void {
+    if (version === 4) {
+      const src = this.sourceForBytes(4, target);
+      if (src === null) return;
+      const buf = this.link.transmitBuffer(ETH_HEADER_LEN + 28);
+      if (buf === null) return this.drop("link-full");
+      writeEth(buf, unicast ?? BROADCAST_MAC, this.mac, ETHERTYPE_ARP);
+      const r = this.txArp;
+      r.operation = ARP_REQUEST;
+      r.sha.set(this.mac);
+      r.spa = src.v4;
+      r.tha.fill(0);
+      r.tpa = read32(target, 0);
+      r.emit(buf.subarray(ETH_HEADER_LEN));
+      this.link.commit(ETH_HEADER_LEN + 28);
+      this.counters.ethernet.tx++;
+      this.counters.arp.tx++;
+      if (!this.inPoll) this.link.flush();
+      return;
+    }
+    const src = this.sourceForBytes(6, target) ?? this.linkLocal;
+    let dst: Uint8Array, mac: Uint8Array;
+    if (unicast !== null) {
+      dst = target;
+      mac = unicast;
+    } else {
+      dst = solicitedNode(target, this.snBuf);
+      mac = multicastMac6(dst, this.txMac);
+    }
+    const body = this.beginDirect(6, mac, src.bytes, dst, PROTO_ICMPV6, 255, 32);
+    if (body === null) return;
+    const r = this.txIcmp6;
+    r.reset();
+    r.type = ICMPV6_NEIGHBOR_SOLICIT;
+    r.target.set(target);
+    r.sourceLlaPresent = true;
+    r.sourceLla.set(this.mac);
+    r.emit(body);
+    writeTransportChecksum(
+      body.subarray(0, 32),
+      2,
+      pseudoHeaderSumV6(src.bytes, dst, PROTO_ICMPV6, 32),
+    );
+    this.commitDirect();
+    this.counters.icmpv6.tx++;
+    this.counters.ndp.tx++;
+  }
+
+  // ---------------------------------------------------------------- addresses
+
+  private sourceForBytes(version: 4 | 6, dst: Uint8Array): IpAddress | null {
+    if (version === 4) {
+      if (this.v4.length === 0) return null;
+      for (const a of this.v4) {
+        if (prefixMatches(a.network.bytes, a.prefixLength, dst)) return a.address;
+      }
+      const r = this.routes.lookup(dst, this.now);
+      if (r === null) return null;
+      if (r.source !== null && r.source.version === 4) return r.source;
+      if (r.gateway !== null) {
+        for (const a of this.v4) {
+          if (prefixMatches(a.network.bytes, a.prefixLength, r.gateway.bytes)) return a.address;
+        }
+      }
+      return this.v4[0]!.address;
+    }
+    if (isLinkLocal6(dst) || dst[0] === 0xff) return this.linkLocal;
+    for (let i = 1; i < this.v6.length; i++) {
+      const a = this.v6[i]!;
+      if (prefixMatches(a.address.bytes, a.prefixLength, dst)) return a.address;
+    }
+    if (this.routes.lookup(dst, this.now) === null) return null;
+    return this.v6.length > 1 ? this.v6[1]!.address : this.linkLocal;
+  }
+
+  private isLocal4(a: number): boolean {
+    for (let i = 0; i < this.v4.length; i++) if (this.v4[i]!.address.v4 === a) return true;
+    return false;
+  }
+
+  private isBroadcast4(a: number): boolean {
+    for (let i = 0; i < this.v4.length; i++) if (this.v4[i]!.broadcast === a) return true;
+    return false;
+  }
+
+  private isLocal6(b: Uint8Array): boolean {
+    for (let i = 0; i < this.v6.length; i++) if (this.v6[i]!.address.equalsBytes(b)) return true;
+    return false;
+  }
+
+  private isOurSolicitedNode(dst: Uint8Array): boolean {
+    // ff02::1:ffXX:XXXX where XX:XXXX are the low 24 bits of one of our addresses.
+    if (dst[1] !== 0x02 || dst[11] !== 0x01 || dst[12] !== 0xff) return false;
+    for (let i = 2; i < 11; i++) if (dst[i] !== 0) return false;
+    for (let i = 0; i < this.v6.length; i++) {
+      const b = this.v6[i]!.address.bytes;
+      if (b[13] === dst[13] && b[14] === dst[14] && b[15] === dst[15]) return true;
+    }
+    return false;
+  }
+}
+
+function writeEth(buf: Uint8Array, dst: Uint8Array, src: Uint8Array, ethertype: number): void {
+  for (let i = 0; i < 6; i++) {
+    buf[i] = dst[i]!;
+    buf[6 + i] = src[i]!;
+  }
+  write16(buf, 12, ethertype);
+}
+
+/** The 33:33:xx:xx:xx:xx MAC of an IPv6 multicast address (RFC 2464 7). */
+function multicastMac6(dst: Uint8Array, out: Uint8Array): Uint8Array {
+  out[0] = 0x33;
+  out[1] = 0x33;
+  out[2] = dst[12]!;
+  out[3] = dst[13]!;
+  out[4] = dst[14]!;
+  out[5] = dst[15]!;
+  return out;
+}
+
+function macEq(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 6; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function bytesEq(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
