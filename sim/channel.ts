@@ -24,7 +24,9 @@
 
 import type { Duration, Instant } from "../stacks/time.ts";
 import { MILLISECOND, SECOND } from "../stacks/time.ts";
-import type { EventHandler, SimEvent } from "./event_queue.ts";
+import { SimEvent } from "./event_queue.ts";
+import type { EventHandler } from "./event_queue.ts";
+import { FrameRing } from "./frame.ts";
 import type { SimFrame } from "./frame.ts";
 import type { SimPort } from "./port.ts";
 import type { Simulator } from "./simulator.ts";
@@ -216,6 +218,12 @@ export class Channel implements EventHandler {
   #busy = false;
   /** Sub-ns remainder of serialization, in units of 1/rate ns. */
   #carry = 0;
+  /**
+   * Frames propagating in order of arrival. Only the head is in the event queue (through
+   * `#arrival`), which keeps the global heap small however long the pipe is.
+   */
+  readonly #flight = new FrameRing();
+  readonly #arrival: SimEvent = new SimEvent(this);
   /** When the frame on the wire started serializing. */
   #txStart: Instant = 0;
 
@@ -381,19 +389,24 @@ export class Channel implements EventHandler {
     this.#sim.queue.schedule(frame, now + t);
   }
 
-  /** Event handler: end of serialization (phase 0) or arrival at the far port (phase 1). */
+  /**
+   * Event handler: the in-order arrival event (delivers every frame now due), a reordered
+   * frame's own arrival (phase 1), or the end of a frame's serialization (phase 0).
+   */
   fire(event: SimEvent, now: Instant): void {
+    if (event === this.#arrival) {
+      const flight = this.#flight;
+      for (let f = flight.peek(); f !== null && f.due <= now; f = flight.peek()) {
+        flight.shift();
+        this.#deliver(f, now);
+      }
+      const next = flight.peek();
+      if (next !== null) this.#sim.queue.schedule(this.#arrival, next.due);
+      return;
+    }
     const frame = event as SimFrame;
     if (frame.phase === 1) {
-      const dst = this.#dst;
-      if (dst === null) {
-        this.stats.droppedNoPort++;
-        frame.pool.release(frame);
-        return;
-      }
-      this.stats.framesOut++;
-      this.stats.bytesOut += frame.length;
-      dst.deliver(frame, now);
+      this.#deliver(frame, now);
       return;
     }
     this.#busy = false;
@@ -431,21 +444,55 @@ export class Channel implements EventHandler {
       stats.corrupted++;
     }
     let at = now + this.#delay;
-    if (this.#reorder > 0 && this.#reorderRng.next() < this.#reorder) {
+    const reordered = this.#reorder > 0 && this.#reorderRng.next() < this.#reorder;
+    if (reordered) {
       at += this.#reorderDelay;
       stats.reordered++;
     }
-    frame.phase = 1;
     const queue = this.#sim.queue;
-    queue.schedule(frame, at);
+    let copy: SimFrame | null = null;
     if (this.#duplicate > 0 && this.#dupRng.next() < this.#duplicate) {
-      const copy = frame.pool.acquire();
+      copy = frame.pool.acquire();
       copy.setLength(frame.length);
       copy.buf.set(frame.view);
-      copy.phase = 1;
-      copy.handler = this;
       stats.duplicated++;
-      queue.schedule(copy, at);
     }
+    if (reordered) {
+      // Reordered: its own event, so later frames overtake it.
+      frame.phase = 1;
+      frame.handler = this;
+      queue.schedule(frame, at);
+      if (copy !== null) {
+        copy.phase = 1;
+        copy.handler = this;
+        queue.schedule(copy, at);
+      }
+      return;
+    }
+    // In order. A FIFO wire never lets a frame overtake: if the delay was lowered mid-run,
+    // arrivals wait for the frame ahead.
+    const flight = this.#flight;
+    const last = flight.peekLast();
+    if (last !== null && last.due > at) at = last.due;
+    frame.due = at;
+    const wasEmpty = flight.length === 0;
+    flight.push(frame);
+    if (copy !== null) {
+      copy.due = at;
+      flight.push(copy);
+    }
+    if (wasEmpty) queue.schedule(this.#arrival, at);
+  }
+
+  #deliver(frame: SimFrame, now: Instant): void {
+    const dst = this.#dst;
+    if (dst === null) {
+      this.stats.droppedNoPort++;
+      frame.pool.release(frame);
+      return;
+    }
+    this.stats.framesOut++;
+    this.stats.bytesOut += frame.length;
+    dst.deliver(frame, now);
   }
 }

@@ -206,3 +206,28 @@ Deno.test("Channel counts frames and bytes in and out and utilization", () => {
   assert.equal(ab.stats.bytesOut, 1_514_000);
   assert.equal(sink.count, 1000);
 });
+
+Deno.test("Channel keeps the event queue small: only the head of the in-flight pipe is queued", () => {
+  // 10 ms of 1 Gbit/s holds ~800 frames in flight.
+  const { sim, a, sink } = link({ delay: 10_000_000, backpressure: true });
+  sim.addNode(new Blaster(a, 5_000, 1514), [a]);
+  let maxQueued = 0;
+  for (let t = 1_000_000; t <= 80_000_000; t += 1_000_000) {
+    sim.runUntil(t);
+    maxQueued = Math.max(maxQueued, sim.queue.size);
+  }
+  assert.equal(sink.count, 5_000);
+  assert.ok(maxQueued <= 4, `queue size ${maxQueued}`);
+});
+
+Deno.test("Channel.configure() lowering the delay mid-run never lets a frame overtake", () => {
+  const { sim, a, ab, sink } = link({ delay: 100_000 });
+  for (let i = 0; i < 4; i++) sendAt(sim, a, i * 1_000, buildFrame({ length: 100, seq: i }));
+  sendAt(sim, a, 200_000, buildFrame({ length: 100, seq: 4 }));
+  sim.schedule(1_500, () => ab.configure({ delay: 1_000 }));
+  sim.runUntil(1_000_000);
+  assert.deepEqual(sink.frames.map((f) => seqOf(f.bytes)), [0, 1, 2, 3, 4]);
+  // Frame 0 (800 ns on the wire) keeps its 100 us; 1..3 would arrive at 2.8..4.8 us under the
+  // new delay but wait behind it; a later frame gets the new delay.
+  assert.deepEqual(sink.frames.map((f) => f.time), [100_800, 100_800, 100_800, 100_800, 201_800]);
+});

@@ -26,6 +26,8 @@ export class SimFrame extends SimEvent {
   enqueuedAt: Instant = 0;
   /** Channel phase: 0 while serializing onto the wire, 1 while propagating. */
   phase = 0;
+  /** When the frame reaches the far end of its channel (while propagating). */
+  due: Instant = 0;
 
   /** Creates a frame of `pool.capacity` bytes; use `FramePool.acquire()` instead. */
   constructor(pool: FramePool) {
@@ -71,5 +73,57 @@ export class FramePool {
   /** Frames currently on the free list. */
   get free(): number {
     return this.#free.length;
+  }
+}
+
+/** A growable FIFO ring of frames (grows by doubling; never shrinks, so no steady-state garbage). */
+export class FrameRing {
+  #items: (SimFrame | null)[] = new Array<SimFrame | null>(16).fill(null);
+  #head = 0;
+  #count = 0;
+
+  /** Frames in the ring. */
+  get length(): number {
+    return this.#count;
+  }
+
+  /** The oldest frame, or null. */
+  peek(): SimFrame | null {
+    return this.#count === 0 ? null : this.#items[this.#head]!;
+  }
+
+  /** The newest frame, or null. */
+  peekLast(): SimFrame | null {
+    if (this.#count === 0) return null;
+    let i = this.#head + this.#count - 1;
+    if (i >= this.#items.length) i -= this.#items.length;
+    return this.#items[i]!;
+  }
+
+  /** Appends a frame. */
+  push(frame: SimFrame): void {
+    let items = this.#items;
+    if (this.#count === items.length) {
+      const grown = new Array<SimFrame | null>(items.length * 2).fill(null);
+      for (let k = 0; k < this.#count; k++) grown[k] = items[(this.#head + k) % items.length]!;
+      this.#items = items = grown;
+      this.#head = 0;
+    }
+    let i = this.#head + this.#count;
+    if (i >= items.length) i -= items.length;
+    items[i] = frame;
+    this.#count++;
+  }
+
+  /** Removes and returns the oldest frame, or null. */
+  shift(): SimFrame | null {
+    if (this.#count === 0) return null;
+    const items = this.#items;
+    const h = this.#head;
+    const f = items[h]!;
+    items[h] = null;
+    this.#head = h + 1 === items.length ? 0 : h + 1;
+    this.#count--;
+    return f;
   }
 }

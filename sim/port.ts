@@ -181,6 +181,41 @@ export class SimPort implements Link {
     return n;
   }
 
+  /**
+   * Simulator-internal fast path (switches): takes the oldest received frame, or null. The
+   * caller owns it and must pass it to `sendFrame()` or `frame.pool.release()`.
+   */
+  takeFrame(): SimFrame | null {
+    if (this.#rxCount === 0) return null;
+    const rx = this.#rx;
+    const i = this.#rxHead;
+    const f = rx[i]!;
+    rx[i] = null;
+    this.#rxHead = i + 1 === rx.length ? 0 : i + 1;
+    this.#rxCount--;
+    this.stats.rxFrames++;
+    this.stats.rxBytes += f.length;
+    return f;
+  }
+
+  /**
+   * Simulator-internal fast path (switches): queues an owned frame for the next `flush()`
+   * without copying. Returns false (and releases the frame) when it cannot be sent: port
+   * closed, frame larger than MTU + 18, or the transmit queue full.
+   */
+  sendFrame(frame: SimFrame): boolean {
+    if (this.#closed || frame.length > this.#pool.capacity || this.#txCount === this.#tx.length) {
+      this.stats.txBlocked++;
+      frame.pool.release(frame);
+      return false;
+    }
+    this.#tx[this.#txCount++] = frame;
+    this.#txBytes += frame.length;
+    this.stats.txFrames++;
+    this.stats.txBytes += frame.length;
+    return true;
+  }
+
   /** Lends a buffer of `length` bytes, or null when there is no room (see `backpressure`). */
   transmitBuffer(length: number): Uint8Array | null {
     if (this.#closed) return null;

@@ -38,9 +38,14 @@ export class SwitchStats {
   filtered = 0;
   /** Frames shorter than an Ethernet header. */
   runts = 0;
-  /** Copies the egress port refused (its transmit queue full). */
+  /** Frames or copies the egress port refused (its transmit queue full). */
   egressBlocked = 0;
 }
+
+/** `#route()` answer: send to every port but the ingress. */
+const FLOOD = -1;
+/** `#route()` answer: drop (runt, or destination behind the ingress port). */
+const DISCARD = -2;
 
 /** Packs a 6-byte MAC at `off` into a number key. */
 function macKey(b: Uint8Array, off: number): number {
@@ -63,8 +68,11 @@ export class EthernetSwitch implements SimNode {
   readonly #table = new Map<number, number>();
   readonly #learning: boolean;
   readonly #dirty: boolean[];
-  #ingress = 0;
-  readonly #onFrame: (frame: Uint8Array) => void;
+  /** Bumped on every table change; invalidates the per-ingress caches. */
+  #version = 1;
+  readonly #cacheMac: Uint8Array;
+  readonly #cacheOut: Int32Array;
+  readonly #cacheVersion: Uint32Array;
 
   /** Creates the switch and its ports and adds it to `sim` as a node. */
   constructor(sim: Simulator, options: SwitchOptions) {
@@ -81,14 +89,15 @@ export class EthernetSwitch implements SimNode {
     this.ports = ports;
     this.#learning = options.learning ?? false;
     this.#dirty = new Array<boolean>(ports.length).fill(false);
-    // One closure for the switch's life, not one per frame.
-    this.#onFrame = (frame) => this.#forward(frame);
+    this.#cacheMac = new Uint8Array(ports.length * 6);
+    this.#cacheOut = new Int32Array(ports.length);
+    this.#cacheVersion = new Uint32Array(ports.length);
     sim.addNode(this, ports);
   }
 
   /** Adds a static entry: frames to `mac` leave through port `port`. */
   addEntry(mac: Uint8Array, port: number): void {
-    this.#table.set(macKey(mac, 0), port);
+    this.#learn(macKey(mac, 0), port);
   }
 
   /** The port a frame to `mac` leaves by, or undefined (flooded). */
@@ -99,11 +108,28 @@ export class EthernetSwitch implements SimNode {
   /** Forwards everything queued at every port. */
   poll(_now: Instant): void {
     const ports = this.ports;
-    for (let i = 0; i < ports.length; i++) {
-      this.#ingress = i;
-      ports[i]!.receive(this.#onFrame, Number.POSITIVE_INFINITY);
-    }
     const dirty = this.#dirty;
+    const stats = this.stats;
+    for (let i = 0; i < ports.length; i++) {
+      const port = ports[i]!;
+      for (let f = port.takeFrame(); f !== null; f = port.takeFrame()) {
+        const out = this.#route(f.view, i);
+        if (out >= 0) {
+          // Known unicast: the frame itself moves to the egress port, no copy.
+          stats.forwarded++;
+          const egress = ports[out]!;
+          if (!egress.sendFrame(f)) stats.egressBlocked++;
+          else if (egress.txPending >= 256) egress.flush();
+          else dirty[out] = true;
+          continue;
+        }
+        if (out === FLOOD) {
+          stats.flooded++;
+          for (let k = 0; k < ports.length; k++) if (k !== i) this.#send(k, f.view);
+        }
+        f.pool.release(f);
+      }
+    }
     for (let i = 0; i < ports.length; i++) {
       if (dirty[i]) {
         dirty[i] = false;
@@ -117,28 +143,43 @@ export class EthernetSwitch implements SimNode {
     return NEVER;
   }
 
-  #forward(frame: Uint8Array): void {
+  /** Egress port index for a frame from `ingress`, or FLOOD, or DISCARD (counted). */
+  #route(frame: Uint8Array, ingress: number): number {
     const stats = this.stats;
     if (frame.length < 14) {
       stats.runts++;
-      return;
+      return DISCARD;
     }
-    const ingress = this.#ingress;
-    if (this.#learning && (frame[6]! & 1) === 0) this.#table.set(macKey(frame, 6), ingress);
-    if ((frame[0]! & 1) === 0) {
-      const out = this.#table.get(macKey(frame, 0));
-      if (out !== undefined) {
-        if (out === ingress) stats.filtered++;
-        else {
-          stats.forwarded++;
-          this.#send(out, frame);
-        }
-        return;
-      }
+    if (this.#learning && (frame[6]! & 1) === 0) this.#learn(macKey(frame, 6), ingress);
+    if ((frame[0]! & 1) !== 0) return FLOOD;
+    // One-entry cache per ingress port: bulk flows repeat the same destination, and the
+    // 48-bit key is a heap number whose Map lookup is comparatively slow.
+    const cache = this.#cacheMac;
+    const c = ingress * 6;
+    if (
+      this.#cacheVersion[ingress] === this.#version && cache[c] === frame[0] &&
+      cache[c + 1] === frame[1] && cache[c + 2] === frame[2] && cache[c + 3] === frame[3] &&
+      cache[c + 4] === frame[4] && cache[c + 5] === frame[5]
+    ) {
+      return this.#cacheOut[ingress]!;
     }
-    stats.flooded++;
-    const ports = this.ports;
-    for (let i = 0; i < ports.length; i++) if (i !== ingress) this.#send(i, frame);
+    const found = this.#table.get(macKey(frame, 0));
+    if (found === undefined) return FLOOD;
+    let out = found;
+    if (out === ingress) {
+      stats.filtered++;
+      out = DISCARD;
+    }
+    cache.set(frame.subarray(0, 6), c);
+    this.#cacheOut[ingress] = out;
+    this.#cacheVersion[ingress] = this.#version;
+    return out;
+  }
+
+  #learn(key: number, port: number): void {
+    if (this.#table.get(key) === port) return;
+    this.#table.set(key, port);
+    this.#version++;
   }
 
   #send(i: number, frame: Uint8Array): void {
