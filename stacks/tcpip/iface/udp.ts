@@ -386,7 +386,10 @@ export class UdpLayer implements IpProtocolHandler {
     dstPort: number,
   ): boolean {
     const src = local ?? this.ip.sourceFor(dst);
-    if (src === null) return false;
+    if (src === null) {
+      this.drops.count("no-route");
+      return false;
+    }
     const len = UDP_HEADER_LEN + data.length;
     const buf = this.ip.beginPacket(src, dst, IP_PROTOCOL_UDP, len, 0);
     if (buf === null) return false;
