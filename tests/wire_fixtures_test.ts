@@ -4,7 +4,6 @@
  * the reprs, and agree field by field with what tshark decoded (tests/fixtures/*.expect.json).
  */
 import assert from "node:assert/strict";
-import { PcapReader } from "../stacks/link/pcap.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import {
   FrameParser,
@@ -30,6 +29,7 @@ import {
   TcpView,
   UdpView,
 } from "../stacks/tcpip/wire/mod.ts";
+import { fixtureFrames, fixtureNames } from "./support/wire_frames.ts";
 
 interface Expectation {
   file: string;
@@ -38,20 +38,6 @@ interface Expectation {
 }
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
-
-/** The fixture sets present (each a pcap with its expectations). */
-export function fixtureNames(): string[] {
-  const names: string[] = [];
-  for (const e of Deno.readDirSync(FIXTURES)) {
-    if (e.name.endsWith(".expect.json")) names.push(e.name.slice(0, -".expect.json".length));
-  }
-  return names.sort();
-}
-
-/** The frames of one fixture pcap. */
-export function fixtureFrames(name: string): Uint8Array[] {
-  return PcapReader.fromFile(new URL(`${name}.pcap`, FIXTURES)).records().map((r) => r.data);
-}
 
 function loadExpectation(name: string): Expectation {
   return JSON.parse(Deno.readTextFileSync(new URL(`${name}.expect.json`, FIXTURES)));

@@ -202,3 +202,25 @@ export function syntheticFrames(): Uint8Array[] {
     nsFrame(),
   ];
 }
+
+/**
+ * A Uint8Array whose element reads at or past `length` throw, so a test proves the parser
+ * checks lengths before reading (a plain typed array would quietly return undefined). Its
+ * subarrays are guarded too.
+ */
+export function guarded(a: Uint8Array): Uint8Array {
+  return new Proxy(a, {
+    get(t, prop): unknown {
+      if (typeof prop === "string" && prop.length > 0 && prop.length < 10 && /^\d+$/.test(prop)) {
+        const i = Number(prop);
+        if (i >= t.length) throw new RangeError(`read of index ${i} past length ${t.length}`);
+        return t[i];
+      }
+      if (prop === "subarray") {
+        return (s?: number, e?: number): Uint8Array => guarded(t.subarray(s, e));
+      }
+      const v = Reflect.get(t, prop, t);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+}
