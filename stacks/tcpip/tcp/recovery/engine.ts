@@ -469,7 +469,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
         res.dsack = true;
         this.dsacks++;
         if (this.undoValid && this.undoRetrans > 0 && seqGe(l0, this.undoMarker)) {
-          const segs = Math.max(1, Math.round(((r0 - l0) >>> 0) / this.mss));
+          const segs = this.dsackedRetransmits(l0, r0);
           this.undoRetrans = this.undoRetrans > segs ? this.undoRetrans - segs : 0;
         }
         if (
@@ -732,6 +732,26 @@ export class RecoveryEngine implements RecoveryEngineApi {
       if (advanced || this.tlpAt === NEVER) this.armTlp(now);
     }
     return res;
+  }
+
+  /**
+   * Retransmitted segments a D-SACK block reports as duplicates: below snd_una the records are
+   * gone, so the block size is the estimate; above it, only retransmitted records count.
+   */
+  private dsackedRetransmits(left: Seq, right: Seq): number {
+    let n = 0;
+    if (seqLt(left, this.una)) {
+      const top = seqLt(right, this.una) ? right : this.una;
+      n += Math.max(1, Math.round(((top - left) >>> 0) / this.mss));
+      left = this.una;
+    }
+    const r = this.ring;
+    for (let i = r.find(this.una, left); i >= 0 && i < r.count; i++) {
+      const s = r.slot(i);
+      if (!seqLt(r.start[s]!, right)) break;
+      if (r.flags[s]! & F_EVER_RETRANS) n++;
+    }
+    return n;
   }
 
   /** Per-record delivery: rate-sample candidate, RACK state, reordering detection. */
