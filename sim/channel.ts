@@ -6,8 +6,9 @@
  * Model, per frame:
  * 1. `send()` (the transmitting port's flush): if the wire is idle the frame starts serializing
  *    at once; otherwise it joins the queue, or is dropped when the queue is at its limit
- *    (packets and/or bytes; the frame on the wire does not count). A frame that joins the queue
- *    when the queue (including itself) holds more than `ecnK` frames is marked CE if ECT.
+ *    (packets and/or bytes; the frame on the wire does not count). A frame that arrives to find
+ *    more than `ecnK` frames already waiting (DCTCP's "occupancy upon arrival > K"; the frame
+ *    on the wire not counted) is marked CE if it is ECT.
  * 2. Serialization takes exactly (length + overheadBytes) * 8 / rateBps seconds, in whole ns;
  *    the sub-ns remainder carries into the next frame so long runs do not drift.
  * 3. When the last bit leaves: random loss (the frame used the wire but is lost), else maybe a
@@ -53,7 +54,7 @@ export interface ChannelParams {
   duplicate?: number;
   /** Probability one random bit of a frame (after the Ethernet header) is flipped. */
   corrupt?: number;
-  /** Step-marking threshold: ECT frames joining a queue of more than K frames get CE. */
+  /** Step-marking threshold: ECT frames arriving to more than K waiting frames get CE. */
   ecnK?: number;
   /** Bytes added per frame for serialization only (preamble+FCS+IFG = 24 on real Ethernet). */
   overheadBytes?: number;
@@ -347,7 +348,7 @@ export class Channel implements EventHandler {
       frame.pool.release(frame);
       return;
     }
-    if (count + 1 > this.#ecnK && markCongestionExperienced(frame.view) === "marked") {
+    if (count > this.#ecnK && markCongestionExperienced(frame.view) === "marked") {
       stats.marked++;
     }
     let ring = this.#ring;

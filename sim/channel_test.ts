@@ -153,14 +153,16 @@ Deno.test("Channel reorders, duplicates and corrupts frames and counts each", ()
 
 Deno.test("Channel marks CE exactly when the queue exceeds K, only for ECT frames", () => {
   const { sim, a, ab, sink } = link({ ecnK: 2 });
-  // 6 ECT(0) frames at once: frame 0 goes to the wire, frames 1..5 see queues of 1..5.
-  for (let i = 0; i < 6; i++) {
-    sendAt(sim, a, 0, buildFrame({ ethertype: 0x0800, ecn: 2, length: 100 }));
+  // All at once: frame 0 goes to the wire, frame i (i >= 1) finds i - 1 frames waiting, so
+  // frames 4.. find more than K = 2. Frame 5 is not-ECT, frame 6 already CE, frame 7 ECT(1).
+  const codepoints = [2, 2, 2, 2, 2, 0, 3, 1];
+  for (const ecn of codepoints) {
+    sendAt(sim, a, 0, buildFrame({ ethertype: 0x0800, ecn, length: 100 }));
   }
   sim.runUntil(1_000_000);
   const ecn = sink.frames.map((f) => f.bytes[15]! & 3);
-  assert.deepEqual(ecn, [2, 2, 2, 3, 3, 3]);
-  assert.equal(ab.stats.marked, 3);
+  assert.deepEqual(ecn, [2, 2, 2, 2, 3, 0, 3, 3]);
+  assert.equal(ab.stats.marked, 2);
   for (const f of sink.frames) {
     const h = f.bytes.subarray(14, 34);
     assert.equal((h[10]! << 8) | h[11]!, ipv4HeaderChecksum(h), "IPv4 checksum valid after CE");
@@ -182,15 +184,17 @@ Deno.test("Channel never marks or ECN-drops not-ECT frames over K, but drop-tail
 Deno.test("Channel marks ECT(1) IPv6 and 802.1Q-tagged IPv4 frames", () => {
   const { sim, a, ab, sink } = link({ ecnK: 0 });
   sendAt(sim, a, 0, buildFrame({ ethertype: 0x86dd, ecn: 1, length: 100 })); // on the wire
-  sendAt(sim, a, 0, buildFrame({ ethertype: 0x86dd, ecn: 1, length: 100 }));
+  sendAt(sim, a, 0, buildFrame({ ethertype: 0x86dd, ecn: 1, length: 100 })); // finds 0 waiting
+  sendAt(sim, a, 0, buildFrame({ ethertype: 0x86dd, ecn: 1, length: 100 })); // finds 1
   sendAt(sim, a, 0, buildFrame({ ethertype: 0x0800, ecn: 1, length: 100, vlan: true }));
   sim.runUntil(1_000_000);
   assert.equal(ab.stats.marked, 2);
-  const [f0, f1, f2] = sink.frames.map((f) => f.bytes);
+  const [f0, f1, f2, f3] = sink.frames.map((f) => f.bytes);
   assert.equal((f0![15]! >> 4) & 3, 1);
-  assert.equal((f1![15]! >> 4) & 3, 3);
-  assert.equal(f2![19]! & 3, 3);
-  const h = f2!.subarray(18, 38);
+  assert.equal((f1![15]! >> 4) & 3, 1);
+  assert.equal((f2![15]! >> 4) & 3, 3);
+  assert.equal(f3![19]! & 3, 3);
+  const h = f3!.subarray(18, 38);
   assert.equal((h[10]! << 8) | h[11]!, ipv4HeaderChecksum(h));
 });
 
