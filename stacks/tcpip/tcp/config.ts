@@ -1,0 +1,120 @@
+/**
+ * Stack-wide TCP settings and per-socket options, with Linux-like defaults.
+ *
+ * @module
+ */
+
+import { type Duration, MILLISECOND, SECOND } from "../../time.ts";
+
+/** Per-socket options (setsockopt equivalents). */
+export interface TcpSocketOptions {
+  /** TCP_NODELAY: disable Nagle (RFC 896). */
+  noDelay: boolean;
+  /** SO_KEEPALIVE. */
+  keepAlive: boolean;
+  /** TCP_KEEPIDLE: idle time before the first probe. */
+  keepIdle: Duration;
+  /** TCP_KEEPINTVL: time between probes. */
+  keepInterval: Duration;
+  /** TCP_KEEPCNT: unanswered probes before the connection is dropped. */
+  keepCount: number;
+  /** SO_SNDBUF in bytes. */
+  sendBufferSize: number;
+  /** SO_RCVBUF in bytes (sets the window scale at connect/listen time). */
+  receiveBufferSize: number;
+  /** SO_LINGER in seconds; -1 off, 0 = close() aborts with RST. */
+  linger: number;
+  /** SO_REUSEADDR: bind over TIME_WAIT leftovers. */
+  reuseAddress: boolean;
+  /** TCP_CONGESTION: registry name of the congestion control. */
+  congestionControl: string;
+}
+
+/** Stack-wide settings (sysctl equivalents). */
+export interface TcpConfig {
+  /** Maximum segment lifetime; TIME_WAIT lasts 2*MSL. Linux uses 60 s for TIME_WAIT. */
+  msl: Duration;
+  /** Delayed ACK timer (RFC 9293 3.8.6.3 allows up to 500 ms; Linux uses 40 ms). */
+  delayedAckTimeout: Duration;
+  /** Segments acked at once at the start of a connection (Linux quick-ack mode). */
+  quickAckSegments: number;
+  /** Send and accept RFC 7323 timestamps. */
+  timestamps: boolean;
+  /** Offer and accept SACK (RFC 2018). */
+  sack: boolean;
+  /** Offer and accept window scaling (RFC 7323). */
+  windowScaling: boolean;
+  /** Offer and accept ECN (RFC 3168). */
+  ecn: boolean;
+  /** SYN retransmissions before connect() fails. */
+  synRetries: number;
+  /** SYN-ACK retransmissions before a half-open connection is dropped. */
+  synAckRetries: number;
+  /** Data retransmission timeouts in a row before the connection fails. */
+  maxRetries: number;
+  /** Challenge ACKs per second for the whole stack (RFC 5961 7). */
+  challengeAckLimit: number;
+  /** How long an orphaned FIN_WAIT_2 connection lingers (Linux tcp_fin_timeout). */
+  finWait2Timeout: Duration;
+  /** Smallest persist (zero-window probe) interval. */
+  persistMin: Duration;
+  /** Largest persist interval. */
+  persistMax: Duration;
+  /** Lower bound for the engine's RTO. */
+  minRto: Duration;
+  /** Initial RTO before an RTT sample. */
+  initialRto: Duration;
+  /** Default socket options. */
+  socket: TcpSocketOptions;
+  /** Ephemeral port range, inclusive. */
+  ephemeralLow: number;
+  /** Upper end of the ephemeral range. */
+  ephemeralHigh: number;
+  /** Largest SYN queue per listener (half-open connections); SYN cookies beyond it. */
+  synQueueMax: number;
+  /** Use SYN cookies when the SYN queue is full (else drop the SYN). */
+  synCookies: boolean;
+}
+
+/** Default socket options. */
+export function defaultSocketOptions(): TcpSocketOptions {
+  return {
+    noDelay: false,
+    keepAlive: false,
+    keepIdle: 7200 * SECOND,
+    keepInterval: 75 * SECOND,
+    keepCount: 9,
+    sendBufferSize: 256 * 1024,
+    receiveBufferSize: 256 * 1024,
+    linger: -1,
+    reuseAddress: false,
+    congestionControl: "reno",
+  };
+}
+
+/** Default stack settings. */
+export function defaultTcpConfig(): TcpConfig {
+  return {
+    msl: 30 * SECOND,
+    delayedAckTimeout: 40 * MILLISECOND,
+    quickAckSegments: 8,
+    timestamps: true,
+    sack: true,
+    windowScaling: true,
+    ecn: true,
+    synRetries: 6,
+    synAckRetries: 5,
+    maxRetries: 15,
+    challengeAckLimit: 1000,
+    finWait2Timeout: 60 * SECOND,
+    persistMin: 200 * MILLISECOND,
+    persistMax: 60 * SECOND,
+    minRto: 200 * MILLISECOND,
+    initialRto: SECOND,
+    socket: defaultSocketOptions(),
+    ephemeralLow: 32768,
+    ephemeralHigh: 60999,
+    synQueueMax: 256,
+    synCookies: true,
+  };
+}

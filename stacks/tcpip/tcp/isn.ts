@@ -1,0 +1,207 @@
+/**
+ * Keyed hashing for TCP: initial sequence numbers per RFC 6528, per-connection timestamp
+ * offsets (RFC 7323 5.4) and SYN cookies. The hash is HalfSipHash-2-4 (32-bit words, 64-bit
+ * key, 32-bit output), the same primitive Linux uses for these jobs; inputs are fed as
+ * 32-bit words so no bytes are allocated.
+ *
+ * @module
+ */
+
+import type { Instant } from "../../time.ts";
+
+function rotl(x: number, b: number): number {
+  return ((x << b) | (x >>> (32 - b))) >>> 0;
+}
+
+/** A HalfSipHash-2-4 state over 32-bit words, reusable. */
+export class KeyedHash {
+  #k0: number;
+  #k1: number;
+  #v0 = 0;
+  #v1 = 0;
+  #v2 = 0;
+  #v3 = 0;
+  #words = 0;
+
+  /** A hash keyed with two 32-bit words. */
+  constructor(k0: number, k1: number) {
+    this.#k0 = k0 >>> 0;
+    this.#k1 = k1 >>> 0;
+  }
+
+  #round(): void {
+    let v0 = this.#v0, v1 = this.#v1, v2 = this.#v2, v3 = this.#v3;
+    v0 = (v0 + v1) >>> 0;
+    v1 = rotl(v1, 5) ^ v0;
+    v0 = rotl(v0, 16);
+    v2 = (v2 + v3) >>> 0;
+    v3 = rotl(v3, 8) ^ v2;
+    v0 = (v0 + v3) >>> 0;
+    v3 = rotl(v3, 7) ^ v0;
+    v2 = (v2 + v1) >>> 0;
+    v1 = rotl(v1, 13) ^ v2;
+    v2 = rotl(v2, 16);
+    this.#v0 = v0 >>> 0;
+    this.#v1 = v1 >>> 0;
+    this.#v2 = v2 >>> 0;
+    this.#v3 = v3 >>> 0;
+  }
+
+  /** Starts a new message. */
+  begin(): this {
+    this.#v0 = this.#k0;
+    this.#v1 = this.#k1;
+    this.#v2 = (0x6c796765 ^ this.#k0) >>> 0;
+    this.#v3 = (0x74656462 ^ this.#k1) >>> 0;
+    this.#words = 0;
+    return this;
+  }
+
+  /** Feeds one 32-bit word. */
+  word(m: number): this {
+    m >>>= 0;
+    this.#v3 = (this.#v3 ^ m) >>> 0;
+    this.#round();
+    this.#round();
+    this.#v0 = (this.#v0 ^ m) >>> 0;
+    this.#words++;
+    return this;
+  }
+
+  /** Feeds 4 or 16 address bytes as words. */
+  address(bytes: Uint8Array): this {
+    for (let i = 0; i + 3 < bytes.length; i += 4) {
+      this.word((bytes[i]! << 24) | (bytes[i + 1]! << 16) | (bytes[i + 2]! << 8) | bytes[i + 3]!);
+    }
+    return this;
+  }
+
+  /** Finishes and returns the 32-bit hash. */
+  end(): number {
+    const b = ((this.#words * 4) << 24) >>> 0;
+    this.#v3 = (this.#v3 ^ b) >>> 0;
+    this.#round();
+    this.#round();
+    this.#v0 = (this.#v0 ^ b) >>> 0;
+    this.#v2 = (this.#v2 ^ 0xff) >>> 0;
+    this.#round();
+    this.#round();
+    this.#round();
+    this.#round();
+    return (this.#v1 ^ this.#v3) >>> 0;
+  }
+}
+
+/**
+ * RFC 6528 ISN generator: ISN = M + F(4-tuple, secret), M a 4-microsecond clock.
+ */
+export class IsnGenerator {
+  readonly #hash: KeyedHash;
+  readonly #tsHash: KeyedHash;
+
+  /** `secret` is four random 32-bit words chosen once per stack. */
+  constructor(secret: Uint32Array) {
+    this.#hash = new KeyedHash(secret[0]!, secret[1]!);
+    this.#tsHash = new KeyedHash(secret[2]!, secret[3]!);
+  }
+
+  #tuple(
+    h: KeyedHash,
+    local: Uint8Array,
+    lport: number,
+    remote: Uint8Array,
+    rport: number,
+  ): number {
+    return h.begin().address(local).address(remote).word((lport << 16) | rport).end();
+  }
+
+  /** The initial sequence number for a connection at `now`. */
+  isn(local: Uint8Array, lport: number, remote: Uint8Array, rport: number, now: Instant): number {
+    const m = Math.floor(now / 4000) >>> 0; // RFC 6528 3: a 4 microsecond timer
+    return (m + this.#tuple(this.#hash, local, lport, remote, rport)) >>> 0;
+  }
+
+  /** A per-connection timestamp offset (RFC 7323 5.4), stable for the 4-tuple. */
+  tsOffset(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
+    return this.#tuple(this.#tsHash, local, lport, remote, rport);
+  }
+}
+
+/** MSS values a SYN cookie can encode (3 bits), ascending. */
+export const COOKIE_MSS: readonly number[] = [536, 1220, 1300, 1360, 1440, 1460, 4036, 8960];
+
+/** Length of one SYN cookie period (64 s as in Linux): a cookie stays valid for two periods. */
+export const COOKIE_PERIOD = 64_000_000_000;
+
+/**
+ * SYN cookies (RFC 4987 3.6): the server ISN encodes a time counter, an MSS index and a keyed
+ * hash of the 4-tuple and client ISN, so no state is kept for a SYN when the queue is full.
+ * Layout: bits 31..27 time counter mod 32, bits 26..24 MSS index, bits 23..0 hash.
+ */
+export class SynCookies {
+  readonly #hash: KeyedHash;
+
+  /** Keyed with two secret words. */
+  constructor(k0: number, k1: number) {
+    this.#hash = new KeyedHash(k0, k1);
+  }
+
+  #mac(
+    local: Uint8Array,
+    lport: number,
+    remote: Uint8Array,
+    rport: number,
+    clientIsn: number,
+    t: number,
+    mssIdx: number,
+  ): number {
+    return this.#hash.begin().address(local).address(remote).word((lport << 16) | rport)
+      .word(clientIsn).word((t << 3) | mssIdx).end() & 0xffffff;
+  }
+
+  /** The cookie (our ISN) for a SYN; `mss` is rounded down to an encodable value. */
+  make(
+    local: Uint8Array,
+    lport: number,
+    remote: Uint8Array,
+    rport: number,
+    clientIsn: number,
+    mss: number,
+    now: Instant,
+  ): number {
+    let idx = 0;
+    for (let i = COOKIE_MSS.length - 1; i >= 0; i--) {
+      if (COOKIE_MSS[i]! <= mss) {
+        idx = i;
+        break;
+      }
+    }
+    const t = Math.floor(now / COOKIE_PERIOD) & 0x1f;
+    return ((t << 27) | (idx << 24) | this.#mac(local, lport, remote, rport, clientIsn, t, idx)) >>>
+      0;
+  }
+
+  /**
+   * Checks a returned cookie (`ack - 1` of the final ACK, with the client's ISN `seq - 1`);
+   * returns the encoded MSS or 0 when the cookie is forged or expired.
+   */
+  check(
+    local: Uint8Array,
+    lport: number,
+    remote: Uint8Array,
+    rport: number,
+    clientIsn: number,
+    cookie: number,
+    now: Instant,
+  ): number {
+    const t = cookie >>> 27;
+    const idx = (cookie >>> 24) & 7;
+    const cur = Math.floor(now / COOKIE_PERIOD) & 0x1f;
+    const age = (cur - t + 32) & 0x1f;
+    if (age > 1) return 0;
+    if (this.#mac(local, lport, remote, rport, clientIsn >>> 0, t, idx) !== (cookie & 0xffffff)) {
+      return 0;
+    }
+    return COOKIE_MSS[idx]!;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Byte ring buffer for TCP send and receive queues.
+ *
+ * The logical `capacity` (the socket buffer size) is fixed per connection, but the backing
+ * storage grows on demand in powers of two, so thousands of idle connections cost no buffer
+ * memory. In steady state (storage already grown) no operation allocates: data is copied in and
+ * out with `Uint8Array.set` on `subarray` views of at most two contiguous pieces.
+ *
+ * Besides the queued bytes `[0, length)`, the receive side writes out-of-order data at offsets
+ * past `length` (`writeAt`) and later makes it part of the queue (`commit`).
+ *
+ * @module
+ */
+
+const EMPTY = new Uint8Array(0);
+
+/** A growable circular byte queue with a fixed logical capacity. */
+export class ByteRing {
+  #buf: Uint8Array = EMPTY;
+  #head = 0;
+  #length = 0;
+  #capacity: number;
+
+  /** A ring that holds at most `capacity` bytes; storage is allocated lazily. */
+  constructor(capacity: number) {
+    this.#capacity = Math.max(0, Math.floor(capacity));
+  }
+
+  /** Bytes queued. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Logical capacity in bytes. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Room left before the logical capacity. */
+  get free(): number {
+    return this.#capacity - this.#length;
+  }
+
+  /** Bytes of backing storage currently allocated. */
+  get allocated(): number {
+    return this.#buf.length;
+  }
+
+  /** Changes the logical capacity; never below what is queued. */
+  setCapacity(capacity: number): void {
+    this.#capacity = Math.max(this.#length, Math.floor(capacity));
+  }
+
+  /**
+   * Drops the storage when nothing is queued (idle connections give memory back). The caller
+   * must know that no out-of-order bytes are stored past the end.
+   */
+  releaseIfEmpty(): void {
+    if (this.#length === 0) {
+      this.#buf = EMPTY;
+      this.#head = 0;
+    }
+  }
+
+  #ensure(bytes: number): void {
+    if (bytes <= this.#buf.length) return;
+    let size = Math.max(this.#buf.length, 2048);
+    while (size < bytes) size *= 2;
+    size = Math.max(Math.min(size, this.#capacity), bytes);
+    const next = new Uint8Array(size);
+    // Keep queued bytes and any out-of-order bytes past them: copy the whole old ring, unrolled.
+    const old = this.#buf;
+    if (old.length > 0) {
+      const first = old.subarray(this.#head);
+      next.set(first, 0);
+      next.set(old.subarray(0, this.#head), first.length);
+    }
+    this.#buf = next;
+    this.#head = 0;
+  }
+
+  /** Appends as much of `src` as fits; returns the number of bytes taken. */
+  write(src: Uint8Array): number {
+    const n = Math.min(src.length, this.free);
+    if (n === 0) return 0;
+    this.writeAt(0, src.subarray(0, n));
+    this.#length += n;
+    return n;
+  }
+
+  /**
+   * Stores `src` at `offset` bytes past the end of the queue without queueing it (out-of-order
+   * receive data). Bytes beyond the capacity are cut; returns the number stored.
+   */
+  writeAt(offset: number, src: Uint8Array): number {
+    const start = this.#length + offset;
+    const n = Math.max(0, Math.min(src.length, this.#capacity - start));
+    if (n === 0) return 0;
+    this.#ensure(start + n);
+    const size = this.#buf.length;
+    let pos = (this.#head + start) % size;
+    const first = Math.min(n, size - pos);
+    this.#buf.set(src.subarray(0, first), pos);
+    if (first < n) {
+      pos = 0;
+      this.#buf.set(src.subarray(first, n), 0);
+    }
+    return n;
+  }
+
+  /** Makes `n` bytes already stored by `writeAt(0, ...)` part of the queue. */
+  commit(n: number): void {
+    this.#length = Math.min(this.#capacity, this.#length + n);
+  }
+
+  /** Copies `n` queued bytes starting at `offset` into `dst` at `dstOffset`, not consuming. */
+  copyOut(offset: number, dst: Uint8Array, dstOffset: number, n: number): void {
+    if (n <= 0) return;
+    const size = this.#buf.length;
+    const pos = (this.#head + offset) % size;
+    const first = Math.min(n, size - pos);
+    dst.set(this.#buf.subarray(pos, pos + first), dstOffset);
+    if (first < n) dst.set(this.#buf.subarray(0, n - first), dstOffset + first);
+  }
+
+  /** Consumes up to `dst.length` bytes into `dst`; returns the number read. */
+  read(dst: Uint8Array): number {
+    const n = Math.min(dst.length, this.#length);
+    this.copyOut(0, dst, 0, n);
+    this.discard(n);
+    return n;
+  }
+
+  /** Drops `n` bytes from the front of the queue. */
+  discard(n: number): void {
+    const k = Math.min(n, this.#length);
+    if (k <= 0) return;
+    this.#head = (this.#head + k) % this.#buf.length;
+    this.#length -= k;
+  }
+}

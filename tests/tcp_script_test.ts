@@ -1,0 +1,644 @@
+/**
+ * Segment-level scripts against one TcpStack (packetdrill style): inject exact segments at
+ * exact times and assert exactly what the stack sends back.
+ */
+import assert from "node:assert/strict";
+import { MILLISECOND, SECOND } from "../stacks/time.ts";
+import { defaultSocketOptions, type TcpConfig } from "../stacks/tcpip/tcp/config.ts";
+import { TcpScript, type TcpScriptOptions } from "../stacks/tcpip/tcp/script.ts";
+import { ConnectionRefused, ConnectionReset, TimedOut } from "../stacks/tcpip/tcp/errors.ts";
+import { WOULD_BLOCK } from "../stacks/tcpip/tcp/stack.ts";
+import { IpAddress } from "../stacks/tcpip/wire/address.ts";
+
+const ISS = 5000;
+const PEER = 1000;
+
+/** Plain config: no timestamps, no ECN, 64 KiB buffers (window scale 0) for readable numbers. */
+function plain(extra: Partial<TcpConfig> = {}): Partial<TcpConfig> {
+  return {
+    timestamps: false,
+    ecn: false,
+    socket: { ...defaultSocketOptions(), receiveBufferSize: 65535, sendBufferSize: 65535 },
+    ...extra,
+  };
+}
+
+function script(extra: Partial<TcpConfig> = {}, o: TcpScriptOptions = {}): TcpScript {
+  return new TcpScript({ iss: ISS, config: plain(extra), ...o });
+}
+
+/** Passive open to ESTABLISHED; returns the accepted socket id. */
+function acceptOne(s: TcpScript, sackOk = true): number {
+  const l = s.stack.listen(null, s.port, 16);
+  s.inject({ flags: "S", seq: PEER, win: 65535, mss: 1460, sackOk });
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1, win: 65535, mss: 1460, ws: -1 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, win: 65535 });
+  s.expectNone();
+  const c = s.stack.accept(l);
+  assert.ok(c > 0, "accept() returns the established connection");
+  assert.equal(s.stack.state(c), "ESTABLISHED");
+  return c;
+}
+
+/** Active open to ESTABLISHED; returns the socket id. */
+function connectOne(s: TcpScript, peerWin = 65535): number {
+  const c = s.stack.connect(s.remote, s.port, s.now, { localPort: s.peerPort });
+  // In these scripts the stack is the client: its port is `peerPort`, the server's `port`.
+  s.expect({ flags: "S", seq: ISS, mss: 1460, sackOk: true });
+  s.inject({
+    flags: "S.",
+    seq: PEER,
+    ack: ISS + 1,
+    win: peerWin,
+    mss: 1460,
+    sackOk: true,
+    srcPort: s.port,
+    dstPort: s.peerPort,
+  });
+  s.expect({ flags: ".", seq: ISS + 1, ack: PEER + 1 });
+  assert.equal(s.stack.state(c), "ESTABLISHED");
+  return c;
+}
+
+/** Injects from the server side of an active-open script. */
+function fromServer(s: TcpScript, spec: Parameters<TcpScript["inject"]>[0]): void {
+  s.inject({ srcPort: s.port, dstPort: s.peerPort, ...spec });
+}
+
+Deno.test("passive open negotiates MSS, SACK, timestamps and window scale in the SYN-ACK", () => {
+  const s = new TcpScript({ iss: ISS });
+  const l = s.stack.listen(null, 8080, 8);
+  s.inject({ flags: "SEW", seq: PEER, win: 65535, mss: 1400, ws: 7, sackOk: true, ts: [100, 0] });
+  const synack = s.expect({
+    flags: "SE.",
+    seq: ISS,
+    ack: PEER + 1,
+    mss: 1460,
+    ws: 3,
+    sackOk: true,
+  });
+  assert.equal(synack.ts![1], 100, "SYN-ACK echoes the SYN's TSval");
+  assert.equal(synack.win, 65535, "the window in a SYN-ACK is never scaled");
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, win: 512, ts: [101, synack.ts![0]] });
+  s.expectNone();
+  const c = s.stack.accept(l);
+  const info = s.stack.info(c);
+  assert.equal(info.state, "ESTABLISHED");
+  assert.deepEqual(info.options, {
+    timestamps: true,
+    sack: true,
+    wscale: 3,
+    peerWscale: 7,
+    ecn: true,
+  });
+  assert.equal(info.sndWnd, 512 << 7, "the peer's window is scaled after the handshake");
+  assert.equal(info.mss, 1400 - 12, "send MSS = min(peer MSS, route MSS) - timestamp option");
+  s.assertHealthy();
+});
+
+Deno.test("active open sends SYN with options and completes on SYN-ACK; peer without options gets 536 MSS", () => {
+  const s = new TcpScript({ iss: ISS, config: { ecn: true } });
+  const c = s.stack.connect(s.remote, 80, 0, { localPort: 40000 });
+  const syn = s.expect({ flags: "SEW", seq: ISS, ack: 0, mss: 1460, ws: 3, sackOk: true });
+  assert.ok(syn.ts !== null && syn.ts[1] === 0, "SYN carries TSval and TSecr 0");
+  assert.equal(s.stack.state(c), "SYN-SENT");
+  // A SYN-ACK without any options: no scaling, no SACK, no timestamps, default MSS.
+  s.inject({ flags: "S.", seq: PEER, ack: ISS + 1, win: 8000, srcPort: 80, dstPort: 40000 });
+  s.expect({ flags: ".", seq: ISS + 1, ack: PEER + 1, ts: null, sack: [] });
+  const info = s.stack.info(c);
+  assert.equal(info.state, "ESTABLISHED");
+  assert.equal(info.mss, 536);
+  assert.deepEqual(info.options, {
+    timestamps: false,
+    sack: false,
+    wscale: -1,
+    peerWscale: -1,
+    ecn: false,
+  });
+  assert.equal(info.sndWnd, 8000);
+  s.assertHealthy();
+});
+
+Deno.test("simultaneous open: SYN in SYN-SENT gives SYN-ACK, both sides end ESTABLISHED", () => {
+  const s = script();
+  const c = s.stack.connect(s.remote, 80, 0, { localPort: 40000 });
+  s.expect({ flags: "S", seq: ISS });
+  s.inject({ flags: "S", seq: PEER, win: 65535, mss: 1460, srcPort: 80, dstPort: 40000 });
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1 });
+  assert.equal(s.stack.state(c), "SYN-RECEIVED");
+  // The peer's SYN-ACK repeats its SYN: not acceptable in sequence space, so it is re-ACKed.
+  s.inject({
+    flags: "S.",
+    seq: PEER,
+    ack: ISS + 1,
+    win: 65535,
+    mss: 1460,
+    srcPort: 80,
+    dstPort: 40000,
+  });
+  s.expect({ flags: ".", seq: ISS + 1, ack: PEER + 1 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, srcPort: 80, dstPort: 40000 });
+  assert.equal(s.stack.state(c), "ESTABLISHED");
+  s.expectNone();
+  s.assertHealthy();
+});
+
+Deno.test("active close: FIN-WAIT-1 -> FIN-WAIT-2 -> TIME-WAIT -> CLOSED after 2*MSL", () => {
+  const s = script({ msl: 1 * SECOND });
+  const c = acceptOne(s);
+  const tcb = s.stack.tcbOf(c)!;
+  s.stack.shutdown(c, s.now);
+  s.expect({ flags: "F.", seq: ISS + 1, ack: PEER + 1 });
+  assert.equal(tcb.stateName, "FIN-WAIT-1");
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 2 });
+  assert.equal(tcb.stateName, "FIN-WAIT-2");
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 2 });
+  s.expect({ flags: ".", seq: ISS + 2, ack: PEER + 2 });
+  assert.equal(tcb.stateName, "TIME-WAIT");
+  // A retransmitted FIN in TIME-WAIT is re-acknowledged.
+  s.wait(500);
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 2 });
+  s.expect({ flags: ".", seq: ISS + 2, ack: PEER + 2 });
+  s.wait(1999);
+  assert.equal(tcb.stateName, "TIME-WAIT", "2*MSL restarted by the retransmitted FIN");
+  s.wait(2);
+  assert.equal(tcb.stateName, "CLOSED");
+  assert.equal(s.stack.connectionCount, 0);
+  s.expectNone();
+  s.assertHealthy();
+});
+
+Deno.test("passive close: CLOSE-WAIT on FIN, LAST-ACK on close, CLOSED on the final ACK", () => {
+  const s = script();
+  const c = acceptOne(s);
+  const tcb = s.stack.tcbOf(c)!;
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 1 });
+  s.expect({ flags: ".", seq: ISS + 1, ack: PEER + 2 });
+  assert.equal(tcb.stateName, "CLOSE-WAIT");
+  assert.equal(s.stack.recv(c, new Uint8Array(10), s.now), 0, "recv() reports end of stream");
+  s.stack.close(c, s.now);
+  s.expect({ flags: "F.", seq: ISS + 1, ack: PEER + 2 });
+  assert.equal(tcb.stateName, "LAST-ACK");
+  s.inject({ flags: ".", seq: PEER + 2, ack: ISS + 2 });
+  assert.equal(tcb.stateName, "CLOSED");
+  assert.equal(s.stack.connectionCount, 0);
+  s.expectNone();
+});
+
+Deno.test("simultaneous close: FIN-WAIT-1 -> CLOSING -> TIME-WAIT", () => {
+  const s = script({ msl: SECOND });
+  const c = acceptOne(s);
+  const tcb = s.stack.tcbOf(c)!;
+  s.stack.close(c, s.now);
+  s.expect({ flags: "F.", seq: ISS + 1, ack: PEER + 1 });
+  // The peer's FIN crosses ours: it does not acknowledge our FIN.
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 1 });
+  s.expect({ flags: ".", seq: ISS + 2, ack: PEER + 2 });
+  assert.equal(tcb.stateName, "CLOSING");
+  s.inject({ flags: ".", seq: PEER + 2, ack: ISS + 2 });
+  assert.equal(tcb.stateName, "TIME-WAIT");
+  s.wait(2001);
+  assert.equal(tcb.stateName, "CLOSED");
+});
+
+Deno.test("FIN-WAIT-1 takes FIN+ACK of our FIN straight to TIME-WAIT", () => {
+  const s = script();
+  const c = acceptOne(s);
+  const tcb = s.stack.tcbOf(c)!;
+  s.stack.close(c, s.now);
+  s.expect({ flags: "F.", seq: ISS + 1 });
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 2 });
+  s.expect({ flags: ".", seq: ISS + 2, ack: PEER + 2 });
+  assert.equal(tcb.stateName, "TIME-WAIT");
+});
+
+Deno.test("half-close: data keeps flowing to us after our FIN", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.stack.shutdown(c, s.now);
+  s.expect({ flags: "F.", seq: ISS + 1 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 2 });
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 2, data: 100 });
+  s.expect({ flags: ".", ack: PEER + 101 });
+  const buf = new Uint8Array(200);
+  assert.equal(s.stack.recv(c, buf, s.now), 100);
+  assert.throws(() => s.stack.send(c, new Uint8Array(1), s.now), /shut down/);
+});
+
+Deno.test("RST for a closed port: SYN gets RST+ACK seq 0, ACK gets RST seq=SEG.ACK, RST gets nothing", () => {
+  const s = script();
+  s.inject({ flags: "S", seq: 77, data: 3 });
+  s.expect({ flags: "R.", seq: 0, ack: 77 + 1 + 3, win: 0 });
+  s.inject({ flags: ".", seq: 77, ack: 123456 });
+  s.expect({ flags: "R", seq: 123456 });
+  s.inject({ flags: "R", seq: 77 });
+  s.inject({ flags: "R.", seq: 77, ack: 5 });
+  s.expectNone();
+  assert.equal(s.stack.counters.get("closed-port"), 4);
+  assert.equal(s.stack.counters.resetsSent, 2);
+});
+
+Deno.test("listener answers a bare ACK with RST and ignores RST, SYN+FIN and SYN+RST", () => {
+  const s = script();
+  s.stack.listen(null, s.port, 4);
+  s.inject({ flags: ".", seq: 10, ack: 999 });
+  s.expect({ flags: "R", seq: 999 });
+  s.inject({ flags: "R", seq: 10 });
+  s.inject({ flags: "SF", seq: 10 });
+  s.inject({ flags: "SR", seq: 10 });
+  s.inject({ flags: "P", seq: 10, data: 5 });
+  s.expectNone();
+  assert.equal(s.stack.counters.get("listen-rst"), 1);
+  assert.equal(s.stack.counters.get("syn-fin"), 1);
+  assert.equal(s.stack.counters.get("syn-rst"), 1);
+  assert.equal(s.stack.counters.get("listen-non-syn"), 1);
+  assert.equal(s.stack.connectionCount, 0);
+});
+
+Deno.test("SYN-SENT: bad ACK gets RST, RST without ACK is ignored, RST with good ACK refuses", () => {
+  const s = script();
+  const c = s.stack.connect(s.remote, 80, 0, { localPort: 40000 });
+  s.expect({ flags: "S", seq: ISS });
+  const srv = { srcPort: 80, dstPort: 40000 };
+  s.inject({ ...srv, flags: "S.", seq: PEER, ack: ISS + 7 });
+  s.expect({ flags: "R", seq: ISS + 7 });
+  s.inject({ ...srv, flags: "R", seq: PEER });
+  s.expectNone();
+  assert.equal(s.stack.state(c), "SYN-SENT");
+  s.inject({ ...srv, flags: "R.", seq: 0, ack: ISS + 1 });
+  assert.equal(s.stack.state(c), "CLOSED");
+  assert.ok(s.stack.error(c) instanceof ConnectionRefused);
+  assert.throws(() => s.stack.send(c, new Uint8Array(1), s.now), ConnectionRefused);
+  s.expectNone();
+});
+
+Deno.test("SYN-RECEIVED: unacceptable ACK gets RST; RST returns the half-open connection to LISTEN", () => {
+  const s = script();
+  const l = s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 1460 });
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 50 });
+  s.expect({ flags: "R", seq: ISS + 50 });
+  s.inject({ flags: "R", seq: PEER + 1 });
+  s.expectNone();
+  assert.equal(s.stack.connectionCount, 0);
+  assert.equal(s.stack.accept(l), -1);
+  // A retransmitted SYN in SYN-RECEIVED gets the SYN-ACK again.
+  s.inject({ flags: "S", seq: PEER, mss: 1460 });
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1 });
+  s.inject({ flags: "S", seq: PEER, mss: 1460 });
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1 });
+});
+
+Deno.test("ESTABLISHED: exact RST resets; in-window RST and SYN get a challenge ACK; out-of-window RST is dropped", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.inject({ flags: "R", seq: PEER + 100 });
+  s.expect({ flags: ".", seq: ISS + 1, ack: PEER + 1 });
+  s.inject({ flags: "S", seq: PEER + 5 });
+  s.expect({ flags: ".", seq: ISS + 1, ack: PEER + 1 });
+  s.inject({ flags: "R", seq: PEER + 1_000_000 });
+  s.expectNone();
+  assert.equal(s.stack.state(c), "ESTABLISHED");
+  assert.equal(s.stack.counters.challengeAcks, 2);
+  assert.equal(s.stack.counters.get("rst-out-of-window"), 1);
+  s.inject({ flags: "R", seq: PEER + 1 });
+  s.expectNone();
+  assert.equal(s.stack.state(c), "CLOSED");
+  assert.throws(() => s.stack.recv(c, new Uint8Array(4), s.now), ConnectionReset);
+});
+
+Deno.test("challenge ACKs are rate-limited stack-wide (RFC 5961 7)", () => {
+  const s = script({ challengeAckLimit: 3 });
+  acceptOne(s);
+  for (let i = 0; i < 10; i++) s.inject({ flags: "R", seq: PEER + 10 + i });
+  assert.equal(s.pending().length, 3);
+  assert.equal(s.stack.counters.get("challenge-ack-rate-limited"), 7);
+  s.wait(1000);
+  s.take();
+  s.take();
+  s.take();
+  s.inject({ flags: "R", seq: PEER + 10 });
+  s.expect({ flags: ".", ack: PEER + 1 });
+});
+
+Deno.test("ACK of unsent data and ACK older than the window get a challenge ACK and are dropped", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.stack.send(c, new Uint8Array(100), s.now);
+  s.expect({ flags: "P.", seq: ISS + 1, data: 100 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 500 });
+  s.expect({ flags: ".", seq: ISS + 101, ack: PEER + 1 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS - 200_000 });
+  s.expect({ flags: ".", seq: ISS + 101, ack: PEER + 1 });
+  assert.equal(s.stack.counters.get("ack-unsent"), 1);
+  assert.equal(s.stack.counters.get("ack-challenged"), 1);
+  assert.equal(s.stack.tcbOf(c)!.sndUna, ISS + 1, "nothing was acknowledged");
+});
+
+Deno.test("abort() sends RST <SEQ=SND.NXT> and close() with unread data aborts", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.stack.abort(c, s.now);
+  s.expect({ flags: "R", seq: ISS + 1 });
+  const s2 = script();
+  const c2 = acceptOne(s2);
+  s2.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, data: 10 });
+  s2.expect({ flags: ".", ack: PEER + 11 });
+  s2.stack.close(c2, s2.now);
+  s2.expect({ flags: "R", seq: ISS + 1 });
+});
+
+Deno.test("segments with a bad checksum or a bad option length are dropped and counted", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, data: 10, badChecksum: true });
+  s.expectNone();
+  assert.equal(s.stack.counters.get("bad-checksum"), 1);
+  const seg = s.build({ flags: ".", seq: PEER + 1, ack: ISS + 1, mss: 1460 }).slice();
+  seg[21] = 7; // MSS option length 7: invalid
+  s.stack.receive(
+    {
+      version: 4,
+      src: s.remote.bytes,
+      dst: s.local.bytes,
+      ecn: 0,
+      ttl: 64,
+      packet: seg,
+      checksumVerified: true,
+    },
+    seg,
+    s.now,
+  );
+  assert.equal(s.stack.counters.get("bad-option"), 1);
+  assert.equal(s.stack.state(c), "ESTABLISHED");
+  s.expectNone();
+});
+
+Deno.test("PAWS drops a segment with an old TSval and re-ACKs it (RFC 7323 5.3)", () => {
+  const s = new TcpScript({ iss: ISS, config: { ecn: false } });
+  const l = s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 1460, ts: [1000, 0] });
+  const sa = s.take();
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, ts: [1001, sa.ts![0]] });
+  const c = s.stack.accept(l);
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, ts: [1002, sa.ts![0]], data: 10 });
+  s.expect({ flags: ".", ack: PEER + 11 });
+  s.inject({ flags: "P.", seq: PEER + 11, ack: ISS + 1, ts: [900, sa.ts![0]], data: 10 });
+  const a = s.expect({ flags: ".", ack: PEER + 11 });
+  assert.equal(a.ts![1], 1002, "TS.Recent still the newest valid TSval");
+  assert.equal(s.stack.counters.get("paws"), 1);
+  assert.equal(
+    s.stack.recv(c, new Uint8Array(100), s.now),
+    10,
+    "the old segment's data was dropped",
+  );
+});
+
+Deno.test("delayed ACK: quick ACKs first, then every second full segment or after 40 ms", () => {
+  const s = script({ quickAckSegments: 2 });
+  acceptOne(s);
+  let seq = PEER + 1;
+  const seg = (n: number): void => {
+    s.inject({ flags: ".", seq, ack: ISS + 1, data: n });
+    seq += n;
+  };
+  seg(1460);
+  s.expect({ flags: ".", ack: seq });
+  seg(1460);
+  s.expect({ flags: ".", ack: seq });
+  seg(1460); // quick ACKs used up: delayed
+  s.expectNone();
+  seg(1460); // second full segment: ACK now
+  s.expect({ flags: ".", ack: seq });
+  seg(100);
+  s.expectNone();
+  s.wait(39);
+  s.expectNone();
+  s.wait(1);
+  const a = s.expect({ flags: ".", ack: seq });
+  assert.equal(a.at, 40 * MILLISECOND);
+});
+
+Deno.test("out-of-order data is ACKed at once with SACK blocks, most recent first, and D-SACK for duplicates", () => {
+  const s = script({ quickAckSegments: 0 });
+  acceptOne(s);
+  const b = PEER + 1;
+  s.inject({ flags: ".", seq: b + 1000, ack: ISS + 1, data: 100 });
+  s.expect({ flags: ".", ack: b, sack: [[b + 1000, b + 1100]] });
+  s.inject({ flags: ".", seq: b + 2000, ack: ISS + 1, data: 100 });
+  s.expect({ flags: ".", ack: b, sack: [[b + 2000, b + 2100], [b + 1000, b + 1100]] });
+  s.inject({ flags: ".", seq: b + 1100, ack: ISS + 1, data: 50 });
+  s.expect({ flags: ".", ack: b, sack: [[b + 1000, b + 1150], [b + 2000, b + 2100]] });
+  // A duplicate of held out-of-order data: D-SACK first, then the block containing it.
+  s.inject({ flags: ".", seq: b + 2000, ack: ISS + 1, data: 100 });
+  s.expect({
+    flags: ".",
+    ack: b,
+    sack: [[b + 2000, b + 2100], [b + 2000, b + 2100], [b + 1000, b + 1150]],
+  });
+  // Filling the hole acknowledges through the first range at once.
+  s.inject({ flags: ".", seq: b, ack: ISS + 1, data: 1000 });
+  s.expect({ flags: ".", ack: b + 1150, sack: [[b + 2000, b + 2100]] });
+  // An old duplicate below RCV.NXT: D-SACK of it.
+  s.inject({ flags: ".", seq: b, ack: ISS + 1, data: 100 });
+  s.expect({ flags: ".", ack: b + 1150, sack: [[b, b + 100], [b + 2000, b + 2100]] });
+});
+
+Deno.test("Nagle holds a small segment while data is unacknowledged; NODELAY sends at once", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.stack.send(c, new Uint8Array(100), s.now);
+  s.expect({ flags: "P.", seq: ISS + 1, data: 100 });
+  s.stack.send(c, new Uint8Array(50), s.now);
+  s.expectNone();
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 101 });
+  s.expect({ flags: "P.", seq: ISS + 101, data: 50 });
+  s.stack.setOption(c, "noDelay", true, s.now);
+  s.stack.send(c, new Uint8Array(30), s.now);
+  s.expect({ flags: "P.", seq: ISS + 151, data: 30 });
+});
+
+Deno.test("zero window: persist probes back off exponentially and stop when the window opens", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, win: 0 });
+  s.stack.send(c, new Uint8Array(3000), s.now);
+  s.expectNone();
+  const gaps: number[] = [];
+  let last = s.now;
+  for (let i = 0; i < 5; i++) {
+    s.advanceTo(s.stack.pollAt());
+    const p = s.expect({ flags: ".", seq: ISS, ack: PEER + 1, data: 0 });
+    gaps.push((p.at - last) / MILLISECOND);
+    last = p.at;
+    s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, win: 0 });
+    s.expectNone();
+  }
+  for (let i = 1; i < gaps.length; i++) assert.equal(gaps[i], gaps[i - 1]! * 2, `gaps ${gaps}`);
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, win: 65535 });
+  s.expect({ flags: ".", seq: ISS + 1, data: 1460 });
+  s.expect({ flags: ".", seq: ISS + 1461, data: 1460 });
+  s.expectNone(); // Nagle: the 80-byte tail waits for the ACK
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 2921, win: 65535 });
+  s.expect({ flags: "P.", seq: ISS + 2921, data: 80 });
+});
+
+Deno.test("keepalive: probes after idle, every interval, then TimedOut after the count", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.stack.setOption(c, "keepIdle", 10 * SECOND, s.now);
+  s.stack.setOption(c, "keepInterval", SECOND, s.now);
+  s.stack.setOption(c, "keepCount", 3, s.now);
+  s.stack.setOption(c, "keepAlive", true, s.now);
+  s.wait(9_999);
+  s.expectNone();
+  s.wait(1);
+  s.expect({ flags: ".", seq: ISS, ack: PEER + 1, data: 0 });
+  // An answer resets the count.
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1 });
+  s.wait(10_000);
+  s.expect({ flags: ".", seq: ISS });
+  s.wait(1000);
+  s.expect({ flags: ".", seq: ISS });
+  s.wait(1000);
+  s.expect({ flags: ".", seq: ISS });
+  assert.equal(s.stack.state(c), "ESTABLISHED");
+  s.wait(1000);
+  assert.equal(s.stack.state(c), "CLOSED");
+  assert.ok(s.stack.error(c) instanceof TimedOut);
+  s.expectNone();
+});
+
+Deno.test("SYN cookies: a full SYN queue answers with a cookie and the ACK completes the connection", () => {
+  const s = new TcpScript({ iss: ISS, config: { synQueueMax: 1, ecn: false } });
+  const l = s.stack.listen(null, s.port, 8);
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 40001 });
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1 });
+  s.inject({ flags: "S", seq: 7000, mss: 1460, ws: 2, sackOk: true, ts: [55, 0], srcPort: 40002 });
+  const ck = s.expect({ flags: "S.", ack: 7001, ws: 3, sackOk: true });
+  assert.notEqual(ck.seq, ISS, "the cookie is not the normal ISS");
+  assert.equal(s.stack.connectionCount, 1, "no state kept for the cookie SYN");
+  assert.equal(s.stack.counters.cookiesSent, 1);
+  // A forged ACK fails the check and is reset.
+  s.inject({ flags: ".", seq: 7001, ack: ck.seq + 2, ts: [56, ck.ts![0]], srcPort: 40002 });
+  s.expect({ flags: "R", seq: ck.seq + 2 });
+  s.inject({ flags: ".", seq: 7001, ack: ck.seq + 1, ts: [56, ck.ts![0]], srcPort: 40002 });
+  s.expectNone();
+  const c = s.stack.accept(l);
+  assert.ok(c > 0);
+  const info = s.stack.info(c);
+  assert.equal(info.state, "ESTABLISHED");
+  assert.equal(info.options.peerWscale, 2, "window scale recovered from the echoed TSval");
+  assert.equal(info.options.sack, true);
+  assert.equal(s.stack.counters.cookiesAccepted, 1);
+  s.stack.send(c, new Uint8Array(10), s.now);
+  s.expect({ flags: "P.", seq: ck.seq + 1, ack: 7001, dstPort: 40002 });
+});
+
+Deno.test("sequence numbers wrap around 2^32 on both sides", () => {
+  const iss = 0xffff_fff0;
+  const s = new TcpScript({ iss, config: plain() });
+  const l = s.stack.listen(null, s.port, 4);
+  const peer = 0xffff_ff00;
+  s.inject({ flags: "S", seq: peer, mss: 1460 });
+  s.expect({ flags: "S.", seq: iss, ack: peer + 1 });
+  s.inject({ flags: ".", seq: peer + 1, ack: iss + 1 });
+  const c = s.stack.accept(l);
+  s.inject({ flags: "P.", seq: peer + 1, ack: iss + 1, data: 1000 });
+  s.expect({ flags: ".", ack: (peer + 1001) >>> 0 });
+  s.stack.setOption(c, "noDelay", true, s.now);
+  s.stack.send(c, new Uint8Array(100), s.now);
+  s.expect({ flags: "P.", seq: iss + 1, data: 100 });
+  s.inject({ flags: ".", seq: (peer + 1001) >>> 0, ack: (iss + 101) >>> 0 });
+  assert.equal(s.stack.tcbOf(c)!.sndUna, (iss + 101) >>> 0);
+  s.stack.send(c, new Uint8Array(10), s.now);
+  s.expect({ flags: "P.", seq: (iss + 101) >>> 0, data: 10 });
+  assert.equal(s.stack.recv(c, new Uint8Array(2000), s.now), 1000);
+  s.assertHealthy();
+});
+
+Deno.test("data for a socket after close/abort gets RST from the closed port", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.stack.abort(c, s.now);
+  s.expect({ flags: "R", seq: ISS + 1 });
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, data: 10 });
+  s.expect({ flags: "R", seq: ISS + 1 });
+});
+
+Deno.test("TIME-WAIT is reopened by a SYN with a newer timestamp (RFC 6191) and not by an old one", () => {
+  const s = new TcpScript({ iss: ISS, config: { ecn: false, msl: 30 * SECOND } });
+  const l = s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 1460, ts: [10, 0] });
+  const sa = s.take();
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, ts: [11, sa.ts![0]] });
+  const c = s.stack.accept(l);
+  s.stack.close(c, s.now);
+  s.take(); // FIN
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 2, ts: [12, sa.ts![0]] });
+  s.take(); // ACK
+  assert.equal(s.stack.tcbOf(c)?.stateName ?? "TIME-WAIT", "TIME-WAIT");
+  s.wait(1000);
+  // Old TSval: the SYN is treated as a segment of the old connection (challenge ACK).
+  s.inject({ flags: "S", seq: PEER + 5000, mss: 1460, ts: [5, 0] });
+  s.expect({ flags: "." });
+  s.inject({ flags: "S", seq: PEER + 5000, mss: 1460, ts: [5000, 0] });
+  const sa2 = s.expect({ flags: "S.", ack: PEER + 5001 });
+  assert.ok(sa2.seq !== ISS || true);
+  assert.equal(s.stack.connectionCount, 1);
+});
+
+Deno.test("ECN: CE on data makes every ACK carry ECE until the peer sends CWR; data is ECT(0)", () => {
+  const s = new TcpScript({ iss: ISS, config: { timestamps: false, ecn: true } });
+  const l = s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "SEW", seq: PEER, mss: 1460 });
+  s.expect({ flags: "SE.", seq: ISS });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1 });
+  const c = s.stack.accept(l);
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, data: 10, ecn: 3 });
+  s.expect({ flags: "E.", ack: PEER + 11 });
+  s.stack.setOption(c, "noDelay", true, s.now);
+  s.stack.send(c, new Uint8Array(10), s.now);
+  s.expect({ flags: "PE.", seq: ISS + 1, ecn: 2 });
+  s.inject({ flags: "PW.", seq: PEER + 11, ack: ISS + 11, data: 10, ecn: 2 });
+  s.wait(100);
+  const a = s.take();
+  assert.equal(a.flags, ".", "CWR ended the echo");
+});
+
+Deno.test("recv() returns WOULD_BLOCK without data and the ready list reports READABLE once", () => {
+  const s = script();
+  const c = acceptOne(s);
+  const buf = new Uint8Array(100);
+  assert.equal(s.stack.recv(c, buf, s.now), WOULD_BLOCK);
+  const seen: [number, number][] = [];
+  s.stack.drainReady((id, ev) => seen.push([id, ev]));
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, data: 20 });
+  seen.length = 0;
+  s.stack.drainReady((id, ev) => seen.push([id, ev]));
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]![0], c);
+  assert.ok((seen[0]![1] & 1) !== 0, "READABLE");
+  assert.equal(s.stack.drainReady(() => {}), 0, "drained");
+});
+
+Deno.test("listen() on a port in use throws AddressInUse with advice", () => {
+  const s = script();
+  s.stack.listen(null, 80, 4);
+  assert.throws(() => s.stack.listen(IpAddress.parse("198.18.0.1"), 80, 4), /already in use/);
+});
+
+Deno.test("client: full-sized segments up to the initial window, ACKs free the send buffer", () => {
+  const s = script();
+  const c = connectOne(s);
+  const tcb = s.stack.tcbOf(c)!;
+  assert.equal(s.stack.send(c, new Uint8Array(20_000), s.now), 20_000);
+  for (let i = 0; i < 10; i++) s.expect({ flags: ".", seq: ISS + 1 + i * 1460, data: 1460 });
+  s.expectNone(); // initial window of 10 segments (RFC 6928)
+  fromServer(s, { flags: ".", seq: PEER + 1, ack: ISS + 1 + 2920 });
+  assert.equal(tcb.sndUna, ISS + 1 + 2920);
+  assert.equal(tcb.sndRing.length, 20_000 - 2920, "acknowledged bytes left the send ring");
+  assert.ok(s.pending().length >= 2, "the ACK clocked out more segments");
+  s.assertHealthy();
+});
