@@ -44,6 +44,26 @@ function swap16(x: number): number {
   return ((x & 0xff) << 8) | (x >>> 8);
 }
 
+/**
+ * Sum of the 16-bit halves of `words[from..to)` (at most CHUNK_WORDS words). int32
+ * accumulators: each step adds at most 2 * 0xffff, so 16384 steps stay below 2^31.
+ */
+function sumWords(words: Int32Array, from: number, to: number): number {
+  let lo = 0, hi = 0;
+  let w = from;
+  for (; w + 1 < to; w += 2) {
+    const a = words[w]!, b = words[w + 1]!;
+    lo = (lo + (a & 0xffff) + (b & 0xffff)) | 0;
+    hi = (hi + (a >>> 16) + (b >>> 16)) | 0;
+  }
+  if (w < to) {
+    const a = words[w]!;
+    lo += a & 0xffff;
+    hi += a >>> 16;
+  }
+  return lo + hi;
+}
+
 /** Big-endian 16-bit word sum by bytes; `off..end` relative to `data`. */
 function byteSum(data: Uint8Array, off: number, end: number): number {
   let sum = 0;
@@ -76,20 +96,9 @@ export function onesComplementSum(data: Uint8Array, initial = 0): number {
   const nWords = (len - headLen) >>> 2;
   const wEnd = w + nWords;
   while (w < wEnd) {
-    // int32 accumulators: each pair-step adds at most 2 * 0xffff, so 16384 steps stay < 2^31.
     const chunkEnd = wEnd - w > CHUNK_WORDS ? w + CHUNK_WORDS : wEnd;
-    let lo = 0, hi = 0;
-    for (; w + 1 < chunkEnd; w += 2) {
-      const a = words[w]!, b = words[w + 1]!;
-      lo = (lo + (a & 0xffff) + (b & 0xffff)) | 0;
-      hi = (hi + (a >>> 16) + (b >>> 16)) | 0;
-    }
-    if (w < chunkEnd) {
-      const a = words[w++]!;
-      lo += a & 0xffff;
-      hi += a >>> 16;
-    }
-    sum += lo + hi;
+    sum += sumWords(words, w, chunkEnd);
+    w = chunkEnd;
   }
   for (let i = headLen + nWords * 4; i < len; i++) {
     const b = data[i]!;
