@@ -25,6 +25,7 @@ export { markCongestionExperienced } from "./ecn.ts";
 export type { EcnMark } from "./ecn.ts";
 export { EthernetSwitch, SwitchStats } from "./switch.ts";
 export type { SwitchOptions } from "./switch.ts";
+export { MonitorIntervalError, QueueMonitor } from "./monitor.ts";
 export { connect, dumbbell, pointToPoint } from "./topology.ts";
 export type {
   Dumbbell,

@@ -177,7 +177,11 @@ export class Simulator {
       this.#nodes.set(node, slot);
       slot.rearm();
     }
-    for (const p of ports) p.bindSlot(slot);
+    for (const p of ports) {
+      p.bindSlot(slot);
+      // Frames that arrived before the port was bound must not wait for an unrelated wake.
+      if (p.rxQueued > 0) slot.wake();
+    }
     return slot;
   }
 

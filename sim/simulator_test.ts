@@ -3,6 +3,8 @@ import { SimLivelockError, SimTimeError, Simulator } from "./simulator.ts";
 import type { SimNode } from "./simulator.ts";
 import { NEVER } from "../stacks/time.ts";
 import type { Instant } from "../stacks/time.ts";
+import { pointToPoint } from "./topology.ts";
+import { buildFrame, sendAt } from "./testing.ts";
 
 /** A node that wants polls at a scripted list of instants and records when it was polled. */
 class Timed implements SimNode {
@@ -110,4 +112,18 @@ Deno.test("A wake during the node's own poll polls it again at the same instant"
   sim.addNode(node);
   sim.runUntil(100);
   assert.deepEqual(polled, [7, 7]);
+});
+
+Deno.test("addNode() wakes a node whose port already holds frames", () => {
+  const sim = new Simulator();
+  const { a, b } = pointToPoint(sim, { rateBps: 1e9, delay: 0 });
+  sendAt(sim, a, 0, buildFrame());
+  sim.runUntil(1_000);
+  let got = 0;
+  sim.addNode({
+    poll: (): void => void b.receive(() => got++, 10),
+    pollAt: (): Instant => NEVER,
+  }, [b]);
+  sim.runUntil(2_000);
+  assert.equal(got, 1);
 });
