@@ -1,0 +1,83 @@
+/**
+ * TCP-only bulk transfers between two stacks over a fake impaired path (tests/support/tcp_pair.ts):
+ * SHA-256 of what arrived must equal what was sent, within a bounded virtual time.
+ */
+import assert from "node:assert/strict";
+import { SECOND } from "../stacks/time.ts";
+import {
+  cleanPath,
+  Endpoint,
+  type PathParams,
+  payload,
+  sha256,
+  TcpPair,
+} from "./support/tcp_pair.ts";
+
+async function transfer(
+  path: PathParams,
+  seed: number,
+  aToB: number,
+  bToA: number,
+  limit = 120 * SECOND,
+): Promise<{ pair: TcpPair; time: number }> {
+  const pair = new TcpPair(path, seed);
+  const l = pair.b.listen(null, 5001, 8);
+  const c = pair.a.connect(pair.addrB, 5001, 0);
+  const dataA = payload(aToB, seed + 1);
+  const dataB = payload(bToA, seed + 2);
+  const ea = new Endpoint(pair.a, c, dataA, bToA);
+  const eb = new Endpoint(pair.b, -1, dataB, aToB);
+  const ok = pair.run(limit, () => {
+    if (eb.id < 0) {
+      const id = pair.b.accept(l);
+      if (id > 0) eb.id = id;
+    }
+    ea.pump(pair.now);
+    eb.pump(pair.now);
+  }, () => ea.finished && eb.finished);
+  assert.equal(ea.error, null, String(ea.error));
+  assert.equal(eb.error, null, String(eb.error));
+  assert.equal(pair.a.lastInternalError, null, String(pair.a.lastInternalError));
+  assert.equal(pair.b.lastInternalError, null, String(pair.b.lastInternalError));
+  assert.ok(
+    ok,
+    `transfer did not finish in ${
+      limit / SECOND
+    }s: a got ${ea.got}/${bToA}, b got ${eb.got}/${aToB}`,
+  );
+  assert.equal(eb.got, aToB);
+  assert.equal(ea.got, bToA);
+  assert.equal(await sha256(eb.received), await sha256(dataA));
+  assert.equal(await sha256(ea.received), await sha256(dataB));
+  return { pair, time: pair.now };
+}
+
+Deno.test("pair: 2 MB one way over a clean path arrives intact", async () => {
+  const { time } = await transfer(cleanPath(), 1, 2_000_000, 0);
+  assert.ok(time < 5 * SECOND, `took ${time / SECOND}s`);
+});
+
+Deno.test("pair: 2 MB both ways at once over a clean path", async () => {
+  await transfer(cleanPath(), 2, 2_000_000, 2_000_000);
+});
+
+Deno.test("pair: 2 MB each way with 1% loss, retransmitting what was lost", async () => {
+  const { pair, time } = await transfer(cleanPath({ loss: 0.01 }), 3, 2_000_000, 2_000_000);
+  assert.ok(pair.droppedData > 0 && pair.a.counters.retransmits > 0);
+  assert.ok(time < 20 * SECOND, `took ${time / SECOND}s`);
+});
+
+Deno.test("pair: 2 MB each way with 5% loss", async () => {
+  const { time } = await transfer(cleanPath({ loss: 0.05 }), 4, 2_000_000, 2_000_000);
+  assert.ok(time < 60 * SECOND, `took ${time / SECOND}s`);
+});
+
+Deno.test("pair: 2 MB each way with reordering, duplication and corruption", async () => {
+  const { pair } = await transfer(
+    cleanPath({ reorder: 0.05, duplicate: 0.02, corrupt: 0.01 }),
+    5,
+    2_000_000,
+    2_000_000,
+  );
+  assert.ok(pair.a.counters.get("bad-checksum") + pair.b.counters.get("bad-checksum") > 0);
+});
