@@ -127,3 +127,15 @@ Deno.test("addNode() wakes a node whose port already holds frames", () => {
   sim.runUntil(2_000);
   assert.equal(got, 1);
 });
+
+Deno.test("A repeated wake() keeps the pending poll's place among same-time events", () => {
+  const sim = new Simulator();
+  const order: string[] = [];
+  const node: SimNode = { poll: (): void => void order.push("poll"), pollAt: (): Instant => NEVER };
+  sim.addNode(node);
+  sim.wake(node);
+  sim.schedule(0, () => order.push("other"));
+  sim.wake(node);
+  sim.runUntil(10);
+  assert.deepEqual(order, ["poll", "other"]);
+});
