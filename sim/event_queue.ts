@@ -23,9 +23,9 @@ export class SimEvent {
   /** When the event fires (valid while queued). */
   time: Instant = 0;
   /** Insertion sequence number; breaks ties between equal times (FIFO). */
-  seq = 0;
+  seq: number = 0;
   /** Position in the heap, or -1 while not queued. */
-  index = -1;
+  index: number = -1;
   /** Handler to call, or null when `callback` is used instead. */
   handler: EventHandler | null;
   /** Plain callback for one-off events (`Simulator.schedule`). */
