@@ -3,7 +3,7 @@
  * simulated ports (`Link`s), impaired channels, a switch, and ready-made topologies.
  *
  * ```ts
- * import { dumbbell, QueueMonitor, Simulator } from "./sim/mod.ts";
+ * import { dumbbell, QueueMonitor, Simulator } from "./mod.ts";
  * const sim = new Simulator({ seed: 42 });
  * const db = dumbbell(sim, {
  *   n: 2,
