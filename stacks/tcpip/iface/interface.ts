@@ -82,6 +82,9 @@ import { UdpLayer, type UdpLayerOptions } from "./udp.ts";
 
 export type { EchoReply } from "./echo.ts";
 
+/** A router's hook for packets that are not ours; see `Interface.forwarder`. */
+export type Forwarder = (from: Interface, version: 4 | 6, packet: Uint8Array, now: Instant) => void;
+
 /** One configured address. */
 export interface AddressConfig {
   /** The address, as text or value. */
@@ -418,6 +421,13 @@ export class Interface implements IpOutput {
     this.onFrame = (frame) => this.receiveFrame(frame);
   }
 
+  /**
+   * Called for a unicast packet addressed to our MAC but not to our IP (a router sets this;
+   * hosts leave it null and such packets are dropped as "not-for-us"). `packet` is the whole
+   * IP packet, a view valid during the call that the forwarder may modify (TTL).
+   */
+  forwarder: Forwarder | null = null;
+
   /** The configured IPv4 addresses. */
   get ipv4Addresses(): IpAddress[] {
     return this.v4.map((a) => a.address);
@@ -672,10 +682,25 @@ export class Interface implements IpOutput {
       return this.drop("bad-source-address");
     }
     const bcast = dst === 0xffffffff || this.isBroadcast4(dst);
-    if (!bcast && !this.isLocal4(dst) && dst !== 0xe0000001) return this.drop("not-for-us");
-    this.rxDstBroadcast = bcast || (dst >>> 28) === 0xe;
     write32(this.rxSrc4, 0, src);
     write32(this.rxDst4, 0, dst);
+    if (!bcast && !this.isLocal4(dst) && dst !== 0xe0000001) {
+      if (this.forwarder === null || this.rxLinkMulticast || (dst >>> 28) === 0xe) {
+        return this.drop("not-for-us");
+      }
+      this.rxDstBroadcast = false;
+      this.fillInfo(
+        4,
+        this.rxSrc4,
+        this.rxDst4,
+        ip.ecn,
+        ip.ttl,
+        payload.subarray(0, ip.totalLength),
+      );
+      this.forwarder(this, 4, this.rxInfo.packet, this.now);
+      return;
+    }
+    this.rxDstBroadcast = bcast || (dst >>> 28) === 0xe;
     const hl = ip.headerLength;
     let packet = payload.subarray(0, ip.totalLength);
     let body = ip.payload;
@@ -804,7 +829,15 @@ export class Interface implements IpOutput {
       if (!bytesEq(dst, ALL_NODES) && !this.isOurSolicitedNode(dst)) {
         return this.drop("not-for-us");
       }
-    } else if (!this.isLocal6(dst)) return this.drop("not-for-us");
+    } else if (!this.isLocal6(dst)) {
+      if (this.forwarder === null || this.rxLinkMulticast) return this.drop("not-for-us");
+      // RFC 4291 2.5.6: link-local addresses are never forwarded.
+      if (isLinkLocal6(src) || isLinkLocal6(dst)) return this.drop("bad-source-address");
+      this.rxDstBroadcast = false;
+      this.fillInfo(6, src, dst, ip.ecn, ip.hopLimit, payload.subarray(0, 40 + ip.payloadLength));
+      this.forwarder(this, 6, this.rxInfo.packet, this.now);
+      return;
+    }
     this.rxDstBroadcast = multicastDst;
     let packet = payload.subarray(0, 40 + ip.payloadLength);
     let body = ip.payload;
@@ -1038,6 +1071,81 @@ export class Interface implements IpOutput {
     for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!(e, this.now);
   }
 
+  // ---------------------------------------------------------------- forwarding
+
+  /**
+   * Sends an IP packet we did not originate (a router's output side): next hop by route,
+   * neighbour resolution, and IPv4 fragmentation when DF is clear. Returns 0 when sent or
+   * queued, -1 without a unicast route (counted "no-route"), or the path MTU when the packet
+   * is too big and may not be fragmented (IPv6, or IPv4 with DF): the caller answers with
+   * frag-needed / packet-too-big.
+   */
+  forwardPacket(version: 4 | 6, packet: Uint8Array): number {
+    const dst = version === 4 ? packet.subarray(16, 20) : packet.subarray(24, 40);
+    const kind = this.nextHop(version, dst);
+    if (kind !== NH_UNICAST) {
+      this.drops.count("no-route");
+      return -1;
+    }
+    const mtu = this.routes.pathMtu(dst, version === 4 ? this.link.mtu : this.mtu6, this.now);
+    this.pendingKind = kind;
+    this.pendingMtu = mtu;
+    if (packet.length <= mtu) {
+      this.sendPacket(version, packet);
+      return 0;
+    }
+    if (version === 6 || (read16(packet, 6) & 0x4000) !== 0) {
+      this.drops.count("too-big");
+      return mtu;
+    }
+    this.fragment4(packet);
+    return 0;
+  }
+
+  /**
+   * Sends an ICMP error about the packet being received now (for a forwarder): "time-exceeded"
+   * (TTL/hop limit), "unreachable" (no route), or "too-big" with `mtu` (frag-needed /
+   * packet-too-big). Subject to the same rules and rate limit as other errors.
+   */
+  sendErrorForCurrent(what: "time-exceeded" | "unreachable" | "too-big", mtu = 0): void {
+    const info = this.rxInfo;
+    const p = info.packet;
+    const v4 = info.version === 4;
+    const protocol = v4 ? p[9]! : p[6]!;
+    const hl = v4 ? (p[0]! & 0x0f) * 4 : 40;
+    const isIcmp = protocol === (v4 ? PROTO_ICMP : PROTO_ICMPV6);
+    const icmpType = isIcmp && p.length > hl ? p[hl]! : -1;
+    const fragOffset = v4 ? (read16(p, 6) & 0x1fff) * 8 : 0;
+    if (what === "time-exceeded") {
+      this.sendIcmpError(info.version, v4 ? 11 : 3, 0, 0, protocol, icmpType, fragOffset);
+    } else if (what === "unreachable") {
+      this.sendIcmpError(info.version, v4 ? 3 : 1, 0, 0, protocol, icmpType, fragOffset);
+    } else if (v4) {
+      this.sendIcmpError(4, 3, 4, mtu & 0xffff, protocol, icmpType, fragOffset);
+    } else {
+      // RFC 4443 2.4(e.3): Packet Too Big may answer multicast; we only forward unicast anyway.
+      this.sendIcmpError(6, 2, 0, mtu, protocol, icmpType, fragOffset);
+    }
+  }
+
+  private fillInfo(
+    version: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    ecn: number,
+    ttl: number,
+    packet: Uint8Array,
+  ): void {
+    const info = this.rxInfo;
+    info.version = version;
+    info.src = src;
+    info.dst = dst;
+    info.ecn = ecn;
+    info.ttl = ttl;
+    info.packet = packet;
+    info.checksumVerified = this.link.capabilities.rxChecksumVerified;
+  }
+
   // ---------------------------------------------------------------- ICMP errors we send
 
   /** Answers a datagram to a port without a listener (the UDP layer calls this). */
@@ -1080,7 +1188,13 @@ export class Interface implements IpOutput {
     const quote = info.packet.subarray(0, Math.min(info.packet.length, max));
     const len = 8 + quote.length;
     const proto = version === 4 ? PROTO_ICMP : PROTO_ICMPV6;
-    const buf = this.begin(version, info.dst, info.src, proto, len, 0);
+    // From the address the packet was sent to, or (for a packet we forward) our address
+    // towards its sender.
+    const from = this.isLocalBytes(version, info.dst)
+      ? info.dst
+      : this.sourceForBytes(version, info.src)?.bytes ?? null;
+    if (from === null) return;
+    const buf = this.begin(version, from, info.src, proto, len, 0);
     if (buf === null) return;
     buf[0] = type;
     buf[1] = code;
@@ -1092,7 +1206,7 @@ export class Interface implements IpOutput {
       write16(buf, 2, internetChecksum(msg));
       this.counters.icmpv4.tx++;
     } else {
-      writeTransportChecksum(msg, 2, pseudoHeaderSumV6(info.dst, info.src, PROTO_ICMPV6, len));
+      writeTransportChecksum(msg, 2, pseudoHeaderSumV6(from, info.src, PROTO_ICMPV6, len));
       this.counters.icmpv6.tx++;
     }
     this.counters.icmpErrors.sent++;
@@ -1221,22 +1335,30 @@ export class Interface implements IpOutput {
     else this.neighbors.enqueue(version, nh, packet, this.now);
   }
 
-  /** RFC 791 fragmentation of an option-less IPv4 packet to the pending path MTU. */
+  /**
+   * RFC 791 fragmentation to the pending path MTU. Also re-fragments a forwarded fragment
+   * (offsets are relative to its own offset; the last piece keeps its MF). Options, if any,
+   * are copied into every fragment (a simplification: RFC 791 copies only some).
+   */
   private fragment4(packet: Uint8Array): void {
-    const payload = packet.subarray(20);
-    const chunk = (this.pendingMtu - 20) & ~7;
+    const hl = (packet[0]! & 0x0f) * 4;
+    const payload = packet.subarray(hl);
+    const chunk = (this.pendingMtu - hl) & ~7;
+    const ff = read16(packet, 6);
+    const base = (ff & 0x1fff) * 8;
+    const lastMore = (ff & IPV4_FLAG_MF) !== 0;
     const f = this.fragBuf;
     for (let off = 0; off < payload.length; off += chunk) {
       const n = Math.min(chunk, payload.length - off);
-      const more = off + n < payload.length;
-      f.set(packet.subarray(0, 20), 0);
-      write16(f, 2, 20 + n);
-      write16(f, 6, (more ? IPV4_FLAG_MF : 0) | (off >>> 3));
+      const more = off + n < payload.length || lastMore;
+      f.set(packet.subarray(0, hl), 0);
+      write16(f, 2, hl + n);
+      write16(f, 6, (ff & 0x4000) | (more ? IPV4_FLAG_MF : 0) | ((base + off) >>> 3));
       write16(f, 10, 0);
-      write16(f, 10, internetChecksum(f.subarray(0, 20)));
-      f.set(payload.subarray(off, off + n), 20);
+      write16(f, 10, internetChecksum(f.subarray(0, hl)));
+      f.set(payload.subarray(off, off + n), hl);
       this.counters.fragments.tx++;
-      this.sendPacket(4, f.subarray(0, 20 + n));
+      this.sendPacket(4, f.subarray(0, hl + n));
     }
   }
 
@@ -1447,6 +1569,10 @@ export class Interface implements IpOutput {
     }
     if (this.routes.lookup(dst, this.now) === null) return null;
     return this.v6.length > 1 ? this.v6[1]!.address : this.linkLocal;
+  }
+
+  private isLocalBytes(version: 4 | 6, b: Uint8Array): boolean {
+    return version === 4 ? this.isLocal4(read32(b, 0)) : this.isLocal6(b);
   }
 
   private isLocal4(a: number): boolean {

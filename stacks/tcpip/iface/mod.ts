@@ -14,3 +14,4 @@ export * from "./reassembly.ts";
 export * from "./icmp.ts";
 export * from "./echo.ts";
 export * from "./udp.ts";
+export * from "./router.ts";
