@@ -398,6 +398,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const off = (seq - r.start[r.slot(i)]!) | 0;
     if (off === 0) return i;
     r.split(i, off);
+    if (r.flags[r.slot(i)]! & F_SACKED) this.sackedPkts++;
     return i + 1;
   }
 
@@ -1162,6 +1163,38 @@ export class RecoveryEngine implements RecoveryEngineApi {
   /** See `RecoveryEngineApi.srtt`. */
   get srtt(): Duration {
     return this.est.srtt;
+  }
+
+  /**
+   * Recomputes the scoreboard counters from the records and checks the ring covers exactly
+   * [snd_una, snd_nxt); returns a description of the first inconsistency, or null. For tests
+   * and debugging (O(window)).
+   */
+  audit(): string | null {
+    const r = this.ring;
+    let at = this.una;
+    let sacked = 0, sackedPkts = 0, lost = 0, retrans = 0;
+    for (let i = 0; i < r.count; i++) {
+      const s = r.slot(i);
+      const f = r.flags[s]!;
+      const l = r.len[s]!;
+      if (r.start[s] !== at) return `record ${i} starts at ${r.start[s]}, expected ${at}`;
+      if (!(l > 0)) return `record ${i} has length ${l}`;
+      if ((f & F_SACKED) && (f & (F_LOST | F_RETRANS))) return `record ${i} SACKed and lost`;
+      if (f & F_SACKED) {
+        sacked += l;
+        sackedPkts++;
+      }
+      if (f & F_LOST) lost += l;
+      if (f & F_RETRANS) retrans += l;
+      at = (at + l) >>> 0;
+    }
+    if (at !== this.nxt) return `records end at ${at}, snd_nxt is ${this.nxt}`;
+    if (sacked !== this.sacked) return `sacked ${this.sacked} != ${sacked}`;
+    if (sackedPkts !== this.sackedPkts) return `sackedPkts ${this.sackedPkts} != ${sackedPkts}`;
+    if (lost !== this.lost) return `lost ${this.lost} != ${lost}`;
+    if (retrans !== this.retrans) return `retrans ${this.retrans} != ${retrans}`;
+    return null;
   }
 
   /** See `RecoveryEngineApi.info`. */
