@@ -280,7 +280,9 @@ export class Endpoint {
         if (n === 0) break;
         this.written += n;
       }
-      if (this.written === this.data.length && !this.shut) {
+      const st = this.stack.state(this.id);
+      const open = st === "ESTABLISHED" || st === "CLOSE-WAIT";
+      if (this.written === this.data.length && !this.shut && open) {
         this.shut = true;
         this.stack.shutdown(this.id, now);
       }
