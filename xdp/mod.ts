@@ -1,0 +1,67 @@
+/**
+ * The AF_XDP driver: `XdpLink` (a `Link` over AF_XDP with zero-copy receive and transmit into
+ * UMEM), the pieces it is built from (libc FFI table, BPF program/map/link, UMEM, rings,
+ * sockets), the typed errors, and the veth/netns `Lab` used by tests and `deno task lab`.
+ *
+ * @module
+ */
+
+export {
+  XDP_PACKET_HEADROOM,
+  XdpLink,
+  type XdpLinkOptions,
+  type XdpLinkStats,
+} from "./xdp_link.ts";
+export {
+  type AttachMode,
+  BpfVerifierError,
+  createXdpLink,
+  createXskMap,
+  encodeInsn,
+  loadXdpProgram,
+  mapDelete,
+  mapUpdate,
+  redirectProgram,
+  XdpProgram,
+  type XdpProgramOptions,
+} from "./bpf.ts";
+export {
+  type BindMode,
+  type XdpStatistics,
+  XskOptionError,
+  XskSocket,
+  type XskSocketOptions,
+} from "./socket.ts";
+export { FrameOwner, FramePool, type HugepageMode, Umem, UmemOptionError } from "./umem.ts";
+export { ConsumerRing, ProducerRing, RingLayoutError, type RingOffsets } from "./ring.ts";
+export { type NetdevInfo, netdevInfo } from "./netdev.ts";
+export {
+  errno,
+  libc,
+  LIBC_SYMBOLS,
+  raiseMemlockLimit,
+  type SyscallContext,
+  syscallError,
+  XdpAlreadyAttachedError,
+  XdpError,
+  XdpMemlockError,
+  XdpNoDeviceError,
+  XdpPermissionError,
+  XdpQueueBusyError,
+  XdpSyscallError,
+  XdpUnsupportedError,
+  XdpZeroCopyUnsupportedError,
+} from "./libc.ts";
+export {
+  type CommandResult,
+  Lab,
+  LAB_NSM_V4,
+  LAB_NSM_V6,
+  LAB_PEER_V4,
+  LAB_PEER_V6,
+  LAB_V4_PREFIX,
+  LAB_V6_PREFIX,
+  LabCommandError,
+  type LabOptions,
+  run,
+} from "./lab.ts";

@@ -1,0 +1,449 @@
+/**
+ * One AF_XDP socket bound to one queue of one interface, with its own UMEM and its four rings
+ * mapped once.
+ *
+ * Frame budget: `ringSize` frames for receive (initially all posted to the fill ring) and
+ * `ringSize` frames for transmit (a free stack). The fill ring has twice as many slots as
+ * receive frames because the kernel publishes its fill consumer lazily (pitfall 4), so
+ * recycling a received frame always finds a slot.
+ *
+ * Setup order (the one that works): UMEM_REG → ring sizes → MMAP_OFFSETS → mmap rings →
+ * populate the fill ring → bind. The caller then puts the fd in the XSKMAP.
+ *
+ * @module
+ */
+
+import {
+  check,
+  EAGAIN,
+  EBUSY,
+  ENETDOWN,
+  ENOBUFS,
+  errno,
+  libc,
+  MAP_POPULATE,
+  MAP_SHARED,
+  mmapChecked,
+  PROT_READ,
+  PROT_WRITE,
+  raiseMemlockLimit,
+  struct,
+  syscallError,
+  XdpError,
+  XdpZeroCopyUnsupportedError,
+} from "./libc.ts";
+import {
+  ADDR_DESC_LEN,
+  ConsumerRing,
+  ProducerRing,
+  type RingOffsets,
+  XDP_DESC_LEN,
+} from "./ring.ts";
+import { FrameOwner, FramePool, type HugepageMode, Umem } from "./umem.ts";
+
+/** Address family of AF_XDP sockets. */
+export const AF_XDP = 44;
+/** socket type for AF_XDP. */
+export const SOCK_RAW = 3;
+/** setsockopt level of AF_XDP options. */
+export const SOL_XDP = 283;
+/** getsockopt: ring offsets inside the mappings. */
+export const XDP_MMAP_OFFSETS = 1;
+/** setsockopt: RX ring size. */
+export const XDP_RX_RING = 2;
+/** setsockopt: TX ring size. */
+export const XDP_TX_RING = 3;
+/** setsockopt: register the UMEM. */
+export const XDP_UMEM_REG = 4;
+/** setsockopt: fill ring size. */
+export const XDP_UMEM_FILL_RING = 5;
+/** setsockopt: completion ring size. */
+export const XDP_UMEM_COMPLETION_RING = 6;
+/** getsockopt: drop counters (6 × u64). */
+export const XDP_STATISTICS = 7;
+/** getsockopt: bound options (u32 flags, bit 0 = zero-copy). */
+export const XDP_OPTIONS = 8;
+/** setsockopt: descriptors sent per copy-mode kick (Linux >= 6.x). */
+export const XDP_MAX_TX_SKB_BUDGET = 9;
+/** bind flag: force copy mode. */
+export const XDP_COPY = 2;
+/** bind flag: force zero-copy mode. */
+export const XDP_ZEROCOPY = 4;
+/** bind flag: the kernel sets XDP_RING_NEED_WAKEUP instead of being kicked blindly. */
+export const XDP_USE_NEED_WAKEUP = 8;
+/** Page offsets of the four ring mappings. */
+export const XDP_PGOFF_RX_RING = 0;
+/** TX ring page offset. */
+export const XDP_PGOFF_TX_RING = 0x80000000;
+/** Fill ring page offset. */
+export const XDP_UMEM_PGOFF_FILL_RING = 0x100000000;
+/** Completion ring page offset. */
+export const XDP_UMEM_PGOFF_COMPLETION_RING = 0x180000000;
+/** send/recv flag: do not block. */
+export const MSG_DONTWAIT = 0x40;
+const POLLIN = 1;
+/** nfds = 1 as a pointer-typed size (computed once: creating pointers is slow). */
+const ONE = Deno.UnsafePointer.create(1n);
+
+/** How to bind: "auto" lets the kernel pick zero-copy when the driver has it. */
+export type BindMode = "auto" | "copy" | "zerocopy";
+
+/** Options of `XskSocket.open`. */
+export interface XskSocketOptions {
+  /** Interface name (messages). */
+  readonly ifname: string;
+  /** Interface index. */
+  readonly ifindex: number;
+  /** Queue id. */
+  readonly queue: number;
+  /** Default "auto". */
+  readonly mode?: BindMode;
+  /** 2048 or 4096; default 2048. */
+  readonly frameSize?: number;
+  /** Descriptors of the RX, TX and completion rings (power of two); default 2048. */
+  readonly ringSize?: number;
+  /** Default "auto". */
+  readonly hugepages?: HugepageMode;
+}
+
+/** Kernel drop counters of one socket (`struct xdp_statistics`). */
+export interface XdpStatistics {
+  /** Dropped for reasons other than invalid descriptors. */
+  rxDropped: number;
+  /** Invalid descriptors on the fill/RX side. */
+  rxInvalidDescs: number;
+  /** Invalid descriptors posted to TX. */
+  txInvalidDescs: number;
+  /** Frames dropped because the RX ring was full (we were too slow). */
+  rxRingFull: number;
+  /** Times the kernel found the fill ring empty. */
+  rxFillRingEmptyDescs: number;
+  /** Times the kernel found the TX ring empty when kicked. */
+  txRingEmptyDescs: number;
+}
+
+/** The four ring offset groups returned by XDP_MMAP_OFFSETS, in the kernel's order. */
+interface MmapOffsets {
+  rx: RingOffsets;
+  tx: RingOffsets;
+  fill: RingOffsets;
+  completion: RingOffsets;
+}
+
+function readOffsets(fd: number): MmapOffsets {
+  const buf = struct(128);
+  const len = struct(4);
+  new DataView(len.buffer).setUint32(0, 128, true);
+  check(
+    libc().getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, buf, len),
+    "getsockopt(XDP_MMAP_OFFSETS)",
+    "other",
+  );
+  const v = new DataView(buf.buffer);
+  const group = (i: number): RingOffsets => ({
+    producer: Number(v.getBigUint64(i * 32, true)),
+    consumer: Number(v.getBigUint64(i * 32 + 8, true)),
+    desc: Number(v.getBigUint64(i * 32 + 16, true)),
+    flags: Number(v.getBigUint64(i * 32 + 24, true)),
+  });
+  return { rx: group(0), tx: group(1), fill: group(2), completion: group(3) };
+}
+
+function setU32(fd: number, opt: number, value: number): number {
+  const b = struct(4);
+  new DataView(b.buffer).setUint32(0, value, true);
+  return libc().setsockopt(fd, SOL_XDP, opt, b, 4) < 0 ? errno() || -1 : 0;
+}
+
+/** A mapping to unmap on close. */
+interface Mapping {
+  ptr: Deno.PointerObject;
+  length: number;
+}
+
+/** Rejected socket options. */
+export class XskOptionError extends XdpError {
+  /** Builds the error. */
+  constructor(message: string) {
+    super("XskSocket.open", 0, message);
+    this.name = "XskOptionError";
+  }
+}
+
+/** An AF_XDP socket with its UMEM and rings; see the module comment. */
+export class XskSocket {
+  /** The socket fd (for the XSKMAP). */
+  readonly fd: number;
+  /** Queue id it is bound to. */
+  readonly queue: number;
+  /** The mode the kernel bound with. */
+  readonly mode: "copy" | "zerocopy";
+  /** Why zero-copy was not used although requested, or undefined. */
+  readonly fallbackReason: string | undefined;
+  /** The packet buffer. */
+  readonly umem: Umem;
+  /** RX ring (kernel → us). */
+  readonly rx: ConsumerRing;
+  /** TX ring (us → kernel). */
+  readonly tx: ProducerRing;
+  /** Fill ring (us → kernel: empty frames for RX). */
+  readonly fill: ProducerRing;
+  /** Completion ring (kernel → us: sent TX frames). */
+  readonly completion: ConsumerRing;
+  /** Free TX frames and frame ownership. */
+  readonly frames: FramePool;
+  /** Receive frames (the first half of the UMEM). */
+  readonly rxFrameCount: number;
+  #maps: Mapping[];
+  #closed = false;
+  readonly #pollfd = struct(8);
+  readonly #stats = struct(48);
+  readonly #statsLen = struct(4);
+
+  private constructor(
+    fd: number,
+    queue: number,
+    mode: "copy" | "zerocopy",
+    fallbackReason: string | undefined,
+    umem: Umem,
+    rings: [ConsumerRing, ProducerRing, ProducerRing, ConsumerRing],
+    frames: FramePool,
+    rxFrameCount: number,
+    maps: Mapping[],
+  ) {
+    this.fd = fd;
+    this.queue = queue;
+    this.mode = mode;
+    this.fallbackReason = fallbackReason;
+    this.umem = umem;
+    [this.rx, this.tx, this.fill, this.completion] = rings;
+    this.frames = frames;
+    this.rxFrameCount = rxFrameCount;
+    this.#maps = maps;
+    const pv = new DataView(this.#pollfd.buffer);
+    pv.setInt32(0, fd, true);
+    pv.setInt16(4, POLLIN, true);
+  }
+
+  /** Creates, maps and binds a socket; on zero-copy EOPNOTSUPP retries in copy mode. */
+  static open(options: XskSocketOptions): XskSocket {
+    const mode = options.mode ?? "auto";
+    try {
+      return XskSocket.#open(options, mode, undefined);
+    } catch (e) {
+      if (mode === "zerocopy" && e instanceof XdpZeroCopyUnsupportedError) {
+        return XskSocket.#open(options, "copy", e.message);
+      }
+      throw e;
+    }
+  }
+
+  static #open(
+    options: XskSocketOptions,
+    mode: BindMode,
+    fallbackReason: string | undefined,
+  ): XskSocket {
+    const frameSize = options.frameSize ?? 2048;
+    const ringSize = options.ringSize ?? 2048;
+    if (ringSize < 8 || (ringSize & (ringSize - 1)) !== 0 || ringSize > 1 << 16) {
+      throw new XskOptionError(`ringSize ${ringSize}: use a power of two in 8 .. 65536`);
+    }
+    const where = `interface ${options.ifname} queue ${options.queue}`;
+    const c = libc();
+    if (Deno.uid() === 0) raiseMemlockLimit();
+    const fd = check(c.socket(AF_XDP, SOCK_RAW, 0), "socket(AF_XDP)", "socket", where);
+    const maps: Mapping[] = [];
+    let umem: Umem | null = null;
+    try {
+      umem = Umem.allocate({
+        frameSize,
+        frameCount: ringSize * 2,
+        ...(options.hugepages === undefined ? {} : { hugepages: options.hugepages }),
+      });
+      // struct xdp_umem_reg: u64 addr, u64 len, u32 chunk_size, u32 headroom, u32 flags, u32 tx_metadata_len
+      const reg = struct(32);
+      const rv = new DataView(reg.buffer);
+      rv.setBigUint64(0, umem.address, true);
+      rv.setBigUint64(8, BigInt(frameSize * ringSize * 2), true);
+      rv.setUint32(16, frameSize, true);
+      rv.setUint32(20, 0, true);
+      check(
+        c.setsockopt(fd, SOL_XDP, XDP_UMEM_REG, reg, 32),
+        "setsockopt(XDP_UMEM_REG)",
+        "umem",
+        `${where}, ${ringSize * 2} frames of ${frameSize} bytes`,
+      );
+      const fillSize = ringSize * 2;
+      for (
+        const [opt, n, name] of [
+          [XDP_UMEM_FILL_RING, fillSize, "XDP_UMEM_FILL_RING"],
+          [XDP_UMEM_COMPLETION_RING, ringSize, "XDP_UMEM_COMPLETION_RING"],
+          [XDP_RX_RING, ringSize, "XDP_RX_RING"],
+          [XDP_TX_RING, ringSize, "XDP_TX_RING"],
+        ] as const
+      ) {
+        const err = setU32(fd, opt, n);
+        if (err !== 0) throw syscallError(`setsockopt(${name})`, err, "umem", where);
+      }
+      // More than 32 descriptors per copy-mode kick (pitfall 3); older kernels lack it: ignore.
+      setU32(fd, XDP_MAX_TX_SKB_BUDGET, 256);
+      const off = readOffsets(fd);
+      const map = (pgoff: number, o: RingOffsets, n: number, descLen: number, what: string) => {
+        const length = o.desc + n * descLen;
+        const ptr = mmapChecked(
+          length,
+          PROT_READ | PROT_WRITE,
+          MAP_SHARED | MAP_POPULATE,
+          fd,
+          pgoff,
+          "other",
+          `${what} ring of ${where}`,
+        );
+        maps.push({ ptr, length });
+        return new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(ptr, length));
+      };
+      const rx = new ConsumerRing(
+        map(XDP_PGOFF_RX_RING, off.rx, ringSize, XDP_DESC_LEN, "RX"),
+        off.rx,
+        ringSize,
+        XDP_DESC_LEN,
+      );
+      const tx = new ProducerRing(
+        map(XDP_PGOFF_TX_RING, off.tx, ringSize, XDP_DESC_LEN, "TX"),
+        off.tx,
+        ringSize,
+        XDP_DESC_LEN,
+      );
+      const fill = new ProducerRing(
+        map(XDP_UMEM_PGOFF_FILL_RING, off.fill, fillSize, ADDR_DESC_LEN, "fill"),
+        off.fill,
+        fillSize,
+        ADDR_DESC_LEN,
+      );
+      const completion = new ConsumerRing(
+        map(XDP_UMEM_PGOFF_COMPLETION_RING, off.completion, ringSize, ADDR_DESC_LEN, "completion"),
+        off.completion,
+        ringSize,
+        ADDR_DESC_LEN,
+      );
+      // Frames [0, ringSize) receive, [ringSize, 2 ringSize) transmit.
+      const frames = new FramePool(ringSize * 2, frameSize);
+      const start = fill.producerIndex;
+      const got = fill.reserve(ringSize);
+      for (let i = 0; i < got; i++) {
+        const addr = i * frameSize;
+        frames.move(addr, FrameOwner.User, FrameOwner.KernelRx);
+        fill.setAddr(start + i, addr);
+      }
+      fill.submit();
+      for (let i = ringSize * 2 - 1; i >= ringSize; i--) frames.push(i * frameSize);
+
+      const sxdp = struct(16);
+      const sv = new DataView(sxdp.buffer);
+      const modeFlag = mode === "copy" ? XDP_COPY : mode === "zerocopy" ? XDP_ZEROCOPY : 0;
+      sv.setUint16(0, AF_XDP, true);
+      sv.setUint16(2, modeFlag | XDP_USE_NEED_WAKEUP, true);
+      sv.setUint32(4, options.ifindex, true);
+      sv.setUint32(8, options.queue, true);
+      check(
+        c.bind(fd, sxdp, 16),
+        "bind(AF_XDP)",
+        mode === "zerocopy" ? "zerocopy" : "bind",
+        where,
+      );
+      const opts = struct(4);
+      const optLen = struct(4);
+      new DataView(optLen.buffer).setUint32(0, 4, true);
+      let zc = mode === "zerocopy";
+      if (c.getsockopt(fd, SOL_XDP, XDP_OPTIONS, opts, optLen) === 0) {
+        zc = (new DataView(opts.buffer).getUint32(0, true) & 1) !== 0;
+      }
+      return new XskSocket(
+        fd,
+        options.queue,
+        zc ? "zerocopy" : "copy",
+        fallbackReason,
+        umem,
+        [rx, tx, fill, completion],
+        frames,
+        ringSize,
+        maps,
+      );
+    } catch (e) {
+      // Unmap before closing: a socket fd closed with rings still mapped keeps the queue busy.
+      for (const m of maps) c.munmap(m.ptr, BigInt(m.length));
+      c.close(fd);
+      umem?.close();
+      throw e;
+    }
+  }
+
+  /**
+   * TX kick: `sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0)`. Returns 0, or the errno when the
+   * kernel is busy (EAGAIN/EBUSY/ENOBUFS/ENETDOWN: retry on the next flush); throws otherwise.
+   */
+  kickTx(): number {
+    if (libc().sendto(this.fd, null, null, MSG_DONTWAIT, null, 0) >= 0) return 0;
+    const e = errno();
+    if (e === EAGAIN || e === EBUSY || e === ENOBUFS || e === ENETDOWN) return e;
+    throw syscallError("sendto(AF_XDP kick)", e, "other", `queue ${this.queue}`);
+  }
+
+  /** RX wakeup when the fill ring needs one: `recvfrom(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL)`. */
+  wakeRx(): void {
+    libc().recvfrom(this.fd, null, null, MSG_DONTWAIT, null, null);
+  }
+
+  /** Blocks (synchronously) up to `timeoutMs` for a received frame; true when one is ready. */
+  pollSync(timeoutMs: number): boolean {
+    return libc().poll(this.#pollfd, ONE, timeoutMs) > 0;
+  }
+
+  /** Waits up to `timeoutMs` on Deno's thread pool (idle waits only); true when readable. */
+  async pollAsync(timeoutMs: number): Promise<boolean> {
+    return (await libc().poll_wait(this.#pollfd, 1n, timeoutMs)) > 0;
+  }
+
+  /** Reads XDP_STATISTICS into `out` (or a new object). */
+  statistics(out?: XdpStatistics): XdpStatistics {
+    const s = out ?? {
+      rxDropped: 0,
+      rxInvalidDescs: 0,
+      txInvalidDescs: 0,
+      rxRingFull: 0,
+      rxFillRingEmptyDescs: 0,
+      txRingEmptyDescs: 0,
+    };
+    if (this.#closed) return s;
+    new DataView(this.#statsLen.buffer).setUint32(0, 48, true);
+    check(
+      libc().getsockopt(this.fd, SOL_XDP, XDP_STATISTICS, this.#stats, this.#statsLen),
+      "getsockopt(XDP_STATISTICS)",
+      "other",
+    );
+    const v = new DataView(this.#stats.buffer);
+    s.rxDropped = Number(v.getBigUint64(0, true));
+    s.rxInvalidDescs = Number(v.getBigUint64(8, true));
+    s.txInvalidDescs = Number(v.getBigUint64(16, true));
+    s.rxRingFull = Number(v.getBigUint64(24, true));
+    s.rxFillRingEmptyDescs = Number(v.getBigUint64(32, true));
+    s.txRingEmptyDescs = Number(v.getBigUint64(40, true));
+    return s;
+  }
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Unmaps the rings, closes the socket, unmaps the UMEM. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const c = libc();
+    for (const m of this.#maps) c.munmap(m.ptr, BigInt(m.length));
+    this.#maps = [];
+    c.close(this.fd);
+    this.umem.close();
+  }
+}
