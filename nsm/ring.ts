@@ -1,0 +1,297 @@
+/**
+ * Lockless single-producer single-consumer ring of fixed 64-byte slots in shared memory.
+ *
+ * Layout of one ring (offsets from the ring start, which must be 64-byte aligned):
+ * ```
+ *   0   u32 producer index   (written only by the producer)   cache line 0 (+ line 1 padding)
+ * 128   u32 consumer index   (written only by the consumer)   cache line 2 (+ line 3 padding)
+ * 256   slot[0] .. slot[capacity-1], 64 bytes each
+ * ```
+ * The two indices sit 128 bytes apart, not 64: the adjacent-line prefetcher of x86 cores pulls
+ * cache lines in 128-byte pairs, and two writers in one pair would still false-share.
+ *
+ * Indices are free-running u32 counters: slot = index & (capacity - 1), fill = (prod - cons)
+ * mod 2^32, so they wrap at 2^32 without any special case (capacity is a power of two <= 2^31).
+ * Each side keeps its own index in a local variable and never reads it back from shared memory
+ * (the peer could scribble on it); it only reads the opposite index, and only when its cached
+ * copy says "empty" (consumer) or "not enough room" (producer), so a batch costs one atomic load
+ * and one atomic store instead of one per slot.
+ *
+ * Memory ordering. The producer writes slots with plain stores, then publishes with one
+ * `Atomics.store` of its index; the consumer reads the index with `Atomics.load`, then the slots
+ * with plain loads, then frees them with `Atomics.store` of its index.
+ * - x86-TSO never reorders a store with an older store, nor a load with an older load, nor a
+ *   store with an older load. So the slot stores become visible before the index store; the
+ *   consumer cannot see the new index and then stale slots; and the consumer's index store (the
+ *   "slot is free again" signal) cannot overtake its slot reads, so the producer never
+ *   overwrites a slot still being read.
+ * - The compiler side: `Atomics.store`/`Atomics.load` are sequentially consistent operations that
+ *   V8 never moves plain memory accesses across (they compile to a locked `xchg` / plain `mov`
+ *   fenced in the optimizer's effect chain), so the program order above is the machine order.
+ * - The ECMAScript memory model formally covers SharedArrayBuffers only; these buffers are
+ *   external mmaps shared with another process, so the argument above (TSO + V8's codegen) is
+ *   what we rely on; it is x86-64 specific. On a weakly ordered CPU (arm64) the same code is still
+ *   correct because V8 emits acquire/release (ldar/stlr) for these atomics.
+ *
+ * A full ring is backpressure: `claim()` returns fewer slots (0 when full); nothing is ever
+ * overwritten. A hostile peer can write any value into its index: every index read from shared
+ * memory is validated (never backwards, never more than the ring can hold); a violation poisons
+ * the ring endpoint (`fault` is set, claim/available return 0 from then on), because after it
+ * nothing in the ring can be trusted. The owner of the device then tears the queue set down.
+ *
+ * @module
+ */
+
+/** Bytes per slot (one NQE). */
+export const SLOT_SIZE = 64;
+/** Bytes before slot 0 (the two index cache-line pairs). */
+export const RING_HEADER_SIZE = 256;
+/** Byte offset of the producer index inside the ring. */
+export const PRODUCER_OFFSET = 0;
+/** Byte offset of the consumer index inside the ring. */
+export const CONSUMER_OFFSET = 128;
+/** Largest capacity: fill must stay below 2^31 so mod-2^32 differences are unambiguous. */
+export const MAX_CAPACITY = 1 << 30;
+
+/** Bytes a ring of `capacity` slots occupies (a multiple of 64). */
+export function ringBytes(capacity: number): number {
+  return RING_HEADER_SIZE + capacity * SLOT_SIZE;
+}
+
+/** Why an index read from shared memory was rejected. */
+export type RingFaultReason =
+  | "producer-index-backwards"
+  | "producer-index-beyond-capacity"
+  | "consumer-index-backwards"
+  | "consumer-index-beyond-producer";
+
+/** The peer wrote an impossible index: the ring is corrupt or the peer is hostile. */
+export class RingIndexError extends Error {
+  /** What was wrong. */
+  readonly reason: RingFaultReason;
+  /** The index value read from shared memory. */
+  readonly seen: number;
+  /** The last index value known to be valid. */
+  readonly previous: number;
+  constructor(ring: string, reason: RingFaultReason, seen: number, previous: number) {
+    super(
+      `ring ${ring}: ${reason} (read ${seen}, last valid ${previous}); the peer is buggy or hostile: ` +
+        `stop using this queue set and close the device`,
+    );
+    this.name = "RingIndexError";
+    this.reason = reason;
+    this.seen = seen;
+    this.previous = previous;
+  }
+}
+
+/** A ring geometry that cannot work; the message says what to pass instead. */
+export class RingConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RingConfigError";
+  }
+}
+
+function checkGeometry(buffer: ArrayBufferLike, offset: number, capacity: number): void {
+  if (!Number.isInteger(capacity) || capacity < 2 || capacity > MAX_CAPACITY) {
+    throw new RingConfigError(`ring capacity ${capacity} invalid: use a power of two in 2..2^30`);
+  }
+  if ((capacity & (capacity - 1)) !== 0) {
+    throw new RingConfigError(`ring capacity ${capacity} is not a power of two: round it up`);
+  }
+  if (offset % SLOT_SIZE !== 0) {
+    throw new RingConfigError(`ring offset ${offset} is not 64-byte aligned: align the layout`);
+  }
+  if (offset + ringBytes(capacity) > buffer.byteLength) {
+    throw new RingConfigError(
+      `ring at ${offset} with ${capacity} slots needs ${ringBytes(capacity)} bytes; the buffer ` +
+        `has ${buffer.byteLength}: make the mapping larger`,
+    );
+  }
+}
+
+/**
+ * Writes both indices of a fresh ring (done once by the device creator, before the peer
+ * attaches). `startIndex` lets tests start near 2^32 to exercise wrap-around.
+ */
+export function initRing(
+  buffer: ArrayBufferLike,
+  offset: number,
+  capacity: number,
+  startIndex = 0,
+): void {
+  checkGeometry(buffer, offset, capacity);
+  const idx = new Uint32Array(buffer, offset, RING_HEADER_SIZE / 4);
+  Atomics.store(idx, PRODUCER_OFFSET / 4, startIndex >>> 0);
+  Atomics.store(idx, CONSUMER_OFFSET / 4, startIndex >>> 0);
+}
+
+/** The producing end of a ring. Writes slots, then publishes them in one index store. */
+export class RingProducer {
+  /** Slots in the ring. */
+  readonly capacity: number;
+  /** DataView over the whole ring (header included); slot offsets index into it. */
+  readonly view: DataView;
+  /** Bytes of the whole ring, same origin as `view`. */
+  readonly bytes: Uint8Array;
+  /** Name used in errors. */
+  readonly name: string;
+  /** Set when the consumer wrote an impossible index; the ring is dead from then on. */
+  fault: RingIndexError | null = null;
+  /** Number of `claim()` calls that found no free slot at all (backpressure events). */
+  fullCount = 0;
+  readonly #idx: Uint32Array;
+  readonly #mask: number;
+  #prod: number;
+  #consCache: number;
+
+  /** Attaches to an initialized ring at `offset` of `buffer`. */
+  constructor(buffer: ArrayBufferLike, offset: number, capacity: number, name = "ring") {
+    checkGeometry(buffer, offset, capacity);
+    this.capacity = capacity;
+    this.name = name;
+    this.view = new DataView(buffer, offset, ringBytes(capacity));
+    this.bytes = new Uint8Array(buffer, offset, ringBytes(capacity));
+    this.#idx = new Uint32Array(buffer, offset, RING_HEADER_SIZE / 4);
+    this.#mask = capacity - 1;
+    // Our own index is read once, at attach; from then on the local copy is the truth.
+    this.#prod = Atomics.load(this.#idx, PRODUCER_OFFSET / 4);
+    const cons = Atomics.load(this.#idx, CONSUMER_OFFSET / 4);
+    this.#consCache = cons;
+    if (((this.#prod - cons) >>> 0) > capacity) {
+      this.fault = new RingIndexError(name, "consumer-index-beyond-producer", cons, this.#prod);
+    }
+  }
+
+  /** The next index this producer will publish (free-running u32). */
+  get index(): number {
+    return this.#prod;
+  }
+
+  /**
+   * Returns how many slots (at most `want`) may be written now. Reads the consumer index only
+   * when the cached one shows fewer than `want` free slots. 0 means full (or faulted).
+   */
+  claim(want: number): number {
+    if (this.fault !== null) return 0;
+    let free = this.capacity - ((this.#prod - this.#consCache) >>> 0);
+    if (free < want) {
+      const cons = Atomics.load(this.#idx, CONSUMER_OFFSET / 4);
+      // Valid consumer indices lie in [cached, prod]: it only moves forward, never past us.
+      const moved = (cons - this.#consCache) >>> 0;
+      if (moved > ((this.#prod - this.#consCache) >>> 0)) {
+        const reason = moved > 0x80000000
+          ? "consumer-index-backwards"
+          : "consumer-index-beyond-producer";
+        this.fault = new RingIndexError(this.name, reason, cons, this.#consCache);
+        return 0;
+      }
+      this.#consCache = cons;
+      free = this.capacity - ((this.#prod - cons) >>> 0);
+      if (free === 0) this.fullCount++;
+    }
+    return free < want ? free : want;
+  }
+
+  /** Byte offset in `view` of the `i`-th slot after the last published one (i < claimed). */
+  slot(i: number): number {
+    return RING_HEADER_SIZE + (((this.#prod + i) & this.#mask) << 6);
+  }
+
+  /** Makes the next `n` written slots visible to the consumer (one atomic store). */
+  publish(n: number): void {
+    this.#prod = (this.#prod + n) >>> 0;
+    // After the slot stores in program order: see the module comment for why this suffices.
+    Atomics.store(this.#idx, PRODUCER_OFFSET / 4, this.#prod);
+  }
+
+  /** Slots published but not yet known to be consumed (uses the cached consumer index). */
+  get inFlight(): number {
+    return (this.#prod - this.#consCache) >>> 0;
+  }
+}
+
+/** The consuming end of a ring. Reads slots, then releases them in one index store. */
+export class RingConsumer {
+  /** Slots in the ring. */
+  readonly capacity: number;
+  /** DataView over the whole ring (header included); slot offsets index into it. */
+  readonly view: DataView;
+  /** Bytes of the whole ring, same origin as `view`. */
+  readonly bytes: Uint8Array;
+  /** Name used in errors. */
+  readonly name: string;
+  /** Set when the producer wrote an impossible index; the ring is dead from then on. */
+  fault: RingIndexError | null = null;
+  readonly #idx: Uint32Array;
+  readonly #mask: number;
+  #cons: number;
+  #prodCache: number;
+
+  /** Attaches to an initialized ring at `offset` of `buffer`. */
+  constructor(buffer: ArrayBufferLike, offset: number, capacity: number, name = "ring") {
+    checkGeometry(buffer, offset, capacity);
+    this.capacity = capacity;
+    this.name = name;
+    this.view = new DataView(buffer, offset, ringBytes(capacity));
+    this.bytes = new Uint8Array(buffer, offset, ringBytes(capacity));
+    this.#idx = new Uint32Array(buffer, offset, RING_HEADER_SIZE / 4);
+    this.#mask = capacity - 1;
+    this.#cons = Atomics.load(this.#idx, CONSUMER_OFFSET / 4);
+    this.#prodCache = this.#cons;
+  }
+
+  /** The next index this consumer will read (free-running u32). */
+  get index(): number {
+    return this.#cons;
+  }
+
+  /**
+   * Returns how many published slots (at most `want`) can be read now. Reads the producer
+   * index only when the cached one shows the ring empty. 0 means empty (or faulted).
+   */
+  available(want: number): number {
+    if (this.fault !== null) return 0;
+    let avail = (this.#prodCache - this.#cons) >>> 0;
+    if (avail === 0) {
+      avail = this.#refresh();
+    }
+    return avail < want ? avail : want;
+  }
+
+  /** Reads the producer index now (even when the cache is non-empty); returns the fill. */
+  peekFill(): number {
+    if (this.fault !== null) return 0;
+    return this.#refresh();
+  }
+
+  #refresh(): number {
+    const prod = Atomics.load(this.#idx, PRODUCER_OFFSET / 4);
+    // Valid producer indices lie in [cached, cons + capacity]: forward only, never more
+    // than the ring holds. Anything else is a bug or an attack.
+    const avail = (prod - this.#cons) >>> 0;
+    const before = (this.#prodCache - this.#cons) >>> 0;
+    if (avail > this.capacity || avail < before) {
+      const reason = avail < before || avail > 0x80000000
+        ? "producer-index-backwards"
+        : "producer-index-beyond-capacity";
+      this.fault = new RingIndexError(this.name, reason, prod, this.#prodCache);
+      return 0;
+    }
+    this.#prodCache = prod;
+    return avail;
+  }
+
+  /** Byte offset in `view` of the `i`-th unread slot (i < available). */
+  slot(i: number): number {
+    return RING_HEADER_SIZE + (((this.#cons + i) & this.#mask) << 6);
+  }
+
+  /** Frees the next `n` read slots for the producer (one atomic store). */
+  release(n: number): void {
+    this.#cons = (this.#cons + n) >>> 0;
+    // After the slot loads in program order; TSO keeps loads before a later store.
+    Atomics.store(this.#idx, CONSUMER_OFFSET / 4, this.#cons);
+  }
+}

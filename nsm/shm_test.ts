@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { NkOsError } from "./ffi.ts";
+import { hugePageInfo, SharedMemory, ShmConfigError } from "./shm.ts";
+
+const name = (): string => `nk-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+
+Deno.test("two mappings of one /dev/shm file see each other's writes", () => {
+  const a = SharedMemory.create({ name: name(), size: 10_000, hugePages: "never" });
+  const b = SharedMemory.open(a.path);
+  try {
+    assert.equal(a.backing, "dev-shm");
+    assert.equal(a.size, 12288, "rounded up to pages");
+    assert.equal(b.size, a.size);
+    new Uint32Array(a.buffer)[100] = 0xdead_beef;
+    assert.equal(Atomics.load(new Uint32Array(b.buffer), 100), 0xdead_beef);
+  } finally {
+    b.close();
+    a.close();
+  }
+});
+
+Deno.test("close() detaches the buffer, unlinks for the owner, and is idempotent", () => {
+  const a = SharedMemory.create({ name: name(), size: 4096, hugePages: "never" });
+  const view = new Uint8Array(a.buffer);
+  a.close();
+  a.close();
+  assert.equal(view.length, 0, "views no longer reach the unmapped memory");
+  assert.equal(a.open, false);
+  assert.throws(() => Deno.statSync(a.path), Deno.errors.NotFound);
+});
+
+Deno.test("create() refuses an existing name with EEXIST unless replaceStale is set", () => {
+  const n = name();
+  const a = SharedMemory.create({ name: n, size: 4096, hugePages: "never" });
+  try {
+    assert.throws(
+      () => SharedMemory.create({ name: n, size: 4096, hugePages: "never" }),
+      (e: unknown) =>
+        e instanceof NkOsError && e.code === "EEXIST" && /unlink the stale/.test(e.message),
+    );
+    const b = SharedMemory.create({ name: n, size: 4096, hugePages: "never", replaceStale: true });
+    b.close();
+  } finally {
+    a.close();
+  }
+});
+
+Deno.test("open() of a missing path fails with ENOENT and bad names are rejected", () => {
+  assert.throws(
+    () => SharedMemory.open("/dev/shm/nk-does-not-exist"),
+    (e: unknown) => e instanceof NkOsError && e.code === "ENOENT",
+  );
+  assert.throws(() => SharedMemory.create({ name: "../etc", size: 1 }), ShmConfigError);
+});
+
+Deno.test("hugePages 'auto' falls back to /dev/shm and 'require' fails clearly without huge pages", () => {
+  const info = hugePageInfo();
+  const a = SharedMemory.create({ name: name(), size: 4096 });
+  try {
+    if (info.free === 0) {
+      assert.equal(a.backing, "dev-shm");
+      assert.throws(
+        () => SharedMemory.create({ name: name(), size: 4096, hugePages: "require" }),
+        /vm.nr_hugepages/,
+      );
+    } else {
+      assert.notEqual(a.backing, "dev-shm");
+    }
+  } finally {
+    a.close();
+  }
+});
