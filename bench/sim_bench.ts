@@ -65,7 +65,6 @@ export function saturatedSecond(): { frames: number; events: number } {
     delay: 10_000,
     queuePackets: 100,
     backpressure: true,
-    maxQueueDelaySamples: 0,
   });
   const tx = new Saturator(a);
   const rx = new Counter(b);
@@ -92,7 +91,7 @@ export function dumbbellSecond(): { frames: number; drops: number } {
   const db = dumbbell(sim, {
     n: 4,
     bottleneck: { rateBps: 1_000_000_000, delay: 1_000_000, queuePackets: 100, ecnK: 20 },
-    access: { rateBps: 1_000_000_000, delay: 10_000, maxQueueDelaySamples: 0 },
+    access: { rateBps: 1_000_000_000, delay: 10_000, queuePackets: 100 },
     backpressure: true,
   });
   const counters: Counter[] = [];
