@@ -92,8 +92,6 @@ export class ArpView {
   }
 }
 
-const view = new ArpView();
-
 /** A parsed (or to-be-emitted) Ethernet/IPv4 ARP packet; reuse one per receive path. */
 export class ArpRepr {
   /** Operation: `ARP_REQUEST` or `ARP_REPLY`. */
@@ -112,19 +110,25 @@ export class ArpRepr {
    * Ethernet/IPv4 request or reply with 'bad-arp-format'.
    */
   parse(packet: Uint8Array): DropReason | undefined {
-    if (packet.length < ARP_LEN) return "truncated";
-    const v = view.wrap(packet);
-    if (v.htype !== 1 || v.ptype !== 0x0800 || v.hlen !== 6 || v.plen !== 4) {
+    return this.parseAt(packet, 0, packet.length);
+  }
+
+  /** `parse(buf.subarray(start, end))` without making the subarray. */
+  parseAt(buf: Uint8Array, start: number, end: number): DropReason | undefined {
+    if (end - start < ARP_LEN) return "truncated";
+    if (
+      read16(buf, start + ARP_HTYPE) !== 1 || read16(buf, start + ARP_PTYPE) !== 0x0800 ||
+      buf[start + ARP_HLEN] !== 6 || buf[start + ARP_PLEN] !== 4
+    ) {
       return "bad-arp-format";
     }
-    const op = v.operation;
+    const op = read16(buf, start + ARP_OPER);
     if (op !== ARP_REQUEST && op !== ARP_REPLY) return "bad-arp-format";
     this.operation = op;
-    copyBytes(this.sha, 0, packet, ARP_SHA, 6);
-    this.spa = v.spa;
-    copyBytes(this.tha, 0, packet, ARP_THA, 6);
-    this.tpa = v.tpa;
-    view.buf = EMPTY;
+    copyBytes(this.sha, 0, buf, start + ARP_SHA, 6);
+    this.spa = read32(buf, start + ARP_SPA);
+    copyBytes(this.tha, 0, buf, start + ARP_THA, 6);
+    this.tpa = read32(buf, start + ARP_TPA);
     return undefined;
   }
 

@@ -55,3 +55,48 @@ export function bytesEqual(
 
 /** A shared zero-length view, so "empty" payloads allocate nothing. */
 export const EMPTY: Uint8Array = new Uint8Array(0);
+
+/**
+ * A byte range of a buffer that becomes a subarray only when someone asks for it, so parsing
+ * a frame allocates nothing while callers that want a `Uint8Array` still get one.
+ */
+export class Span {
+  /** The buffer the range is in. */
+  src: Uint8Array = EMPTY;
+  /** Start offset in `src`. */
+  start = 0;
+  /** End offset in `src` (exclusive). */
+  end = 0;
+  private cached: Uint8Array | null = EMPTY;
+
+  /** Points at `src[start..end)`. */
+  set(src: Uint8Array, start: number, end: number): void {
+    this.src = src;
+    this.start = start;
+    this.end = end;
+    this.cached = start === end ? EMPTY : null;
+  }
+
+  /** Points at the whole of `view`. */
+  assign(view: Uint8Array): void {
+    this.src = view;
+    this.start = 0;
+    this.end = view.length;
+    this.cached = view;
+  }
+
+  /** The range as a view (made on first use, then reused). */
+  get view(): Uint8Array {
+    let v = this.cached;
+    if (v === null) {
+      v = this.src.subarray(this.start, this.end);
+      this.cached = v;
+    }
+    return v;
+  }
+
+  /** Number of bytes in the range. */
+  get length(): number {
+    return this.end - this.start;
+  }
+}

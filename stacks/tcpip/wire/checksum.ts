@@ -80,16 +80,30 @@ function byteSum(data: Uint8Array, off: number, end: number): number {
  * but the last must have even length.
  */
 export function onesComplementSum(data: Uint8Array, initial = 0): number {
-  const len = data.length;
-  if (len < WORD_PATH_MIN || !LITTLE_ENDIAN) return fold(initial + byteSum(data, 0, len));
-  const base = data.byteOffset;
+  return onesComplementSumRange(data, 0, data.length, initial);
+}
+
+/**
+ * `onesComplementSum(data.subarray(start, end), initial)` without making the subarray (the
+ * receive path sums header and segment ranges of a frame without allocating).
+ * Requires 0 <= start <= end <= data.length.
+ */
+export function onesComplementSumRange(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  initial = 0,
+): number {
+  const len = end - start;
+  if (len < WORD_PATH_MIN || !LITTLE_ENDIAN) return fold(initial + byteSum(data, start, end));
+  const base = data.byteOffset + start;
   const words = wordsOver(data.buffer);
   // Head: bytes before the first 4-aligned address, summed as little-endian-positioned bytes
   // (absolute even address = low byte) to match the word loads below.
   const headLen = (4 - (base & 3)) & 3;
   let sum = 0;
   for (let i = 0; i < headLen; i++) {
-    const b = data[i]!;
+    const b = data[start + i]!;
     sum += ((base + i) & 1) === 0 ? b : b << 8;
   }
   let w = (base + headLen) >>> 2;
@@ -101,7 +115,7 @@ export function onesComplementSum(data: Uint8Array, initial = 0): number {
     w = chunkEnd;
   }
   for (let i = headLen + nWords * 4; i < len; i++) {
-    const b = data[i]!;
+    const b = data[start + i]!;
     sum += ((base + i) & 1) === 0 ? b : b << 8;
   }
   let s = fold(sum);
@@ -148,6 +162,16 @@ export function pseudoHeaderSumV6(
 /** True when the TCP/UDP/ICMPv6 `segment` (checksum field included) sums to all ones. */
 export function transportChecksumOk(segment: Uint8Array, pseudoSum: number): boolean {
   return fold(onesComplementSum(segment, pseudoSum)) === 0xffff;
+}
+
+/** `transportChecksumOk(data.subarray(start, end), pseudoSum)` without the subarray. */
+export function checksumRangeOk(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  pseudoSum: number,
+): boolean {
+  return fold(onesComplementSumRange(data, start, end, pseudoSum)) === 0xffff;
 }
 
 /**

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
+  checksumRangeOk,
   foldChecksum,
   internetChecksum,
   onesComplementSum,
+  onesComplementSumRange,
   pseudoHeaderSumV4,
   pseudoHeaderSumV6,
   transportChecksumOk,
@@ -113,4 +115,17 @@ Deno.test("writeTransportChecksum() writes 0xffff for a UDP checksum that comput
   const tcpLike = new Uint8Array([0, 0, 0, 0, 0xff, 0xff]);
   writeTransportChecksum(tcpLike, 2, 0);
   assert.deepEqual([tcpLike[2], tcpLike[3]], [0, 0]);
+});
+
+Deno.test("onesComplementSumRange() equals onesComplementSum() of the subarray", () => {
+  const big = new Uint8Array(3000).map((_, i) => (i * 151 + 7) & 0xff);
+  for (const [s, e] of [[0, 0], [1, 2], [3, 40], [5, 1505], [14, 34], [17, 2999], [0, 3000]]) {
+    assert.equal(onesComplementSumRange(big, s!, e!, 9), onesComplementSum(big.subarray(s, e), 9));
+    const sub = big.subarray(3);
+    assert.equal(
+      onesComplementSumRange(sub, s!, Math.min(e!, sub.length)),
+      onesComplementSum(sub.subarray(s, e)),
+    );
+  }
+  assert.ok(checksumRangeOk(new Uint8Array([9, 0xff, 0xff, 9]), 1, 3, 0));
 });

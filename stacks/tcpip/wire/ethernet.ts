@@ -20,7 +20,7 @@
  * @module
  */
 
-import { copyBytes, EMPTY, read16, write16 } from "./bytes.ts";
+import { copyBytes, EMPTY, read16, Span, write16 } from "./bytes.ts";
 import type { DropReason } from "./drop.ts";
 
 /** Offset of the destination MAC. */
@@ -75,8 +75,6 @@ export class EthernetView {
   }
 }
 
-const view = new EthernetView();
-
 /** A parsed (or to-be-emitted) Ethernet II header; reuse one per receive path. */
 export class EthernetRepr {
   /** Destination MAC, copied in by `parse`. */
@@ -93,8 +91,19 @@ export class EthernetRepr {
   dei = false;
   /** EtherType of the payload. */
   ethertype = 0;
+  private readonly span = new Span();
+
   /** The payload (everything after the header, padding included): a view into the frame. */
-  payload: Uint8Array = EMPTY;
+  get payload(): Uint8Array {
+    return this.span.view;
+  }
+  set payload(v: Uint8Array) {
+    this.span.assign(v);
+  }
+  /** Offset of the payload in the buffer given to the last parse. */
+  get payloadStart(): number {
+    return this.span.start;
+  }
 
   /** Header length for the fields set: 14, or 18 with a tag. */
   get headerLength(): number {
@@ -103,26 +112,32 @@ export class EthernetRepr {
 
   /** Reads `frame`; returns a drop reason, or undefined when the header is usable. */
   parse(frame: Uint8Array): DropReason | undefined {
-    if (frame.length < ETH_HEADER_LEN) return "truncated";
-    const v = view.wrap(frame);
-    copyBytes(this.dst, 0, frame, ETH_DST, 6);
-    copyBytes(this.src, 0, frame, ETH_SRC, 6);
-    if (v.tagged) {
-      if (frame.length < ETH_TAGGED_HEADER_LEN) return "truncated";
-      const tci = v.tci;
+    return this.parseAt(frame, 0, frame.length);
+  }
+
+  /** `parse(buf.subarray(start, end))` without making the subarray. */
+  parseAt(buf: Uint8Array, start: number, end: number): DropReason | undefined {
+    if (end - start < ETH_HEADER_LEN) return "truncated";
+    copyBytes(this.dst, 0, buf, start + ETH_DST, 6);
+    copyBytes(this.src, 0, buf, start + ETH_SRC, 6);
+    let hl = ETH_HEADER_LEN;
+    if (read16(buf, start + ETH_TYPE) === ETHERTYPE_VLAN) {
+      if (end - start < ETH_TAGGED_HEADER_LEN) return "truncated";
+      const tci = read16(buf, start + ETH_TCI);
       this.vlanPresent = true;
       this.pcp = tci >>> 13;
       this.dei = (tci & 0x1000) !== 0;
       this.vlanId = tci & 0x0fff;
+      this.ethertype = read16(buf, start + ETH_TAGGED_TYPE);
+      hl = ETH_TAGGED_HEADER_LEN;
     } else {
       this.vlanPresent = false;
       this.pcp = 0;
       this.dei = false;
       this.vlanId = 0;
+      this.ethertype = read16(buf, start + ETH_TYPE);
     }
-    this.ethertype = v.ethertype;
-    this.payload = frame.subarray(this.headerLength);
-    view.buf = EMPTY;
+    this.span.set(buf, start + hl, end);
     return undefined;
   }
 

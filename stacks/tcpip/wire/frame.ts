@@ -1,16 +1,21 @@
 /**
  * A whole-frame walker: Ethernet -> ARP | IPv4 | IPv6 -> ICMP | ICMPv6 | UDP | TCP, verifying
- * every checksum, with one reusable repr per layer (nothing allocated per frame but the payload
- * views). `emit` re-emits the frame from the reprs, so captures can be checked for byte-identical
- * round trips.
+ * every checksum, with one reusable repr per layer. Nothing is allocated per frame: each layer
+ * is parsed by offsets into the frame (`parseAt`), checksums are summed over ranges, and payload
+ * views are made only when someone reads them. `emit` re-emits the frame from the reprs, so
+ * captures can be checked for byte-identical round trips.
  *
  * @module
  */
 
-import { EMPTY } from "./bytes.ts";
-import { pseudoHeaderSumV4, pseudoHeaderSumV6, transportChecksumOk } from "./checksum.ts";
-import { writeTransportChecksum } from "./checksum.ts";
-import { ArpRepr } from "./arp.ts";
+import { EMPTY, Span } from "./bytes.ts";
+import {
+  checksumRangeOk,
+  pseudoHeaderSumV4,
+  pseudoHeaderSumV6,
+  writeTransportChecksum,
+} from "./checksum.ts";
+import { ARP_LEN, ArpRepr } from "./arp.ts";
 import { DropCounters, type DropReason } from "./drop.ts";
 import { EthernetRepr, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from "./ethernet.ts";
 import { Icmpv4Repr } from "./icmpv4.ts";
@@ -54,10 +59,17 @@ export class FrameParser {
   l3: FrameL3 = "none";
   /** Transport layer of the last accepted frame. */
   l4: FrameL4 = "none";
+  private readonly l3PayloadSpan = new Span();
+  private readonly trailerSpan = new Span();
+
   /** The IP payload (upper-layer bytes) of the last frame, for `l4 === "raw"`. */
-  l3Payload: Uint8Array = EMPTY;
+  get l3Payload(): Uint8Array {
+    return this.l3PayloadSpan.view;
+  }
   /** Bytes after the L3 packet inside the frame (Ethernet padding), kept for re-emission. */
-  trailer: Uint8Array = EMPTY;
+  get trailer(): Uint8Array {
+    return this.trailerSpan.view;
+  }
 
   /** Frames seen: accepted plus dropped. */
   get total(): number {
@@ -78,55 +90,55 @@ export class FrameParser {
   private walk(frame: Uint8Array): DropReason | undefined {
     this.l3 = "none";
     this.l4 = "none";
-    this.l3Payload = EMPTY;
-    this.trailer = EMPTY;
+    this.l3PayloadSpan.set(EMPTY, 0, 0);
+    this.trailerSpan.set(EMPTY, 0, 0);
     const eth = this.ethernet;
-    let r = eth.parse(frame);
+    const end = frame.length;
+    let r = eth.parseAt(frame, 0, end);
     if (r !== undefined) return r;
-    const p = eth.payload;
+    const l3 = eth.payloadStart;
     switch (eth.ethertype) {
       case ETHERTYPE_ARP:
-        r = this.arp.parse(p);
+        r = this.arp.parseAt(frame, l3, end);
         if (r !== undefined) return r;
         this.l3 = "arp";
-        this.trailer = p.length > 28 ? p.subarray(28) : EMPTY;
+        this.trailerSpan.set(frame, l3 + ARP_LEN, end);
         return undefined;
       case ETHERTYPE_IPV4: {
         const ip = this.ipv4;
-        r = ip.parse(p);
+        r = ip.parseAt(frame, l3, end);
         if (r !== undefined) return r;
         this.l3 = "ipv4";
-        this.trailer = p.length > ip.totalLength ? p.subarray(ip.totalLength) : EMPTY;
-        this.l3Payload = ip.payload;
+        const s = ip.payloadStart, e = ip.payloadEnd;
+        this.trailerSpan.set(frame, e, end);
+        this.l3PayloadSpan.set(frame, s, e);
         // Fragments carry only part of the L4 header/checksum coverage: leave them unparsed.
         if (ip.isFragment) {
           this.l4 = "raw";
           return undefined;
         }
-        const seg = ip.payload;
         switch (ip.protocol) {
           case IP_PROTO_ICMP:
-            r = this.icmpv4.parse(seg);
+            r = this.icmpv4.parseAt(frame, s, e);
             if (r !== undefined) return r;
             this.l4 = "icmpv4";
             return undefined;
-          case IP_PROTO_UDP:
-            r = this.udp.parse(seg);
+          case IP_PROTO_UDP: {
+            const u = this.udp;
+            r = u.parseAt(frame, s, e);
             if (r !== undefined) return r;
-            if (this.udp.checksum !== 0) {
-              const ps = pseudoHeaderSumV4(ip.src, ip.dst, IP_PROTO_UDP, this.udp.length);
-              const covered = this.udp.length === seg.length
-                ? seg
-                : seg.subarray(0, this.udp.length);
-              if (!transportChecksumOk(covered, ps)) return "bad-checksum";
+            if (u.checksum !== 0) {
+              const ps = pseudoHeaderSumV4(ip.src, ip.dst, IP_PROTO_UDP, u.length);
+              if (!checksumRangeOk(frame, s, s + u.length, ps)) return "bad-checksum";
             }
             this.l4 = "udp";
             return undefined;
+          }
           case IP_PROTO_TCP:
-            r = this.tcp.parse(seg);
+            r = this.tcp.parseAt(frame, s, e);
             if (r !== undefined) return r;
             if (
-              !transportChecksumOk(seg, pseudoHeaderSumV4(ip.src, ip.dst, IP_PROTO_TCP, seg.length))
+              !checksumRangeOk(frame, s, e, pseudoHeaderSumV4(ip.src, ip.dst, IP_PROTO_TCP, e - s))
             ) {
               return "bad-checksum";
             }
@@ -139,34 +151,34 @@ export class FrameParser {
       }
       case ETHERTYPE_IPV6: {
         const ip = this.ipv6;
-        r = ip.parse(p);
+        r = ip.parseAt(frame, l3, end);
         if (r !== undefined) return r;
         this.l3 = "ipv6";
-        const end = 40 + ip.payloadLength;
-        this.trailer = p.length > end ? p.subarray(end) : EMPTY;
-        this.l3Payload = ip.payload;
+        const s = ip.payloadStart, e = ip.payloadEnd;
+        this.trailerSpan.set(frame, e, end);
+        this.l3PayloadSpan.set(frame, s, e);
         if (ip.fragmentPresent) {
           this.l4 = "raw";
           return undefined;
         }
-        const seg = ip.payload;
         const proto = ip.protocol;
-        if (proto !== IP_PROTO_ICMPV6 && proto !== IP_PROTO_UDP && proto !== IP_PROTO_TCP) {
+        let covered = e;
+        if (proto === IP_PROTO_ICMPV6) {
+          r = this.icmpv6.parseAt(frame, s, e);
+        } else if (proto === IP_PROTO_UDP) {
+          r = this.udp.parseAt(frame, s, e);
+          // RFC 8200 8.1: a zero UDP checksum is invalid over IPv6.
+          if (r === undefined && this.udp.checksum === 0) r = "bad-checksum";
+          covered = s + this.udp.length;
+        } else if (proto === IP_PROTO_TCP) {
+          r = this.tcp.parseAt(frame, s, e);
+        } else {
           this.l4 = "raw";
           return undefined;
         }
-        if (proto === IP_PROTO_ICMPV6) r = this.icmpv6.parse(seg);
-        else if (proto === IP_PROTO_UDP) r = this.udp.parse(seg);
-        else r = this.tcp.parse(seg);
         if (r !== undefined) return r;
-        let covered = seg;
-        if (proto === IP_PROTO_UDP) {
-          // RFC 8200 8.1: a zero UDP checksum is invalid over IPv6.
-          if (this.udp.checksum === 0) return "bad-checksum";
-          if (this.udp.length !== seg.length) covered = seg.subarray(0, this.udp.length);
-        }
         if (
-          !transportChecksumOk(covered, pseudoHeaderSumV6(ip.src, ip.dst, proto, covered.length))
+          !checksumRangeOk(frame, s, covered, pseudoHeaderSumV6(ip.src, ip.dst, proto, covered - s))
         ) {
           return "bad-checksum";
         }
@@ -201,7 +213,7 @@ export class FrameParser {
       off += plen;
     }
     buf.set(this.trailer, off);
-    return off + this.trailer.length;
+    return off + this.trailerSpan.length;
   }
 
   private emitL4<A>(

@@ -17,8 +17,8 @@
  * @module
  */
 
-import { EMPTY, read16, read32, write16, write32 } from "./bytes.ts";
-import { internetChecksum } from "./checksum.ts";
+import { EMPTY, read16, read32, Span, write16, write32 } from "./bytes.ts";
+import { internetChecksum, onesComplementSumRange } from "./checksum.ts";
 import type { DropReason } from "./drop.ts";
 
 /** Offset of the type. */
@@ -95,8 +95,14 @@ export class Icmpv4Repr {
   checksum = 0;
   /** Bytes 4..8 of the header as u32. */
   restOfHeader = 0;
+  private readonly dataSpan = new Span();
   /** Everything after the 8-byte header: echo data, or the quoted datagram of an error. */
-  data: Uint8Array = EMPTY;
+  get data(): Uint8Array {
+    return this.dataSpan.view;
+  }
+  set data(v: Uint8Array) {
+    this.dataSpan.assign(v);
+  }
 
   /** Echo identifier (high half of `restOfHeader`). */
   get identifier(): number {
@@ -125,7 +131,7 @@ export class Icmpv4Repr {
   }
   /** Length `emit` writes: 8 + data. */
   get length(): number {
-    return ICMPV4_HEADER_LEN + this.data.length;
+    return ICMPV4_HEADER_LEN + this.dataSpan.length;
   }
 
   /** Clears to an empty echo reply. */
@@ -140,13 +146,18 @@ export class Icmpv4Repr {
 
   /** Reads `message` (the whole IP payload) and verifies its checksum. */
   parse(message: Uint8Array): DropReason | undefined {
-    if (message.length < ICMPV4_HEADER_LEN) return "truncated";
-    if (internetChecksum(message) !== 0) return "bad-checksum";
-    this.type = message[ICMPV4_TYPE]!;
-    this.code = message[ICMPV4_CODE]!;
-    this.checksum = read16(message, ICMPV4_CHECKSUM);
-    this.restOfHeader = read32(message, ICMPV4_REST);
-    this.data = message.subarray(ICMPV4_DATA);
+    return this.parseAt(message, 0, message.length);
+  }
+
+  /** `parse(buf.subarray(start, end))` without making the subarray. */
+  parseAt(buf: Uint8Array, start: number, end: number): DropReason | undefined {
+    if (end - start < ICMPV4_HEADER_LEN) return "truncated";
+    if (onesComplementSumRange(buf, start, end) !== 0xffff) return "bad-checksum";
+    this.type = buf[start + ICMPV4_TYPE]!;
+    this.code = buf[start + ICMPV4_CODE]!;
+    this.checksum = read16(buf, start + ICMPV4_CHECKSUM);
+    this.restOfHeader = read32(buf, start + ICMPV4_REST);
+    this.dataSpan.set(buf, start + ICMPV4_DATA, end);
     return undefined;
   }
 

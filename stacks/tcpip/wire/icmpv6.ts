@@ -29,7 +29,7 @@
  * @module
  */
 
-import { bytesEqual, copyBytes, EMPTY, read16, read32, write16, write32 } from "./bytes.ts";
+import { bytesEqual, copyBytes, EMPTY, read16, read32, Span, write16, write32 } from "./bytes.ts";
 import type { DropReason } from "./drop.ts";
 
 /** Offset of the type. */
@@ -152,16 +152,28 @@ export class Icmpv6Repr {
   checksum = 0;
   /** Bytes 4..8 of the header as u32. */
   restOfHeader = 0;
+  private readonly dataSpan = new Span();
+  private readonly optionSpan = new Span();
   /** Non-NDP messages: everything after the 8-byte header (echo data, quoted packet). */
-  data: Uint8Array = EMPTY;
+  get data(): Uint8Array {
+    return this.dataSpan.view;
+  }
+  set data(v: Uint8Array) {
+    this.dataSpan.assign(v);
+  }
+  /** NDP options as received (a view), or empty. */
+  get options(): Uint8Array {
+    return this.optionSpan.view;
+  }
+  set options(v: Uint8Array) {
+    this.optionSpan.assign(v);
+  }
   /** RA reachable time (ms). */
   reachableTime = 0;
   /** RA retransmission timer (ms). */
   retransTimer = 0;
   /** NS/NA target address (copied in). */
   readonly target: Uint8Array = new Uint8Array(16);
-  /** NDP options as received (a view), or empty. */
-  options: Uint8Array = EMPTY;
   /** Source link-layer address option present. */
   sourceLlaPresent = false;
   /** Source link-layer address (copied in). */
@@ -278,8 +290,9 @@ export class Icmpv6Repr {
   /** Length `emit` writes. */
   get length(): number {
     const fixed = ndpFixedLength(this.type);
-    if (fixed === 0) return 8 + this.data.length;
-    return fixed + (this.options.length > 0 ? this.options.length : this.builtOptionsLength());
+    if (fixed === 0) return 8 + this.dataSpan.length;
+    const opts = this.optionSpan.length;
+    return fixed + (opts > 0 ? opts : this.builtOptionsLength());
   }
 
   private builtOptionsLength(): number {
@@ -316,35 +329,40 @@ export class Icmpv6Repr {
    * known type are 'bad-option'. Checksum not checked here (see the module doc).
    */
   parse(message: Uint8Array): DropReason | undefined {
-    const len = message.length;
+    return this.parseAt(message, 0, message.length);
+  }
+
+  /** `parse(buf.subarray(start, end))` without making the subarray. */
+  parseAt(buf: Uint8Array, start: number, end: number): DropReason | undefined {
+    const len = end - start;
     if (len < 8) return "truncated";
-    const type = message[ICMPV6_TYPE]!;
+    const type = buf[start + ICMPV6_TYPE]!;
     const fixed = ndpFixedLength(type);
     if (fixed !== 0) {
       if (len < fixed) return "truncated";
-      const r = this.parseOptions(message, fixed);
+      const r = this.parseOptions(buf, start + fixed, end);
       if (r !== undefined) return r;
       if (type === ICMPV6_ROUTER_ADVERT) {
-        this.reachableTime = read32(message, ICMPV6_RA_REACHABLE);
-        this.retransTimer = read32(message, ICMPV6_RA_RETRANS);
+        this.reachableTime = read32(buf, start + ICMPV6_RA_REACHABLE);
+        this.retransTimer = read32(buf, start + ICMPV6_RA_RETRANS);
       } else {
         this.reachableTime = this.retransTimer = 0;
       }
-      if (fixed === 24) copyBytes(this.target, 0, message, ICMPV6_ND_TARGET, 16);
+      if (fixed === 24) copyBytes(this.target, 0, buf, start + ICMPV6_ND_TARGET, 16);
       else this.target.fill(0);
-      this.options = fixed < len ? message.subarray(fixed) : EMPTY;
-      this.data = EMPTY;
+      this.optionSpan.set(buf, start + fixed, end);
+      this.dataSpan.set(EMPTY, 0, 0);
     } else {
       this.clearOptions();
-      this.options = EMPTY;
+      this.optionSpan.set(EMPTY, 0, 0);
       this.reachableTime = this.retransTimer = 0;
       this.target.fill(0);
-      this.data = message.subarray(ICMPV6_DATA);
+      this.dataSpan.set(buf, start + ICMPV6_DATA, end);
     }
     this.type = type;
-    this.code = message[ICMPV6_CODE]!;
-    this.checksum = read16(message, ICMPV6_CHECKSUM);
-    this.restOfHeader = read32(message, ICMPV6_REST);
+    this.code = buf[start + ICMPV6_CODE]!;
+    this.checksum = read16(buf, start + ICMPV6_CHECKSUM);
+    this.restOfHeader = read32(buf, start + ICMPV6_REST);
     return undefined;
   }
 
@@ -353,11 +371,11 @@ export class Icmpv6Repr {
     this.prefixPresent = false;
   }
 
-  private parseOptions(m: Uint8Array, start: number): DropReason | undefined {
+  private parseOptions(m: Uint8Array, start: number, len: number): DropReason | undefined {
     this.clearOptions();
-    const len = m.length;
     let i = start;
-    // Each option is at least 8 bytes, so the walk ends within (len - start) / 8 steps.
+    // Each option is at least 8 bytes, so the walk ends within (len - start) / 8 steps; `len`
+    // is the absolute end of the message.
     while (i < len) {
       if (i + 2 > len) return "bad-option";
       const type = m[i]!;
@@ -422,9 +440,10 @@ export class Icmpv6Repr {
     } else if (fixed === 24) {
       copyBytes(buf, ICMPV6_ND_TARGET, this.target, 0, 16);
     }
-    if (this.options.length > 0) {
-      buf.set(this.options, fixed);
-      return fixed + this.options.length;
+    const opts = this.optionSpan;
+    if (opts.length > 0) {
+      copyBytes(buf, fixed, opts.src, opts.start, opts.length);
+      return fixed + opts.length;
     }
     let i = fixed;
     if (this.sourceLlaPresent) i = writeLla(buf, i, NDP_OPT_SOURCE_LLA, this.sourceLla);

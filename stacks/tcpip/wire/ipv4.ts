@@ -22,8 +22,8 @@
  * @module
  */
 
-import { copyBytes, EMPTY, read16, read32, write16, write32 } from "./bytes.ts";
-import { internetChecksum } from "./checksum.ts";
+import { copyBytes, EMPTY, read16, read32, Span, write16, write32 } from "./bytes.ts";
+import { internetChecksum, onesComplementSumRange } from "./checksum.ts";
 import type { DropReason } from "./drop.ts";
 
 /** Offset of version (high nibble) and IHL (low nibble). */
@@ -152,10 +152,31 @@ export class Ipv4Repr {
   src = 0;
   /** Destination address as u32. */
   dst = 0;
+  private readonly optionSpan = new Span();
+  private readonly payloadSpan = new Span();
+
   /** Option bytes (a view into the packet, or empty); `emit` copies them, zero-padded to 4. */
-  options: Uint8Array = EMPTY;
+  get options(): Uint8Array {
+    return this.optionSpan.view;
+  }
+  set options(v: Uint8Array) {
+    this.optionSpan.assign(v);
+  }
   /** The payload, bounded by the total length (Ethernet padding excluded): a view. */
-  payload: Uint8Array = EMPTY;
+  get payload(): Uint8Array {
+    return this.payloadSpan.view;
+  }
+  set payload(v: Uint8Array) {
+    this.payloadSpan.assign(v);
+  }
+  /** Offset of the payload in the buffer given to the last parse. */
+  get payloadStart(): number {
+    return this.payloadSpan.start;
+  }
+  /** End of the payload (start + total length) in the buffer given to the last parse. */
+  get payloadEnd(): number {
+    return this.payloadSpan.end;
+  }
 
   /** True for any fragment (MF set or a non-zero offset). */
   get isFragment(): boolean {
@@ -164,7 +185,7 @@ export class Ipv4Repr {
 
   /** Header length `emit` writes: 20 + options rounded up to 4. */
   get headerLength(): number {
-    return IPV4_MIN_HEADER_LEN + ((this.options.length + 3) & ~3);
+    return IPV4_MIN_HEADER_LEN + ((this.optionSpan.length + 3) & ~3);
   }
 
   /** Clears to a header with no options and no payload. */
@@ -191,31 +212,38 @@ export class Ipv4Repr {
    * header within the buffer, 20 <= total length <= buffer, header checksum.
    */
   parse(packet: Uint8Array): DropReason | undefined {
-    if (packet.length < IPV4_MIN_HEADER_LEN) return "truncated";
-    if (packet[IPV4_VER_IHL]! >>> 4 !== 4) return "bad-version";
-    const hl = (packet[IPV4_VER_IHL]! & 0x0f) * 4;
+    return this.parseAt(packet, 0, packet.length);
+  }
+
+  /** `parse(buf.subarray(start, end))` without making the subarray. */
+  parseAt(buf: Uint8Array, start: number, end: number): DropReason | undefined {
+    const avail = end - start;
+    if (avail < IPV4_MIN_HEADER_LEN) return "truncated";
+    const vihl = buf[start + IPV4_VER_IHL]!;
+    if (vihl >>> 4 !== 4) return "bad-version";
+    const hl = (vihl & 0x0f) * 4;
     if (hl < IPV4_MIN_HEADER_LEN) return "bad-header-length";
-    if (hl > packet.length) return "truncated";
-    const total = read16(packet, IPV4_TOTAL_LEN);
-    if (total < hl || total > packet.length) return "bad-length";
-    if (internetChecksum(packet.subarray(0, hl)) !== 0) return "bad-checksum";
-    const tos = packet[IPV4_TOS]!;
+    if (hl > avail) return "truncated";
+    const total = read16(buf, start + IPV4_TOTAL_LEN);
+    if (total < hl || total > avail) return "bad-length";
+    if (onesComplementSumRange(buf, start, start + hl) !== 0xffff) return "bad-checksum";
+    const tos = buf[start + IPV4_TOS]!;
     this.dscp = tos >>> 2;
     this.ecn = tos & 3;
     this.totalLength = total;
-    this.identification = read16(packet, IPV4_IDENT);
-    const ff = read16(packet, IPV4_FLAGS_FRAG);
+    this.identification = read16(buf, start + IPV4_IDENT);
+    const ff = read16(buf, start + IPV4_FLAGS_FRAG);
     this.reservedFlag = (ff & IPV4_FLAG_RESERVED) !== 0;
     this.dontFragment = (ff & IPV4_FLAG_DF) !== 0;
     this.moreFragments = (ff & IPV4_FLAG_MF) !== 0;
     this.fragmentOffset = (ff & 0x1fff) * 8;
-    this.ttl = packet[IPV4_TTL]!;
-    this.protocol = packet[IPV4_PROTOCOL]!;
-    this.checksum = read16(packet, IPV4_CHECKSUM);
-    this.src = read32(packet, IPV4_SRC);
-    this.dst = read32(packet, IPV4_DST);
-    this.options = hl > IPV4_MIN_HEADER_LEN ? packet.subarray(IPV4_MIN_HEADER_LEN, hl) : EMPTY;
-    this.payload = packet.subarray(hl, total);
+    this.ttl = buf[start + IPV4_TTL]!;
+    this.protocol = buf[start + IPV4_PROTOCOL]!;
+    this.checksum = read16(buf, start + IPV4_CHECKSUM);
+    this.src = read32(buf, start + IPV4_SRC);
+    this.dst = read32(buf, start + IPV4_DST);
+    this.optionSpan.set(buf, start + IPV4_MIN_HEADER_LEN, start + hl);
+    this.payloadSpan.set(buf, start + hl, start + total);
     return undefined;
   }
 
@@ -241,8 +269,9 @@ export class Ipv4Repr {
     write16(buf, IPV4_CHECKSUM, 0);
     write32(buf, IPV4_SRC, this.src);
     write32(buf, IPV4_DST, this.dst);
-    const n = this.options.length;
-    copyBytes(buf, IPV4_MIN_HEADER_LEN, this.options, 0, n);
+    const opt = this.optionSpan;
+    const n = opt.length;
+    copyBytes(buf, IPV4_MIN_HEADER_LEN, opt.src, opt.start, n);
     for (let i = IPV4_MIN_HEADER_LEN + n; i < hl; i++) buf[i] = 0;
     this.checksum = internetChecksum(buf.subarray(0, hl));
     write16(buf, IPV4_CHECKSUM, this.checksum);

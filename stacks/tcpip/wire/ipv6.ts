@@ -29,7 +29,7 @@
  * @module
  */
 
-import { copyBytes, EMPTY, read16, read32, write16 } from "./bytes.ts";
+import { copyBytes, EMPTY, read16, read32, Span, write16 } from "./bytes.ts";
 import type { DropReason } from "./drop.ts";
 
 /** Offset of version, traffic class and flow label. */
@@ -128,8 +128,31 @@ export class Ipv6Repr {
   readonly src: Uint8Array = new Uint8Array(16);
   /** Destination address (copied in). */
   readonly dst: Uint8Array = new Uint8Array(16);
+  private readonly extSpan = new Span();
+  private readonly payloadSpan = new Span();
+
   /** Extension header bytes as received (a view), reproduced verbatim by `emit`. */
-  extHeaders: Uint8Array = EMPTY;
+  get extHeaders(): Uint8Array {
+    return this.extSpan.view;
+  }
+  set extHeaders(v: Uint8Array) {
+    this.extSpan.assign(v);
+  }
+  /** The upper-layer payload, bounded by the payload length: a view. */
+  get payload(): Uint8Array {
+    return this.payloadSpan.view;
+  }
+  set payload(v: Uint8Array) {
+    this.payloadSpan.assign(v);
+  }
+  /** Offset of the upper-layer payload in the buffer given to the last parse. */
+  get payloadStart(): number {
+    return this.payloadSpan.start;
+  }
+  /** End of the payload (start of header + 40 + payload length) in that buffer. */
+  get payloadEnd(): number {
+    return this.payloadSpan.end;
+  }
   /** The upper-layer protocol after the extension headers (or ESP 50 / No Next Header 59). */
   protocol = 0;
   /** Offset of the upper-layer header from the start of the IPv6 header. */
@@ -142,8 +165,6 @@ export class Ipv6Repr {
   moreFragments = false;
   /** The fragment header's identification. */
   fragmentId = 0;
-  /** The upper-layer payload, bounded by the payload length: a view. */
-  payload: Uint8Array = EMPTY;
 
   /** ECN codepoint (low 2 bits of the traffic class). */
   get ecn(): number {
@@ -155,7 +176,7 @@ export class Ipv6Repr {
   }
   /** Header length `emit` writes: 40 + extension headers. */
   get headerLength(): number {
-    return IPV6_HEADER_LEN + this.extHeaders.length;
+    return IPV6_HEADER_LEN + this.extSpan.length;
   }
 
   /** Clears to a header with no extension headers and no payload. */
@@ -182,18 +203,25 @@ export class Ipv6Repr {
    * AH whose length is not a multiple of 8 are 'bad-extension-header'.
    */
   parse(packet: Uint8Array): DropReason | undefined {
-    if (packet.length < IPV6_HEADER_LEN) return "truncated";
-    if (packet[IPV6_VER_TC_FLOW]! >>> 4 !== 6) return "bad-version";
-    const plen = read16(packet, IPV6_PAYLOAD_LEN);
-    const end = IPV6_HEADER_LEN + plen;
-    if (end > packet.length) return "bad-length";
-    let nh = packet[IPV6_NEXT_HEADER]!;
-    let off = IPV6_HEADER_LEN;
+    return this.parseAt(packet, 0, packet.length);
+  }
+
+  /** `parse(buf.subarray(start, end))` without making the subarray. */
+  parseAt(packet: Uint8Array, start: number, bufEnd: number): DropReason | undefined {
+    if (bufEnd - start < IPV6_HEADER_LEN) return "truncated";
+    if (packet[start + IPV6_VER_TC_FLOW]! >>> 4 !== 6) return "bad-version";
+    const plen = read16(packet, start + IPV6_PAYLOAD_LEN);
+    const end = start + IPV6_HEADER_LEN + plen;
+    if (end > bufEnd) return "bad-length";
+    let nh = packet[start + IPV6_NEXT_HEADER]!;
+    let off = start + IPV6_HEADER_LEN;
     let fragPresent = false, fragOffset = 0, fragMore = false, fragId = 0;
     // Each header consumes at least 8 bytes, so the walk ends within plen / 8 steps.
     for (;;) {
       if (isGenericExt(nh)) {
-        if (nh === IPV6_NH_HOP_BY_HOP && off !== IPV6_HEADER_LEN) return "bad-extension-header";
+        if (nh === IPV6_NH_HOP_BY_HOP && off !== start + IPV6_HEADER_LEN) {
+          return "bad-extension-header";
+        }
         if (off + 2 > end) return "truncated";
         const len = (packet[off + 1]! + 1) * 8;
         if (off + len > end) return "truncated";
@@ -220,22 +248,22 @@ export class Ipv6Repr {
         break;
       }
     }
-    const b0 = packet[0]!, b1 = packet[1]!;
+    const b0 = packet[start]!, b1 = packet[start + 1]!;
     this.trafficClass = ((b0 & 0x0f) << 4) | (b1 >>> 4);
-    this.flowLabel = ((b1 & 0x0f) << 16) | read16(packet, 2);
+    this.flowLabel = ((b1 & 0x0f) << 16) | read16(packet, start + 2);
     this.payloadLength = plen;
-    this.nextHeader = packet[IPV6_NEXT_HEADER]!;
-    this.hopLimit = packet[IPV6_HOP_LIMIT]!;
-    copyBytes(this.src, 0, packet, IPV6_SRC, 16);
-    copyBytes(this.dst, 0, packet, IPV6_DST, 16);
-    this.extHeaders = off > IPV6_HEADER_LEN ? packet.subarray(IPV6_HEADER_LEN, off) : EMPTY;
+    this.nextHeader = packet[start + IPV6_NEXT_HEADER]!;
+    this.hopLimit = packet[start + IPV6_HOP_LIMIT]!;
+    copyBytes(this.src, 0, packet, start + IPV6_SRC, 16);
+    copyBytes(this.dst, 0, packet, start + IPV6_DST, 16);
+    this.extSpan.set(packet, start + IPV6_HEADER_LEN, off);
     this.protocol = nh;
-    this.upperOffset = off;
+    this.upperOffset = off - start;
     this.fragmentPresent = fragPresent;
     this.fragmentOffset = fragOffset;
     this.moreFragments = fragMore;
     this.fragmentId = fragId;
-    this.payload = packet.subarray(off, end);
+    this.payloadSpan.set(packet, off, end);
     return undefined;
   }
 
@@ -246,7 +274,7 @@ export class Ipv6Repr {
    * extension bytes must end in `protocol`).
    */
   emit(buf: Uint8Array, payloadLength: number): number {
-    const ext = this.extHeaders.length;
+    const ext = this.extSpan.length;
     this.payloadLength = ext + payloadLength;
     const tc = this.trafficClass, fl = this.flowLabel;
     buf[0] = 0x60 | (tc >>> 4);
@@ -257,7 +285,7 @@ export class Ipv6Repr {
     buf[IPV6_HOP_LIMIT] = this.hopLimit;
     copyBytes(buf, IPV6_SRC, this.src, 0, 16);
     copyBytes(buf, IPV6_DST, this.dst, 0, 16);
-    copyBytes(buf, IPV6_HEADER_LEN, this.extHeaders, 0, ext);
+    copyBytes(buf, IPV6_HEADER_LEN, this.extSpan.src, this.extSpan.start, ext);
     return IPV6_HEADER_LEN + ext;
   }
 }

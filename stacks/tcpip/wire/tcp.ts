@@ -27,7 +27,7 @@
  * @module
  */
 
-import { EMPTY, read16, read32, write16, write32 } from "./bytes.ts";
+import { EMPTY, read16, read32, Span, write16, write32 } from "./bytes.ts";
 import type { DropReason } from "./drop.ts";
 
 /** Offset of the source port. */
@@ -174,8 +174,18 @@ export class TcpRepr {
   tsVal = 0;
   /** TSecr. */
   tsEcr = 0;
+  private readonly payloadSpan = new Span();
+  /** Offset of the payload in the buffer given to the last parse. */
+  get payloadStart(): number {
+    return this.payloadSpan.start;
+  }
   /** The payload: a view into the parsed segment, or empty. */
-  payload: Uint8Array = EMPTY;
+  get payload(): Uint8Array {
+    return this.payloadSpan.view;
+  }
+  set payload(v: Uint8Array) {
+    this.payloadSpan.assign(v);
+  }
 
   /** Clears to an empty header without flags or options. */
   reset(): void {
@@ -215,12 +225,18 @@ export class TcpRepr {
    * header is 'bad-option'.
    */
   parse(segment: Uint8Array): DropReason | undefined {
-    if (segment.length < TCP_MIN_HEADER_LEN) return "truncated";
-    const hl = (segment[TCP_DATA_OFFSET]! >>> 4) * 4;
-    if (hl < TCP_MIN_HEADER_LEN || hl > segment.length) return "bad-header-length";
+    return this.parseAt(segment, 0, segment.length);
+  }
+
+  /** `parse(buf.subarray(start, end))` without making the subarray. */
+  parseAt(segment: Uint8Array, start: number, end: number): DropReason | undefined {
+    if (end - start < TCP_MIN_HEADER_LEN) return "truncated";
+    const hlen = (segment[start + TCP_DATA_OFFSET]! >>> 4) * 4;
+    if (hlen < TCP_MIN_HEADER_LEN || hlen > end - start) return "bad-header-length";
+    const hl = start + hlen; // absolute end of the header
     let mss = 0, ws = -1, sackPerm = false, sackCount = 0, ts = false, tsVal = 0, tsEcr = 0;
     const blocks = this.sackBlocks;
-    let i = TCP_OPTIONS;
+    let i = start + TCP_OPTIONS;
     while (i < hl) {
       const kind = segment[i]!;
       if (kind === TCPOPT_EOL) break;
@@ -262,13 +278,13 @@ export class TcpRepr {
       }
       i += len;
     }
-    this.srcPort = read16(segment, TCP_SRC_PORT);
-    this.dstPort = read16(segment, TCP_DST_PORT);
-    this.seq = read32(segment, TCP_SEQ);
-    this.ack = read32(segment, TCP_ACK_NUM);
-    this.flags = ((segment[TCP_DATA_OFFSET]! & 0x0f) << 8) | segment[TCP_FLAGS]!;
-    this.window = read16(segment, TCP_WINDOW);
-    this.urgent = read16(segment, TCP_URGENT);
+    this.srcPort = read16(segment, start + TCP_SRC_PORT);
+    this.dstPort = read16(segment, start + TCP_DST_PORT);
+    this.seq = read32(segment, start + TCP_SEQ);
+    this.ack = read32(segment, start + TCP_ACK_NUM);
+    this.flags = ((segment[start + TCP_DATA_OFFSET]! & 0x0f) << 8) | segment[start + TCP_FLAGS]!;
+    this.window = read16(segment, start + TCP_WINDOW);
+    this.urgent = read16(segment, start + TCP_URGENT);
     this.mss = mss;
     this.windowScale = ws;
     this.sackPermitted = sackPerm;
@@ -276,7 +292,7 @@ export class TcpRepr {
     this.tsPresent = ts;
     this.tsVal = tsVal;
     this.tsEcr = tsEcr;
-    this.payload = hl === segment.length ? EMPTY : segment.subarray(hl);
+    this.payloadSpan.set(segment, hl, end);
     return undefined;
   }
 

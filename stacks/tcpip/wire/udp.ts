@@ -17,7 +17,7 @@
  * @module
  */
 
-import { EMPTY, read16, write16 } from "./bytes.ts";
+import { EMPTY, read16, Span, write16 } from "./bytes.ts";
 import type { DropReason } from "./drop.ts";
 
 /** Offset of the source port. */
@@ -68,8 +68,18 @@ export class UdpRepr {
   length = UDP_HEADER_LEN;
   /** Checksum as received (0: none, IPv4 only). */
   checksum = 0;
+  private readonly payloadSpan = new Span();
+  /** Offset of the payload in the buffer given to the last parse. */
+  get payloadStart(): number {
+    return this.payloadSpan.start;
+  }
   /** The payload, bounded by `length`: a view. */
-  payload: Uint8Array = EMPTY;
+  get payload(): Uint8Array {
+    return this.payloadSpan.view;
+  }
+  set payload(v: Uint8Array) {
+    this.payloadSpan.assign(v);
+  }
 
   /** Clears to an empty datagram. */
   reset(): void {
@@ -83,14 +93,19 @@ export class UdpRepr {
    * the checksum with the pseudo-header (`transportChecksumOk`).
    */
   parse(segment: Uint8Array): DropReason | undefined {
-    if (segment.length < UDP_HEADER_LEN) return "truncated";
-    const len = read16(segment, UDP_LENGTH);
-    if (len < UDP_HEADER_LEN || len > segment.length) return "bad-length";
-    this.srcPort = read16(segment, UDP_SRC_PORT);
-    this.dstPort = read16(segment, UDP_DST_PORT);
+    return this.parseAt(segment, 0, segment.length);
+  }
+
+  /** `parse(buf.subarray(start, end))` without making the subarray. */
+  parseAt(buf: Uint8Array, start: number, end: number): DropReason | undefined {
+    if (end - start < UDP_HEADER_LEN) return "truncated";
+    const len = read16(buf, start + UDP_LENGTH);
+    if (len < UDP_HEADER_LEN || len > end - start) return "bad-length";
+    this.srcPort = read16(buf, start + UDP_SRC_PORT);
+    this.dstPort = read16(buf, start + UDP_DST_PORT);
     this.length = len;
-    this.checksum = read16(segment, UDP_CHECKSUM);
-    this.payload = segment.subarray(UDP_HEADER_LEN, len);
+    this.checksum = read16(buf, start + UDP_CHECKSUM);
+    this.payloadSpan.set(buf, start + UDP_HEADER_LEN, start + len);
     return undefined;
   }
 
