@@ -6,7 +6,7 @@
  */
 
 import type { Duration, Instant } from "../../time.ts";
-import type { IpAddress } from "../wire/address.ts";
+import { IpAddress } from "../wire/address.ts";
 
 /** A received echo reply. */
 export interface EchoReply {
@@ -52,20 +52,26 @@ export class EchoTracker {
   }
 
   /**
-   * Matches a reply. Returns true when it answered an outstanding request (the result is then
-   * queued for `take()`); `makeFrom` is called only then, so unmatched replies allocate nothing.
+   * Matches a reply from `from` (4 or 16 raw bytes). Returns true when it answered an
+   * outstanding request (the result is then queued for `take()`); only then is anything
+   * allocated, so unmatched replies cost no garbage.
    */
   received(
     version: 4 | 6,
     id: number,
     seq: number,
     length: number,
-    makeFrom: () => IpAddress,
+    from: Uint8Array,
     now: Instant,
   ): boolean {
-    const i = this.outstanding.findIndex((o) =>
-      o.version === version && o.id === id && o.seq === seq
-    );
+    let i = -1;
+    for (let k = 0; k < this.outstanding.length; k++) {
+      const o = this.outstanding[k]!;
+      if (o.version === version && o.id === id && o.seq === seq) {
+        i = k;
+        break;
+      }
+    }
     if (i < 0) {
       this.unmatched++;
       return false;
@@ -76,7 +82,8 @@ export class EchoTracker {
       this.replies.shift();
       this.overflowed++;
     }
-    this.replies.push({ from: makeFrom(), id, seq, length, rtt: now - o.sentAt, at: now });
+    const address = IpAddress.fromBytes(from);
+    this.replies.push({ from: address, id, seq, length, rtt: now - o.sentAt, at: now });
     return true;
   }
 

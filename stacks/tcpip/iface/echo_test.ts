@@ -9,7 +9,7 @@ Deno.test("EchoTracker computes the RTT of a matching reply from the injected cl
   const t = new EchoTracker();
   t.sent(4, 7, 1, 10 * MILLISECOND);
   t.sent(4, 7, 2, 20 * MILLISECOND);
-  assert.ok(t.received(4, 7, 2, 56, () => FROM, 23 * MILLISECOND));
+  assert.ok(t.received(4, 7, 2, 56, FROM.bytes, 23 * MILLISECOND));
   const r = t.take()!;
   assert.equal(r.seq, 2);
   assert.equal(r.rtt, 3 * MILLISECOND);
@@ -22,9 +22,9 @@ Deno.test("EchoTracker computes the RTT of a matching reply from the injected cl
 Deno.test("EchoTracker counts unmatched and duplicate replies without queuing them", () => {
   const t = new EchoTracker();
   t.sent(4, 7, 1, 0);
-  assert.equal(t.received(6, 7, 1, 0, () => FROM, 1), false, "family must match");
-  assert.ok(t.received(4, 7, 1, 0, () => FROM, 1));
-  assert.equal(t.received(4, 7, 1, 0, () => FROM, 2), false, "duplicate");
+  assert.equal(t.received(6, 7, 1, 0, FROM.bytes, 1), false, "family must match");
+  assert.ok(t.received(4, 7, 1, 0, FROM.bytes, 1));
+  assert.equal(t.received(4, 7, 1, 0, FROM.bytes, 2), false, "duplicate");
   assert.equal(t.unmatched, 2);
 });
 
@@ -34,9 +34,9 @@ Deno.test("EchoTracker bounds outstanding requests and unread replies", () => {
   t.sent(4, 1, 2, 0);
   t.sent(4, 1, 3, 0);
   assert.equal(t.pending, 2);
-  assert.equal(t.received(4, 1, 1, 0, () => FROM, 1), false, "forgotten");
-  t.received(4, 1, 2, 0, () => FROM, 1);
-  t.received(4, 1, 3, 0, () => FROM, 1);
+  assert.equal(t.received(4, 1, 1, 0, FROM.bytes, 1), false, "forgotten");
+  t.received(4, 1, 2, 0, FROM.bytes, 1);
+  t.received(4, 1, 3, 0, FROM.bytes, 1);
   assert.equal(t.overflowed, 1);
   assert.equal(t.take()!.seq, 3);
 });

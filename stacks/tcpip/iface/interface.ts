@@ -803,7 +803,7 @@ export class Interface implements IpOutput {
           m.identifier,
           m.sequence,
           m.data.length,
-          () => IpAddress.fromBytes(src),
+          src,
           this.now,
         );
         return;
@@ -917,7 +917,7 @@ export class Interface implements IpOutput {
           m.identifier,
           m.sequence,
           m.data.length,
-          () => IpAddress.fromBytes(src),
+          src,
           this.now,
         );
         return;
@@ -979,7 +979,7 @@ export class Interface implements IpOutput {
   }
 
   private receiveNa(): void {
-    const m = this.icmp6, info = this.rxInfo;
+    const m = this.icmp6;
     if (m.target[0] === 0xff) return this.drop("bad-ndp");
     // RFC 4861 7.1.2: a solicited NA to a multicast destination is invalid.
     if (m.solicitedFlag && this.rxDstBroadcast) return this.drop("bad-ndp");
@@ -989,7 +989,6 @@ export class Interface implements IpOutput {
     else if (m.overrideFlag || m.targetLlaPresent) {
       this.neighbors.observe(6, m.target, mac, this.now, false);
     }
-    void info;
   }
 
   private receiveRa(): void {
