@@ -46,25 +46,36 @@ Deno.bench("onAck+onSend steady state, timestamps + pacing", { group: "steady" }
   tsPaced();
 });
 
-const lossEngine = new RecoveryEngine({ mss: MSS });
-lossEngine.reset(0, 0);
-let lossNow = 0;
-const sack = new Uint32Array(8);
+function episode(window: number): () => void {
+  const e = new RecoveryEngine({ mss: MSS, capacity: window * 2 });
+  e.reset(0, 0);
+  let now = 0;
+  const sack = new Uint32Array(8);
+  return () => {
+    (e.cc as { cwnd: number }).cwnd = 1 << 30;
+    now += 1_000_000_000; // idle between episodes
+    const base = e.sndUna;
+    for (let i = 0; i < window; i++) e.onSend(e.sndNxt, MSS, now + i * 1000, false);
+    const t = now + 50_000_000;
+    for (let k = 1; k < window; k++) {
+      sack[0] = (base + MSS) >>> 0;
+      sack[1] = (base + (k + 1) * MSS) >>> 0;
+      e.onAck(t + k * 1000, base, sack, 1, -1, false);
+      const rt = e.nextRetransmit();
+      if (rt !== null) e.onSend(rt.seq, rt.len, t + k * 1000, true);
+    }
+    e.onAck(t + 60_000_000, e.sndNxt, empty, 0, -1, false);
+    if (e.inFlight !== 0) throw new Error("episode did not complete");
+  };
+}
 
-Deno.bench("SACK loss episode: 64 segments, 1 lost, ~64 ACKs", { group: "episode" }, () => {
-  const e = lossEngine;
-  (e.cc as { cwnd: number }).cwnd = 1 << 30;
-  lossNow += 1_000_000_000; // idle between episodes
-  const base = e.sndUna;
-  for (let i = 0; i < WINDOW; i++) e.onSend(e.sndNxt, MSS, lossNow + i * 1000, false);
-  const t = lossNow + 50_000_000;
-  for (let k = 1; k < WINDOW; k++) {
-    sack[0] = (base + MSS) >>> 0;
-    sack[1] = (base + (k + 1) * MSS) >>> 0;
-    e.onAck(t + k * 1000, base, sack, 1, -1, false);
-    const rt = e.nextRetransmit();
-    if (rt !== null) e.onSend(rt.seq, rt.len, t + k * 1000, true);
-  }
-  e.onAck(t + 60_000_000, e.sndNxt, empty, 0, -1, false);
-  if (e.inFlight !== 0) throw new Error("episode did not complete");
+const ep64 = episode(64);
+const ep1024 = episode(1024);
+
+Deno.bench("SACK loss episode: 64 segments, 1 lost, 64 ACKs", { group: "episode" }, () => {
+  ep64();
+});
+
+Deno.bench("SACK loss episode: 1024 segments, 1 lost, 1024 ACKs", { group: "episode" }, () => {
+  ep1024();
 });

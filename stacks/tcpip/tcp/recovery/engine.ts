@@ -95,6 +95,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private renoSacked = 0;
   private dupAcks = 0;
   private retransHint: Seq = 0;
+  /** End of the highest record ever retransmitted (RACK scan bound); <= una when none. */
+  private highRetrans: Seq = 0;
 
   // Timers.
   private rtoAt: Instant = NEVER;
@@ -203,7 +205,11 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.ring.clear();
     this.est.reset();
     this.pacer.reset();
-    this.una = this.nxt = this.retransHint = iss >>> 0;
+    this.una =
+      this.nxt =
+      this.retransHint =
+      this.highRetrans =
+        iss >>> 0;
     this.peerWnd = 0x7fff_ffff;
     this.st = "open";
     this.sacked =
@@ -285,7 +291,11 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (!isRetransmit && seq !== this.nxt) {
       if (this.ring.count === 0 && seqGt(seq, this.nxt)) {
         // The core skipped ahead with nothing outstanding: follow it.
-        this.una = this.nxt = this.retransHint = seq;
+        this.una =
+          this.nxt =
+          this.retransHint =
+          this.highRetrans =
+            seq;
       } else if (seqLt(seq, this.nxt)) {
         // Overlaps data already sent: the overlapping part is a retransmission.
         const overlapEnd = seqLt(end, this.nxt) ? end : this.nxt;
@@ -378,6 +388,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       }
     }
     if (seqLt(this.retransHint, end)) this.retransHint = end;
+    if (seqLt(this.highRetrans, end)) this.highRetrans = end;
     if (isProbe) {
       this.probePending = false;
       this.tlpOutstanding = true;
@@ -522,6 +533,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       this.bytesAcked += acked;
       this.una = ack;
       if (seqLt(this.retransHint, ack)) this.retransHint = ack;
+      if (seqLt(this.highRetrans, ack)) this.highRetrans = ack;
       this.renoSacked = this.renoSacked > acked ? this.renoSacked - acked : 0;
       this.dupAcks = 0;
       this.est.clearBackoff();
@@ -604,7 +616,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
       if (this.sacked > 0 || this.retrans > 0 || this.reoAt !== NEVER) this.rackDetect(now);
     }
     if (this.sackOn) {
-      if (!this.rackCfg || !this.reorderingSeen || this.rackXmitTs < 0) this.dupThreshMark();
+      // With RACK running and no reordering seen, reo_wnd is 0 at DupThresh SACKed segments,
+      // so RACK already marks every hole DupThresh would: the scan is only a fallback.
+      if (!this.rackCfg || this.rackXmitTs < 0) this.dupThreshMark();
     } else if (this.st === "recovery" && advanced && r.count > 0) {
       // RFC 6582: a partial ACK retransmits the first unacknowledged segment.
       const s = r.slot(0);
@@ -841,9 +855,14 @@ export class RecoveryEngine implements RecoveryEngineApi {
     for (let i = 0; i < r.count; i++) {
       const s = r.slot(i);
       const f = r.flags[s]!;
+      const xmit = r.lastXmit[s]!;
+      // Records never retransmitted were sent in sequence order: once one is newer than
+      // RACK.xmit_ts and no retransmitted record lies above it, every later one is newer too.
+      if (
+        xmit > this.rackXmitTs && !(f & F_EVER_RETRANS) && seqGe(r.start[s]!, this.highRetrans)
+      ) break;
       if (f & F_SACKED) continue;
       if ((f & (F_LOST | F_RETRANS)) === F_LOST) continue; // awaiting retransmission
-      const xmit = r.lastXmit[s]!;
       const end = (r.start[s]! + r.len[s]!) >>> 0;
       if (
         this.rackXmitTs > xmit || (this.rackXmitTs === xmit && seqGt(this.rackEndSeq, end))
