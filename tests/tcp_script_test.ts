@@ -534,6 +534,17 @@ Deno.test("SYN cookies: a full SYN queue answers with a cookie and the ACK compl
   assert.equal(s.stack.counters.cookiesAccepted, 1);
   s.stack.send(c, new Uint8Array(10), s.now);
   s.expect({ flags: "P.", seq: ck.seq + 1, ack: 7001, dstPort: 40002 });
+  // The window offered in the cookie SYN-ACK is open: data is accepted at once.
+  s.inject({
+    flags: "P.",
+    seq: 7001,
+    ack: ck.seq + 11,
+    ts: [57, ck.ts![0]],
+    data: 100,
+    srcPort: 40002,
+  });
+  s.expect({ flags: ".", ack: 7101, dstPort: 40002 });
+  assert.equal(s.stack.recv(c, new Uint8Array(200), s.now), 100);
 });
 
 Deno.test("sequence numbers wrap around 2^32 on both sides", () => {

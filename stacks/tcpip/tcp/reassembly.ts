@@ -12,6 +12,9 @@ import { type Seq, seqGt, seqLe, seqLt, seqMax, seqMin } from "./seq.ts";
 /** Most disjoint out-of-order ranges kept; a segment that would need more is dropped. */
 export const MAX_RANGES = 32;
 
+const NONE32 = new Uint32Array(0);
+const NONE64 = new Float64Array(0);
+
 /** Results of `Reassembly.add()`. */
 export const AddResult = {
   /** Stored (maybe merged with neighbours). */
@@ -26,9 +29,10 @@ export type AddResult = typeof AddResult[keyof typeof AddResult];
 
 /** Sorted, disjoint, non-adjacent sequence ranges `[start, end)` above RCV.NXT. */
 export class Reassembly {
-  readonly #start = new Uint32Array(MAX_RANGES);
-  readonly #end = new Uint32Array(MAX_RANGES);
-  readonly #stamp = new Float64Array(MAX_RANGES);
+  // Allocated on the first out-of-order segment: most connections never need them.
+  #start: Uint32Array = NONE32;
+  #end: Uint32Array = NONE32;
+  #stamp: Float64Array = NONE64;
   #count = 0;
   #clock = 0;
   /** D-SACK range to report in the next ACK (RFC 2883), valid when `dsackValid`. */
@@ -65,6 +69,11 @@ export class Reassembly {
    * Records `[s, e)` (already stored in the ring). Duplicated parts are noted for D-SACK.
    */
   add(s: Seq, e: Seq): AddResult {
+    if (this.#start.length === 0) {
+      this.#start = new Uint32Array(MAX_RANGES);
+      this.#end = new Uint32Array(MAX_RANGES);
+      this.#stamp = new Float64Array(MAX_RANGES);
+    }
     const stamp = ++this.#clock;
     let n = this.#count;
     // First range whose end reaches s (ranges touching [s,e) merge).

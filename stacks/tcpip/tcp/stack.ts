@@ -173,6 +173,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   readonly #sockets = new Map<number, SocketRec>();
   readonly #heap = new TimerHeap<Tcb>();
   readonly #ready: number[] = [];
+  readonly #locals: IpAddress[] = [];
   #nextId = 1;
   #connections = 0;
   #challengeSecond = -1;
@@ -500,7 +501,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       else this.counters.drop("syn-queue-full");
       return;
     }
-    const local = IpAddress.fromBytes(info.dst);
+    const local = this.#localAddress(info.dst);
     const remote = IpAddress.fromBytes(info.src);
     const tcb = this.#newTcb(l.sock.opts, local, rx.dstPort, remote, rx.srcPort);
     tcb.owner = l;
@@ -511,6 +512,16 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     this.#file(tcb);
     tcb.acceptSyn(rx, iss, now);
     this.changed(tcb);
+  }
+
+  /** One shared IpAddress per local address (connections need not each own a copy). */
+  #localAddress(raw: Uint8Array): IpAddress {
+    for (let i = 0; i < this.#locals.length; i++) {
+      if (this.#locals[i]!.equalsBytes(raw)) return this.#locals[i]!;
+    }
+    const a = IpAddress.fromBytes(raw);
+    if (this.#locals.length < 64) this.#locals.push(a);
+    return a;
   }
 
   #newTcb(
@@ -586,7 +597,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       this.counters.drop("accept-queue-full");
       return true;
     }
-    const local = IpAddress.fromBytes(info.dst);
+    const local = this.#localAddress(info.dst);
     const remote = IpAddress.fromBytes(info.src);
     const tcb = this.#newTcb(l.sock.opts, local, rx.dstPort, remote, rx.srcPort);
     this.#file(tcb);
@@ -732,8 +743,9 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new InvalidArgument(`port ${port} is not in 1..65535; pick the server's port`);
     }
-    const local = options.local ?? this.#ip.sourceFor(remote);
-    if (local === null) throw new NetworkUnreachable(`${remote}:${port}`);
+    const src = options.local ?? this.#ip.sourceFor(remote);
+    if (src === null) throw new NetworkUnreachable(`${remote}:${port}`);
+    const local = this.#localAddress(src.bytes);
     const { localPort: fixedPort, local: _l, ...rest } = options;
     const opts = { ...this.config.socket, ...rest };
     let lport: number;

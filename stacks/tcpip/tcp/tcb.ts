@@ -392,7 +392,8 @@ export class Tcb {
     this.iss = seqAdd(seg.ack, -1);
     this.irs = seqAdd(seg.seq, -1);
     this.rcvNxt = seg.seq;
-    this.#rcvAdv = this.rcvNxt;
+    // The cookie SYN-ACK offered min(buffer, 65535) unscaled (RFC 7323 2.2).
+    this.#rcvAdv = seqAdd(this.rcvNxt, Math.min(this.rcvRing.capacity, 0xffff));
     this.sndUna = seg.ack;
     this.sndNxt = seg.ack;
     this.#sndBufSeq = seg.ack;
