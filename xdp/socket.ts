@@ -82,6 +82,15 @@ export const XDP_UMEM_PGOFF_COMPLETION_RING = 0x180000000;
 /** send/recv flag: do not block. */
 export const MSG_DONTWAIT = 0x40;
 const POLLIN = 1;
+/** How long bind() retries EBUSY while a just-closed socket releases the queue. */
+const BIND_BUSY_RETRY_MS = 500;
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks the thread for `ms` (setup paths only). */
+function sleepSync(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
 /** nfds = 1 as a pointer-typed size (computed once: creating pointers is slow). */
 const ONE = Deno.UnsafePointer.create(1n);
 
@@ -345,12 +354,18 @@ export class XskSocket {
       sv.setUint16(2, modeFlag | XDP_USE_NEED_WAKEUP, true);
       sv.setUint32(4, options.ifindex, true);
       sv.setUint32(8, options.queue, true);
-      check(
-        c.bind(fd, sxdp, 16),
-        "bind(AF_XDP)",
-        mode === "zerocopy" ? "zerocopy" : "bind",
-        where,
-      );
+      // A socket closed just before (ours, e.g. a reopen) releases its queue from a kernel
+      // work item a little later: EBUSY is retried for up to BIND_BUSY_RETRY_MS.
+      let rc = c.bind(fd, sxdp, 16);
+      for (
+        let waited = 0;
+        rc < 0 && errno() === EBUSY && waited < BIND_BUSY_RETRY_MS;
+        waited += 5
+      ) {
+        sleepSync(5);
+        rc = c.bind(fd, sxdp, 16);
+      }
+      check(rc, "bind(AF_XDP)", mode === "zerocopy" ? "zerocopy" : "bind", where);
       const opts = struct(4);
       const optLen = struct(4);
       new DataView(optLen.buffer).setUint32(0, 4, true);
