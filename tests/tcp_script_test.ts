@@ -9,6 +9,7 @@ import { TcpScript, type TcpScriptOptions } from "../stacks/tcpip/tcp/script.ts"
 import { ConnectionRefused, ConnectionReset, TimedOut } from "../stacks/tcpip/tcp/errors.ts";
 import { WOULD_BLOCK } from "../stacks/tcpip/tcp/stack.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
+import { registerCc, RenoCc } from "../stacks/tcpip/tcp/recovery/mod.ts";
 
 const ISS = 5000;
 const PEER = 1000;
@@ -652,4 +653,132 @@ Deno.test("client: full-sized segments up to the initial window, ACKs free the s
   assert.equal(tcb.sndRing.length, 20_000 - 2920, "acknowledged bytes left the send ring");
   assert.ok(s.pending().length >= 2, "the ACK clocked out more segments");
   s.assertHealthy();
+});
+
+Deno.test("connect() to a silent peer retransmits the SYN with backoff, then fails with TimedOut", () => {
+  const s = script({ synRetries: 2 });
+  const c = s.stack.connect(s.remote, 80, 0, { localPort: 40000 });
+  s.expect({ flags: "S", seq: ISS });
+  s.wait(60_000);
+  const r1 = s.expect({ flags: "S", seq: ISS });
+  const r2 = s.expect({ flags: "S", seq: ISS });
+  s.expectNone();
+  assert.equal(r1.at, 1 * SECOND, "first retransmission after the initial RTO of 1 s");
+  assert.equal(r2.at, 3 * SECOND, "then the RTO doubles");
+  assert.equal(s.stack.state(c), "CLOSED");
+  assert.ok(s.stack.error(c) instanceof TimedOut);
+  assert.match(s.stack.error(c)!.message, /check reachability/);
+});
+
+Deno.test("SYN-ACK is retransmitted on timeout and a silent half-open connection is dropped", () => {
+  const s = script({ synAckRetries: 1 });
+  s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 1460 });
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1 });
+  s.wait(30_000);
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1 });
+  s.expectNone();
+  assert.equal(s.stack.connectionCount, 0, "given up silently (back to LISTEN)");
+});
+
+Deno.test("unacknowledged data is retransmitted with backoff until maxRetries, then TimedOut", () => {
+  const s = script({ maxRetries: 3 });
+  const c = acceptOne(s);
+  s.stack.send(c, new Uint8Array(100), s.now);
+  s.expect({ flags: "P.", seq: ISS + 1, data: 100 });
+  s.wait(120_000);
+  const retx = s.pending();
+  assert.ok(retx.length >= 3, `retransmissions: ${retx.length}`);
+  for (const r of retx) assert.equal(r.seq, ISS + 1);
+  for (let i = 2; i < retx.length; i++) {
+    const g1 = retx[i - 1]!.at - retx[i - 2]!.at;
+    const g2 = retx[i]!.at - retx[i - 1]!.at;
+    assert.ok(g2 >= 2 * g1 - MILLISECOND, `backoff ${g1} -> ${g2}`);
+  }
+  assert.equal(s.stack.state(c), "CLOSED");
+  assert.ok(s.stack.error(c) instanceof TimedOut);
+});
+
+Deno.test("IPv6: passive open and data over fd00:: addresses, MSS from the IPv6 MTU", () => {
+  const s = new TcpScript({
+    iss: ISS,
+    config: plain(),
+    local: IpAddress.parse("fd00::1"),
+    remote: IpAddress.parse("fd00::2"),
+  });
+  const l = s.stack.listen(IpAddress.parse("fd00::1"), s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 1440 });
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1, mss: 1440 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1 });
+  const c = s.stack.accept(l);
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, data: 10 });
+  s.expect({ flags: ".", ack: PEER + 11 });
+  assert.equal(s.stack.remoteAddress(c).address.toString(), "fd00::2");
+  assert.equal(s.stack.info(c).mss, 1440);
+});
+
+Deno.test("MSS is clamped to the route MTU (RFC 9293 3.7.1)", () => {
+  const s = script();
+  s.ip.mtu = 1280;
+  s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 8960 });
+  s.expect({ flags: "S.", mss: 1240 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1 });
+  const c = s.stack.accept(1);
+  s.stack.send(c, new Uint8Array(3000), s.now);
+  s.expect({ flags: ".", data: 1240 });
+});
+
+Deno.test("a full accept queue drops new SYNs; accept() frees room", () => {
+  const s = script();
+  const l = s.stack.listen(null, s.port, 1);
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 50001 });
+  s.take();
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, srcPort: 50001 });
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 50002 });
+  s.expectNone();
+  assert.equal(s.stack.counters.get("accept-queue-full"), 1);
+  assert.ok(s.stack.accept(l) > 0);
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 50002 });
+  s.expect({ flags: "S.", dstPort: 50002 });
+});
+
+Deno.test("DCTCP-style receiver echoes CE exactly, flushing the delayed ACK on each CE change", () => {
+  class AccurateEceCc extends RenoCc {
+    override readonly name: string = "test-accurate-ece";
+    override readonly wantsAccurateEce: boolean = true;
+  }
+  registerCc("test-accurate-ece", () => new AccurateEceCc());
+  const s = new TcpScript({
+    iss: ISS,
+    config: {
+      ...plain({ quickAckSegments: 0 }),
+      ecn: true,
+      socket: {
+        ...defaultSocketOptions(),
+        receiveBufferSize: 65535,
+        congestionControl: "test-accurate-ece",
+      },
+    },
+  });
+  const l = s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "SEW", seq: PEER, mss: 1460 });
+  s.expect({ flags: "SE." });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1 });
+  s.stack.accept(l);
+  let seq = PEER + 1;
+  const seg = (ecn: number): void => {
+    s.inject({ flags: ".", seq, ack: ISS + 1, data: 100, ecn });
+    seq += 100;
+  };
+  seg(2);
+  s.expectNone();
+  seg(3); // CE starts: ACK the earlier data with ECE=0 at once, then this one with ECE=1
+  s.expect({ flags: ".", ack: seq - 100 });
+  s.expect({ flags: "E.", ack: seq });
+  seg(3);
+  s.expectNone(); // no change: ordinary delayed ACK
+  seg(2); // CE ends: flush with ECE=1, then ECE=0
+  s.expect({ flags: "E.", ack: seq - 100 });
+  s.expect({ flags: ".", ack: seq });
 });
