@@ -1,0 +1,151 @@
+/**
+ * Sleeping and waking across processes: shared "sleeping" flags plus a UNIX-socket doorbell.
+ *
+ * Choice. An idle side must sleep at ~0 CPU, and its Deno event loop must stay free (timers,
+ * other sockets, the TCP stack's own I/O). Measured on the dev VM (shared/notes/af_xdp.md):
+ * futex and eventfd waits go through sync FFI and block the whole event loop (or need
+ * `nonblocking: true`, a thread-pool hop + promise: 50-54 us), whereas a byte on a UNIX stream
+ * socket read with Deno's async I/O wakes the event loop directly from epoll (32 us round trip),
+ * and costs nothing while idle. So the doorbell is one connected UNIX stream per device; each
+ * direction rings one side.
+ *
+ * Protocol (per side, one u32 flag in the device header, on its own cache line pair):
+ * - Waiter: spin for `spinNs` re-checking its rings; then `Atomics.exchange(flag, 1)`; re-check
+ *   the rings once more; if still empty, await one read on the doorbell socket.
+ * - Notifier (after publishing ring entries): `Atomics.load(flag)`; only if it is 1, clear it
+ *   with compareExchange(1 -> 0) and write one byte. The busy path therefore costs one atomic
+ *   load per batch and no syscall.
+ * - No lost wake-up: the waiter does store(flag) then load(ring index); the notifier does
+ *   store(ring index) then load(flag). Both stores are sequentially consistent (the flag set is a
+ *   locked xchg; V8 compiles a seq-cst Atomics.store to xchg on x64, a full barrier), so the two
+ *   loads cannot both miss the other side's store (Dekker): either the waiter sees the new
+ *   entries, or the notifier sees the flag and rings.
+ * - Spurious wake-ups are harmless (a byte may arrive for a sleep that already ended because the
+ *   re-check found work); callers loop: wait, drain rings, wait again.
+ * - EOF on the socket means the peer closed or died: `wait()` returns "closed".
+ *
+ * @module
+ */
+
+import { monotonicNow } from "../stacks/time.ts";
+
+/** Why `wait()` returned. */
+export type WakeReason = "work" | "timeout" | "closed";
+
+/** Byte offset of the guest's sleeping flag in the device header. */
+export const GUEST_SLEEP_FLAG_OFFSET = 256;
+/** Byte offset of the NSM's sleeping flag in the device header. */
+export const NSM_SLEEP_FLAG_OFFSET = 384;
+
+const ONE = new Uint8Array([1]);
+
+/** One side's end of a device doorbell. */
+export class Doorbell {
+  /** Times `wait()` actually went to sleep on the socket. */
+  sleeps = 0;
+  /** Bytes written to wake the peer. */
+  wakesSent = 0;
+  /** Set when the socket reported EOF or an error. */
+  closed = false;
+  readonly #conn: Deno.Conn;
+  readonly #own: Uint32Array;
+  readonly #peer: Uint32Array;
+  readonly #buf = new Uint8Array(64);
+  #read: Promise<number | null> | null = null;
+
+  /**
+   * `conn`: the connected doorbell socket. `ownFlag`/`peerFlag`: one-element views of the two
+   * sleeping flags in shared memory.
+   */
+  constructor(conn: Deno.Conn, ownFlag: Uint32Array, peerFlag: Uint32Array) {
+    this.#conn = conn;
+    this.#own = ownFlag;
+    this.#peer = peerFlag;
+  }
+
+  /** True while the peer announced it is (about to be) asleep. */
+  get peerSleeping(): boolean {
+    return Atomics.load(this.#peer, 0) !== 0;
+  }
+
+  /**
+   * Call after publishing entries the peer consumes. Writes a byte only when the peer sleeps;
+   * otherwise one atomic load.
+   */
+  notify(): void {
+    if (Atomics.load(this.#peer, 0) === 0) return;
+    // Only one notifier byte per sleep: whoever flips 1 -> 0 rings.
+    if (Atomics.compareExchange(this.#peer, 0, 1, 0) !== 1) return;
+    this.wakesSent++;
+    this.#conn.write(ONE).catch(() => {
+      this.closed = true;
+    });
+  }
+
+  /**
+   * Waits until `hasWork()` is true, the timeout passes, or the peer goes away. Spins first
+   * (blocking this process's event loop for at most `spinNs`), then sleeps at zero CPU.
+   * `timeoutMs` undefined = no timeout (the driver passes its next timer deadline).
+   */
+  async wait(hasWork: () => boolean, spinNs: number, timeoutMs?: number): Promise<WakeReason> {
+    if (this.closed) return "closed";
+    if (hasWork()) return "work";
+    if (spinNs > 0) {
+      const until = monotonicNow() + spinNs;
+      for (let i = 1;; i++) {
+        if (hasWork()) return "work";
+        if ((i & 63) === 0 && monotonicNow() >= until) break;
+      }
+    }
+    Atomics.exchange(this.#own, 0, 1);
+    if (hasWork()) {
+      Atomics.compareExchange(this.#own, 0, 1, 0);
+      return "work";
+    }
+    this.sleeps++;
+    // One read stays outstanding across waits that time out, so no byte is ever lost.
+    const read = this.#read ??= this.#conn.read(this.#buf).catch(() => null);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    try {
+      if (timeoutMs === undefined) {
+        await read;
+      } else {
+        await Promise.race([
+          read,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(() => {
+              timedOut = true;
+              resolve();
+            }, timeoutMs);
+          }),
+        ]);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut) {
+      // Still flagged: take the flag back; a byte already sent stays queued for the next wait.
+      Atomics.compareExchange(this.#own, 0, 1, 0);
+      return hasWork() ? "work" : "timeout";
+    }
+    this.#read = null;
+    const n = await read;
+    Atomics.compareExchange(this.#own, 0, 1, 0);
+    if (n === null) {
+      this.closed = true;
+      return "closed";
+    }
+    return "work";
+  }
+
+  /** Closes the socket (the peer's wait returns "closed"). Idempotent. */
+  close(): void {
+    this.closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
