@@ -29,7 +29,7 @@ import type { Instant } from "../../time.ts";
 import { NEVER, SECOND } from "../../time.ts";
 import { IpAddress } from "../wire/address.ts";
 import { ARP_REPLY, ARP_REQUEST, ArpRepr } from "../wire/arp.ts";
-import { EMPTY, read16, read32, write16, write32 } from "../wire/bytes.ts";
+import { EMPTY, read16, read32, Span, write16, write32 } from "../wire/bytes.ts";
 import {
   internetChecksum,
   pseudoHeaderSumV6,
@@ -172,15 +172,27 @@ interface V6Addr {
   prefixLength: number;
 }
 
-/** The receive info handed to handlers: one mutable object reused for every packet. */
+/**
+ * The receive info handed to handlers: one mutable object reused for every packet. `packet`
+ * is a view made only when someone reads it (ICMP errors, forwarding).
+ */
 class RxInfo implements IpReceiveInfo {
   version: 4 | 6 = 4;
-  src: Uint8Array = new Uint8Array(0);
-  dst: Uint8Array = new Uint8Array(0);
+  src: Uint8Array = EMPTY;
+  dst: Uint8Array = EMPTY;
   ecn = 0;
   ttl = 0;
-  packet: Uint8Array = new Uint8Array(0);
   checksumVerified = false;
+  private readonly span = new Span();
+  get packet(): Uint8Array {
+    return this.span.view;
+  }
+  setPacket(buf: Uint8Array, start: number, end: number): void {
+    this.span.set(buf, start, end);
+  }
+  setPacketView(view: Uint8Array): void {
+    this.span.assign(view);
+  }
 }
 
 /** The ICMP error info delivered to listeners: reused. */
@@ -626,12 +638,13 @@ export class Interface implements IpOutput {
     this.rxLinkMulticast = multicast;
     this.rxSrcMac.set(eth.src);
     switch (eth.ethertype) {
+      // Offsets rather than views: nothing is allocated until a transport needs its payload.
       case ETHERTYPE_ARP:
-        return this.receiveArp(eth.payload);
+        return this.receiveArp(frame, eth.payloadStart, frame.length);
       case ETHERTYPE_IPV4:
-        return this.receiveIpv4(eth.payload);
+        return this.receiveIpv4(frame, eth.payloadStart, frame.length);
       case ETHERTYPE_IPV6:
-        return this.receiveIpv6(eth.payload);
+        return this.receiveIpv6(frame, eth.payloadStart, frame.length);
       default:
         return this.drop("unsupported-ethertype");
     }
@@ -641,9 +654,9 @@ export class Interface implements IpOutput {
     this.drops.count(reason);
   }
 
-  private receiveArp(payload: Uint8Array): void {
+  private receiveArp(buf: Uint8Array, start: number, end: number): void {
     const a = this.arp;
-    const bad = a.parse(payload);
+    const bad = a.parseAt(buf, start, end);
     if (bad !== undefined) return this.drop(bad);
     this.counters.arp.rx++;
     const now = this.now;
@@ -657,24 +670,24 @@ export class Interface implements IpOutput {
     }
     if (!forUs) return this.drop("not-for-us");
     if (a.operation !== ARP_REQUEST) return;
-    const buf = this.link.transmitBuffer(ETH_HEADER_LEN + 28);
-    if (buf === null) return this.drop("link-full");
-    writeEth(buf, a.sha, this.mac, ETHERTYPE_ARP);
+    const out = this.link.transmitBuffer(ETH_HEADER_LEN + 28);
+    if (out === null) return this.drop("link-full");
+    writeEth(out, a.sha, this.mac, ETHERTYPE_ARP);
     const r = this.txArp;
     r.operation = ARP_REPLY;
     r.sha.set(this.mac);
     r.spa = a.tpa;
     r.tha.set(a.sha);
     r.tpa = a.spa;
-    r.emit(buf.subarray(ETH_HEADER_LEN));
+    r.emit(out.subarray(ETH_HEADER_LEN));
     this.link.commit(ETH_HEADER_LEN + 28);
     this.counters.ethernet.tx++;
     this.counters.arp.tx++;
   }
 
-  private receiveIpv4(payload: Uint8Array): void {
+  private receiveIpv4(buf: Uint8Array, start: number, end: number): void {
     const ip = this.ip4;
-    const bad = ip.parse(payload);
+    const bad = ip.parseAt(buf, start, end);
     if (bad !== undefined) return this.drop(bad);
     this.counters.ipv4.rx++;
     const src = ip.src, dst = ip.dst;
@@ -689,23 +702,17 @@ export class Interface implements IpOutput {
         return this.drop("not-for-us");
       }
       this.rxDstBroadcast = false;
-      this.fillInfo(
-        4,
-        this.rxSrc4,
-        this.rxDst4,
-        ip.ecn,
-        ip.ttl,
-        payload.subarray(0, ip.totalLength),
-      );
+      this.fillInfo(4, this.rxSrc4, this.rxDst4, ip.ecn, ip.ttl);
+      this.rxInfo.setPacket(buf, start, ip.payloadEnd);
       this.forwarder(this, 4, this.rxInfo.packet, this.now);
       return;
     }
     this.rxDstBroadcast = bcast || (dst >>> 28) === 0xe;
-    const hl = ip.headerLength;
-    let packet = payload.subarray(0, ip.totalLength);
+    const info = this.rxInfo;
+    this.fillInfo(4, this.rxSrc4, this.rxDst4, ip.ecn, ip.ttl);
+    info.setPacket(buf, start, ip.payloadEnd);
     let body = ip.payload;
     const protocol = ip.protocol;
-    let fragOffset = 0;
     if (ip.isFragment) {
       this.counters.fragments.rx++;
       const out = this.reassembler.add(
@@ -716,26 +723,17 @@ export class Interface implements IpOutput {
         ip.identification,
         ip.fragmentOffset,
         ip.moreFragments,
-        packet.subarray(0, hl),
+        buf.subarray(start, ip.payloadStart),
         body,
         this.now,
       );
       if (out === null) return;
       this.counters.fragments.reassembled++;
       body = out;
-      packet = this.reassembler.lastPacket;
-      fragOffset = 0;
+      info.setPacketView(this.reassembler.lastPacket);
     }
-    const info = this.rxInfo;
-    info.version = 4;
-    info.src = this.rxSrc4;
-    info.dst = this.rxDst4;
-    info.ecn = ip.ecn;
-    info.ttl = ip.ttl;
-    info.packet = packet;
-    info.checksumVerified = this.link.capabilities.rxChecksumVerified;
     if (protocol === PROTO_ICMP) return this.receiveIcmpv4(body);
-    this.dispatch(protocol, body, fragOffset);
+    this.dispatch(protocol, body, 0);
   }
 
   private dispatch(protocol: number, body: Uint8Array, fragOffset: number): void {
@@ -816,9 +814,9 @@ export class Interface implements IpOutput {
     }
   }
 
-  private receiveIpv6(payload: Uint8Array): void {
+  private receiveIpv6(buf: Uint8Array, start: number, end: number): void {
     const ip = this.ip6;
-    const bad = ip.parse(payload);
+    const bad = ip.parseAt(buf, start, end);
     if (bad !== undefined) return this.drop(bad);
     this.counters.ipv6.rx++;
     const src = ip.src, dst = ip.dst;
@@ -834,12 +832,15 @@ export class Interface implements IpOutput {
       // RFC 4291 2.5.6: link-local addresses are never forwarded.
       if (isLinkLocal6(src) || isLinkLocal6(dst)) return this.drop("bad-source-address");
       this.rxDstBroadcast = false;
-      this.fillInfo(6, src, dst, ip.ecn, ip.hopLimit, payload.subarray(0, 40 + ip.payloadLength));
+      this.fillInfo(6, src, dst, ip.ecn, ip.hopLimit);
+      this.rxInfo.setPacket(buf, start, start + 40 + ip.payloadLength);
       this.forwarder(this, 6, this.rxInfo.packet, this.now);
       return;
     }
     this.rxDstBroadcast = multicastDst;
-    let packet = payload.subarray(0, 40 + ip.payloadLength);
+    const info = this.rxInfo;
+    this.fillInfo(6, src, dst, ip.ecn, ip.hopLimit);
+    info.setPacket(buf, start, start + 40 + ip.payloadLength);
     let body = ip.payload;
     const protocol = ip.protocol;
     if (ip.fragmentPresent) {
@@ -852,23 +853,15 @@ export class Interface implements IpOutput {
         ip.fragmentId,
         ip.fragmentOffset,
         ip.moreFragments,
-        packet.subarray(0, 40),
+        buf.subarray(start, start + 40),
         body,
         this.now,
       );
       if (out === null) return;
       this.counters.fragments.reassembled++;
       body = out;
-      packet = this.reassembler.lastPacket;
+      info.setPacketView(this.reassembler.lastPacket);
     }
-    const info = this.rxInfo;
-    info.version = 6;
-    info.src = src;
-    info.dst = dst;
-    info.ecn = ip.ecn;
-    info.ttl = ip.hopLimit;
-    info.packet = packet;
-    info.checksumVerified = this.link.capabilities.rxChecksumVerified;
     if (protocol === PROTO_ICMPV6) return this.receiveIcmpv6(body);
     this.dispatch(protocol, body, 0);
   }
@@ -1133,7 +1126,6 @@ export class Interface implements IpOutput {
     dst: Uint8Array,
     ecn: number,
     ttl: number,
-    packet: Uint8Array,
   ): void {
     const info = this.rxInfo;
     info.version = version;
@@ -1141,7 +1133,6 @@ export class Interface implements IpOutput {
     info.dst = dst;
     info.ecn = ecn;
     info.ttl = ttl;
-    info.packet = packet;
     info.checksumVerified = this.link.capabilities.rxChecksumVerified;
   }
 

@@ -242,8 +242,11 @@ export class UdpSocket {
     const cap = this.ring.length;
     const tail = (this.ringHead + this.ringUsed) % cap;
     const first = Math.min(len, cap - tail);
-    this.ring.set(payload.subarray(0, first), tail);
-    if (first < len) this.ring.set(payload.subarray(first), 0);
+    if (first === len) this.ring.set(payload, tail);
+    else {
+      this.ring.set(payload.subarray(0, first), tail);
+      this.ring.set(payload.subarray(first), 0);
+    }
     this.ringUsed += len;
     this.qCount++;
     this.stats.rxDatagrams++;
@@ -326,7 +329,7 @@ export class UdpLayer implements IpProtocolHandler {
       return;
     }
     if (!info.checksumVerified) {
-      const seg = payload.subarray(0, r.length);
+      const seg = r.length === payload.length ? payload : payload.subarray(0, r.length);
       if (r.checksum === 0) {
         // Zero means "no checksum" in IPv4 only; IPv6 requires one (RFC 8200 8.1).
         if (info.version === 6) {
