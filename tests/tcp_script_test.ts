@@ -782,3 +782,90 @@ Deno.test("DCTCP-style receiver echoes CE exactly, flushing the delayed ACK on e
   s.expect({ flags: "E.", ack: seq - 100 });
   s.expect({ flags: ".", ack: seq });
 });
+
+Deno.test("receiver SWS avoidance: a closed window reopens only once the reader frees a real amount", () => {
+  const s = new TcpScript({
+    iss: ISS,
+    config: plain({ quickAckSegments: 100 }),
+  });
+  const l = s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 1000 });
+  s.take();
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1 });
+  const c = s.stack.accept(l);
+  // Fill the 65535-byte buffer exactly.
+  let seq = PEER + 1;
+  while (seq < PEER + 1 + 65535) {
+    const n = Math.min(1000, PEER + 1 + 65535 - seq);
+    s.inject({ flags: ".", seq, ack: ISS + 1, data: n });
+    seq += n;
+  }
+  const acks = s.pending();
+  const final = acks[acks.length - 1]!;
+  assert.equal(final.ack, seq);
+  assert.equal(final.win, 0, "buffer full: zero window");
+  while (s.pending().length > 0) s.take();
+  // Reading 500 bytes (< MSS) must not announce a tiny window.
+  s.stack.recv(c, new Uint8Array(500), s.now);
+  s.expectNone();
+  // Reading past one MSS announces the window at once.
+  s.stack.recv(c, new Uint8Array(1000), s.now);
+  const upd = s.expect({ flags: ".", ack: seq });
+  assert.equal(upd.win, 1500);
+});
+
+Deno.test("garbage aimed at one connection never disturbs another (seeded fuzz)", () => {
+  const s = script();
+  const l = s.stack.listen(null, s.port, 8);
+  // Victim: srcPort 40000. Bystander: srcPort 40001.
+  for (const p of [40000, 40001]) {
+    s.inject({ flags: "S", seq: PEER, mss: 1460, sackOk: true, srcPort: p });
+    s.take();
+    s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, srcPort: p });
+  }
+  const victim = s.stack.accept(l);
+  const bystander = s.stack.accept(l);
+  let x = 12345;
+  const rnd = (n: number): number => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x % n;
+  };
+  const flagSets = ["S", "SF", "SR", "R", "R.", "F", ".", "P.", "F.", "SFRP.", "", "U.", "EW."];
+  for (let i = 0; i < 3000; i++) {
+    const seqBase = [PEER + 1, PEER + 1 + rnd(70000), rnd(2 ** 32), PEER - rnd(1000)][rnd(4)]!;
+    const ackBase = [ISS + 1, ISS + rnd(3), rnd(2 ** 32), ISS - rnd(100000)][rnd(4)]!;
+    s.inject({
+      flags: flagSets[rnd(flagSets.length)]!,
+      seq: seqBase,
+      ack: ackBase,
+      win: rnd(65536),
+      data: rnd(3) === 0 ? rnd(1500) : 0,
+      ...(rnd(5) === 0 ? { sack: [[rnd(2 ** 32), rnd(2 ** 32)]] as [number, number][] } : {}),
+      ...(rnd(7) === 0 ? { ts: [rnd(2 ** 32), rnd(2 ** 32)] as [number, number] } : {}),
+      srcPort: 40000,
+    });
+    if (i % 100 === 0) s.wait(rnd(2000));
+  }
+  s.assertHealthy();
+  assert.ok(s.stack.counters.totalDrops() > 0);
+  void victim;
+  // The bystander still moves data both ways, exactly.
+  while (s.pending().length > 0) s.take();
+  assert.equal(s.stack.state(bystander), "ESTABLISHED");
+  s.stack.setOption(bystander, "noDelay", true, s.now);
+  s.stack.send(bystander, new Uint8Array([1, 2, 3]), s.now);
+  const out = s.pending().filter((c) => c.dstPort === 40001);
+  assert.equal(out.length, 1);
+  assert.deepEqual(out[0]!.data, new Uint8Array([1, 2, 3]));
+  assert.equal(out[0]!.seq, ISS + 1);
+  s.inject({
+    flags: "P.",
+    seq: PEER + 1,
+    ack: ISS + 4,
+    data: new Uint8Array([9, 8]),
+    srcPort: 40001,
+  });
+  const buf = new Uint8Array(8);
+  assert.equal(s.stack.recv(bystander, buf, s.now), 2);
+  assert.deepEqual(buf.subarray(0, 2), new Uint8Array([9, 8]));
+});
