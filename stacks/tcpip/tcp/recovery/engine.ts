@@ -118,7 +118,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private undoRetransTime: Instant = -1;
   private eifelPending = false;
 
-  // RACK (RFC 8985).
+  // RACK (RFC 8985). "Sent after" compares transmission order numbers, not (time, seq):
+  // a retransmission sent at the same instant as, but after, new data is newer.
+  private txOrder = 0;
+  private rackOrder = -1;
   private rackXmitTs: Instant = -1;
   private rackEndSeq: Seq = 0;
   private rackRtt: Duration = -1;
@@ -230,6 +233,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.undoRetrans = 0;
     this.undoRetransTime = -1;
     this.rackXmitTs = -1;
+    this.rackOrder = -1;
+    this.txOrder = 0;
     this.rackRtt = -1;
     this.rackFackValid = this.reorderingSeen = false;
     this.reoWndMult = 1;
@@ -322,6 +327,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
         this.ccImpl.onIdleRestart(now);
       }
       const s = this.ring.push(seq, len, now);
+      this.ring.order[s] = ++this.txOrder;
       this.snapshot(s);
       this.nxt = end;
       if (this.probeQuota > 0 && !this.probePending) {
@@ -377,6 +383,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       const l = r.len[s]!;
       r.xmits[s] = r.xmits[s]! + 1;
       r.lastXmit[s] = now;
+      r.order[s] = ++this.txOrder;
       r.flags[s] = f | F_RETRANS | F_EVER_RETRANS;
       if (!(f & F_RETRANS)) this.retrans += l;
       this.snapshot(s);
@@ -802,15 +809,11 @@ export class RecoveryEngine implements RecoveryEngineApi {
     } else {
       this.est.noteMin(rtt);
     }
-    if (usable) {
-      if (
-        this.rackXmitTs < 0 || xmit > this.rackXmitTs ||
-        (xmit === this.rackXmitTs && seqGt(end, this.rackEndSeq))
-      ) {
-        this.rackXmitTs = xmit;
-        this.rackEndSeq = end;
-        this.rackRtt = rtt;
-      }
+    if (usable && r.order[s]! > this.rackOrder) {
+      this.rackOrder = r.order[s]!;
+      this.rackXmitTs = xmit;
+      this.rackEndSeq = end;
+      this.rackRtt = rtt;
     }
     // Step 3: a never-retransmitted segment delivered below the previous highest SACK.
     if (!(f & F_EVER_RETRANS) && prevFackValid && seqLt(end, prevFack)) {
@@ -856,17 +859,15 @@ export class RecoveryEngine implements RecoveryEngineApi {
       const s = r.slot(i);
       const f = r.flags[s]!;
       const xmit = r.lastXmit[s]!;
-      // Records never retransmitted were sent in sequence order: once one is newer than
-      // RACK.xmit_ts and no retransmitted record lies above it, every later one is newer too.
+      const order = r.order[s]!;
+      // Records never retransmitted were sent in sequence order: once one is newer than the
+      // RACK segment and no retransmitted record lies above it, every later one is newer too.
       if (
-        xmit > this.rackXmitTs && !(f & F_EVER_RETRANS) && seqGe(r.start[s]!, this.highRetrans)
+        order > this.rackOrder && !(f & F_EVER_RETRANS) && seqGe(r.start[s]!, this.highRetrans)
       ) break;
       if (f & F_SACKED) continue;
       if ((f & (F_LOST | F_RETRANS)) === F_LOST) continue; // awaiting retransmission
-      const end = (r.start[s]! + r.len[s]!) >>> 0;
-      if (
-        this.rackXmitTs > xmit || (this.rackXmitTs === xmit && seqGt(this.rackEndSeq, end))
-      ) {
+      if (order < this.rackOrder) {
         const remaining = xmit + this.rackRtt + this.reoWnd - now;
         if (remaining <= 0) this.markLost(s);
         else if (remaining > timeout) timeout = remaining;

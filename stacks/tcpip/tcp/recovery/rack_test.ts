@@ -183,3 +183,15 @@ Deno.test("a D-SACK for the TLP retransmission avoids the window reduction", () 
   ackWith(e, ms(1400), 7000);
   assert.equal(e.cc.ssthresh, Infinity);
 });
+
+Deno.test("a retransmission sent at the same instant after new data is the newer one", () => {
+  const e = warm();
+  spaced(e, 10, 1000);
+  ackWith(e, ms(1101), 1000, [2000, 5000]); // segment 0 lost
+  e.onSend(e.sndNxt, MSS, ms(1101), false); // new data first (11000) ...
+  const rt = e.nextRetransmit()!;
+  e.onSend(rt.seq, rt.len, ms(1101), true); // ... then the retransmission, same instant
+  const r = ackWith(e, ms(1201), 1000, [2000, 5000, 11000, 12000]);
+  assert.equal(r.newlyLostBytes, 6000); // segments 5..10 (sent at 1004..1009), not segment 0
+  assert.equal(e.nextRetransmit()!.seq, 5000);
+});

@@ -41,6 +41,11 @@ export class SegmentRing {
   lastXmit: Float64Array = new Float64Array(0);
   /** Number of transmissions. */
   xmits: Int32Array = new Int32Array(0);
+  /**
+   * Transmission order of the latest transmission (a per-connection counter): orders
+   * transmissions made at the same instant, which virtual time makes common.
+   */
+  order: Float64Array = new Float64Array(0);
   /** F_* bits. */
   flags: Uint8Array = new Uint8Array(0);
   /** Delivery-rate snapshot: C.delivered at the latest transmission. */
@@ -65,6 +70,7 @@ export class SegmentRing {
     this.firstXmit = new Float64Array(c);
     this.lastXmit = new Float64Array(c);
     this.xmits = new Int32Array(c);
+    this.order = new Float64Array(c);
     this.flags = new Uint8Array(c);
     this.delivered = new Float64Array(c);
     this.deliveredTime = new Float64Array(c);
@@ -92,6 +98,7 @@ export class SegmentRing {
     this.firstXmit[s] = now;
     this.lastXmit[s] = now;
     this.xmits[s] = 1;
+    this.order[s] = 0;
     this.flags[s] = 0;
     this.delivered[s] = 0;
     this.deliveredTime[s] = 0;
@@ -146,6 +153,7 @@ export class SegmentRing {
     this.firstXmit[to] = this.firstXmit[from]!;
     this.lastXmit[to] = this.lastXmit[from]!;
     this.xmits[to] = this.xmits[from]!;
+    this.order[to] = this.order[from]!;
     this.flags[to] = this.flags[from]!;
     this.delivered[to] = this.delivered[from]!;
     this.deliveredTime[to] = this.deliveredTime[from]!;
@@ -156,6 +164,7 @@ export class SegmentRing {
     const n = this.count;
     const start = this.start, len = this.len, fx = this.firstXmit, lx = this.lastXmit;
     const xm = this.xmits, fl = this.flags, dl = this.delivered, dt = this.deliveredTime;
+    const od = this.order;
     const fs = this.firstSent;
     const slots: number[] = [];
     for (let i = 0; i < n; i++) slots.push(this.slot(i));
@@ -167,6 +176,7 @@ export class SegmentRing {
       this.firstXmit[i] = fx[s]!;
       this.lastXmit[i] = lx[s]!;
       this.xmits[i] = xm[s]!;
+      this.order[i] = od[s]!;
       this.flags[i] = fl[s]!;
       this.delivered[i] = dl[s]!;
       this.deliveredTime[i] = dt[s]!;
