@@ -89,6 +89,8 @@ export interface NeighborStats {
 /** One cache entry. Preallocated and recycled; exported read-only for inspection. */
 export class NeighborEntry {
   inUse = false;
+  /** Position in the cache's list of live entries, -1 when free. */
+  liveIndex = -1;
   version: 4 | 6 = 4;
   /** Address bytes; only the first 4 or 16 are meaningful. */
   readonly address: Uint8Array = new Uint8Array(16);
@@ -157,12 +159,13 @@ export class NeighborCache {
   };
 
   private readonly sink: NeighborSink;
-  private readonly entries: NeighborEntry[] = [];
+  /** Entries in use (timers scan only these) and free preallocated entries. */
+  private readonly live: NeighborEntry[] = [];
+  private readonly free: NeighborEntry[] = [];
   private readonly buckets = new Map<number, NeighborEntry>();
   private readonly pool: Uint8Array;
   private readonly freeSlots: Int32Array;
   private freeCount: number;
-  private used = 0;
 
   constructor(sink: NeighborSink, config: NeighborConfig = {}) {
     this.sink = sink;
@@ -175,7 +178,7 @@ export class NeighborCache {
     this.slotSize = config.slotSize ?? 1500;
     const perEntry = config.queuePerEntry ?? 16;
     const slots = config.poolSlots ?? 64;
-    for (let i = 0; i < this.maxEntries; i++) this.entries.push(new NeighborEntry(perEntry));
+    for (let i = 0; i < this.maxEntries; i++) this.free.push(new NeighborEntry(perEntry));
     this.pool = new Uint8Array(slots * this.slotSize);
     this.freeSlots = new Int32Array(slots);
     for (let i = 0; i < slots; i++) this.freeSlots[i] = slots - 1 - i;
@@ -184,7 +187,7 @@ export class NeighborCache {
 
   /** Number of live entries. */
   get size(): number {
-    return this.used;
+    return this.live.length;
   }
 
   /** Pool slots currently holding queued packets. */
@@ -323,9 +326,9 @@ export class NeighborCache {
 
   /** Runs timers: retransmits, fails resolutions, ages REACHABLE to STALE, deletes idle entries. */
   poll(now: Instant): void {
-    if (this.used === 0) return;
-    for (const e of this.entries) {
-      if (!e.inUse) continue;
+    // Backwards: release() swap-removes, moving an already visited entry into slot i.
+    for (let i = this.live.length - 1; i >= 0; i--) {
+      const e = this.live[i]!;
       if (e.state === "reachable" && now >= e.reachableUntil) e.state = "stale";
       if (e.probes > 0) {
         if (now < e.lastProbe + this.retransInterval) continue;
@@ -353,10 +356,9 @@ export class NeighborCache {
 
   /** The next instant `poll()` has work, or `NEVER`. */
   pollAt(): Instant {
-    if (this.used === 0) return NEVER;
     let at = NEVER;
-    for (const e of this.entries) {
-      if (!e.inUse) continue;
+    for (let i = 0; i < this.live.length; i++) {
+      const e = this.live[i]!;
       let t: Instant;
       if (e.probes > 0) t = e.lastProbe + this.retransInterval;
       else if (e.delayUntil > 0) t = e.delayUntil;
@@ -369,22 +371,15 @@ export class NeighborCache {
 
   /** Calls `fn` for each live entry (for diagnostics). */
   forEach(fn: (e: NeighborEntry) => void): void {
-    for (const e of this.entries) if (e.inUse) fn(e);
+    for (const e of this.live.slice()) fn(e);
   }
 
   private allocate(version: 4 | 6, addr: Uint8Array, now: Instant): NeighborEntry {
-    let e: NeighborEntry | null = null;
-    for (const c of this.entries) {
-      if (!c.inUse) {
-        e = c;
-        break;
-      }
-    }
-    if (e === null) {
+    if (this.free.length === 0) {
       // Table full: evict the least recently used entry, preferring resolved ones so an
       // in-progress resolution is not starved by a flood of new destinations.
       let victim: NeighborEntry | null = null;
-      for (const c of this.entries) {
+      for (const c of this.live) {
         if (
           victim === null ||
           (c.state !== "incomplete" && victim.state === "incomplete") ||
@@ -392,11 +387,13 @@ export class NeighborCache {
             c.lastUsed < victim.lastUsed)
         ) victim = c;
       }
-      e = victim!;
       this.stats.evicted++;
-      this.release(e, "neighbor-evicted");
+      this.release(victim!, "neighbor-evicted");
     }
+    const e = this.free.pop()!;
     e.inUse = true;
+    e.liveIndex = this.live.length;
+    this.live.push(e);
     e.version = version;
     e.address.fill(0);
     e.address.set(addr);
@@ -411,7 +408,6 @@ export class NeighborCache {
     e.queueCount = 0;
     e.nextInBucket = this.buckets.get(e.hash) ?? null;
     this.buckets.set(e.hash, e);
-    this.used++;
     return e;
   }
 
@@ -429,7 +425,13 @@ export class NeighborCache {
     }
     e.nextInBucket = null;
     e.inUse = false;
-    this.used--;
+    const last = this.live.pop()!;
+    if (last !== e) {
+      this.live[e.liveIndex] = last;
+      last.liveIndex = e.liveIndex;
+    }
+    e.liveIndex = -1;
+    this.free.push(e);
   }
 
   private dropOldest(e: NeighborEntry, reason: NeighborDropReason): void {

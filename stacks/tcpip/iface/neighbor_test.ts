@@ -183,3 +183,48 @@ Deno.test("NeighborCache refuses packets larger than a pool slot", () => {
   assert.equal(c.enqueue(4, A, new Uint8Array(101), 0), false);
   assert.deepEqual(sink.drops, ["neighbor-packet-too-big"]);
 });
+
+Deno.test("NeighborCache keeps its bounds and bookkeeping under random operations", () => {
+  const sink = new RecordingSink();
+  const c = new NeighborCache(sink, { maxEntries: 8, poolSlots: 10, queuePerEntry: 3 });
+  let x = 99;
+  const rnd = (n: number): number => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return (x >>> 8) % n;
+  };
+  let now = 0, rejected = 0;
+  for (let i = 0; i < 5000; i++) {
+    now += rnd(300) * 1_000_000;
+    const addr = new Uint8Array([198, 18, 1, rnd(20)]);
+    switch (rnd(6)) {
+      case 0:
+      case 1:
+        if (!c.enqueue(4, addr, new Uint8Array(1 + rnd(50)), now)) rejected++;
+        break;
+      case 2:
+        c.confirm(4, addr, MAC, now, rnd(2) === 0);
+        break;
+      case 3:
+        c.observe(4, addr, MAC, now, rnd(2) === 0);
+        break;
+      case 4:
+        c.lookup(4, addr, now);
+        break;
+      default:
+        c.poll(now);
+    }
+    assert.ok(c.size <= 8);
+    assert.ok(c.queuedPackets <= 10);
+    let queued = 0, live = 0;
+    c.forEach((e) => {
+      live++;
+      queued += e.queueCount;
+      assert.equal(c.find(4, e.addressView()), e, "every live entry is findable");
+      if (e.queueCount > 0) assert.equal(e.state, "incomplete", "only resolving entries queue");
+    });
+    assert.equal(live, c.size);
+    assert.equal(queued, c.queuedPackets);
+  }
+  // Every queued packet was sent, dropped (counted), or is still waiting.
+  assert.equal(c.stats.queued, c.stats.flushed + (sink.drops.length - rejected) + c.queuedPackets);
+});
