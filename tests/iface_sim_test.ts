@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { Simulator } from "../sim/simulator.ts";
-import { pointToPoint } from "../sim/topology.ts";
+import { dumbbell, pointToPoint } from "../sim/topology.ts";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import type { IcmpErrorInfo } from "../stacks/tcpip/iface/icmp.ts";
 import type { UdpLayer, UdpSocket } from "../stacks/tcpip/iface/udp.ts";
@@ -249,4 +249,39 @@ Deno.test("without a route, sends fail and are counted as 'no-route'", () => {
   assert.equal(sa.sendTo(new Uint8Array(4), IpAddress.parse("198.19.5.5"), 7), false);
   assert.equal(n.ia.ping(IpAddress.parse("fd01::5"), 1, 1, new Uint8Array(0), 0), false);
   assert.equal(n.ia.drops.get("no-route"), 1 + 1);
+});
+
+Deno.test("on a dumbbell (two switches), ARP broadcasts and NDP multicasts are flooded and resolve", () => {
+  const sim = new Simulator({ seed: 11 });
+  const d = dumbbell(sim, {
+    n: 2,
+    bottleneck: { rateBps: 100_000_000, delay: 5 * MILLISECOND },
+    access: { rateBps: RATE, delay: 100_000 },
+  });
+  const hosts: Interface[] = [];
+  const ports = [...d.senders, ...d.receivers];
+  ports.forEach((p, i) => {
+    const iface = new Interface(p, {
+      ipv4: [{ address: `198.18.0.${10 + i}`, prefixLength: 24 }],
+      ipv6: [{ address: `fd00::${10 + i}`, prefixLength: 64 }],
+    });
+    sim.addNode(iface, [p]);
+    hosts.push(iface);
+  });
+  // Sender i pings receiver i over both families.
+  for (let i = 0; i < 2; i++) {
+    hosts[i]!.ping(IpAddress.parse(`198.18.0.${12 + i}`), i, 1, new Uint8Array(16), 0);
+    hosts[i]!.ping(IpAddress.parse(`fd00::${12 + i}`), i, 1, new Uint8Array(16), 0);
+    sim.wake(hosts[i]!);
+  }
+  sim.runUntil(200 * MILLISECOND);
+  for (let i = 0; i < 2; i++) {
+    const got = [hosts[i]!.takeEchoReply(), hosts[i]!.takeEchoReply()];
+    assert.ok(got.every((r) => r !== null), `sender ${i} got both replies`);
+    // Bottleneck crossed four times (request, reply, and the resolution exchange), 5 ms each.
+    assert.ok(got.every((r) => r!.rtt > 20 * MILLISECOND && r!.rtt < 21 * MILLISECOND));
+  }
+  // The other hosts saw the flooded requests but did not answer them.
+  assert.equal(hosts[3]!.counters.arp.tx + hosts[2]!.counters.arp.tx, 2);
+  assert.ok(hosts[1]!.drops.get("not-for-us") > 0);
 });
