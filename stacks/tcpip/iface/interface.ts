@@ -19,7 +19,15 @@
  * - ICMP echo replies and errors go back to the MAC the request came from (symmetric path);
  * - no loopback: packets to our own addresses are refused as "no-route";
  * - no ICMP "reassembly time exceeded" and no redirects; multicast is limited to all-nodes,
- *   solicited-node (IPv6) and all-hosts / broadcast (IPv4) reception.
+ *   solicited-node (IPv6) and all-hosts / broadcast (IPv4) reception;
+ * - IPv6 fragments are keyed by the upper-layer protocol found after the extension headers, so
+ *   a datagram with extension headers inside its fragmentable part (after the Fragment header)
+ *   is not reassembled; IPv6 fragment identifications come from a per-interface counter;
+ * - sends made outside `poll()` (a socket written by application code) use the time of the
+ *   last poll for neighbour bookkeeping; `ping()` takes `now` explicitly for its RTT.
+ *
+ * Forwarding: a host drops unicast packets for other addresses; a `Router` (router.ts) sets
+ * `forwarder` on its interfaces and uses `forwardPacket` / `sendErrorForCurrent`.
  *
  * @module
  */
