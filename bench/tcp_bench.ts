@@ -1,0 +1,148 @@
+/**
+ * TCP core speed:
+ * - receive path: one in-order 1448-byte data segment into an established connection
+ *   (parse, demux, sequence checks, ring write, delayed-ACK bookkeeping, an ACK every second
+ *   segment) plus the application's read, per iteration;
+ * - send path: the application writes 1448 bytes and the ACK of the previous segment arrives
+ *   (engine onAck, send-ring free, one segment emitted with checksum), per iteration;
+ * - a 4 MB bulk transfer between two stacks over the fake path (tests/support/tcp_pair.ts).
+ *
+ * Run: `deno bench -A bench/tcp_bench.ts`.
+ *
+ * @module
+ */
+
+import { MILLISECOND, SECOND } from "../stacks/time.ts";
+import type { IpOutput, IpReceiveInfo } from "../stacks/tcpip/iface/protocol.ts";
+import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
+import { IpAddress } from "../stacks/tcpip/wire/address.ts";
+import { write32 } from "../stacks/tcpip/wire/bytes.ts";
+import { TCP_ACK, TCP_SYN, TcpRepr } from "../stacks/tcpip/wire/tcp.ts";
+import { cleanPath, Endpoint, payload, TcpPair } from "../tests/support/tcp_pair.ts";
+
+const LOCAL = IpAddress.parse("198.18.0.1");
+const REMOTE = IpAddress.parse("198.18.0.2");
+const MSS = 1448;
+
+/** Discards output into one reused buffer. */
+class NullIp implements IpOutput {
+  readonly buf = new Uint8Array(65536);
+  packets = 0;
+  beginPacket(
+    _s: IpAddress,
+    _d: IpAddress,
+    _p: number,
+    length: number,
+    _e: number,
+  ): Uint8Array | null {
+    return this.buf.subarray(0, length);
+  }
+  commitPacket(): void {
+    this.packets++;
+  }
+  sourceFor(): IpAddress {
+    return LOCAL;
+  }
+  mtuFor(): number {
+    return 1500;
+  }
+  isLocal(a: IpAddress): boolean {
+    return a.equals(LOCAL);
+  }
+}
+
+interface Rig {
+  stack: TcpStack;
+  id: number;
+  seg: Uint8Array;
+  info: IpReceiveInfo;
+  ip: NullIp;
+}
+
+/** An established connection (passive open, no timestamps) and a segment template. */
+function rig(dataLen: number): Rig {
+  const ip = new NullIp();
+  let r = 1;
+  const stack = new TcpStack({
+    ip,
+    random: () => (r = (Math.imul(r, 1103515245) + 12345) >>> 0),
+    config: { timestamps: false, ecn: false },
+    isn: () => 5000,
+  });
+  const l = stack.listen(null, 80, 4);
+  const repr = new TcpRepr();
+  const info: IpReceiveInfo = {
+    version: 4,
+    src: REMOTE.bytes,
+    dst: LOCAL.bytes,
+    ecn: 0,
+    ttl: 64,
+    packet: new Uint8Array(0),
+    checksumVerified: true,
+  };
+  const build = (flags: number, seq: number, ack: number, len: number): Uint8Array => {
+    repr.reset();
+    repr.srcPort = 40000;
+    repr.dstPort = 80;
+    repr.seq = seq;
+    repr.ack = ack;
+    repr.flags = flags;
+    repr.window = 65535;
+    if (flags & TCP_SYN) repr.mss = 1460;
+    const seg = new Uint8Array(repr.headerLength + len);
+    repr.emit(seg);
+    return seg;
+  };
+  stack.receive(info, build(TCP_SYN, 1000, 0, 0), 0);
+  stack.receive(info, build(TCP_ACK, 1001, 5001, 0), 0);
+  const id = stack.accept(l);
+  return { stack, id, seg: build(TCP_ACK, 1001, 5001, dataLen), info, ip };
+}
+
+{
+  const { stack, id, seg, info } = rig(MSS);
+  let seq = 1001;
+  const dst = new Uint8Array(65536);
+  let now = 0;
+  Deno.bench("tcp receive: one in-order 1448-byte segment + app read", () => {
+    write32(seg, 4, seq);
+    stack.receive(info, seg, now);
+    seq = (seq + MSS) >>> 0;
+    now += 10_000;
+    stack.recv(id, dst, now);
+    if (stack.pollAt() <= now) stack.poll(now);
+  });
+}
+
+{
+  const { stack, id, seg, info } = rig(0);
+  const data = new Uint8Array(MSS);
+  let acked = 5001;
+  let now = 0;
+  stack.setOption(id, "noDelay", true, 0);
+  stack.send(id, data, now); // one segment in flight from here on
+  Deno.bench("tcp send: app write of 1448 bytes + ACK of the previous segment", () => {
+    now += 10_000;
+    acked = (acked + MSS) >>> 0;
+    write32(seg, 8, acked);
+    stack.send(id, data, now);
+    stack.receive(info, seg, now);
+    if (stack.pollAt() <= now) stack.poll(now);
+  });
+}
+
+Deno.bench("tcp bulk: 4 MB over the fake 100 Mbit/s path (two stacks)", { n: 5 }, () => {
+  const pair = new TcpPair(cleanPath({ delay: MILLISECOND }), 1);
+  const l = pair.b.listen(null, 5001, 4);
+  const c = pair.a.connect(pair.addrB, 5001, 0);
+  const ea = new Endpoint(pair.a, c, payload(4_000_000, 1), 0);
+  const eb = new Endpoint(pair.b, -1, new Uint8Array(0), 4_000_000);
+  pair.run(30 * SECOND, () => {
+    if (eb.id < 0) {
+      const id = pair.b.accept(l);
+      if (id > 0) eb.id = id;
+    }
+    ea.pump(pair.now);
+    eb.pump(pair.now);
+  }, () => eb.got === 4_000_000);
+});
