@@ -175,10 +175,30 @@ Deno.test("Interface survives seeded random corruption of valid frames", () => {
   ns.target.set(A6.bytes);
   ns.sourceLlaPresent = true;
   ns.sourceLla.set(PEER_MAC);
+  // IPv4 fragments (first and second) and an IPv6 fragment, to exercise reassembly.
+  const frag4 = (offset: number, more: boolean): Uint8Array => {
+    const r = new Ipv4Repr();
+    r.src = B4.v4;
+    r.dst = A4.v4;
+    r.protocol = 17;
+    r.identification = 77;
+    r.fragmentOffset = offset;
+    r.moreFragments = more;
+    const p = new Uint8Array(20 + 64);
+    r.emit(p, 64);
+    return eth(OUR_MAC, 0x0800, p);
+  };
+  const frag6 = new Uint8Array(8 + 64);
+  frag6[0] = 17;
+  frag6[3] = 1; // offset 0, M set
+  frag6[7] = 9;
   const seeds = [
     eth(OUR_MAC, 0x0800, ipv4(B4, A4, 1, e4)),
     eth(OUR_MAC, 0x0800, ipv4(B4, A4, 17, udp(5, 7, 30))),
     eth(OUR_MAC, 0x86dd, icmp6(B6, A6, ns)),
+    frag4(0, true),
+    frag4(64, false),
+    eth(OUR_MAC, 0x86dd, ipv6(B6, A6, 44, frag6)),
   ];
   let x = 12345;
   const rnd = (n: number): number => {
@@ -192,6 +212,9 @@ Deno.test("Interface survives seeded random corruption of valid frames", () => {
     iface.poll(i * 1000);
   }
   assert.ok(iface.drops.total() > 1000, "most corrupted frames are dropped and counted");
+  assert.ok(iface.counters.fragments.rx > 0, "fragments reached reassembly");
+  iface.poll(3000 * 1000 + 60 * SECOND);
+  assert.equal(iface.reassembler.inProgress, 0, "incomplete datagrams time out");
 });
 
 Deno.test("an ARP request for another host is not answered and creates no entry", () => {
