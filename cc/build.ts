@@ -15,7 +15,7 @@ const CC_DIR = new URL("./", import.meta.url);
 export const DIST_DIR: URL = new URL("./dist/", CC_DIR);
 
 /** AssemblyScript modules: output name -> entry source (relative to cc/src/). */
-export const AS_MODULES: readonly string[] = ["reno"];
+export const AS_MODULES: readonly string[] = ["reno", "cubic"];
 /** C modules (relative to cc/c/). */
 export const C_MODULES: readonly string[] = ["aimd"];
 

@@ -486,6 +486,16 @@ export class WasmCc implements CongestionControl {
     return true;
   }
 
+  /**
+   * A copy of this flow's state slot as f64 words (layouts are documented in each module's
+   * source), or null when not on a module. For tests and diagnostics; allocates.
+   */
+  stateView(): Float64Array | null {
+    if (this.inst === null || this.mod === null) return null;
+    const start = this.slot / 8;
+    return this.inst.f64.slice(start, start + Math.ceil(this.mod.meta.stateSize / 8));
+  }
+
   /** Gives the flow slot back; the module may be released. Idempotent. */
   release(): void {
     this.detach();
