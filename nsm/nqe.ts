@@ -180,6 +180,8 @@ export class Nqe {
   arg2 = 0;
   /** Address bytes (network order); meaningful per `family`. */
   readonly addr: Uint8Array = new Uint8Array(16);
+  /** The same 16 bytes as a DataView, so the codec moves them as four u32 words. */
+  readonly addrView: DataView = new DataView(this.addr.buffer);
   /** Port (host value). */
   port = 0;
   /** 0, NqeFamily.INET or NqeFamily.INET6. */
@@ -225,8 +227,11 @@ export function encodeNqe(view: DataView, offset: number, n: Nqe): void {
   const a2 = n.arg2;
   view.setUint32(offset + NQE_ARG2, a2 >>> 0, true);
   view.setUint32(offset + NQE_ARG2 + 4, (a2 / TWO_32) >>> 0, true);
-  const a = n.addr;
-  for (let i = 0; i < 16; i++) view.setUint8(offset + NQE_ADDR + i, a[i]!);
+  const a = n.addrView;
+  view.setUint32(offset + NQE_ADDR, a.getUint32(0, true), true);
+  view.setUint32(offset + NQE_ADDR + 4, a.getUint32(4, true), true);
+  view.setUint32(offset + NQE_ADDR + 8, a.getUint32(8, true), true);
+  view.setUint32(offset + NQE_ADDR + 12, a.getUint32(12, true), true);
   view.setUint16(offset + NQE_PORT, n.port, true);
   view.setUint8(offset + NQE_FAMILY, n.family);
   view.setUint8(offset + NQE_RESERVED, 0);
@@ -251,8 +256,11 @@ export function decodeNqe(view: DataView, offset: number, n: Nqe): Nqe {
   n.arg1 = view.getUint32(offset + NQE_ARG1, true);
   n.arg2 = view.getUint32(offset + NQE_ARG2, true) +
     (view.getUint32(offset + NQE_ARG2 + 4, true) & 0x1f_ffff) * TWO_32;
-  const a = n.addr;
-  for (let i = 0; i < 16; i++) a[i] = view.getUint8(offset + NQE_ADDR + i);
+  const a = n.addrView;
+  a.setUint32(0, view.getUint32(offset + NQE_ADDR, true), true);
+  a.setUint32(4, view.getUint32(offset + NQE_ADDR + 4, true), true);
+  a.setUint32(8, view.getUint32(offset + NQE_ADDR + 8, true), true);
+  a.setUint32(12, view.getUint32(offset + NQE_ADDR + 12, true), true);
   n.port = view.getUint16(offset + NQE_PORT, true);
   n.family = view.getUint8(offset + NQE_FAMILY);
   n.aux = view.getUint32(offset + NQE_AUX, true);

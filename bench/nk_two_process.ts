@@ -1,0 +1,297 @@
+/**
+ * Two-process NK device numbers: the NSM (this process) and a guest (this script re-spawned
+ * with `guest <path>`) share one device and run the same phases in lockstep:
+ *
+ * A. raw:      guest -> NSM job ring, one u32 written/read per 64-byte slot, batch 64
+ * B. encoded:  the same with full encodeNqe/decodeNqe of every element
+ * C. nop-rtt:  NOP requests pipelined (batch 32) through job ring -> NSM -> completion ring
+ * D. ping:     one NOP at a time, both sides spinning (round-trip latency)
+ * E. wake:     the guest is asleep on the doorbell; the NSM posts one NQE on the receive ring and
+ *              spins for the guest's answer on the job ring (= one wake-up + reply)
+ * F. wake2:    as E, but the NSM sleeps too while waiting (= two wake-ups per round trip)
+ * G. idle:     both sides wait 2 s with nothing to do; CPU time of each process
+ *
+ * Run: deno run -A bench/nk_two_process.ts [scale]   (scale 1 = default counts; 0.1 for a quick run)
+ * Uses 2 cores for a few seconds: run it on a quiet machine.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { GuestDevice, NsmDevice } from "../nsm/device.ts";
+import { decodeNqe, encodeCompletion, encodeNqe, Nqe, NqeOp } from "../nsm/nqe.ts";
+import type { RingConsumer, RingProducer } from "../nsm/ring.ts";
+import { monotonicNow } from "../stacks/time.ts";
+
+const SCALE = Number(Deno.args[0] === "guest" ? Deno.args[2] : Deno.args[0] ?? 1);
+const N_RAW = Math.round(20_000_000 * SCALE);
+const N_ENC = Math.round(5_000_000 * SCALE);
+const N_RTT = Math.round(5_000_000 * SCALE);
+const N_PING = Math.round(200_000 * SCALE);
+const N_WAKE = Math.max(20, Math.round(300 * SCALE));
+const IDLE_MS = 2000;
+const GAP_MS = 3; // pause before each wake-up so the guest has gone to sleep
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/** Producer side of phase A: writes the running count into each slot. */
+function produceRaw(r: RingProducer, n: number, notify: () => void): void {
+  let sent = 0;
+  while (sent < n) {
+    const k = r.claim(n - sent < 64 ? n - sent : 64);
+    if (k === 0) continue;
+    for (let j = 0; j < k; j++) r.view.setUint32(r.slot(j), sent + j, true);
+    r.publish(k);
+    sent += k;
+    notify();
+  }
+}
+
+/** Consumer side of phase A; returns [ns from first to last element, checksum ok]. */
+function consumeRaw(r: RingConsumer, n: number): [number, boolean] {
+  let got = 0;
+  let bad = 0;
+  let t0 = 0;
+  while (got < n) {
+    const k = r.available(64);
+    if (k === 0) continue;
+    if (got === 0) t0 = monotonicNow();
+    for (let j = 0; j < k; j++) if (r.view.getUint32(r.slot(j), true) !== ((got + j) >>> 0)) bad++;
+    r.release(k);
+    got += k;
+  }
+  return [monotonicNow() - t0, bad === 0];
+}
+
+function produceEncoded(r: RingProducer, n: number, notify: () => void): void {
+  const e = new Nqe();
+  e.op = NqeOp.SEND;
+  e.family = 2;
+  let sent = 0;
+  while (sent < n) {
+    const k = r.claim(n - sent < 64 ? n - sent : 64);
+    if (k === 0) continue;
+    for (let j = 0; j < k; j++) {
+      e.requestId = sent + j;
+      e.dataLength = (sent + j) & 0x7ff;
+      encodeNqe(r.view, r.slot(j), e);
+    }
+    r.publish(k);
+    sent += k;
+    notify();
+  }
+}
+
+function consumeEncoded(r: RingConsumer, n: number): [number, boolean] {
+  const d = new Nqe();
+  let got = 0;
+  let bad = 0;
+  let t0 = 0;
+  while (got < n) {
+    const k = r.available(64);
+    if (k === 0) continue;
+    if (got === 0) t0 = monotonicNow();
+    for (let j = 0; j < k; j++) {
+      decodeNqe(r.view, r.slot(j), d);
+      if (d.requestId !== got + j) bad++;
+    }
+    r.release(k);
+    got += k;
+  }
+  return [monotonicNow() - t0, bad === 0];
+}
+
+/** NSM side of C/D: completes `n` requests from job onto completion. */
+function serveNops(job: RingConsumer, comp: RingProducer, n: number, notify: () => void): void {
+  const req = new Nqe();
+  let done = 0;
+  while (done < n) {
+    const k = job.available(comp.claim(64));
+    if (k === 0) continue;
+    for (let j = 0; j < k; j++) {
+      decodeNqe(job.view, job.slot(j), req);
+      encodeCompletion(comp.view, comp.slot(j), req, 0, 0);
+    }
+    job.release(k);
+    comp.publish(k);
+    done += k;
+    notify();
+  }
+}
+
+async function nsmMain(): Promise<void> {
+  const nsm = NsmDevice.create({
+    name: `nk-bench-${Deno.pid}`,
+    ringCapacity: 1024,
+    chunksPerHalf: 16,
+    hugePages: "auto",
+  });
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL(import.meta.url).pathname, "guest", nsm.path, String(SCALE)],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const out = child.output();
+    const bell = await nsm.acceptGuest();
+    const notify = (): void => bell.notify();
+    const { job, completion, receive } = nsm.queueSets[0]!;
+    const results: Record<string, string> = { backing: nsm.backing };
+
+    const [tA, okA] = consumeRaw(job, N_RAW);
+    results["A raw guest->NSM (batch 64)"] = `${(N_RAW / tA * 1000).toFixed(1)} M NQE/s ok=${okA}`;
+    const [tB, okB] = consumeEncoded(job, N_ENC);
+    results["B encoded guest->NSM (batch 64)"] = `${
+      (N_ENC / tB * 1000).toFixed(1)
+    } M NQE/s ok=${okB}`;
+    serveNops(job, completion, N_RTT, notify);
+    serveNops(job, completion, N_PING, notify);
+
+    // E: one wake-up per round trip; the NSM spins for the answer.
+    const req = new Nqe();
+    req.op = NqeOp.EVENT;
+    const lat: number[] = [];
+    const lat2: number[] = [];
+    for (let phase = 0; phase < 2; phase++) {
+      for (let i = 0; i < N_WAKE; i++) {
+        await new Promise((r) => setTimeout(r, GAP_MS));
+        if (!bell.peerSleeping) continue; // only count true wake-ups from sleep
+        req.requestId = i;
+        receive.claim(1);
+        encodeNqe(receive.view, receive.slot(0), req);
+        const t0 = monotonicNow();
+        receive.publish(1);
+        bell.notify();
+        if (phase === 0) {
+          while (job.available(1) === 0) { /* spin */ }
+        } else {
+          await bell.wait(() => job.peekFill() > 0, 0);
+          while (job.available(1) === 0) { /* the byte may precede the index */ }
+        }
+        (phase === 0 ? lat : lat2).push(monotonicNow() - t0);
+        job.release(1);
+      }
+    }
+    // Tell the guest the wake phases are over: requestId 0xffffffff.
+    req.requestId = 0xffff_ffff;
+    receive.claim(1);
+    encodeNqe(receive.view, receive.slot(0), req);
+    receive.publish(1);
+    bell.notify();
+
+    // G: idle.
+    const cpu0 = process.cpuUsage();
+    const w0 = monotonicNow();
+    await bell.wait(() => nsm.hasWork(), 0, IDLE_MS);
+    const cpu = process.cpuUsage(cpu0);
+    const idleWall = (monotonicNow() - w0) / 1e6;
+
+    const guest = JSON.parse(
+      new TextDecoder().decode((await out).stdout).trim().split("\n").at(-1)!,
+    );
+    lat.sort((a, b) => a - b);
+    lat2.sort((a, b) => a - b);
+    const us = (ns: number): string => (ns / 1000).toFixed(1);
+    results["C NOP round trip pipelined (batch 32)"] = `${guest.rttMops.toFixed(2)} M ops/s`;
+    results["D NOP ping-pong, spinning"] = `${guest.pingKops.toFixed(0)} k round trips/s (${
+      guest.pingUs.toFixed(2)
+    } us each)`;
+    results["E wake-up from idle + reply (NSM spins)"] = `median ${us(percentile(lat, 0.5))} us, ` +
+      `p90 ${us(percentile(lat, 0.9))} us, p99 ${us(percentile(lat, 0.99))} us (n=${lat.length})`;
+    results["F wake-up round trip, both sleep"] = `median ${us(percentile(lat2, 0.5))} us, ` +
+      `p90 ${us(percentile(lat2, 0.9))} us, p99 ${
+        us(percentile(lat2, 0.99))
+      } us (n=${lat2.length})`;
+    results["G idle CPU over " + idleWall.toFixed(0) + " ms"] = `NSM ${
+      ((cpu.user + cpu.system) / 1000).toFixed(2)
+    } ms, guest ${guest.idleCpuMs.toFixed(2)} ms`;
+    for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(44)} ${v}`);
+  } finally {
+    nsm.close();
+  }
+}
+
+async function guestMain(path: string): Promise<void> {
+  const dev = await GuestDevice.attach(path);
+  try {
+    const notify = (): void => dev.bell.notify();
+    const { job, completion, receive } = dev.queueSets[0]!;
+    produceRaw(job, N_RAW, notify);
+    produceEncoded(job, N_ENC, notify);
+
+    // C: pipelined NOPs, batch 32, as many in flight as the rings allow.
+    const e = new Nqe();
+    e.op = NqeOp.NOP;
+    const c = new Nqe();
+    let sent = 0;
+    let done = 0;
+    let t0 = monotonicNow();
+    while (done < N_RTT) {
+      const k = sent < N_RTT ? job.claim(Math.min(32, N_RTT - sent)) : 0;
+      for (let j = 0; j < k; j++) {
+        e.requestId = sent + j;
+        encodeNqe(job.view, job.slot(j), e);
+      }
+      if (k > 0) {
+        job.publish(k);
+        sent += k;
+        notify();
+      }
+      const m = completion.available(64);
+      for (let j = 0; j < m; j++) decodeNqe(completion.view, completion.slot(j), c);
+      if (m > 0) {
+        completion.release(m);
+        done += m;
+      }
+    }
+    const rttMops = N_RTT / (monotonicNow() - t0) * 1000;
+
+    // D: ping-pong.
+    t0 = monotonicNow();
+    for (let i = 0; i < N_PING; i++) {
+      while (job.claim(1) === 0) { /* spin */ }
+      e.requestId = i;
+      encodeNqe(job.view, job.slot(0), e);
+      job.publish(1);
+      notify();
+      while (completion.available(1) === 0) { /* spin */ }
+      completion.release(1);
+    }
+    const pingNs = (monotonicNow() - t0) / N_PING;
+
+    // E/F: sleep until the NSM posts on the receive ring, answer on the job ring.
+    const ev = new Nqe();
+    for (;;) {
+      await dev.bell.wait(() => receive.peekFill() > 0, 20_000);
+      const k = receive.available(1);
+      if (k === 0) continue;
+      decodeNqe(receive.view, receive.slot(0), ev);
+      receive.release(1);
+      if (ev.requestId === 0xffff_ffff) break;
+      job.claim(1);
+      encodeNqe(job.view, job.slot(0), ev);
+      job.publish(1);
+      notify();
+    }
+
+    // G: idle.
+    const cpu0 = process.cpuUsage();
+    await dev.bell.wait(() => dev.hasWork(), 0, IDLE_MS);
+    const cpu = process.cpuUsage(cpu0);
+    console.log(JSON.stringify({
+      rttMops,
+      pingKops: 1e6 / pingNs,
+      pingUs: pingNs / 1000,
+      idleCpuMs: (cpu.user + cpu.system) / 1000,
+    }));
+  } finally {
+    dev.close();
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.args[0] === "guest") await guestMain(Deno.args[1]!);
+  else await nsmMain();
+}
