@@ -50,7 +50,10 @@ export interface AckSample {
   readonly isAppLimited: boolean;
   /** The ECE flag of this ACK. */
   readonly ece: boolean;
-  /** True while in fast recovery or RTO loss state (PRR owns the window; do not grow cwnd). */
+  /**
+   * True during fast recovery, where PRR owns the window (do not grow cwnd). False in the RTO
+   * "loss" state: slow start from the loss window continues there.
+   */
   readonly inRecovery: boolean;
   /** Arrival time. */
   readonly now: Instant;

@@ -735,7 +735,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       m.losses = rs.losses;
       m.isAppLimited = rs.isAppLimited;
       m.ece = ece;
-      m.inRecovery = this.st === "recovery" || this.st === "loss";
+      m.inRecovery = this.st === "recovery";
       m.now = now;
       m.mss = this.mss;
       this.ccImpl.onAck(m);
@@ -991,22 +991,26 @@ export class RecoveryEngine implements RecoveryEngineApi {
   // Timers
 
   private tlpEligible(): boolean {
+    // Needs an RTT sample: that also keeps probes away from the SYN (the handshake's RTO owns it).
     return this.tlpCfg && this.sackOn && (this.st === "open" || this.st === "disorder") &&
-      !this.tlpOutstanding && !this.probePending && this.ring.count > 0;
+      !this.tlpOutstanding && !this.probePending && this.ring.count > 0 && this.est.srtt >= 0;
   }
 
-  /** RFC 8985 7.2: PTO = 2*SRTT (+ WCDelAckT with one segment in flight), capped by the RTO. */
+  /**
+   * RFC 8985 7.2: PTO = 2*SRTT (+ WCDelAckT with one segment in flight), capped by the RTO
+   * deadline. (Before the first RTT sample no probe is armed: the RTO covers that case.)
+   */
   private armTlp(now: Instant): void {
     if (!this.tlpEligible()) {
       this.tlpAt = NEVER;
       return;
     }
     const srtt = this.est.srtt;
-    let pto = srtt >= 0 ? 2 * srtt : SECOND;
-    if (srtt >= 0 && ((this.nxt - this.una) >>> 0) <= this.mss) pto += this.delAck;
+    let pto = 2 * srtt;
+    if (((this.nxt - this.una) >>> 0) <= this.mss) pto += this.delAck;
     const at = now + pto;
-    // A probe no earlier than the RTO is pointless: the RTO fires instead.
-    this.tlpAt = at < this.rtoAt ? at : NEVER;
+    // Capped by the RTO deadline: the probe then goes out instead of the timeout (RFC 8985).
+    this.tlpAt = at < this.rtoAt ? at : this.rtoAt;
   }
 
   /** See `RecoveryEngineApi.pollAt`. */

@@ -152,11 +152,31 @@ Deno.test("TLP adds the delayed-ACK allowance with one segment in flight", () =>
   assert.equal(m.pollAt(), ms(1200));
 });
 
-Deno.test("TLP is not armed when the RTO would fire first", () => {
+Deno.test("the PTO is capped at the RTO deadline and the probe goes out instead of the RTO", () => {
   const e = warm(); // RTO 300 ms < PTO 400 ms with one segment in flight
   sendNew(e, 1, MSS, ms(1000));
   assert.equal(e.pollAt(), ms(1300));
-  assert.equal(e.onTimer(ms(1300), false), "rto");
+  assert.equal(e.onTimer(ms(1300), false), "tlp");
+  assert.equal(e.cc.cwnd, 10 * MSS); // the idle restart window, no collapse
+  const p = e.nextRetransmit()!;
+  assert.equal(p.isProbe, true);
+  e.onSend(p.seq, p.len, ms(1300), true);
+  assert.equal(e.pollAt(), ms(1600));
+  assert.equal(e.onTimer(ms(1600), false), "rto");
+  assert.equal(e.cc.cwnd, MSS);
+});
+
+Deno.test("before any RTT sample no probe is armed: the RTO fires at 1 s (e.g. the SYN)", () => {
+  const e = new RecoveryEngine({ mss: MSS });
+  e.reset(0, 0);
+  e.onSend(0, 1, 0, false); // SYN
+  assert.equal(e.pollAt(), SECOND);
+  assert.equal(e.onTimer(SECOND, false), "rto");
+  const p = e.nextRetransmit()!;
+  assert.equal(p.isProbe, false);
+  assert.equal(p.len, 1);
+  e.onSend(p.seq, p.len, SECOND, true);
+  assert.equal(e.pollAt(), 3 * SECOND);
 });
 
 Deno.test("a TLP retransmission that repairs a loss reduces the window once", () => {

@@ -35,7 +35,7 @@ Deno.test("RtoEstimator clamps to the 200 ms minimum and the 120 s maximum", () 
 });
 
 Deno.test("RTO backoff doubles from 1 s and is capped at 120 s", () => {
-  const e = new RecoveryEngine({ mss: 1000 });
+  const e = new RecoveryEngine({ mss: 1000, tlp: false });
   e.reset(0, 0);
   sendNew(e, 1, 1000, 0);
   const seen: number[] = [];
@@ -66,7 +66,7 @@ Deno.test("onTimer() before the deadline does nothing and an empty flight arms n
 });
 
 Deno.test("a new ACK clears the backoff and restarts the RTO from the estimator", () => {
-  const e = new RecoveryEngine({ mss: 1000 });
+  const e = new RecoveryEngine({ mss: 1000, tlp: false });
   e.reset(0, 0);
   sendNew(e, 2, 1000, 0);
   e.onTimer(SECOND, false);
@@ -79,7 +79,7 @@ Deno.test("a new ACK clears the backoff and restarts the RTO from the estimator"
 });
 
 Deno.test("Karn's rule: no RTT sample from a retransmitted segment, samples resume after", () => {
-  const e = new RecoveryEngine({ mss: 1000 });
+  const e = new RecoveryEngine({ mss: 1000, tlp: false });
   e.reset(0, 0);
   sendNew(e, 1, 1000, 0);
   e.onTimer(SECOND, false);
@@ -94,7 +94,7 @@ Deno.test("Karn's rule: no RTT sample from a retransmitted segment, samples resu
 });
 
 Deno.test("with timestamps the echoed RTT is used even for retransmitted data", () => {
-  const e = new RecoveryEngine({ mss: 1000, timestamps: true });
+  const e = new RecoveryEngine({ mss: 1000, timestamps: true, tlp: false });
   e.reset(0, 0);
   sendNew(e, 1, 1000, 0);
   e.onTimer(SECOND, false);
@@ -110,4 +110,26 @@ Deno.test("minRto is configurable", () => {
   sendNew(e, 1, 1000, 0);
   ackWith(e, ms(10), 1000);
   assert.equal(e.rto, SECOND);
+});
+
+Deno.test("after an RTO the window slow-starts from one segment while still in loss state", () => {
+  const e = new RecoveryEngine({ mss: 1000, tlp: false });
+  e.reset(0, 0);
+  sendNew(e, 10, 1000, 0);
+  assert.equal(e.onTimer(SECOND, false), "rto");
+  assert.equal(e.cc.cwnd, 1000);
+  const rt = e.nextRetransmit()!;
+  assert.ok(e.canSend(rt.len, true));
+  e.onSend(rt.seq, rt.len, SECOND, true);
+  assert.equal(e.canSend(1000, true), false);
+  ackWith(e, SECOND + ms(100), 1000);
+  assert.equal(e.state, "loss");
+  assert.equal(e.cc.cwnd, 2000);
+  // Two more lost segments may now go.
+  for (let i = 0; i < 2; i++) {
+    const r = e.nextRetransmit()!;
+    assert.ok(e.canSend(r.len, true));
+    e.onSend(r.seq, r.len, SECOND + ms(100), true);
+  }
+  assert.equal(e.canSend(1000, true), false);
 });
