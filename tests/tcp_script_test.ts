@@ -869,3 +869,73 @@ Deno.test("garbage aimed at one connection never disturbs another (seeded fuzz)"
   assert.equal(s.stack.recv(bystander, buf, s.now), 2);
   assert.deepEqual(buf.subarray(0, 2), new Uint8Array([9, 8]));
 });
+
+Deno.test("pacing: with the engine pacing, a window's worth of data leaves spaced out, not as one burst", () => {
+  const s = script({ pacing: true });
+  const c = s.stack.connect(s.remote, 80, 0, { localPort: 40000 });
+  s.expect({ flags: "S" });
+  s.wait(10); // a 10 ms RTT for the pacer to work from
+  s.inject({ flags: "S.", seq: PEER, ack: ISS + 1, mss: 1460, srcPort: 80, dstPort: 40000 });
+  s.expect({ flags: "." });
+  s.stack.send(c, new Uint8Array(14_600), s.now);
+  const t0 = s.now;
+  s.wait(50);
+  const segs = s.pending();
+  assert.equal(segs.reduce((n, x) => n + x.data.length, 0), 14_600, "everything left in time");
+  const atStart = segs.filter((x) => x.at === t0).length;
+  assert.ok(atStart <= 3, `${atStart} segments left at once`);
+  assert.ok(segs[segs.length - 1]!.at > t0, "the rest was spread over time");
+  const info = s.stack.info(c);
+  assert.ok(info.pacingRate > 0, "TCP_INFO reports the pacing rate");
+});
+
+Deno.test("close paths from the handshake: close in SYN-SENT deletes, shutdown in SYN-RECEIVED sends FIN once established", () => {
+  const s = script();
+  const c = s.stack.connect(s.remote, 80, 0, { localPort: 40000 });
+  s.expect({ flags: "S" });
+  s.stack.close(c, s.now);
+  s.expectNone();
+  assert.equal(s.stack.connectionCount, 0);
+  // Simultaneous open, then shutdown in SYN-RECEIVED.
+  const c2 = s.stack.connect(s.remote, 80, s.now, { localPort: 40001 });
+  s.expect({ flags: "S" });
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 80, dstPort: 40001 });
+  s.expect({ flags: "S.", ack: PEER + 1 });
+  s.stack.shutdown(c2, s.now);
+  s.expectNone();
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, srcPort: 80, dstPort: 40001 });
+  s.expect({ flags: "F.", seq: ISS + 1, ack: PEER + 1 });
+  assert.equal(s.stack.state(c2), "FIN-WAIT-1");
+});
+
+Deno.test("RST in LAST-ACK, CLOSING and TIME-WAIT closes without an error; active SYN-RECEIVED RST refuses", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 1 });
+  s.take();
+  s.stack.shutdown(c, s.now);
+  s.take();
+  assert.equal(s.stack.state(c), "LAST-ACK");
+  s.inject({ flags: "R", seq: PEER + 2 });
+  assert.equal(s.stack.state(c), "CLOSED");
+  assert.equal(s.stack.error(c), null);
+
+  const t = script();
+  const d = acceptOne(t);
+  t.stack.shutdown(d, t.now);
+  t.take();
+  t.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 2 });
+  t.take();
+  assert.equal(t.stack.state(d), "TIME-WAIT");
+  t.inject({ flags: "R", seq: PEER + 2 });
+  assert.equal(t.stack.state(d), "CLOSED");
+  assert.equal(t.stack.connectionCount, 0);
+
+  const u = script();
+  const e = u.stack.connect(u.remote, 80, 0, { localPort: 40000 });
+  u.take();
+  u.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 80, dstPort: 40000 });
+  u.take();
+  u.inject({ flags: "R", seq: PEER + 1, srcPort: 80, dstPort: 40000 });
+  assert.ok(u.stack.error(e) instanceof ConnectionRefused);
+});

@@ -74,6 +74,8 @@ export interface TcpConfig {
   synQueueMax: number;
   /** Use SYN cookies when the SYN queue is full (else drop the SYN). */
   synCookies: boolean;
+  /** Pace transmissions at the engine's rate even when the CC sets none (Linux fq-like). */
+  pacing: boolean;
 }
 
 /** Default socket options. */
@@ -116,5 +118,6 @@ export function defaultTcpConfig(): TcpConfig {
     ephemeralHigh: 60999,
     synQueueMax: 256,
     synCookies: true,
+    pacing: false,
   };
 }

@@ -292,6 +292,7 @@ export class Tcb {
       cc,
       minRto: cfg.minRto,
       initialRto: cfg.initialRto,
+      pacing: cfg.pacing,
       capacity: 8,
     });
     // RFC 7323 2.2: the shift is chosen once, from the receive buffer, before the SYN.
@@ -349,6 +350,8 @@ export class Tcb {
     this.sndNxt = this.iss;
     this.#sndBufSeq = seqAdd(this.iss, 1);
     this.rec.reset(this.iss, now);
+    // No TLP/RACK for the SYN (RFC 8985 probes data only): options are set once negotiated.
+    this.rec.setNegotiated(false, false, false);
     this.#engineStarted = true;
     this.state = TcpState.SynSent; // RFC 9293 3.10.1: CLOSED -> SYN-SENT on active OPEN
     this.#sendSyn(now, false);
@@ -376,6 +379,8 @@ export class Tcb {
     this.sndUna = this.iss;
     this.#sndBufSeq = seqAdd(this.iss, 1);
     this.rec.reset(this.iss, now);
+    // No TLP/RACK for the SYN (RFC 8985 probes data only): options are set once negotiated.
+    this.rec.setNegotiated(false, false, false);
     this.#engineStarted = true;
     this.state = TcpState.SynReceived; // RFC 9293 3.10.7.2: LISTEN -> SYN-RECEIVED
     this.#sendSyn(now, true);
@@ -417,6 +422,8 @@ export class Tcb {
     }
     this.#setMssFromPeer(mss);
     this.rec.reset(this.iss, now);
+    // No TLP/RACK for the SYN (RFC 8985 probes data only): options are set once negotiated.
+    this.rec.setNegotiated(false, false, false);
     this.rec.onSend(this.iss, 1, now, false);
     this.#engineStarted = true;
     this.state = TcpState.SynReceived;
