@@ -2,7 +2,7 @@
  * Guest side of the two-process NK device tests (run by tests/nk_two_process_test.ts as a
  * separate Deno process), plus the deterministic NQE content and checksum both sides use.
  *
- * Usage: deno run -A tests/nk_peer.ts <stream|idle> <device path> <count>
+ * Usage: deno run -A tests/nk_peer.ts <stream|idle|hostile> <device path> <count>
  * Prints one JSON line with what it observed.
  *
  * @module
@@ -158,12 +158,59 @@ async function idle(dev: GuestDevice, idleMs: number): Promise<PeerReport> {
   };
 }
 
+/**
+ * A hostile guest: two SEND NQEs with data references outside its half, then (after their
+ * completions) a send-ring producer index beyond the ring's capacity.
+ */
+async function hostile(dev: GuestDevice): Promise<PeerReport> {
+  const { send, completion } = dev.queueSets[0]!;
+  const n = new Nqe();
+  n.op = NqeOp.SEND;
+  n.socketId = 1;
+  const refs: Array<[number, number]> = [[0xffff_ff00, 512], [dev.data.peerBase, 100]];
+  send.claim(2);
+  for (let j = 0; j < 2; j++) {
+    n.requestId = j;
+    n.dataOffset = refs[j]![0];
+    n.dataLength = refs[j]![1];
+    encodeNqe(send.view, send.slot(j), n);
+  }
+  send.publish(2);
+  dev.bell.notify();
+  let completed = 0;
+  let bad = 0;
+  while (completed < 2) {
+    if (await dev.bell.wait(() => completion.peekFill() > 0, 20_000) === "closed") break;
+    const m = completion.available(2);
+    for (let j = 0; j < m; j++) {
+      if (decodeNqe(completion.view, completion.slot(j), n).result !== -14) bad++;
+    }
+    completion.release(m);
+    completed += m;
+  }
+  // Now lie about the producer index: 5 slots more than the ring can hold.
+  const prod = new Uint32Array(send.view.buffer, send.view.byteOffset, 1);
+  prod[0] = (send.index + send.capacity + 5) >>> 0;
+  dev.bell.notify();
+  return {
+    sent: 2,
+    completed,
+    checksum: 0,
+    badCompletions: bad,
+    fullCount: 0,
+    sleeps: dev.bell.sleeps,
+    wakesSent: dev.bell.wakesSent,
+  };
+}
+
 if (import.meta.main) {
   const [mode, path, countArg] = Deno.args;
   const dev = await GuestDevice.attach(path!);
   try {
     const report = mode === "stream"
       ? await stream(dev, Number(countArg))
+      : mode === "hostile"
+      ? await hostile(dev)
       : await idle(dev, Number(countArg));
     console.log(JSON.stringify(report));
   } finally {

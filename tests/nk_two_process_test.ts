@@ -132,3 +132,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the NSM rejects a hostile guest process's out-of-half data references and its impossible ring index",
+  sanitizeResources: false,
+  async fn(): Promise<void> {
+    const nsm = NsmDevice.create({
+      name: `nk-2h-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
+      ringCapacity: 16,
+      chunksPerHalf: 4,
+      hugePages: "never",
+    });
+    try {
+      const output = spawnGuest("hostile", nsm.path, 0);
+      const bell = await nsm.acceptGuest();
+      const { send, completion } = nsm.queueSets[0]!;
+      const req = new Nqe();
+      const faults: string[] = [];
+      while (faults.length < 2) {
+        assert.equal(await bell.wait(() => send.peekFill() > 0, 0, 5000), "work");
+        const n = send.available(completion.claim(4));
+        for (let j = 0; j < n; j++) {
+          decodeNqe(send.view, send.slot(j), req);
+          const fault = nsm.data.borrow(req.dataOffset, req.dataLength);
+          faults.push(fault ?? "accepted");
+          // A bad reference is answered with -EFAULT and no chunk to return.
+          encodeCompletion(completion.view, completion.slot(j), req, fault === null ? 0 : -14, 0);
+        }
+        send.release(n);
+        completion.publish(n);
+        bell.notify();
+      }
+      assert.deepEqual(faults, ["offset-out-of-region", "wrong-half"]);
+      assert.equal(nsm.data.faultCount, 2);
+      // Wait until the corrupt index is seen (the guest rings after writing it) or the guest exits.
+      for (let i = 0; i < 100 && send.fault === null; i++) {
+        const why = await bell.wait(() => send.peekFill() > 0 || send.fault !== null, 0, 100);
+        if (why === "closed") send.peekFill();
+      }
+      assert.equal(send.fault?.reason, "producer-index-beyond-capacity");
+      assert.equal(send.available(16), 0, "nothing is read from a faulted ring");
+      const guest = report(await output);
+      assert.equal(guest.completed, 2);
+      assert.equal(guest.badCompletions, 0, "the guest saw -EFAULT for both");
+    } finally {
+      nsm.close();
+    }
+  },
+});
