@@ -939,3 +939,15 @@ Deno.test("RST in LAST-ACK, CLOSING and TIME-WAIT closes without an error; activ
   u.inject({ flags: "R", seq: PEER + 1, srcPort: 80, dstPort: 40000 });
   assert.ok(u.stack.error(e) instanceof ConnectionRefused);
 });
+
+Deno.test("when the IP layer has no buffer, the segment is retried shortly instead of being lost", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.ip.refuse = true;
+  s.stack.send(c, new Uint8Array(100), s.now);
+  s.expectNone();
+  assert.ok(s.stack.counters.outputFailures > 0);
+  s.ip.refuse = false;
+  s.wait(1);
+  s.expect({ flags: "P.", seq: ISS + 1, data: 100 });
+});

@@ -92,6 +92,11 @@ const ECN_ECT0 = 2;
 /** RFC 7323 5.5: TS.Recent is invalid after 24 days of idleness. */
 const PAWS_IDLE_LIMIT = 24 * 24 * 3600 * 1000 * MILLISECOND;
 
+/** Segments one output pass may emit before yielding to other connections. */
+const OUTPUT_BUDGET = 1024;
+/** Delay before retrying after the IP layer refused a buffer. */
+const RETRY_DELAY = MILLISECOND;
+
 /** Largest window shift (RFC 7323 2.3). */
 const MAX_WSCALE = 14;
 
@@ -784,7 +789,7 @@ export class Tcb {
         seg.sackBlocks,
         this.#sackOk ? seg.sackCount : 0,
         tsRtt,
-        (seg.flags & TCP_ECE) !== 0,
+        this.#ecnOk && (seg.flags & TCP_ECE) !== 0, // RFC 3168 6.1.2: only when negotiated
         !carriesData && !windowChanged,
       );
       void r;
@@ -1188,7 +1193,11 @@ export class Tcb {
     ) {
       return;
     }
-    for (let guard = 0; guard < 1024; guard++) {
+    for (let guard = 0;; guard++) {
+      if (guard === OUTPUT_BUDGET) {
+        this.#pacingAt = now; // bounded work per call: continue on the next poll
+        return;
+      }
       const paceAt = this.rec.nextSendTime();
       if (paceAt > now) {
         if (this.#unsentBytes() > 0 || this.rec.nextRetransmit() !== null) this.#pacingAt = paceAt;
@@ -1199,7 +1208,10 @@ export class Tcb {
         if (!this.rec.canSend(rt.len, true)) return;
         const seq = rt.seq;
         const len = rt.len;
-        if (!this.#retransmit(seq, len, now)) return;
+        if (!this.#retransmit(seq, len, now)) {
+          this.#pacingAt = now + RETRY_DELAY; // the IP layer had no room: try again shortly
+          return;
+        }
         this.rec.onSend(seq, len, now, true);
         this.#host.counters.retransmits++;
         continue;
@@ -1238,7 +1250,10 @@ export class Tcb {
       if (len > 0 && len === dataUnsent) flags |= TCP_PSH;
       if (len > 0 && this.rec.takeCwr()) flags |= TCP_CWR; // RFC 3168 6.1.2
       const off = seqDiff(seq, this.#sndBufSeq);
-      if (!this.#sendSegment(flags, seq, off, len, now, len > 0 && this.rec.sendEct)) return;
+      if (!this.#sendSegment(flags, seq, off, len, now, len > 0 && this.rec.sendEct)) {
+        this.#pacingAt = now + RETRY_DELAY;
+        return;
+      }
       const seqLen = len + (fin ? 1 : 0);
       if (fin) {
         this.#finSent = true;
