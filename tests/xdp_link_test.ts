@@ -41,7 +41,7 @@ Deno.test({
     assert.equal(link.attachMode, "skb");
     assert.ok(await lab.nsmHasXdp(), "the program shows up in ip link show");
     const views: Uint8Array[] = [];
-    const sender = lab.peer(pySend(lab, 9999, 20, "xdp-rx"));
+    const sender = lab.peer(pySend(lab, 9999, 20, "xdp-rx"), true);
     const frames = await collect(
       {
         receive: (cb, max) =>
@@ -202,7 +202,7 @@ Deno.test({
       },
     );
     assert.ok(await lab.nsmHasXdp());
-    const sender = lab.peer(pySend(lab, 9998, 3, "still"));
+    const sender = lab.peer(pySend(lab, 9998, 3, "still"), true);
     const frames = await collect(
       first,
       (fs) => fs.filter((f) => udpPayloadTo(f, 9998) !== null).length >= 3,
@@ -248,7 +248,7 @@ Deno.test({
       handleSignals: false,
     });
     assert.deepEqual(link.queueIds, [0, 1]);
-    const sender = lab.peer(pySend(lab, 9997, 10, "mq"));
+    const sender = lab.peer(pySend(lab, 9997, 10, "mq"), true);
     const frames = await collect(
       link,
       (fs) => fs.filter((f) => udpPayloadTo(f, 9997) !== null).length >= 10,

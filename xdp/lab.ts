@@ -72,6 +72,17 @@ export class LabCommandError extends Error {
 }
 
 let counter = 0;
+
+/**
+ * "x" + pid + random + counter in base 36 (<= 10 chars). The pid alone is not enough: `deno
+ * test --parallel` runs test files as workers of one process, each with its own counter.
+ */
+function uniqueName(): string {
+  const r = crypto.getRandomValues(new Uint16Array(1))[0]! % 46656;
+  return `x${(Deno.pid % 1679616).toString(36)}${r.toString(36).padStart(3, "0")}${
+    (counter++ % 1296).toString(36)
+  }`;
+}
 const decoder = new TextDecoder();
 
 /** Runs `args` (argv[0] looked up on PATH); throws `LabCommandError` unless `allowFail`. */
@@ -147,7 +158,7 @@ export class Lab implements AsyncDisposable {
 
   /** Creates the namespaces and veth pair; removes whatever it created if a step fails. */
   static async up(options: LabOptions = {}): Promise<Lab> {
-    const name = options.name ?? `xl${Deno.pid % 100000}${(counter++).toString(36)}`;
+    const name = options.name ?? uniqueName();
     if (!/^[a-z][a-z0-9]{0,9}$/.test(name)) {
       throw new RangeError(`lab name '${name}': 1-10 lowercase letters/digits, letter first`);
     }
