@@ -15,7 +15,7 @@ const CC_DIR = new URL("./", import.meta.url);
 export const DIST_DIR: URL = new URL("./dist/", CC_DIR);
 
 /** AssemblyScript modules: output name -> entry source (relative to cc/src/). */
-export const AS_MODULES: readonly string[] = ["reno", "cubic"];
+export const AS_MODULES: readonly string[] = ["reno", "cubic", "dctcp", "bbr"];
 /** C modules (relative to cc/c/). */
 export const C_MODULES: readonly string[] = ["aimd"];
 
@@ -100,11 +100,15 @@ export function ensureBuilt(): Promise<string[]> {
 async function buildAll(): Promise<string[]> {
   Deno.mkdirSync(DIST_DIR, { recursive: true });
   const built: string[] = [];
-  const abi = new URL("./src/abi.ts", CC_DIR);
+  // Every AS module may import the shared files, so any source change rebuilds them all.
+  const srcDir = new URL("./src/", CC_DIR);
+  const sources = [...Deno.readDirSync(srcDir)]
+    .filter((e) => e.isFile && e.name.endsWith(".ts"))
+    .map((e) => new URL(e.name, srcDir));
   for (const name of AS_MODULES) {
     const src = new URL(`./src/${name}.ts`, CC_DIR);
     const out = new URL(`${name}.wasm`, DIST_DIR);
-    if (!stale(out, [src, abi, new URL(import.meta.url)])) continue;
+    if (!stale(out, [...sources, new URL(import.meta.url)])) continue;
     const tmp = new URL(`${name}.${Deno.pid}.tmp.wasm`, DIST_DIR);
     await run(name, Deno.execPath(), [
       "run",
