@@ -271,3 +271,110 @@ Deno.test({
     );
   },
 });
+
+async function childWithLink(lab: Lab): Promise<Deno.ChildProcess> {
+  const mod = new URL("../xdp/xdp_link.ts", import.meta.url).href;
+  const code = `import { XdpLink } from "${mod}";\n` +
+    `const link = XdpLink.open({ ifname: "${lab.nsmIf}", ringSize: 64 });\n` +
+    `console.log("ready " + link.mode);\n` +
+    // Keep the event loop alive without busy-waiting; bounded to 30 s.
+    `setTimeout(() => {}, 30000);\n`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  const deadline = Date.now() + 15000;
+  while (!text.includes("ready") && Date.now() < deadline) {
+    const r = await reader.read();
+    if (r.done) break;
+    text += new TextDecoder().decode(r.value);
+  }
+  reader.releaseLock();
+  assert.match(text, /ready copy/);
+  return child;
+}
+
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  Deno.test({
+    name: `a process holding an XdpLink detaches it and exits ${code} on ${signal}`,
+    ignore: gate.ignore,
+    async fn(): Promise<void> {
+      gate.assert();
+      await using lab = await Lab.up();
+      const child = await childWithLink(lab);
+      try {
+        assert.ok(await lab.nsmHasXdp());
+        child.kill(signal);
+        const status = await child.status;
+        assert.equal(status.code, code);
+        // signal null: the process exited itself (our handler closed the link and called
+        // Deno.exit) rather than being killed by the signal's default action.
+        assert.equal(status.signal, null);
+        assert.equal(await lab.nsmHasXdp(), false);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* exited */ }
+        await child.status;
+        await child.stdout.cancel().catch(() => {});
+        await child.stderr.cancel().catch(() => {});
+      }
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "a process killed with SIGKILL leaves no XDP program behind (the BPF link dies with its fd)",
+  ignore: gate.ignore,
+  async fn(): Promise<void> {
+    gate.assert();
+    await using lab = await Lab.up();
+    const child = await childWithLink(lab);
+    assert.ok(await lab.nsmHasXdp());
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    // The kernel releases the link when the last fd closes; allow it a moment.
+    let attached = true;
+    for (let i = 0; i < 50 && attached; i++) {
+      attached = await lab.nsmHasXdp();
+      if (attached) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(attached, false);
+    // And the queue can be bound again.
+    using link = XdpLink.open({ ifname: lab.nsmIf, ringSize: 64, handleSignals: false });
+    assert.equal(link.closed, false);
+  },
+});
+
+Deno.test({
+  name: "XdpLink with attachMode 'native' on veth receives the peer's frames",
+  ignore: gate.ignore,
+  async fn(): Promise<void> {
+    gate.assert();
+    await using lab = await Lab.up({ offloads: "off" });
+    await lab.staticNeighbours();
+    using link = XdpLink.open({
+      ifname: lab.nsmIf,
+      attachMode: "native",
+      ringSize: 64,
+      handleSignals: false,
+    });
+    assert.equal(link.attachMode, "native");
+    const r = await lab.nsm(["ip", "link", "show", lab.nsmIf]);
+    assert.match(r.stdout, /xdp[^g]/, "native attach shows 'xdp', not 'xdpgeneric'");
+    const sender = lab.peer(pySend(lab, 9996, 5, "native"), true);
+    const frames = await collect(
+      link,
+      (fs) => fs.filter((f) => udpPayloadTo(f, 9996) !== null).length >= 5,
+      5000,
+    );
+    await sender;
+    assert.equal(frames.filter((f) => udpPayloadTo(f, 9996) !== null).length, 5);
+  },
+});
