@@ -66,7 +66,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private readonly pacer = new Pacer();
   private readonly res = new AckResult();
   private readonly rtx = new RetransmitRange();
-  private readonly infoOut = new RecoveryInfo();
+  private infoOut: RecoveryInfo | null = null; // allocated on first use: idle connections stay small
   private readonly smp = new SampleRecord();
   private readonly ccImpl: CongestionControl;
 
@@ -327,7 +327,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
         this.ccImpl.onIdleRestart(now);
       }
       const s = this.ring.push(seq, len, now);
-      this.ring.order[s] = ++this.txOrder;
+      this.ring.a[this.ring.oOrder + s] = ++this.txOrder;
       this.snapshot(s);
       this.nxt = end;
       if (this.probeQuota > 0 && !this.probePending) {
@@ -351,13 +351,13 @@ export class RecoveryEngine implements RecoveryEngineApi {
 
   private snapshot(s: number): void {
     const r = this.ring;
-    r.delivered[s] = this.cDelivered;
-    r.deliveredTime[s] = this.cDeliveredTime;
-    r.firstSent[s] = this.cFirstSentTime;
-    let f = r.flags[s]! & ~(F_APP_LIMITED | F_ECT);
+    r.a[r.oDeliv + s] = this.cDelivered;
+    r.a[r.oDelivT + s] = this.cDeliveredTime;
+    r.a[r.oFirstSent + s] = this.cFirstSentTime;
+    let f = r.a[r.oFlags + s]! & ~(F_APP_LIMITED | F_ECT);
     if (this.cAppLimited !== 0) f |= F_APP_LIMITED;
     if (this.sendEct) f |= F_ECT;
-    r.flags[s] = f;
+    r.a[r.oFlags + s] = f;
   }
 
   private sendRetransmit(seq: Seq, len: number, now: Instant): void {
@@ -377,14 +377,14 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const isProbe = this.probePending && seq === this.probeSeq;
     for (; i < r.count; i++) {
       const s = r.slot(i);
-      if (!seqLt(r.start[s]!, end)) break;
-      const f = r.flags[s]!;
+      if (!seqLt(r.a[s]!, end)) break;
+      const f = r.a[r.oFlags + s]!;
       if (f & F_SACKED) continue;
-      const l = r.len[s]!;
-      r.xmits[s] = r.xmits[s]! + 1;
-      r.lastXmit[s] = now;
-      r.order[s] = ++this.txOrder;
-      r.flags[s] = f | F_RETRANS | F_EVER_RETRANS;
+      const l = r.a[r.oLen + s]!;
+      r.a[r.oXmits + s] = r.a[r.oXmits + s]! + 1;
+      r.a[r.oLast + s] = now;
+      r.a[r.oOrder + s] = ++this.txOrder;
+      r.a[r.oFlags + s] = f | F_RETRANS | F_EVER_RETRANS;
       if (!(f & F_RETRANS)) this.retrans += l;
       this.snapshot(s);
       this.retransSegs++;
@@ -413,10 +413,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const r = this.ring;
     const i = r.find(this.una, seq);
     if (i < 0) return -1;
-    const off = (seq - r.start[r.slot(i)]!) | 0;
+    const off = (seq - r.a[r.slot(i)]!) | 0;
     if (off === 0) return i;
     r.split(i, off);
-    if (r.flags[r.slot(i)]! & F_SACKED) this.sackedPkts++;
+    if (r.a[r.oFlags + r.slot(i)]! & F_SACKED) this.sackedPkts++;
     return i + 1;
   }
 
@@ -505,16 +505,16 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (advanced) {
       while (r.count > 0) {
         const s = r.slot(0);
-        const start = r.start[s]!;
+        const start = r.a[s]!;
         if (!seqLt(start, ack)) break;
-        const l = r.len[s]!;
-        const f = r.flags[s]!;
+        const l = r.a[r.oLen + s]!;
+        const f = r.a[r.oFlags + s]!;
         const covered = (ack - start) >>> 0;
         const take = covered < l ? covered : l;
         if (!(f & F_SACKED)) {
           this.deliver(s, take, now, echoTime, prevFack, prevFackValid);
           if (f & F_EVER_RETRANS) retransAcked = true;
-          else karnSend = r.lastXmit[s]!;
+          else karnSend = r.a[r.oLast + s]!;
         }
         if (take === l) {
           if (f & F_SACKED) {
@@ -529,8 +529,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
           if (f & F_SACKED) this.sacked -= take;
           if (f & F_LOST) this.lost -= take;
           if (f & F_RETRANS) this.retrans -= take;
-          r.start[s] = ack;
-          r.len[s] = l - take;
+          r.a[s] = ack;
+          r.a[r.oLen + s] = l - take;
           break;
         }
       }
@@ -559,15 +559,15 @@ export class RecoveryEngine implements RecoveryEngineApi {
       this.boundary(right);
       for (; i < r.count; i++) {
         const s = r.slot(i);
-        if (!seqLt(r.start[s]!, right)) break;
-        const f = r.flags[s]!;
+        if (!seqLt(r.a[s]!, right)) break;
+        const f = r.a[r.oFlags + s]!;
         if (f & F_SACKED) continue;
-        const l = r.len[s]!;
+        const l = r.a[r.oLen + s]!;
         this.sacked += l;
         this.sackedPkts++;
         if (f & F_LOST) this.lost -= l;
         if (f & F_RETRANS) this.retrans -= l;
-        r.flags[s] = (f & ~(F_LOST | F_RETRANS)) | F_SACKED;
+        r.a[r.oFlags + s] = (f & ~(F_LOST | F_RETRANS)) | F_SACKED;
         res.newlySackedBytes += l;
         ackedPkts++;
         this.deliver(s, l, now, echoTime, prevFack, prevFackValid);
@@ -629,7 +629,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     } else if (this.st === "recovery" && advanced && r.count > 0) {
       // RFC 6582: a partial ACK retransmits the first unacknowledged segment.
       const s = r.slot(0);
-      if (!(r.flags[s]! & F_RETRANS)) this.markLost(s);
+      if (!(r.a[r.oFlags + s]! & F_RETRANS)) this.markLost(s);
     }
     if (
       (this.st === "open" || this.st === "disorder") && this.dupAcks >= this.dupThresh &&
@@ -637,7 +637,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       (!this.recoverValid || seqGt(this.una, this.recoveryPoint) || this.sackOn)
     ) {
       const s = r.slot(0);
-      if (!(r.flags[s]! & (F_SACKED | F_RETRANS))) this.markLost(s);
+      if (!(r.a[r.oFlags + s]! & (F_SACKED | F_RETRANS))) this.markLost(s);
     }
 
     // 9. Fast recovery entry.
@@ -770,8 +770,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const r = this.ring;
     for (let i = r.find(this.una, left); i >= 0 && i < r.count; i++) {
       const s = r.slot(i);
-      if (!seqLt(r.start[s]!, right)) break;
-      if (r.flags[s]! & F_EVER_RETRANS) n++;
+      if (!seqLt(r.a[s]!, right)) break;
+      if (r.a[r.oFlags + s]! & F_EVER_RETRANS) n++;
     }
     return n;
   }
@@ -786,17 +786,17 @@ export class RecoveryEngine implements RecoveryEngineApi {
     prevFackValid: boolean,
   ): void {
     const r = this.ring;
-    const f = r.flags[s]!;
-    const xmit = r.lastXmit[s]!;
-    const end = (r.start[s]! + r.len[s]!) >>> 0;
+    const f = r.a[r.oFlags + s]!;
+    const xmit = r.a[r.oLast + s]!;
+    const end = (r.a[s]! + r.a[r.oLen + s]!) >>> 0;
     this.cDelivered += bytes;
     this.cDeliveredTime = now;
-    const pd = r.delivered[s]!;
+    const pd = r.a[r.oDeliv + s]!;
     if (this.rsPrior < 0 || pd >= this.rsPrior) {
       this.rsPrior = pd;
       this.rsApp = (f & F_APP_LIMITED) !== 0;
-      this.rsSendElapsed = xmit - r.firstSent[s]!;
-      this.rsAckElapsed = now - r.deliveredTime[s]!;
+      this.rsSendElapsed = xmit - r.a[r.oFirstSent + s]!;
+      this.rsAckElapsed = now - r.a[r.oDelivT + s]!;
       this.rsRtt = f & F_EVER_RETRANS ? -1 : now - xmit;
       this.cFirstSentTime = xmit;
     }
@@ -809,8 +809,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
     } else {
       this.est.noteMin(rtt);
     }
-    if (usable && r.order[s]! > this.rackOrder) {
-      this.rackOrder = r.order[s]!;
+    if (usable && r.a[r.oOrder + s]! > this.rackOrder) {
+      this.rackOrder = r.a[r.oOrder + s]!;
       this.rackXmitTs = xmit;
       this.rackEndSeq = end;
       this.rackRtt = rtt;
@@ -857,13 +857,13 @@ export class RecoveryEngine implements RecoveryEngineApi {
     let timeout = 0;
     for (let i = 0; i < r.count; i++) {
       const s = r.slot(i);
-      const f = r.flags[s]!;
-      const xmit = r.lastXmit[s]!;
-      const order = r.order[s]!;
+      const f = r.a[r.oFlags + s]!;
+      const xmit = r.a[r.oLast + s]!;
+      const order = r.a[r.oOrder + s]!;
       // Records never retransmitted were sent in sequence order: once one is newer than the
       // RACK segment and no retransmitted record lies above it, every later one is newer too.
       if (
-        order > this.rackOrder && !(f & F_EVER_RETRANS) && seqGe(r.start[s]!, this.highRetrans)
+        order > this.rackOrder && !(f & F_EVER_RETRANS) && seqGe(r.a[s]!, this.highRetrans)
       ) break;
       if (f & F_SACKED) continue;
       if ((f & (F_LOST | F_RETRANS)) === F_LOST) continue; // awaiting retransmission
@@ -886,10 +886,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
     let bytes = 0;
     for (let i = r.count - 1; i >= 0; i--) {
       const s = r.slot(i);
-      const f = r.flags[s]!;
+      const f = r.a[r.oFlags + s]!;
       if (f & F_SACKED) {
         pkts++;
-        bytes += r.len[s]!;
+        bytes += r.a[r.oLen + s]!;
       } else if (
         !(f & (F_LOST | F_RETRANS)) &&
         (pkts >= this.dupThresh || bytes > (this.dupThresh - 1) * this.mss)
@@ -901,17 +901,17 @@ export class RecoveryEngine implements RecoveryEngineApi {
 
   private markLost(s: number): void {
     const r = this.ring;
-    const f = r.flags[s]!;
+    const f = r.a[r.oFlags + s]!;
     if (f & F_SACKED) return;
     if ((f & (F_LOST | F_RETRANS)) === F_LOST) return;
-    const l = r.len[s]!;
+    const l = r.a[r.oLen + s]!;
     if (f & F_RETRANS) this.retrans -= l;
     if (!(f & F_LOST)) this.lost += l;
-    r.flags[s] = (f & ~F_RETRANS) | F_LOST;
+    r.a[r.oFlags + s] = (f & ~F_RETRANS) | F_LOST;
     this.lostSegs++;
     this.res.newlyLostBytes += l;
     this.res.newlyLostPackets++;
-    const start = r.start[s]!;
+    const start = r.a[s]!;
     if (seqLt(start, this.retransHint)) this.retransHint = start;
   }
 
@@ -951,10 +951,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const r = this.ring;
     for (let i = 0; i < r.count; i++) {
       const s = r.slot(i);
-      const f = r.flags[s]!;
+      const f = r.a[r.oFlags + s]!;
       if (f & F_LOST) {
-        this.lost -= r.len[s]!;
-        r.flags[s] = f & ~F_LOST;
+        this.lost -= r.a[r.oLen + s]!;
+        r.a[r.oFlags + s] = f & ~F_LOST;
       }
     }
     if (this.st === "recovery" || this.st === "loss") {
@@ -1049,10 +1049,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
         // Probe with the last not-SACKed segment (its last MSS).
         for (let i = r.count - 1; i >= 0; i--) {
           const s = r.slot(i);
-          if (r.flags[s]! & F_SACKED) continue;
-          const l = r.len[s]!;
+          if (r.a[r.oFlags + s]! & F_SACKED) continue;
+          const l = r.a[r.oLen + s]!;
           const take = l > this.mss ? this.mss : l;
-          this.probeSeq = (r.start[s]! + l - take) >>> 0;
+          this.probeSeq = (r.a[s]! + l - take) >>> 0;
           this.probeLen = take;
           this.probePending = true;
           this.probeQuota = take;
@@ -1098,10 +1098,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (i < 0) i = r.count;
     for (; i < r.count; i++) {
       const s = r.slot(i);
-      if ((r.flags[s]! & (F_LOST | F_RETRANS | F_SACKED)) === F_LOST) {
-        const l = r.len[s]!;
-        this.retransHint = r.start[s]!;
-        this.rtx.seq = r.start[s]!;
+      if ((r.a[r.oFlags + s]! & (F_LOST | F_RETRANS | F_SACKED)) === F_LOST) {
+        const l = r.a[r.oLen + s]!;
+        this.retransHint = r.a[s]!;
+        this.rtx.seq = r.a[s]!;
         this.rtx.len = l > this.mss ? this.mss : l;
         this.rtx.isProbe = false;
         return this.rtx;
@@ -1200,9 +1200,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
     let sacked = 0, sackedPkts = 0, lost = 0, retrans = 0;
     for (let i = 0; i < r.count; i++) {
       const s = r.slot(i);
-      const f = r.flags[s]!;
-      const l = r.len[s]!;
-      if (r.start[s] !== at) return `record ${i} starts at ${r.start[s]}, expected ${at}`;
+      const f = r.a[r.oFlags + s]!;
+      const l = r.a[r.oLen + s]!;
+      if (r.a[s] !== at) return `record ${i} starts at ${r.a[s]}, expected ${at}`;
       if (!(l > 0)) return `record ${i} has length ${l}`;
       if ((f & F_SACKED) && (f & (F_LOST | F_RETRANS))) return `record ${i} SACKed and lost`;
       if (f & F_SACKED) {
@@ -1222,7 +1222,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
   }
 
   /** See `RecoveryEngineApi.info`. */
-  info(out: RecoveryInfo = this.infoOut): RecoveryInfo {
+  info(out?: RecoveryInfo): RecoveryInfo {
+    if (out === undefined) out = this.infoOut ??= new RecoveryInfo();
     out.state = this.st;
     out.cwnd = this.ccImpl.cwnd;
     out.ssthresh = this.ccImpl.ssthresh;

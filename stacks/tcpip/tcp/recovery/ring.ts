@@ -1,8 +1,10 @@
 /**
- * The in-flight segment records of one connection: a ring of parallel typed arrays (structure
- * of arrays) ordered by sequence number and covering [snd_una, snd_nxt) without gaps. Records
- * are reused; the ring only allocates when a window outgrows it (doubling), and splitting a
- * record (partial SACK, partial retransmission) shifts the tail by one slot.
+ * The in-flight segment records of one connection, ordered by sequence number and covering
+ * [snd_una, snd_nxt) without gaps. Structure of arrays in ONE Float64Array: field `f` of the
+ * record in physical slot `s` lives at `a[o<f> + s]`, each field a block of `capacity` slots
+ * (one typed array per connection instead of ten keeps an idle connection small).
+ * Records are reused; the ring only allocates when a window outgrows it (doubling), and
+ * splitting a record (partial SACK, partial retransmission) shifts the tail by one slot.
  *
  * @module
  */
@@ -23,7 +25,10 @@ export const F_ECT = 16;
 /** Record flag: retransmitted at least once (Karn's rule, RACK ambiguity). */
 export const F_EVER_RETRANS = 32;
 
-/** Structure-of-arrays ring of segment records. Logical index 0 is the oldest (snd_una). */
+/** Number of per-record fields. */
+const FIELDS = 10;
+
+/** Ring of segment records. Logical index 0 is the oldest (snd_una). */
 export class SegmentRing {
   /** Slots available before growing. */
   capacity = 0;
@@ -31,33 +36,33 @@ export class SegmentRing {
   count = 0;
   private mask = 0;
   private head = 0;
-  /** First sequence number of each record. */
-  start: Uint32Array = new Uint32Array(0);
-  /** Length in sequence space. */
-  len: Int32Array = new Int32Array(0);
-  /** Time of the first transmission. */
-  firstXmit: Float64Array = new Float64Array(0);
-  /** Time of the latest transmission. */
-  lastXmit: Float64Array = new Float64Array(0);
-  /** Number of transmissions. */
-  xmits: Int32Array = new Int32Array(0);
+  /** All fields; the first block (offset 0) is each record's first sequence number. */
+  a: Float64Array = new Float64Array(0);
+  /** Offset of the length block (sequence space). */
+  oLen = 0;
+  /** Offset of the first-transmission-time block. */
+  oFirst = 0;
+  /** Offset of the latest-transmission-time block. */
+  oLast = 0;
+  /** Offset of the transmission-count block. */
+  oXmits = 0;
+  /** Offset of the F_* flag block. */
+  oFlags = 0;
+  /** Offset of the delivery-rate snapshot C.delivered at the latest transmission. */
+  oDeliv = 0;
+  /** Offset of the delivery-rate snapshot C.delivered_time at the latest transmission. */
+  oDelivT = 0;
+  /** Offset of the delivery-rate snapshot C.first_sent_time at the latest transmission. */
+  oFirstSent = 0;
   /**
-   * Transmission order of the latest transmission (a per-connection counter): orders
-   * transmissions made at the same instant, which virtual time makes common.
+   * Offset of the transmission order of the latest transmission (a per-connection counter
+   * that orders transmissions made at the same instant, which virtual time makes common).
    */
-  order: Float64Array = new Float64Array(0);
-  /** F_* bits. */
-  flags: Uint8Array = new Uint8Array(0);
-  /** Delivery-rate snapshot: C.delivered at the latest transmission. */
-  delivered: Float64Array = new Float64Array(0);
-  /** Delivery-rate snapshot: C.delivered_time at the latest transmission. */
-  deliveredTime: Float64Array = new Float64Array(0);
-  /** Delivery-rate snapshot: C.first_sent_time at the latest transmission. */
-  firstSent: Float64Array = new Float64Array(0);
+  oOrder = 0;
 
   /** Creates a ring with room for `capacity` records (rounded up to a power of two). */
   constructor(capacity: number) {
-    let c = 8;
+    let c = 4;
     while (c < capacity) c *= 2;
     this.alloc(c);
   }
@@ -65,21 +70,36 @@ export class SegmentRing {
   private alloc(c: number): void {
     this.capacity = c;
     this.mask = c - 1;
-    this.start = new Uint32Array(c);
-    this.len = new Int32Array(c);
-    this.firstXmit = new Float64Array(c);
-    this.lastXmit = new Float64Array(c);
-    this.xmits = new Int32Array(c);
-    this.order = new Float64Array(c);
-    this.flags = new Uint8Array(c);
-    this.delivered = new Float64Array(c);
-    this.deliveredTime = new Float64Array(c);
-    this.firstSent = new Float64Array(c);
+    this.a = new Float64Array(c * FIELDS);
+    this.oLen = c;
+    this.oFirst = 2 * c;
+    this.oLast = 3 * c;
+    this.oXmits = 4 * c;
+    this.oFlags = 5 * c;
+    this.oDeliv = 6 * c;
+    this.oDelivT = 7 * c;
+    this.oFirstSent = 8 * c;
+    this.oOrder = 9 * c;
   }
 
   /** Physical slot of logical record `i`. */
   slot(i: number): number {
     return (this.head + i) & this.mask;
+  }
+
+  /** First sequence number of the record in slot `s`. */
+  start(s: number): Seq {
+    return this.a[s]!;
+  }
+
+  /** Length of the record in slot `s`. */
+  len(s: number): number {
+    return this.a[this.oLen + s]!;
+  }
+
+  /** Flags of the record in slot `s`. */
+  flags(s: number): number {
+    return this.a[this.oFlags + s]!;
   }
 
   /** Removes every record. */
@@ -88,21 +108,22 @@ export class SegmentRing {
     this.count = 0;
   }
 
-  /** Appends a record at the tail and returns its slot (fields other than start/len zeroed). */
+  /** Appends a record at the tail and returns its slot (other fields zeroed). */
   push(start: Seq, len: number, now: Instant): number {
     if (this.count === this.capacity) this.grow();
     const s = (this.head + this.count) & this.mask;
     this.count++;
-    this.start[s] = start;
-    this.len[s] = len;
-    this.firstXmit[s] = now;
-    this.lastXmit[s] = now;
-    this.xmits[s] = 1;
-    this.order[s] = 0;
-    this.flags[s] = 0;
-    this.delivered[s] = 0;
-    this.deliveredTime[s] = 0;
-    this.firstSent[s] = 0;
+    const a = this.a;
+    a[s] = start;
+    a[this.oLen + s] = len;
+    a[this.oFirst + s] = now;
+    a[this.oLast + s] = now;
+    a[this.oXmits + s] = 1;
+    a[this.oFlags + s] = 0;
+    a[this.oDeliv + s] = 0;
+    a[this.oDelivT + s] = 0;
+    a[this.oFirstSent + s] = 0;
+    a[this.oOrder + s] = 0;
     return s;
   }
 
@@ -119,16 +140,17 @@ export class SegmentRing {
   find(una: Seq, seq: Seq): number {
     const off = (seq - una) | 0;
     if (off < 0 || this.count === 0) return -1;
+    const a = this.a;
     let lo = 0;
     let hi = this.count - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (((this.start[this.slot(mid)]! - una) | 0) <= off) lo = mid;
+      if (((a[this.slot(mid)]! - una) | 0) <= off) lo = mid;
       else hi = mid - 1;
     }
     const s = this.slot(lo);
-    const rel = (this.start[s]! - una) | 0;
-    return off < rel + this.len[s]! ? lo : -1;
+    const rel = (a[s]! - una) | 0;
+    return off < rel + a[this.oLen + s]! ? lo : -1;
   }
 
   /**
@@ -139,48 +161,31 @@ export class SegmentRing {
     if (this.count === this.capacity) this.grow();
     for (let j = this.count - 1; j > i; j--) this.copy(this.slot(j), this.slot(j + 1));
     this.count++;
-    const a = this.slot(i);
-    const b = this.slot(i + 1);
-    this.copy(a, b);
-    this.start[b] = (this.start[a]! + offset) >>> 0;
-    this.len[b] = this.len[a]! - offset;
-    this.len[a] = offset;
+    const s = this.slot(i);
+    const t = this.slot(i + 1);
+    this.copy(s, t);
+    const a = this.a;
+    a[t] = (a[s]! + offset) >>> 0;
+    a[this.oLen + t] = a[this.oLen + s]! - offset;
+    a[this.oLen + s] = offset;
   }
 
   private copy(from: number, to: number): void {
-    this.start[to] = this.start[from]!;
-    this.len[to] = this.len[from]!;
-    this.firstXmit[to] = this.firstXmit[from]!;
-    this.lastXmit[to] = this.lastXmit[from]!;
-    this.xmits[to] = this.xmits[from]!;
-    this.order[to] = this.order[from]!;
-    this.flags[to] = this.flags[from]!;
-    this.delivered[to] = this.delivered[from]!;
-    this.deliveredTime[to] = this.deliveredTime[from]!;
-    this.firstSent[to] = this.firstSent[from]!;
+    const a = this.a;
+    const c = this.capacity;
+    for (let k = 0; k < FIELDS * c; k += c) a[k + to] = a[k + from]!;
   }
 
   private grow(): void {
     const n = this.count;
-    const start = this.start, len = this.len, fx = this.firstXmit, lx = this.lastXmit;
-    const xm = this.xmits, fl = this.flags, dl = this.delivered, dt = this.deliveredTime;
-    const od = this.order;
-    const fs = this.firstSent;
-    const slots: number[] = [];
-    for (let i = 0; i < n; i++) slots.push(this.slot(i));
-    this.alloc(this.capacity * 2);
-    for (let i = 0; i < n; i++) {
-      const s = slots[i]!;
-      this.start[i] = start[s]!;
-      this.len[i] = len[s]!;
-      this.firstXmit[i] = fx[s]!;
-      this.lastXmit[i] = lx[s]!;
-      this.xmits[i] = xm[s]!;
-      this.order[i] = od[s]!;
-      this.flags[i] = fl[s]!;
-      this.delivered[i] = dl[s]!;
-      this.deliveredTime[i] = dt[s]!;
-      this.firstSent[i] = fs[s]!;
+    const old = this.a;
+    const oc = this.capacity;
+    const head = this.head;
+    this.alloc(oc * 2);
+    const c = this.capacity;
+    const a = this.a;
+    for (let f = 0; f < FIELDS; f++) {
+      for (let i = 0; i < n; i++) a[f * c + i] = old[f * oc + ((head + i) & (oc - 1))]!;
     }
     this.head = 0;
   }

@@ -3,7 +3,7 @@ import { F_LOST, F_SACKED, SegmentRing } from "./ring.ts";
 
 function starts(r: SegmentRing): number[] {
   const out: number[] = [];
-  for (let i = 0; i < r.count; i++) out.push(r.start[r.slot(i)]!);
+  for (let i = 0; i < r.count; i++) out.push(r.start(r.slot(i)));
   return out;
 }
 
@@ -26,14 +26,14 @@ Deno.test("SegmentRing.split() keeps order and flags, and grows when full", () =
   r.popFront();
   r.push(8000, 1000, 8);
   r.push(9000, 1000, 9); // the ring has wrapped physically
-  r.flags[r.slot(2)] = F_LOST | F_SACKED;
+  r.a[r.oFlags + r.slot(2)] = F_LOST | F_SACKED;
   r.split(2, 300); // record [4000,5000) -> [4000,4300) [4300,5000)
   assert.equal(r.capacity, 16);
   assert.deepEqual(starts(r), [2000, 3000, 4000, 4300, 5000, 6000, 7000, 8000, 9000]);
-  assert.equal(r.len[r.slot(2)], 300);
-  assert.equal(r.len[r.slot(3)], 700);
-  assert.equal(r.flags[r.slot(3)], F_LOST | F_SACKED);
-  assert.equal(r.lastXmit[r.slot(3)], 4);
+  assert.equal(r.len(r.slot(2)), 300);
+  assert.equal(r.len(r.slot(3)), 700);
+  assert.equal(r.flags(r.slot(3)), F_LOST | F_SACKED);
+  assert.equal(r.a[r.oLast + r.slot(3)], 4);
   assert.equal(r.find(2000, 4299), 2);
   assert.equal(r.find(2000, 4300), 3);
 });
