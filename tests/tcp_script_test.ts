@@ -951,3 +951,40 @@ Deno.test("when the IP layer has no buffer, the segment is retried shortly inste
   s.wait(1);
   s.expect({ flags: "P.", seq: ISS + 1, data: 100 });
 });
+
+Deno.test("LINGER: 0 aborts on close; > 0 aborts an orphan whose FIN is still unacknowledged when it runs out", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.stack.setOption(c, "linger", 0, s.now);
+  s.stack.close(c, s.now);
+  s.expect({ flags: "R", seq: ISS + 1 });
+
+  const t = script();
+  const d = acceptOne(t);
+  t.stack.setOption(d, "linger", 2, t.now);
+  t.stack.send(d, new Uint8Array(100), t.now);
+  t.stack.close(d, t.now);
+  t.expect({ flags: "P.", seq: ISS + 1, data: 100 });
+  t.expect({ flags: "F.", seq: ISS + 101 });
+  t.wait(2000);
+  const rst = t.pending().find((x) => x.flags === "R");
+  assert.ok(rst !== undefined, "RST after the linger time");
+  assert.equal(t.stack.connectionCount, 0);
+});
+
+Deno.test("REUSEADDR lets connect() take over a TIME-WAIT 4-tuple with an ISN above the old one", () => {
+  const s = script({ msl: 30 * SECOND });
+  const c = s.stack.connect(s.remote, 80, 0, { localPort: 40000 });
+  s.take();
+  s.inject({ flags: "S.", seq: PEER, ack: ISS + 1, mss: 1460, srcPort: 80, dstPort: 40000 });
+  s.take();
+  s.stack.close(c, s.now);
+  s.take();
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 2, srcPort: 80, dstPort: 40000 });
+  s.take();
+  assert.equal(s.stack.connectionCount, 1, "TIME-WAIT holds the 4-tuple");
+  assert.throws(() => s.stack.connect(s.remote, 80, s.now, { localPort: 40000 }), /in use/);
+  s.stack.connect(s.remote, 80, s.now, { localPort: 40000, reuseAddress: true });
+  const syn = s.expect({ flags: "S" });
+  assert.ok(syn.seq - (ISS + 2) >= 65536, `new ISS ${syn.seq} is above the old SND.NXT`);
+});

@@ -749,12 +749,15 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     const { localPort: fixedPort, local: _l, ...rest } = options;
     const opts = { ...this.config.socket, ...rest };
     let lport: number;
+    let minIss = -1;
     if (fixedPort !== undefined) {
       const h = tupleHash(local.bytes, fixedPort, remote.bytes, port);
       const old = this.#lookup(h, local.bytes, fixedPort, remote.bytes, port);
       if (old !== null) {
-        if (old.state === TcpState.TimeWait && opts.reuseAddress) this.#forget(old);
-        else throw new AddressInUse(`${local}:${fixedPort} -> ${remote}:${port}`);
+        if (old.state === TcpState.TimeWait && opts.reuseAddress) {
+          minIss = seqAdd(old.sndNxt, 65537); // RFC 1122 4.2.2.13: new ISN above the old SND.NXT
+          this.#forget(old);
+        } else throw new AddressInUse(`${local}:${fixedPort} -> ${remote}:${port}`);
       }
       lport = fixedPort;
     } else {
@@ -766,10 +769,9 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     tcb.owner = sock;
     this.#sockets.set(sock.id, sock);
     this.#file(tcb);
-    tcb.connect(
-      this.#isnHook?.(now) ?? this.#isn.isn(local.bytes, lport, remote.bytes, port, now),
-      now,
-    );
+    let iss = this.#isnHook?.(now) ?? this.#isn.isn(local.bytes, lport, remote.bytes, port, now);
+    if (minIss >= 0 && !seqGt(iss, minIss)) iss = minIss;
+    tcb.connect(iss, now);
     this.changed(tcb);
     return sock.id;
   }

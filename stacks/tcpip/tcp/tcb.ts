@@ -13,7 +13,7 @@
  * @module
  */
 
-import { type Duration, type Instant, MILLISECOND, NEVER } from "../../time.ts";
+import { type Duration, type Instant, MILLISECOND, NEVER, SECOND } from "../../time.ts";
 import type { IpAddress } from "../wire/address.ts";
 import {
   TCP_ACK,
@@ -234,6 +234,7 @@ export class Tcb {
   #keepaliveProbes = 0;
   #timeWaitAt: Instant = NEVER;
   #finWait2At: Instant = NEVER;
+  #lingerAt: Instant = NEVER;
   #pacingAt: Instant = NEVER;
   #swsOverride = false;
 
@@ -912,6 +913,7 @@ export class Tcb {
 
   #enterTimeWait(now: Instant): void {
     this.state = TcpState.TimeWait;
+    this.#lingerAt = NEVER;
     this.#timeWaitAt = now + 2 * this.#cfg.msl;
     this.#finWait2At = NEVER;
     this.#keepaliveAt = NEVER;
@@ -1019,7 +1021,9 @@ export class Tcb {
 
   /**
    * close(): no more reads or writes. Unread data or LINGER 0 abort with RST (RFC 2525 2.17);
-   * otherwise the FIN goes out and the connection finishes on its own (orphaned).
+   * otherwise the FIN goes out and the connection finishes on its own (orphaned). With LINGER
+   * > 0 seconds, a connection whose data and FIN are not acknowledged by then is aborted (RST),
+   * bounding how long an orphan may hold buffers.
    */
   close(now: Instant): void {
     this.orphaned = true;
@@ -1033,6 +1037,9 @@ export class Tcb {
     }
     this.shutdownWrite(now);
     if (this.state === TcpState.FinWait2) this.#finWait2At = now + this.#cfg.finWait2Timeout;
+    if (this.opts.linger > 0 && (this.state as TcpState) !== TcpState.Closed) {
+      this.#lingerAt = now + this.opts.linger * SECOND;
+    }
   }
 
   /** ABORT (RFC 9293 3.10.5): RST in the synchronized states, then CLOSED. */
@@ -1058,6 +1065,7 @@ export class Tcb {
     if (this.#keepaliveAt < t) t = this.#keepaliveAt;
     if (this.#timeWaitAt < t) t = this.#timeWaitAt;
     if (this.#finWait2At < t) t = this.#finWait2At;
+    if (this.#lingerAt < t) t = this.#lingerAt;
     if (this.#pacingAt < t) t = this.#pacingAt;
     if (this.#engineStarted && this.state !== TcpState.TimeWait) {
       const e = this.rec.pollAt();
@@ -1073,6 +1081,15 @@ export class Tcb {
       this.#toClosed(now, false); // RFC 9293 3.10.8: TIME-WAIT timeout -> CLOSED
       this.#host.changed(this);
       return;
+    }
+    if (this.#lingerAt <= now) {
+      this.#lingerAt = NEVER;
+      const finAcked = this.#finSent && seqGt(this.sndUna, this.#finSeq);
+      if (!finAcked) {
+        this.abort(now); // SO_LINGER ran out with data or FIN unacknowledged
+        this.#host.changed(this);
+        return;
+      }
     }
     if (this.#finWait2At <= now) {
       this.#finWait2At = NEVER;
@@ -1435,6 +1452,7 @@ export class Tcb {
     this.#keepaliveAt = NEVER;
     this.#timeWaitAt = NEVER;
     this.#finWait2At = NEVER;
+    this.#lingerAt = NEVER;
     this.#pacingAt = NEVER;
     this.#ackNow = false;
     this.#engineStarted = false;
