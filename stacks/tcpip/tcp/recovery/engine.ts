@@ -580,7 +580,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       if (this.tsOn) sample = tsRtt;
       else if (!retransAcked && karnSend >= 0) sample = now - karnSend;
       if (sample >= 0) {
-        this.est.sample(sample);
+        this.est.sample(sample, now);
         res.rttSample = sample;
       }
     }
@@ -807,7 +807,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       if (echoTime >= 0 && echoTime < xmit) usable = false;
       else if (this.est.minRtt >= 0 && rtt < this.est.minRtt) usable = false;
     } else {
-      this.est.noteMin(rtt);
+      this.est.noteMin(rtt, now);
     }
     if (usable && r.a[r.oOrder + s]! > this.rackOrder) {
       this.rackOrder = r.a[r.oOrder + s]!;

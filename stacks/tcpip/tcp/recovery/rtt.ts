@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Duration } from "../../../time.ts";
+import { type Duration, type Instant, SECOND } from "../../../time.ts";
 
 /** RTT smoothing and RTO with backoff. Allocation-free. */
 export class RtoEstimator {
@@ -13,8 +13,11 @@ export class RtoEstimator {
   srtt: Duration = -1;
   /** RTT variation, -1 before the first sample. */
   rttvar: Duration = -1;
-  /** Smallest sample seen, -1 before the first. */
+  /** Smallest sample within the last `minRttWindow`, -1 before the first. */
   minRtt: Duration = -1;
+  /** How long a minimum stays valid without being matched (Linux tcp_min_rtt_wlen: 300 s). */
+  minRttWindow: Duration = 300 * SECOND;
+  private minRttAt: Instant = 0;
   /** Number of consecutive backoffs. */
   backoff = 0;
   private base: Duration;
@@ -34,6 +37,7 @@ export class RtoEstimator {
     this.srtt = -1;
     this.rttvar = -1;
     this.minRtt = -1;
+    this.minRttAt = 0;
     this.backoff = 0;
     this.base = this.clamp(this.initialRto);
   }
@@ -49,10 +53,10 @@ export class RtoEstimator {
     return v > this.maxRto ? this.maxRto : v;
   }
 
-  /** Feeds one RTT measurement (RFC 6298 2.2/2.3). Negative samples are ignored. */
-  sample(r: Duration): void {
+  /** Feeds one RTT measurement taken at `now` (RFC 6298 2.2/2.3). Negative samples are ignored. */
+  sample(r: Duration, now: Instant = 0): void {
     if (r < 0) return;
-    if (this.minRtt < 0 || r < this.minRtt) this.minRtt = r;
+    this.noteMin(r, now);
     if (this.srtt < 0) {
       this.srtt = r;
       this.rttvar = r / 2;
@@ -65,9 +69,17 @@ export class RtoEstimator {
     this.base = this.clamp(this.srtt + (k > this.granularity ? k : this.granularity));
   }
 
-  /** Notes a min-RTT candidate that must not drive the RTO (e.g. a RACK or SACK sample). */
-  noteMin(r: Duration): void {
-    if (r >= 0 && (this.minRtt < 0 || r < this.minRtt)) this.minRtt = r;
+  /**
+   * Notes a min-RTT candidate (also one that must not drive the RTO, e.g. a SACK sample): a
+   * new minimum, or any sample once the current minimum is older than `minRttWindow` (a path
+   * change must not be hidden forever by an old, shorter path).
+   */
+  noteMin(r: Duration, now: Instant = 0): void {
+    if (r < 0) return;
+    if (this.minRtt < 0 || r <= this.minRtt || now - this.minRttAt > this.minRttWindow) {
+      this.minRtt = r;
+      this.minRttAt = now;
+    }
   }
 
   /** Doubles the timer after an expiry (RFC 6298 5.5). */

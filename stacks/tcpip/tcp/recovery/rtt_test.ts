@@ -133,3 +133,14 @@ Deno.test("after an RTO the window slow-starts from one segment while still in l
   }
   assert.equal(e.canSend(1000, true), false);
 });
+
+Deno.test("RtoEstimator min RTT expires after its window so a longer path is learned", () => {
+  const e = estimator();
+  e.sample(ms(10), 0);
+  e.sample(ms(50), 100 * SECOND);
+  assert.equal(e.minRtt, ms(10));
+  e.sample(ms(50), 301 * SECOND);
+  assert.equal(e.minRtt, ms(50));
+  e.noteMin(ms(40), 302 * SECOND);
+  assert.equal(e.minRtt, ms(40));
+});
