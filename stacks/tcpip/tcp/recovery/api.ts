@@ -75,7 +75,7 @@ export interface RecoveryConfig {
   pacingBurstSegments?: number;
   /**
    * Initial capacity of the in-flight record ring, in records (grown by doubling when a window
-   * needs more; steady state allocates nothing). Default 256.
+   * needs more; steady state allocates nothing). Default 16 (80 bytes per record).
    */
   capacity?: number;
   /** Congestion control instance, or a registry name (`createCc`). Default "reno". */
@@ -299,7 +299,8 @@ export interface RecoveryEngineApi {
   /**
    * Bytes of NEW data that may be sent now: the congestion allowance (cwnd - pipe, or the PRR
    * allowance during recovery, or one MSS for a TLP probe) further limited by the peer window
-   * (snd_una + SND.WND - snd_nxt). Never negative. Ignores pacing (see `nextSendTime()`).
+   * (snd_una + SND.WND - snd_nxt). The congestion part is rounded down to whole MSS so the
+   * window never forces runt segments. Never negative. Ignores pacing (see `nextSendTime()`).
    */
   sendQuota(): number;
 

@@ -197,7 +197,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       config.maxRto ?? 120 * SECOND,
       config.clockGranularity ?? MILLISECOND,
     );
-    this.ring = new SegmentRing(config.capacity ?? 256);
+    this.ring = new SegmentRing(config.capacity ?? 16);
     const cc = config.cc ?? "reno";
     this.ccImpl = typeof cc === "string" ? createCc(cc).cc : cc;
     this.ccImpl.init(this.mss, 0);
