@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NkOsError } from "./ffi.ts";
+import { cString, libc, MFD_CLOEXEC, NkOsError } from "./ffi.ts";
 import { hugePageInfo, SharedMemory, ShmConfigError } from "./shm.ts";
 
 const name = (): string => `nk-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
@@ -68,5 +68,27 @@ Deno.test("hugePages 'auto' falls back to /dev/shm and 'require' fails clearly w
     }
   } finally {
     a.close();
+  }
+});
+
+Deno.test("open() attaches through /proc/<pid>/fd/<fd>, the path a memfd backing publishes", () => {
+  const c = libc();
+  const fd = c.memfd_create(cString("nk-memfd-test"), MFD_CLOEXEC);
+  assert.ok(fd >= 0);
+  try {
+    assert.equal(c.ftruncate(fd, 8192n), 0);
+    const a = SharedMemory.open(`/proc/${Deno.pid}/fd/${fd}`);
+    const b = SharedMemory.open(`/proc/${Deno.pid}/fd/${fd}`);
+    try {
+      assert.equal(a.size, 8192);
+      assert.equal(a.owner, false);
+      new Uint8Array(a.buffer)[8000] = 99;
+      assert.equal(new Uint8Array(b.buffer)[8000], 99);
+    } finally {
+      a.close();
+      b.close();
+    }
+  } finally {
+    c.close(fd);
   }
 });

@@ -2,7 +2,7 @@
  * Guest side of the two-process NK device tests (run by tests/nk_two_process_test.ts as a
  * separate Deno process), plus the deterministic NQE content and checksum both sides use.
  *
- * Usage: deno run -A tests/nk_peer.ts <stream|idle|hostile> <device path> <count>
+ * Usage: deno run -A tests/nk_peer.ts <stream|idle|hostile|data> <device path> <count>
  * Prints one JSON line with what it observed.
  *
  * @module
@@ -56,6 +56,22 @@ export function hashNqe(n: Nqe): number {
   }
   h = mix(h, n.port | (n.family << 16));
   return mix(h, n.aux);
+}
+
+/** Payload length of data message `i` (1..2048, varied). */
+export function payloadLength(i: number): number {
+  return 1 + ((i * 7919) % 2048);
+}
+
+/** Byte `j` of data message `i`. */
+export function payloadByte(i: number, j: number): number {
+  return (i * 131 + j * 31) & 0xff;
+}
+
+/** Checksum of `len` payload bytes at `off`, folded into `h`. */
+export function foldPayload(h: number, bytes: Uint8Array, off: number, len: number): number {
+  for (let j = 0; j < len; j++) h = (Math.imul(h, 31) + bytes[off + j]!) >>> 0;
+  return h;
 }
 
 /** What the guest reports on stdout. */
@@ -159,6 +175,100 @@ async function idle(dev: GuestDevice, idleMs: number): Promise<PeerReport> {
 }
 
 /**
+ * Chunk ownership across processes: `count` SENDs from guest chunks (completed with
+ * CHUNK_RETURNED and reclaimed) while the NSM delivers `count` RECVs in its chunks (borrowed,
+ * checksummed, returned with RECV_CREDIT). Few chunks per half, so both sides run out and wait.
+ */
+async function data(dev: GuestDevice, count: number): Promise<PeerReport> {
+  const { job, send, completion, receive } = dev.queueSets[0]!;
+  const region = dev.data;
+  const bytes = region.bytes;
+  const n = new Nqe();
+  let sent = 0;
+  let completed = 0;
+  let received = 0;
+  let checksum = 0;
+  let bad = 0;
+  const hasWork = (): boolean =>
+    completion.peekFill() > 0 || receive.peekFill() > 0 ||
+    (sent < count && region.freeChunks > 0 && send.claim(1) > 0);
+  while (completed < count || received < count) {
+    let progress = 0;
+    // Send from our half while chunks and ring slots last.
+    let k = 0;
+    const room = send.claim(16);
+    while (k < room && sent + k < count) {
+      const off = region.alloc();
+      if (off < 0) break;
+      const i = sent + k;
+      const len = payloadLength(i);
+      for (let j = 0; j < len; j++) bytes[off + j] = payloadByte(i, j);
+      region.lend(off);
+      n.clear();
+      n.op = NqeOp.SEND;
+      n.socketId = 1;
+      n.requestId = i;
+      n.dataOffset = off;
+      n.dataLength = len;
+      encodeNqe(send.view, send.slot(k), n);
+      k++;
+    }
+    if (k > 0) {
+      send.publish(k);
+      sent += k;
+      progress++;
+    }
+    // Completions give our chunks back.
+    const m = completion.available(32);
+    for (let j = 0; j < m; j++) {
+      decodeNqe(completion.view, completion.slot(j), n);
+      if (
+        (n.flags & NqeFlag.CHUNK_RETURNED) === 0 || n.result !== payloadLength(n.requestId) ||
+        region.reclaim(n.dataOffset) !== null
+      ) bad++;
+    }
+    if (m > 0) {
+      completion.release(m);
+      completed += m;
+      progress++;
+    }
+    // Received chunks: read, give back, return with RECV_CREDIT.
+    const r = receive.available(job.claim(32));
+    for (let j = 0; j < r; j++) {
+      decodeNqe(receive.view, receive.slot(j), n);
+      if (n.op !== NqeOp.RECV || region.borrow(n.dataOffset, n.dataLength) !== null) {
+        bad++;
+        continue;
+      }
+      checksum = foldPayload(checksum, bytes, n.dataOffset, n.dataLength);
+      region.giveBack(n.dataOffset);
+      const len = n.dataLength;
+      n.op = NqeOp.RECV_CREDIT;
+      n.arg0 = len;
+      n.dataLength = 0;
+      encodeNqe(job.view, job.slot(j), n);
+    }
+    if (r > 0) {
+      receive.release(r);
+      job.publish(r);
+      received += r;
+      progress++;
+    }
+    if (progress > 0) dev.bell.notify();
+    else if (await dev.bell.wait(hasWork, 20_000) === "closed") break;
+  }
+  return {
+    sent,
+    completed,
+    checksum,
+    badCompletions: bad + region.faultCount,
+    fullCount: send.fullCount,
+    sleeps: dev.bell.sleeps,
+    wakesSent: dev.bell.wakesSent,
+  };
+}
+
+/**
  * A hostile guest: two SEND NQEs with data references outside its half, then (after their
  * completions) a send-ring producer index beyond the ring's capacity.
  */
@@ -211,6 +321,8 @@ if (import.meta.main) {
       ? await stream(dev, Number(countArg))
       : mode === "hostile"
       ? await hostile(dev)
+      : mode === "data"
+      ? await data(dev, Number(countArg))
       : await idle(dev, Number(countArg));
     console.log(JSON.stringify(report));
   } finally {

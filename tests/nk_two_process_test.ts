@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { NsmDevice } from "../nsm/device.ts";
-import { decodeNqe, encodeCompletion, Nqe } from "../nsm/nqe.ts";
-import { fillNqe, hashNqe, type PeerReport } from "./nk_peer.ts";
+import { decodeNqe, encodeCompletion, encodeNqe, Nqe, NqeFlag, NqeOp } from "../nsm/nqe.ts";
+import {
+  fillNqe,
+  foldPayload,
+  hashNqe,
+  payloadByte,
+  payloadLength,
+  type PeerReport,
+} from "./nk_peer.ts";
 
 const PEER = new URL("./nk_peer.ts", import.meta.url).pathname;
 
@@ -176,6 +183,122 @@ Deno.test({
       const guest = report(await output);
       assert.equal(guest.completed, 2);
       assert.equal(guest.badCompletions, 0, "the guest saw -EFAULT for both");
+    } finally {
+      nsm.close();
+    }
+  },
+});
+
+const DATA_COUNT = 20_000;
+
+Deno.test({
+  name:
+    "payload chunks cross processes both ways with explicit ownership: SEND chunks come back, RECV chunks are credited",
+  sanitizeResources: false,
+  async fn(): Promise<void> {
+    const nsm = NsmDevice.create({
+      name: `nk-2d-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
+      ringCapacity: 64,
+      chunkSize: 2048,
+      chunksPerHalf: 8, // far fewer chunks than ring slots: chunk exhaustion is the backpressure
+      hugePages: "never",
+    });
+    try {
+      const output = spawnGuest("data", nsm.path, DATA_COUNT);
+      const bell = await nsm.acceptGuest();
+      const { job, send, completion, receive } = nsm.queueSets[0]!;
+      const region = nsm.data;
+      const bytes = region.bytes;
+      const n = new Nqe();
+      let sendsDone = 0;
+      let recvSent = 0;
+      let credited = 0;
+      let sendChecksum = 0;
+      let bad = 0;
+      let exhausted = 0;
+      const hasWork = (): boolean =>
+        (send.peekFill() > 0 && completion.claim(1) > 0) || job.peekFill() > 0 ||
+        (recvSent < DATA_COUNT && region.freeChunks > 0 && receive.claim(1) > 0);
+      while (sendsDone < DATA_COUNT || credited < DATA_COUNT) {
+        let progress = 0;
+        const s = send.available(completion.claim(32));
+        for (let j = 0; j < s; j++) {
+          decodeNqe(send.view, send.slot(j), n);
+          const fault = region.borrow(n.dataOffset, n.dataLength);
+          if (fault !== null || n.requestId !== sendsDone + j) bad++;
+          else {
+            sendChecksum = foldPayload(sendChecksum, bytes, n.dataOffset, n.dataLength);
+            region.giveBack(n.dataOffset);
+          }
+          encodeCompletion(
+            completion.view,
+            completion.slot(j),
+            n,
+            fault === null ? n.dataLength : -14,
+            fault === null ? NqeFlag.CHUNK_RETURNED : 0,
+          );
+        }
+        if (s > 0) {
+          send.release(s);
+          completion.publish(s);
+          sendsDone += s;
+          progress++;
+        }
+        const c = job.available(64);
+        for (let j = 0; j < c; j++) {
+          decodeNqe(job.view, job.slot(j), n);
+          if (n.op !== NqeOp.RECV_CREDIT || region.reclaim(n.dataOffset) !== null) bad++;
+        }
+        if (c > 0) {
+          job.release(c);
+          credited += c;
+          progress++;
+        }
+        let k = 0;
+        const room = receive.claim(16);
+        while (k < room && recvSent + k < DATA_COUNT) {
+          const off = region.alloc();
+          if (off < 0) {
+            exhausted++;
+            break;
+          }
+          const i = recvSent + k;
+          const len = payloadLength(i);
+          for (let j = 0; j < len; j++) bytes[off + j] = payloadByte(i, j);
+          region.lend(off);
+          n.clear();
+          n.op = NqeOp.RECV;
+          n.socketId = 1;
+          n.dataOffset = off;
+          n.dataLength = len;
+          encodeNqe(receive.view, receive.slot(k), n);
+          k++;
+        }
+        if (k > 0) {
+          receive.publish(k);
+          recvSent += k;
+          progress++;
+        }
+        if (progress > 0) bell.notify();
+        else if (await bell.wait(hasWork, 20_000) === "closed") break;
+      }
+      const guest = report(await output);
+      let expected = 0;
+      const tmp = new Uint8Array(2048);
+      for (let i = 0; i < DATA_COUNT; i++) {
+        const len = payloadLength(i);
+        for (let j = 0; j < len; j++) tmp[j] = payloadByte(i, j);
+        expected = foldPayload(expected, tmp, 0, len);
+      }
+      assert.equal(bad, 0);
+      assert.equal(region.faultCount, 0);
+      assert.equal(sendChecksum, expected, "the NSM read every SEND payload intact");
+      assert.equal(guest.checksum, expected, "the guest read every RECV payload intact");
+      assert.equal(guest.badCompletions, 0);
+      assert.equal(guest.completed, DATA_COUNT);
+      assert.equal(credited, DATA_COUNT);
+      assert.equal(region.freeChunks, 8, "every NSM chunk came back");
+      assert.ok(exhausted > 0, "the NSM ran out of receive chunks and waited for credits");
     } finally {
       nsm.close();
     }
