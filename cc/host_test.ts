@@ -178,3 +178,28 @@ Deno.test({
     assert.equal(w.cwnd, 1000);
   },
 });
+
+Deno.test("live swap along reno -> cubic -> dctcp -> bbr -> reno keeps cwnd continuous at every step", async () => {
+  const { host, modules } = await loadBuilt(["reno", "cubic", "dctcp", "bbr"]);
+  const w = host.createFlow(modules.get("reno")!) as WasmCc;
+  w.init(1448, 0);
+  const p = new SyntheticPath(12.5e6, 20 * MILLISECOND);
+  for (let i = 0; i < 150; i++) p.ack(w);
+  w.onCongestion("loss", p.now);
+  w.onRecoveryExit(p.now);
+  for (let i = 0; i < 50; i++) p.ack(w);
+  for (const next of ["cubic", "dctcp", "bbr", "reno"]) {
+    const before = w.cwnd;
+    assert.ok(w.swapTo(modules.get(next)!, p.now));
+    assert.equal(w.name, next);
+    assert.ok(Math.abs(w.cwnd - before) < 1448, `${next}: cwnd ${before} -> ${w.cwnd} at the swap`);
+    for (let i = 0; i < 20; i++) {
+      const prev = w.cwnd;
+      p.ack(w);
+      assert.ok(w.cwnd >= prev * 0.5, `${next}: no stall (${prev} -> ${w.cwnd})`);
+      assert.ok(w.cwnd <= prev + 4 * 1448, `${next}: no burst (${prev} -> ${w.cwnd})`);
+    }
+  }
+  for (const m of modules.values()) assert.equal(m.refs, m.name === "reno" ? 1 : 0);
+  w.release();
+});
