@@ -151,7 +151,7 @@ async function reflect(o: ReturnType<typeof opts>): Promise<void> {
       o.attach,
       "--batch",
       String(o.batch),
-    ], // deno-fmt-ignore
+    ],
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -133,7 +133,7 @@ export class PeerCapture implements AsyncDisposable {
       "-w",
       file,
       filter,
-    ]); // deno-fmt-ignore
+    ]);
     const cap = new PeerCapture(proc, file);
     const reader = proc.stderr.getReader();
     const dec = new TextDecoder();

@@ -44,6 +44,11 @@ export interface LabOptions {
   readonly queues?: number;
   /** Put the NSM end in its own namespace `<name>-nsm`; default false. */
   readonly nsmNamespace?: boolean;
+  /**
+   * Create the veth pair; default true. false creates only the peer namespace, for a device
+   * made elsewhere (a TAP) that `adoptPeer()` then moves into it.
+   */
+  readonly veth?: boolean;
 }
 
 /** Output of a command run by the lab. */
@@ -119,8 +124,7 @@ export class Lab implements AsyncDisposable {
   readonly nsmNs: string | null;
   /** NSM-side interface (open XdpLink on it). */
   readonly nsmIf: string;
-  /** Peer-side interface (inside `peerNs`). */
-  readonly peerIf: string;
+  #peerIf: string;
   /** MTU of both ends. */
   readonly mtu: number;
   /** Queues per end. */
@@ -142,9 +146,14 @@ export class Lab implements AsyncDisposable {
     this.peerNs = `${name}-peer`;
     this.nsmNs = nsmNamespace ? `${name}-nsm` : null;
     this.nsmIf = `${name}n`;
-    this.peerIf = `${name}p`;
+    this.#peerIf = `${name}p`;
     this.mtu = mtu;
     this.queues = queues;
+  }
+
+  /** Peer-side interface (inside `peerNs`). */
+  get peerIf(): string {
+    return this.#peerIf;
   }
 
   /** The NSM end's MAC as text (aa:bb:...). */
@@ -166,7 +175,8 @@ export class Lab implements AsyncDisposable {
     const queues = options.queues ?? 1;
     const lab = new Lab(name, options.nsmNamespace ?? false, mtu, queues);
     try {
-      await lab.#create(options.offloads);
+      if (options.veth ?? true) await lab.#create(options.offloads);
+      else await run(["ip", "netns", "add", lab.peerNs]);
     } catch (e) {
       await lab.down();
       throw e;
@@ -178,53 +188,17 @@ export class Lab implements AsyncDisposable {
     const q = String(this.queues);
     await run(["ip", "netns", "add", this.peerNs]);
     if (this.nsmNs !== null) await run(["ip", "netns", "add", this.nsmNs]);
+    const queues = ["numtxqueues", q, "numrxqueues", q];
     await run([
-      "ip",
-      "link",
-      "add",
-      this.nsmIf,
-      "numtxqueues",
-      q,
-      "numrxqueues",
-      q,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      this.peerIf,
-      "numtxqueues",
-      q,
-      "numrxqueues",
-      q,
-      "netns",
-      this.peerNs,
-    ]); // deno-fmt-ignore
+      ...["ip", "link", "add", this.nsmIf, ...queues, "type", "veth"],
+      ...["peer", "name", this.peerIf, ...queues, "netns", this.peerNs],
+    ]);
     if (this.nsmNs !== null) await run(["ip", "link", "set", this.nsmIf, "netns", this.nsmNs]);
     // Our end: no IPv6 autoconfiguration (no kernel traffic of its own), no addresses.
-    await this.nsm([
-      "sh",
-      "-c",
-      `echo 1 > /proc/sys/net/ipv6/conf/${this.nsmIf}/disable_ipv6`,
-    ]); // deno-fmt-ignore
+    const noV6 = `echo 1 > /proc/sys/net/ipv6/conf/${this.nsmIf}/disable_ipv6`;
+    await this.nsm(["sh", "-c", noV6]);
     await this.nsm(["ip", "link", "set", this.nsmIf, "mtu", String(this.mtu), "up"]);
-    await this.peer(["ip", "link", "set", "lo", "up"]);
-    await this.peer([
-      "sh",
-      "-c",
-      `echo 0 > /proc/sys/net/ipv6/conf/${this.peerIf}/accept_dad`,
-    ]); // deno-fmt-ignore
-    await this.peer(["ip", "link", "set", this.peerIf, "mtu", String(this.mtu), "up"]);
-    await this.peer(["ip", "addr", "add", `${LAB_PEER_V4}/${LAB_V4_PREFIX}`, "dev", this.peerIf]);
-    await this.peer([
-      "ip",
-      "-6",
-      "addr",
-      "add",
-      `${LAB_PEER_V6}/${LAB_V6_PREFIX}`,
-      "dev",
-      this.peerIf,
-      "nodad",
-    ]); // deno-fmt-ignore
+    await this.#configurePeer();
     if (offloads !== undefined) await this.setOffloads(offloads);
     this.#nsmMac = await this.#mac(true);
     this.#peerMac = await this.#mac(false);
@@ -236,6 +210,26 @@ export class Lab implements AsyncDisposable {
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`lab ${this.name}: veth carrier did not come up within 1 s`);
+  }
+
+  async #configurePeer(): Promise<void> {
+    await this.peer(["ip", "link", "set", "lo", "up"]);
+    await this.peer(["sh", "-c", `echo 0 > /proc/sys/net/ipv6/conf/${this.peerIf}/accept_dad`]);
+    await this.peer(["ip", "link", "set", this.peerIf, "mtu", String(this.mtu), "up"]);
+    await this.peer(["ip", "addr", "add", `${LAB_PEER_V4}/${LAB_V4_PREFIX}`, "dev", this.peerIf]);
+    const v6 = `${LAB_PEER_V6}/${LAB_V6_PREFIX}`;
+    await this.peer(["ip", "-6", "addr", "add", v6, "dev", this.peerIf, "nodad"]);
+  }
+
+  /**
+   * Moves interface `ifname` (e.g. the kernel side of a TAP we opened) into the peer namespace
+   * and configures it as the peer end (addresses, MTU, up). For labs made with `veth: false`.
+   */
+  async adoptPeer(ifname: string): Promise<void> {
+    await run(["ip", "link", "set", ifname, "netns", this.peerNs]);
+    this.#peerIf = ifname;
+    await this.#configurePeer();
+    this.#peerMac = await this.#mac(false);
   }
 
   async #mac(nsm: boolean): Promise<string> {
@@ -284,18 +278,8 @@ export class Lab implements AsyncDisposable {
    */
   async staticNeighbours(): Promise<void> {
     for (const ip of [LAB_NSM_V4, LAB_NSM_V6]) {
-      await this.peer([
-        "ip",
-        "neigh",
-        "replace",
-        ip,
-        "lladdr",
-        this.#nsmMac,
-        "dev",
-        this.peerIf,
-        "nud",
-        "permanent",
-      ]); // deno-fmt-ignore
+      const entry = [ip, "lladdr", this.#nsmMac, "dev", this.peerIf, "nud", "permanent"];
+      await this.peer(["ip", "neigh", "replace", ...entry]);
     }
   }
 

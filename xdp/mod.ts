@@ -1,6 +1,6 @@
 /**
  * The AF_XDP driver: `XdpLink` (a `Link` over AF_XDP with zero-copy receive and transmit into
- * UMEM), the pieces it is built from (libc FFI table, BPF program/map/link, UMEM, rings,
+ * UMEM), `TapLink` (the fallback over /dev/net/tun), the pieces it is built from (libc FFI table, BPF program/map/link, UMEM, rings,
  * sockets), the typed errors, and the veth/netns `Lab` used by tests and `deno task lab`.
  *
  * @module
@@ -12,6 +12,15 @@ export {
   type XdpLinkOptions,
   type XdpLinkStats,
 } from "./xdp_link.ts";
+export {
+  IFF_NO_PI,
+  IFF_TAP,
+  randomMac,
+  TapLink,
+  type TapLinkOptions,
+  type TapLinkStats,
+  TUNSETIFF,
+} from "./tap.ts";
 export {
   type AttachMode,
   BpfVerifierError,
