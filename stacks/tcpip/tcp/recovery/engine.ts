@@ -394,7 +394,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
         if (this.undoRetransTime < 0) this.undoRetransTime = now;
       }
     }
-    if (seqLt(this.retransHint, end)) this.retransHint = end;
+    // Only a retransmission at or below the hint moves it: lower lost ranges must not be skipped.
+    if (seqLe(seq, this.retransHint) && seqLt(this.retransHint, end)) this.retransHint = end;
     if (seqLt(this.highRetrans, end)) this.highRetrans = end;
     if (isProbe) {
       this.probePending = false;

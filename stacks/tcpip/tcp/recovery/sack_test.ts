@@ -227,3 +227,11 @@ Deno.test("Eifel at the end of fast recovery undoes when the original filled the
   assert.equal(e.cc.ssthresh, Infinity);
   assert.equal(e.state, "open");
 });
+
+Deno.test("retransmitting a higher range first does not hide a lower lost range", () => {
+  const e = engine();
+  sendNew(e, 10, MSS, 0);
+  assert.equal(e.onTimer(e.pollAt(), false), "rto"); // everything lost
+  e.onSend(5000, MSS, e.pollAt(), true); // the core chose a higher range first
+  assert.equal(e.nextRetransmit()!.seq, 0);
+});
