@@ -1,0 +1,828 @@
+/**
+ * The runnable core of `deno task sim`: real stack instances (an `Interface` plus a `TcpStack`
+ * per host) on the simulated dumbbell, one bulk flow per requested congestion control, run for
+ * a fixed virtual time. Used by the CLI, by tests and by the congestion-control modules' tests.
+ *
+ * ```ts
+ * import { defaultParams, runExperiment } from "./experiment.ts";
+ * const r = await runExperiment({ ...defaultParams(), flows: ["reno", "reno"], duration: 2e9 });
+ * console.log(r.jain, r.flows.map((f) => f.goodput_bps));
+ * ```
+ *
+ * Topology: n senders and n receivers behind two switches; the bottleneck (left -> right) has
+ * the requested rate, buffer, impairments and ECN threshold; the whole base RTT is propagation
+ * on the bottleneck (rtt/2 each way). Access links run at 10x the bottleneck rate with no
+ * delay, so queues build only at the bottleneck. Impairments apply to the data direction only.
+ *
+ * Every flow moves real bytes: the sender writes a seeded pseudo-random stream (period
+ * 1,000,003 bytes, a prime, so no segment, window or sequence-wrap error lines up with it; a
+ * different stream per flow) and the receiver compares every byte it reads against the same
+ * stream. `verified` is true when every byte matched, some arrived and no socket failed.
+ *
+ * Measurements come from outside the stack: a thin congestion-control wrapper (see
+ * `ProbeCc`) records each ACK's RTT sample and the window after each event; a sampler event
+ * records per-interval throughput, cwnd and smoothed RTT; the bottleneck channel counts drops,
+ * marks, busy time and per-packet queue delay.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import type { Duration, Instant } from "../stacks/time.ts";
+import { MILLISECOND, SECOND } from "../stacks/time.ts";
+import { Interface } from "../stacks/tcpip/iface/interface.ts";
+import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
+import { IpAddress } from "../stacks/tcpip/wire/address.ts";
+import {
+  type AckSample,
+  type CcState,
+  type CongestionControl,
+  type CongestionKind,
+  createCc,
+  registerCc,
+  registeredCcNames,
+  RenoCc,
+} from "../stacks/tcpip/tcp/recovery/cc.ts";
+import { AS_MODULES, C_MODULES, CcHost, DIST_DIR } from "../cc/mod.ts";
+import { Simulator } from "./simulator.ts";
+import type { SimNode } from "./simulator.ts";
+import type { SimPort } from "./port.ts";
+import { dumbbell } from "./topology.ts";
+import { SimEvent } from "./event_queue.ts";
+import type { EventHandler } from "./event_queue.ts";
+import { jainIndex, percentile } from "./metrics.ts";
+import { UnitParseError } from "./units.ts";
+
+/** Everything an experiment needs; `defaultParams()` gives the CLI defaults. */
+export interface ExperimentParams {
+  /** Bottleneck rate, bit/s. */
+  rateBps: number;
+  /** Base round-trip propagation delay, ns. */
+  rtt: Duration;
+  /** Bottleneck buffer, packets. */
+  queuePackets: number;
+  /** Random loss probability on the bottleneck (data direction). */
+  loss: number;
+  /** Probability a data frame is held back by `reorderDelay`. */
+  reorder: number;
+  /** Extra delay of a reordered frame, ns. */
+  reorderDelay: Duration;
+  /** Probability a data frame is duplicated. */
+  duplicate: number;
+  /** Probability a data frame gets one flipped bit. */
+  corrupt: number;
+  /** CE-marking threshold in packets, or null for no marking. */
+  ecnK: number | null;
+  /** One congestion control per flow: a registered name or a path to a .wasm module. */
+  flows: string[];
+  /** Virtual run time, ns. */
+  duration: Duration;
+  /** Root seed of every random stream. */
+  seed: number;
+  /** Sampling interval of the per-flow series, ns; null picks one from the duration. */
+  interval: Duration | null;
+}
+
+/** The CLI defaults: 100 Mbit/s, 20 ms, 100 packets, one Reno flow for 30 s, seed 1. */
+export function defaultParams(): ExperimentParams {
+  return {
+    rateBps: 100e6,
+    rtt: 20 * MILLISECOND,
+    queuePackets: 100,
+    loss: 0,
+    reorder: 0,
+    reorderDelay: MILLISECOND,
+    duplicate: 0,
+    corrupt: 0,
+    ecnK: null,
+    flows: ["reno"],
+    duration: 30 * SECOND,
+    seed: 1,
+    interval: null,
+  };
+}
+
+/** Most flows one experiment runs (addresses are 198.18.1.x and 198.18.2.x). */
+export const MAX_FLOWS = 250;
+
+/**
+ * Expands `--flows`: comma-separated names or .wasm paths, each optionally prefixed `Nx`
+ * (`2xcubic,bbr` -> cubic, cubic, bbr). Throws `UnitParseError` for an empty or malformed list.
+ */
+export function parseFlows(value: string): string[] {
+  const out: string[] = [];
+  for (const raw of value.split(",")) {
+    const token = raw.trim();
+    const m = /^([0-9]+)x(.+)$/.exec(token);
+    const count = m === null ? 1 : Number(m[1]);
+    const name = m === null ? token : m[2]!.trim();
+    if (name === "" || count < 1) {
+      throw new UnitParseError("flows", value, "cubic,bbr or 2xreno or ./my_cc.wasm");
+    }
+    for (let i = 0; i < count; i++) out.push(name);
+  }
+  if (out.length > MAX_FLOWS) {
+    throw new UnitParseError("flows", value, `at most ${MAX_FLOWS} flows, e.g. 10xreno`);
+  }
+  return out;
+}
+
+/** A `--flows` entry that names no usable congestion control; the message says what would. */
+export class CcSelectionError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CcSelectionError";
+  }
+}
+
+/** A flow's congestion control, resolved to a registry name. */
+export interface ResolvedCc {
+  /** What the user wrote. */
+  readonly token: string;
+  /** Name passed to `createCc` (also the receiver's, so e.g. DCTCP gets its precise echo). */
+  readonly registryName: string;
+  /** Name to show: the algorithm's own name. */
+  readonly label: string;
+  /** "builtin", "registered", or the .wasm file it was loaded from. */
+  readonly source: string;
+}
+
+function isPath(token: string): boolean {
+  return token.endsWith(".wasm") || token.includes("/");
+}
+
+function distFiles(): string[] {
+  const names: string[] = [];
+  try {
+    for (const e of Deno.readDirSync(DIST_DIR)) {
+      if (e.isFile && e.name.endsWith(".wasm")) names.push(e.name.slice(0, -5));
+    }
+  } catch {
+    // No dist folder: nothing built yet.
+  }
+  return names.sort();
+}
+
+async function loadModule(
+  host: CcHost,
+  path: string | URL,
+  registryName: string,
+  token: string,
+): Promise<string> {
+  try {
+    const m = await host.loadFile(path);
+    host.register(m, registryName);
+    return m.name;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CcSelectionError(
+        `--flows ${token}: no file at ${String(path)}; check the path, or build the bundled ` +
+          `modules with deno task build:cc`,
+      );
+    }
+    throw new CcSelectionError(
+      `--flows ${token}: ${String(path)} is not a usable congestion-control module: ` +
+        `${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+}
+
+/**
+ * Resolves each `--flows` token: `reno` is the built-in; another name is used when already
+ * registered (`registerCc`, e.g. by a test), else loaded from `cc/dist/<name>.wasm` and
+ * registered under that name; a token ending in `.wasm` or containing `/` is loaded from that
+ * path and registered as `wasm:<path>` (so it never replaces a built-in). Each file is loaded
+ * once per call. Throws `CcSelectionError` with advice when a token cannot be used.
+ */
+export async function resolveCcs(
+  tokens: readonly string[],
+  host: CcHost = new CcHost(),
+): Promise<ResolvedCc[]> {
+  const done = new Map<string, ResolvedCc>();
+  const out: ResolvedCc[] = [];
+  for (const token of tokens) {
+    let r = done.get(token);
+    if (r === undefined) {
+      if (isPath(token)) {
+        const registryName = `wasm:${token}`;
+        const label = await loadModule(host, token, registryName, token);
+        r = { token, registryName, label, source: token };
+      } else if (token === "reno") {
+        r = { token, registryName: "reno", label: "reno", source: "builtin" };
+      } else if (registeredCcNames().includes(token)) {
+        r = { token, registryName: token, label: token, source: "registered" };
+      } else if (distFiles().includes(token)) {
+        const url = new URL(`${token}.wasm`, DIST_DIR);
+        await loadModule(host, url, token, token);
+        r = { token, registryName: token, label: token, source: `cc/dist/${token}.wasm` };
+      } else if (AS_MODULES.includes(token) || C_MODULES.includes(token)) {
+        throw new CcSelectionError(
+          `--flows ${token}: the module is not built yet; run deno task build:cc, then retry`,
+        );
+      } else {
+        const known = [...new Set([...registeredCcNames(), ...distFiles()])]
+          .filter((n) => !n.startsWith("wasm:") && n !== PROBE_CC).sort();
+        throw new CcSelectionError(
+          `--flows ${token}: unknown congestion control; use one of ${known.join(", ")} ` +
+            `or a path to a .wasm module (see cc/README.md)`,
+        );
+      }
+      done.set(token, r);
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement wrapper
+
+/** Registry name of the measuring wrapper (never chosen by users). */
+const PROBE_CC = "sim-probe";
+
+/**
+ * Per-flow measurements taken inside the congestion-control calls: every ACK's RTT sample and
+ * the largest window. Also keeps the wrapped algorithm so it can be released at the end.
+ */
+class FlowProbe {
+  inner: CongestionControl | null = null;
+  mss = 1460;
+  cwndMaxSegments = 0;
+  rtt: Float64Array = new Float64Array(1024);
+  rttCount = 0;
+
+  constructor(readonly registryName: string) {}
+
+  addRtt(ns: Duration): void {
+    if (this.rttCount === this.rtt.length) {
+      const grown = new Float64Array(this.rtt.length * 2);
+      grown.set(this.rtt);
+      this.rtt = grown;
+    }
+    this.rtt[this.rttCount++] = ns;
+  }
+
+  /** Current window in segments. */
+  cwndSegments(): number {
+    const cc = this.inner;
+    return cc === null ? 0 : cc.cwnd / this.mss;
+  }
+}
+
+/**
+ * Wraps the flow's real algorithm: forwards every call and output unchanged, and records what
+ * the experiment reports. Installed through the registry (`PROBE_CC`) because the stack
+ * creates the algorithm inside `connect()`; `#pendingProbe` tells the factory which flow.
+ */
+class ProbeCc implements CongestionControl {
+  constructor(private readonly cc: CongestionControl, private readonly probe: FlowProbe) {}
+  get name(): string {
+    return this.cc.name;
+  }
+  get cwnd(): number {
+    return this.cc.cwnd;
+  }
+  get ssthresh(): number {
+    return this.cc.ssthresh;
+  }
+  get pacingRate(): number {
+    return this.cc.pacingRate;
+  }
+  get wantsEcn(): boolean {
+    return this.cc.wantsEcn;
+  }
+  get wantsAccurateEce(): boolean {
+    return this.cc.wantsAccurateEce;
+  }
+  #track(): void {
+    const seg = this.cc.cwnd / this.probe.mss;
+    if (seg > this.probe.cwndMaxSegments) this.probe.cwndMaxSegments = seg;
+  }
+  init(mss: number, now: Instant): void {
+    this.probe.mss = mss;
+    this.cc.init(mss, now);
+    this.#track();
+  }
+  setMss(mss: number): void {
+    this.probe.mss = mss;
+    this.cc.setMss(mss);
+    this.#track();
+  }
+  onAck(s: AckSample): void {
+    if (s.rtt >= 0) this.probe.addRtt(s.rtt);
+    this.cc.onAck(s);
+    this.#track();
+  }
+  onCongestion(kind: CongestionKind, now: Instant): void {
+    this.cc.onCongestion(kind, now);
+  }
+  onRecoveryExit(now: Instant): void {
+    this.cc.onRecoveryExit(now);
+    this.#track();
+  }
+  onUndo(now: Instant): void {
+    this.cc.onUndo(now);
+    this.#track();
+  }
+  onIdleRestart(now: Instant): void {
+    this.cc.onIdleRestart(now);
+  }
+  onStateChange(state: CcState, now: Instant): void {
+    this.cc.onStateChange(state, now);
+  }
+}
+
+let pendingProbe: FlowProbe | null = null;
+registerCc(PROBE_CC, (): CongestionControl => {
+  const probe = pendingProbe;
+  pendingProbe = null;
+  // Only the experiment asks for this name, always with a probe set; Reno keeps a stray
+  // request harmless.
+  if (probe === null) return new RenoCc();
+  const { cc } = createCc(probe.registryName);
+  probe.inner = cc;
+  return new ProbeCc(cc, probe);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hosts and applications
+
+/** An Interface + TcpStack on a simulated port, with an application run after each poll. */
+class Host implements SimNode {
+  readonly iface: Interface;
+  readonly tcp: TcpStack;
+  app: ((now: Instant) => void) | null = null;
+
+  constructor(port: SimPort, address: string, seed: number) {
+    this.iface = new Interface(port, { ipv4: [{ address, prefixLength: 16 }] });
+    let s = seed >>> 0 || 1;
+    const random = (): number => {
+      s ^= s << 13;
+      s >>>= 0;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      s >>>= 0;
+      return s;
+    };
+    this.tcp = new TcpStack({ ip: this.iface, random });
+    this.iface.register(this.tcp);
+  }
+
+  poll(now: Instant): void {
+    this.iface.poll(now);
+    const app = this.app;
+    if (app !== null) {
+      app(now);
+      // Push out what the application wrote at this instant.
+      this.iface.poll(now);
+    }
+  }
+
+  pollAt(): Instant {
+    return this.iface.pollAt();
+  }
+}
+
+/** Period of the verification stream, bytes (prime). */
+const PATTERN_PERIOD = 1_000_003;
+
+/** A flow's byte stream: `PATTERN_PERIOD` seeded bytes, stored twice so any window is contiguous. */
+function flowPattern(seed: number, flow: number): Uint8Array {
+  const out = new Uint8Array(2 * PATTERN_PERIOD);
+  let s = (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(flow + 1, 0x85ebca6b)) >>> 0 || 1;
+  for (let i = 0; i < PATTERN_PERIOD; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = s >>> 24;
+  }
+  out.copyWithin(PATTERN_PERIOD, 0, PATTERN_PERIOD);
+  return out;
+}
+
+const PORT = 5001;
+
+class Flow {
+  sendId = -1;
+  written = 0;
+  recvId = -1;
+  delivered = 0;
+  mismatches = 0;
+  firstMismatch = -1;
+  error: string | null = null;
+  readonly probe: FlowProbe;
+  readonly #scratch: Uint8Array;
+
+  constructor(
+    readonly id: number,
+    readonly cc: ResolvedCc,
+    readonly sender: Host,
+    readonly receiver: Host,
+    readonly dst: IpAddress,
+    readonly listener: number,
+    readonly pattern: Uint8Array,
+    readonly bufferBytes: number,
+    scratch: Uint8Array,
+  ) {
+    this.probe = new FlowProbe(cc.registryName);
+    this.#scratch = scratch;
+  }
+
+  /** Sender application: connect once, then keep the send buffer full. */
+  pumpSend(now: Instant): void {
+    if (this.error !== null) return;
+    const tcp = this.sender.tcp;
+    try {
+      if (this.sendId < 0) {
+        pendingProbe = this.probe;
+        this.sendId = tcp.connect(this.dst, PORT, now, {
+          congestionControl: PROBE_CC,
+          sendBufferSize: this.bufferBytes,
+          receiveBufferSize: this.bufferBytes,
+        });
+        pendingProbe = null;
+        if (this.probe.inner === null) {
+          throw new Error("TcpStack.connect() did not create the congestion control");
+        }
+      }
+      const pattern = this.pattern;
+      for (;;) {
+        const off = this.written % PATTERN_PERIOD;
+        const n = tcp.send(this.sendId, pattern.subarray(off, off + PATTERN_PERIOD), now);
+        if (n === 0) break;
+        this.written += n;
+      }
+    } catch (e) {
+      pendingProbe = null;
+      this.error = `sender: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+
+  /** Receiver application: accept, read everything, compare with the stream. */
+  pumpRecv(now: Instant): void {
+    if (this.error !== null) return;
+    const tcp = this.receiver.tcp;
+    try {
+      if (this.recvId < 0) {
+        const id = tcp.accept(this.listener);
+        if (id < 0) return;
+        this.recvId = id;
+      }
+      const buf = this.#scratch;
+      const pattern = this.pattern;
+      for (;;) {
+        const n = tcp.recv(this.recvId, buf, now);
+        if (n <= 0) break;
+        const off = this.delivered % PATTERN_PERIOD;
+        if (Buffer.compare(buf.subarray(0, n), pattern.subarray(off, off + n)) !== 0) {
+          if (this.mismatches === 0) {
+            let k = 0;
+            while (buf[k] === pattern[off + k]) k++;
+            this.firstMismatch = this.delivered + k;
+          }
+          this.mismatches++;
+        }
+        this.delivered += n;
+      }
+    } catch (e) {
+      this.error = `receiver: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+}
+
+/** Picks a sampling interval: about 200 points, a 1-2-5 step between 1 ms and 100 ms. */
+export function autoInterval(duration: Duration): Duration {
+  const target = duration / 200;
+  let best = MILLISECOND;
+  for (const ms of [1, 2, 5, 10, 20, 50, 100]) {
+    if (ms * MILLISECOND <= target) best = ms * MILLISECOND;
+  }
+  return best;
+}
+
+/** Per-interval samples; one reusable event. */
+class Sampler implements EventHandler {
+  readonly t: number[] = [];
+  readonly queue: number[] = [];
+  readonly delivered: number[][];
+  readonly cwnd: number[][];
+  readonly srtt: number[][];
+  readonly #event = new SimEvent(this);
+
+  constructor(
+    private readonly sim: Simulator,
+    private readonly flows: readonly Flow[],
+    private readonly bottleneckQueue: () => number,
+    private readonly interval: Duration,
+  ) {
+    this.delivered = flows.map(() => []);
+    this.cwnd = flows.map(() => []);
+    this.srtt = flows.map(() => []);
+    sim.scheduleEvent(this.#event, interval);
+  }
+
+  fire(_event: SimEvent, now: Instant): void {
+    this.t.push(now / SECOND);
+    this.queue.push(this.bottleneckQueue());
+    for (let i = 0; i < this.flows.length; i++) {
+      const f = this.flows[i]!;
+      this.delivered[i]!.push(f.delivered);
+      this.cwnd[i]!.push(f.probe.cwndSegments());
+      const tcb = f.sendId < 0 ? null : f.sender.tcp.tcbOf(f.sendId);
+      const srtt = tcb === null ? -1 : tcb.rec.srtt;
+      this.srtt[i]!.push(srtt >= 0 ? srtt / MILLISECOND : 0);
+    }
+    this.sim.queue.schedule(this.#event, now + this.interval);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results (the JSON shape; see sim/README.md)
+
+/** Two percentiles, milliseconds. */
+export interface Percentiles {
+  /** Median. */
+  p50: number;
+  /** 99th percentile. */
+  p99: number;
+}
+
+/** Per-interval samples of one flow. */
+export interface FlowSeries {
+  /** Bytes delivered to the receiving application in each interval, as bit/s. */
+  throughput_bps: number[];
+  /** Congestion window at each sample, segments. */
+  cwnd_segments: number[];
+  /** Sender's smoothed RTT at each sample, ms (0 before the first sample). */
+  srtt_ms: number[];
+}
+
+/** One flow's outcome. */
+export interface FlowResult {
+  /** Flow index, 0-based. */
+  id: number;
+  /** Algorithm name. */
+  cc: string;
+  /** "builtin", "registered", or the .wasm file the algorithm was loaded from. */
+  cc_source: string;
+  /** Bytes delivered to the receiving application, as bit/s over the whole run. */
+  goodput_bps: number;
+  /** Bytes delivered to the receiving application. */
+  bytes_delivered: number;
+  /** Every delivered byte matched what was sent, some arrived, and no socket failed. */
+  verified: boolean;
+  /** Segments the sender retransmitted. */
+  retransmits: number;
+  /** Per-ACK RTT samples of the sender, ms. */
+  rtt_ms: Percentiles;
+  /** Number of RTT samples behind `rtt_ms`. */
+  rtt_samples: number;
+  /** Largest congestion window, segments (of the connection's MSS). */
+  cwnd_max_segments: number;
+  /** A socket error, or null. */
+  error: string | null;
+  /** Per-interval samples. */
+  series: FlowSeries;
+}
+
+/** The bottleneck's outcome. */
+export interface LinkResult {
+  /** Bottleneck rate, bit/s. */
+  rate_bps: number;
+  /** Base round-trip propagation delay, ms. */
+  rtt_ms: number;
+  /** Bottleneck buffer, packets. */
+  queue_packets: number;
+  /** Fraction of the run the bottleneck was transmitting (data direction). */
+  utilization: number;
+  /** Per-packet queueing delay at the bottleneck, ms. */
+  queue_delay_ms: Percentiles;
+  /** Frames dropped: buffer overflow plus random loss. */
+  dropped: number;
+  /** Of `dropped`, buffer overflows. */
+  dropped_queue: number;
+  /** Of `dropped`, random losses (`--loss`). */
+  dropped_loss: number;
+  /** Frames marked CE. */
+  marked: number;
+  /** Frames that got a flipped bit (`--corrupt`). */
+  corrupted: number;
+  /** Extra copies delivered (`--duplicate`). */
+  duplicated: number;
+  /** Frames delayed out of order (`--reorder`). */
+  reordered: number;
+  /** Largest queue seen, packets. */
+  queue_max_packets: number;
+}
+
+/** The whole result: what `--json` writes. */
+export interface ExperimentResult {
+  /** Root seed. */
+  seed: number;
+  /** Virtual run time, seconds. */
+  duration_s: number;
+  /** Impairment settings (probabilities) and the ECN threshold (null = off). */
+  params: {
+    loss: number;
+    reorder: number;
+    reorder_delay_ms: number;
+    duplicate: number;
+    corrupt: number;
+    ecn_k: number | null;
+  };
+  /** The bottleneck. */
+  link: LinkResult;
+  /** One entry per flow. */
+  flows: FlowResult[];
+  /** Jain's fairness index of the flows' goodputs. */
+  jain: number;
+  /** Sample times and bottleneck queue length at each sample. */
+  series: { interval_s: number; t_s: number[]; queue_packets: number[] };
+}
+
+/** Rounds to `digits` significant digits so the JSON stays short and stable. */
+function sig(x: number, digits = 6): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  return Number(x.toPrecision(digits));
+}
+
+/** Thrown for parameters no dumbbell can have. */
+export class ExperimentParamsError extends RangeError {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ExperimentParamsError";
+  }
+}
+
+function check(p: ExperimentParams): void {
+  if (p.flows.length === 0) {
+    throw new ExperimentParamsError("no flows: give at least one, e.g. --flows reno");
+  }
+  if (p.flows.length > MAX_FLOWS) {
+    throw new ExperimentParamsError(`${p.flows.length} flows: at most ${MAX_FLOWS} are supported`);
+  }
+  if (!(p.duration > 0)) {
+    throw new ExperimentParamsError("duration must be > 0, e.g. --duration 10s");
+  }
+  if (!(p.rtt >= 0)) throw new ExperimentParamsError("rtt must be >= 0, e.g. --rtt 20ms");
+  if (!(p.queuePackets >= 1)) {
+    throw new ExperimentParamsError("queue must be at least 1 packet, e.g. --queue 100");
+  }
+  if (p.interval !== null && !(p.interval > 0)) {
+    throw new ExperimentParamsError("interval must be > 0, e.g. --interval 100ms");
+  }
+}
+
+/** Resolves the flows' algorithms (loading .wasm modules) and runs the experiment. */
+export async function runExperiment(params: ExperimentParams): Promise<ExperimentResult> {
+  check(params);
+  const ccs = await resolveCcs(params.flows);
+  return simulate(params, ccs);
+}
+
+/** Runs the experiment with algorithms already resolved (synchronous; virtual time only). */
+export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): ExperimentResult {
+  check(p);
+  const n = ccs.length;
+  const sim = new Simulator({ seed: p.seed });
+  const maxFrames = Math.ceil((p.duration / SECOND) * (p.rateBps / 8 / 1000) * 1.1) + 1024;
+  const db = dumbbell(sim, {
+    n,
+    bottleneck: {
+      rateBps: p.rateBps,
+      delay: Math.round(p.rtt / 2),
+      queuePackets: p.queuePackets,
+      loss: p.loss,
+      reorder: p.reorder,
+      reorderDelay: p.reorderDelay,
+      duplicate: p.duplicate,
+      corrupt: p.corrupt,
+      ...(p.ecnK === null ? {} : { ecnK: p.ecnK }),
+      maxQueueDelaySamples: Math.min(maxFrames, 1 << 23),
+    },
+    bottleneckReverse: { rateBps: p.rateBps, delay: Math.round(p.rtt / 2), queuePackets: 1000 },
+    access: { rateBps: p.rateBps * 10, delay: 0, queuePackets: 10_000 },
+    prefix: "sim",
+  });
+  // Socket buffers large enough that neither end's window limits the algorithm: twice the
+  // path's capacity (BDP plus a full buffer).
+  const pipe = (p.rateBps / 8) * (p.rtt / SECOND) + p.queuePackets * 1514;
+  const bufferBytes = Math.max(256 * 1024, Math.ceil((2 * pipe) / 65536) * 65536);
+  const scratch = new Uint8Array(256 * 1024);
+  const flows: Flow[] = [];
+  for (let i = 0; i < n; i++) {
+    const hi = 1 + (i >> 8);
+    const s = new Host(db.senders[i]!, `198.18.${hi}.${(i & 255) + 1}`, p.seed * 1000 + 2 * i + 1);
+    const r = new Host(
+      db.receivers[i]!,
+      `198.18.${hi + 100}.${(i & 255) + 1}`,
+      p.seed * 1000 + 2 * i + 2,
+    );
+    const listener = r.tcp.listen(null, PORT, 4, {
+      congestionControl: ccs[i]!.registryName,
+      sendBufferSize: 64 * 1024,
+      receiveBufferSize: bufferBytes,
+    });
+    const flow = new Flow(
+      i,
+      ccs[i]!,
+      s,
+      r,
+      IpAddress.parse(`198.18.${hi + 100}.${(i & 255) + 1}`),
+      listener,
+      flowPattern(p.seed, i),
+      bufferBytes,
+      scratch,
+    );
+    s.app = (now) => flow.pumpSend(now);
+    r.app = (now) => flow.pumpRecv(now);
+    sim.addNode(s, [db.senders[i]!]);
+    sim.addNode(r, [db.receivers[i]!]);
+    sim.wake(s);
+    flows.push(flow);
+  }
+  const interval = p.interval ?? autoInterval(p.duration);
+  const bottleneck = db.bottleneck;
+  const sampler = new Sampler(sim, flows, () => bottleneck.queuedPackets, interval);
+  sim.runUntil(p.duration);
+
+  const seconds = p.duration / SECOND;
+  const st = bottleneck.stats;
+  const qd = st.queueDelays();
+  const flowResults: FlowResult[] = flows.map((f, i) => {
+    const tcb = f.sendId < 0 ? null : f.sender.tcp.tcbOf(f.sendId);
+    const rtts = f.probe.rtt.subarray(0, f.probe.rttCount);
+    const del = sampler.delivered[i]!;
+    const throughput = del.map((d, k) =>
+      sig(((d - (k === 0 ? 0 : del[k - 1]!)) * 8) / (interval / SECOND))
+    );
+    const verified = f.error === null && f.mismatches === 0 && f.delivered > 0;
+    const r: FlowResult = {
+      id: i,
+      cc: f.probe.inner?.name ?? f.cc.label,
+      cc_source: f.cc.source,
+      goodput_bps: sig((f.delivered * 8) / seconds),
+      bytes_delivered: f.delivered,
+      verified,
+      retransmits: tcb === null ? 0 : tcb.info().retransmits,
+      rtt_ms: {
+        p50: sig(percentile(rtts, 50) / MILLISECOND, 5),
+        p99: sig(percentile(rtts, 99) / MILLISECOND, 5),
+      },
+      rtt_samples: f.probe.rttCount,
+      cwnd_max_segments: sig(f.probe.cwndMaxSegments, 5),
+      error: f.error ??
+        (f.mismatches > 0 ? `payload mismatch at stream offset ${f.firstMismatch}` : null),
+      series: {
+        throughput_bps: throughput,
+        cwnd_segments: sampler.cwnd[i]!.map((v) => sig(v, 5)),
+        srtt_ms: sampler.srtt[i]!.map((v) => sig(v, 5)),
+      },
+    };
+    // WebAssembly flows hold a slot in their module; give it back.
+    const inner = f.probe.inner as { release?: () => void } | null;
+    inner?.release?.();
+    return r;
+  });
+  return {
+    seed: p.seed,
+    duration_s: seconds,
+    params: {
+      loss: p.loss,
+      reorder: p.reorder,
+      reorder_delay_ms: p.reorderDelay / MILLISECOND,
+      duplicate: p.duplicate,
+      corrupt: p.corrupt,
+      ecn_k: p.ecnK,
+    },
+    link: {
+      rate_bps: p.rateBps,
+      rtt_ms: p.rtt / MILLISECOND,
+      queue_packets: p.queuePackets,
+      utilization: sig(st.utilization(p.duration), 5),
+      queue_delay_ms: {
+        p50: sig(percentile(qd, 50) / MILLISECOND, 5),
+        p99: sig(percentile(qd, 99) / MILLISECOND, 5),
+      },
+      dropped: st.droppedQueue + st.droppedLoss,
+      dropped_queue: st.droppedQueue,
+      dropped_loss: st.droppedLoss,
+      marked: st.marked,
+      corrupted: st.corrupted,
+      duplicated: st.duplicated,
+      reordered: st.reordered,
+      queue_max_packets: st.maxQueuePackets,
+    },
+    flows: flowResults,
+    jain: sig(jainIndex(flowResults.map((f) => f.goodput_bps)), 6),
+    series: {
+      interval_s: interval / SECOND,
+      t_s: sampler.t.map((t) => sig(t, 9)),
+      queue_packets: sampler.queue,
+    },
+  };
+}
