@@ -25,9 +25,11 @@
  *   consumer cannot see the new index and then stale slots; and the consumer's index store (the
  *   "slot is free again" signal) cannot overtake its slot reads, so the producer never
  *   overwrites a slot still being read.
- * - The compiler side: `Atomics.store`/`Atomics.load` are sequentially consistent operations that
- *   V8 never moves plain memory accesses across (they compile to a locked `xchg` / plain `mov`
- *   fenced in the optimizer's effect chain), so the program order above is the machine order.
+ * - The compiler side: `Atomics.store`/`Atomics.load` are sequentially consistent operations; V8
+ *   keeps plain typed-array accesses on the same effect chain and never moves them across an
+ *   atomic (at 8-9 ns each they are builtin calls here, see the af_xdp notes), so the program
+ *   order above is the machine order. No StoreLoad fence is needed for the data hand-off; the
+ *   sleep/wake protocol, which does need one, uses locked read-modify-writes (wake.ts).
  * - The ECMAScript memory model formally covers SharedArrayBuffers only; these buffers are
  *   external mmaps shared with another process, so the argument above (TSO + V8's codegen) is
  *   what we rely on; it is x86-64 specific. On a weakly ordered CPU (arm64) the same code is still

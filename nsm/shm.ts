@@ -41,7 +41,7 @@ import {
   SEEK_END,
 } from "./ffi.ts";
 
-/** Which memory backs a mapping. */
+/** Which memory backs a mapping ("dev-shm": an ordinary tmpfs file, 4 KiB pages). */
 export type ShmBacking = "dev-shm" | "hugetlbfs" | "memfd-hugetlb";
 
 /** Huge page preference: try them and fall back, never try, or fail without them. */
@@ -254,11 +254,12 @@ export class SharedMemory {
       if (size === 0) {
         throw new ShmConfigError(`${path} is empty: the creator has not sized it yet; retry later`);
       }
+      const mount = hugePageInfo().mount;
       const backing: ShmBacking = path.startsWith("/proc/")
         ? "memfd-hugetlb"
-        : path.startsWith("/dev/shm/")
-        ? "dev-shm"
-        : "hugetlbfs";
+        : mount !== null && path.startsWith(`${mount}/`)
+        ? "hugetlbfs"
+        : "dev-shm";
       const ptr = SharedMemory.#map(fd, size, path);
       return new SharedMemory(path, size, backing, false, fd, ptr, null);
     } catch (e) {
