@@ -988,3 +988,14 @@ Deno.test("REUSEADDR lets connect() take over a TIME-WAIT 4-tuple with an ISN ab
   const syn = s.expect({ flags: "S" });
   assert.ok(syn.seq - (ISS + 2) >= 65536, `new ISS ${syn.seq} is above the old SND.NXT`);
 });
+
+Deno.test("an unknown congestion control name is refused with advice; a registered one is used", () => {
+  const s = script();
+  assert.throws(
+    () => s.stack.connect(s.remote, 80, 0, { congestionControl: "nope" }),
+    /unknown congestion control "nope".*registerCc/,
+  );
+  const c = s.stack.connect(s.remote, 80, 0, { congestionControl: "reno" });
+  assert.equal(s.stack.tcbOf(c)!.rec.cc.name, "reno");
+  assert.throws(() => s.stack.setOption(c, "congestionControl", "reno", 0), /connect\(\) options/);
+});

@@ -39,6 +39,7 @@ import {
   type TcpError,
 } from "./errors.ts";
 import { IsnGenerator, SynCookies } from "./isn.ts";
+import { registeredCcNames } from "./recovery/mod.ts";
 import { seqAdd, seqGt } from "./seq.ts";
 import {
   ERROR,
@@ -691,6 +692,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       throw new InvalidArgument(`backlog ${backlog} must be a positive integer`);
     }
     const opts = { ...this.config.socket, ...options };
+    checkCc(opts.congestionControl);
     const list = this.#listeners.get(port) ?? [];
     for (const l of list) {
       const overlap = l.addr === null || addr === null || l.addr.isUnspecified ||
@@ -748,6 +750,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     const local = this.#localAddress(src.bytes);
     const { localPort: fixedPort, local: _l, ...rest } = options;
     const opts = { ...this.config.socket, ...rest };
+    checkCc(opts.congestionControl);
     let lport: number;
     let minIss = -1;
     if (fixedPort !== undefined) {
@@ -894,6 +897,15 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     now: Instant,
   ): void {
     const s = this.#sock(id);
+    if (name === "congestionControl") {
+      checkCc(value as string);
+      if (s.tcb !== null) {
+        throw new InvalidState(
+          "setting congestionControl",
+          `${s.tcb.stateName} (set it in connect() options)`,
+        );
+      }
+    }
     const targets: TcpSocketOptions[] = [s.opts];
     if (s.tcb !== null && s.tcb.opts !== s.opts) targets.push(s.tcb.opts);
     for (const o of targets) o[name] = value;
@@ -991,6 +1003,18 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   /** Frees buffer storage of idle connections (call now and then under memory pressure). */
   trimIdle(): void {
     for (const s of this.#sockets.values()) s.tcb?.trim();
+  }
+}
+
+/** Throws InvalidArgument for a congestion control nobody registered. */
+function checkCc(name: string): void {
+  const known = registeredCcNames();
+  if (!known.includes(name)) {
+    throw new InvalidArgument(
+      `unknown congestion control "${name}"; register it with registerCc() or use one of: ${
+        known.join(", ")
+      }`,
+    );
   }
 }
 
