@@ -9,8 +9,11 @@
  *                                         [--attach auto|skb|native] [--batch 64]
  * ```
  *
- * Prints one JSON line: frames reflected per second (our side), frames the generator sent
- * and got back per second, and the kernel drop counters. Needs root (and ~1 spare core each
+ * Prints one JSON line: frames reflected per second (our side); busyNsPerFrame, the wall time
+ * of loop iterations that had frames divided by frames (TypeScript + the kernel's copy-mode
+ * work inside our syscalls), and capacityPpsOneCore, its inverse (what one dedicated core
+ * would sustain: robust against other load, unlike reflectedPps); frames the generator sent
+ * and got back per second; the kernel drop counters. Needs root (and ~1 spare core each
  * for generator and reflector: on a 2-vCPU VM they compete with the kernel's copy path).
  *
  * @module
@@ -195,10 +198,16 @@ async function reflect(o: ReturnType<typeof opts>): Promise<void> {
   const end = t0 + (o.seconds - 0.5) * 1000;
   let now = t0;
   let idle = 0;
+  // Wall time of the iterations that had frames: our TypeScript plus the kernel work done in
+  // our system calls (copy-mode TX runs the whole veth transmit inside sendto()).
+  let busyMs = 0;
   while (now < end) {
-    if (link.receive(onFrame, o.batch) === 0) idle++;
+    const n = link.receive(onFrame, o.batch);
     link.flush();
-    now = performance.now();
+    const after = performance.now();
+    if (n === 0) idle++;
+    else busyMs += after - now;
+    now = after;
   }
   const secs = (now - t0) / 1000;
   const statsAfter = link.stats();
@@ -220,6 +229,8 @@ async function reflect(o: ReturnType<typeof opts>): Promise<void> {
   const genErr = out === null ? "" : new TextDecoder().decode(out.stderr).trim();
   console.log(JSON.stringify({
     reflectedPps: Math.round(reflected / secs),
+    busyNsPerFrame: Math.round((busyMs * 1e6) / Math.max(1, reflected)),
+    capacityPpsOneCore: Math.round(reflected / (busyMs / 1000)),
     seconds: Number(secs.toFixed(2)),
     frameSize: o.size,
     ring: o.ring,
