@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { needsRoot } from "../tests/support/require.ts";
+import { libc } from "./libc.ts";
 import {
   BPF_INSN_LEN,
+  BpfVerifierError,
+  createXskMap,
   encodeInsn,
+  loadXdpProgram,
   OP_CALL,
   OP_EXIT,
   OP_LD_IMM64,
@@ -47,4 +52,40 @@ Deno.test("opcode constants are the BPF class|size|mode encodings", () => {
   assert.equal(OP_MOV64_IMM, 0x07 | 0xb0 | 0x00); // BPF_ALU64 | BPF_MOV | BPF_K
   assert.equal(OP_CALL, 0x05 | 0x80); // BPF_JMP | BPF_CALL
   assert.equal(OP_EXIT, 0x05 | 0x90); // BPF_JMP | BPF_EXIT
+});
+
+const root = needsRoot();
+
+Deno.test({
+  name: "loadXdpProgram() throws BpfVerifierError carrying the verifier log for a bad program",
+  ignore: root.ignore,
+  fn(): void {
+    root.assert();
+    // "exit" with r0 never written: the verifier refuses to read an uninitialised register.
+    const bad = new Uint8Array(BPF_INSN_LEN);
+    encodeInsn(bad, 0, OP_EXIT, 0, 0, 0, 0);
+    assert.throws(() => loadXdpProgram(bad), (e: unknown) => {
+      assert.ok(e instanceof BpfVerifierError, String(e));
+      assert.match(e.log, /R0 !read_ok/);
+      assert.match(e.message, /verifier log/);
+      return true;
+    });
+  },
+});
+
+Deno.test({
+  name: "the redirect program loads against a real XSKMAP (the verifier accepts the encoding)",
+  ignore: root.ignore,
+  fn(): void {
+    root.assert();
+    const c = libc();
+    const map = createXskMap(4);
+    try {
+      const prog = loadXdpProgram(redirectProgram(map));
+      assert.ok(prog > 0);
+      c.close(prog);
+    } finally {
+      c.close(map);
+    }
+  },
 });
