@@ -493,14 +493,28 @@ class Flow {
   }
 }
 
-/** Picks a sampling interval: about 200 points, a 1-2-5 step between 1 ms and 100 ms. */
-export function autoInterval(duration: Duration): Duration {
-  const target = duration / 200;
-  let best = MILLISECOND;
-  for (const ms of [1, 2, 5, 10, 20, 50, 100]) {
-    if (ms * MILLISECOND <= target) best = ms * MILLISECOND;
+/**
+ * Picks a sampling interval on a 1-2-5 ms ladder: at least two base RTTs (so throughput
+ * samples do not alias with the ACK clock), at least 1/200 of the run (so long runs stay
+ * small), at most 1/10 of the run.
+ */
+export function autoInterval(duration: Duration, rtt: Duration): Duration {
+  const ladder = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
+  let floor = MILLISECOND;
+  for (const ms of ladder) if (ms * MILLISECOND <= duration / 200) floor = ms * MILLISECOND;
+  let pick = ladder[ladder.length - 1]! * MILLISECOND;
+  for (const ms of ladder) {
+    if (ms * MILLISECOND >= 2 * rtt) {
+      pick = ms * MILLISECOND;
+      break;
+    }
   }
-  return best;
+  let t = Math.max(floor, pick);
+  while (t > duration / 10 && t > MILLISECOND) {
+    const i = ladder.indexOf(t / MILLISECOND);
+    t = i > 0 ? ladder[i - 1]! * MILLISECOND : MILLISECOND;
+  }
+  return t;
 }
 
 /** Per-interval samples; one reusable event. */
@@ -745,7 +759,7 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
     sim.wake(s);
     flows.push(flow);
   }
-  const interval = p.interval ?? autoInterval(p.duration);
+  const interval = p.interval ?? autoInterval(p.duration, p.rtt);
   const bottleneck = db.bottleneck;
   const sampler = new Sampler(sim, flows, () => bottleneck.queuedPackets, interval);
   sim.runUntil(p.duration);

@@ -1,0 +1,146 @@
+/**
+ * Presentation of an `ExperimentResult`: the table `deno task sim` prints, the stable JSON
+ * text `--json` writes, and the SVG `--plot` draws (throughput, cwnd and bottleneck queue over
+ * time, one line per flow).
+ *
+ * @module
+ */
+
+import type { ExperimentResult } from "./experiment.ts";
+import { renderPlot } from "./plot.ts";
+import type { PlotSeries } from "./plot.ts";
+import { formatRate } from "./units.ts";
+
+function pct(x: number): string {
+  return `${Number((x * 100).toPrecision(4))}%`;
+}
+
+function ms(x: number): string {
+  return `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
+}
+
+/** One line naming the setup, e.g. "20.0 Mbit/s, RTT 20 ms, queue 100 pkts, 2 s, seed 1". */
+export function describeSetup(r: ExperimentResult): string {
+  const parts = [
+    formatRate(r.link.rate_bps),
+    `RTT ${r.link.rtt_ms} ms`,
+    `queue ${r.link.queue_packets} pkts`,
+  ];
+  const p = r.params;
+  if (p.loss > 0) parts.push(`loss ${pct(p.loss)}`);
+  if (p.reorder > 0) parts.push(`reorder ${pct(p.reorder)} (+${p.reorder_delay_ms} ms)`);
+  if (p.duplicate > 0) parts.push(`duplicate ${pct(p.duplicate)}`);
+  if (p.corrupt > 0) parts.push(`corrupt ${pct(p.corrupt)}`);
+  if (p.ecn_k !== null) parts.push(`ECN K=${p.ecn_k}`);
+  parts.push(`${r.duration_s} s`, `seed ${r.seed}`);
+  return parts.join(", ");
+}
+
+function pad(
+  cells: readonly string[],
+  widths: readonly number[],
+  right: ReadonlySet<number>,
+): string {
+  return cells.map((c, i) => right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))
+    .join("  ").trimEnd();
+}
+
+/** The human-readable summary: one row per flow, then the link and fairness. */
+export function formatTable(r: ExperimentResult): string {
+  const head = ["flow", "cc", "goodput", "retx", "RTT p50", "RTT p99", "cwnd max", "verified"];
+  const rows = r.flows.map((f) => [
+    String(f.id),
+    f.cc,
+    formatRate(f.goodput_bps),
+    String(f.retransmits),
+    ms(f.rtt_ms.p50),
+    ms(f.rtt_ms.p99),
+    f.cwnd_max_segments.toFixed(1),
+    f.verified ? "yes" : `NO${f.error === null ? "" : ` (${f.error})`}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  // The last column is free text; do not pad it.
+  widths[widths.length - 1] = 0;
+  const right = new Set([2, 3, 4, 5, 6]);
+  const l = r.link;
+  const lines = [
+    `deno task sim: ${describeSetup(r)}`,
+    "",
+    pad(head, widths, right),
+    ...rows.map((row) => pad(row, widths, right)),
+    "",
+    `link: utilization ${pct(l.utilization)}, queue delay p50 ${ms(l.queue_delay_ms.p50)} / ` +
+    `p99 ${ms(l.queue_delay_ms.p99)}, max queue ${l.queue_max_packets} pkts`,
+    `      dropped ${l.dropped} (buffer ${l.dropped_queue}, random ${l.dropped_loss}), ` +
+    `marked ${l.marked}` +
+    (l.corrupted + l.duplicated + l.reordered > 0
+      ? `, corrupted ${l.corrupted}, duplicated ${l.duplicated}, reordered ${l.reordered}`
+      : ""),
+    `Jain's fairness index (goodput): ${r.jain.toFixed(4)} over ${r.flows.length} flow` +
+    (r.flows.length === 1 ? "" : "s"),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** JSON text: 2-space indentation, arrays of numbers on one line; same result, same bytes. */
+export function toJson(r: ExperimentResult): string {
+  const write = (v: unknown, indent: string): string => {
+    if (Array.isArray(v)) {
+      if (v.every((x) => typeof x !== "object" || x === null)) {
+        return `[${v.map((x) => JSON.stringify(x)).join(", ")}]`;
+      }
+      const inner = indent + "  ";
+      return `[\n${v.map((x) => inner + write(x, inner)).join(",\n")}\n${indent}]`;
+    }
+    if (v !== null && typeof v === "object") {
+      const inner = indent + "  ";
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (entries.length === 0) return "{}";
+      return `{\n${
+        entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${write(x, inner)}`).join(",\n")
+      }\n${indent}}`;
+    }
+    return JSON.stringify(v);
+  };
+  return write(r, "") + "\n";
+}
+
+/** The plot: throughput and cwnd per flow, and the bottleneck queue, over virtual time. */
+export function renderSvg(r: ExperimentResult): string {
+  const t = r.series.t_s;
+  const label = (i: number): string => `flow ${i}: ${r.flows[i]!.cc}`;
+  const throughput: PlotSeries[] = r.flows.map((f, i) => ({
+    name: label(i),
+    t,
+    v: f.series.throughput_bps.map((x) => x / 1e6),
+  }));
+  const cwnd: PlotSeries[] = r.flows.map((f, i) => ({
+    name: label(i),
+    t,
+    v: f.series.cwnd_segments,
+  }));
+  const names = r.flows.map((f) => f.cc);
+  const title = `${r.flows.length} flow${r.flows.length === 1 ? "" : "s"} (${
+    summarizeNames(names)
+  }): ${describeSetup(r)}`;
+  return renderPlot({
+    title,
+    xlabel: `time (s), samples every ${r.series.interval_s * 1000} ms`,
+    width: Math.max(900, Math.min(1400, title.length * 8)),
+    panels: [
+      { ylabel: "throughput (Mbit/s)", series: throughput },
+      { ylabel: "cwnd (segments)", series: cwnd },
+      {
+        ylabel: "bottleneck queue (packets)",
+        series: [{ name: "queue", t, v: r.series.queue_packets }],
+      },
+    ],
+  });
+}
+
+/** "reno, 2x cubic" style summary of flow names in first-seen order. */
+function summarizeNames(names: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  return [...counts].map(([n, c]) => (c === 1 ? n : `${c}x ${n}`)).join(", ");
+}
