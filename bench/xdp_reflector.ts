@@ -5,9 +5,11 @@
  * the reflector swaps MAC/IP/port fields and copies the frame into a TX frame.
  *
  * ```text
- * sudo deno run -A bench/xdp_reflector.ts [--seconds 5] [--size 60] [--ring 2048]
+ * sudo deno run -A bench/xdp_reflector.ts [sink] [--seconds 5] [--size 60] [--ring 2048]
  *                                         [--attach auto|skb|native] [--batch 64]
  * ```
+ *
+ * `sink` only counts received frames (receive path alone, nothing sent back).
  *
  * Prints one JSON line: frames reflected per second (our side); busyNsPerFrame, the wall time
  * of loop iterations that had frames divided by frames (TypeScript + the kernel's copy-mode
@@ -160,7 +162,10 @@ async function reflect(o: ReturnType<typeof opts>): Promise<void> {
   }).spawn();
   let reflected = 0;
   let noBuf = 0;
-  const onFrame = (f: Uint8Array): void => {
+  const sink = (_f: Uint8Array): void => {
+    reflected++;
+  };
+  const reflectFrame = (f: Uint8Array): void => {
     const len = f.length;
     const out = link.transmitBuffer(len);
     if (out === null) {
@@ -185,6 +190,7 @@ async function reflect(o: ReturnType<typeof opts>): Promise<void> {
     link.commit(len);
     reflected++;
   };
+  const onFrame = o.role === "sink" ? sink : reflectFrame;
   // Wait for the generator's first frame (its startup takes a while), then measure.
   const startDeadline = performance.now() + 10_000;
   while (link.receive(onFrame, o.batch) === 0 && performance.now() < startDeadline) {
@@ -228,6 +234,7 @@ async function reflect(o: ReturnType<typeof opts>): Promise<void> {
   const genText = out === null ? "" : new TextDecoder().decode(out.stdout).trim();
   const genErr = out === null ? "" : new TextDecoder().decode(out.stderr).trim();
   console.log(JSON.stringify({
+    role: o.role === "sink" ? "sink" : "reflect",
     reflectedPps: Math.round(reflected / secs),
     busyNsPerFrame: Math.round((busyMs * 1e6) / Math.max(1, reflected)),
     capacityPpsOneCore: Math.round(reflected / (busyMs / 1000)),
