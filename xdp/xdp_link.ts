@@ -134,7 +134,12 @@ globalThis.addEventListener("unload", () => {
   for (const l of [...openLinks]) l.close();
 });
 
-/** An AF_XDP `Link`; see the module comment. */
+/**
+ * An AF_XDP `Link`; see the module comment. With several queues, `receive()` visits them
+ * round-robin and transmit uses the first queue's socket. Checksums are neither verified nor
+ * completed (no offloads): a Linux peer on veth must have TX checksum offload off, or its
+ * UDP/TCP frames arrive with partial checksums that the stack drops as bad-checksum.
+ */
 export class XdpLink implements Link {
   /** Interface name. */
   readonly name: string;
