@@ -9,6 +9,7 @@ import { TcpScript, type TcpScriptOptions } from "../stacks/tcpip/tcp/script.ts"
 import { ConnectionRefused, ConnectionReset, TimedOut } from "../stacks/tcpip/tcp/errors.ts";
 import { WOULD_BLOCK } from "../stacks/tcpip/tcp/stack.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
+import type { IcmpErrorInfo } from "../stacks/tcpip/iface/icmp.ts";
 import { registerCc, RenoCc } from "../stacks/tcpip/tcp/recovery/mod.ts";
 
 const ISS = 5000;
@@ -998,4 +999,31 @@ Deno.test("an unknown congestion control name is refused with advice; a register
   const c = s.stack.connect(s.remote, 80, 0, { congestionControl: "reno" });
   assert.equal(s.stack.tcbOf(c)!.rec.cc.name, "reno");
   assert.throws(() => s.stack.setOption(c, "congestionControl", "reno", 0), /connect\(\) options/);
+});
+
+Deno.test("ICMP: packet-too-big shrinks the MSS; port unreachable refuses a connect in SYN-SENT", () => {
+  const s = script();
+  const c = connectOne(s);
+  const icmp = (kind: IcmpErrorInfo["kind"], mtu: number, dport: number): IcmpErrorInfo => ({
+    version: 4,
+    kind,
+    type: 3,
+    code: 4,
+    mtu,
+    reporter: s.remote.bytes,
+    src: s.local.bytes,
+    dst: s.remote.bytes,
+    protocol: 6,
+    srcPort: 40000,
+    dstPort: dport,
+    quoted: new Uint8Array(8),
+  });
+  s.stack.icmpError(icmp("frag-needed", 1000, s.port), s.now);
+  assert.equal(s.stack.info(c).mss, 1000 - 40, "IP and TCP headers (no timestamps here)");
+  s.stack.icmpError(icmp("port-unreachable", 0, s.port), s.now);
+  assert.equal(s.stack.state(c), "ESTABLISHED", "a soft error once established (RFC 5461)");
+  const d = s.stack.connect(s.remote, 81, s.now, { localPort: 40000 });
+  s.stack.icmpError(icmp("port-unreachable", 0, 81), s.now);
+  assert.equal(s.stack.state(d), "CLOSED");
+  assert.ok(s.stack.error(d) instanceof ConnectionRefused);
 });

@@ -175,6 +175,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   readonly #heap = new TimerHeap<Tcb>();
   readonly #ready: number[] = [];
   readonly #locals: IpAddress[] = [];
+  readonly #due: Tcb[] = [];
   #nextId = 1;
   #connections = 0;
   #challengeSecond = -1;
@@ -271,10 +272,17 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   /** Runs due connection timers. */
   poll(now: Instant): void {
     this.#now = now;
-    for (let guard = 0; guard < 100_000; guard++) {
+    // Take every due connection out first, so each runs at most once per call even if it asks
+    // to be polled again at once (bounded work per poll, no spinning on one connection).
+    const due = this.#due;
+    while (true) {
       const t = this.#heap.peek();
       if (t === undefined || t.heapKey > now) break;
       this.#heap.remove(t);
+      due.push(t);
+    }
+    for (let i = 0; i < due.length; i++) {
+      const t = due[i]!;
       try {
         t.poll(now);
       } catch (e) {
@@ -283,6 +291,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       }
       if (t.heapIndex < 0) this.changed(t);
     }
+    due.length = 0;
   }
 
   /** The earliest connection deadline, or NEVER. */
@@ -290,20 +299,22 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     return this.#heap.peekKey();
   }
 
-  /** ICMP errors: path-MTU updates shrink the MSS of the matching connection. */
+  /**
+   * ICMP errors quoting one of our segments: path-MTU updates shrink the connection's MSS;
+   * port/protocol unreachable refuses a connection still in SYN-SENT.
+   */
   icmpError(error: IcmpErrorInfo, now: Instant): void {
     if (error.protocol !== IP_PROTOCOL_TCP || error.srcPort < 0) return;
     const hash = tupleHash(error.src, error.srcPort, error.dst, error.dstPort);
     const tcb = this.#lookup(hash, error.src, error.srcPort, error.dst, error.dstPort);
     if (tcb === null) return;
-    if ((error.kind === "frag-needed" || error.kind === "packet-too-big") && error.mtu > 0) {
-      const mss = error.mtu - (error.version === 4 ? 40 : 60) - 12;
-      if (mss >= 64 && mss < tcb.mss) {
-        tcb.mss = mss;
-        tcb.rec.setMss(mss);
-      }
+    if (error.kind === "port-unreachable" || error.kind === "protocol-unreachable") {
+      tcb.icmpUnreachable(now);
+      return;
     }
-    void now;
+    if ((error.kind === "frag-needed" || error.kind === "packet-too-big") && error.mtu > 0) {
+      tcb.pathMtuChanged(error.mtu);
+    }
   }
 
   // ------------------------------------------------------------------------------------------

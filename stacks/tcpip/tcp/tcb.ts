@@ -1042,6 +1042,26 @@ export class Tcb {
     }
   }
 
+  /** A smaller path MTU was learned (RFC 1191 / RFC 8201): shrink the send MSS to fit. */
+  pathMtuChanged(mtu: number): void {
+    const mss = mtu - (this.remoteAddr.version === 4 ? 40 : 60) - (this.#tsOk ? 12 : 0);
+    if (mss >= 64 && mss < this.mss) {
+      this.mss = mss;
+      this.rec.setMss(mss);
+    }
+  }
+
+  /**
+   * An ICMP port/protocol unreachable for this connection. In SYN-SENT it ends the attempt
+   * with ConnectionRefused (RFC 1122 4.2.3.9 hard error); in other states it is a soft error
+   * and ignored (RFC 5461 4.1), since retransmissions may still get through.
+   */
+  icmpUnreachable(now: Instant): void {
+    if (this.state !== TcpState.SynSent) return;
+    this.#fail(new ConnectionRefused(this.#where()), now);
+    this.#host.changed(this);
+  }
+
   /** ABORT (RFC 9293 3.10.5): RST in the synchronized states, then CLOSED. */
   abort(now: Instant): void {
     if (
