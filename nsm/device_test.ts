@@ -13,6 +13,7 @@ import {
 } from "./device.ts";
 import { decodeNqe, encodeNqe, Nqe, NqeOp } from "./nqe.ts";
 import { SharedMemory } from "./shm.ts";
+import { Doorbell } from "./wake.ts";
 
 const name = (): string => `nk-dev-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
 const SMALL = { ringCapacity: 16, chunkSize: 2048, chunksPerHalf: 4, hugePages: "never" } as const;
@@ -156,5 +157,35 @@ Deno.test("doorbell: a sleeping side is woken by notify() and sees EOF when the 
     assert.equal(await bell.wait(() => nsm.hasWork(), 0), "closed");
   } finally {
     nsm.close();
+  }
+});
+
+Deno.test("Doorbell.waitAny sleeps on several devices and wakes for whichever guest rings", async () => {
+  const a = NsmDevice.create({ name: name(), ...SMALL });
+  const b = NsmDevice.create({ name: name(), ...SMALL });
+  try {
+    const [ga, bellA] = await Promise.all([GuestDevice.attach(a.path), a.acceptGuest()]);
+    const [gb, bellB] = await Promise.all([GuestDevice.attach(b.path), b.acceptGuest()]);
+    const hasWork = (): boolean => a.hasWork() || b.hasWork();
+    const waiting = Doorbell.waitAny([bellA, bellB], hasWork, 0);
+    assert.ok(ga.bell.peerSleeping && gb.bell.peerSleeping, "both flags announced the sleep");
+    const job = gb.queueSets[0]!.job;
+    job.claim(1);
+    job.publish(1);
+    gb.bell.notify();
+    assert.equal(await waiting, "work");
+    assert.ok(b.hasWork() && !a.hasWork());
+    assert.equal(ga.bell.peerSleeping, false, "flags are taken back after the wake-up");
+    assert.equal(gb.bell.wakesSent, 1);
+    b.queueSets[0]!.job.available(1);
+    b.queueSets[0]!.job.release(1);
+    ga.close();
+    assert.equal(await Doorbell.waitAny([bellA, bellB], hasWork, 0), "closed");
+    assert.equal(bellA.closed, true);
+    assert.equal(bellB.closed, false);
+    gb.close();
+  } finally {
+    a.close();
+    b.close();
   }
 });

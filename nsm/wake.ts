@@ -87,9 +87,24 @@ export class Doorbell {
    * Waits until `hasWork()` is true, the timeout passes, or the peer goes away. Spins first
    * (blocking this process's event loop for at most `spinNs`), then sleeps at zero CPU.
    * `timeoutMs` undefined = no timeout (the driver passes its next timer deadline).
+   * One waiter per doorbell at a time.
    */
-  async wait(hasWork: () => boolean, spinNs: number, timeoutMs?: number): Promise<WakeReason> {
-    if (this.closed) return "closed";
+  wait(hasWork: () => boolean, spinNs: number, timeoutMs?: number): Promise<WakeReason> {
+    return Doorbell.waitAny([this], hasWork, spinNs, timeoutMs);
+  }
+
+  /**
+   * `wait()` over several devices' doorbells at once (an NSM serving many guests): sleeps
+   * until any of them rings. Returns "closed" when one of them reached EOF (check each
+   * `closed`), "work" after any ring (possibly spurious: re-check the rings), or "timeout".
+   */
+  static async waitAny(
+    bells: readonly Doorbell[],
+    hasWork: () => boolean,
+    spinNs: number,
+    timeoutMs?: number,
+  ): Promise<WakeReason> {
+    for (const b of bells) if (b.closed) return "closed";
     if (hasWork()) return "work";
     if (spinNs > 0) {
       const until = monotonicNow() + spinNs;
@@ -98,43 +113,40 @@ export class Doorbell {
         if ((i & 63) === 0 && monotonicNow() >= until) break;
       }
     }
-    Atomics.exchange(this.#own, 0, 1);
+    for (const b of bells) Atomics.exchange(b.#own, 0, 1);
     if (hasWork()) {
-      Atomics.compareExchange(this.#own, 0, 1, 0);
+      for (const b of bells) Atomics.compareExchange(b.#own, 0, 1, 0);
       return "work";
     }
-    this.sleeps++;
-    // One read stays outstanding across waits that time out, so no byte is ever lost.
-    const read = this.#read ??= this.#conn.read(this.#buf).catch(() => null);
+    // One read per doorbell stays outstanding across waits, so no byte (or EOF) is ever lost.
+    const racers: Promise<number>[] = [];
+    for (let i = 0; i < bells.length; i++) {
+      const b = bells[i]!;
+      b.sleeps++;
+      b.#read ??= b.#conn.read(b.#buf).catch(() => null);
+      racers.push(b.#read.then(() => i));
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let timedOut = false;
+    if (timeoutMs !== undefined) {
+      racers.push(
+        new Promise<number>((resolve) => timer = setTimeout(() => resolve(-1), timeoutMs)),
+      );
+    }
+    let winner: number;
     try {
-      if (timeoutMs === undefined) {
-        await read;
-      } else {
-        await Promise.race([
-          read,
-          new Promise<void>((resolve) => {
-            timer = setTimeout(() => {
-              timedOut = true;
-              resolve();
-            }, timeoutMs);
-          }),
-        ]);
-      }
+      winner = await Promise.race(racers);
     } finally {
       clearTimeout(timer);
     }
-    if (timedOut) {
-      // Still flagged: take the flag back; a byte already sent stays queued for the next wait.
-      Atomics.compareExchange(this.#own, 0, 1, 0);
-      return hasWork() ? "work" : "timeout";
-    }
-    this.#read = null;
-    const n = await read;
-    Atomics.compareExchange(this.#own, 0, 1, 0);
+    // Take our flags back (a notifier may already have cleared them and sent a byte, which
+    // then waits in the outstanding read for the next call).
+    for (const b of bells) Atomics.compareExchange(b.#own, 0, 1, 0);
+    if (winner < 0) return hasWork() ? "work" : "timeout";
+    const b = bells[winner]!;
+    const n = await b.#read!;
+    b.#read = null;
     if (n === null) {
-      this.closed = true;
+      b.closed = true;
       return "closed";
     }
     return "work";
