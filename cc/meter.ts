@@ -9,10 +9,13 @@
  *     global.get $fuel  i32.eqz  if  unreachable  end
  *     global.get $fuel  i32.const 1  i32.sub  global.set $fuel
  *
- * so any run of code that enters functions or iterates loops more than `fuel` times traps. The
- * new global is appended after the module's own globals, so no existing index shifts and no
- * instruction outside the inserted sequences changes. Custom sections are dropped (byte-offset
- * based ones such as branch hints would be wrong after the rewrite).
+ * so any run of code that enters functions or iterates loops more than `fuel` times traps.
+ * Every exported function is re-exported through a new wrapper that first refills the fuel from
+ * a second global, the budget (exported as `__cc_fuel_budget`), so the host sets the budget once
+ * instead of writing the fuel before every call; calls inside the module go to the originals and
+ * cannot refill. New globals and functions are appended after the module's own, so no existing
+ * index shifts and no instruction outside the inserted sequences changes. Custom sections are
+ * dropped (byte-offset based ones such as branch hints would be wrong after the rewrite).
  *
  * @module
  */
@@ -406,8 +409,10 @@ function pushName(out: number[], s: string): void {
   for (const x of b) out.push(x);
 }
 
-/** Name of the export through which the host sets the fuel of an instrumented module. */
+/** Name of the exported fuel counter of an instrumented module (0 after exhaustion). */
 export const FUEL_EXPORT = "__cc_fuel";
+/** Name of the exported fuel budget every exported function starts with. */
+export const FUEL_BUDGET_EXPORT = "__cc_fuel_budget";
 
 function fuelCheck(out: number[], g: number): void {
   out.push(0x23);
@@ -448,6 +453,8 @@ export interface MeteredModule {
   readonly bytes: Uint8Array;
   /** Global index of the fuel counter. */
   readonly fuelGlobal: number;
+  /** Global index of the fuel budget. */
+  readonly budgetGlobal: number;
   /** Structure of the original module. */
   readonly info: WasmInfo;
 }
@@ -455,53 +462,98 @@ export interface MeteredModule {
 /** Returns `bytes` with fuel metering at every function entry and loop header. */
 export function instrumentFuel(bytes: Uint8Array): MeteredModule {
   const info = parseWasm(bytes);
+  if (!info.sections.some((s) => s.id === 7)) {
+    throw new WasmFormatError("no-exports", "module has no export section");
+  }
+  if (!info.sections.some((s) => s.id === 3) || !info.sections.some((s) => s.id === 10)) {
+    throw new WasmFormatError("no-code", "module defines no functions");
+  }
   const g = info.importedGlobals + info.definedGlobals;
+  const budget = g + 1;
+  const nFuncs = info.funcTypes.length;
+  // One wrapper per exported function, appended to the function index space.
+  const wrapped = info.exports.filter((e) => e.kind === 0);
+  const wrapperOf = new Map<number, number>();
+  for (const e of wrapped) {
+    if (!wrapperOf.has(e.index)) wrapperOf.set(e.index, nFuncs + wrapperOf.size);
+  }
   const out: number[] = [...bytes.subarray(0, 8)];
   const section = (id: number, payload: number[]): void => {
     out.push(id);
     uleb(out, payload.length);
     for (const x of payload) out.push(x);
   };
-  const newGlobal = [0x7f, 0x01, 0x41, 0x00, 0x0b];
+  const newGlobals = [0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b];
   let globalDone = false;
   const addGlobalSection = (): void => {
-    section(6, [1, ...newGlobal]);
+    section(6, [2, ...newGlobals]);
     globalDone = true;
+  };
+  const copyVecTail = (sec: WasmSection, extra: number, p: number[]): Reader => {
+    const r = new Reader(bytes, sec.start, sec.end);
+    const n = r.u32();
+    uleb(p, n + extra);
+    return r;
   };
   for (const sec of info.sections) {
     if (sec.id === 0) continue;
     // The global section sits between memory (5) / tag (13) and export (7).
     if (!globalDone && sec.id === 7) addGlobalSection();
-    if (sec.id === 6) {
-      const r = new Reader(bytes, sec.start, sec.end);
-      const n = r.u32();
+    if (sec.id === 3) {
       const p: number[] = [];
-      uleb(p, n + 1);
+      const r = copyVecTail(sec, wrapperOf.size, p);
       for (let i = r.pos; i < sec.end; i++) p.push(bytes[i]!);
-      p.push(...newGlobal);
+      for (const orig of wrapperOf.keys()) uleb(p, info.funcTypes[orig]!);
+      section(3, p);
+    } else if (sec.id === 6) {
+      const p: number[] = [];
+      const r = copyVecTail(sec, 2, p);
+      for (let i = r.pos; i < sec.end; i++) p.push(bytes[i]!);
+      p.push(...newGlobals);
       section(6, p);
       globalDone = true;
     } else if (sec.id === 7) {
-      const r = new Reader(bytes, sec.start, sec.end);
-      const n = r.u32();
       const p: number[] = [];
-      uleb(p, n + 1);
-      for (let i = r.pos; i < sec.end; i++) p.push(bytes[i]!);
+      uleb(p, info.exports.length + 2);
+      for (const e of info.exports) {
+        pushName(p, e.name);
+        p.push(e.kind);
+        uleb(p, e.kind === 0 ? wrapperOf.get(e.index)! : e.index);
+      }
       pushName(p, FUEL_EXPORT);
       p.push(3);
       uleb(p, g);
+      pushName(p, FUEL_BUDGET_EXPORT);
+      p.push(3);
+      uleb(p, budget);
       section(7, p);
     } else if (sec.id === 10) {
-      const r = new Reader(bytes, sec.start, sec.end);
-      const n = r.u32();
       const p: number[] = [];
-      uleb(p, n);
+      const r = copyVecTail(sec, wrapperOf.size, p);
+      const n = info.funcTypes.length - info.importedFuncs;
       const body: number[] = [];
       for (let i = 0; i < n; i++) {
         const size = r.u32();
         body.length = 0;
         instrumentBody(bytes, r.pos, r.pos + size, g, body);
         r.pos += size;
+        uleb(p, body.length);
+        for (const x of body) p.push(x);
+      }
+      for (const orig of wrapperOf.keys()) {
+        const t = info.types[info.funcTypes[orig]!]!;
+        body.length = 0;
+        body.push(0x00, 0x23);
+        uleb(body, budget);
+        body.push(0x24);
+        uleb(body, g);
+        for (let k = 0; k < t.params.length; k++) {
+          body.push(0x20);
+          uleb(body, k);
+        }
+        body.push(0x10);
+        uleb(body, orig);
+        body.push(0x0b);
         uleb(p, body.length);
         for (const x of body) p.push(x);
       }
@@ -513,8 +565,5 @@ export function instrumentFuel(bytes: Uint8Array): MeteredModule {
       for (let i = sec.start; i < sec.end; i++) out.push(bytes[i]!);
     }
   }
-  if (!info.sections.some((s) => s.id === 7)) {
-    throw new WasmFormatError("no-exports", "module has no export section");
-  }
-  return { bytes: new Uint8Array(out), fuelGlobal: g, info };
+  return { bytes: new Uint8Array(out), fuelGlobal: g, budgetGlobal: budget, info };
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ensureBuilt, modulePath } from "./build.ts";
 import {
   exportedFuncType,
+  FUEL_BUDGET_EXPORT,
   FUEL_EXPORT,
   instrumentFuel,
   parseWasm,
@@ -63,35 +64,45 @@ function loopModule(withGlobals: boolean): Uint8Array {
   });
 }
 
-function run(bytes: Uint8Array): { x: Record<string, unknown>; fuel: WebAssembly.Global } {
+function run(
+  bytes: Uint8Array,
+): { x: Record<string, unknown>; fuel: WebAssembly.Global; budget: WebAssembly.Global } {
   const m = instrumentFuel(bytes);
   const inst = new WebAssembly.Instance(
     new WebAssembly.Module(m.bytes as Uint8Array<ArrayBuffer>),
     {},
   );
   const x = inst.exports as Record<string, unknown>;
-  return { x, fuel: x[FUEL_EXPORT] as WebAssembly.Global };
+  return {
+    x,
+    fuel: x[FUEL_EXPORT] as WebAssembly.Global,
+    budget: x[FUEL_BUDGET_EXPORT] as WebAssembly.Global,
+  };
 }
 
 for (const withGlobals of [false, true]) {
   Deno.test(`instrumentFuel charges one unit per function entry and loop iteration (globals: ${withGlobals})`, () => {
-    const { x, fuel } = run(loopModule(withGlobals));
+    const { x, fuel, budget } = run(loopModule(withGlobals));
     const count = x.count as (n: number) => number;
-    // count(n) enters the loop n+1 times plus one function entry.
-    fuel.value = 1000;
+    // count(n) enters the loop n+1 times plus one function entry; each exported call starts
+    // with the fuel refilled from the budget.
+    budget.value = 1000;
     assert.equal(count(10), 10);
     assert.equal(fuel.value, 1000 - 12);
-    fuel.value = 12;
+    assert.equal(count(10), 10);
+    assert.equal(fuel.value, 1000 - 12, "refilled per call, not cumulative");
+    budget.value = 12;
     assert.equal(count(10), 10);
     assert.equal(fuel.value, 0);
-    fuel.value = 11;
+    budget.value = 11;
     assert.throws(() => count(10), WebAssembly.RuntimeError);
     assert.equal(fuel.value, 0);
-    fuel.value = 100;
+    budget.value = 100;
+    // Internal calls do not refill: twice(n) = entry + 2 x (entry + n+1 loop headers).
     assert.equal((x.twice as (n: number) => number)(3), 6);
     assert.equal(fuel.value, 100 - 1 - 2 * 5);
-    fuel.value = 10;
-    assert.equal((x.g as () => number)(), 7, "global indexes unchanged by the added fuel global");
+    budget.value = 10;
+    assert.equal((x.g as () => number)(), 7, "global indexes unchanged by the added globals");
   });
 }
 

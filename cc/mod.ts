@@ -43,6 +43,7 @@ export {
 } from "./sandbox.ts";
 export {
   exportedFuncType,
+  FUEL_BUDGET_EXPORT,
   FUEL_EXPORT,
   type FuncType,
   instrumentFuel,

@@ -24,6 +24,7 @@ import {
 } from "./abi.ts";
 import {
   exportedFuncType,
+  FUEL_BUDGET_EXPORT,
   FUEL_EXPORT,
   instrumentFuel,
   WasmFormatError,
@@ -136,6 +137,7 @@ export class CcInstance {
   lastError = "";
   private readonly memory: WebAssembly.Memory;
   private readonly fuel: WebAssembly.Global;
+  private readonly budget: WebAssembly.Global;
   private readonly slotBase: number;
   private readonly slotSize: number;
   private readonly free: number[] = [];
@@ -156,6 +158,8 @@ export class CcInstance {
     const x = inst.exports as Record<string, unknown>;
     this.memory = x.memory as WebAssembly.Memory;
     this.fuel = x[FUEL_EXPORT] as WebAssembly.Global;
+    this.budget = x[FUEL_BUDGET_EXPORT] as WebAssembly.Global;
+    this.budget.value = limits.fuelPerEvent;
     const f = (n: string): EventFn => x[n] as EventFn;
     this.init = f("cc_init");
     this.initFromState = f("cc_init_from_state");
@@ -167,7 +171,6 @@ export class CcInstance {
     this.onIdleRestart = f("cc_on_idle_restart");
     this.onStateChange = f("cc_on_state_change");
     const meta0 = (n: string): number => {
-      this.fuel.value = limits.fuelPerEvent;
       try {
         return (x[n] as () => number)() >>> 0;
       } catch (e) {
@@ -254,12 +257,16 @@ export class CcInstance {
     return buf.byteLength <= this.limits.memoryLimitPages * PAGE;
   }
 
+  /** Changes the fuel every event call starts with. */
+  setFuelBudget(units: number): void {
+    this.budget.value = units;
+  }
+
   /**
-   * Calls one event export for `slot` with a fresh fuel budget and checks what it left behind.
-   * Never throws: returns a `Violation` code.
+   * Calls one event export for `slot` (its wrapper refills the fuel from the budget) and checks
+   * what it left behind. Never throws: returns a `Violation` code.
    */
   call(fn: EventFn, slot: number): ViolationCode {
-    this.fuel.value = this.limits.fuelPerEvent;
     try {
       fn(slot);
     } catch (e) {
@@ -379,9 +386,8 @@ export function validateCcModule(
     throw new CcLoadError("instantiate", String(e));
   }
   const x = probe.exports as Record<string, unknown>;
-  const fuel = x[FUEL_EXPORT] as WebAssembly.Global;
+  (x[FUEL_BUDGET_EXPORT] as WebAssembly.Global).value = limits.fuelPerEvent;
   const get = (n: string): number => {
-    fuel.value = limits.fuelPerEvent;
     try {
       return (x[n] as () => number)();
     } catch (e) {

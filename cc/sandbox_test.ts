@@ -135,8 +135,8 @@ Deno.test("a quarantined module's failing flow keeps its last good ssthresh in t
   w.onCongestion("loss", 0);
   w.onRecoveryExit(0);
   const cwnd = w.cwnd, ssthresh = w.ssthresh;
-  // Force a violation by shrinking the fuel budget to nothing for this host's instances.
-  (host.limits as { fuelPerEvent: number }).fuelPerEvent = 0;
+  // Force a violation by shrinking the fuel budget to nothing.
+  reno.instance!.setFuelBudget(0);
   w.onAck(s);
   assert.equal(w.fallbackReason, "fuel");
   assert.equal(w.cwnd, cwnd);
