@@ -147,6 +147,14 @@ export class DeviceHeaderError extends Error {
   }
 }
 
+/** `NsmDevice.create` was asked for something impossible; the message says what to change. */
+export class DeviceConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeviceConfigError";
+  }
+}
+
 /** Options of `NsmDevice.create`. */
 export interface NsmDeviceOptions {
   /** Device name: shared memory file name and doorbell socket stem. */
@@ -269,14 +277,14 @@ export class NsmDevice {
       chunksPerHalf: options.chunksPerHalf ?? 1024,
     };
     if (!Number.isInteger(g.queueSets) || g.queueSets < 1 || g.queueSets > NK_MAX_QUEUE_SETS) {
-      throw new RangeError(`queueSets ${g.queueSets}: use 1..${NK_MAX_QUEUE_SETS}`);
+      throw new DeviceConfigError(`queueSets ${g.queueSets} invalid: use 1..${NK_MAX_QUEUE_SETS}`);
     }
     checkDataGeometry(g);
     const layout = deviceLayout(g);
     const bellPath = `${options.bellDir ?? "/dev/shm"}/${options.name}.bell`;
     const bellBytes = new TextEncoder().encode(bellPath);
     if (bellBytes.length > BELL_PATH_MAX) {
-      throw new RangeError(
+      throw new DeviceConfigError(
         `doorbell path ${bellPath} is longer than ${BELL_PATH_MAX} bytes: use a shorter name or bellDir`,
       );
     }
@@ -299,6 +307,12 @@ export class NsmDevice {
       listener = Deno.listen({ transport: "unix", path: bellPath });
     } catch (e) {
       shm.close();
+      if (e instanceof Deno.errors.AddrInUse) {
+        throw new DeviceConfigError(
+          `doorbell socket ${bellPath} already exists: another NSM uses this name, or a crashed ` +
+            `one left it behind; pick another name or pass replaceStale: true`,
+        );
+      }
       throw e;
     }
     const buf = shm.buffer;

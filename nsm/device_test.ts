@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  DeviceConfigError,
   DeviceHeaderError,
   deviceLayout,
   GuestDevice,
@@ -187,5 +188,22 @@ Deno.test("Doorbell.waitAny sleeps on several devices and wakes for whichever gu
   } finally {
     a.close();
     b.close();
+  }
+});
+
+Deno.test("create() refuses a name whose doorbell socket is taken, and bad queue set counts", () => {
+  const a = NsmDevice.create({ name: name(), ...SMALL });
+  try {
+    Deno.removeSync(a.path); // free the shm name; the socket name stays taken
+    assert.throws(
+      () => NsmDevice.create({ name: a.path.slice("/dev/shm/".length), ...SMALL }),
+      (e: unknown) => e instanceof DeviceConfigError && /replaceStale/.test(e.message),
+    );
+    assert.throws(
+      () => NsmDevice.create({ name: name(), queueSets: 0, ...SMALL }),
+      DeviceConfigError,
+    );
+  } finally {
+    a.close();
   }
 });

@@ -5,6 +5,7 @@
  */
 
 export {
+  DeviceConfigError,
   DeviceHeaderError,
   deviceLayout,
   DeviceState,
