@@ -29,6 +29,7 @@ import {
   F_APP_LIMITED,
   F_ECT,
   F_EVER_RETRANS,
+  F_INLIST,
   F_LOST,
   F_RETRANS,
   F_SACKED,
@@ -95,8 +96,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private renoSacked = 0;
   private dupAcks = 0;
   private retransHint: Seq = 0;
-  /** End of the highest record ever retransmitted (RACK scan bound); <= una when none. */
-  private highRetrans: Seq = 0;
+  // The previous ACK's SACK blocks (double-buffered, no allocation per ACK).
+  private sackCache = new Uint32Array(8);
+  private sackCacheNext = new Uint32Array(8);
+  private sackCacheN = 0;
 
   // Timers.
   private rtoAt: Instant = NEVER;
@@ -206,12 +209,12 @@ export class RecoveryEngine implements RecoveryEngineApi {
   /** See `RecoveryEngineApi.reset`. */
   reset(iss: Seq, now: Instant): void {
     this.ring.clear();
+    this.sackCacheN = 0;
     this.est.reset();
     this.pacer.reset();
     this.una =
       this.nxt =
       this.retransHint =
-      this.highRetrans =
         iss >>> 0;
     this.peerWnd = 0x7fff_ffff;
     this.st = "open";
@@ -299,7 +302,6 @@ export class RecoveryEngine implements RecoveryEngineApi {
         this.una =
           this.nxt =
           this.retransHint =
-          this.highRetrans =
             seq;
       } else if (seqLt(seq, this.nxt)) {
         // Overlaps data already sent: the overlapping part is a retransmission.
@@ -328,6 +330,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       }
       const s = this.ring.push(seq, len, now);
       this.ring.a[this.ring.oOrder + s] = ++this.txOrder;
+      this.ring.linkTail(s);
       this.snapshot(s);
       this.nxt = end;
       if (this.probeQuota > 0 && !this.probePending) {
@@ -385,6 +388,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
       r.a[r.oLast + s] = now;
       r.a[r.oOrder + s] = ++this.txOrder;
       r.a[r.oFlags + s] = f | F_RETRANS | F_EVER_RETRANS;
+      r.unlink(s);
+      r.linkTail(s);
       if (!(f & F_RETRANS)) this.retrans += l;
       this.snapshot(s);
       this.retransSegs++;
@@ -396,7 +401,6 @@ export class RecoveryEngine implements RecoveryEngineApi {
     }
     // Only a retransmission at or below the hint moves it: lower lost ranges must not be skipped.
     if (seqLe(seq, this.retransHint) && seqLt(this.retransHint, end)) this.retransHint = end;
-    if (seqLt(this.highRetrans, end)) this.highRetrans = end;
     if (isProbe) {
       this.probePending = false;
       this.tlpOutstanding = true;
@@ -541,19 +545,33 @@ export class RecoveryEngine implements RecoveryEngineApi {
       this.bytesAcked += acked;
       this.una = ack;
       if (seqLt(this.retransHint, ack)) this.retransHint = ack;
-      if (seqLt(this.highRetrans, ack)) this.highRetrans = ack;
       this.renoSacked = this.renoSacked > acked ? this.renoSacked - acked : 0;
       this.dupAcks = 0;
       this.est.clearBackoff();
     }
 
-    // 3. SACK blocks (RFC 2018).
+    // 3. SACK blocks (RFC 2018). Blocks usually grow at their right edge from one ACK to the
+    // next: the part a previous ACK's block already covered is SACKed and is skipped (Linux's
+    // recv_sack_cache idea), so a growing block costs only its new records.
+    const cache = this.sackCache;
+    const cached = this.sackCacheN;
+    this.sackCacheN = 0;
     for (let b = firstSack; b < sackCount; b++) {
       let left = sackBlocks[2 * b]! >>> 0;
       let right = sackBlocks[2 * b + 1]! >>> 0;
       if (!seqLt(left, right)) continue;
       if (seqLt(left, this.una)) left = this.una;
-      if (seqGt(right, this.nxt)) right = this.nxt;
+      if (seqGt(right, this.nxt)) right = this.nxt; // never cache edges beyond what was sent
+      if (seqLt(left, right)) {
+        const n = this.sackCacheN++;
+        this.sackCacheNext[2 * n] = left;
+        this.sackCacheNext[2 * n + 1] = right;
+      }
+      for (let c = 0; c < cached; c++) {
+        const cl = cache[2 * c]!;
+        const cr = cache[2 * c + 1]!;
+        if (seqLe(cl, left) && seqLt(left, cr)) left = cr;
+      }
       if (!seqLt(left, right)) continue;
       let i = this.boundary(left);
       if (i < 0) continue;
@@ -569,11 +587,15 @@ export class RecoveryEngine implements RecoveryEngineApi {
         if (f & F_LOST) this.lost -= l;
         if (f & F_RETRANS) this.retrans -= l;
         r.a[r.oFlags + s] = (f & ~(F_LOST | F_RETRANS)) | F_SACKED;
+        r.unlink(s);
         res.newlySackedBytes += l;
         ackedPkts++;
         this.deliver(s, l, now, echoTime, prevFack, prevFackValid);
       }
     }
+
+    this.sackCache = this.sackCacheNext;
+    this.sackCacheNext = cache;
 
     // 4. RTT for the RTO estimator: timestamps, else Karn's rule.
     if (advanced) {
@@ -856,23 +878,14 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (this.rackXmitTs < 0) return;
     const r = this.ring;
     let timeout = 0;
-    for (let i = 0; i < r.count; i++) {
-      const s = r.slot(i);
-      const f = r.a[r.oFlags + s]!;
-      const xmit = r.a[r.oLast + s]!;
-      const order = r.a[r.oOrder + s]!;
-      // Records never retransmitted were sent in sequence order: once one is newer than the
-      // RACK segment and no retransmitted record lies above it, every later one is newer too.
-      if (
-        order > this.rackOrder && !(f & F_EVER_RETRANS) && seqGe(r.a[s]!, this.highRetrans)
-      ) break;
-      if (f & F_SACKED) continue;
-      if ((f & (F_LOST | F_RETRANS)) === F_LOST) continue; // awaiting retransmission
-      if (order < this.rackOrder) {
-        const remaining = xmit + this.rackRtt + this.reoWnd - now;
-        if (remaining <= 0) this.markLost(s);
-        else if (remaining > timeout) timeout = remaining;
-      }
+    // Walk the in-flight records in transmission order, up to the newest delivered one.
+    for (let s = r.listHead; s >= 0;) {
+      const next = r.listNext(s);
+      if (r.a[r.oOrder + s]! >= this.rackOrder) break;
+      const remaining = r.a[r.oLast + s]! + this.rackRtt + this.reoWnd - now;
+      if (remaining <= 0) this.markLost(s);
+      else if (remaining > timeout) timeout = remaining;
+      s = next;
     }
     if (timeout > 0) this.reoAt = now + timeout;
   }
@@ -909,6 +922,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (f & F_RETRANS) this.retrans -= l;
     if (!(f & F_LOST)) this.lost += l;
     r.a[r.oFlags + s] = (f & ~F_RETRANS) | F_LOST;
+    r.unlink(s);
     this.lostSegs++;
     this.res.newlyLostBytes += l;
     this.res.newlyLostPackets++;
@@ -950,17 +964,36 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.res.spuriousUndo = true;
     this.reorderingSeen = true;
     const r = this.ring;
+    let cursor = -1; // list position of the last re-inserted record (orders mostly ascend)
     for (let i = 0; i < r.count; i++) {
       const s = r.slot(i);
       const f = r.a[r.oFlags + s]!;
       if (f & F_LOST) {
         this.lost -= r.a[r.oLen + s]!;
         r.a[r.oFlags + s] = f & ~F_LOST;
+        if (!(f & F_INLIST)) cursor = this.relink(s, cursor);
       }
     }
     if (this.st === "recovery" || this.st === "loss") {
       this.setState(this.sacked > 0 ? "disorder" : "open", now);
     }
+  }
+
+  /**
+   * Puts slot `s` back on the in-flight list at its transmission-order position, searching
+   * forward from `cursor` (a list slot known to be older, or -1 for the head); returns `s`.
+   */
+  private relink(s: number, cursor: number): number {
+    const r = this.ring;
+    const order = r.a[r.oOrder + s]!;
+    let p = cursor >= 0 && r.a[r.oOrder + cursor]! <= order ? cursor : -1;
+    let n = p >= 0 ? r.listNext(p) : r.listHead;
+    while (n >= 0 && r.a[r.oOrder + n]! <= order) {
+      p = n;
+      n = r.listNext(n);
+    }
+    r.linkAfter(p, s);
+    return s;
   }
 
   private setState(s: RecoveryState, now: Instant): void {
@@ -1215,6 +1248,28 @@ export class RecoveryEngine implements RecoveryEngineApi {
       at = (at + l) >>> 0;
     }
     if (at !== this.nxt) return `records end at ${at}, snd_nxt is ${this.nxt}`;
+    // The in-flight list: exactly the records not SACKed and not lost-and-waiting, in
+    // transmission order, with consistent back links.
+    let expected = 0;
+    for (let i = 0; i < r.count; i++) {
+      const f = r.a[r.oFlags + r.slot(i)]!;
+      const inFlight = !(f & F_SACKED) && (f & (F_LOST | F_RETRANS)) !== F_LOST;
+      if (inFlight !== ((f & F_INLIST) !== 0)) return `record ${i} list membership wrong`;
+      if (inFlight) expected++;
+    }
+    let seen = 0;
+    let prev = -1;
+    let lastOrder = -1;
+    for (let s = r.listHead; s >= 0; s = r.listNext(s)) {
+      if (++seen > r.count) return "list has a cycle";
+      if (r.a[r.oPrev + s] !== prev) return `list back link of slot ${s} wrong`;
+      const o = r.a[r.oOrder + s]!;
+      if (o < lastOrder) return `list out of transmission order at slot ${s}`;
+      lastOrder = o;
+      prev = s;
+    }
+    if (prev !== r.listTail) return "list tail wrong";
+    if (seen !== expected) return `list has ${seen} records, expected ${expected}`;
     if (sacked !== this.sacked) return `sacked ${this.sacked} != ${sacked}`;
     if (sackedPkts !== this.sackedPkts) return `sackedPkts ${this.sackedPkts} != ${sackedPkts}`;
     if (lost !== this.lost) return `lost ${this.lost} != ${lost}`;

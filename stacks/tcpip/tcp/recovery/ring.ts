@@ -6,6 +6,10 @@
  * Records are reused; the ring only allocates when a window outgrows it (doubling), and
  * splitting a record (partial SACK, partial retransmission) shifts the tail by one slot.
  *
+ * Besides the sequence order, records still in flight (not SACKed, not lost-and-waiting) are
+ * threaded on a doubly linked list in transmission order (RFC 8985's time-ordered list), so
+ * RACK visits only the in-flight records sent before the newest delivered one.
+ *
  * @module
  */
 
@@ -24,9 +28,11 @@ export const F_APP_LIMITED = 8;
 export const F_ECT = 16;
 /** Record flag: retransmitted at least once (Karn's rule, RACK ambiguity). */
 export const F_EVER_RETRANS = 32;
+/** Record flag: on the transmission-ordered in-flight list (see `SegmentRing.listHead`). */
+export const F_INLIST = 64;
 
 /** Number of per-record fields. */
-const FIELDS = 10;
+const FIELDS = 12;
 
 /** Ring of segment records. Logical index 0 is the oldest (snd_una). */
 export class SegmentRing {
@@ -59,6 +65,14 @@ export class SegmentRing {
    * that orders transmissions made at the same instant, which virtual time makes common).
    */
   oOrder = 0;
+  /** Offset of the previous-in-transmission-order slot (-1 = none). */
+  oPrev = 0;
+  /** Offset of the next-in-transmission-order slot (-1 = none). */
+  oNext = 0;
+  /** Slot of the oldest transmission on the in-flight list, -1 when empty. */
+  listHead = -1;
+  /** Slot of the newest transmission on the in-flight list, -1 when empty. */
+  listTail = -1;
 
   /** Creates a ring with room for `capacity` records (rounded up to a power of two). */
   constructor(capacity: number) {
@@ -80,6 +94,8 @@ export class SegmentRing {
     this.oDelivT = 7 * c;
     this.oFirstSent = 8 * c;
     this.oOrder = 9 * c;
+    this.oPrev = 10 * c;
+    this.oNext = 11 * c;
   }
 
   /** Physical slot of logical record `i`. */
@@ -106,6 +122,59 @@ export class SegmentRing {
   clear(): void {
     this.head = 0;
     this.count = 0;
+    this.listHead = this.listTail = -1;
+  }
+
+  /** True when slot `s` is on the in-flight list. */
+  inList(s: number): boolean {
+    return (this.a[this.oFlags + s]! & F_INLIST) !== 0;
+  }
+
+  /** Appends slot `s` (not on the list) as the newest transmission. */
+  linkTail(s: number): void {
+    const a = this.a;
+    a[this.oFlags + s] = a[this.oFlags + s]! | F_INLIST;
+    a[this.oPrev + s] = this.listTail;
+    a[this.oNext + s] = -1;
+    if (this.listTail >= 0) a[this.oNext + this.listTail] = s;
+    else this.listHead = s;
+    this.listTail = s;
+  }
+
+  /** Inserts slot `s` (not on the list) right after slot `p` (on the list), or first if p < 0. */
+  linkAfter(p: number, s: number): void {
+    if (p >= 0 && p === this.listTail) {
+      this.linkTail(s);
+      return;
+    }
+    const a = this.a;
+    const n = p >= 0 ? a[this.oNext + p]! : this.listHead;
+    a[this.oFlags + s] = a[this.oFlags + s]! | F_INLIST;
+    a[this.oPrev + s] = p;
+    a[this.oNext + s] = n;
+    if (p >= 0) a[this.oNext + p] = s;
+    else this.listHead = s;
+    if (n >= 0) a[this.oPrev + n] = s;
+    else this.listTail = s;
+  }
+
+  /** Takes slot `s` off the in-flight list (no-op when it is not on it). */
+  unlink(s: number): void {
+    const a = this.a;
+    const f = a[this.oFlags + s]!;
+    if (!(f & F_INLIST)) return;
+    a[this.oFlags + s] = f & ~F_INLIST;
+    const p = a[this.oPrev + s]!;
+    const n = a[this.oNext + s]!;
+    if (p >= 0) a[this.oNext + p] = n;
+    else this.listHead = n;
+    if (n >= 0) a[this.oPrev + n] = p;
+    else this.listTail = p;
+  }
+
+  /** Next slot after `s` in transmission order, -1 at the end. */
+  listNext(s: number): number {
+    return this.a[this.oNext + s]!;
   }
 
   /** Appends a record at the tail and returns its slot (other fields zeroed). */
@@ -124,11 +193,14 @@ export class SegmentRing {
     a[this.oDelivT + s] = 0;
     a[this.oFirstSent + s] = 0;
     a[this.oOrder + s] = 0;
+    a[this.oPrev + s] = -1;
+    a[this.oNext + s] = -1;
     return s;
   }
 
-  /** Drops the oldest record. */
+  /** Drops the oldest record (taking it off the in-flight list first). */
   popFront(): void {
+    this.unlink(this.head);
     this.head = (this.head + 1) & this.mask;
     this.count--;
   }
@@ -159,7 +231,7 @@ export class SegmentRing {
    */
   split(i: number, offset: number): void {
     if (this.count === this.capacity) this.grow();
-    for (let j = this.count - 1; j > i; j--) this.copy(this.slot(j), this.slot(j + 1));
+    for (let j = this.count - 1; j > i; j--) this.move(this.slot(j), this.slot(j + 1));
     this.count++;
     const s = this.slot(i);
     const t = this.slot(i + 1);
@@ -168,6 +240,11 @@ export class SegmentRing {
     a[t] = (a[s]! + offset) >>> 0;
     a[this.oLen + t] = a[this.oLen + s]! - offset;
     a[this.oLen + s] = offset;
+    if (a[this.oFlags + s]! & F_INLIST) {
+      // The second half was sent together with the first: it follows it in the list.
+      a[this.oFlags + t] = a[this.oFlags + t]! & ~F_INLIST;
+      this.linkAfter(s, t);
+    }
   }
 
   private copy(from: number, to: number): void {
@@ -176,17 +253,40 @@ export class SegmentRing {
     for (let k = 0; k < FIELDS * c; k += c) a[k + to] = a[k + from]!;
   }
 
+  /** Moves a record to an empty slot, keeping its list neighbours pointing at it. */
+  private move(from: number, to: number): void {
+    this.copy(from, to);
+    const a = this.a;
+    if (!(a[this.oFlags + to]! & F_INLIST)) return;
+    const p = a[this.oPrev + to]!;
+    const n = a[this.oNext + to]!;
+    if (p >= 0) a[this.oNext + p] = to;
+    else this.listHead = to;
+    if (n >= 0) a[this.oPrev + n] = to;
+    else this.listTail = to;
+  }
+
   private grow(): void {
     const n = this.count;
     const old = this.a;
     const oc = this.capacity;
+    const om = oc - 1;
     const head = this.head;
     this.alloc(oc * 2);
     const c = this.capacity;
     const a = this.a;
     for (let f = 0; f < FIELDS; f++) {
-      for (let i = 0; i < n; i++) a[f * c + i] = old[f * oc + ((head + i) & (oc - 1))]!;
+      for (let i = 0; i < n; i++) a[f * c + i] = old[f * oc + ((head + i) & om)]!;
     }
+    // Slots were renumbered: old slot x is now (x - head) & om.
+    for (let i = 0; i < n; i++) {
+      const p = a[this.oPrev + i]!;
+      const q = a[this.oNext + i]!;
+      if (p >= 0) a[this.oPrev + i] = (p - head) & om;
+      if (q >= 0) a[this.oNext + i] = (q - head) & om;
+    }
+    if (this.listHead >= 0) this.listHead = (this.listHead - head) & om;
+    if (this.listTail >= 0) this.listTail = (this.listTail - head) & om;
     this.head = 0;
   }
 }

@@ -235,3 +235,25 @@ Deno.test("retransmitting a higher range first does not hide a lower lost range"
   e.onSend(5000, MSS, e.pollAt(), true); // the core chose a higher range first
   assert.equal(e.nextRetransmit()!.seq, 0);
 });
+
+Deno.test("a SACK block that once reached beyond snd_nxt still marks data sent later", () => {
+  const e = engine();
+  sendNew(e, 4, MSS, 0);
+  ackWith(e, ms(10), 0, [2000, 6000]); // clamped to [2000, 4000)
+  sendNew(e, 2, MSS, ms(11)); // [4000, 6000)
+  const r = ackWith(e, ms(20), 0, [2000, 6000]);
+  assert.equal(r.newlySackedBytes, 2000);
+  assert.equal(e.info().sackedBytes, 4000);
+});
+
+Deno.test("a growing SACK block only adds its new records", () => {
+  const e = engine();
+  sendNew(e, 20, MSS, 0);
+  let total = 0;
+  for (let k = 2; k <= 20; k++) {
+    total += ackWith(e, ms(10 + k), 0, [1000, k * 1000]).newlySackedBytes;
+  }
+  assert.equal(total, 19000);
+  assert.equal(e.info().sackedBytes, 19000);
+  assert.equal(e.audit(), null);
+});
