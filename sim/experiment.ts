@@ -385,22 +385,49 @@ class Host implements SimNode {
 }
 
 /** Period of the verification stream, bytes (prime). */
-const PATTERN_PERIOD = 1_000_003;
+export const PATTERN_PERIOD = 1_000_003;
 
-/** A flow's byte stream: `PATTERN_PERIOD` seeded bytes, stored twice so any window is contiguous. */
-function flowPattern(seed: number, flow: number): Uint8Array {
-  const out = new Uint8Array(2 * PATTERN_PERIOD);
-  let s = (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(flow + 1, 0x85ebca6b)) >>> 0 || 1;
-  for (let i = 0; i < PATTERN_PERIOD; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s >>> 24;
+/**
+ * A flow's byte stream: `PATTERN_PERIOD` seeded pseudo-random bytes repeated, different per
+ * (seed, flow). Stored twice so any window of up to a period is one contiguous view.
+ */
+export class FlowPattern {
+  readonly #bytes: Uint8Array;
+
+  /** Generates the stream of flow `flow` under root seed `seed`. */
+  constructor(seed: number, flow: number) {
+    const out = new Uint8Array(2 * PATTERN_PERIOD);
+    let s = (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(flow + 1, 0x85ebca6b)) >>> 0 ||
+      1;
+    for (let i = 0; i < PATTERN_PERIOD; i++) {
+      s ^= s << 13;
+      s >>>= 0;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      s >>>= 0;
+      out[i] = s >>> 24;
+    }
+    out.copyWithin(PATTERN_PERIOD, 0, PATTERN_PERIOD);
+    this.#bytes = out;
   }
-  out.copyWithin(PATTERN_PERIOD, 0, PATTERN_PERIOD);
-  return out;
+
+  /** The stream from `offset` on, `PATTERN_PERIOD` bytes long (a view). */
+  from(offset: number): Uint8Array {
+    const off = offset % PATTERN_PERIOD;
+    return this.#bytes.subarray(off, off + PATTERN_PERIOD);
+  }
+
+  /**
+   * Compares `data` (at most `PATTERN_PERIOD` bytes) with the stream at `offset`: -1 when
+   * equal, else the stream offset of the first differing byte. Native memcmp on the fast path.
+   */
+  check(offset: number, data: Uint8Array): number {
+    const want = this.from(offset).subarray(0, data.length);
+    if (Buffer.compare(data, want) === 0) return -1;
+    let k = 0;
+    while (data[k] === want[k]) k++;
+    return offset + k;
+  }
 }
 
 const PORT = 5001;
@@ -423,7 +450,7 @@ class Flow {
     readonly receiver: Host,
     readonly dst: IpAddress,
     readonly listener: number,
-    readonly pattern: Uint8Array,
+    readonly pattern: FlowPattern,
     readonly bufferBytes: number,
     scratch: Uint8Array,
   ) {
@@ -450,8 +477,7 @@ class Flow {
       }
       const pattern = this.pattern;
       for (;;) {
-        const off = this.written % PATTERN_PERIOD;
-        const n = tcp.send(this.sendId, pattern.subarray(off, off + PATTERN_PERIOD), now);
+        const n = tcp.send(this.sendId, pattern.from(this.written), now);
         if (n === 0) break;
         this.written += n;
       }
@@ -476,13 +502,9 @@ class Flow {
       for (;;) {
         const n = tcp.recv(this.recvId, buf, now);
         if (n <= 0) break;
-        const off = this.delivered % PATTERN_PERIOD;
-        if (Buffer.compare(buf.subarray(0, n), pattern.subarray(off, off + n)) !== 0) {
-          if (this.mismatches === 0) {
-            let k = 0;
-            while (buf[k] === pattern[off + k]) k++;
-            this.firstMismatch = this.delivered + k;
-          }
+        const bad = pattern.check(this.delivered, buf.subarray(0, n));
+        if (bad >= 0) {
+          if (this.mismatches === 0) this.firstMismatch = bad;
           this.mismatches++;
         }
         this.delivered += n;
@@ -748,7 +770,7 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
       r,
       IpAddress.parse(`198.18.${hi + 100}.${(i & 255) + 1}`),
       listener,
-      flowPattern(p.seed, i),
+      new FlowPattern(p.seed, i),
       bufferBytes,
       scratch,
     );
