@@ -7,7 +7,7 @@ import { MILLISECOND, SECOND } from "../stacks/time.ts";
 import { defaultSocketOptions, type TcpConfig } from "../stacks/tcpip/tcp/config.ts";
 import { TcpScript, type TcpScriptOptions } from "../stacks/tcpip/tcp/script.ts";
 import { ConnectionRefused, ConnectionReset, TimedOut } from "../stacks/tcpip/tcp/errors.ts";
-import { WOULD_BLOCK } from "../stacks/tcpip/tcp/stack.ts";
+import { WOULD_BLOCK, WRITABLE } from "../stacks/tcpip/tcp/stack.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import type { IcmpErrorInfo } from "../stacks/tcpip/iface/icmp.ts";
 import { registerCc, RenoCc } from "../stacks/tcpip/tcp/recovery/mod.ts";
@@ -1026,4 +1026,28 @@ Deno.test("ICMP: packet-too-big shrinks the MSS; port unreachable refuses a conn
   s.stack.icmpError(icmp("port-unreachable", 0, 81), s.now);
   assert.equal(s.stack.state(d), "CLOSED");
   assert.ok(s.stack.error(d) instanceof ConnectionRefused);
+});
+
+Deno.test("WRITABLE drops when the send buffer fills and returns only once a real amount is free", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, win: 0 }); // peer window closed
+  assert.ok(s.stack.events(c) & WRITABLE);
+  assert.equal(s.stack.send(c, new Uint8Array(70_000), s.now), 65535);
+  assert.equal(s.stack.events(c) & WRITABLE, 0);
+  while (s.pending().length > 0) s.take();
+  // The peer acknowledges nothing but opens its window; we send, and ACKs free little by little.
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, win: 65535 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1 + 1460, win: 65535 });
+  assert.equal(s.stack.events(c) & WRITABLE, 0, "1460 bytes free is not worth a wakeup");
+  const tcb = s.stack.tcbOf(c)!;
+  s.inject({ flags: ".", seq: PEER + 1, ack: tcb.sndNxt, win: 65535 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: tcb.sndNxt, win: 65535 });
+  assert.ok(tcb.sndRing.free * 2 >= tcb.sndRing.length, "half of the queued amount is free");
+  assert.ok(s.stack.events(c) & WRITABLE);
+  let woke = 0;
+  s.stack.drainReady((id, ev) => {
+    if (id === c && (ev & WRITABLE)) woke++;
+  });
+  assert.equal(woke, 1);
 });

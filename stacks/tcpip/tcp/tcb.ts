@@ -334,9 +334,12 @@ export class Tcb {
   events(): number {
     let ev = 0;
     if (this.rcvRing.length > 0 || this.rcvEof || this.error !== null) ev |= READABLE;
+    // Writable once free space is at least half of what is queued (Linux's
+    // sk_stream_min_wspace), so a nearly full buffer does not wake the writer per ACK.
+    const free = this.sndRing.free;
     if (
       (this.state === TcpState.Established || this.state === TcpState.CloseWait) &&
-      !this.#finQueued && this.sndRing.free > 0
+      !this.#finQueued && free > 0 && free * 2 >= this.sndRing.length
     ) ev |= WRITABLE;
     if (this.error !== null) ev |= ERROR;
     if (
