@@ -96,9 +96,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private renoSacked = 0;
   private dupAcks = 0;
   private retransHint: Seq = 0;
-  // The previous ACK's SACK blocks (double-buffered, no allocation per ACK).
-  private sackCache = new Uint32Array(8);
-  private sackCacheNext = new Uint32Array(8);
+  // The previous ACK's SACK blocks: two halves of one array used alternately (offset 0 or 8).
+  private readonly sackCache = new Uint32Array(16);
+  private sackCacheOff = 0;
   private sackCacheN = 0;
 
   // Timers.
@@ -554,6 +554,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
     // next: the part a previous ACK's block already covered is SACKed and is skipped (Linux's
     // recv_sack_cache idea), so a growing block costs only its new records.
     const cache = this.sackCache;
+    const prevOff = this.sackCacheOff;
+    const nextOff = prevOff ^ 8;
     const cached = this.sackCacheN;
     this.sackCacheN = 0;
     for (let b = firstSack; b < sackCount; b++) {
@@ -564,12 +566,12 @@ export class RecoveryEngine implements RecoveryEngineApi {
       if (seqGt(right, this.nxt)) right = this.nxt; // never cache edges beyond what was sent
       if (seqLt(left, right)) {
         const n = this.sackCacheN++;
-        this.sackCacheNext[2 * n] = left;
-        this.sackCacheNext[2 * n + 1] = right;
+        cache[nextOff + 2 * n] = left;
+        cache[nextOff + 2 * n + 1] = right;
       }
       for (let c = 0; c < cached; c++) {
-        const cl = cache[2 * c]!;
-        const cr = cache[2 * c + 1]!;
+        const cl = cache[prevOff + 2 * c]!;
+        const cr = cache[prevOff + 2 * c + 1]!;
         if (seqLe(cl, left) && seqLt(left, cr)) left = cr;
       }
       if (!seqLt(left, right)) continue;
@@ -594,8 +596,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       }
     }
 
-    this.sackCache = this.sackCacheNext;
-    this.sackCacheNext = cache;
+    this.sackCacheOff = nextOff;
 
     // 4. RTT for the RTO estimator: timestamps, else Karn's rule.
     if (advanced) {
