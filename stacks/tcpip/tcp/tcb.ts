@@ -1131,6 +1131,7 @@ export class Tcb {
           const limit = this.synchronized
             ? this.#cfg.maxRetries
             : (this.passive ? this.#cfg.synAckRetries : this.#cfg.synRetries);
+          // RFC 9293 3.8.3 (R2) / RFC 1122 4.2.3.5: give up after too many retransmissions.
           if (backoff > limit) {
             if (this.state === TcpState.SynReceived && this.passive) {
               this.#toClosed(now, true);
