@@ -1072,6 +1072,12 @@ export class RecoveryEngine implements RecoveryEngineApi {
         this.enterRecovery(now);
         // No ACK clocks PRR here: allow the fast retransmit.
         this.prrQuota = this.mss;
+      } else if (this.st === "recovery" && this.res.newlyLostPackets > 0) {
+        // Already recovering: with pipe below ssthresh, one segment may go without an ACK
+        // (so a lost tail is repaired now rather than at the RTO).
+        const room = this.ccImpl.ssthresh - this.pipe();
+        const one = room < this.mss ? room : this.mss;
+        if (one > this.prrQuota) this.prrQuota = one;
       }
       return "reorder";
     }
