@@ -157,9 +157,9 @@ export class RecoveryInfo {
   /** Current congestion state. */
   state: RecoveryState = "open";
   /** Congestion window in bytes. */
-  cwnd = 0;
+  cwnd: number = 0;
   /** Slow-start threshold in bytes (Infinity when never set). */
-  ssthresh = Infinity;
+  ssthresh: number = Infinity;
   /** Smoothed RTT, or -1 before the first sample. */
   srtt: Duration = -1;
   /** RTT variance, or -1 before the first sample. */

@@ -109,9 +109,9 @@ export class RenoCc implements CongestionControl {
   /** Registry name. */
   readonly name: string = "reno";
   /** Congestion window, bytes. */
-  cwnd = 0;
+  cwnd: number = 0;
   /** Slow-start threshold, bytes. */
-  ssthresh = Infinity;
+  ssthresh: number = Infinity;
   /** Reno does not pace by itself. */
   readonly pacingRate: number = 0;
   /** Reno reacts to ECN echoes like loss (RFC 3168), so it asks for ECN. */

@@ -352,6 +352,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (!isRetransmit) this.armTlp(now);
   }
 
+  /** Stores the delivery-rate snapshot and send-time flags of a (re)transmission. */
   private snapshot(s: number): void {
     const r = this.ring;
     r.a[r.oDeliv + s] = this.cDelivered;
@@ -363,6 +364,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     r.a[r.oFlags + s] = f;
   }
 
+  /** Records a retransmission of [seq, seq+len) (clamped to the outstanding range). */
   private sendRetransmit(seq: Seq, len: number, now: Instant): void {
     const r = this.ring;
     if (seqLt(seq, this.una)) {
@@ -861,6 +863,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.reoWnd = this.computeReoWnd();
   }
 
+  /** RACK.reo_wnd from reordering state, min RTT and SRTT. */
   private computeReoWnd(): Duration {
     if (!this.reorderingSeen) {
       if (this.st === "recovery" || this.st === "loss") return 0;
@@ -914,6 +917,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     }
   }
 
+  /** Marks slot `s` lost (a retransmission in flight counts as lost again). */
   private markLost(s: number): void {
     const r = this.ring;
     const f = r.a[r.oFlags + s]!;
@@ -931,6 +935,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (seqLt(start, this.retransHint)) this.retransHint = start;
   }
 
+  /** Starts fast recovery: recovery point, CC reduction, PRR state. */
   private enterRecovery(now: Instant): void {
     this.recoveryPoint = this.nxt;
     this.recoverValid = true;
@@ -948,6 +953,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.setState("recovery", now);
   }
 
+  /** Remembers what a later spurious-retransmission proof would undo. */
   private startUndoEpisode(): void {
     this.undoValid = true;
     this.undoMarker = this.una;
@@ -997,6 +1003,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     return s;
   }
 
+  /** Changes the congestion state and tells the CC. */
   private setState(s: RecoveryState, now: Instant): void {
     if (s === this.st) return;
     this.st = s;
@@ -1010,6 +1017,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     return v > 0 ? v : 0;
   }
 
+  /** Pacing rate from the CC, or Linux's default ratio of cwnd/SRTT when pacing is on. */
   private updatePacing(): void {
     let rate = this.ccImpl.pacingRate;
     const srtt = this.est.srtt;
@@ -1025,6 +1033,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
   // ---------------------------------------------------------------------------------------
   // Timers
 
+  /** RFC 8985 7.2 conditions for arming a probe. */
   private tlpEligible(): boolean {
     // Needs an RTT sample: that also keeps probes away from the SYN (the handshake's RTO owns it).
     return this.tlpCfg && this.sackOn && (this.st === "open" || this.st === "disorder") &&
@@ -1158,6 +1167,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     return null;
   }
 
+  /** Congestion allowance in bytes (cwnd - pipe, PRR, or a probe), unrounded. */
   private allowance(): number {
     const pipe = this.pipe();
     let a = this.st === "recovery" ? this.prrQuota : this.ccImpl.cwnd - pipe;
@@ -1166,6 +1176,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     return a > 0 ? a : 0;
   }
 
+  /** Bytes the peer window still admits beyond snd_nxt. */
   private windowRoom(): number {
     const v = this.peerWnd - ((this.nxt - this.una) >>> 0);
     return v > 0 ? v : 0;

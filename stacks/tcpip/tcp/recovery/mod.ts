@@ -6,6 +6,8 @@
  * @module
  */
 
+export type { Duration, Instant } from "../../../time.ts";
+export type { Seq } from "../seq.ts";
 export * from "./api.ts";
 export * from "./cc.ts";
 export { RecoveryEngine } from "./engine.ts";
