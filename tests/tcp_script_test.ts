@@ -1051,3 +1051,21 @@ Deno.test("WRITABLE drops when the send buffer fills and returns only once a rea
   });
   assert.equal(woke, 1);
 });
+
+Deno.test("SACK option carries 4 blocks without timestamps and 3 with them (40-byte option space)", () => {
+  for (const ts of [false, true]) {
+    const s = new TcpScript({ iss: ISS, config: plain({ timestamps: ts, quickAckSegments: 0 }) });
+    const l = s.stack.listen(null, s.port, 4);
+    s.inject({ flags: "S", seq: PEER, mss: 1460, sackOk: true, ...(ts ? { ts: [1, 0] } : {}) });
+    const sa = s.take();
+    const tsOpt = (v: number): { ts?: [number, number] } => ts ? { ts: [v, sa.ts![0]] } : {};
+    s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, ...tsOpt(2) });
+    s.stack.accept(l);
+    for (let i = 1; i <= 5; i++) {
+      s.inject({ flags: ".", seq: PEER + 1 + i * 1000, ack: ISS + 1, data: 100, ...tsOpt(2 + i) });
+    }
+    const last = s.pending().at(-1)!;
+    assert.equal(last.sack.length, ts ? 3 : 4, `timestamps ${ts}`);
+    assert.deepEqual(last.sack[0], [PEER + 1 + 5000, PEER + 1 + 5100], "most recent first");
+  }
+});

@@ -25,6 +25,7 @@ export {
   ERROR,
   HANGUP,
   READABLE,
+  type SegmentInfo,
   Tcb,
   type TcbHost,
   TCP_STATE_NAMES,

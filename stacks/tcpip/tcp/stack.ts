@@ -258,7 +258,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       }
     }
     if (tcb !== null) {
-      tcb.process(rx, info.ecn, now);
+      tcb.process(rx, info, now);
       return;
     }
     const listener = this.#findListener(info.version, info.dst, rx.dstPort);
@@ -617,7 +617,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     l.synQueue++; // balanced by #promote
     this.counters.cookiesAccepted++;
     tcb.acceptCookie(rx, mss, now);
-    if (rx.payload.length > 0 || (rx.flags & TCP_FIN)) tcb.process(rx, info.ecn, now);
+    if (rx.payload.length > 0 || (rx.flags & TCP_FIN)) tcb.process(rx, info, now);
     return true;
   }
 

@@ -85,6 +85,12 @@ export interface TcbHost {
   changed(tcb: Tcb): void;
 }
 
+/** What the TCB needs to know about a segment besides its header (an `IpReceiveInfo` fits). */
+export interface SegmentInfo {
+  /** ECN codepoint of the IP header (0 not-ECT, 1 ECT(1), 2 ECT(0), 3 CE). */
+  readonly ecn: number;
+}
+
 /** Receive-side view of a segment's ECN codepoint. */
 const ECN_CE = 3;
 const ECN_ECT0 = 2;
@@ -493,9 +499,10 @@ export class Tcb {
   // Segment arrival (RFC 9293 3.10.7)
 
   /**
-   * Handles one segment for this connection. `ecn` is the IP ECN codepoint. Never throws.
+   * Handles one parsed segment for this connection (`info` carries the IP ECN codepoint).
    */
-  process(seg: TcpRepr, ecn: number, now: Instant): void {
+  process(seg: TcpRepr, info: SegmentInfo, now: Instant): void {
+    const ecn = info.ecn;
     switch (this.state) {
       case TcpState.Closed:
       case TcpState.Listen:
