@@ -348,7 +348,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.pacer.onSend(len, now);
     this.lastSendTime = now;
     this.everSent = true;
-    if (this.rtoAt === NEVER) this.rtoAt = now + this.est.rto;
+    // RFC 6298 5.1, plus Linux's rule: retransmitting the oldest segment restarts the timer,
+    // so a long SACK recovery without cumulative progress does not time out spuriously.
+    if (this.rtoAt === NEVER || (isRetransmit && seq === this.una)) this.rtoAt = now + this.est.rto;
     if (!isRetransmit) this.armTlp(now);
   }
 

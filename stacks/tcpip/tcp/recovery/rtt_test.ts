@@ -144,3 +144,16 @@ Deno.test("RtoEstimator min RTT expires after its window so a longer path is lea
   e.noteMin(ms(40), 302 * SECOND);
   assert.equal(e.minRtt, ms(40));
 });
+
+Deno.test("retransmitting the oldest segment restarts the RTO; other retransmissions do not", () => {
+  const e = new RecoveryEngine({ mss: 1000, tlp: false });
+  e.reset(0, 0);
+  sendNew(e, 10, 1000, 0);
+  ackWith(e, ms(100), 0, [1000, 4000]); // segment 0 lost: fast retransmit
+  assert.equal(e.pollAt(), SECOND); // RTO from the first send, no sample yet
+  const rt = e.nextRetransmit()!;
+  e.onSend(rt.seq, rt.len, ms(100), true);
+  assert.equal(e.pollAt(), ms(100) + SECOND);
+  e.onSend(5000, 1000, ms(150), true);
+  assert.equal(e.pollAt(), ms(100) + SECOND);
+});
