@@ -75,7 +75,7 @@ export interface RecoveryConfig {
   pacingBurstSegments?: number;
   /**
    * Initial capacity of the in-flight record ring, in records (grown by doubling when a window
-   * needs more; steady state allocates nothing). Default 16 (80 bytes per record).
+   * needs more; steady state allocates nothing). Default 16 (96 bytes per record).
    */
   capacity?: number;
   /** Congestion control instance, or a registry name (`createCc`). Default "reno". */
