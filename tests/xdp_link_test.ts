@@ -176,6 +176,12 @@ Deno.test({
     link.close();
     link.close(); // idempotent
     assert.equal(await lab.nsmHasXdp(), false);
+    // The rings are unmapped: the link must not touch them any more.
+    assert.equal(link.receive(() => assert.fail("no frames after close"), 64), 0);
+    assert.equal(link.transmitBuffer(60), null);
+    link.commit(60);
+    link.flush();
+    assert.equal(await link.wait(1), false);
     // The queue is free again: a new link binds without EBUSY.
     using again = XdpLink.open({ ifname: lab.nsmIf, ringSize: 64, handleSignals: false });
     assert.ok(await lab.nsmHasXdp());

@@ -294,6 +294,9 @@ export class XdpLink implements Link {
 
   /** Hands up to `max` received frames (UMEM views) to `onFrame`; returns how many. */
   receive(onFrame: (frame: Uint8Array) => void, max: number): number {
+    // After close() the rings are unmapped: touching them would fault, so every entry point
+    // checks first.
+    if (this.#closed) return 0;
     const queues = this.#queues;
     const n = queues.length;
     let total = 0;
@@ -364,6 +367,7 @@ export class XdpLink implements Link {
 
   /** Lends a free UMEM TX frame of `length` bytes, or null when none is free or it is too long. */
   transmitBuffer(length: number): Uint8Array | null {
+    if (this.#closed) return null;
     if (length > this.#frameSize || length <= 0) {
       this.#stats.txTooLong++;
       return null;
@@ -385,7 +389,7 @@ export class XdpLink implements Link {
   /** Queues the lent frame (trimmed to `length`) on the TX ring; `flush()` publishes it. */
   commit(length: number): void {
     const addr = this.#lent;
-    if (addr < 0) return;
+    if (addr < 0 || this.#closed) return;
     const sock = this.#tx;
     const tx = sock.tx;
     const idx = tx.producerIndex;
@@ -406,6 +410,7 @@ export class XdpLink implements Link {
 
   /** Publishes committed frames, kicks the kernel when needed, and recycles completions. */
   flush(): void {
+    if (this.#closed) return;
     const sock = this.#tx;
     const tx = sock.tx;
     if (this.#txQueued > 0) {
@@ -476,7 +481,11 @@ export class XdpLink implements Link {
     return this.#closed;
   }
 
-  /** Detaches the program (first, so the kernel stops redirecting), then closes the sockets. */
+  /**
+   * Detaches the program (first, so the kernel stops redirecting), then closes the sockets and
+   * unmaps the UMEM. Afterwards receive/transmit do nothing, and views of frames kept past
+   * their callback (which the `Link` contract forbids) point to unmapped memory.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
