@@ -86,15 +86,47 @@ export async function haveClang(): Promise<boolean> {
 let building: Promise<string[]> | null = null;
 
 /**
- * Builds every stale module (concurrent callers share one build; outputs are written to a
- * temporary file and renamed, so parallel test processes never read a half-written module).
- * Returns the names it built.
+ * Builds every stale module. Callers in one isolate share one build; across isolates and
+ * processes (e.g. `deno test --parallel`) a lock file in cc/dist/ serializes builds, and
+ * outputs are written to a uniquely named temporary file and renamed, so nobody reads a
+ * half-written module. Returns the names it built.
  */
 export function ensureBuilt(): Promise<string[]> {
-  building ??= buildAll().finally(() => {
+  building ??= withLock(buildAll).finally(() => {
     building = null;
   });
   return building;
+}
+
+const LOCK_STALE_MS = 180_000;
+
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  Deno.mkdirSync(DIST_DIR, { recursive: true });
+  const lock = new URL(".build.lock", DIST_DIR);
+  for (;;) {
+    try {
+      Deno.writeFileSync(lock, new TextEncoder().encode(String(Deno.pid)), { createNew: true });
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      const age = Date.now() - mtime(lock);
+      if (mtime(lock) > 0 && age > LOCK_STALE_MS) {
+        // A builder died holding the lock.
+        try {
+          Deno.removeSync(lock);
+        } catch { /* someone else removed it */ }
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      Deno.removeSync(lock);
+    } catch { /* already gone */ }
+  }
 }
 
 async function buildAll(): Promise<string[]> {
@@ -109,7 +141,7 @@ async function buildAll(): Promise<string[]> {
     const src = new URL(`./src/${name}.ts`, CC_DIR);
     const out = new URL(`${name}.wasm`, DIST_DIR);
     if (!stale(out, [...sources, new URL(import.meta.url)])) continue;
-    const tmp = new URL(`${name}.${Deno.pid}.tmp.wasm`, DIST_DIR);
+    const tmp = new URL(`${name}.${crypto.randomUUID()}.tmp.wasm`, DIST_DIR);
     await run(name, Deno.execPath(), [
       "run",
       "-A",
@@ -135,7 +167,7 @@ async function buildAll(): Promise<string[]> {
       );
       continue;
     }
-    const tmp = new URL(`${name}.${Deno.pid}.tmp.wasm`, DIST_DIR);
+    const tmp = new URL(`${name}.${crypto.randomUUID()}.tmp.wasm`, DIST_DIR);
     await run(name, "clang", [
       "--target=wasm32",
       "-O2",
