@@ -180,6 +180,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   #connections = 0;
   #challengeSecond = -1;
   #challengeCount = 0;
+  #challengeBudget = 0;
   #now: Instant = 0;
   /** The last exception caught at the stack boundary (a bug; tests assert it stays null). */
   lastInternalError: unknown = null;
@@ -338,14 +339,21 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     return true;
   }
 
-  /** RFC 5961 7: at most `challengeAckLimit` challenge ACKs per second, stack-wide. */
+  /**
+   * RFC 5961 7: a stack-wide budget of challenge ACKs per second. The budget is drawn anew
+   * each second between half and all of `challengeAckLimit`, so an off-path prober cannot use
+   * an exact global counter as a side channel (CVE-2016-5696).
+   */
   allowChallengeAck(now: Instant): boolean {
     const sec = Math.floor(now / 1e9);
     if (sec !== this.#challengeSecond) {
       this.#challengeSecond = sec;
       this.#challengeCount = 0;
+      const limit = this.config.challengeAckLimit;
+      const half = Math.ceil(limit / 2);
+      this.#challengeBudget = half + ((this.#random() >>> 0) % (limit - half + 1));
     }
-    if (this.#challengeCount >= this.config.challengeAckLimit) return false;
+    if (this.#challengeCount >= this.#challengeBudget) return false;
     this.#challengeCount++;
     return true;
   }
