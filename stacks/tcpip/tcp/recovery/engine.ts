@@ -63,6 +63,7 @@ const REO_WND_PERSIST = 16;
 /** The loss-recovery and congestion engine of one connection. */
 export class RecoveryEngine implements RecoveryEngineApi {
   private readonly ring: SegmentRing;
+  private readonly initialCapacity: number;
   private readonly est: RtoEstimator;
   private readonly pacer = new Pacer();
   private readonly res = new AckResult();
@@ -200,7 +201,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
       config.maxRto ?? 120 * SECOND,
       config.clockGranularity ?? MILLISECOND,
     );
-    this.ring = new SegmentRing(config.capacity ?? 16);
+    this.initialCapacity = config.capacity ?? 16;
+    this.ring = new SegmentRing(this.initialCapacity);
     const cc = config.cc ?? "reno";
     this.ccImpl = typeof cc === "string" ? createCc(cc).cc : cc;
     this.ccImpl.init(this.mss, 0);
@@ -777,6 +779,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (r.count === 0) {
       this.rtoAt = this.tlpAt = this.reoAt = NEVER;
       this.tlpOutstanding = false;
+      // Give back a large ring after a burst (idle connections stay small); steady bulk
+      // transfers rarely drain completely, so this does not allocate per segment.
+      if (r.capacity > 4 * this.initialCapacity) r.shrink(this.initialCapacity);
     } else {
       if (advanced || this.rtoAt === NEVER) this.rtoAt = now + this.est.rto;
       if (advanced || this.tlpAt === NEVER) this.armTlp(now);

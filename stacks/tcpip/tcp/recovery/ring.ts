@@ -125,6 +125,15 @@ export class SegmentRing {
     this.listHead = this.listTail = -1;
   }
 
+  /** Releases a large array once the ring is empty (a burst is over); no-op otherwise. */
+  shrink(capacity: number): void {
+    if (this.count !== 0 || this.capacity <= capacity) return;
+    let c = 4;
+    while (c < capacity) c *= 2;
+    this.alloc(c);
+    this.clear();
+  }
+
   /** True when slot `s` is on the in-flight list. */
   inList(s: number): boolean {
     return (this.a[this.oFlags + s]! & F_INLIST) !== 0;

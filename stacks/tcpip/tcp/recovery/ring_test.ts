@@ -37,3 +37,16 @@ Deno.test("SegmentRing.split() keeps order and flags, and grows when full", () =
   assert.equal(r.find(2000, 4299), 2);
   assert.equal(r.find(2000, 4300), 3);
 });
+
+Deno.test("SegmentRing.shrink() releases a grown array only when empty", () => {
+  const r = new SegmentRing(8);
+  for (let i = 0; i < 40; i++) r.push(i * 10, 10, 0);
+  assert.equal(r.capacity, 64);
+  r.shrink(8);
+  assert.equal(r.capacity, 64); // still holds records
+  while (r.count > 0) r.popFront();
+  r.shrink(8);
+  assert.equal(r.capacity, 8);
+  r.push(5, 10, 0);
+  assert.equal(r.find(5, 9), 0);
+});
