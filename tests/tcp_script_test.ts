@@ -1074,3 +1074,46 @@ Deno.test("SACK option carries 4 blocks without timestamps and 3 with them (40-b
     assert.deepEqual(last.sack[0], [PEER + 1 + 5000, PEER + 1 + 5100], "most recent first");
   }
 });
+
+Deno.test("random raw segments (valid checksums) never raise an internal error in any state", () => {
+  const s = script({ synQueueMax: 4 });
+  s.stack.listen(null, s.port, 8);
+  const c = s.stack.connect(s.remote, 80, 0, { localPort: 40000 });
+  void c;
+  let x = 99;
+  const rnd = (n: number): number => {
+    x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x297a2d39) >>> 0;
+    return x % n;
+  };
+  const seg = new Uint8Array(120);
+  for (let i = 0; i < 20_000; i++) {
+    const len = 20 + rnd(100);
+    for (let k = 0; k < len; k++) seg[k] = rnd(256);
+    // Aim most segments at live ports so they reach listeners and connections.
+    const port = [s.port, 40000, rnd(65536)][rnd(3)]!;
+    seg[2] = port >> 8;
+    seg[3] = port & 0xff;
+    if (rnd(2) === 0) {
+      seg[0] = 80 >> 8;
+      seg[1] = 80 & 0xff;
+    }
+    seg[12] = (5 + rnd(11)) << 4 | (seg[12]! & 0x0f);
+    s.stack.receive(
+      {
+        version: 4,
+        src: s.remote.bytes,
+        dst: s.local.bytes,
+        ecn: rnd(4),
+        ttl: 64,
+        packet: seg,
+        checksumVerified: true,
+      },
+      seg.subarray(0, len),
+      s.now,
+    );
+    if (i % 500 === 0) s.wait(rnd(3000));
+  }
+  s.assertHealthy();
+  assert.ok(s.stack.counters.segmentsIn === 20_000);
+  assert.ok(s.stack.counters.totalDrops() > 1000);
+});

@@ -81,3 +81,32 @@ Deno.test("pair: 2 MB each way with reordering, duplication and corruption", asy
   );
   assert.ok(pair.a.counters.get("bad-checksum") + pair.b.counters.get("bad-checksum") > 0);
 });
+
+Deno.test("pair: TCP_INFO after a transfer reports RTT, window, bytes and delivery rate", () => {
+  const pair = new TcpPair(cleanPath(), 11);
+  const l = pair.b.listen(null, 5001, 8);
+  const c = pair.a.connect(pair.addrB, 5001, 0);
+  const ea = new Endpoint(pair.a, c, payload(1_000_000, 1), 0);
+  const eb = new Endpoint(pair.b, -1, new Uint8Array(0), 1_000_000);
+  let infoA = pair.a.info(c);
+  pair.run(30 * SECOND, () => {
+    if (eb.id < 0) {
+      const id = pair.b.accept(l);
+      if (id > 0) eb.id = id;
+    }
+    ea.pump(pair.now);
+    eb.pump(pair.now);
+    if (pair.a.state(c) !== "CLOSED") infoA = pair.a.info(c);
+  }, () => eb.got === 1_000_000);
+  const infoB = pair.b.info(eb.id);
+  assert.equal(infoB.bytesReceived, 1_000_000);
+  assert.ok(infoA.bytesSent >= 1_000_000);
+  assert.ok(infoA.bytesAcked >= 900_000, `acked ${infoA.bytesAcked}`);
+  // 5 ms each way plus serialization: the smoothed RTT is a little over 10 ms.
+  assert.ok(infoA.srtt > 10e6 && infoA.srtt < 30e6, `srtt ${infoA.srtt}`);
+  assert.ok(infoA.rto >= 200e6);
+  assert.ok(infoA.cwnd > 14_600, "slow start grew the window");
+  assert.ok(infoA.deliveryRate > 1e6, `delivery rate ${infoA.deliveryRate}`);
+  assert.equal(infoA.retransmits, 0);
+  assert.equal(infoA.options.sack && infoA.options.timestamps, true);
+});
