@@ -43,6 +43,7 @@ import {
   registeredCcNames,
   RenoCc,
 } from "../stacks/tcpip/tcp/recovery/cc.ts";
+import type { RecoveryInfo } from "../stacks/tcpip/tcp/recovery/api.ts";
 import { AS_MODULES, C_MODULES, CcHost, DIST_DIR } from "../cc/mod.ts";
 import { Simulator } from "./simulator.ts";
 import type { SimNode } from "./simulator.ts";
@@ -596,6 +597,44 @@ export interface FlowSeries {
   srtt_ms: number[];
 }
 
+/** A sender's loss-recovery counters (from the recovery engine's TCP_INFO). */
+export interface RecoveryCounts {
+  /** Segments ever marked lost. */
+  lost_segments: number;
+  /** Fast-recovery episodes. */
+  fast_recoveries: number;
+  /** Retransmission timeouts. */
+  rto_expirations: number;
+  /** Tail loss probes sent. */
+  tail_loss_probes: number;
+  /** D-SACKs received (the receiver got a segment twice). */
+  dsacks: number;
+  /** Window reductions undone as spurious. */
+  spurious_undos: number;
+}
+
+function recoveryOf(tcb: { rec: { info(): RecoveryInfo } } | null): RecoveryCounts {
+  if (tcb === null) {
+    return {
+      lost_segments: 0,
+      fast_recoveries: 0,
+      rto_expirations: 0,
+      tail_loss_probes: 0,
+      dsacks: 0,
+      spurious_undos: 0,
+    };
+  }
+  const i = tcb.rec.info();
+  return {
+    lost_segments: i.lostSegs,
+    fast_recoveries: i.recoveries,
+    rto_expirations: i.rtoCount,
+    tail_loss_probes: i.tlpCount,
+    dsacks: i.dsacks,
+    spurious_undos: i.spuriousUndos,
+  };
+}
+
 /** One flow's outcome. */
 export interface FlowResult {
   /** Flow index, 0-based. */
@@ -612,6 +651,13 @@ export interface FlowResult {
   verified: boolean;
   /** Segments the sender retransmitted. */
   retransmits: number;
+  /** The sender's loss-recovery counters. */
+  recovery: RecoveryCounts;
+  /**
+   * Segments the receiving stack discarded, by reason (non-zero counts only), e.g.
+   * "bad-checksum" under --corrupt, "ooo-full" when more holes were open than it tracks.
+   */
+  receiver_discards: Record<string, number>;
   /** Per-ACK RTT samples of the sender, ms. */
   rtt_ms: Percentiles;
   /** Number of RTT samples behind `rtt_ms`. */
@@ -652,6 +698,11 @@ export interface LinkResult {
   reordered: number;
   /** Largest queue seen, packets. */
   queue_max_packets: number;
+  /**
+   * Frames lost anywhere else (access links, host and switch queues, the ACK direction).
+   * Should be 0: the setup makes the bottleneck the only place that queues.
+   */
+  dropped_elsewhere: number;
 }
 
 /** The whole result: what `--json` writes. */
@@ -788,6 +839,19 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
 
   const seconds = p.duration / SECOND;
   const st = bottleneck.stats;
+  // Frames lost anywhere but the bottleneck: should stay 0 (else the access side, not the
+  // bottleneck under test, shaped the result).
+  let elsewhere = 0;
+  const channels = [db.bottleneckReverse, ...db.senderAccess, ...db.receiverAccess]
+    .flatMap((c) => "up" in c ? [c.up, c.down] : [c]);
+  for (const c of channels) elsewhere += c.stats.droppedQueue + c.stats.droppedNoPort;
+  for (const port of [...db.senders, ...db.receivers]) {
+    elsewhere += port.stats.rxDroppedQueue + port.stats.txBlocked + port.stats.txNoCarrier;
+  }
+  for (const port of [...db.left.ports, ...db.right.ports]) {
+    elsewhere += port.stats.rxDroppedQueue + port.stats.txNoCarrier;
+  }
+  elsewhere += db.left.stats.egressBlocked + db.right.stats.egressBlocked;
   const qd = st.queueDelays();
   const flowResults: FlowResult[] = flows.map((f, i) => {
     const tcb = f.sendId < 0 ? null : f.sender.tcp.tcbOf(f.sendId);
@@ -805,6 +869,8 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
       bytes_delivered: f.delivered,
       verified,
       retransmits: tcb === null ? 0 : tcb.info().retransmits,
+      recovery: recoveryOf(tcb),
+      receiver_discards: f.receiver.tcp.counters.snapshot(),
       rtt_ms: {
         p50: sig(percentile(rtts, 50) / MILLISECOND, 5),
         p99: sig(percentile(rtts, 99) / MILLISECOND, 5),
@@ -852,6 +918,7 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
       duplicated: st.duplicated,
       reordered: st.reordered,
       queue_max_packets: st.maxQueuePackets,
+      dropped_elsewhere: elsewhere,
     },
     flows: flowResults,
     jain: sig(jainIndex(flowResults.map((f) => f.goodput_bps)), 6),

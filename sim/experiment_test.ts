@@ -98,6 +98,7 @@ Deno.test("runExperiment() keeps a 20 Mbit/s bottleneck with a 3x-BDP buffer abo
   assert.ok(r.link.dropped_queue > 0, "Reno fills a drop-tail buffer");
   assert.equal(r.link.dropped_loss, 0);
   assert.equal(r.link.marked, 0, "no marking without --ecn-k");
+  assert.equal(r.link.dropped_elsewhere, 0, "only the bottleneck queues");
 });
 
 Deno.test("runExperiment() computes Jain's index from the flows' goodputs", async () => {
@@ -156,6 +157,8 @@ Deno.test("--ecn-k marks instead of dropping: marks counted, shorter queue, no b
 Deno.test("--reorder, --duplicate and --corrupt are applied and the bytes still verify", async () => {
   const r = await run(small({ reorder: 0.01, duplicate: 0.01, corrupt: 0.01, duration: SECOND }));
   assert.ok(r.link.reordered > 0 && r.link.duplicated > 0 && r.link.corrupted > 0);
+  const badChecksum = r.flows.reduce((s, f) => s + (f.receiver_discards["bad-checksum"] ?? 0), 0);
+  assert.ok(badChecksum > 0, "corrupted data frames are discarded by the receiver's checksum");
   assert.ok(r.flows.every((f) => f.verified), JSON.stringify(r.flows.map((f) => f.error)));
 });
 
