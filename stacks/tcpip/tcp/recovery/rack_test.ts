@@ -215,3 +215,23 @@ Deno.test("a retransmission sent at the same instant after new data is the newer
   assert.equal(r.newlyLostBytes, 6000); // segments 5..10 (sent at 1004..1009), not segment 0
   assert.equal(e.nextRetransmit()!.seq, 5000);
 });
+
+Deno.test("a reordering-timer loss during recovery may be retransmitted without waiting for an ACK", () => {
+  const e = warm();
+  spaced(e, 10, 1000);
+  ackWith(e, ms(1102), 1000, [3000, 4000]);
+  ackWith(e, ms(1103), 1000, [2000, 4000]); // segment 1 late: reordering seen
+  ackWith(e, ms(1104), 1000, [2000, 5000]);
+  assert.equal(e.onTimer(e.pollAt(), false), "reorder"); // segment 0 lost
+  assert.equal(e.state, "recovery");
+  const rt = e.nextRetransmit()!;
+  e.onSend(rt.seq, rt.len, ms(1126), true);
+  // Segment 4 (sent at 1004) is missing below SACKed segments 5..7 (newest sent at 1007).
+  ackWith(e, ms(1130), 1000, [6000, 9000, 2000, 5000]);
+  assert.equal(e.nextRetransmit(), null); // still inside the reordering window
+  while (e.sendQuota() >= MSS) e.onSend(e.sndNxt, MSS, ms(1130), false);
+  assert.equal(e.canSend(MSS, true), false);
+  assert.equal(e.onTimer(e.pollAt(), false), "reorder");
+  assert.equal(e.nextRetransmit()!.seq, 5000);
+  assert.equal(e.canSend(MSS, true), true);
+});

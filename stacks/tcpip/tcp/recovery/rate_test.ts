@@ -98,3 +98,30 @@ Deno.test("info() reports the last delivery rate", () => {
   assert.equal(e.info().bytesAcked, 1000);
   assert.equal(e.info().bytesSent, 1000);
 });
+
+Deno.test("ECN echoes reduce the window at most once per window of data", () => {
+  const e = new RecoveryEngine({ mss: MSS, tlp: false });
+  e.reset(0, 0);
+  e.setNegotiated(true, false, true);
+  for (let i = 0; i < 10; i++) e.onSend(e.sndNxt, MSS, 0, false);
+  ackWith(e, ms(50), 1000, [], -1, true);
+  assert.equal(e.cc.cwnd, 5000);
+  assert.equal(e.takeCwr(), true);
+  ackWith(e, ms(51), 2000, [], -1, true); // same window: no second halving
+  assert.equal(e.cc.ssthresh, 5000);
+  assert.equal(e.takeCwr(), false);
+  for (let i = 0; i < 2; i++) e.onSend(e.sndNxt, MSS, ms(52), false);
+  ackWith(e, ms(100), 10000, [], -1, false); // the window that saw the echo is acknowledged
+  ackWith(e, ms(110), 11000, [], -1, true); // a new window: a new reduction
+  assert.ok(e.cc.ssthresh < 5000);
+  assert.equal(e.takeCwr(), true);
+});
+
+Deno.test("ECE is ignored when ECN was not negotiated", () => {
+  const e = new RecoveryEngine({ mss: MSS, tlp: false });
+  e.reset(0, 0);
+  e.onSend(0, MSS, 0, false);
+  ackWith(e, ms(50), 1000, [], -1, true);
+  assert.equal(e.cc.ssthresh, Infinity);
+  assert.equal(e.sendEct, false);
+});
