@@ -65,7 +65,7 @@ export interface RecoveryConfig {
   dupThresh?: number;
   /** RACK time-based loss detection (RFC 8985). Default true (needs SACK). */
   rack?: boolean;
-  /** Tail loss probes (RFC 8985 section 7). Default true (needs SACK). */
+  /** Tail loss probes (RFC 8985 section 7). Default true (needs SACK and an RTT sample). */
   tlp?: boolean;
   /** Worst-case delayed-ACK time added to the PTO with one segment in flight. Default 200 ms. */
   delayedAckAllowance?: Duration;
