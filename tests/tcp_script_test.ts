@@ -1117,3 +1117,18 @@ Deno.test("random raw segments (valid checksums) never raise an internal error i
   assert.ok(s.stack.counters.segmentsIn === 20_000);
   assert.ok(s.stack.counters.totalDrops() > 1000);
 });
+
+Deno.test("ACKs answering stale pure ACKs are limited to one per 500 ms per connection", () => {
+  const s = script();
+  acceptOne(s);
+  for (let i = 0; i < 20; i++) s.inject({ flags: ".", seq: PEER + 1 + 200_000, ack: ISS + 1 });
+  assert.equal(s.pending().length, 1);
+  s.take();
+  s.wait(500);
+  s.inject({ flags: ".", seq: PEER + 1 + 200_000, ack: ISS + 1 });
+  s.expect({ flags: ".", ack: PEER + 1 });
+  // Data outside the window is always answered (the peer may need the ACK to recover).
+  s.inject({ flags: ".", seq: PEER + 1 - 100, ack: ISS + 1, data: 50 });
+  s.expect({ flags: ".", ack: PEER + 1 });
+  assert.equal(s.stack.counters.get("oow-ack-rate-limited"), 19);
+});

@@ -32,6 +32,7 @@ export const TCP_DROP_REASONS = [
   "syn-challenged",
   "ack-challenged",
   "challenge-ack-rate-limited",
+  "oow-ack-rate-limited",
   "no-ack",
   "ack-unsent",
   "syn-received-bad-ack",

@@ -98,6 +98,9 @@ const ECN_ECT0 = 2;
 /** RFC 7323 5.5: TS.Recent is invalid after 24 days of idleness. */
 const PAWS_IDLE_LIMIT = 24 * 24 * 3600 * 1000 * MILLISECOND;
 
+/** Least time between ACKs answering unacceptable segments without data. */
+const OOW_ACK_INTERVAL = 500 * MILLISECOND;
+
 /** Segments one output pass may emit before yielding to other connections. */
 const OUTPUT_BUDGET = 1024;
 /** Delay before retrying after the IP layer refused a buffer. */
@@ -243,6 +246,7 @@ export class Tcb {
   #lingerAt: Instant = NEVER;
   #pacingAt: Instant = NEVER;
   #swsOverride = false;
+  #lastOowAck: Instant = -Infinity;
 
   // --- ECN (RFC 3168 / RFC 8257) ---
   #eceEcho = false;
@@ -625,7 +629,7 @@ export class Tcb {
           this.#tsRecentAt = -Infinity; // RFC 7323 5.5: stale TS.Recent no longer protects
         } else {
           this.#drop("paws");
-          this.#ackNow = true; // RFC 7323 5.3 R1: send an ACK, drop the segment
+          this.#oowAck(payload.length > 0 || fin, now); // RFC 7323 5.3 R1: ACK, drop
           return;
         }
       }
@@ -666,7 +670,7 @@ export class Tcb {
           this.#reass.noteDuplicate(seq, seqAdd(seq, payload.length));
         }
         this.#drop("out-of-window");
-        this.#ackNow = true;
+        this.#oowAck(payload.length > 0 || fin, now);
         return;
       }
     }
@@ -1399,6 +1403,22 @@ export class Tcb {
       return;
     }
     this.#sendSegment(TCP_ACK, this.sndNxt, 0, 0, now, false);
+  }
+
+  /**
+   * The ACK owed to an unacceptable segment. Segments without data get at most one per
+   * 500 ms per connection (as Linux's tcp_invalid_ratelimit), so a stream of stale or forged
+   * pure ACKs cannot turn us into an ACK reflector or start an ACK war.
+   */
+  #oowAck(hasData: boolean, now: Instant): void {
+    if (!hasData) {
+      if (now - this.#lastOowAck < OOW_ACK_INTERVAL) {
+        this.#drop("oow-ack-rate-limited");
+        return;
+      }
+      this.#lastOowAck = now;
+    }
+    this.#ackNow = true;
   }
 
   /** RFC 5961 7: rate-limited challenge ACK. */
