@@ -459,8 +459,26 @@ export interface MeteredModule {
   readonly info: WasmInfo;
 }
 
-/** Returns `bytes` with fuel metering at every function entry and loop header. */
-export function instrumentFuel(bytes: Uint8Array): MeteredModule {
+function sleb32(out: number[], v: number): void {
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+/** Fuel a module's start function may use at instantiation (before the host sets a budget). */
+export const START_FUEL = 1_000_000;
+
+/**
+ * Returns `bytes` with fuel metering at every function entry and loop header. The fuel starts
+ * at `startFuel` so a start function runs bounded at instantiation.
+ */
+export function instrumentFuel(bytes: Uint8Array, startFuel: number = START_FUEL): MeteredModule {
   const info = parseWasm(bytes);
   if (!info.sections.some((s) => s.id === 7)) {
     throw new WasmFormatError("no-exports", "module has no export section");
@@ -483,7 +501,9 @@ export function instrumentFuel(bytes: Uint8Array): MeteredModule {
     uleb(out, payload.length);
     for (const x of payload) out.push(x);
   };
-  const newGlobals = [0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b];
+  const newGlobals = [0x7f, 0x01, 0x41];
+  sleb32(newGlobals, startFuel | 0);
+  newGlobals.push(0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b);
   let globalDone = false;
   const addGlobalSection = (): void => {
     section(6, [2, ...newGlobals]);

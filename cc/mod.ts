@@ -45,6 +45,7 @@ export {
   exportedFuncType,
   FUEL_BUDGET_EXPORT,
   FUEL_EXPORT,
+  START_FUEL,
   type FuncType,
   instrumentFuel,
   type MemoryLimits,

@@ -419,88 +419,147 @@ export function validateCcModule(
     flags: get("cc_flags"),
     info,
   };
-  selfTest(new CcInstance(module, meta, limits));
+  selfTest(new CcInstance(module, meta, limits), new CcInstance(module, meta, limits));
   return { meta, module };
 }
 
-/**
- * Drives a fresh instance through a synthetic connection: start-up ACKs, fast recovery, an ECN
- * echo, an RTO, an undo, an idle restart, an MSS change and a live-swap init. Every call must
- * stay within the sandbox rules. Throws `CcLoadError("self-test")`.
- */
-export function selfTest(inst: CcInstance): void {
-  const slot = inst.allocSlot();
-  if (slot < 0) throw new CcLoadError("self-test", "no room for a single flow slot");
-  const f = (): Float64Array => inst.f64;
-  const e = inst.evF;
-  const i = inst.evI;
-  let now = 1000;
-  let delivered = 0;
-  const run = (
-    fn: (s: number) => void,
-    kind: number,
-    arg = 0,
-    flags: number = EvFlag.ecnOk,
-  ): void => {
-    f()[e + EvF.nowUs] = now;
-    f()[e + EvF.mss] = 1448;
-    inst.i32[i + EvI.kind] = kind;
-    inst.i32[i + EvI.flags] = flags;
-    inst.i32[i + EvI.arg] = arg;
-    const v = inst.call(fn, slot);
+/** One synthetic connection driven through an instance's event record (used by `selfTest`). */
+class SyntheticFlow {
+  now = 1000;
+  delivered = 0;
+  cwnd = 0;
+  /** Outputs after each event: cwnd, ssthresh, pacing rate. */
+  readonly outputs: number[] = [];
+
+  constructor(readonly inst: CcInstance, readonly slot: number, readonly mss: number) {}
+
+  private call(fn: (s: number) => void, kind: number, arg: number, flags: number): void {
+    const inst = this.inst;
+    const f = inst.f64;
+    f[inst.evF + EvF.nowUs] = this.now;
+    f[inst.evF + EvF.mss] = this.mss;
+    inst.i32[inst.evI + EvI.kind] = kind;
+    inst.i32[inst.evI + EvI.flags] = flags;
+    inst.i32[inst.evI + EvI.arg] = arg;
+    const v = inst.call(fn, this.slot);
     if (v !== Violation.none) {
       throw new CcLoadError(
         "self-test",
         `event kind ${kind} gave violation "${VIOLATION_NAMES[v]}" (${inst.lastError})`,
       );
     }
-  };
-  const ack = (flags: number): void => {
-    now += 1000;
-    const g = f();
-    const cwnd = g[inst.outF]!;
-    g[e + EvF.ackedBytes] = 2896;
+    const g = inst.f64;
+    this.cwnd = g[inst.outF]!;
+    this.outputs.push(this.cwnd, g[inst.outF + 1]!, g[inst.outF + 2]!);
+  }
+
+  event(fn: (s: number) => void, kind: number, arg = 0, flags: number = EvFlag.ecnOk): void {
+    this.call(fn, kind, arg, flags);
+  }
+
+  ack(flags: number): void {
+    this.now += 1000;
+    const g = this.inst.f64;
+    const e = this.inst.evF;
+    const cwnd = this.cwnd;
+    this.delivered += 2 * this.mss;
+    g[e + EvF.ackedBytes] = 2 * this.mss;
     g[e + EvF.ackedPackets] = 2;
-    delivered += 2896;
-    g[e + EvF.delivered] = Math.min(cwnd, delivered);
+    g[e + EvF.delivered] = Math.min(cwnd, this.delivered);
     g[e + EvF.deliveredCe] = 0;
     g[e + EvF.intervalUs] = 20_000;
-    g[e + EvF.rttUs] = 20_000 + (now % 3000);
+    g[e + EvF.rttUs] = 20_000 + (this.now % 3000);
     g[e + EvF.minRttUs] = 20_000;
     g[e + EvF.srttUs] = 21_000;
     g[e + EvF.inFlight] = cwnd;
     g[e + EvF.priorInFlight] = cwnd;
     g[e + EvF.losses] = 0;
-    g[e + EvF.totalDelivered] = delivered;
-    g[e + EvF.priorDelivered] = delivered - Math.min(cwnd, delivered);
-    run(inst.onAck, EventKind.ack, 0, flags);
+    g[e + EvF.totalDelivered] = this.delivered;
+    g[e + EvF.priorDelivered] = this.delivered - Math.min(cwnd, this.delivered);
+    this.call(this.inst.onAck, EventKind.ack, 0, flags);
+  }
+
+  swapIn(): void {
+    const g = this.inst.f64;
+    const e = this.inst.evF;
+    g[e + EvF.cwnd] = 50 * this.mss;
+    g[e + EvF.ssthresh] = 40 * this.mss;
+    g[e + EvF.pacingRate] = 0;
+    g[e + EvF.srttUs] = 21_000;
+    g[e + EvF.minRttUs] = 20_000;
+    g[e + EvF.inFlight] = 45 * this.mss;
+    g[e + EvF.totalDelivered] = this.delivered;
+    this.call(this.inst.initFromState, EventKind.initFromState, 0, EvFlag.ecnOk);
+  }
+}
+
+/** The self-test connection: start-up, ECE marks, recovery, ECN, RTO, undo, idle, MSS, swap. */
+function selfTestSteps(): ((f: SyntheticFlow) => void)[] {
+  const steps: ((f: SyntheticFlow) => void)[] = [];
+  const acks = (n: number, flags: (k: number) => number): void => {
+    for (let k = 0; k < n; k++) steps.push((f) => f.ack(flags(k)));
   };
-  run(inst.init, EventKind.init);
-  for (let k = 0; k < 200; k++) ack(EvFlag.ecnOk | (k % 50 === 7 ? EvFlag.ece : 0));
-  run(inst.onCongestion, EventKind.congestion, CongestionArg.loss);
-  run(inst.onStateChange, EventKind.stateChange, StateArg.recovery);
-  for (let k = 0; k < 20; k++) ack(EvFlag.ecnOk | EvFlag.inRecovery);
-  run(inst.onRecoveryExit, EventKind.recoveryExit);
-  run(inst.onStateChange, EventKind.stateChange, StateArg.open);
-  for (let k = 0; k < 50; k++) ack(EvFlag.ecnOk | EvFlag.ece);
-  run(inst.onCongestion, EventKind.congestion, CongestionArg.ecn);
-  run(inst.onCongestion, EventKind.congestion, CongestionArg.rto);
-  run(inst.onStateChange, EventKind.stateChange, StateArg.loss);
-  for (let k = 0; k < 20; k++) ack(EvFlag.ecnOk | EvFlag.inRecovery);
-  run(inst.onUndo, EventKind.undo);
-  run(inst.onStateChange, EventKind.stateChange, StateArg.open);
-  now += 15_000_000;
-  run(inst.onIdleRestart, EventKind.idleRestart);
-  for (let k = 0; k < 20; k++) ack(EvFlag.appLimited);
-  run(inst.setMss, EventKind.setMss);
-  const g = f();
-  g[e + EvF.cwnd] = 50 * 1448;
-  g[e + EvF.ssthresh] = 40 * 1448;
-  g[e + EvF.pacingRate] = 0;
-  g[e + EvF.srttUs] = 21_000;
-  g[e + EvF.minRttUs] = 20_000;
-  g[e + EvF.inFlight] = 45 * 1448;
-  run(inst.initFromState, EventKind.initFromState);
-  for (let k = 0; k < 20; k++) ack(EvFlag.ecnOk);
-  inst.freeSlot(slot);
+  const ev = (name: keyof CcInstance, kind: number, arg = 0): void => {
+    steps.push((f) => f.event(f.inst[name] as (s: number) => void, kind, arg));
+  };
+  ev("init", EventKind.init);
+  acks(200, (k) => EvFlag.ecnOk | (k % 50 === 7 ? EvFlag.ece : 0));
+  ev("onCongestion", EventKind.congestion, CongestionArg.loss);
+  ev("onStateChange", EventKind.stateChange, StateArg.recovery);
+  acks(20, () => EvFlag.ecnOk | EvFlag.inRecovery);
+  ev("onRecoveryExit", EventKind.recoveryExit);
+  ev("onStateChange", EventKind.stateChange, StateArg.open);
+  acks(50, () => EvFlag.ecnOk | EvFlag.ece);
+  ev("onCongestion", EventKind.congestion, CongestionArg.ecn);
+  ev("onCongestion", EventKind.congestion, CongestionArg.rto);
+  ev("onStateChange", EventKind.stateChange, StateArg.loss);
+  acks(20, () => EvFlag.ecnOk | EvFlag.inRecovery);
+  ev("onUndo", EventKind.undo);
+  ev("onStateChange", EventKind.stateChange, StateArg.open);
+  steps.push((f) => {
+    f.now += 15_000_000;
+    f.event(f.inst.onIdleRestart, EventKind.idleRestart);
+  });
+  acks(20, () => EvFlag.appLimited);
+  ev("setMss", EventKind.setMss);
+  steps.push((f) => f.swapIn());
+  acks(20, () => EvFlag.ecnOk);
+  return steps;
+}
+
+/**
+ * Drives fresh instances through a synthetic connection: start-up ACKs with ECE marks, fast
+ * recovery, an ECN echo, an RTO, an undo, an idle restart, an MSS change and a live-swap init.
+ * Every call must stay within the sandbox rules. Then the same connection runs again on a
+ * second instance interleaved, event by event, with a different connection in another slot;
+ * its outputs must be identical, which catches per-flow state kept outside the slot (globals,
+ * shared scratch memory). Throws `CcLoadError("self-test")`.
+ */
+export function selfTest(solo: CcInstance, shared: CcInstance): void {
+  const steps = selfTestSteps();
+  const a0 = solo.allocSlot();
+  const a1 = shared.allocSlot();
+  const b1 = shared.allocSlot();
+  if (a0 < 0 || a1 < 0 || b1 < 0) throw new CcLoadError("self-test", "no room for two flow slots");
+  const ref = new SyntheticFlow(solo, a0, 1448);
+  for (const step of steps) step(ref);
+  const a = new SyntheticFlow(shared, a1, 1448);
+  const b = new SyntheticFlow(shared, b1, 1200);
+  b.now = 7000;
+  for (const step of steps) {
+    step(a);
+    step(b);
+  }
+  for (let k = 0; k < ref.outputs.length; k++) {
+    if (!Object.is(ref.outputs[k], a.outputs[k])) {
+      throw new CcLoadError(
+        "self-test",
+        `flow state leaks between slots: event ${Math.floor(k / 3)} gave ${a.outputs[k]} with ` +
+          `another flow interleaved but ${ref.outputs[k]} alone (keep per-flow state in the slot)`,
+      );
+    }
+  }
+  solo.freeSlot(a0);
+  shared.freeSlot(a1);
+  shared.freeSlot(b1);
 }

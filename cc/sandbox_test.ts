@@ -49,6 +49,21 @@ Deno.test("load runs a self-test: a module that traps or spins on ordinary ACKs 
   rejects({ misbehave: { kind: "cwnd", value: 0 }, always: true }, "self-test");
 });
 
+Deno.test("the self-test refuses a module that keeps per-flow state in a global (flows would interfere)", () => {
+  const host = new CcHost();
+  assert.throws(
+    () => host.loadBytes(handCc({ globalState: true })),
+    (e: unknown) =>
+      e instanceof CcLoadError && e.reason === "self-test" && /leaks between slots/.test(e.message),
+  );
+});
+
+Deno.test("a start function runs metered at instantiation: a bounded one loads, an endless one is refused", () => {
+  const host = new CcHost();
+  assert.equal(host.loadBytes(handCc({ startLoops: 1000 })).name, "hand");
+  rejects({ startLoops: -1 }, "instantiate");
+});
+
 /**
  * Runs three flows: A and C on the bad module, B on reno.wasm; arms A's bomb; checks A falls
  * back to Reno with its cwnd, the module is quarantined and counted, and B and C keep running.

@@ -84,6 +84,8 @@ export interface ModuleDef {
   readonly exportMemory?: boolean;
   /** Globals: type, mutability and an init expression (without end). */
   readonly globals?: readonly { type: number; mutable: boolean; init: number[] }[];
+  /** Index of the start function. */
+  readonly start?: number;
   /** Active data segments in memory 0. */
   readonly data?: readonly { offset: number; bytes: readonly number[] }[];
 }
@@ -142,6 +144,7 @@ export function buildModule(def: ModuleDef): Uint8Array {
   });
   if (mem !== null && def.exportMemory !== false) exports.push([...name("memory"), 0x02, 0x00]);
   out.push(...section(7, vec(exports)));
+  if (def.start !== undefined) out.push(...section(8, uleb(def.start)));
   const bodies = def.funcs.map((f) => {
     const locals = vec((f.locals ?? []).map(([n, t]) => [...uleb(n), t]));
     const body = [...locals, ...f.body, 0x0b];
@@ -195,6 +198,10 @@ export interface HandCcOptions {
   readonly withImport?: boolean;
   /** Name bytes (NUL added). */
   readonly name?: string;
+  /** Keep a per-flow counter in a global instead of the slot (leaks between flows). */
+  readonly globalState?: boolean;
+  /** Add a start function that loops this many times (-1: forever). */
+  readonly startLoops?: number;
 }
 
 /**
@@ -231,6 +238,19 @@ export function handCc(o: HandCcOptions = {}): Uint8Array {
     ...payload,
     0x0b,
   ];
+  const ackBody = o.globalState === true
+    ? [
+      ...writeOut,
+      ...op.globalGet(0),
+      ...op.f64(1448),
+      0xa0, // f64.add
+      0x24,
+      0x00, // global.set 0
+      ...op.i32(HAND.output),
+      ...op.globalGet(0),
+      ...op.f64Store(0),
+    ]
+    : [...writeOut, ...bomb];
   const meta = (exportName: string, v: number): FuncDef => ({
     exportName,
     params: [],
@@ -256,13 +276,31 @@ export function handCc(o: HandCcOptions = {}): Uint8Array {
     ev("cc_set_mss", writeOut),
     o.badAckSignature === true
       ? { exportName: "cc_on_ack", params: [], results: [], body: writeOut }
-      : ev("cc_on_ack", [...writeOut, ...bomb]),
+      : ev("cc_on_ack", ackBody),
     ev("cc_on_congestion", writeOut),
     ev("cc_on_recovery_exit", writeOut),
     ev("cc_on_undo", writeOut),
     ev("cc_on_idle_restart", writeOut),
     ev("cc_on_state_change", writeOut),
   ].filter((f) => f.exportName !== o.omit);
+  let start: number | undefined;
+  if (o.startLoops !== undefined) {
+    // local0 counts up to startLoops (or forever when -1).
+    const n = o.startLoops;
+    const cond = n < 0 ? [0x0c, 0x00] : [
+      ...op.localGet(0),
+      ...op.i32(1),
+      0x6a,
+      0x22,
+      0x00, // local.tee 0
+      ...op.i32(n),
+      0x48, // i32.lt_s
+      0x0d,
+      0x00, // br_if 0
+    ];
+    funcs.push({ params: [], results: [], locals: [[1, I32]], body: [0x03, 0x40, ...cond, 0x0b] });
+    start = (o.withImport === true ? 1 : 0) + funcs.length - 1;
+  }
   const nameBytes = [...new TextEncoder().encode(o.name ?? "hand"), 0];
   return buildModule({
     imports: o.withImport === true
@@ -270,6 +308,8 @@ export function handCc(o: HandCcOptions = {}): Uint8Array {
       : [],
     funcs,
     memory: o.memory ?? { min: 1, max: 16 },
+    globals: o.globalState === true ? [{ type: F64, mutable: true, init: op.f64(14480) }] : [],
     data: [{ offset: HAND.name, bytes: nameBytes }],
+    ...(start === undefined ? {} : { start }),
   });
 }
