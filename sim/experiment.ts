@@ -274,10 +274,29 @@ class FlowProbe {
 /**
  * Wraps the flow's real algorithm: forwards every call and output unchanged, and records what
  * the experiment reports. Installed through the registry (`PROBE_CC`) because the stack
- * creates the algorithm inside `connect()`; `#pendingProbe` tells the factory which flow.
+ * creates the algorithm inside `connect()`; `pendingProbe` tells the factory which flow.
+ *
+ * Methods the wrapped object has beyond `CongestionControl` (optional hooks such as
+ * `release()`, `setEcnNegotiated()`, `initFromState()`) are forwarded too, and only when the
+ * wrapped object has them, so a caller testing for a hook sees what it would see unwrapped.
  */
 class ProbeCc implements CongestionControl {
-  constructor(private readonly cc: CongestionControl, private readonly probe: FlowProbe) {}
+  constructor(private readonly cc: CongestionControl, private readonly probe: FlowProbe) {
+    const self = this as unknown as Record<string, unknown>;
+    for (
+      let o: object | null = cc;
+      o !== null && o !== Object.prototype;
+      o = Object.getPrototypeOf(o)
+    ) {
+      for (const key of Object.getOwnPropertyNames(o)) {
+        if (key === "constructor" || key in this) continue;
+        const d = Object.getOwnPropertyDescriptor(o, key);
+        if (d === undefined || typeof d.value !== "function") continue;
+        const target = cc as unknown as Record<string, (...a: unknown[]) => unknown>;
+        self[key] = (...args: unknown[]): unknown => target[key]!(...args);
+      }
+    }
+  }
   get name(): string {
     return this.cc.name;
   }

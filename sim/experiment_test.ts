@@ -13,6 +13,7 @@ import {
   runExperiment,
 } from "./experiment.ts";
 import { toJson } from "./report.ts";
+import { registerCc, RenoCc } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import { UnitParseError } from "./units.ts";
 
 /** The test bed: 20 Mbit/s, 20 ms, 100 packets (60 ms of buffer, ~3x the BDP), 2 s. */
@@ -194,6 +195,40 @@ Deno.test("resolveCcs() rejects an unknown name and a missing file with advice",
     return true;
   });
   await assert.rejects(resolveCcs(["/nonexistent/x.wasm"]), /no file at \/nonexistent\/x.wasm/);
+});
+
+/** A fixed window of 20 segments: what the wrapper reports must be exactly that. */
+class FixedWindowCc extends RenoCc {
+  override readonly name: string = "fixed20";
+  override init(mss: number, now: number): void {
+    super.init(mss, now);
+    this.cwnd = 20 * mss;
+  }
+  override setMss(mss: number): void {
+    this.cwnd = 20 * mss;
+  }
+  override onAck(): void {}
+  override onCongestion(): void {}
+  override onRecoveryExit(): void {}
+  override onIdleRestart(): void {}
+  /** An extra hook the wrapper must forward. */
+  setEcnNegotiated(_on: boolean): void {}
+}
+
+Deno.test("runExperiment() runs an algorithm registered with registerCc() and reports its window", async () => {
+  registerCc("fixed20", () => new FixedWindowCc());
+  const r = await runExperiment(small({ flows: ["fixed20"], duration: SECOND }));
+  const f = r.flows[0]!;
+  assert.equal(f.cc, "fixed20");
+  assert.equal(f.cc_source, "registered");
+  assert.equal(f.cwnd_max_segments, 20);
+  assert.ok(f.series.cwnd_segments.every((c) => c === 20), String(f.series.cwnd_segments));
+  // 20 segments per 20 ms RTT is ~11.6 Mbit/s of payload: below the link, so no queue.
+  assert.equal(r.link.dropped, 0);
+  assert.ok(f.goodput_bps < 12e6 && f.goodput_bps > 8e6, String(f.goodput_bps));
+  // At worst a whole window waits in the queue: 20 x 0.6 ms on top of the 20 ms base.
+  assert.ok(f.rtt_ms.p50 < 25 && f.rtt_ms.p99 < 20 + 12 + 1, JSON.stringify(f.rtt_ms));
+  assert.ok(f.verified);
 });
 
 const haveCubic = (() => {
