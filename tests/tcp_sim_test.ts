@@ -17,6 +17,10 @@ interface Result {
   time: number;
   retransmits: number;
   drops: Record<string, number>;
+  /** Frames the a->b channel marked CE. */
+  marked: number;
+  /** Frames the a->b channel dropped from its queue. */
+  queueDrops: number;
 }
 
 async function simTransfer(
@@ -70,6 +74,8 @@ async function simTransfer(
     time: sim.now,
     retransmits: a.tcp.counters.retransmits + b.tcp.counters.retransmits,
     drops,
+    marked: net.ab.stats.marked,
+    queueDrops: net.ab.stats.droppedQueue,
   };
 }
 
@@ -82,9 +88,8 @@ const link = (extra: Partial<ChannelParams> = {}): ChannelParams => ({
 
 function report(name: string, r: Result): void {
   console.log(
-    `${name}: ${(r.time / SECOND).toFixed(2)} s virtual, ${r.retransmits} retransmits, drops ${
-      JSON.stringify(r.drops)
-    }`,
+    `${name}: ${(r.time / SECOND).toFixed(2)} s virtual, ${r.retransmits} retransmits, ` +
+      `${r.marked} CE marks, ${r.queueDrops} queue drops, TCP drops ${JSON.stringify(r.drops)}`,
   );
 }
 
@@ -125,4 +130,12 @@ Deno.test("sim: 10 MB both ways with reordering, duplication and corruption", as
     60 * SECOND,
   );
   report("reorder+dup+corrupt", r);
+});
+
+Deno.test("sim: ECN end to end: a marking queue slows the sender without loss", async () => {
+  const r = await simTransfer(link({ queuePackets: 100, ecnK: 20 }), 7, MB10, 0, 10 * SECOND);
+  report("ecn", r);
+  assert.ok(r.marked > 0, "the queue marked CE");
+  assert.equal(r.queueDrops, 0, "ECN kept the queue from overflowing");
+  assert.equal(r.retransmits, 0);
 });

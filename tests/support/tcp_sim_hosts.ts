@@ -9,6 +9,7 @@ import { TcpStack } from "../../stacks/tcpip/tcp/stack.ts";
 import type { TcpConfig } from "../../stacks/tcpip/tcp/config.ts";
 import type { SimNode, Simulator } from "../../sim/simulator.ts";
 import type { SimPort } from "../../sim/port.ts";
+import type { Channel } from "../../sim/channel.ts";
 import { pointToPoint, type PointToPointParams } from "../../sim/topology.ts";
 import { IpAddress } from "../../stacks/tcpip/wire/address.ts";
 
@@ -64,7 +65,16 @@ export function tcpPointToPoint(
   sim: Simulator,
   params: PointToPointParams,
   config: Partial<TcpConfig> = {},
-): { a: TcpHost; b: TcpHost; a4: IpAddress; b4: IpAddress; a6: IpAddress; b6: IpAddress } {
+): {
+  a: TcpHost;
+  b: TcpHost;
+  a4: IpAddress;
+  b4: IpAddress;
+  a6: IpAddress;
+  b6: IpAddress;
+  ab: Channel;
+  ba: Channel;
+} {
   const link = pointToPoint(sim, params);
   const a = new TcpHost(link.a, "198.18.0.1", "fd00::1", sim.seed * 2 + 1, config);
   const b = new TcpHost(link.b, "198.18.0.2", "fd00::2", sim.seed * 2 + 2, config);
@@ -77,5 +87,7 @@ export function tcpPointToPoint(
     b4: IpAddress.parse("198.18.0.2"),
     a6: IpAddress.parse("fd00::1"),
     b6: IpAddress.parse("fd00::2"),
+    ab: link.ab,
+    ba: link.ba,
   };
 }
