@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createCc, RenoCc } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import { MILLISECOND } from "../stacks/time.ts";
 import { haveClang, modulePath } from "./build.ts";
-import { WasmCc } from "./host.ts";
+import { CcHost, WasmCc } from "./host.ts";
 import { loadBuilt, MutableAckSample, SyntheticPath } from "./testing.ts";
 
 Deno.test("reno.wasm follows the built-in RenoCc event for event (slow start, CA, loss, RTO, undo, idle)", async () => {
@@ -202,4 +202,38 @@ Deno.test("live swap along reno -> cubic -> dctcp -> bbr -> reno keeps cwnd cont
   }
   for (const m of modules.values()) assert.equal(m.refs, m.name === "reno" ? 1 : 0);
   w.release();
+});
+
+Deno.test("thousands of flows grow the module memory; views are rebuilt and every flow keeps its state", async () => {
+  const { host, modules } = await loadBuilt(["reno"]);
+  const m = modules.get("reno")!;
+  const inst = m.instance!;
+  const pagesBefore = inst.f64.byteLength / 65536;
+  const flows = Array.from({ length: 3000 }, () => host.createFlow(m) as WasmCc);
+  assert.ok(flows.every((f) => f instanceof WasmCc && f.fallback === null));
+  assert.ok(inst.f64.byteLength / 65536 > pagesBefore, "host grew the memory for slots");
+  flows.forEach((f) => f.init(1448, 0));
+  const s = new MutableAckSample();
+  s.ackedBytes = 1448;
+  flows.forEach((f, i) => {
+    for (let k = 0; k < i % 7; k++) f.onAck(s);
+  });
+  flows.forEach((f, i) => assert.equal(f.cwnd, 14480 + (i % 7) * 1448));
+  flows.forEach((f) => f.release());
+  assert.equal(m.refs, 0);
+});
+
+Deno.test("a module whose slots are exhausted gives further flows the built-in Reno and counts them", async () => {
+  const host = new CcHost({ memoryLimitPages: 1 });
+  await loadBuilt([], host);
+  const m = await host.loadFile(modulePath("bbr"));
+  const capacity = m.instance!.freeSlots;
+  assert.ok(capacity > 10 && capacity < 300, `capacity ${capacity}`);
+  const flows = Array.from({ length: capacity }, () => host.createFlow(m));
+  assert.ok(flows.every((f) => f instanceof WasmCc));
+  const extra = host.createFlow(m);
+  assert.ok(extra instanceof RenoCc);
+  assert.equal(host.counters.refusedFlows, 1);
+  (flows[0] as WasmCc).release();
+  assert.ok(host.createFlow(m) instanceof WasmCc, "a released slot is reused");
 });
