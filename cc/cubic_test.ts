@@ -252,3 +252,36 @@ Deno.test("cubic HyStart++ leaves slow start for CSS on an RTT rise, grows 1/4 a
   assert.equal(word(cc, SSTHRESH) * MSS, cc.ssthresh);
   assert.equal(word(cc, CWND) * MSS, cc.cwnd);
 });
+
+Deno.test("cubic undo restores the window and ssthresh saved at a spurious reduction", async () => {
+  const cc = await cubicFlow();
+  cc.initFromState({
+    cwnd: 80 * MSS,
+    ssthresh: 60 * MSS,
+    pacingRate: 0,
+    srtt: -1,
+    minRtt: -1,
+    inFlight: 0,
+    mss: MSS,
+  }, 0);
+  cc.onCongestion("loss", 0);
+  cc.onRecoveryExit(0);
+  assert.equal(cc.cwnd, Math.floor((80 * 717) / 1024) * MSS);
+  cc.onUndo(0);
+  assert.equal(cc.cwnd, 80 * MSS);
+  assert.equal(cc.ssthresh, 60 * MSS);
+});
+
+Deno.test("cubic idle restart shifts the epoch by the idle time and clamps cwnd to the initial window", async () => {
+  const rtt = 50 * MILLISECOND;
+  const r = await afterLoss(2000, rtt);
+  r.runTo(1);
+  const epoch = word(r.cc, EPOCH);
+  const lastAckUs = r.cc.stateView()![24]!;
+  const idleUntil = lastAckUs * 1000 + 3 * SECOND_NS;
+  r.cc.onIdleRestart(idleUntil);
+  assert.equal(word(r.cc, EPOCH), epoch + 3e6, "epoch moved by the 3 s idle period");
+  assert.equal(r.cc.cwnd, 10 * MSS, "restart window (RFC 5681 4.1)");
+});
+
+const SECOND_NS = 1e9;

@@ -299,6 +299,7 @@ export class WasmCc implements CongestionControl {
   private srtt = -1;
   private minRtt = -1;
   private inFlight = 0;
+  private lastNow = 0;
 
   /** Use `CcHost.createFlow` or `createCc(name)` rather than this constructor. */
   constructor(private readonly host: CcHost, module: CcModule) {
@@ -346,6 +347,7 @@ export class WasmCc implements CongestionControl {
     const inst = this.inst!;
     const f = inst.f64;
     const e = inst.evF;
+    this.lastNow = now;
     f[e + EvF.nowUs] = now / 1000;
     f[e + EvF.mss] = this.mss;
     const i = inst.i32;
@@ -509,7 +511,8 @@ export class WasmCc implements CongestionControl {
       return this.syncFromFallback();
     }
     if (this.inst === null) return;
-    this.head(EventKind.setMss, 0, 0, 0);
+    // setMss carries no time: repeat the last event's.
+    this.head(EventKind.setMss, this.lastNow, 0, 0);
     this.finish(this.inst.call(this.inst.setMss, this.slot));
   }
 
@@ -528,6 +531,7 @@ export class WasmCc implements CongestionControl {
     const f = inst.f64;
     const e = inst.evF;
     this.mss = s.mss;
+    this.lastNow = s.now;
     f[e + EvF.nowUs] = s.now / 1000;
     f[e + EvF.mss] = s.mss;
     f[e + EvF.ackedBytes] = s.ackedBytes;
