@@ -105,14 +105,40 @@ export function toJson(r: ExperimentResult): string {
   return write(r, "") + "\n";
 }
 
+/**
+ * Samples in the trailing throughput average of the plot: about four worst-case RTTs (base RTT
+ * plus a full buffer), so the per-round clumping of an ACK-clocked flow does not alias with
+ * the sampling interval; at most a tenth of the run.
+ */
+export function smoothingSamples(r: ExperimentResult): number {
+  const l = r.link;
+  const maxRtt = l.rtt_ms / 1000 + (l.queue_packets * 1514 * 8) / l.rate_bps;
+  const dt = r.series.interval_s;
+  const k = Math.ceil((4 * maxRtt) / dt);
+  return Math.max(1, Math.min(k, Math.floor(r.series.t_s.length / 10)));
+}
+
+/** Trailing mean over `k` samples (fewer at the start). */
+function trailingMean(v: readonly number[], k: number): number[] {
+  const out: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) {
+    sum += v[i]!;
+    if (i >= k) sum -= v[i - k]!;
+    out.push(sum / Math.min(i + 1, k));
+  }
+  return out;
+}
+
 /** The plot: throughput and cwnd per flow, and the bottleneck queue, over virtual time. */
 export function renderSvg(r: ExperimentResult): string {
   const t = r.series.t_s;
+  const k = smoothingSamples(r);
   const label = (i: number): string => `flow ${i}: ${r.flows[i]!.cc}`;
   const throughput: PlotSeries[] = r.flows.map((f, i) => ({
     name: label(i),
     t,
-    v: f.series.throughput_bps.map((x) => x / 1e6),
+    v: trailingMean(f.series.throughput_bps, k).map((x) => x / 1e6),
   }));
   const cwnd: PlotSeries[] = r.flows.map((f, i) => ({
     name: label(i),
@@ -123,12 +149,16 @@ export function renderSvg(r: ExperimentResult): string {
   const title = `${r.flows.length} flow${r.flows.length === 1 ? "" : "s"} (${
     summarizeNames(names)
   }): ${describeSetup(r)}`;
+  const window = Number((k * r.series.interval_s * 1000).toPrecision(6));
   return renderPlot({
     title,
     xlabel: `time (s), samples every ${r.series.interval_s * 1000} ms`,
     width: Math.max(900, Math.min(1400, title.length * 8)),
     panels: [
-      { ylabel: "throughput (Mbit/s)", series: throughput },
+      {
+        ylabel: k === 1 ? "goodput (Mbit/s)" : `goodput (Mbit/s, ${window} ms mean)`,
+        series: throughput,
+      },
       { ylabel: "cwnd (segments)", series: cwnd },
       {
         ylabel: "bottleneck queue (packets)",

@@ -152,7 +152,7 @@ Deno.test("main() prints the table and writes JSON and SVG files", async () => {
     assert.match(plot, /^<svg /);
     assert.match(plot, /2 flows \(2x reno\): 20\.0 Mbit\/s, RTT 20 ms/);
     for (
-      const label of ["throughput (Mbit/s)", "cwnd (segments)", "flow 0: reno", "flow 1: reno"]
+      const label of ["goodput (Mbit/s", "cwnd (segments)", "flow 0: reno", "flow 1: reno"]
     ) {
       assert.ok(plot.includes(label), label);
     }
