@@ -1132,3 +1132,23 @@ Deno.test("ACKs answering stale pure ACKs are limited to one per 500 ms per conn
   s.expect({ flags: ".", ack: PEER + 1 });
   assert.equal(s.stack.counters.get("oow-ack-rate-limited"), 19);
 });
+
+Deno.test("reopening a TIME-WAIT 4-tuple releases the old orphaned socket", () => {
+  const s = new TcpScript({ iss: ISS, config: { ecn: false } });
+  const l = s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 1460, ts: [10, 0] });
+  const sa = s.take();
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, ts: [11, sa.ts![0]] });
+  const c = s.stack.accept(l);
+  s.stack.close(c, s.now);
+  s.take();
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 2, ts: [12, sa.ts![0]] });
+  s.take();
+  const old = s.stack.tcbOf(c)!;
+  assert.equal(old.stateName, "TIME-WAIT");
+  s.inject({ flags: "S", seq: PEER + 9000, mss: 1460, ts: [5000, 0] });
+  s.expect({ flags: "S.", ack: PEER + 9001 });
+  assert.equal(old.stateName, "CLOSED");
+  assert.equal(s.stack.tcbOf(c), null, "the closed socket record is gone");
+  assert.equal(s.stack.connectionCount, 1, "only the new incarnation");
+});

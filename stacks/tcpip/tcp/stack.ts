@@ -252,7 +252,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
         const listener = this.#findListener(info.version, info.dst, rx.dstPort);
         if (listener !== null) {
           const minIss = seqAdd(tcb.sndNxt, 65537);
-          this.#forget(tcb);
+          this.#retire(tcb, now); // the old incarnation ends here
           this.#listenInput(listener, info, rx, now, minIss);
           return;
         }
@@ -465,6 +465,12 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     if (n <= 0) this.#portUse.delete(tcb.localPort);
     else this.#portUse.set(tcb.localPort, n);
     this.#heap.remove(tcb);
+  }
+
+  /** Ends a TIME-WAIT connection early (its 4-tuple is reused) and releases its socket. */
+  #retire(tcb: Tcb, now: Instant): void {
+    tcb.abort(now); // no RST in TIME-WAIT: just CLOSED
+    this.changed(tcb);
   }
 
   #findListener(version: 4 | 6, dst: Uint8Array, port: number): Listener | null {
@@ -778,7 +784,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       if (old !== null) {
         if (old.state === TcpState.TimeWait && opts.reuseAddress) {
           minIss = seqAdd(old.sndNxt, 65537); // RFC 1122 4.2.2.13: new ISN above the old SND.NXT
-          this.#forget(old);
+          this.#retire(old, now);
         } else throw new AddressInUse(`${local}:${fixedPort} -> ${remote}:${port}`);
       }
       lport = fixedPort;
