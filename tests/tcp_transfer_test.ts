@@ -110,3 +110,34 @@ Deno.test("pair: TCP_INFO after a transfer reports RTT, window, bytes and delive
   assert.equal(infoA.retransmits, 0);
   assert.equal(infoA.options.sack && infoA.options.timestamps, true);
 });
+
+Deno.test("pair: 200 connections opened, used and closed leave no sockets, timers or table entries", () => {
+  const msl = 2 * SECOND;
+  const pair = new TcpPair(cleanPath({ loss: 0.02 }), 12, { msl });
+  const l = pair.b.listen(null, 7, 256);
+  const clients: Endpoint[] = [];
+  const servers: Endpoint[] = [];
+  for (let i = 0; i < 200; i++) {
+    const c = pair.a.connect(pair.addrB, 7, 0);
+    clients.push(new Endpoint(pair.a, c, payload(3000 + i, i), 100));
+  }
+  const done = (): boolean =>
+    servers.length === 200 && clients.every((e) => e.finished) && servers.every((e) => e.finished);
+  const ok = pair.run(120 * SECOND, () => {
+    for (let id = pair.b.accept(l); id > 0; id = pair.b.accept(l)) {
+      servers.push(new Endpoint(pair.b, id, payload(100, 7), 3000 + 200));
+    }
+    for (const e of clients) e.pump(pair.now);
+    for (const e of servers) e.pump(pair.now);
+  }, done);
+  assert.ok(ok, "all exchanges finished");
+  for (const e of [...clients, ...servers]) e.stack.close(e.id, pair.now);
+  pair.run(pair.now + 4 * msl, () => {}, () => false);
+  for (const st of [pair.a, pair.b]) {
+    assert.equal(st.connectionCount, 0);
+    assert.equal(st.timerCount, 0);
+    assert.equal(st.lastInternalError, null);
+  }
+  assert.equal(pair.a.socketCount, 0);
+  assert.equal(pair.b.socketCount, 1, "only the listener");
+});

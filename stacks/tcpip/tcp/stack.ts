@@ -198,6 +198,16 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     this.#cookies = new SynCookies(secret[4]!, secret[5]!);
   }
 
+  /** Socket ids in use (listeners, connections, and closed ones not yet finished). */
+  get socketCount(): number {
+    return this.#sockets.size;
+  }
+
+  /** Connections with a pending timer. */
+  get timerCount(): number {
+    return this.#heap.size;
+  }
+
   /** Live connections (any state but CLOSED) in the demux table. */
   get connectionCount(): number {
     return this.#connections;
