@@ -186,6 +186,8 @@ export interface HandCcOptions {
   readonly misbehave?: Misbehaviour;
   /** Misbehave on every ACK (fails the self-test). */
   readonly always?: boolean;
+  /** Misbehave on ACKs once total_delivered exceeds this (instead of the trigger ACK). */
+  readonly afterDelivered?: number;
   /** Value returned by cc_abi_version. */
   readonly abiVersion?: number;
   /** Leave this export out. */
@@ -228,16 +230,10 @@ export function handCc(o: HandCcOptions = {}): Uint8Array {
   else if (m.kind === "cwnd") {
     payload = [...op.i32(HAND.output), ...op.f64(m.value), ...op.f64Store(0)];
   }
-  const bomb = o.always === true ? payload : [
-    ...op.i32(HAND.event),
-    ...op.f64Load(16), // acked_bytes
-    ...op.f64(TRIGGER_ACKED),
-    0x61, // f64.eq
-    0x04,
-    0x40,
-    ...payload,
-    0x0b,
-  ];
+  const cond = o.afterDelivered !== undefined
+    ? [...op.i32(HAND.event), ...op.f64Load(104), ...op.f64(o.afterDelivered), 0x64] // f64.gt
+    : [...op.i32(HAND.event), ...op.f64Load(16), ...op.f64(TRIGGER_ACKED), 0x61]; // f64.eq
+  const bomb = o.always === true ? payload : [...cond, 0x04, 0x40, ...payload, 0x0b];
   const ackBody = o.globalState === true
     ? [
       ...writeOut,

@@ -4,7 +4,9 @@
  * queues, and throughput under random loss. Each run is a few virtual seconds.
  */
 import assert from "node:assert/strict";
-import { ensureBuilt } from "../cc/build.ts";
+import { ensureBuilt, modulePath } from "../cc/build.ts";
+import { CcHost } from "../cc/host.ts";
+import { handCc } from "../cc/wasm_builder.ts";
 import { defaultParams, type ExperimentParams, runExperiment } from "../sim/experiment.ts";
 import { MILLISECOND, SECOND } from "../stacks/time.ts";
 
@@ -52,4 +54,25 @@ Deno.test("BBR (wasm) keeps most of the bottleneck under 1% random loss where lo
   assert.ok(gB > 0.8 * 20e6, `BBR goodput ${gB}`);
   assert.ok(gB > 2.5 * gC, `BBR ${gB} vs CUBIC ${gC}`);
   assert.ok(bbr.link.dropped_loss > 0);
+});
+
+Deno.test("a module that traps mid-transfer costs only its own flow its algorithm: the flow goes on as Reno, the CUBIC flow beside it is untouched", async () => {
+  const host = new CcHost();
+  await ensureBuilt();
+  // Fixed 10-segment window that traps once 1.2 MB were delivered (the self-test delivers ~1 MB).
+  const bad = host.loadBytes(handCc({ misbehave: { kind: "trap" }, afterDelivered: 1.2e6 }));
+  host.register(bad, "sim-bad-trap");
+  host.register(await host.loadFile(modulePath("cubic")), "sim-cubic");
+  const r = await run({
+    flows: ["sim-bad-trap", "sim-cubic"],
+    duration: 6 * SECOND,
+    queuePackets: 50,
+  });
+  assert.equal(host.counters.violations.trap, 1);
+  assert.equal(host.counters.fallbacks, 1);
+  assert.equal(bad.quarantined, true);
+  const [a, b] = r.flows;
+  assert.ok(a!.bytes_delivered > 2e6, `the failed flow kept delivering (${a!.bytes_delivered} B)`);
+  assert.ok(b!.goodput_bps > 5e6, `CUBIC flow ${b!.goodput_bps} bit/s`);
+  assert.ok(r.link.utilization > 0.9, `utilization ${r.link.utilization}`);
 });
