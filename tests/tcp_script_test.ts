@@ -1152,3 +1152,17 @@ Deno.test("reopening a TIME-WAIT 4-tuple releases the old orphaned socket", () =
   assert.equal(s.stack.tcbOf(c), null, "the closed socket record is gone");
   assert.equal(s.stack.connectionCount, 1, "only the new incarnation");
 });
+
+Deno.test("sender SWS avoidance: a small offered window is not filled at once, only after the override timeout", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, win: 500 });
+  s.stack.send(c, new Uint8Array(3000), s.now);
+  s.expectNone(); // 500 bytes < MSS and < half the largest window ever offered
+  s.advanceTo(s.stack.pollAt());
+  const seg = s.expect({ flags: ".", seq: ISS + 1, data: 500 });
+  assert.ok(seg.at >= 200 * MILLISECOND, `override after ${seg.at / MILLISECOND} ms`);
+  // A window opening to a full MSS is used at once.
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 501, win: 1460 });
+  s.expect({ flags: ".", seq: ISS + 501, data: 1460 });
+});
