@@ -37,6 +37,7 @@ virtual time. Same flags and seed => same results, byte for byte.
   --flows reno          comma-separated, one flow each: a name (reno, cubic, dctcp, bbr,
                         aimd, ...: built-in or cc/dist/<name>.wasm), a path to a .wasm
                         module, or Nx<name> for N flows (e.g. 2xcubic,bbr)
+  --stagger 0s          flow i starts at i x stagger (goodput counts from its start)
   --duration 30s        virtual time to simulate
   --seed 1              root seed of every random choice
   --interval 100ms      sampling interval of the time series (default: ~200 samples)
@@ -100,6 +101,7 @@ const FLAGS: Record<string, Setter> = {
     if (!(d > 0)) throw new UnitParseError(f, v, "100ms (more than zero)");
     o.params.interval = d;
   },
+  stagger: (o, f, v) => o.params.stagger = parseDuration(f, v),
   json: (o, _f, v) => o.json = v,
   plot: (o, _f, v) => o.plot = v,
 };

@@ -82,6 +82,8 @@ export interface ExperimentParams {
   seed: number;
   /** Sampling interval of the per-flow series, ns; null picks one from the duration. */
   interval: Duration | null;
+  /** Flow i starts at i * stagger (ns); 0 starts all at once. */
+  stagger: Duration;
 }
 
 /** The CLI defaults: 100 Mbit/s, 20 ms, 100 packets, one Reno flow for 30 s, seed 1. */
@@ -100,6 +102,7 @@ export function defaultParams(): ExperimentParams {
     duration: 30 * SECOND,
     seed: 1,
     interval: null,
+    stagger: 0,
   };
 }
 
@@ -454,6 +457,8 @@ const PORT = 5001;
 
 class Flow {
   sendId = -1;
+  /** When the sender starts (connects), ns. */
+  start: Instant = 0;
   written = 0;
   recvId = -1;
   delivered = 0;
@@ -480,7 +485,8 @@ class Flow {
 
   /** Sender application: connect once, then keep the send buffer full. */
   pumpSend(now: Instant): void {
-    if (this.error !== null) return;
+    // The host is also polled before its start, e.g. for other flows' flooded ARP requests.
+    if (this.error !== null || now < this.start) return;
     const tcp = this.sender.tcp;
     try {
       if (this.sendId < 0) {
@@ -662,7 +668,9 @@ export interface FlowResult {
   cc: string;
   /** "builtin", "registered", or the .wasm file the algorithm was loaded from. */
   cc_source: string;
-  /** Bytes delivered to the receiving application, as bit/s over the whole run. */
+  /** When the flow started (connected), seconds (`--stagger`). */
+  start_s: number;
+  /** Bytes delivered to the receiving application, as bit/s from the flow's start to the end. */
   goodput_bps: number;
   /** Bytes delivered to the receiving application. */
   bytes_delivered: number;
@@ -732,6 +740,7 @@ export interface ExperimentResult {
   duration_s: number;
   /** Impairment settings (probabilities) and the ECN threshold (null = off). */
   params: {
+    stagger_s: number;
     loss: number;
     reorder: number;
     reorder_delay_ms: number;
@@ -777,6 +786,12 @@ function check(p: ExperimentParams): void {
   if (!(p.rtt >= 0)) throw new ExperimentParamsError("rtt must be >= 0, e.g. --rtt 20ms");
   if (!(p.queuePackets >= 1)) {
     throw new ExperimentParamsError("queue must be at least 1 packet, e.g. --queue 100");
+  }
+  if (!(p.stagger >= 0) || (p.flows.length - 1) * p.stagger >= p.duration) {
+    throw new ExperimentParamsError(
+      `with --stagger ${p.stagger / SECOND}s the last of ${p.flows.length} flows would start ` +
+        `after the run ends; lower --stagger or raise --duration`,
+    );
   }
   if (p.interval !== null && !(p.interval > 0)) {
     throw new ExperimentParamsError("interval must be > 0, e.g. --interval 100ms");
@@ -848,7 +863,9 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
     r.app = (now) => flow.pumpRecv(now);
     sim.addNode(s, [db.senders[i]!]);
     sim.addNode(r, [db.receivers[i]!]);
-    sim.wake(s);
+    flow.start = i * p.stagger;
+    if (flow.start === 0) sim.wake(s);
+    else sim.schedule(flow.start, () => sim.wake(s));
     flows.push(flow);
   }
   const interval = p.interval ?? autoInterval(p.duration, p.rtt);
@@ -884,7 +901,8 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
       id: i,
       cc: f.probe.inner?.name ?? f.cc.label,
       cc_source: f.cc.source,
-      goodput_bps: sig((f.delivered * 8) / seconds),
+      start_s: f.start / SECOND,
+      goodput_bps: sig((f.delivered * 8) / ((p.duration - f.start) / SECOND)),
       bytes_delivered: f.delivered,
       verified,
       retransmits: tcb === null ? 0 : tcb.info().retransmits,
@@ -913,6 +931,7 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
     seed: p.seed,
     duration_s: seconds,
     params: {
+      stagger_s: p.stagger / SECOND,
       loss: p.loss,
       reorder: p.reorder,
       reorder_delay_ms: p.reorderDelay / MILLISECOND,

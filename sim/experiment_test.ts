@@ -258,3 +258,19 @@ Deno.test("autoInterval() covers at least two RTTs and about 200 samples of long
   assert.equal(autoInterval(30 * SECOND, 200 * MILLISECOND), 500 * MILLISECOND);
   assert.equal(autoInterval(100 * MILLISECOND, 20 * MILLISECOND), 10 * MILLISECOND);
 });
+
+Deno.test("--stagger starts flow i at i x stagger and counts its goodput from then", async () => {
+  const r = await run(small({ stagger: SECOND }));
+  const [a, b] = r.flows;
+  assert.equal(a!.start_s, 0);
+  assert.equal(b!.start_s, 1);
+  assert.equal(r.params.stagger_s, 1);
+  const t = r.series.t_s;
+  for (let k = 0; k < t.length; k++) {
+    if (t[k]! <= 1) assert.equal(b!.series.throughput_bps[k], 0, `t=${t[k]}`);
+  }
+  assert.ok(b!.bytes_delivered > 0 && b!.verified);
+  const expect = (b!.bytes_delivered * 8) / 1; // active for the last 1 s of 2 s
+  assert.ok(Math.abs(b!.goodput_bps - expect) <= expect * 1e-5);
+  await assert.rejects(runExperiment(small({ stagger: 2 * SECOND })), /lower --stagger/);
+});

@@ -17,6 +17,7 @@ Deno.test("parseArgs() gives the documented defaults", () => {
   assert.deepEqual(o.params.flows, ["reno"]);
   assert.equal(o.params.duration, 30 * SECOND);
   assert.equal(o.params.seed, 1);
+  assert.equal(o.params.stagger, 0);
   assert.equal(o.json, null);
   assert.equal(o.plot, null);
   assert.equal(o.help, false);
@@ -49,6 +50,8 @@ Deno.test("parseArgs() reads every flag, as --flag value and --flag=value", () =
     "7",
     "--interval",
     "10ms",
+    "--stagger",
+    "250ms",
     "--json",
     "-",
     "--plot",
@@ -69,6 +72,7 @@ Deno.test("parseArgs() reads every flag, as --flag value and --flag=value", () =
   assert.equal(p.duration, 1.5 * SECOND);
   assert.equal(p.seed, 7);
   assert.equal(p.interval, 10 * MILLISECOND);
+  assert.equal(p.stagger, 250 * MILLISECOND);
   assert.equal(o.json, "-");
   assert.equal(o.plot, "out.svg");
   assert.equal(o.help, true);
