@@ -99,6 +99,7 @@ class Pipe {
   readonly #cap: number;
   readonly #chunks: Uint8Array[] = [];
   #queued = 0;
+  #sinceYield = 0;
   #closed = false;
   #readWaiter: (() => void) | undefined;
   #writeWaiter: (() => void) | undefined;
@@ -126,6 +127,12 @@ class Pipe {
   }
 
   async write(p: Uint8Array): Promise<number> {
+    // Pipes resolve in microtasks only; after each buffer's worth, yield to the event loop so
+    // timers (the test clock, interval reports) still fire while a sender and a receiver spin.
+    if (this.#sinceYield >= this.#cap) {
+      this.#sinceYield = 0;
+      await new Promise<void>((r) => setTimeout(r, 0));
+    }
     while (!this.#closed && this.#queued >= this.#cap) {
       await new Promise<void>((r) => (this.#writeWaiter = r));
     }
@@ -133,6 +140,7 @@ class Pipe {
     const n = Math.min(p.length, this.#cap - this.#queued);
     this.#chunks.push(p.slice(0, n));
     this.#queued += n;
+    this.#sinceYield += n;
     this.#wakeReader();
     return n;
   }

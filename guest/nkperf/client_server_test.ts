@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { runClient } from "./client.ts";
+import { memoryNet, type NetApi, type NetConn } from "./net.ts";
+import {
+  ControlReader,
+  encodeCookie,
+  encodeJsonFrame,
+  makeCookie,
+  ServerRefusedError,
+  State,
+  writeAll,
+} from "./protocol.ts";
+import type { Json } from "./report.ts";
+import { IE_BAD_PARAMS, NkperfServer } from "./server.ts";
+
+// nkperf client against nkperf server over the in-memory network: no root, no sockets.
+
+const PORT = 5201;
+
+function serverOn(net: NetApi, reports: Json[]): NkperfServer {
+  return NkperfServer.listen({ port: PORT, oneOff: true, net, onReport: (r) => reports.push(r) });
+}
+
+type Sum = { bytes: number; seconds: number; bits_per_second: number; retransmits?: number };
+const end = (j: Json): Json => j.end as Json;
+const sum = (j: Json, k: "sum_sent" | "sum_received"): Sum => end(j)[k] as Sum;
+
+Deno.test("client -P 2 and server agree on bytes sent and received per stream", async () => {
+  const net = memoryNet();
+  const reports: Json[] = [];
+  const server = serverOn(net, reports);
+  const client = await runClient({ host: "198.18.0.1", time: 0.5, parallel: 2, net });
+  await server.done;
+  assert.equal(reports.length, 1);
+  const srv = reports[0]!;
+  assert.equal(srv.error, undefined);
+  for (const k of ["sum_sent", "sum_received"] as const) {
+    assert.ok(sum(client, k).bytes > 0, k);
+    assert.equal(sum(client, k).bytes, sum(srv, k).bytes, k);
+  }
+  assert.ok(sum(client, "sum_received").bytes <= sum(client, "sum_sent").bytes);
+  const streams = end(client).streams as { sender: Json; receiver: Json }[];
+  assert.deepEqual(streams.map((s) => s.sender.socket), [1, 3]);
+  assert.equal(streams[0]!.sender.sender, true);
+  assert.equal((end(srv).streams as { sender: Json }[])[0]!.sender.sender, false);
+  const ts = (client.start as Json).test_start as Json;
+  assert.equal(ts.num_streams, 2);
+  // Deno-shaped sockets have no TCP_INFO: no retransmits in the sender's summary.
+  assert.equal(sum(client, "sum_sent").retransmits, undefined);
+  // Interval reports (-i 1 default, -t 0.5): the tail interval only.
+  const ivs = client.intervals as Json[];
+  assert.ok(ivs.length >= 1);
+  assert.equal((ivs[0]!.streams as Json[]).length, 2);
+});
+
+Deno.test("-R: the server sends, the client receives, and the totals match", async () => {
+  const net = memoryNet();
+  const reports: Json[] = [];
+  const server = serverOn(net, reports);
+  const client = await runClient({ host: "h", time: 0.5, reverse: true, len: 1000, net });
+  await server.done;
+  const srv = reports[0]!;
+  assert.equal(srv.error, undefined);
+  assert.ok(sum(srv, "sum_sent").bytes > 0);
+  assert.equal(sum(client, "sum_sent").bytes, sum(srv, "sum_sent").bytes);
+  assert.equal(sum(client, "sum_received").bytes, sum(srv, "sum_received").bytes);
+  assert.ok(sum(client, "sum_received").bytes <= sum(client, "sum_sent").bytes);
+  assert.equal(((client.start as Json).test_start as Json).reverse, 1);
+  assert.equal(((end(client).streams as Json[])[0]!.sender as Json).sender, false);
+});
+
+Deno.test("a second client during a test gets ACCESS_DENIED", async () => {
+  const net = memoryNet();
+  const reports: Json[] = [];
+  const server = serverOn(net, reports);
+  const first = runClient({ host: "h", time: 0.6, net });
+  await new Promise((r) => setTimeout(r, 200));
+  await assert.rejects(
+    runClient({ host: "h", time: 0.5, net }),
+    (e: unknown) => e instanceof ServerRefusedError && e.state === State.ACCESS_DENIED,
+  );
+  const j = await first;
+  assert.ok(sum(j, "sum_sent").bytes > 0);
+  await server.done;
+});
+
+Deno.test("the server answers UDP parameters with SERVER_ERROR and its error numbers", async () => {
+  const net = memoryNet();
+  const reports: Json[] = [];
+  const server = serverOn(net, reports);
+  const c: NetConn = await net.connect({ hostname: "h", port: PORT });
+  const r = new ControlReader(c);
+  await writeAll(c, encodeCookie(makeCookie()));
+  assert.equal(await r.readState(), State.PARAM_EXCHANGE);
+  await writeAll(c, encodeJsonFrame({ udp: true, time: 1, parallel: 1, len: 1400 }));
+  assert.equal(await r.readState(), State.SERVER_ERROR);
+  const nums = await r.readExact(8);
+  assert.equal(new DataView(nums.buffer).getInt32(0), IE_BAD_PARAMS);
+  c.close();
+  await server.done;
+  assert.match(String(reports[0]!.error), /TCP tests only/);
+});
+
+Deno.test("with tcpInfo from the stack, the sender reports cwnd and retransmits", async () => {
+  const base = memoryNet();
+  let calls = 0;
+  const net: NetApi = {
+    ...base,
+    tcpInfo: () => ({
+      sndCwnd: 14600 + 1460 * calls,
+      retransmits: calls++,
+      rttUs: 120,
+      rttVarUs: 30,
+      pmtu: 1500,
+      sndWnd: 65535,
+    }),
+    congestion: () => "reno",
+  };
+  const reports: Json[] = [];
+  const server = serverOn(base, reports);
+  const client = await runClient({ host: "h", time: 0.5, intervalSec: 0.2, net });
+  await server.done;
+  const iv = (client.intervals as Json[])[0]!;
+  const s0 = (iv.streams as Json[])[0]!;
+  assert.equal(typeof s0.snd_cwnd, "number");
+  assert.ok((s0.snd_cwnd as number) >= 14600);
+  assert.equal(s0.rtt, 120);
+  assert.equal(typeof (iv.sum as Json).retransmits, "number");
+  const snd = (end(client).streams as Json[])[0]!.sender as Json;
+  assert.ok((snd.max_snd_cwnd as number) > 14600);
+  assert.equal(snd.mean_rtt, 120);
+  assert.ok((sum(client, "sum_sent").retransmits ?? -1) > 0);
+  assert.equal(end(client).sender_tcp_congestion, "reno");
+  // The server (receiver) learnt them through the results exchange.
+  assert.equal(sum(reports[0]!, "sum_sent").retransmits, sum(client, "sum_sent").retransmits);
+});
