@@ -3,11 +3,13 @@
 // 5/4, 3/4, 1 x6, entered at a random phase other than 3/4) with PROBE_RTT (cwnd 4 packets for
 // 200 ms and one round) whenever the 10 s min-RTT filter expires. Bandwidth: windowed max over 10
 // round trips (Nichols' 3-sample running max); pacing at 99% of gain * bw; cwnd target =
-// cwnd_gain * BDP + quantization allowance (3 send quanta, rounded up to even, +2 in the 5/4
-// phase); cwnd >= 4; losses shrink cwnd; packet conservation during the first round of recovery
-// and cwnd restored at recovery exit.
-// Left out (documented in cc/README.md): long-term bandwidth (policer) sampling, the ACK
-// aggregation (extra_acked) allowance, and the EDT in-flight adjustment. BBR v1 ignores ECN.
+// cwnd_gain * BDP + ACK-aggregation allowance (max over two 5-round windows of the data ACKed
+// beyond bw * epoch, capped at cwnd and at 100 ms of bw, once the pipe is full) + quantization
+// allowance (3 send quanta, rounded up to even, +2 in the 5/4 phase); cwnd >= 4; losses shrink
+// cwnd; packet conservation during the first round of recovery and cwnd restored at recovery
+// exit.
+// Left out (documented in cc/README.md): long-term bandwidth (policer) sampling and the EDT
+// in-flight adjustment. BBR v1 ignores ECN.
 // Units: cwnd in packets, bw in packets per microsecond, times in microseconds.
 import {
   CONG_ECN, E_ACKED_PACKETS, E_ARG, E_CWND, E_DELIVERED, E_IN_FLIGHT, E_INTERVAL_US, E_LOSSES,
@@ -71,7 +73,17 @@ const BW_T1: usize = 224;
 const BW_V1: usize = 232;
 const BW_T2: usize = 240;
 const BW_V2: usize = 248;
-const STATE_SIZE: i32 = 256;
+const EXTRA_ACKED0: usize = 256; // packets, two windows
+const EXTRA_ACKED1: usize = 264;
+const EXTRA_IDX: usize = 272;
+const EXTRA_WIN_RTTS: usize = 280;
+const ACK_EPOCH_STAMP: usize = 288; // us
+const ACK_EPOCH_ACKED: usize = 296; // packets
+const STATE_SIZE: i32 = 304;
+
+const EXTRA_ACKED_WIN_RTTS: f64 = 5;
+const EXTRA_ACKED_MAX_US: f64 = 100e3;
+const ACK_EPOCH_RESET: f64 = 1048576;
 
 export function cc_name(): usize {
   return NAME;
@@ -297,7 +309,49 @@ function initCommon(s: usize): void {
   setSf(s, CYCLE_IDX, 0);
   setSf(s, RNG, <f64>((<u32>s * 2654435761) ^ <u32>ev(E_NOW_US)));
   setSf(s, MODE, STARTUP);
+  setSf(s, EXTRA_ACKED0, 0);
+  setSf(s, EXTRA_ACKED1, 0);
+  setSf(s, EXTRA_IDX, 0);
+  setSf(s, EXTRA_WIN_RTTS, 0);
+  setSf(s, ACK_EPOCH_STAMP, ev(E_NOW_US));
+  setSf(s, ACK_EPOCH_ACKED, 0);
   updateGains(s);
+}
+
+/** Tracks how much more was ACKed than the bandwidth model explains (ACK aggregation). */
+function updateAckAggregation(s: usize, bw: f64): void {
+  const acked = ev(E_ACKED_PACKETS);
+  if (acked <= 0 || ev(E_DELIVERED) <= 0 || ev(E_INTERVAL_US) <= 0) return;
+  if (sf(s, ROUND_START) != 0) {
+    const w = min(31, sf(s, EXTRA_WIN_RTTS) + 1);
+    if (w >= EXTRA_ACKED_WIN_RTTS) {
+      setSf(s, EXTRA_WIN_RTTS, 0);
+      const idx = sf(s, EXTRA_IDX) == 0 ? 1 : 0;
+      setSf(s, EXTRA_IDX, idx);
+      setSf(s, idx == 0 ? EXTRA_ACKED0 : EXTRA_ACKED1, 0);
+    } else {
+      setSf(s, EXTRA_WIN_RTTS, w);
+    }
+  }
+  const now = ev(E_NOW_US);
+  let expected = bw * (now - sf(s, ACK_EPOCH_STAMP));
+  let epochAcked = sf(s, ACK_EPOCH_ACKED);
+  if (epochAcked <= expected || epochAcked + acked >= ACK_EPOCH_RESET) {
+    epochAcked = 0;
+    setSf(s, ACK_EPOCH_STAMP, now);
+    expected = 0;
+  }
+  epochAcked = min(ACK_EPOCH_RESET - 1, epochAcked + acked);
+  setSf(s, ACK_EPOCH_ACKED, epochAcked);
+  const extra = min(epochAcked - expected, sf(s, CWND));
+  const slot = sf(s, EXTRA_IDX) == 0 ? EXTRA_ACKED0 : EXTRA_ACKED1;
+  if (extra > sf(s, slot)) setSf(s, slot, extra);
+}
+
+function ackAggregationCwnd(s: usize, bw: f64): f64 {
+  if (sf(s, FULL_BW_REACHED) == 0) return 0;
+  const aggr = max(sf(s, EXTRA_ACKED0), sf(s, EXTRA_ACKED1));
+  return floor(min(aggr, bw * EXTRA_ACKED_MAX_US));
 }
 
 export function cc_init(s: usize): void {
@@ -361,6 +415,7 @@ export function cc_on_ack(s: usize): void {
     const bw = delivered / mss / interval;
     if (!appLimited || bw >= maxBw(s)) bwUpdate(s, sf(s, RTT_CNT), bw);
   }
+  updateAckAggregation(s, maxBw(s));
 
   // Gain cycle.
   if (sf(s, MODE) == PROBE_BW && isNextCyclePhase(s)) advanceCyclePhase(s);
@@ -441,7 +496,10 @@ function setCwnd(s: usize, bw: f64): void {
       conserving = true;
     }
     if (!conserving) {
-      const target = quantizationBudget(s, bdp(s, bw, sf(s, CWND_GAIN_W)));
+      const target = quantizationBudget(
+        s,
+        bdp(s, bw, sf(s, CWND_GAIN_W)) + ackAggregationCwnd(s, bw),
+      );
       if (sf(s, FULL_BW_REACHED) != 0) cwnd = min(cwnd + acked, target);
       else if (cwnd < target || ev(E_TOTAL_DELIVERED) < INIT_CWND * mss) cwnd += acked;
       cwnd = max(cwnd, CWND_MIN);
@@ -474,6 +532,8 @@ export function cc_on_undo(s: usize): void {
 
 export function cc_on_idle_restart(s: usize): void {
   setSf(s, IDLE_RESTART, 1);
+  setSf(s, ACK_EPOCH_STAMP, ev(E_NOW_US));
+  setSf(s, ACK_EPOCH_ACKED, 0);
   const mode = sf(s, MODE);
   if (mode == PROBE_BW) setPacingRate(s, maxBw(s), 1);
   else if (mode == PROBE_RTT) checkProbeRttDone(s);
