@@ -274,3 +274,13 @@ Deno.test("--stagger starts flow i at i x stagger and counts its goodput from th
   assert.ok(Math.abs(b!.goodput_bps - expect) <= expect * 1e-5);
   await assert.rejects(runExperiment(small({ stagger: 2 * SECOND })), /lower --stagger/);
 });
+
+Deno.test("a flow that delivers nothing is not verified and says so", async () => {
+  const r = await run(small({ flows: ["reno"], loss: 1, duration: SECOND }));
+  const f = r.flows[0]!;
+  assert.equal(f.verified, false);
+  assert.equal(f.bytes_delivered, 0);
+  assert.equal(f.error, "no bytes delivered");
+  assert.equal(f.rtt_samples, 0);
+  assert.deepEqual(f.rtt_ms, { p50: 0, p99: 0 });
+});
