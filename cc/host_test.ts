@@ -1,7 +1,8 @@
+import { needsAll, needsTool } from "../tests/support/require.ts";
 import assert from "node:assert/strict";
 import { createCc, RenoCc } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import { MILLISECOND } from "../stacks/time.ts";
-import { haveClang, modulePath } from "./build.ts";
+import { modulePath } from "./build.ts";
 import { CcHost, WasmCc } from "./host.ts";
 import { loadBuilt, MutableAckSample, SyntheticPath } from "./testing.ts";
 
@@ -153,10 +154,12 @@ function clangBuilt(): boolean {
   }
 }
 
+const clang = needsAll(needsTool("clang"), needsTool("wasm-ld"));
 Deno.test({
   name: "the C module (clang wasm32) loads through the same ABI and does AIMD",
-  ignore: !(await haveClang()),
+  ignore: clang.ignore,
   fn: async () => {
+    clang.assert();
     const { host, modules } = await loadBuilt(["aimd"]);
     const m = modules.get("aimd")!;
     assert.equal(m.name, "aimd-c");
