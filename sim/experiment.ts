@@ -49,6 +49,7 @@ import { Simulator } from "./simulator.ts";
 import type { SimNode } from "./simulator.ts";
 import type { SimPort } from "./port.ts";
 import { dumbbell } from "./topology.ts";
+import type { Dumbbell } from "./topology.ts";
 import { SimEvent } from "./event_queue.ts";
 import type { EventHandler } from "./event_queue.ts";
 import { jainIndex } from "./metrics.ts";
@@ -812,15 +813,39 @@ function check(p: ExperimentParams): void {
   }
 }
 
+/** What `ExperimentHooks.setup` gets: the simulator and the topology, before time 0 runs. */
+export interface ExperimentContext {
+  /** The simulator (schedule events, set `onDeliver`, add monitors). */
+  readonly sim: Simulator;
+  /** The dumbbell (e.g. `dumbbell.bottleneck.configure({ rateBps })` at some time). */
+  readonly dumbbell: Dumbbell;
+}
+
+/** Extension points for tests and scripted scenarios. */
+export interface ExperimentHooks {
+  /**
+   * Called once the hosts and flows exist, before the run starts; may schedule events (a rate
+   * step, a loss burst) or install `sim.onDeliver`. Keep it deterministic to keep the JSON so.
+   */
+  setup?: (ctx: ExperimentContext) => void;
+}
+
 /** Resolves the flows' algorithms (loading .wasm modules) and runs the experiment. */
-export async function runExperiment(params: ExperimentParams): Promise<ExperimentResult> {
+export async function runExperiment(
+  params: ExperimentParams,
+  hooks: ExperimentHooks = {},
+): Promise<ExperimentResult> {
   check(params);
   const ccs = await resolveCcs(params.flows);
-  return simulate(params, ccs);
+  return simulate(params, ccs, hooks);
 }
 
 /** Runs the experiment with algorithms already resolved (synchronous; virtual time only). */
-export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): ExperimentResult {
+export function simulate(
+  p: ExperimentParams,
+  ccs: readonly ResolvedCc[],
+  hooks: ExperimentHooks = {},
+): ExperimentResult {
   check(p);
   const n = ccs.length;
   const sim = new Simulator({ seed: p.seed });
@@ -885,6 +910,7 @@ export function simulate(p: ExperimentParams, ccs: readonly ResolvedCc[]): Exper
   const interval = p.interval ?? autoInterval(p.duration, p.rtt);
   const bottleneck = db.bottleneck;
   const sampler = new Sampler(sim, flows, () => bottleneck.queuedPackets, interval);
+  hooks.setup?.({ sim, dumbbell: db });
   sim.runUntil(p.duration);
 
   const seconds = p.duration / SECOND;

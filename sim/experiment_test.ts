@@ -284,3 +284,49 @@ Deno.test("a flow that delivers nothing is not verified and says so", async () =
   assert.equal(f.rtt_samples, 0);
   assert.deepEqual(f.rtt_ms, { p50: 0, p99: 0 });
 });
+
+Deno.test("the receiver's byte check catches corruption that the TCP checksum cannot see", async () => {
+  // Swapping two 16-bit words of a TCP payload keeps the one's-complement checksum valid, so
+  // the stack accepts the segment; only the end-to-end comparison can notice.
+  let swapped = -1;
+  const r = await runExperiment(small({ duration: SECOND }), {
+    setup: ({ sim, dumbbell }) => {
+      const target = dumbbell.receivers[0]!;
+      sim.onDeliver = (_now, port, frame) => {
+        if (port !== target || swapped >= 0 || frame.length < 1000) return;
+        const tcp = 14 + 20; // Ethernet + IPv4 without options
+        const a = tcp + 100, b = tcp + 300; // even offsets from the TCP header
+        if (frame[a] === frame[b] && frame[a + 1] === frame[b + 1]) return;
+        const w = [frame[a]!, frame[a + 1]!];
+        frame[a] = frame[b]!;
+        frame[a + 1] = frame[b + 1]!;
+        frame[b] = w[0]!;
+        frame[b + 1] = w[1]!;
+        swapped = 1;
+      };
+    },
+  });
+  assert.equal(swapped, 1);
+  const [bad, good] = r.flows;
+  assert.equal(bad!.verified, false);
+  assert.match(String(bad!.error), /^payload mismatch at stream offset [0-9]+$/);
+  assert.equal(good!.verified, true);
+  assert.equal(bad!.receiver_discards["bad-checksum"], undefined, "the stack saw nothing wrong");
+});
+
+Deno.test("ExperimentHooks.setup can script a scenario: halving the bottleneck rate mid-run", async () => {
+  const p = small({ flows: ["reno"], duration: 4 * SECOND, interval: 100 * MILLISECOND });
+  const r = await runExperiment(p, {
+    setup: ({ sim, dumbbell }) => {
+      sim.schedule(2 * SECOND, () => dumbbell.bottleneck.configure({ rateBps: 10e6 }));
+    },
+  });
+  const tput = r.flows[0]!.series.throughput_bps;
+  const mean = (from: number, to: number): number => {
+    const v = tput.filter((_, k) => r.series.t_s[k]! > from && r.series.t_s[k]! <= to);
+    return v.reduce((a, b) => a + b, 0) / v.length;
+  };
+  assert.ok(mean(1, 2) > 16e6, `before ${mean(1, 2)}`);
+  assert.ok(mean(2.5, 4) < 10e6 && mean(2.5, 4) > 8e6, `after ${mean(2.5, 4)}`);
+  assert.ok(r.flows[0]!.verified);
+});
