@@ -134,3 +134,138 @@ Deno.test("with tcpInfo from the stack, the sender reports cwnd and retransmits"
   // The server (receiver) learnt them through the results exchange.
   assert.equal(sum(reports[0]!, "sum_sent").retransmits, sum(client, "sum_sent").retransmits);
 });
+
+// Key lists (in order) of iperf 3.12's -J output, recorded from real runs in a namespace.
+const IPERF3_KEYS = {
+  top: ["start", "intervals", "end"],
+  clientStart: [
+    "connected",
+    "version",
+    "system_info",
+    "timestamp",
+    "connecting_to",
+    "cookie",
+    "tcp_mss_default",
+    "target_bitrate",
+    "sock_bufsize",
+    "sndbuf_actual",
+    "rcvbuf_actual",
+    "test_start",
+  ],
+  serverStart: [
+    "connected",
+    "version",
+    "system_info",
+    "sock_bufsize",
+    "sndbuf_actual",
+    "rcvbuf_actual",
+    "timestamp",
+    "accepted_connection",
+    "cookie",
+    "tcp_mss_default",
+    "target_bitrate",
+    "test_start",
+  ],
+  intervalStreamInfo: [
+    "socket",
+    "start",
+    "end",
+    "seconds",
+    "bytes",
+    "bits_per_second",
+    "retransmits",
+    "snd_cwnd",
+    "snd_wnd",
+    "rtt",
+    "rttvar",
+    "pmtu",
+    "omitted",
+    "sender",
+  ],
+  intervalStream: [
+    "socket",
+    "start",
+    "end",
+    "seconds",
+    "bytes",
+    "bits_per_second",
+    "omitted",
+    "sender",
+  ],
+  senderInfo: [
+    "socket",
+    "start",
+    "end",
+    "seconds",
+    "bytes",
+    "bits_per_second",
+    "retransmits",
+    "max_snd_cwnd",
+    "max_snd_wnd",
+    "max_rtt",
+    "min_rtt",
+    "mean_rtt",
+    "sender",
+  ],
+  summary: ["socket", "start", "end", "seconds", "bytes", "bits_per_second", "sender"],
+  sumSentInfo: ["start", "end", "seconds", "bytes", "bits_per_second", "retransmits", "sender"],
+  sum: ["start", "end", "seconds", "bytes", "bits_per_second", "sender"],
+  end: ["streams", "sum_sent", "sum_received", "cpu_utilization_percent"],
+  cpu: ["host_total", "host_user", "host_system", "remote_total", "remote_user", "remote_system"],
+}; // deno-fmt-ignore
+
+const keys = (o: unknown): string[] => Object.keys(o as Json);
+
+Deno.test("-J output has iperf 3.12's keys in iperf 3.12's order (client and server)", async () => {
+  const net = memoryNet();
+  const reports: Json[] = [];
+  const server = serverOn(net, reports);
+  const c = await runClient({ host: "h", time: 0.3, intervalSec: 0.1, net });
+  await server.done;
+  const s = reports[0]!;
+  assert.deepEqual(keys(c), IPERF3_KEYS.top);
+  assert.deepEqual(keys(s), IPERF3_KEYS.top);
+  assert.deepEqual(keys(c.start), IPERF3_KEYS.clientStart);
+  assert.deepEqual(keys(s.start), IPERF3_KEYS.serverStart);
+  for (const j of [c, s]) {
+    const iv = (j.intervals as Json[])[0]!;
+    assert.deepEqual(keys((iv.streams as Json[])[0]), IPERF3_KEYS.intervalStream);
+    const st = (end(j).streams as Json[])[0]!;
+    assert.deepEqual(keys(st.sender), IPERF3_KEYS.summary);
+    assert.deepEqual(keys(st.receiver), IPERF3_KEYS.summary);
+    assert.deepEqual(keys(end(j).sum_sent), IPERF3_KEYS.sum);
+    assert.deepEqual(keys(end(j).sum_received), IPERF3_KEYS.sum);
+    assert.deepEqual(keys(end(j)), IPERF3_KEYS.end);
+    assert.deepEqual(keys(end(j).cpu_utilization_percent), IPERF3_KEYS.cpu);
+  }
+});
+
+Deno.test("-J output with TCP_INFO carries iperf 3.12's cwnd/RTT keys in order", async () => {
+  const base = memoryNet();
+  const net: NetApi = {
+    ...base,
+    tcpInfo: () => ({ sndCwnd: 1, retransmits: 0, rttUs: 1, rttVarUs: 1, pmtu: 1500, sndWnd: 1 }),
+  };
+  const reports: Json[] = [];
+  const server = serverOn(base, reports);
+  const c = await runClient({ host: "h", time: 0.3, intervalSec: 0.1, net });
+  await server.done;
+  const iv = (c.intervals as Json[])[0]!;
+  assert.deepEqual(keys((iv.streams as Json[])[0]), IPERF3_KEYS.intervalStreamInfo);
+  assert.deepEqual(keys(((end(c).streams as Json[])[0]!).sender), IPERF3_KEYS.senderInfo);
+  assert.deepEqual(keys(end(c).sum_sent), IPERF3_KEYS.sumSentInfo);
+});
+
+Deno.test("a server without -1 serves tests one after another until close()", async () => {
+  const net = memoryNet();
+  const reports: Json[] = [];
+  const server = NkperfServer.listen({ port: PORT, net, onReport: (r) => reports.push(r) });
+  const a = await runClient({ host: "h", time: 0.2, net });
+  const b = await runClient({ host: "h", time: 0.2, reverse: true, net });
+  server.close();
+  await server.done;
+  assert.equal(reports.length, 2);
+  assert.equal(sum(reports[0]!, "sum_received").bytes, sum(a, "sum_received").bytes);
+  assert.equal(sum(reports[1]!, "sum_sent").bytes, sum(b, "sum_sent").bytes);
+  assert.ok(sum(b, "sum_sent").bytes > 0);
+});

@@ -293,14 +293,17 @@ export function endJson(e: EndInput): Json {
       sndSeconds,
       snd?.bytes ?? 0,
     );
-    if (showRetr) senderEntry.retransmits = Math.max(0, snd?.retransmits ?? 0);
-    const c = e.streams.find((s) => s.id === local.id);
-    if (e.isSender && e.haveTcpInfo && c !== undefined) {
-      senderEntry.max_snd_cwnd = c.maxCwnd;
-      senderEntry.max_snd_wnd = c.maxSndWnd;
-      senderEntry.max_rtt = c.rttCount > 0 ? c.rttMax : 0;
-      senderEntry.min_rtt = c.rttCount > 0 ? c.rttMin : 0;
-      senderEntry.mean_rtt = c.rttCount > 0 ? Math.round(c.rttSum / c.rttCount) : 0;
+    if (showRetr) {
+      // As iperf3: with a TCP_INFO-capable sender the cwnd/RTT maxima follow; they are only
+      // known locally, so a remote sender's read 0.
+      senderEntry.retransmits = Math.max(0, snd?.retransmits ?? 0);
+      const c = e.isSender && e.haveTcpInfo ? e.streams.find((s) => s.id === local.id) : undefined;
+      const rtt = c !== undefined && c.rttCount > 0;
+      senderEntry.max_snd_cwnd = c?.maxCwnd ?? 0;
+      senderEntry.max_snd_wnd = c?.maxSndWnd ?? 0;
+      senderEntry.max_rtt = rtt ? c.rttMax : 0;
+      senderEntry.min_rtt = rtt ? c.rttMin : 0;
+      senderEntry.mean_rtt = rtt ? Math.round(c.rttSum / c.rttCount) : 0;
     }
     senderEntry.sender = e.isSender;
     const receiverEntry = summary(
@@ -411,7 +414,7 @@ export function endLines(end: Json): string[] {
     let s = `${idLabel(id)} ${intervalText(e.start as number, e.end as number)}  ${
       formatBytes(e.bytes as number)
     }  ${formatRate(e.bits_per_second as number)}`;
-    s += typeof e.retransmits === "number" ? `  ${String(e.retransmits).padStart(4)}` : "      ";
+    s += typeof e.retransmits === "number" ? `  ${String(e.retransmits).padStart(4)}` : "     ";
     return `${s}             ${role}`;
   };
   const streams = end.streams as Json[];
