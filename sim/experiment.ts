@@ -32,6 +32,7 @@ import type { Duration, Instant } from "../stacks/time.ts";
 import { MILLISECOND, SECOND } from "../stacks/time.ts";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
+import type { Tcb } from "../stacks/tcpip/tcp/tcb.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import {
   type AckSample,
@@ -376,7 +377,8 @@ registerCc(PROBE_CC, (): CongestionControl => {
 class Host implements SimNode {
   readonly iface: Interface;
   readonly tcp: TcpStack;
-  app: ((now: Instant) => void) | null = null;
+  /** Application run after each poll; returns true when it used a socket. */
+  app: ((now: Instant) => boolean) | null = null;
 
   constructor(port: SimPort, address: string, seed: number) {
     this.iface = new Interface(port, { ipv4: [{ address, prefixLength: 16 }] });
@@ -396,11 +398,8 @@ class Host implements SimNode {
   poll(now: Instant): void {
     this.iface.poll(now);
     const app = this.app;
-    if (app !== null) {
-      app(now);
-      // Push out what the application wrote at this instant.
-      this.iface.poll(now);
-    }
+    // Push out what the application wrote (or the window update a read caused) at once.
+    if (app !== null && app(now)) this.iface.poll(now);
   }
 
   pollAt(): Instant {
@@ -468,6 +467,10 @@ class Flow {
   error: string | null = null;
   readonly probe: FlowProbe;
   readonly #scratch: Uint8Array;
+  #sendTcb: Tcb | null = null;
+  #recvTcb: Tcb | null = null;
+  /** Refill the send buffer only once this much is free (fewer, larger writes). */
+  readonly #lowWater: number;
 
   constructor(
     readonly id: number,
@@ -482,13 +485,19 @@ class Flow {
   ) {
     this.probe = new FlowProbe(cc.registryName);
     this.#scratch = scratch;
+    this.#lowWater = Math.min(64 * 1024, bufferBytes / 4);
   }
 
-  /** Sender application: connect once, then keep the send buffer full. */
-  pumpSend(now: Instant): void {
+  /**
+   * Sender application: connect once, then keep the send buffer full. Returns true when it
+   * wrote (the host then polls its interface again to push the data out).
+   */
+  pumpSend(now: Instant): boolean {
     // The host is also polled before its start, e.g. for other flows' flooded ARP requests.
-    if (this.error !== null || now < this.start) return;
+    if (this.error !== null || now < this.start) return false;
     const tcp = this.sender.tcp;
+    const tcb = this.#sendTcb;
+    if (tcb !== null && tcb.sndRing.free < this.#lowWater && tcb.error === null) return false;
     try {
       if (this.sendId < 0) {
         pendingProbe = this.probe;
@@ -501,6 +510,7 @@ class Flow {
         if (this.probe.inner === null) {
           throw new Error("TcpStack.connect() did not create the congestion control");
         }
+        this.#sendTcb = tcp.tcbOf(this.sendId);
       }
       const pattern = this.pattern;
       for (;;) {
@@ -512,17 +522,25 @@ class Flow {
       pendingProbe = null;
       this.error = `sender: ${e instanceof Error ? e.message : String(e)}`;
     }
+    return true;
   }
 
-  /** Receiver application: accept, read everything, compare with the stream. */
-  pumpRecv(now: Instant): void {
-    if (this.error !== null) return;
+  /**
+   * Receiver application: accept, read everything, compare with the stream. Returns true when
+   * it read (reading may open the window: the host then polls its interface again).
+   */
+  pumpRecv(now: Instant): boolean {
+    if (this.error !== null) return false;
     const tcp = this.receiver.tcp;
+    const tcb = this.#recvTcb;
+    // Nothing to read and no error to collect: skip the socket call.
+    if (tcb !== null && tcb.rcvRing.length === 0 && tcb.error === null) return false;
     try {
       if (this.recvId < 0) {
         const id = tcp.accept(this.listener);
-        if (id < 0) return;
+        if (id < 0) return false;
         this.recvId = id;
+        this.#recvTcb = tcp.tcbOf(id);
       }
       const buf = this.#scratch;
       const pattern = this.pattern;
@@ -539,6 +557,7 @@ class Flow {
     } catch (e) {
       this.error = `receiver: ${e instanceof Error ? e.message : String(e)}`;
     }
+    return true;
   }
 }
 
