@@ -26,7 +26,8 @@ to end) through a dumbbell whose bottleneck has the given rate, delay and buffer
 virtual time. Same flags and seed => same results, byte for byte.
 
   --rate 100mbit        bottleneck rate (kbit, mbit, gbit; bps; a bare number is bit/s)
-  --rtt 20ms            base round-trip propagation delay (ns, us, ms, s)
+  --rtt 20ms            base round-trip propagation delay (ns, us, ms, s); a list gives
+                        one per flow (--flows reno,reno --rtt 20ms,80ms)
   --queue 100           bottleneck buffer, packets
   --loss 0.5%           random loss on the bottleneck, data direction (also 0.005)
   --reorder 1%          data frames held back by --reorder-delay (later ones overtake)
@@ -73,7 +74,11 @@ type Setter = (o: CliOptions, flag: string, value: string) => void;
 
 const FLAGS: Record<string, Setter> = {
   rate: (o, f, v) => o.params.rateBps = parseRate(f, v),
-  rtt: (o, f, v) => o.params.rtt = parseDuration(f, v),
+  rtt: (o, f, v) => {
+    const list = v.split(",").map((x) => parseDuration(f, x));
+    o.params.rtt = Math.min(...list);
+    o.params.flowRtts = list.length > 1 ? list : [];
+  },
   queue: (o, f, v) => {
     const n = parseCount(f, v);
     if (n < 1) throw new UnitParseError(f, v, "100 (at least 1 packet)");

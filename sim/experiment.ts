@@ -62,6 +62,11 @@ export interface ExperimentParams {
   rateBps: number;
   /** Base round-trip propagation delay, ns. */
   rtt: Duration;
+  /**
+   * Per-flow base RTTs, ns (empty: every flow has `rtt`). Each must be >= `rtt`; the extra is
+   * propagation delay on that sender's access link, split evenly between the two directions.
+   */
+  flowRtts: Duration[];
   /** Bottleneck buffer, packets. */
   queuePackets: number;
   /** Random loss probability on the bottleneck (data direction). */
@@ -93,6 +98,7 @@ export function defaultParams(): ExperimentParams {
   return {
     rateBps: 100e6,
     rtt: 20 * MILLISECOND,
+    flowRtts: [],
     queuePackets: 100,
     loss: 0,
     reorder: 0,
@@ -688,6 +694,8 @@ export interface FlowResult {
   cc: string;
   /** "builtin", "registered", or the .wasm file the algorithm was loaded from. */
   cc_source: string;
+  /** The flow's base round-trip propagation delay, ms. */
+  base_rtt_ms: number;
   /** When the flow started (connected), seconds (`--stagger`). */
   start_s: number;
   /** Bytes delivered to the receiving application, as bit/s from the flow's start to the end. */
@@ -818,6 +826,20 @@ function check(p: ExperimentParams): void {
     throw new ExperimentParamsError("duration must be > 0, e.g. --duration 10s");
   }
   if (!(p.rtt >= 0)) throw new ExperimentParamsError("rtt must be >= 0, e.g. --rtt 20ms");
+  if (p.flowRtts.length > 0) {
+    if (p.flowRtts.length !== p.flows.length) {
+      throw new ExperimentParamsError(
+        `${p.flowRtts.length} RTTs for ${p.flows.length} flows: give one RTT for all flows or ` +
+          `one per flow, e.g. --flows reno,reno --rtt 20ms,80ms`,
+      );
+    }
+    if (p.flowRtts.some((r) => !(r >= p.rtt))) {
+      throw new ExperimentParamsError(
+        "a flow's RTT cannot be below the bottleneck's base RTT; with --rtt 20ms,80ms the " +
+          "bottleneck gets the smallest",
+      );
+    }
+  }
   if (!(p.queuePackets >= 1)) {
     throw new ExperimentParamsError("queue must be at least 1 packet, e.g. --queue 100");
   }
@@ -867,6 +889,8 @@ export function simulate(
 ): ExperimentResult {
   check(p);
   const n = ccs.length;
+  const rttOf = (i: number): Duration => p.flowRtts[i] ?? p.rtt;
+  const maxRtt = Math.max(p.rtt, ...p.flowRtts);
   const sim = new Simulator({ seed: p.seed });
   const maxFrames = Math.ceil((p.duration / SECOND) * (p.rateBps / 8 / 1000) * 1.1) + 1024;
   const db = dumbbell(sim, {
@@ -884,12 +908,16 @@ export function simulate(
       maxQueueDelaySamples: Math.min(maxFrames, 1 << 23),
     },
     bottleneckReverse: { rateBps: p.rateBps, delay: Math.round(p.rtt / 2), queuePackets: 1000 },
-    access: { rateBps: p.rateBps * 10, delay: 0, queuePackets: 10_000 },
+    access: (i, side) => ({
+      rateBps: p.rateBps * 10,
+      delay: side === "sender" ? Math.round((rttOf(i) - p.rtt) / 2) : 0,
+      queuePackets: 10_000,
+    }),
     prefix: "sim",
   });
   // Socket buffers large enough that neither end's window limits the algorithm: twice the
   // path's capacity (BDP plus a full buffer).
-  const pipe = (p.rateBps / 8) * (p.rtt / SECOND) + p.queuePackets * 1514;
+  const pipe = (p.rateBps / 8) * (maxRtt / SECOND) + p.queuePackets * 1514;
   const bufferBytes = Math.max(256 * 1024, Math.ceil((2 * pipe) / 65536) * 65536);
   const scratch = new Uint8Array(256 * 1024);
   const flows: Flow[] = [];
@@ -926,7 +954,7 @@ export function simulate(
     else sim.schedule(flow.start, () => sim.wake(s));
     flows.push(flow);
   }
-  const interval = p.interval ?? autoInterval(p.duration, p.rtt);
+  const interval = p.interval ?? autoInterval(p.duration, maxRtt);
   const bottleneck = db.bottleneck;
   const sampler = new Sampler(sim, flows, () => bottleneck.queuedPackets, interval);
   hooks.setup?.({ sim, dumbbell: db });
@@ -961,6 +989,7 @@ export function simulate(
       cc: f.probe.inner?.name ?? f.cc.label,
       cc_source: f.cc.source,
       start_s: f.start / SECOND,
+      base_rtt_ms: rttOf(i) / MILLISECOND,
       goodput_bps: sig((f.delivered * 8) / ((p.duration - f.start) / SECOND)),
       bytes_delivered: f.delivered,
       verified,

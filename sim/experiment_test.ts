@@ -330,3 +330,23 @@ Deno.test("ExperimentHooks.setup can script a scenario: halving the bottleneck r
   assert.ok(mean(2.5, 4) < 10e6 && mean(2.5, 4) > 8e6, `after ${mean(2.5, 4)}`);
   assert.ok(r.flows[0]!.verified);
 });
+
+Deno.test("per-flow RTTs: each flow sees its own base RTT; a bad list is refused", async () => {
+  const r = await run(small({ flowRtts: [20 * MILLISECOND, 60 * MILLISECOND], ecnK: 5 }));
+  const [a, b] = r.flows;
+  assert.equal(a!.base_rtt_ms, 20);
+  assert.equal(b!.base_rtt_ms, 60);
+  assert.equal(r.link.rtt_ms, 20);
+  // ECN keeps the queue short, so the samples sit just above each flow's base RTT.
+  assert.ok(a!.rtt_ms.p50 >= 20 && a!.rtt_ms.p50 < 30, JSON.stringify(a!.rtt_ms));
+  assert.ok(b!.rtt_ms.p50 >= 60 && b!.rtt_ms.p50 < 70, JSON.stringify(b!.rtt_ms));
+  assert.ok(a!.verified && b!.verified);
+  await assert.rejects(
+    runExperiment(small({ flowRtts: [20 * MILLISECOND] })),
+    /1 RTTs for 2 flows/,
+  );
+  await assert.rejects(
+    runExperiment(small({ rtt: 30 * MILLISECOND, flowRtts: [20 * MILLISECOND, 40 * MILLISECOND] })),
+    /cannot be below the bottleneck/,
+  );
+});

@@ -21,9 +21,10 @@ function ms(x: number): string {
 
 /** One line naming the setup, e.g. "20.0 Mbit/s, RTT 20 ms, queue 100 pkts, 2 s, seed 1". */
 export function describeSetup(r: ExperimentResult): string {
+  const rtts = [...new Set(r.flows.map((f) => f.base_rtt_ms))];
   const parts = [
     formatRate(r.link.rate_bps),
-    `RTT ${r.link.rtt_ms} ms`,
+    rtts.length > 1 ? `RTT ${rtts.join("/")} ms` : `RTT ${r.link.rtt_ms} ms`,
     `queue ${r.link.queue_packets} pkts`,
   ];
   const p = r.params;

@@ -78,6 +78,14 @@ Deno.test("parseArgs() reads every flag, as --flag value and --flag=value", () =
   assert.equal(o.help, true);
 });
 
+Deno.test("parseArgs() --rtt with a list sets one RTT per flow, the smallest on the bottleneck", () => {
+  const p = parseArgs(["--flows", "reno,reno", "--rtt", "80ms,20ms"]).params;
+  assert.equal(p.rtt, 20 * MILLISECOND);
+  assert.deepEqual(p.flowRtts, [80 * MILLISECOND, 20 * MILLISECOND]);
+  assert.deepEqual(parseArgs(["--rtt", "30ms"]).params.flowRtts, []);
+  assert.throws(() => parseArgs(["--rtt", "20ms,x"]), UnitParseError);
+});
+
 Deno.test("parseArgs() rejects bad values with UnitParseError naming the flag and a good spelling", () => {
   const cases: [string[], RegExp][] = [
     [["--rate", "fast"], /--rate "fast" is not understood; write it like 100mbit/],
