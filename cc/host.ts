@@ -19,6 +19,7 @@ import type { Instant } from "../stacks/time.ts";
 import {
   type AckSample,
   type CcState,
+  type CcSwapState,
   type CongestionControl,
   type CongestionKind,
   registerCc,
@@ -130,23 +131,8 @@ export class HostCounters {
   readonly violations: ViolationCounters = new ViolationCounters();
 }
 
-/** What a swapped-in algorithm needs to continue a flow without a stall or a burst. */
-export interface CcSwapState {
-  /** Current cwnd, bytes. */
-  readonly cwnd: number;
-  /** Current ssthresh, bytes (Infinity when unset). */
-  readonly ssthresh: number;
-  /** Current pacing rate, bytes/s (0 when not pacing). */
-  readonly pacingRate: number;
-  /** Smoothed RTT, ns, or -1. */
-  readonly srtt: number;
-  /** Minimum RTT, ns, or -1. */
-  readonly minRtt: number;
-  /** Bytes in flight. */
-  readonly inFlight: number;
-  /** Current MSS. */
-  readonly mss: number;
-}
+/** Re-exported from the stack: what a swapped-in algorithm continues from. */
+export type { CcSwapState };
 
 /** Loads, validates, registers and tracks congestion-control modules. */
 export class CcHost {
@@ -433,11 +419,10 @@ export class WasmCc implements CongestionControl {
     this.srtt = s.srtt;
     this.minRtt = s.minRtt;
     this.inFlight = s.inFlight;
+    if (s.totalDelivered !== undefined) this.totalDelivered = s.totalDelivered;
     if (this.fallback !== null || this.quarantineCheck()) {
       this.fallback ??= new RenoCc();
-      this.fallback.init(s.mss, now);
-      this.fallback.cwnd = s.cwnd;
-      this.fallback.ssthresh = s.ssthresh;
+      this.fallback.initFromState(s, now);
       return this.syncFromFallback();
     }
     this.head(EventKind.initFromState, now, 0, 0);
@@ -465,6 +450,7 @@ export class WasmCc implements CongestionControl {
       minRtt: this.minRtt,
       inFlight: this.inFlight,
       mss: this.mss,
+      totalDelivered: this.totalDelivered,
     };
   }
 
@@ -518,7 +504,9 @@ export class WasmCc implements CongestionControl {
 
   /** One ACK: writes the rate sample into the event record and calls `cc_on_ack`. */
   onAck(s: AckSample): void {
-    this.totalDelivered += s.ackedBytes;
+    // The engine's counters are exact; a hand-made sample may leave them at -1 (tests).
+    const exact = s.totalDelivered >= 0;
+    this.totalDelivered = exact ? s.totalDelivered : this.totalDelivered + s.ackedBytes;
     this.srtt = s.srtt;
     this.minRtt = s.minRtt;
     this.inFlight = s.inFlight;
@@ -546,7 +534,7 @@ export class WasmCc implements CongestionControl {
     f[e + EvF.priorInFlight] = s.priorInFlight;
     f[e + EvF.losses] = s.losses;
     f[e + EvF.totalDelivered] = this.totalDelivered;
-    f[e + EvF.priorDelivered] = this.totalDelivered - s.delivered;
+    f[e + EvF.priorDelivered] = exact ? s.priorDelivered : this.totalDelivered - s.delivered;
     const i = inst.i32;
     const ei = inst.evI;
     i[ei + EvI.kind] = EventKind.ack;

@@ -45,6 +45,13 @@ export class MutableAckSample implements AckSample {
   now = 0;
   /** MSS. */
   mss = 1448;
+  /**
+   * Bytes delivered so far; -1 (the default) lets `WasmCc` derive it by summing `ackedBytes`,
+   * as the engine's exact counter would.
+   */
+  totalDelivered = -1;
+  /** `totalDelivered` when the sampled packet was sent; ignored while `totalDelivered` is -1. */
+  priorDelivered = -1;
 }
 
 /**

@@ -1003,7 +1003,36 @@ Deno.test("an unknown congestion control name is refused with advice; a register
   );
   const c = s.stack.connect(s.remote, 80, 0, { congestionControl: "reno" });
   assert.equal(s.stack.tcbOf(c)!.rec.cc.name, "reno");
-  assert.throws(() => s.stack.setOption(c, "congestionControl", "reno", 0), /connect\(\) options/);
+  assert.throws(
+    () => s.stack.setOption(c, "congestionControl", "nope", 0),
+    /unknown congestion control "nope"/,
+  );
+});
+
+Deno.test("TCP_CONGESTION on a live connection swaps the algorithm from the current window and releases the old one", () => {
+  const released: string[] = [];
+  class Tagged extends RenoCc {
+    constructor(override readonly name: string) {
+      super();
+    }
+    release(): void {
+      released.push(this.name);
+    }
+  }
+  registerCc("test-swap-a", () => new Tagged("test-swap-a"));
+  registerCc("test-swap-b", () => new Tagged("test-swap-b"));
+  const s = script();
+  const c = s.stack.connect(s.remote, 80, 0, { congestionControl: "test-swap-a" });
+  s.expect({ flags: "S" });
+  const tcb = s.stack.tcbOf(c)!;
+  const before = tcb.rec.cc.cwnd;
+  s.stack.setOption(c, "congestionControl", "test-swap-b", 0);
+  assert.equal(tcb.rec.cc.name, "test-swap-b");
+  assert.equal(tcb.rec.cc.cwnd, before, "continues from the old window (initFromState)");
+  assert.deepEqual(released, ["test-swap-a"]);
+  assert.equal(s.stack.getOptions(c).congestionControl, "test-swap-b");
+  s.stack.abort(c, 0);
+  assert.deepEqual(released, ["test-swap-a", "test-swap-b"], "freeing the TCB releases the CC");
 });
 
 Deno.test("ICMP: packet-too-big shrinks the MSS; port unreachable refuses a connect in SYN-SENT", () => {

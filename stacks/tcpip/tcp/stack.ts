@@ -932,15 +932,8 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     now: Instant,
   ): void {
     const s = this.#sock(id);
-    if (name === "congestionControl") {
-      checkCc(value as string);
-      if (s.tcb !== null) {
-        throw new InvalidState(
-          "setting congestionControl",
-          `${s.tcb.stateName} (set it in connect() options)`,
-        );
-      }
-    }
+    // Linux allows TCP_CONGESTION at any time: on a connection it is a live swap.
+    if (name === "congestionControl") checkCc(value as string);
     const targets: TcpSocketOptions[] = [s.opts];
     if (s.tcb !== null && s.tcb.opts !== s.opts) targets.push(s.tcb.opts);
     for (const o of targets) o[name] = value;
@@ -951,6 +944,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     } else if (name === "sendBufferSize") tcb.sndRing.setCapacity(value as number);
     else if (name === "receiveBufferSize") tcb.rcvRing.setCapacity(value as number);
     else if (name === "noDelay" && value === true) tcb.send(new Uint8Array(0), now);
+    else if (name === "congestionControl") tcb.congestionControlChanged(value as string, now);
   }
 
   /** The socket's options in force. */

@@ -1215,6 +1215,18 @@ export class Tcb {
       : NEVER;
   }
 
+  /**
+   * TCP_CONGESTION on a live connection: the engine swaps the algorithm, continuing from the
+   * current window (`RecoveryEngine.setCc`), and the send loop runs with the new window.
+   * After CLOSED the option is only recorded (the engine was disposed).
+   */
+  congestionControlChanged(name: string, now: Instant): void {
+    if (this.state === TcpState.Closed) return;
+    this.rec.setCc(name, now);
+    if (this.synchronized) this.#output(now);
+    this.#host.changed(this);
+  }
+
   /** Re-arms keepalive after the option changed. */
   keepaliveChanged(now: Instant): void {
     this.#keepaliveProbes = 0;
@@ -1509,6 +1521,8 @@ export class Tcb {
     this.#engineStarted = false;
     this.silentlyDropped = silent;
     this.#reass.clear();
+    // The TCB is never reopened: give the congestion control back (a Wasm slot, a module ref).
+    this.rec.dispose();
   }
 
   /** True when the TCB went back to LISTEN (a passive half-open connection was given up). */

@@ -21,7 +21,7 @@
 
 import type { Duration, Instant } from "../../../time.ts";
 import type { Seq } from "../seq.ts";
-import type { CongestionControl } from "./cc.ts";
+import type { AckSample, CongestionControl } from "./cc.ts";
 
 /**
  * Linux-style congestion state of the sender (TCP_INFO `tcpi_ca_state`):
@@ -89,7 +89,7 @@ export interface RecoveryConfig {
 export class RateSample {
   /** Bytes delivered during `interval` (C.delivered - P.delivered of the newest acked packet). */
   delivered = 0;
-  /** Of `delivered`, bytes the receiver reported as CE-marked (DCTCP-style echo), else 0. */
+  /** Bytes newly ACKed/SACKed by this ACK when it carried ECE, else 0 (per ACK, see AckSample). */
   deliveredCe = 0;
   /** Sample interval = max(send elapsed, ack elapsed); -1 when invalid (no delivery or < minRtt). */
   interval: Duration = -1;
@@ -224,7 +224,30 @@ export interface RecoveryEngineApi {
   setMss(mss: number): void;
 
   /**
-   * Records what the handshake negotiated: SACK permitted, timestamps in use, ECN in use.
+   * Live swap of the congestion control (TCP_CONGESTION on an established socket). A string is
+   * looked up with `createCc` (unknown or quarantined names give Reno). The new algorithm gets
+   * `initFromState({cwnd, ssthresh, pacingRate} of the old one, srtt, minRtt, pipe, mss,
+   * totalDelivered)`, or `init()` when it lacks that hook (it then restarts from its initial
+   * window); then `setEcnNegotiated(ecn)` and, when not "open", `onStateChange(state)`. The old
+   * instance is released (`release?.()`), and pacing is re-read from the new one.
+   */
+  setCc(cc: CongestionControl | string, now: Instant): void;
+
+  /**
+   * The connection is gone: releases the congestion control (`release?.()`, idempotent) and
+   * drops the observer. Call once when the TCB is freed.
+   */
+  dispose(): void;
+
+  /**
+   * Observer called after `cc.onAck()` for every ACK that delivered data, with the engine's
+   * reused sample and the CC in use (read both at once). Null by default.
+   */
+  onAckSample: ((s: AckSample, cc: CongestionControl) => void) | null;
+
+  /**
+   * Records what the handshake negotiated: SACK permitted, timestamps in use, ECN in use
+   * (forwarded to `cc.setEcnNegotiated?.(ecn)`; `reset()` tells it false).
    * Without SACK the engine uses NewReno dupack counting (RFC 5681/6582) and disables RACK/TLP.
    */
   setNegotiated(sack: boolean, timestamps: boolean, ecn: boolean): void;

@@ -30,7 +30,12 @@ export interface AckSample {
   readonly ackedPackets: number;
   /** Delivery-rate sample: bytes delivered over `interval`. */
   readonly delivered: number;
-  /** Of `delivered`, bytes echoed as CE-marked. */
+  /**
+   * CE-echoed bytes of THIS ACK (not of the rate-sample interval): `ackedBytes` when the ACK
+   * carried ECE, else 0. With the accurate ECE receiver (RFC 8257 3.2, asked for by
+   * `wantsAccurateEce`) ECE is set exactly on the ACKs of CE-marked segments, so summing it over
+   * an observation window gives DCTCP's marked-bytes count (RFC 8257 3.3).
+   */
   readonly deliveredCe: number;
   /** Delivery-rate sample interval, or -1 when invalid. */
   readonly interval: Duration;
@@ -59,6 +64,41 @@ export interface AckSample {
   readonly now: Instant;
   /** Current MSS. */
   readonly mss: number;
+  /**
+   * Bytes delivered (cumulatively ACKed or SACKed) on the connection so far, including this
+   * ACK: Linux `tp->delivered` in bytes. Never negative when produced by the engine.
+   */
+  readonly totalDelivered: number;
+  /**
+   * `totalDelivered` when the packet this ACK's rate sample is taken from was sent (Linux
+   * `rs->prior_delivered`), so `totalDelivered - priorDelivered === delivered` for a valid
+   * sample; 0 when there is no sample. A new round trip starts when `priorDelivered` reaches
+   * the `totalDelivered` noted at the previous round start (BBR, HyStart++).
+   */
+  readonly priorDelivered: number;
+}
+
+/**
+ * What a swapped-in algorithm needs to continue a connection (live swap, `RecoveryEngine.setCc`)
+ * without a stall or a burst: the outgoing algorithm's outputs plus the engine's estimators.
+ */
+export interface CcSwapState {
+  /** Current cwnd of the outgoing algorithm, bytes. */
+  readonly cwnd: number;
+  /** Its ssthresh, bytes; Infinity when unset. */
+  readonly ssthresh: number;
+  /** Its pacing rate, bytes/s; 0 when it did not pace. */
+  readonly pacingRate: number;
+  /** Smoothed RTT, ns; -1 when none yet. */
+  readonly srtt: Duration;
+  /** Minimum RTT, ns; -1 when none yet. */
+  readonly minRtt: Duration;
+  /** Bytes in flight (RFC 6675 pipe). */
+  readonly inFlight: number;
+  /** Current sender MSS. */
+  readonly mss: number;
+  /** Bytes delivered on the connection so far (`AckSample.totalDelivered`); the engine sets it. */
+  readonly totalDelivered?: number;
 }
 
 /** A congestion-control algorithm. Outputs are read after each event. */
@@ -91,6 +131,23 @@ export interface CongestionControl {
   onIdleRestart(now: Instant): void;
   /** The engine's congestion state changed. */
   onStateChange(state: CcState, now: Instant): void;
+  /**
+   * Optional. Continue this connection from the given window instead of the initial window
+   * (live swap). Called instead of `init()`; without it the engine calls `init()` and the
+   * algorithm restarts from its initial window.
+   */
+  initFromState?(s: CcSwapState, now: Instant): void;
+  /**
+   * Optional. The connection no longer uses this instance (closed, aborted, or the algorithm
+   * was swapped out): free per-flow resources. Idempotent; no other call follows except
+   * reading the outputs.
+   */
+  release?(): void;
+  /**
+   * Optional. Whether ECN was negotiated on the connection: false after `reset()` until the
+   * handshake says otherwise (RFC 8257 3.5: DCTCP behaves as Reno without ECN).
+   */
+  setEcnNegotiated?(on: boolean): void;
 }
 
 /** RFC 6928 initial window: min(10*MSS, max(2*MSS, 14600)). */
@@ -129,6 +186,20 @@ export class RenoCc implements CongestionControl {
     this.mss = mss;
     this.cwnd = initialWindow(mss);
     this.ssthresh = Infinity;
+    this.bytesAckedCa = 0;
+    this.priorCwnd = 0;
+    this.priorSsthresh = Infinity;
+    this.reducing = false;
+  }
+
+  /**
+   * Live swap: continues from another algorithm's window (cwnd at least one MSS) and
+   * ssthresh, in congestion avoidance if cwnd >= ssthresh, with no reduction to undo.
+   */
+  initFromState(s: CcSwapState, _now: Instant): void {
+    this.mss = s.mss;
+    this.cwnd = Math.max(s.cwnd, s.mss);
+    this.ssthresh = s.ssthresh > 0 ? s.ssthresh : Infinity;
     this.bytesAckedCa = 0;
     this.priorCwnd = 0;
     this.priorSsthresh = Infinity;

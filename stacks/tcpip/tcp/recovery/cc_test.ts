@@ -20,6 +20,8 @@ function sample(ackedBytes: number, over: Partial<AckSample> = {}): AckSample {
     inRecovery: false,
     now: 0,
     mss: 1000,
+    totalDelivered: ackedBytes,
+    priorDelivered: 0,
     ...over,
   };
 }

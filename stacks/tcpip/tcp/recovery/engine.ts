@@ -23,7 +23,7 @@ import {
   RetransmitRange,
   type TimerKind,
 } from "./api.ts";
-import { type AckSample, type CongestionControl, createCc } from "./cc.ts";
+import { type AckSample, type CcSwapState, type CongestionControl, createCc } from "./cc.ts";
 import { Pacer } from "./pacer.ts";
 import {
   F_APP_LIMITED,
@@ -55,6 +55,8 @@ class SampleRecord implements AckSample {
   inRecovery = false;
   now: Instant = 0;
   mss = 0;
+  totalDelivered = 0;
+  priorDelivered = 0;
 }
 
 /** RFC 8985: how many recoveries a D-SACK-widened reordering window persists. */
@@ -70,7 +72,12 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private readonly rtx = new RetransmitRange();
   private infoOut: RecoveryInfo | null = null; // allocated on first use: idle connections stay small
   private readonly smp = new SampleRecord();
-  private readonly ccImpl: CongestionControl;
+  private ccImpl: CongestionControl;
+  /**
+   * Observer called after the CC processed each ACK sample (null by default: one branch per
+   * ACK). Gets the engine's reused sample and the CC instance; read them at once.
+   */
+  onAckSample: ((s: AckSample, cc: CongestionControl) => void) | null = null;
 
   private mss: number;
   private sackOn: boolean;
@@ -206,6 +213,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const cc = config.cc ?? "reno";
     this.ccImpl = typeof cc === "string" ? createCc(cc).cc : cc;
     this.ccImpl.init(this.mss, 0);
+    this.ccImpl.setEcnNegotiated?.(false);
   }
 
   /** See `RecoveryEngineApi.reset`. */
@@ -266,8 +274,42 @@ export class RecoveryEngine implements RecoveryEngineApi {
       this.tlpCount =
         0;
     this.recoveries = 0;
+    this.ecnOn = false;
     this.ccImpl.init(this.mss, now);
+    this.ccImpl.setEcnNegotiated?.(false);
     this.updatePacing();
+  }
+
+  /** See `RecoveryEngineApi.setCc`. */
+  setCc(next: CongestionControl | string, now: Instant): void {
+    const cc = typeof next === "string" ? createCc(next).cc : next;
+    const old = this.ccImpl;
+    if (cc === old) return;
+    const state: CcSwapState = {
+      cwnd: old.cwnd,
+      ssthresh: old.ssthresh,
+      pacingRate: old.pacingRate,
+      srtt: this.est.srtt,
+      minRtt: this.est.minRtt,
+      inFlight: this.pipe(),
+      mss: this.mss,
+      totalDelivered: this.cDelivered,
+    };
+    if (cc.initFromState !== undefined) cc.initFromState(state, now);
+    else cc.init(this.mss, now); // no continuation hook: restarts from the initial window
+    cc.setEcnNegotiated?.(this.ecnOn);
+    // The new algorithm must know about a recovery in progress (BBR keys packet conservation
+    // on it; PRR keeps using the new ssthresh).
+    if (this.st !== "open") cc.onStateChange(this.st, now);
+    this.ccImpl = cc;
+    old.release?.();
+    this.updatePacing();
+  }
+
+  /** See `RecoveryEngineApi.dispose`. */
+  dispose(): void {
+    this.ccImpl.release?.();
+    this.onAckSample = null;
   }
 
   /** See `RecoveryEngineApi.setMss`. */
@@ -283,6 +325,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.sackOn = sack;
     this.tsOn = timestamps;
     this.ecnOn = ecn;
+    this.ccImpl.setEcnNegotiated?.(ecn);
   }
 
   /** See `RecoveryEngineApi.setPeerWindow`. */
@@ -768,7 +811,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
       m.inRecovery = this.st === "recovery";
       m.now = now;
       m.mss = this.mss;
+      m.totalDelivered = this.cDelivered;
+      m.priorDelivered = rs.priorDelivered;
       this.ccImpl.onAck(m);
+      if (this.onAckSample !== null) this.onAckSample(m, this.ccImpl);
     }
     this.updatePacing();
 
