@@ -9,7 +9,10 @@
 
 import { type Seq, seqGt, seqLe, seqLt, seqMax, seqMin } from "./seq.ts";
 
-/** Most disjoint out-of-order ranges kept; a segment that would need more is dropped. */
+/**
+ * Initial size of the range table (grown by doubling up to `Reassembly.maxRanges`). Kept under
+ * its old name: it was the fixed limit before the table could grow.
+ */
 export const MAX_RANGES = 32;
 
 const NONE32 = new Uint32Array(0);
@@ -35,6 +38,14 @@ export class Reassembly {
   #stamp: Float64Array = NONE64;
   #count = 0;
   #clock = 0;
+  /**
+   * Most disjoint ranges held; a segment that would need more is refused (`AddResult.Full`).
+   * The TCB sets it to receive buffer / MSS, so the real bound is the buffer's bytes (as
+   * Linux bounds its out-of-order queue by memory), not a hole count. At least `MAX_RANGES`.
+   */
+  maxRanges: number = MAX_RANGES;
+  /** Segments refused because the range table was at `maxRanges`. */
+  refused = 0;
   /** D-SACK range to report in the next ACK (RFC 2883), valid when `dsackValid`. */
   dsackStart: Seq = 0;
   /** End of the D-SACK range. */
@@ -69,11 +80,7 @@ export class Reassembly {
    * Records `[s, e)` (already stored in the ring). Duplicated parts are noted for D-SACK.
    */
   add(s: Seq, e: Seq): AddResult {
-    if (this.#start.length === 0) {
-      this.#start = new Uint32Array(MAX_RANGES);
-      this.#end = new Uint32Array(MAX_RANGES);
-      this.#stamp = new Float64Array(MAX_RANGES);
-    }
+    if (this.#start.length === 0) this.#grow(MAX_RANGES);
     const stamp = ++this.#clock;
     let n = this.#count;
     // First range whose end reaches s (ranges touching [s,e) merge).
@@ -105,7 +112,13 @@ export class Reassembly {
       }
       return dup ? AddResult.Duplicate : AddResult.Stored;
     }
-    if (n === MAX_RANGES) return AddResult.Full;
+    if (n === this.#start.length) {
+      if (n >= this.maxRanges) {
+        this.refused++;
+        return AddResult.Full;
+      }
+      this.#grow(Math.min(2 * n, Math.max(this.maxRanges, MAX_RANGES)));
+    }
     for (let k = n; k > i; k--) {
       this.#start[k] = this.#start[k - 1]!;
       this.#end[k] = this.#end[k - 1]!;
@@ -116,6 +129,19 @@ export class Reassembly {
     this.#stamp[i] = stamp;
     this.#count = n + 1;
     return AddResult.Stored;
+  }
+
+  /** Reallocates the table to `size` ranges, keeping its contents (rare: doubling). */
+  #grow(size: number): void {
+    const start = new Uint32Array(size);
+    const end = new Uint32Array(size);
+    const stamp = new Float64Array(size);
+    start.set(this.#start.subarray(0, this.#count));
+    end.set(this.#end.subarray(0, this.#count));
+    stamp.set(this.#stamp.subarray(0, this.#count));
+    this.#start = start;
+    this.#end = end;
+    this.#stamp = stamp;
   }
 
   /**

@@ -36,10 +36,21 @@ Deno.test("Reassembly SACK blocks are most recent first and limited to max", () 
   assert.deepEqual(blocks(r, 2, 0), [[1000, 1050], [1000, 1060]]);
 });
 
-Deno.test("Reassembly refuses another disjoint range when full, and works across 2^32", () => {
+Deno.test("Reassembly grows its range table past MAX_RANGES up to maxRanges, then refuses and counts", () => {
   const r = new Reassembly();
-  for (let i = 0; i < MAX_RANGES; i++) r.add(i * 10, i * 10 + 5);
-  assert.equal(r.add(1000, 1001), AddResult.Full);
+  r.maxRanges = 100;
+  for (let i = 0; i < 100; i++) assert.equal(r.add(i * 10, i * 10 + 5), AddResult.Stored);
+  assert.ok(100 > MAX_RANGES);
+  assert.equal(r.count, 100);
+  assert.equal(r.add(5000, 5001), AddResult.Full);
+  assert.equal(r.refused, 1);
+  // Filling every hole merges all 100 ranges into one that advance() consumes.
+  for (let i = 0; i < 100; i++) r.add(i * 10 + 5, i * 10 + 10);
+  assert.equal(r.advance(0), 1000);
+  assert.ok(r.empty);
+});
+
+Deno.test("Reassembly works across 2^32", () => {
   const w = new Reassembly();
   w.add(0xffff_fff0, 0x10);
   assert.equal(w.advance(0xffff_ffe0), 0xffff_ffe0);

@@ -977,7 +977,9 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     for (let i = 0; i < ready.length; i++) {
       const id = ready[i]!;
       const s = this.#sockets.get(id);
-      if (s === undefined) continue;
+      // A socket closed by the application while queued (its connection still finishing in
+      // the background) is no longer the application's: skip it rather than throw.
+      if (s === undefined || s.closed) continue;
       s.queued = false;
       const ev = this.events(id) & s.interest;
       if (ev === 0) continue;

@@ -888,6 +888,9 @@ export class Tcb {
       }
       if (this.#rcvFinPending && this.#rcvFinSeq === this.rcvNxt) this.#consumeFin(now);
     } else {
+      // The buffer bounds the out-of-order store (the bytes are in the ring already); the range
+      // table may grow to one range per smallest full segment that fits in it.
+      this.#reass.maxRanges = Math.ceil(this.rcvRing.capacity / Math.min(this.mss, this.#ourMss));
       const r = this.#reass.add(seq, seqAdd(seq, data.length));
       if (r === AddResult.Full) {
         this.#drop("ooo-full");
