@@ -247,3 +247,26 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "iperf3 -c -O 1 -t 1 -J against nkperf -s -1 -J: the omitted second is left out on both",
+  ignore: gate.ignore,
+  async fn(): Promise<void> {
+    gate.assert();
+    await withPair(async (p) => {
+      const server = spawnIn(p.b, nkperf("-s", "-1", "-J"));
+      await waitListening(p.b, 5201);
+      const client = spawnIn(p.a, ["iperf3", "-c", ADDR_B, "-t", "1", "-O", "1", "-J"]);
+      const cj = await finish(client, "iperf3 client");
+      const sj = await finish(server, "nkperf server");
+      assert.equal(sum(sj, "sum_sent").bytes, sum(cj, "sum_sent").bytes);
+      assert.equal(sum(sj, "sum_received").bytes, sum(cj, "sum_received").bytes);
+      // Only the measured second counts, not the two seconds the data flowed.
+      const received = sum(sj, "sum_received");
+      assert.ok(received.seconds > 0.9 && received.seconds < 1.5, `seconds ${received.seconds}`);
+      const ivs = sj.intervals as Json[];
+      assert.equal((ivs[0]!.sum as Json).omitted, true);
+      assert.equal((ivs.at(-1)!.sum as Json).omitted, false);
+    });
+  },
+});

@@ -4,7 +4,7 @@
  *
  * ```sh
  * deno task nkperf -s [-p PORT] [-1] [-i S] [-J]
- * deno task nkperf -c HOST [-p PORT] [-t S] [-P N] [-R] [-l LEN] [-i S] [-J]
+ * deno task nkperf -c HOST [-p PORT] [-t S] [-P N] [-R] [-O S] [-l LEN] [-i S] [-J]
  * ```
  *
  * @module
@@ -30,6 +30,8 @@ export interface CliArgs {
   readonly parallel: number;
   /** -R */
   readonly reverse: boolean;
+  /** -O */
+  readonly omit: number;
   /** -l */
   readonly len: number | undefined;
   /** -J */
@@ -57,6 +59,7 @@ Client:  -c, --client HOST   connect to HOST
          -t, --time S        seconds to transmit (default 10)
          -P, --parallel N    parallel streams (default 1)
          -R, --reverse       the server sends, the client receives
+         -O, --omit S        leave the first S seconds out of the results (default 0)
          -l, --length LEN    block length, K/M suffix allowed (default 128K)
 Both:    -p, --port PORT     server port (default ${DEFAULT_PORT})
          -i, --interval S    seconds between interval reports (default 1, 0 = none)
@@ -86,6 +89,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let time = 10;
   let parallel = 1;
   let reverse = false;
+  let omit = 0;
   let len: number | undefined;
   let json = false;
   let intervalSec = 1;
@@ -126,6 +130,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       case "--reverse":
         reverse = true;
         break;
+      case "-O":
+      case "--omit":
+        omit = numArg(value(), a);
+        break;
       case "-l":
       case "--length":
         len = sizeArg(value(), a);
@@ -151,7 +159,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     }
   }
   if (mode === undefined) throw new UsageError("pass -s (server) or -c HOST (client)");
-  return { mode, host, port, time, parallel, reverse, len, json, intervalSec, oneOff };
+  return { mode, host, port, time, parallel, reverse, omit, len, json, intervalSec, oneOff };
 }
 
 /** Runs the command line on `net`; returns the exit code. */
@@ -193,6 +201,7 @@ export async function main(
       time: args.time,
       parallel: args.parallel,
       reverse: args.reverse,
+      omit: args.omit,
       ...(args.len !== undefined ? { len: args.len } : {}),
       intervalSec: args.intervalSec,
       net,

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { type Instant, monotonicNow, SECOND } from "../../stacks/time.ts";
-import { DataPhase } from "./data.ts";
+import { type Instant, monotonicNow } from "../../stacks/time.ts";
+import { DataPhase, IntervalClock } from "./data.ts";
 import { denoNet, type NetApi, type NetConn } from "./net.ts";
 import {
   ControlReader,
@@ -37,7 +37,6 @@ import {
   endLines,
   intervalHeader,
   intervalLines,
-  IntervalMeter,
   type Json,
   localResults,
   NKPERF_VERSION,
@@ -59,6 +58,8 @@ export interface ClientOptions {
   readonly parallel?: number;
   /** Reverse: the server sends (-R). */
   readonly reverse?: boolean;
+  /** Seconds to leave out at the start (-O, default 0). */
+  readonly omit?: number;
   /** Block length in bytes (-l, default 128 KiB). */
   readonly len?: number;
   /** Seconds between interval reports (-i, default 1; 0 = none). */
@@ -107,12 +108,14 @@ function validate(o: ClientOptions): TestParams {
     throw new ClientOptionError("-l must be an integer in 1..16777216 bytes");
   }
   if ((o.intervalSec ?? 1) < 0) throw new ClientOptionError("-i must be >= 0");
+  const omit = o.omit ?? 0;
+  if (!(omit >= 0 && omit <= 600)) throw new ClientOptionError("-O must be in [0, 600] s");
   return {
     time,
     parallel,
     len,
     reverse: o.reverse ?? false,
-    omit: 0,
+    omit,
     num: 0,
     blockcount: 0,
     clientVersion: NKPERF_VERSION,
@@ -143,50 +146,23 @@ export async function runClient(opts: ClientOptions): Promise<Json> {
   const reader = new ControlReader(ctrl);
   const counters: StreamCounter[] = [];
   let phase: DataPhase | undefined;
-  let meter: IntervalMeter | undefined;
-  const intervals: Json[] = [];
-  let tickTimer: ReturnType<typeof setTimeout> | undefined;
+  let timeline: IntervalClock | undefined;
   let endTimer: ReturnType<typeof setTimeout> | undefined;
   let ending: Promise<void> | undefined;
-  let t0: Instant = 0;
   let cpu0 = cpuMark(clock());
   let local: TestResults | undefined;
   let peer: TestResults | undefined;
   let timedOut = false;
-  const budget = params.time + (opts.slackSec ?? 30);
+  const budget = params.omit + params.time + (opts.slackSec ?? 30);
   const watchdog = setTimeout(() => {
     timedOut = true;
     closeQuietly(ctrl);
     for (const c of counters) closeQuietly(c.conn);
   }, budget * 1000);
 
-  const sampleInterval = (now: Instant): void => {
-    if (meter === undefined) return;
-    const iv = meter.sample(now);
-    intervals.push(iv);
-    for (const l of intervalLines(iv)) text?.(l);
-  };
-
-  const scheduleTick = (k: number): void => {
-    if (intervalSec <= 0) return;
-    const due = t0 + k * intervalSec * SECOND;
-    if (due >= t0 + params.time * SECOND) return; // the end timer takes the last sample
-    tickTimer = setTimeout(() => {
-      sampleInterval(clock());
-      scheduleTick(k + 1);
-    }, Math.max(0, (due - clock()) / 1e6));
-  };
-
   const endTest = async (): Promise<void> => {
-    clearTimeout(tickTimer);
     const now = clock();
-    // A short tail interval (< 5% of -i) is folded away, as iperf3 does with timer jitter.
-    if (
-      intervalSec > 0 && meter !== undefined &&
-      now - meter.lastSampleAt > 0.05 * intervalSec * SECOND
-    ) {
-      sampleInterval(now);
-    }
+    timeline?.finish(now);
     await phase?.stop(now, 2000);
     await writeState(ctrl, State.TEST_END);
   };
@@ -212,16 +188,27 @@ export async function runClient(opts: ClientOptions): Promise<Json> {
         if (phase === undefined) {
           throw new ProtocolError("unexpected-state", "TEST_RUNNING before CREATE_STREAMS");
         }
-        t0 = clock();
-        cpu0 = cpuMark(t0);
-        meter = new IntervalMeter(counters, isSender, t0, net);
+        const now = clock();
+        cpu0 = cpuMark(now);
         if (intervalSec > 0) text?.(intervalHeader(net.tcpInfo !== undefined && isSender));
-        phase.start(t0);
-        scheduleTick(1);
+        timeline = new IntervalClock({
+          streams: counters,
+          isSender,
+          net,
+          clock,
+          intervalSec,
+          omitSec: params.omit,
+          durationSec: params.time,
+          onInterval: (iv) => {
+            for (const l of intervalLines(iv)) text?.(l);
+          },
+        });
+        phase.start(now);
+        timeline.start(now);
         endTimer = setTimeout(() => {
           ending = endTest();
           ending.catch(() => {}); // surfaced when awaited at EXCHANGE_RESULTS
-        }, params.time * 1000);
+        }, (params.omit + params.time) * 1000);
       } else if (state === State.EXCHANGE_RESULTS) {
         if (phase === undefined) {
           throw new ProtocolError("unexpected-state", "EXCHANGE_RESULTS before the test ran");
@@ -229,10 +216,12 @@ export async function runClient(opts: ClientOptions): Promise<Json> {
         clearTimeout(endTimer);
         if (ending === undefined) {
           // The server ended the test first (e.g. its own limit): stop without TEST_END.
-          clearTimeout(tickTimer);
-          await phase.stop(clock(), 2000);
+          const now = clock();
+          timeline?.finish(now);
+          await phase.stop(now, 2000);
         } else await ending;
         await phase.closeAll();
+        const t0 = timeline?.t0 ?? 0;
         local = localResults(counters, isSender, t0, cpuPercent(cpu0, cpuMark(clock())), net);
         await writeAll(ctrl, encodeJsonFrame(resultsToJson(local)));
         const r = resultsFromJson(await reader.readJson());
@@ -265,7 +254,7 @@ export async function runClient(opts: ClientOptions): Promise<Json> {
     throw e;
   } finally {
     clearTimeout(watchdog);
-    clearTimeout(tickTimer);
+    timeline?.cancel();
     clearTimeout(endTimer);
     await phase?.closeAll();
     closeQuietly(ctrl);
@@ -298,7 +287,7 @@ export async function runClient(opts: ClientOptions): Promise<Json> {
       rcvbuf_actual: 0,
       test_start: testStartJson(params),
     },
-    intervals,
+    intervals: timeline?.intervals ?? [],
     end,
   };
 }

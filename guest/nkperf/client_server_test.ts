@@ -5,13 +5,14 @@ import {
   ControlReader,
   encodeCookie,
   encodeJsonFrame,
+  IperfErrno,
   makeCookie,
   ServerRefusedError,
   State,
   writeAll,
 } from "./protocol.ts";
 import type { Json } from "./report.ts";
-import { IE_BAD_PARAMS, NkperfServer } from "./server.ts";
+import { NkperfServer } from "./server.ts";
 
 // nkperf client against nkperf server over the in-memory network: no root, no sockets.
 
@@ -95,7 +96,7 @@ Deno.test("the server answers UDP parameters with SERVER_ERROR and its error num
   await writeAll(c, encodeJsonFrame({ udp: true, time: 1, parallel: 1, len: 1400 }));
   assert.equal(await r.readState(), State.SERVER_ERROR);
   const nums = await r.readExact(8);
-  assert.equal(new DataView(nums.buffer).getInt32(0), IE_BAD_PARAMS);
+  assert.equal(new DataView(nums.buffer).getInt32(0), IperfErrno.UNIMPLEMENTED);
   c.close();
   await server.done;
   assert.match(String(reports[0]!.error), /TCP tests only/);
@@ -268,4 +269,25 @@ Deno.test("a server without -1 serves tests one after another until close()", as
   assert.equal(sum(reports[0]!, "sum_received").bytes, sum(a, "sum_received").bytes);
   assert.equal(sum(reports[1]!, "sum_sent").bytes, sum(b, "sum_sent").bytes);
   assert.ok(sum(b, "sum_sent").bytes > 0);
+});
+
+Deno.test("-O: the warm-up is one omitted interval and the results count only after it", async () => {
+  const net = memoryNet();
+  const reports: Json[] = [];
+  const server = serverOn(net, reports);
+  const c = await runClient({ host: "h", time: 0.4, omit: 0.3, intervalSec: 0.2, net });
+  await server.done;
+  const ivs = c.intervals as Json[];
+  assert.equal((ivs[0]!.sum as Json).omitted, true);
+  const measured = ivs.slice(1);
+  assert.ok(measured.length >= 2 && measured.every((iv) => (iv.sum as Json).omitted === false));
+  // Counting restarted after the warm-up: measured intervals run from 0 and the sender's
+  // total covers about 0.4 s, not 0.7 s.
+  assert.equal((measured[0]!.sum as Json).start, 0);
+  const sent = sum(c, "sum_sent");
+  assert.ok(sent.seconds > 0.35 && sent.seconds < 0.6, `seconds ${sent.seconds}`);
+  const inIntervals = measured.reduce((a, iv) => a + ((iv.sum as Json).bytes as number), 0);
+  assert.ok(inIntervals <= sent.bytes && inIntervals > 0.8 * sent.bytes);
+  assert.equal(sum(reports[0]!, "sum_received").bytes, sum(c, "sum_received").bytes);
+  assert.equal(((reports[0]!.intervals as Json[])[0]!.sum as Json).omitted, true);
 });

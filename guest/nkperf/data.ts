@@ -8,8 +8,9 @@
  * @module
  */
 
-import type { Instant } from "../../stacks/time.ts";
-import { StreamCounter } from "./report.ts";
+import { type Instant, SECOND } from "../../stacks/time.ts";
+import type { NetApi } from "./net.ts";
+import { IntervalMeter, type Json, rebaseStreams, type StreamCounter } from "./report.ts";
 
 /** Runs and stops the data loops of one test. */
 export class DataPhase {
@@ -110,5 +111,105 @@ export class DataPhase {
       }
     }
     await Promise.allSettled(this.#loops);
+  }
+}
+
+/** Options of `IntervalClock`. */
+export interface IntervalClockOptions {
+  /** The counters to sample. */
+  readonly streams: readonly StreamCounter[];
+  /** Whether this side sends the data. */
+  readonly isSender: boolean;
+  /** Asked for TCP_INFO in samples. */
+  readonly net: NetApi;
+  /** Monotonic clock. */
+  readonly clock: () => Instant;
+  /** Seconds between samples (0 = no interval reports). */
+  readonly intervalSec: number;
+  /** -O warm-up seconds: sampled as one omitted interval, then the counters restart. */
+  readonly omitSec: number;
+  /** Planned measured seconds (no tick is scheduled at or after the end); Infinity if unknown. */
+  readonly durationSec: number;
+  /** Called with each interval sample as it is taken. */
+  readonly onInterval: (iv: Json) => void;
+}
+
+/**
+ * The timeline of a running test on one side: the -O warm-up, interval samples every -i
+ * seconds from the measured start, and the tail sample at the end. Timers only; the data loops
+ * run in `DataPhase`.
+ */
+export class IntervalClock {
+  readonly #o: IntervalClockOptions;
+  #meter: IntervalMeter | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #finished = false;
+  /** Start of the measured part (after -O); what results and intervals count from. */
+  t0: Instant = 0;
+  /** Interval samples taken so far (iperf3's `intervals[]`). */
+  readonly intervals: Json[] = [];
+
+  /** Prepares the timeline; nothing runs until `start`. */
+  constructor(o: IntervalClockOptions) {
+    this.#o = o;
+  }
+
+  /** Starts at `now` (when the data loops start). */
+  start(now: Instant): void {
+    const o = this.#o;
+    this.t0 = now;
+    this.#meter = new IntervalMeter(o.streams, o.isSender, now, o.net);
+    if (o.omitSec > 0) {
+      this.#timer = setTimeout(() => this.#endOmit(), o.omitSec * 1000);
+    } else this.#schedule(1);
+  }
+
+  #endOmit(): void {
+    const o = this.#o;
+    const now = o.clock();
+    if (o.intervalSec > 0) this.#push(this.#meter!.sample(now, true));
+    rebaseStreams(o.streams, now, o.isSender, o.net);
+    this.t0 = now;
+    this.#meter = new IntervalMeter(o.streams, o.isSender, now, o.net);
+    this.#schedule(1);
+  }
+
+  #schedule(k: number): void {
+    const o = this.#o;
+    if (o.intervalSec <= 0 || this.#finished) return;
+    const due = this.t0 + k * o.intervalSec * SECOND;
+    if (due >= this.t0 + o.durationSec * SECOND) return; // `finish` takes the last sample
+    this.#timer = setTimeout(() => {
+      this.#push(this.#meter!.sample(o.clock()));
+      this.#schedule(k + 1);
+    }, Math.max(0, (due - o.clock()) / 1e6));
+  }
+
+  #push(iv: Json): void {
+    this.intervals.push(iv);
+    this.#o.onInterval(iv);
+  }
+
+  /**
+   * Stops the timers at `now` and takes the tail sample; a tail shorter than 5% of -i is
+   * folded away (timer jitter), as iperf3 does.
+   */
+  finish(now: Instant): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#timer);
+    const o = this.#o;
+    const m = this.#meter;
+    if (
+      o.intervalSec > 0 && m !== undefined && now - m.lastSampleAt > 0.05 * o.intervalSec * SECOND
+    ) {
+      this.#push(m.sample(now));
+    }
+  }
+
+  /** Clears the timers without a sample (error paths). */
+  cancel(): void {
+    this.#finished = true;
+    clearTimeout(this.#timer);
   }
 }

@@ -38,6 +38,7 @@ export {
   encodeJsonFrame,
   encodeServerError,
   encodeState,
+  IperfErrno,
   makeCookie,
   MAX_JSON_FRAME,
   MAX_PARALLEL,
@@ -64,6 +65,7 @@ export {
   IntervalMeter,
   type Json,
   NKPERF_VERSION,
+  rebaseStreams,
   StreamCounter,
 } from "./report.ts";
-export { IE_BAD_PARAMS, NkperfServer, type ServerOptions } from "./server.ts";
+export { NkperfServer, type ServerOptions } from "./server.ts";

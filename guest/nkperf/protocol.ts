@@ -45,6 +45,18 @@ export const MAX_JSON_FRAME = 1 << 20;
 /** Largest number of parallel streams iperf3 allows (-P). */
 export const MAX_PARALLEL = 128;
 
+/**
+ * iperf3's error numbers a server sends after SERVER_ERROR (the client prints its own text for
+ * them; values from iperf3's public error list).
+ */
+export const IperfErrno = {
+  DURATION: 5,
+  NUM_STREAMS: 6,
+  BLOCK_SIZE: 7,
+  OMIT: 12,
+  UNIMPLEMENTED: 13,
+} as const;
+
 /** Control-channel state bytes (values as iperf3 sends them). */
 export const State = {
   TEST_START: 1,
@@ -95,11 +107,14 @@ export function decodeState(byte: number): number {
 export class ProtocolError extends Error {
   /** Short machine-readable reason, e.g. "bad-cookie", "frame-too-long", "unexpected-eof". */
   readonly reason: string;
+  /** iperf3's error number to send with SERVER_ERROR for this problem (`IperfErrno`). */
+  readonly iperfErrno: number;
   /** Builds the error; `message` should say what to check. */
-  constructor(reason: string, message: string) {
+  constructor(reason: string, message: string, iperfErrno: number = IperfErrno.UNIMPLEMENTED) {
     super(message);
     this.name = "ProtocolError";
     this.reason = reason;
+    this.iperfErrno = iperfErrno;
   }
 }
 
@@ -216,7 +231,7 @@ export interface TestParams {
   readonly len: number;
   /** Server sends, client receives (-R). */
   readonly reverse: boolean;
-  /** Seconds to omit at the start (-O); accepted but not applied by nkperf. */
+  /** Seconds at the start not counted in the results (-O). */
   readonly omit: number;
   /** Bytes to send (-n), 0 = by time; accepted, nkperf's sender stops by time only. */
   readonly num: number;
@@ -273,12 +288,21 @@ export function paramsFromJson(o: Record<string, unknown>): TestParams | Protoco
     return new ProtocolError("bad-params", "a numeric parameter is not a number");
   }
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > MAX_PARALLEL) {
-    return new ProtocolError("bad-params", `parallel must be 1..${MAX_PARALLEL}`);
+    return new ProtocolError(
+      "bad-params",
+      `parallel must be 1..${MAX_PARALLEL}`,
+      IperfErrno.NUM_STREAMS,
+    );
   }
   if (!Number.isInteger(len) || len < 1 || len > 1 << 24) {
-    return new ProtocolError("bad-params", "len must be 1..16 MiB");
+    return new ProtocolError("bad-params", "len must be 1..16 MiB", IperfErrno.BLOCK_SIZE);
   }
-  if (time < 0 || time > 86400) return new ProtocolError("bad-params", "time must be 0..86400");
+  if (time < 0 || time > 86400) {
+    return new ProtocolError("bad-params", "time must be 0..86400", IperfErrno.DURATION);
+  }
+  if (omit < 0 || omit > 600) {
+    return new ProtocolError("bad-params", "omit must be 0..600", IperfErrno.OMIT);
+  }
   const v = o.client_version;
   return {
     time,

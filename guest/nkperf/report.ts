@@ -30,6 +30,8 @@ export class StreamCounter {
   lastSampleBytes = 0;
   /** Retransmits at the previous interval sample. */
   lastSampleRetransmits = 0;
+  /** Retransmits counted before the end of -O (subtracted from the results). */
+  retransmitsBase = 0;
   /** Largest cwnd seen in samples (bytes), 0 when unknown. */
   maxCwnd = 0;
   /** Largest send window seen in samples (bytes), 0 when unknown. */
@@ -47,6 +49,27 @@ export class StreamCounter {
   constructor(id: number, conn: NetConn) {
     this.id = id;
     this.conn = conn;
+  }
+}
+
+/**
+ * Ends the -O warm-up at `now`: the counters restart from zero, so the results and the
+ * following intervals cover only the measured part (as iperf3 reports omitted time).
+ */
+export function rebaseStreams(
+  streams: readonly StreamCounter[],
+  now: Instant,
+  isSender: boolean,
+  net: NetApi,
+): void {
+  for (const s of streams) {
+    s.bytes = 0;
+    s.lastSampleBytes = 0;
+    s.startNs = now;
+    s.endNs = now;
+    const info = isSender ? net.tcpInfo?.(s.conn) : undefined;
+    s.retransmitsBase = info?.retransmits ?? 0;
+    s.lastSampleRetransmits = s.retransmitsBase;
   }
 }
 
@@ -139,8 +162,8 @@ export class IntervalMeter {
     return this.#last;
   }
 
-  /** Closes the interval [last, now) and returns it. */
-  sample(now: Instant): Json {
+  /** Closes the interval [last, now) and returns it; `omitted` marks a -O warm-up interval. */
+  sample(now: Instant, omitted = false): Json {
     const start = (this.#last - this.#t0) / SECOND;
     const end = (now - this.#t0) / SECOND;
     const seconds = Math.max(1e-9, end - start);
@@ -181,7 +204,7 @@ export class IntervalMeter {
         e.rttvar = info.rttVarUs;
         e.pmtu = info.pmtu;
       }
-      e.omitted = false;
+      e.omitted = omitted;
       e.sender = this.#isSender;
       streams.push(e);
     }
@@ -193,7 +216,7 @@ export class IntervalMeter {
       bits_per_second: (sumBytes * 8) / seconds,
     };
     if (haveInfo) sum.retransmits = sumRetr;
-    sum.omitted = false;
+    sum.omitted = omitted;
     sum.sender = this.#isSender;
     this.#last = now;
     return { streams, sum };
@@ -215,7 +238,7 @@ export function localResults(
     return {
       id: s.id,
       bytes: s.bytes,
-      retransmits: isSender ? (info?.retransmits ?? 0) : -1,
+      retransmits: isSender ? (info?.retransmits ?? 0) - s.retransmitsBase : -1,
       startTime: round6(Math.max(0, s.startNs - t0) / SECOND),
       endTime: round6(Math.max(0, s.endNs - t0) / SECOND),
     };

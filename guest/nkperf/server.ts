@@ -10,9 +10,9 @@
  * @module
  */
 
-import { type Instant, monotonicNow, SECOND } from "../../stacks/time.ts";
+import { type Instant, monotonicNow } from "../../stacks/time.ts";
 import { closeQuietly, describeConn, label } from "./client.ts";
-import { DataPhase } from "./data.ts";
+import { DataPhase, IntervalClock } from "./data.ts";
 import { denoNet, type NetApi, type NetConn, type NetListener } from "./net.ts";
 import {
   ControlReader,
@@ -39,7 +39,6 @@ import {
   endLines,
   intervalHeader,
   intervalLines,
-  IntervalMeter,
   type Json,
   localResults,
   NKPERF_VERSION,
@@ -49,8 +48,6 @@ import {
   timestampJson,
 } from "./report.ts";
 
-/** iperf3's error number for "unsupported/bad parameters" sent with SERVER_ERROR (IEBADPROTO). */
-export const IE_BAD_PARAMS = 10;
 /** How long a new connection may take to send its cookie. */
 const COOKIE_TIMEOUT_MS = 10_000;
 /** How long the client may take to open all data streams after CREATE_STREAMS. */
@@ -205,7 +202,7 @@ export class NkperfServer {
     await writeState(ctrl, State.PARAM_EXCHANGE);
     const p = paramsFromJson(await reader.readJson());
     if (p instanceof ProtocolError) {
-      await writeAll(ctrl, encodeServerError(IE_BAD_PARAMS, 0)).catch(() => {});
+      await writeAll(ctrl, encodeServerError(p.iperfErrno, 0)).catch(() => {});
       throw p;
     }
     const params: TestParams = p;
@@ -233,27 +230,24 @@ export class NkperfServer {
     const phase = new DataPhase(test.streams, isSender, params.len, clock);
     await writeState(ctrl, State.TEST_START);
     await writeState(ctrl, State.TEST_RUNNING);
-    const t0 = clock();
-    const cpu0 = cpuMark(t0);
-    const meter = new IntervalMeter(test.streams, isSender, t0, net);
-    const intervals: Json[] = [];
+    const started = clock();
+    const cpu0 = cpuMark(started);
     if (intervalSec > 0) text?.(intervalHeader(net.tcpInfo !== undefined && isSender));
-    phase.start(t0);
-    let tickTimer: ReturnType<typeof setTimeout> | undefined;
-    const sample = (now: Instant): void => {
-      const iv = meter.sample(now);
-      intervals.push(iv);
-      for (const l of intervalLines(iv)) text?.(l);
-    };
-    const scheduleTick = (k: number): void => {
-      if (intervalSec <= 0) return;
-      const due = t0 + k * intervalSec * SECOND;
-      tickTimer = setTimeout(() => {
-        sample(clock());
-        scheduleTick(k + 1);
-      }, Math.max(0, (due - clock()) / 1e6));
-    };
-    scheduleTick(1);
+    // The client decides when the test ends, so ticks run until TEST_END.
+    const timeline = new IntervalClock({
+      streams: test.streams,
+      isSender,
+      net,
+      clock,
+      intervalSec,
+      omitSec: params.omit,
+      durationSec: Number.POSITIVE_INFINITY,
+      onInterval: (iv) => {
+        for (const l of intervalLines(iv)) text?.(l);
+      },
+    });
+    phase.start(started);
+    timeline.start(started);
     const budget = params.omit + params.time + (opts.slackSec ?? 30);
     let timedOut = false;
     const watchdog = setTimeout(() => {
@@ -267,9 +261,8 @@ export class NkperfServer {
           ? new ProtocolError("timeout", `no TEST_END within ${budget} s; the client is gone`)
           : e;
       });
-      clearTimeout(tickTimer);
       const now = clock();
-      if (intervalSec > 0 && now - meter.lastSampleAt > 0.05 * intervalSec * SECOND) sample(now);
+      timeline.finish(now);
       await phase.stop(now, 0);
       await phase.closeAll();
       if (state !== State.TEST_END) {
@@ -278,7 +271,8 @@ export class NkperfServer {
           `the client sent ${stateName(state)} instead of TEST_END; the test was abandoned`,
         );
       }
-      const local = localResults(test.streams, isSender, t0, cpuPercent(cpu0, cpuMark(now)), net);
+      const cpu = cpuPercent(cpu0, cpuMark(now));
+      const local = localResults(test.streams, isSender, timeline.t0, cpu, net);
       await writeState(ctrl, State.EXCHANGE_RESULTS);
       const peer = resultsFromJson(await reader.readJson());
       if (peer instanceof ProtocolError) throw peer;
@@ -312,12 +306,12 @@ export class NkperfServer {
           target_bitrate: 0,
           test_start: testStartJson(params),
         },
-        intervals,
+        intervals: timeline.intervals,
         end,
       };
     } finally {
       clearTimeout(watchdog);
-      clearTimeout(tickTimer);
+      timeline.cancel();
       await phase.closeAll();
     }
   }
