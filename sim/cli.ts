@@ -17,6 +17,7 @@ import {
 import { ChannelParamsError } from "./channel.ts";
 import { formatTable, renderSvg, toJson } from "./report.ts";
 import { parseCount, parseDuration, parseFraction, parseRate, UnitParseError } from "./units.ts";
+import { monotonicNow, SECOND } from "../stacks/time.ts";
 
 /** Usage text of `--help`. */
 export const USAGE = `deno task sim [flags]
@@ -162,8 +163,17 @@ export async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
   let result;
+  const started = monotonicNow();
+  const tty = Deno.stderr.isTerminal();
+  const enc = new TextEncoder();
+  const progress = (now: number, duration: number): void => {
+    if (!tty) return;
+    const line = `\r  simulating: ${(now / SECOND).toFixed(0)} / ${duration / SECOND} s virtual, ` +
+      `${((monotonicNow() - started) / SECOND).toFixed(1)} s wall`;
+    Deno.stderr.writeSync(enc.encode(now === duration ? "\r\x1b[K" : line));
+  };
   try {
-    result = await runExperiment(o.params);
+    result = await runExperiment(o.params, { progress });
   } catch (e) {
     const known = e instanceof CcSelectionError || e instanceof ExperimentParamsError ||
       e instanceof ChannelParamsError;
@@ -188,6 +198,11 @@ export async function main(args: readonly string[]): Promise<number> {
     await Deno.writeTextFile(o.plot, renderSvg(result));
     (o.json === "-" ? console.error : console.log)(`wrote ${o.plot}`);
   }
+  console.error(
+    `(${result.duration_s} s of virtual time in ${
+      ((monotonicNow() - started) / SECOND).toFixed(2)
+    } s of wall time)`,
+  );
   const failed = result.flows.filter((f) => !f.verified);
   if (failed.length > 0) {
     console.error(

@@ -201,9 +201,16 @@ async function loadModule(
 }
 
 /**
+ * Registry names this module registered from cc/dist. They are loaded afresh for every
+ * experiment (a new module instance), so an experiment never inherits state an earlier one
+ * left in a shared instance and runs in one process match runs in separate processes.
+ */
+const loadedHere = new Set<string>();
+
+/**
  * Resolves each `--flows` token: `reno` is the built-in; another name is used when already
- * registered (`registerCc`, e.g. by a test), else loaded from `cc/dist/<name>.wasm` and
- * registered under that name; a token ending in `.wasm` or containing `/` is loaded from that
+ * registered by someone else (`registerCc`, e.g. a test), else loaded from
+ * `cc/dist/<name>.wasm` (a fresh instance per call) and registered under that name; a token ending in `.wasm` or containing `/` is loaded from that
  * path and registered as `wasm:<path>` (so it never replaces a built-in). Each file is loaded
  * once per call. Throws `CcSelectionError` with advice when a token cannot be used.
  */
@@ -222,11 +229,12 @@ export async function resolveCcs(
         r = { token, registryName, label, source: token };
       } else if (token === "reno") {
         r = { token, registryName: "reno", label: "reno", source: "builtin" };
-      } else if (registeredCcNames().includes(token)) {
+      } else if (registeredCcNames().includes(token) && !loadedHere.has(token)) {
         r = { token, registryName: token, label: token, source: "registered" };
       } else if (distFiles().includes(token)) {
         const url = new URL(`${token}.wasm`, DIST_DIR);
         await loadModule(host, url, token, token);
+        loadedHere.add(token);
         r = { token, registryName: token, label: token, source: `cc/dist/${token}.wasm` };
       } else if (AS_MODULES.includes(token) || C_MODULES.includes(token)) {
         throw new CcSelectionError(
@@ -285,7 +293,7 @@ class FlowProbe {
 /**
  * Wraps the flow's real algorithm: forwards every call and output unchanged, and records what
  * the experiment reports. Installed through the registry (`PROBE_CC`) because the stack
- * creates the algorithm inside `connect()`; `pendingProbe` tells the factory which flow.
+ * creates the algorithm inside `connect()`; `pending.probe` tells the factory which flow.
  *
  * Methods the wrapped object has beyond `CongestionControl` (optional hooks such as
  * `release()`, `setEcnNegotiated()`, `initFromState()`) are forwarded too, and only when the
@@ -364,10 +372,18 @@ class ProbeCc implements CongestionControl {
   }
 }
 
-let pendingProbe: FlowProbe | null = null;
+/**
+ * The flow whose `connect()` is in progress. Kept on `globalThis` because the registry is
+ * process-wide: if this module is loaded twice (two URLs), the factory registered last must
+ * still see the probe set by either copy.
+ */
+const pending: { probe: FlowProbe | null } =
+  ((globalThis as Record<symbol, unknown>)[Symbol.for("sim/experiment.pendingProbe")] ??= {
+    probe: null,
+  }) as { probe: FlowProbe | null };
 registerCc(PROBE_CC, (): CongestionControl => {
-  const probe = pendingProbe;
-  pendingProbe = null;
+  const probe = pending.probe;
+  pending.probe = null;
   // Only the experiment asks for this name, always with a probe set; Reno keeps a stray
   // request harmless.
   if (probe === null) return new RenoCc();
@@ -506,13 +522,13 @@ class Flow {
     if (tcb !== null && tcb.sndRing.free < this.#lowWater && tcb.error === null) return false;
     try {
       if (this.sendId < 0) {
-        pendingProbe = this.probe;
+        pending.probe = this.probe;
         this.sendId = tcp.connect(this.dst, PORT, now, {
           congestionControl: PROBE_CC,
           sendBufferSize: this.bufferBytes,
           receiveBufferSize: this.bufferBytes,
         });
-        pendingProbe = null;
+        pending.probe = null;
         if (this.probe.inner === null) {
           throw new Error("TcpStack.connect() did not create the congestion control");
         }
@@ -525,7 +541,7 @@ class Flow {
         this.written += n;
       }
     } catch (e) {
-      pendingProbe = null;
+      pending.probe = null;
       this.error = `sender: ${e instanceof Error ? e.message : String(e)}`;
     }
     return true;
@@ -869,6 +885,11 @@ export interface ExperimentHooks {
    * step, a loss burst) or install `sim.onDeliver`. Keep it deterministic to keep the JSON so.
    */
   setup?: (ctx: ExperimentContext) => void;
+  /**
+   * Called after each virtual second (and at the end) with the virtual time reached, ns; for
+   * progress displays. Runs between events, so it cannot change the outcome.
+   */
+  progress?: (now: Instant, duration: Duration) => void;
 }
 
 /** Resolves the flows' algorithms (loading .wasm modules) and runs the experiment. */
@@ -958,7 +979,14 @@ export function simulate(
   const bottleneck = db.bottleneck;
   const sampler = new Sampler(sim, flows, () => bottleneck.queuedPackets, interval);
   hooks.setup?.({ sim, dumbbell: db });
-  sim.runUntil(p.duration);
+  // In steps of one virtual second for progress reports; the event order is the same as one
+  // runUntil(duration).
+  for (let t = SECOND;; t += SECOND) {
+    const stop = Math.min(t, p.duration);
+    sim.runUntil(stop);
+    hooks.progress?.(stop, p.duration);
+    if (stop === p.duration) break;
+  }
 
   const seconds = p.duration / SECOND;
   const st = bottleneck.stats;

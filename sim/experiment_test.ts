@@ -350,3 +350,14 @@ Deno.test("per-flow RTTs: each flow sees its own base RTT; a bad list is refused
     /cannot be below the bottleneck/,
   );
 });
+
+Deno.test({
+  name: "runs with a WebAssembly algorithm repeat exactly in one process (fresh module each run)",
+  ignore: !haveCubic,
+  fn: async () => {
+    const p = small({ flows: ["reno", "cubic"], queuePackets: 50, duration: SECOND });
+    const a = toJson(await runExperiment(p));
+    const b = toJson(await runExperiment(p));
+    assert.equal(a, b);
+  },
+});
