@@ -3,7 +3,7 @@
  * here; GuestLib later).
  *
  * ```sh
- * deno task nkperf -s [-p PORT] [-1] [-i S] [-J]
+ * deno task nkperf -s [-p PORT] [-B ADDR] [-1] [-i S] [-J]
  * deno task nkperf -c HOST [-p PORT] [-t S] [-P N] [-R] [-O S] [-l LEN] [-i S] [-J]
  * ```
  *
@@ -40,6 +40,8 @@ export interface CliArgs {
   readonly intervalSec: number;
   /** -1 */
   readonly oneOff: boolean;
+  /** -B: address the server binds (default all IPv4 addresses). */
+  readonly bind: string | undefined;
 }
 
 /** A command-line argument is wrong; the message says which and how to fix it. */
@@ -55,6 +57,7 @@ export class UsageError extends Error {
 export const USAGE = `Usage: nkperf [-s|-c host] [options]
 Server:  -s             run as server
          -1, --one-off  serve one test, then exit
+         -B, --bind ADDR     listen on ADDR only (default 0.0.0.0; '::' for IPv6)
 Client:  -c, --client HOST   connect to HOST
          -t, --time S        seconds to transmit (default 10)
          -P, --parallel N    parallel streams (default 1)
@@ -94,6 +97,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let json = false;
   let intervalSec = 1;
   let oneOff = false;
+  let bind: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -150,6 +154,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       case "--one-off":
         oneOff = true;
         break;
+      case "-B":
+      case "--bind":
+        bind = value();
+        break;
       case "-h":
       case "--help":
         mode = "help";
@@ -159,7 +167,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     }
   }
   if (mode === undefined) throw new UsageError("pass -s (server) or -c HOST (client)");
-  return { mode, host, port, time, parallel, reverse, omit, len, json, intervalSec, oneOff };
+  return { mode, host, port, time, parallel, reverse, omit, len, json, intervalSec, oneOff, bind };
 }
 
 /** Runs the command line on `net`; returns the exit code. */
@@ -183,6 +191,7 @@ export async function main(
   if (args.mode === "server") {
     const server = NkperfServer.listen({
       port: args.port,
+      ...(args.bind !== undefined ? { hostname: args.bind } : {}),
       oneOff: args.oneOff,
       intervalSec: args.intervalSec,
       net,

@@ -33,8 +33,10 @@ Deno.test("parseArgs() reads iperf3-style client and server options", () => {
     json: true,
     intervalSec: 0.5,
     oneOff: false,
+    bind: undefined,
   });
-  const s = parseArgs(["-s", "-1", "--port", "7000"]);
+  const s = parseArgs(["-s", "-1", "--port", "7000", "-B", "198.18.0.1"]);
+  assert.equal(s.bind, "198.18.0.1");
   assert.equal(s.mode, "server");
   assert.equal(s.oneOff, true);
   assert.equal(s.port, 7000);

@@ -7,6 +7,7 @@ import {
   encodeJsonFrame,
   IperfErrno,
   makeCookie,
+  ProtocolError,
   ServerRefusedError,
   State,
   writeAll,
@@ -290,4 +291,58 @@ Deno.test("-O: the warm-up is one omitted interval and the results count only af
   assert.ok(inIntervals <= sent.bytes && inIntervals > 0.8 * sent.bytes);
   assert.equal(sum(reports[0]!, "sum_received").bytes, sum(c, "sum_received").bytes);
   assert.equal(((reports[0]!.intervals as Json[])[0]!.sum as Json).omitted, true);
+});
+
+Deno.test("the client fails with 'unexpected-eof' when the server vanishes mid-test", async () => {
+  const net = memoryNet();
+  const l = net.listen({ port: PORT });
+  const fake = (async (): Promise<void> => {
+    const ctrl = await l.accept();
+    const r = new ControlReader(ctrl);
+    await r.readCookie();
+    await writeAll(ctrl, Uint8Array.of(State.PARAM_EXCHANGE));
+    await r.readJson();
+    await writeAll(ctrl, Uint8Array.of(State.CREATE_STREAMS));
+    const data = await l.accept();
+    await writeAll(ctrl, Uint8Array.of(State.TEST_START, State.TEST_RUNNING));
+    await new Promise((res) => setTimeout(res, 100));
+    ctrl.close();
+    data.close();
+  })();
+  const started = performance.now();
+  await assert.rejects(
+    runClient({ host: "h", time: 5, net }),
+    (e: unknown) => e instanceof ProtocolError && e.reason === "unexpected-eof",
+  );
+  assert.ok(performance.now() - started < 2000, "gave up long before -t 5 ended");
+  await fake;
+  l.close();
+});
+
+Deno.test("the server reports a client that vanishes mid-test and serves the next one", async () => {
+  const net = memoryNet();
+  const reports: Json[] = [];
+  const server = NkperfServer.listen({ port: PORT, net, onReport: (r) => reports.push(r) });
+  const ctrl = await net.connect({ hostname: "h", port: PORT });
+  const r = new ControlReader(ctrl);
+  const cookie = makeCookie();
+  await writeAll(ctrl, encodeCookie(cookie));
+  assert.equal(await r.readState(), State.PARAM_EXCHANGE);
+  await writeAll(ctrl, encodeJsonFrame({ tcp: true, time: 5, parallel: 1, len: 1000 }));
+  assert.equal(await r.readState(), State.CREATE_STREAMS);
+  const data = await net.connect({ hostname: "h", port: PORT });
+  await writeAll(data, encodeCookie(cookie));
+  assert.equal(await r.readState(), State.TEST_START);
+  assert.equal(await r.readState(), State.TEST_RUNNING);
+  ctrl.close();
+  data.close();
+  for (let i = 0; i < 100 && reports.length === 0; i++) {
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  assert.match(String(reports[0]?.error), /closed the control connection/);
+  const next = await runClient({ host: "h", time: 0.2, net });
+  assert.ok(sum(next, "sum_sent").bytes > 0);
+  server.close();
+  await server.done;
+  assert.equal(reports.length, 2);
 });
