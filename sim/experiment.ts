@@ -10,9 +10,11 @@
  * ```
  *
  * Topology: n senders and n receivers behind two switches; the bottleneck (left -> right) has
- * the requested rate, buffer, impairments and ECN threshold; the whole base RTT is propagation
- * on the bottleneck (rtt/2 each way). Access links run at 10x the bottleneck rate with no
- * delay, so queues build only at the bottleneck. Impairments apply to the data direction only.
+ * the requested rate, buffer, impairments and ECN threshold; the base RTT is propagation on
+ * the bottleneck (rtt/2 each way), plus, for per-flow RTTs, delay on that sender's access link.
+ * Access links run at 10x the bottleneck rate, so queues build only at the bottleneck.
+ * Impairments apply to the data direction only. `reno` needs nothing from cc/; other names and
+ * .wasm paths load WebAssembly modules through cc/ (imported on first use).
  *
  * Every flow moves real bytes: the sender writes a seeded pseudo-random stream (period
  * 1,000,003 bytes, a prime, so no segment, window or sequence-wrap error lines up with it; a
@@ -45,7 +47,7 @@ import {
   RenoCc,
 } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import type { RecoveryInfo } from "../stacks/tcpip/tcp/recovery/api.ts";
-import { AS_MODULES, C_MODULES, CcHost, DIST_DIR } from "../cc/mod.ts";
+import type { CcHost } from "../cc/mod.ts";
 import { Simulator } from "./simulator.ts";
 import type { SimNode } from "./simulator.ts";
 import type { SimPort } from "./port.ts";
@@ -160,6 +162,17 @@ export interface ResolvedCc {
   readonly source: string;
 }
 
+/** Where `deno task build:cc` puts the bundled modules (cc/build.ts `DIST_DIR`). */
+const DIST_DIR = new URL("../cc/dist/", import.meta.url);
+
+/**
+ * The WebAssembly host, imported on first use so that `reno` runs even while cc/ is being
+ * changed (and costs nothing when no module is asked for).
+ */
+async function ccModule(): Promise<typeof import("../cc/mod.ts")> {
+  return await import("../cc/mod.ts");
+}
+
 function isPath(token: string): boolean {
   return token.endsWith(".wasm") || token.includes("/");
 }
@@ -200,6 +213,16 @@ async function loadModule(
   }
 }
 
+/** True for a module cc/ builds (so the advice is to build it). */
+async function isBundled(name: string): Promise<boolean> {
+  try {
+    const cc = await ccModule();
+    return cc.AS_MODULES.includes(name) || cc.C_MODULES.includes(name);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Registry names this module registered from cc/dist. They are loaded afresh for every
  * experiment (a new module instance), so an experiment never inherits state an earlier one
@@ -210,14 +233,17 @@ const loadedHere = new Set<string>();
 /**
  * Resolves each `--flows` token: `reno` is the built-in; another name is used when already
  * registered by someone else (`registerCc`, e.g. a test), else loaded from
- * `cc/dist/<name>.wasm` (a fresh instance per call) and registered under that name; a token ending in `.wasm` or containing `/` is loaded from that
- * path and registered as `wasm:<path>` (so it never replaces a built-in). Each file is loaded
- * once per call. Throws `CcSelectionError` with advice when a token cannot be used.
+ * `cc/dist/<name>.wasm` (a fresh instance per call) and registered under that name; a token
+ * ending in `.wasm` or containing `/` is loaded from that path and registered as `wasm:<path>`
+ * (so it never replaces a built-in). Each file is loaded once per call, into `host` (default: a
+ * new `CcHost`). Throws `CcSelectionError` with advice when a token cannot be used.
  */
 export async function resolveCcs(
   tokens: readonly string[],
-  host: CcHost = new CcHost(),
+  host?: CcHost,
 ): Promise<ResolvedCc[]> {
+  let h = host ?? null;
+  const getHost = async (): Promise<CcHost> => h ??= new (await ccModule()).CcHost();
   const done = new Map<string, ResolvedCc>();
   const out: ResolvedCc[] = [];
   for (const token of tokens) {
@@ -225,18 +251,20 @@ export async function resolveCcs(
     if (r === undefined) {
       if (isPath(token)) {
         const registryName = `wasm:${token}`;
-        const label = await loadModule(host, token, registryName, token);
+        const label = await loadModule(await getHost(), token, registryName, token);
         r = { token, registryName, label, source: token };
       } else if (token === "reno") {
         r = { token, registryName: "reno", label: "reno", source: "builtin" };
-      } else if (registeredCcNames().includes(token) && !loadedHere.has(token)) {
+      } else if (
+        registeredCcNames().includes(token) && !loadedHere.has(token) && token !== PROBE_CC
+      ) {
         r = { token, registryName: token, label: token, source: "registered" };
       } else if (distFiles().includes(token)) {
         const url = new URL(`${token}.wasm`, DIST_DIR);
-        await loadModule(host, url, token, token);
+        await loadModule(await getHost(), url, token, token);
         loadedHere.add(token);
         r = { token, registryName: token, label: token, source: `cc/dist/${token}.wasm` };
-      } else if (AS_MODULES.includes(token) || C_MODULES.includes(token)) {
+      } else if (await isBundled(token)) {
         throw new CcSelectionError(
           `--flows ${token}: the module is not built yet; run deno task build:cc, then retry`,
         );
