@@ -3,9 +3,10 @@
  * stack in the peer namespace: ARP and NDP both ways, ICMP echo both ways, UDP echo.
  * Needs root, iproute2, ethtool, python3 (and ping from iputils, present with iproute2 images).
  *
- * The peer runs with TX checksum offload off: veth never completes partial checksums, so with
- * offload on the peer's UDP/ICMPv6 frames arrive with only the pseudo-header sum and our stack
- * (rightly) drops them as bad-checksum. See the last test for what "on" currently does.
+ * The peer runs with TX checksum offload off in most tests. With it on, veth never completes
+ * partial checksums: the peer's UDP/TCP frames arrive with only the pseudo-header sum. XdpLink
+ * flags veth links (`capabilities.rxPartialChecksum`) and the IP layer accepts exactly those;
+ * the last tests show both the accepted (veth, auto) and the refused (option off) cases.
  */
 
 import assert from "node:assert/strict";
@@ -33,8 +34,13 @@ class Node {
   #running = true;
   readonly #done: Promise<void>;
 
-  constructor(lab: Lab) {
-    this.link = XdpLink.open({ ifname: lab.nsmIf, ringSize: 256, handleSignals: false });
+  constructor(lab: Lab, partialChecksums: "auto" | boolean = "auto") {
+    this.link = XdpLink.open({
+      ifname: lab.nsmIf,
+      ringSize: 256,
+      handleSignals: false,
+      partialChecksums,
+    });
     this.iface = new Interface(this.link, {
       ipv4: [{ address: lab.nsmV4, prefixLength: 24 }],
       ipv6: [{ address: lab.nsmV6, prefixLength: 64 }],
@@ -186,29 +192,40 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "with peer TX checksum offload on, its UDP datagrams arrive with partial checksums and are dropped as bad-checksum, not accepted",
-  ignore: gate.ignore,
-  async fn(): Promise<void> {
-    gate.assert();
-    await using lab = await Lab.up({ offloads: "on" });
-    const node = new Node(lab);
-    try {
-      const udp = node.iface.createUdp();
-      const sock = udp.bind(null, 7);
-      // ICMP echo still works: ping computes its checksum in full in user space.
-      const v4 = await lab.peer(["ping", "-c", "2", "-i", "0.2", "-W", "2", lab.nsmV4], true);
-      assert.equal(lossOf(v4.stdout), 0, v4.stdout + v4.stderr);
-      const script = "import socket\n" +
-        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" +
-        `for i in range(3): s.sendto(b'partial-%d' % i, ('${lab.nsmV4}', 7))\n`;
-      await lab.peer(["python3", "-c", script]);
-      await node.until(() => node.iface.drops.get("bad-checksum") >= 3, 3000);
-      assert.equal(node.iface.drops.get("bad-checksum"), 3);
-      assert.equal(sock.stats.rxDatagrams, 0);
-    } finally {
-      await node.stop();
-    }
-  },
-});
+for (const partial of [true, false]) {
+  Deno.test({
+    name: partial
+      ? "with peer TX checksum offload on, its UDP datagrams (partial checksums) are accepted on veth and counted as partial"
+      : "with partialChecksums false, the peer's partial-checksum UDP datagrams are dropped as bad-checksum, not accepted",
+    ignore: gate.ignore,
+    async fn(): Promise<void> {
+      gate.assert();
+      await using lab = await Lab.up({ offloads: "on" });
+      const node = new Node(lab, partial ? "auto" : false);
+      try {
+        assert.equal(node.link.capabilities.rxPartialChecksum, partial, "veth detected");
+        const udp = node.iface.createUdp();
+        const sock = udp.bind(null, 7);
+        // ICMP echo works either way: ping computes its checksum in full in user space.
+        const v4 = await lab.peer(["ping", "-c", "2", "-i", "0.2", "-W", "2", lab.nsmV4], true);
+        assert.equal(lossOf(v4.stdout), 0, v4.stdout + v4.stderr);
+        const script = "import socket\n" +
+          "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" +
+          `for i in range(3): s.sendto(b'partial-%d' % i, ('${lab.nsmV4}', 7))\n`;
+        await lab.peer(["python3", "-c", script]);
+        if (partial) {
+          await node.until(() => sock.stats.rxDatagrams >= 3, 3000);
+          assert.equal(sock.stats.rxDatagrams, 3);
+          assert.equal(node.iface.counters.partialChecksums, 3);
+          assert.equal(node.iface.drops.get("bad-checksum"), 0);
+        } else {
+          await node.until(() => node.iface.drops.get("bad-checksum") >= 3, 3000);
+          assert.equal(node.iface.drops.get("bad-checksum"), 3);
+          assert.equal(sock.stats.rxDatagrams, 0);
+        }
+      } finally {
+        await node.stop();
+      }
+    },
+  });
+}

@@ -54,6 +54,12 @@ export interface XdpLinkOptions {
   readonly maxBatch?: number;
   /** Close all links and exit on SIGINT/SIGTERM; default true. */
   readonly handleSignals?: boolean;
+  /**
+   * Accept TCP/UDP checksums left partial by the Linux peer (`capabilities.rxPartialChecksum`):
+   * "auto" (default) enables it only when the interface's driver is "veth", whose peer is a
+   * local Linux stack that never finishes CHECKSUM_PARTIAL checksums; true/false force it.
+   */
+  readonly partialChecksums?: "auto" | boolean;
   /** Where fallbacks are reported; default `console.warn`. */
   readonly onWarning?: (message: string) => void;
 }
@@ -137,8 +143,10 @@ globalThis.addEventListener("unload", () => {
 /**
  * An AF_XDP `Link`; see the module comment. With several queues, `receive()` visits them
  * round-robin and transmit uses the first queue's socket. Checksums are neither verified nor
- * completed (no offloads): a Linux peer on veth must have TX checksum offload off, or its
- * UDP/TCP frames arrive with partial checksums that the stack drops as bad-checksum.
+ * completed (no offloads). A Linux peer on veth with TX checksum offload on sends UDP/TCP
+ * frames with partial checksums (pseudo-header sum only): on veth (`partialChecksums`
+ * "auto") the link says so in `capabilities.rxPartialChecksum` and the IP layer accepts
+ * exactly those; elsewhere they would be dropped as bad-checksum.
  */
 export class XdpLink implements Link {
   /** Interface name. */
@@ -147,7 +155,7 @@ export class XdpLink implements Link {
   readonly mac: Uint8Array;
   /** Layer-3 MTU: the interface's, capped by what fits in a UMEM frame. */
   readonly mtu: number;
-  /** No offloads on AF_XDP. */
+  /** No offloads on AF_XDP; `rxPartialChecksum` on veth (see `XdpLinkOptions`). */
   readonly capabilities: LinkCapabilities;
   /** Socket mode in use (the same on every queue). */
   readonly mode: "copy" | "zerocopy";
@@ -200,11 +208,17 @@ export class XdpLink implements Link {
     program: XdpProgram,
     socks: XskSocket[],
     maxBatch: number,
+    rxPartialChecksum: boolean,
   ) {
     this.name = name;
     this.mac = mac;
     this.mtu = mtu;
-    this.capabilities = { rxChecksumVerified: false, txChecksumOffload: false, maxBatch };
+    this.capabilities = {
+      rxChecksumVerified: false,
+      txChecksumOffload: false,
+      rxPartialChecksum,
+      maxBatch,
+    };
     this.#program = program;
     this.attachMode = program.attachMode;
     const first = socks[0]!;
@@ -280,6 +294,7 @@ export class XdpLink implements Link {
           `frame holds; using MTU ${fit} (jumbo frames need multi-buffer AF_XDP, not supported)`,
       );
     }
+    const partial = options.partialChecksums ?? "auto";
     const link = new XdpLink(
       info.name,
       info.mac,
@@ -287,6 +302,7 @@ export class XdpLink implements Link {
       program,
       socks,
       options.maxBatch ?? 64,
+      partial === "auto" ? info.driver === "veth" : partial,
     );
     track(link, options.handleSignals ?? true);
     return link;

@@ -19,6 +19,14 @@ export interface LinkCapabilities {
   readonly rxChecksumVerified: boolean;
   /** The device completes TCP/UDP checksums on transmit; the stack may leave them partial. */
   readonly txChecksumOffload: boolean;
+  /**
+   * The device is a local virtual link (veth) whose Linux peer may send TCP/UDP frames with
+   * CHECKSUM_PARTIAL: the checksum field holds only the folded pseudo-header sum and the rest
+   * was never computed (no wire between the two ends can corrupt it). When true, the IP layer
+   * accepts exactly that value as "partial" (counted in `counters.partialChecksums`); every
+   * other checksum is still verified. Absent means false: never set it for a real wire.
+   */
+  readonly rxPartialChecksum?: boolean;
   /** Largest batch `receive()` hands out per call; a hint for the driver loop. */
   readonly maxBatch: number;
 }

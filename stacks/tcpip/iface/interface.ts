@@ -39,7 +39,9 @@ import { IpAddress } from "../wire/address.ts";
 import { ARP_REPLY, ARP_REQUEST, ArpRepr } from "../wire/arp.ts";
 import { EMPTY, read16, read32, Span, write16, write32 } from "../wire/bytes.ts";
 import {
+  foldChecksum,
   internetChecksum,
+  pseudoHeaderSumV4,
   pseudoHeaderSumV6,
   transportChecksumOk,
   writeTransportChecksum,
@@ -161,6 +163,11 @@ export class InterfaceCounters {
   readonly icmpErrors = { sent: 0, rateLimited: 0, received: 0 };
   /** Transport payloads handed to handlers. */
   delivered = 0;
+  /**
+   * TCP/UDP packets accepted with a partial checksum (the folded pseudo-header sum only) from
+   * a link with `capabilities.rxPartialChecksum` (a local Linux peer over veth).
+   */
+  partialChecksums = 0;
 
   /** A plain copy for logs and tests. */
   snapshot(): Record<string, unknown> {
@@ -323,6 +330,7 @@ export class Interface implements IpOutput {
   private readonly bucket4: TokenBucket;
   private readonly bucket6: TokenBucket;
   private readonly rxBatch: number;
+  private readonly rxPartialOk: boolean;
   private readonly rxBudget: number;
   private rxPending = false;
   private now: Instant = 0;
@@ -375,6 +383,7 @@ export class Interface implements IpOutput {
     this.acceptRa = config.acceptRa ?? false;
     this.ttl = config.ttl ?? 64;
     this.rxBatch = config.rxBatch ?? link.capabilities.maxBatch;
+    this.rxPartialOk = link.capabilities.rxPartialChecksum === true;
     this.rxBudget = config.rxBudget ?? 16;
     this.routes = new RouteTable(config.pmtu ?? {});
     this.reassembler = new Reassembler((r) => this.drops.count(r), config.reassembly ?? {});
@@ -775,6 +784,7 @@ export class Interface implements IpOutput {
       return;
     }
     this.counters.delivered++;
+    if (this.rxPartialOk && !info.checksumVerified) this.checkPartial(protocol, body);
     h.receive(info, body, this.now);
   }
 
@@ -1125,6 +1135,38 @@ export class Interface implements IpOutput {
     } else {
       // RFC 4443 2.4(e.3): Packet Too Big may answer multicast; we only forward unicast anyway.
       this.sendIcmpError(6, 2, 0, mtu, protocol, icmpType, fragOffset);
+    }
+  }
+
+  /**
+   * On a link whose peer may leave checksums partial (veth), marks a TCP/UDP packet whose
+   * checksum field equals the folded pseudo-header sum as verified: that is exactly what
+   * Linux writes for CHECKSUM_PARTIAL. A full checksum that happens to equal it would also
+   * be accepted by the transport, so nothing correct is lost; any other value is left for
+   * the transport to verify (and drop as bad-checksum when wrong).
+   */
+  private checkPartial(protocol: number, body: Uint8Array): void {
+    let off: number;
+    let len: number;
+    if (protocol === 6) {
+      if (body.length < 20) return;
+      off = 16;
+      len = body.length;
+    } else if (protocol === 17) {
+      if (body.length < 8) return;
+      off = 6;
+      len = read16(body, 4);
+      if (len < 8 || len > body.length) return;
+    } else return;
+    const field = read16(body, off);
+    const info = this.rxInfo;
+    const sum = info.version === 4
+      ? pseudoHeaderSumV4(read32(info.src, 0), read32(info.dst, 0), protocol, len)
+      : pseudoHeaderSumV6(info.src, info.dst, protocol, len);
+    // foldChecksum() complements; the partial field is the folded sum itself.
+    if (field === (~foldChecksum(sum) & 0xffff)) {
+      info.checksumVerified = true;
+      this.counters.partialChecksums++;
     }
   }
 
