@@ -1,0 +1,469 @@
+/**
+ * `deno task nsm`: our TCP/IP stack on a real interface (AF_XDP) or a TAP device, serving
+ * echo/discard over TCP and UDP, until SIGINT/SIGTERM.
+ *
+ * ```sh
+ * deno task nsm --link xdp:veth0 --ip 198.18.0.1/24 --ip6 fd00::1/64 --echo 7 --discard 9
+ * deno task nsm --link tap:nsmtap0 --ip 198.18.0.1/24 --mtu 9000 --echo 7
+ * ```
+ *
+ * Prints one line starting with `ready` (addresses, link mode, MTU, services) once serving,
+ * and one line starting with `stopped` (counters) after a clean shutdown; exit status 0.
+ * Misconfigurations exit with status 2 and a message naming the flag to fix.
+ *
+ * @module
+ */
+
+import type { Link } from "../stacks/link/link.ts";
+import { Interface } from "../stacks/tcpip/iface/interface.ts";
+import { IpAddress } from "../stacks/tcpip/wire/address.ts";
+import { defaultSocketOptions } from "../stacks/tcpip/tcp/config.ts";
+import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
+import { monotonicNow } from "../stacks/time.ts";
+import type { AttachMode } from "../xdp/bpf.ts";
+import type { BindMode } from "../xdp/socket.ts";
+import { netdevInfo } from "../xdp/netdev.ts";
+import { TapLink } from "../xdp/tap.ts";
+import { XdpLink } from "../xdp/xdp_link.ts";
+import { NsmRuntime, type WaitableLink } from "./runtime.ts";
+import { type ServiceKind, Services } from "./services.ts";
+
+/** A command-line mistake; the message says which flag and what to give. */
+export class NsmUsageError extends Error {
+  /** Builds the error. */
+  constructor(message: string) {
+    super(`${message} (run with --help for usage)`);
+    this.name = "NsmUsageError";
+  }
+}
+
+/** What the command line asks for. */
+export interface NsmOptions {
+  /** "xdp" or "tap". */
+  readonly linkKind: "xdp" | "tap";
+  /** Interface (xdp) or TAP device (tap) name. */
+  readonly ifname: string;
+  /** IPv4 addresses with prefix lengths. */
+  readonly ipv4: { address: IpAddress; prefixLength: number }[];
+  /** IPv6 addresses with prefix lengths. */
+  readonly ipv6: { address: IpAddress; prefixLength: number }[];
+  /** IPv4 default gateway. */
+  readonly gateway4: IpAddress | undefined;
+  /** IPv6 default gateway. */
+  readonly gateway6: IpAddress | undefined;
+  /** Layer-3 MTU override, or undefined for the link's. */
+  readonly mtu: number | undefined;
+  /** Services by port. */
+  readonly services: { kind: ServiceKind; port: number }[];
+  /** AF_XDP bind mode. */
+  readonly xdpMode: BindMode;
+  /** XDP attach mode. */
+  readonly attach: AttachMode;
+  /** AF_XDP queues. */
+  readonly queues: number;
+  /** Accept partial checksums from a local veth peer: auto (veth only), on, off. */
+  readonly partialChecksums: "auto" | "on" | "off";
+  /** TCP congestion control name. */
+  readonly congestion: string | undefined;
+}
+
+/** The usage text. */
+export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN [options]
+
+  --link xdp:IF           AF_XDP on interface IF (root); tap:NAME creates TAP device NAME
+  --ip ADDR/LEN           IPv4 address and prefix (repeatable)
+  --ip6 ADDR/LEN          IPv6 address and prefix (repeatable)
+  --gw ADDR               default gateway (IPv4 or IPv6; once per family)
+  --mtu N                 layer-3 MTU (default: the interface's; at most what the link carries)
+  --echo PORT             RFC 862 echo on TCP and UDP PORT (repeatable)
+  --discard PORT          RFC 863 discard on TCP and UDP PORT (repeatable)
+  --xdp-mode M            auto | copy | zerocopy (AF_XDP bind mode; default auto)
+  --attach M              auto | skb | native (XDP attach mode; auto: native on veth, which
+                          turns the peer's GSO off; native elsewhere with fallback to skb)
+  --queues N              AF_XDP queues 0..N-1 (default 1)
+  --partial-checksums M   auto | on | off: accept TCP/UDP checksums left partial by a local
+                          Linux peer (auto: only on veth)
+  --cc NAME               TCP congestion control (default reno)
+  --help                  this text`;
+
+function parsePrefix(flag: string, text: string, version: 4 | 6): {
+  address: IpAddress;
+  prefixLength: number;
+} {
+  const slash = text.indexOf("/");
+  if (slash < 0) {
+    throw new NsmUsageError(
+      `${flag} ${text}: give ADDR/LEN, e.g. ${flag} ${
+        version === 4 ? "198.18.0.1/24" : "fd00::1/64"
+      }`,
+    );
+  }
+  let address: IpAddress;
+  try {
+    address = IpAddress.parse(text.slice(0, slash));
+  } catch {
+    throw new NsmUsageError(`${flag} ${text}: '${text.slice(0, slash)}' is not an IP address`);
+  }
+  if (address.version !== version) {
+    throw new NsmUsageError(
+      `${flag} ${text}: an IPv${address.version} address; use ${version === 4 ? "--ip6" : "--ip"}`,
+    );
+  }
+  const lenText = text.slice(slash + 1);
+  const max = version === 4 ? 32 : 128;
+  const prefixLength = Number(lenText);
+  if (!/^\d+$/.test(lenText) || prefixLength > max) {
+    throw new NsmUsageError(`${flag} ${text}: prefix length must be 0..${max}`);
+  }
+  return { address, prefixLength };
+}
+
+function parseInteger(flag: string, text: string, lo: number, hi: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < lo || n > hi) {
+    throw new NsmUsageError(`${flag} ${text}: give an integer in ${lo}..${hi}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new NsmUsageError(`${flag} ${text}: give one of ${allowed.join(", ")}`);
+  }
+  return text as T;
+}
+
+/** Parses the command line; throws `NsmUsageError` with a precise message for every mistake. */
+export function parseNsmArgs(args: readonly string[]): NsmOptions {
+  let link: string | undefined;
+  const ipv4: NsmOptions["ipv4"] = [];
+  const ipv6: NsmOptions["ipv6"] = [];
+  let gateway4: IpAddress | undefined;
+  let gateway6: IpAddress | undefined;
+  let mtu: number | undefined;
+  const services: NsmOptions["services"] = [];
+  let xdpMode: BindMode = "auto";
+  let attach: AttachMode = "auto";
+  let queues = 1;
+  let queuesGiven = false;
+  let xdpModeGiven = false;
+  let partialChecksums: NsmOptions["partialChecksums"] = "auto";
+  let congestion: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    let flag = a;
+    let value: string | undefined;
+    const eq = a.indexOf("=");
+    if (a.startsWith("--") && eq > 0) {
+      flag = a.slice(0, eq);
+      value = a.slice(eq + 1);
+    }
+    const takeValue = (): string => {
+      if (value !== undefined) return value;
+      const v = args[i + 1];
+      if (v === undefined || v.startsWith("--")) {
+        throw new NsmUsageError(`${flag} needs a value`);
+      }
+      i++;
+      return v;
+    };
+    switch (flag) {
+      case "--link": {
+        if (link !== undefined) throw new NsmUsageError("--link given twice; the NSM drives one");
+        link = takeValue();
+        break;
+      }
+      case "--ip":
+        ipv4.push(parsePrefix(flag, takeValue(), 4));
+        break;
+      case "--ip6":
+        ipv6.push(parsePrefix(flag, takeValue(), 6));
+        break;
+      case "--gw": {
+        const t = takeValue();
+        let gw: IpAddress;
+        try {
+          gw = IpAddress.parse(t);
+        } catch {
+          throw new NsmUsageError(`--gw ${t}: not an IP address`);
+        }
+        if (gw.version === 4) {
+          if (gateway4 !== undefined) throw new NsmUsageError("--gw: two IPv4 gateways given");
+          gateway4 = gw;
+        } else {
+          if (gateway6 !== undefined) throw new NsmUsageError("--gw: two IPv6 gateways given");
+          gateway6 = gw;
+        }
+        break;
+      }
+      case "--mtu":
+        mtu = parseInteger(flag, takeValue(), 1280, 65000);
+        break;
+      case "--echo":
+      case "--discard": {
+        const port = parseInteger(flag, takeValue(), 1, 65535);
+        if (services.some((s) => s.port === port)) {
+          throw new NsmUsageError(`${flag} ${port}: port ${port} already has a service`);
+        }
+        services.push({ kind: flag === "--echo" ? "echo" : "discard", port });
+        break;
+      }
+      case "--xdp-mode":
+        xdpMode = oneOf(flag, takeValue(), ["auto", "copy", "zerocopy"] as const);
+        xdpModeGiven = true;
+        break;
+      case "--attach":
+        attach = oneOf(flag, takeValue(), ["auto", "skb", "native"] as const);
+        xdpModeGiven = true;
+        break;
+      case "--queues":
+        queues = parseInteger(flag, takeValue(), 1, 64);
+        queuesGiven = true;
+        break;
+      case "--partial-checksums":
+        partialChecksums = oneOf(flag, takeValue(), ["auto", "on", "off"] as const);
+        break;
+      case "--cc":
+        congestion = takeValue();
+        break;
+      default:
+        throw new NsmUsageError(
+          a.startsWith("-") ? `unknown flag ${a}` : `unexpected argument '${a}'`,
+        );
+    }
+  }
+  if (link === undefined) throw new NsmUsageError("--link is required (xdp:IF or tap:NAME)");
+  const m = /^(xdp|tap):(.+)$/.exec(link);
+  if (m === null) {
+    throw new NsmUsageError(`--link ${link}: give xdp:IF (AF_XDP) or tap:NAME (TAP device)`);
+  }
+  const linkKind = m[1] as "xdp" | "tap";
+  const ifname = m[2]!;
+  if (ifname.length > 15 || /[\s/]/.test(ifname)) {
+    throw new NsmUsageError(
+      `--link ${link}: interface names are 1-15 characters, no '/' or spaces`,
+    );
+  }
+  if (linkKind === "tap" && (xdpModeGiven || queuesGiven)) {
+    throw new NsmUsageError("--xdp-mode/--attach/--queues apply to --link xdp:IF only");
+  }
+  if (ipv4.length === 0 && ipv6.length === 0) {
+    throw new NsmUsageError("give at least one address: --ip ADDR/LEN or --ip6 ADDR/LEN");
+  }
+  const onLink = (gw: IpAddress, list: NsmOptions["ipv4"]): boolean =>
+    list.some((p) => samePrefix(gw, p.address, p.prefixLength));
+  if (gateway4 !== undefined && !onLink(gateway4, ipv4)) {
+    throw new NsmUsageError(`--gw ${gateway4}: not inside any --ip prefix`);
+  }
+  if (
+    gateway6 !== undefined && !onLink(gateway6, ipv6) && !gateway6.toString().startsWith("fe80:")
+  ) {
+    throw new NsmUsageError(`--gw ${gateway6}: not link-local and not inside any --ip6 prefix`);
+  }
+  return {
+    linkKind,
+    ifname,
+    ipv4,
+    ipv6,
+    gateway4,
+    gateway6,
+    mtu,
+    services,
+    xdpMode,
+    attach,
+    queues,
+    partialChecksums,
+    congestion,
+  };
+}
+
+function samePrefix(a: IpAddress, b: IpAddress, len: number): boolean {
+  const x = a.bytes, y = b.bytes;
+  for (let i = 0; i < x.length && len > 0; i++, len -= 8) {
+    const mask = len >= 8 ? 0xff : (0xff << (8 - len)) & 0xff;
+    if ((x[i]! & mask) !== (y[i]! & mask)) return false;
+  }
+  return true;
+}
+
+/** A link seen with a smaller MTU than the device's (for `--mtu` below the interface's). */
+class MtuLink implements WaitableLink {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  readonly capabilities: Link["capabilities"];
+  readonly #inner: WaitableLink;
+  constructor(inner: WaitableLink, mtu: number) {
+    this.#inner = inner;
+    this.name = inner.name;
+    this.mac = inner.mac;
+    this.mtu = mtu;
+    this.capabilities = inner.capabilities;
+  }
+  receive(onFrame: (frame: Uint8Array) => void, max: number): number {
+    return this.#inner.receive(onFrame, max);
+  }
+  transmitBuffer(length: number): Uint8Array | null {
+    return this.#inner.transmitBuffer(length);
+  }
+  commit(length: number): void {
+    this.#inner.commit(length);
+  }
+  flush(): void {
+    this.#inner.flush();
+  }
+  close(): void {
+    this.#inner.close();
+  }
+  wait(timeoutMs: number): Promise<boolean> {
+    return this.#inner.wait(timeoutMs);
+  }
+}
+
+/** The opened device plus a description for the ready line. */
+interface OpenedLink {
+  readonly link: WaitableLink;
+  readonly describe: string;
+  readonly stats: () => Record<string, unknown>;
+}
+
+function openLink(o: NsmOptions): OpenedLink {
+  if (o.linkKind === "tap") {
+    const tap = TapLink.open({ ifname: o.ifname, ...(o.mtu !== undefined ? { mtu: o.mtu } : {}) });
+    return {
+      link: tap,
+      describe: `link=tap:${tap.name}`,
+      stats: () => ({ ...tap.stats() }),
+    };
+  }
+  // On veth, generic (skb) XDP hands AF_XDP the peer's TSO/GSO super-frames, which do not fit
+  // a UMEM frame and are dropped; a native program makes veth turn the peer's GSO off, so the
+  // peer segments to the MTU. So "auto" means native on veth here (xdp/ keeps skb for itself).
+  const attach = o.attach === "auto" && netdevInfo(o.ifname).driver === "veth"
+    ? "native"
+    : o.attach;
+  const xdp = XdpLink.open({
+    ifname: o.ifname,
+    queues: o.queues,
+    mode: o.xdpMode,
+    attachMode: attach,
+    handleSignals: false,
+    partialChecksums: o.partialChecksums === "auto" ? "auto" : o.partialChecksums === "on",
+    onWarning: (m) => console.error(`nsm: ${m}`),
+  });
+  let link: WaitableLink = xdp;
+  if (o.mtu !== undefined) {
+    if (o.mtu > xdp.mtu) {
+      xdp.close();
+      throw new NsmUsageError(
+        `--mtu ${o.mtu}: ${o.ifname} carries at most ${xdp.mtu} over AF_XDP ` +
+          `(raise the interface MTU, or use --link tap:NAME for jumbo frames)`,
+      );
+    }
+    if (o.mtu < xdp.mtu) link = new MtuLink(xdp, o.mtu);
+  }
+  return {
+    link,
+    describe: `link=xdp:${xdp.name} mode=${xdp.mode} attach=${xdp.attachMode} ` +
+      `queues=${xdp.queueIds.length} partial-checksums=${
+        xdp.capabilities.rxPartialChecksum ? "on" : "off"
+      }`,
+    stats: () => {
+      const s = xdp.stats();
+      return { rx: s.rxPackets, tx: s.txPackets, kernel: s.kernel, txNoFrame: s.txNoFrame };
+    },
+  };
+}
+
+/** Runs the NSM with `args`; resolves with the exit status. */
+export async function main(args: readonly string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  let o: NsmOptions;
+  try {
+    o = parseNsmArgs(args);
+  } catch (e) {
+    if (e instanceof NsmUsageError) {
+      console.error(`nsm: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  let opened: OpenedLink;
+  try {
+    opened = openLink(o);
+  } catch (e) {
+    console.error(`nsm: ${e instanceof Error ? e.message : String(e)}`);
+    return e instanceof NsmUsageError ? 2 : 1;
+  }
+  const link = opened.link;
+  try {
+    const iface = new Interface(link, {
+      ipv4: o.ipv4,
+      ipv6: o.ipv6,
+      ...(o.gateway4 !== undefined ? { gateway4: o.gateway4 } : {}),
+      ...(o.gateway6 !== undefined ? { gateway6: o.gateway6 } : {}),
+    });
+    const rand = new Uint32Array(1);
+    const tcp = new TcpStack({
+      ip: iface,
+      random: () => crypto.getRandomValues(rand)[0]!,
+      config: {
+        synQueueMax: 4096,
+        ...(o.congestion !== undefined
+          ? { socket: { ...defaultSocketOptions(), congestionControl: o.congestion } }
+          : {}),
+      },
+    });
+    iface.register(tcp);
+    const udp = iface.createUdp();
+    const services = new Services(tcp, udp);
+    for (const s of o.services) services.serve(s.kind, s.port);
+    const rt = new NsmRuntime(link, iface);
+    rt.add(services);
+    let signal = "";
+    const onSignal = (name: string) => (): void => {
+      signal = name;
+      rt.stop();
+    };
+    const onInt = onSignal("SIGINT"), onTerm = onSignal("SIGTERM");
+    Deno.addSignalListener("SIGINT", onInt);
+    Deno.addSignalListener("SIGTERM", onTerm);
+    const addrs = [
+      ...o.ipv4.map((a) => `${a.address}/${a.prefixLength}`),
+      ...o.ipv6.map((a) => `${a.address}/${a.prefixLength}`),
+    ];
+    const svc = o.services.map((s) => `${s.kind}:${s.port}`).join(",") || "none";
+    console.log(
+      `ready ${opened.describe} mtu=${link.mtu} mac=${
+        [...link.mac].map((b) => b.toString(16).padStart(2, "0")).join(":")
+      } addresses=${addrs.join(",")} services=${svc}`,
+    );
+    await rt.run();
+    Deno.removeSignalListener("SIGINT", onInt);
+    Deno.removeSignalListener("SIGTERM", onTerm);
+    services.close(monotonicNow());
+    iface.poll(monotonicNow()); // push the RSTs
+    console.log(`stopped ${signal || "stop()"} ${
+      JSON.stringify({
+        loop: rt.stats,
+        services: services.stats,
+        link: opened.stats(),
+        drops: iface.drops.snapshot?.() ?? {},
+        partialChecksums: iface.counters.partialChecksums,
+        tcpInternalErrors: tcp.counters.internalErrors,
+      })
+    }`);
+    return 0;
+  } catch (e) {
+    // Unexpected: keep the stack, it is a bug.
+    console.error(`nsm: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return 1;
+  } finally {
+    link.close();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { main, NsmUsageError, parseNsmArgs } from "./cli.ts";
+
+Deno.test("parseNsmArgs() reads link, addresses, gateways, MTU, services and XDP options", () => {
+  const o = parseNsmArgs([
+    ...["--link", "xdp:veth0", "--ip", "198.18.0.1/24", "--ip6=fd00::1/64"],
+    ...["--gw", "198.18.0.254", "--gw", "fd00::fe", "--mtu", "1400", "--echo", "7"],
+    ...["--discard", "9", "--xdp-mode", "copy", "--queues", "2", "--partial-checksums", "off"],
+  ]);
+  assert.equal(o.linkKind, "xdp");
+  assert.equal(o.ifname, "veth0");
+  assert.equal(o.ipv4[0]!.address.toString(), "198.18.0.1");
+  assert.equal(o.ipv4[0]!.prefixLength, 24);
+  assert.equal(o.ipv6[0]!.address.toString(), "fd00::1");
+  assert.equal(o.gateway4?.toString(), "198.18.0.254");
+  assert.equal(o.gateway6?.toString(), "fd00::fe");
+  assert.equal(o.mtu, 1400);
+  assert.deepEqual(o.services, [{ kind: "echo", port: 7 }, { kind: "discard", port: 9 }]);
+  assert.equal(o.xdpMode, "copy");
+  assert.equal(o.queues, 2);
+  assert.equal(o.partialChecksums, "off");
+});
+
+const cases: [string[], RegExp][] = [
+  [["--ip", "198.18.0.1/24"], /--link is required/],
+  [["--link", "eth0", "--ip", "198.18.0.1/24"], /give xdp:IF .* or tap:NAME/],
+  [["--link", "xdp:averyveryverylongname", "--ip", "198.18.0.1/24"], /1-15 characters/],
+  [["--link", "xdp:v0"], /at least one address/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1"], /give ADDR\/LEN/],
+  [["--link", "xdp:v0", "--ip", "fd00::1/64"], /IPv6 address; use --ip6/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.300/24"], /not an IP address/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/33"], /prefix length must be 0..32/],
+  [["--link", "xdp:v0", "--ip6", "fd00::1/129"], /prefix length must be 0..128/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--gw", "198.19.0.1"], /not inside any --ip/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--mtu", "100"], /--mtu 100: .*1280..65000/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--echo", "0"], /--echo 0: .*1..65535/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--echo", "7", "--discard", "7"], /already has/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--xdp-mode", "fast"], /auto, copy, zerocopy/],
+  [["--link", "tap:t0", "--ip", "198.18.0.1/24", "--queues", "2"], /xdp:IF only/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--mtu"], /--mtu needs a value/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--bogus"], /unknown flag --bogus/],
+  [["--link", "xdp:a", "--link", "xdp:b"], /--link given twice/],
+];
+
+for (const [args, message] of cases) {
+  Deno.test(`parseNsmArgs(${args.join(" ")}) fails with ${message}`, () => {
+    assert.throws(() => parseNsmArgs(args), (e: unknown) => {
+      assert.ok(e instanceof NsmUsageError);
+      assert.match(e.message, message);
+      return true;
+    });
+  });
+}
+
+Deno.test("main() exits 2 with the message on a usage error and 1 when the interface is missing", async () => {
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (m: string) => errors.push(m);
+  try {
+    assert.equal(await main(["--link", "xdp:v0"]), 2);
+    assert.match(errors.join("\n"), /nsm: give at least one address/);
+    errors.length = 0;
+    assert.equal(await main(["--link", "xdp:nsmnosuchif0", "--ip", "198.18.0.1/24"]), 1);
+    assert.match(errors.join("\n"), /nsmnosuchif0/);
+  } finally {
+    console.error = orig;
+  }
+});

@@ -1,0 +1,199 @@
+/**
+ * The NSM driver loop: one event loop runs the link, the `Interface` (and through it the
+ * `TcpStack` and UDP), the services and any other pollable component (a ServiceLib serving NK
+ * devices plugs in the same way) with real time from `monotonicNow()`.
+ *
+ * Polling is adaptive: while something happens the loop busy-polls (no system call between
+ * batches except the link's own kicks); after `spinNs` without work it sleeps in the link's
+ * `wait(ms)` (poll(2) on the device descriptor) until a frame arrives or the earliest
+ * `pollAt()` deadline of every component, so an idle NSM uses next to no CPU. While busy it
+ * still yields to Deno's event loop every `yieldNs` so signals and timers are served.
+ *
+ * ```ts
+ * const rt = new NsmRuntime(link, iface);
+ * rt.add(services);                // anything with poll(now)/pollAt()
+ * Deno.addSignalListener("SIGTERM", () => rt.stop());
+ * await rt.run();                  // returns after stop(); the caller closes the link
+ * ```
+ *
+ * @module
+ */
+
+import type { Link } from "../stacks/link/link.ts";
+import type { Interface } from "../stacks/tcpip/iface/interface.ts";
+import {
+  type Duration,
+  type Instant,
+  MICROSECOND,
+  MILLISECOND,
+  monotonicNow,
+  NEVER,
+} from "../stacks/time.ts";
+
+/** A component driven by the loop (services, a ServiceLib, statistics printers). */
+export interface Pollable {
+  /** Name for logs. */
+  readonly name: string;
+  /** Does whatever is due at `now`; returns true when it did work (keeps the loop spinning). */
+  poll(now: Instant): boolean;
+  /** The next instant `poll` has timed work, or `NEVER`. */
+  pollAt(): Instant;
+}
+
+/** A link the loop can sleep on: XdpLink and TapLink both have `wait`. */
+export interface WaitableLink extends Link {
+  /** Sleeps until a frame is ready or `timeoutMs` passes; true when something is ready. */
+  wait(timeoutMs: number): Promise<boolean>;
+}
+
+/** Tunables of `NsmRuntime`. */
+export interface NsmRuntimeOptions {
+  /** Keep busy-polling this long after the last work before sleeping; default 200 µs. */
+  readonly spinNs?: Duration;
+  /** While busy, yield to Deno's event loop at least this often; default 2 ms. */
+  readonly yieldNs?: Duration;
+  /** Longest single sleep (bounds the latency of components without a wake source); 250 ms. */
+  readonly maxSleepMs?: number;
+}
+
+/** Counters of the loop (for the idle-CPU measurement and the shutdown line). */
+export interface NsmRuntimeStats {
+  /** Loop iterations. */
+  iterations: number;
+  /** Iterations in which something did work. */
+  busyIterations: number;
+  /** Sleeps in `link.wait` with a timeout > 0. */
+  sleeps: number;
+  /** Sleeps that ended because a frame arrived (rather than the deadline). */
+  wakeups: number;
+  /** Yields to the event loop while busy. */
+  yields: number;
+}
+
+/** Thrown when `run()` is called twice at once. */
+export class RuntimeStateError extends Error {
+  /** Builds the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "RuntimeStateError";
+  }
+}
+
+/** The driver loop; see the module comment. */
+export class NsmRuntime {
+  /** The device. */
+  readonly link: WaitableLink;
+  /** The IP interface (TCP/UDP are registered on it). */
+  readonly iface: Interface;
+  /** Loop counters. */
+  readonly stats: NsmRuntimeStats = {
+    iterations: 0,
+    busyIterations: 0,
+    sleeps: 0,
+    wakeups: 0,
+    yields: 0,
+  };
+  readonly #hooks: Pollable[] = [];
+  readonly #spinNs: Duration;
+  readonly #yieldNs: Duration;
+  readonly #maxSleepMs: number;
+  #running = false;
+  #stopRequested = false;
+
+  /** Builds a loop over `link` and `iface` (iface must be built on `link`). */
+  constructor(link: WaitableLink, iface: Interface, options: NsmRuntimeOptions = {}) {
+    this.link = link;
+    this.iface = iface;
+    this.#spinNs = options.spinNs ?? 200 * MICROSECOND;
+    this.#yieldNs = options.yieldNs ?? 2 * MILLISECOND;
+    this.#maxSleepMs = options.maxSleepMs ?? 250;
+  }
+
+  /** Adds a component polled after the interface on every iteration; returns a remover. */
+  add(hook: Pollable): () => void {
+    this.#hooks.push(hook);
+    return () => {
+      const i = this.#hooks.indexOf(hook);
+      if (i >= 0) this.#hooks.splice(i, 1);
+    };
+  }
+
+  /** The components added, in polling order. */
+  get hooks(): readonly Pollable[] {
+    return this.#hooks;
+  }
+
+  /** True while `run()` is looping. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Asks the loop to return; it does within one sleep (`maxSleepMs`) at most. */
+  stop(): void {
+    this.#stopRequested = true;
+  }
+
+  /** One pass: the interface, then every hook, then a link flush. True when anything worked. */
+  step(now: Instant): boolean {
+    let busy = this.iface.poll(now);
+    const hooks = this.#hooks;
+    for (let i = 0; i < hooks.length; i++) {
+      if (hooks[i]!.poll(now)) busy = true;
+    }
+    // Sends made by hooks outside iface.poll (TCP segments are emitted on the next poll, UDP
+    // replies directly) are pushed now.
+    this.link.flush();
+    return busy;
+  }
+
+  /** The earliest deadline of the interface and every hook. */
+  pollAt(): Instant {
+    let at = this.iface.pollAt();
+    const hooks = this.#hooks;
+    for (let i = 0; i < hooks.length; i++) {
+      const h = hooks[i]!.pollAt();
+      if (h < at) at = h;
+    }
+    return at;
+  }
+
+  /** Runs until `stop()`. */
+  async run(): Promise<void> {
+    if (this.#running) throw new RuntimeStateError("NsmRuntime.run() is already running");
+    this.#running = true;
+    this.#stopRequested = false;
+    const s = this.stats;
+    try {
+      let lastWork = monotonicNow();
+      let lastYield = lastWork;
+      while (!this.#stopRequested) {
+        const now = monotonicNow();
+        s.iterations++;
+        if (this.step(now)) {
+          s.busyIterations++;
+          lastWork = now;
+        }
+        const after = monotonicNow();
+        if (after - lastWork < this.#spinNs || this.pollAt() <= after) {
+          if (after - lastYield >= this.#yieldNs) {
+            // A zero-timeout wait is a thread-pool hop: the event loop runs (signals, timers).
+            s.yields++;
+            await this.link.wait(0);
+            lastYield = monotonicNow();
+          }
+          continue;
+        }
+        const at = this.pollAt();
+        let ms = at === NEVER ? this.#maxSleepMs : Math.ceil((at - after) / MILLISECOND);
+        if (ms > this.#maxSleepMs) ms = this.#maxSleepMs;
+        if (ms < 1) ms = 1;
+        s.sleeps++;
+        if (await this.link.wait(ms)) s.wakeups++;
+        lastYield = monotonicNow();
+        lastWork = lastYield; // spin again briefly after a wake-up: a burst likely follows
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+}
