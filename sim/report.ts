@@ -132,21 +132,42 @@ function trailingMean(v: readonly number[], k: number): number[] {
   return out;
 }
 
+/** Above this many flows the plot draws one line per algorithm instead of one per flow. */
+export const MAX_PLOTTED_FLOWS = 8;
+
 /** The plot: throughput and cwnd per flow, and the bottleneck queue, over virtual time. */
 export function renderSvg(r: ExperimentResult): string {
   const t = r.series.t_s;
   const k = smoothingSamples(r);
-  const label = (i: number): string => `flow ${i}: ${r.flows[i]!.cc}`;
-  const throughput: PlotSeries[] = r.flows.map((f, i) => ({
-    name: label(i),
-    t,
-    v: trailingMean(f.series.throughput_bps, k).map((x) => x / 1e6),
-  }));
-  const cwnd: PlotSeries[] = r.flows.map((f, i) => ({
-    name: label(i),
-    t,
-    v: f.series.cwnd_segments,
-  }));
+  let throughput: PlotSeries[];
+  let cwnd: PlotSeries[];
+  if (r.flows.length <= MAX_PLOTTED_FLOWS) {
+    const label = (i: number): string => `flow ${i}: ${r.flows[i]!.cc}`;
+    throughput = r.flows.map((f, i) => ({
+      name: label(i),
+      t,
+      v: trailingMean(f.series.throughput_bps, k).map((x) => x / 1e6),
+    }));
+    cwnd = r.flows.map((f, i) => ({ name: label(i), t, v: f.series.cwnd_segments }));
+  } else {
+    // Too many lines to tell apart: one line per algorithm (total goodput, mean cwnd).
+    const groups = new Map<string, ExperimentResult["flows"]>();
+    for (const f of r.flows) groups.set(f.cc, [...(groups.get(f.cc) ?? []), f]);
+    throughput = [];
+    cwnd = [];
+    for (const [cc, fs] of groups) {
+      const sum = t.map((_, j) => fs.reduce((a, f) => a + f.series.throughput_bps[j]!, 0));
+      const mean = t.map((_, j) =>
+        fs.reduce((a, f) => a + f.series.cwnd_segments[j]!, 0) / fs.length
+      );
+      throughput.push({
+        name: `${fs.length}x ${cc}, sum`,
+        t,
+        v: trailingMean(sum, k).map((x) => x / 1e6),
+      });
+      cwnd.push({ name: `${fs.length}x ${cc}, mean`, t, v: mean });
+    }
+  }
   const names = r.flows.map((f) => f.cc);
   const title = `${r.flows.length} flow${r.flows.length === 1 ? "" : "s"} (${
     summarizeNames(names)

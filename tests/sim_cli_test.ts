@@ -199,3 +199,19 @@ Deno.test("deno task sim --json - writes only JSON on stdout (table on stderr)",
   assert.equal(j.link.rate_bps, 10e6);
   assert.match(err, /flow +cc +goodput/);
 });
+
+Deno.test("renderSvg() draws one line per algorithm when there are more than 8 flows", async () => {
+  const { runExperiment, defaultParams } = await import("../sim/experiment.ts");
+  const { renderSvg, MAX_PLOTTED_FLOWS } = await import("../sim/report.ts");
+  const r = await runExperiment({
+    ...defaultParams(),
+    rateBps: 20e6,
+    flows: Array(MAX_PLOTTED_FLOWS + 1).fill("reno"),
+    duration: 500 * MILLISECOND,
+  });
+  const svg = renderSvg(r);
+  assert.ok(svg.includes("9x reno, sum") && svg.includes("9x reno, mean"));
+  assert.ok(!svg.includes("flow 0: reno"));
+  // Two panels with one line each, plus the queue.
+  assert.equal(svg.match(/<polyline /g)?.length, 3);
+});
