@@ -49,21 +49,28 @@ function pad(
 
 /** The human-readable summary: one row per flow, then the link and fairness. */
 export function formatTable(r: ExperimentResult): string {
-  const head = ["flow", "cc", "goodput", "retx", "RTT p50", "RTT p99", "cwnd max", "verified"];
-  const rows = r.flows.map((f) => [
-    String(f.id),
-    f.cc,
-    formatRate(f.goodput_bps),
-    String(f.retransmits),
-    ms(f.rtt_ms.p50),
-    ms(f.rtt_ms.p99),
-    f.cwnd_max_segments.toFixed(1),
-    f.verified ? "yes" : `NO${f.error === null ? "" : ` (${f.error})`}`,
-  ]);
+  const staggered = r.flows.some((f) => f.start_s > 0);
+  const rtts = new Set(r.flows.map((f) => f.base_rtt_ms)).size > 1;
+  const cols: [string, (f: ExperimentResult["flows"][number]) => string, boolean][] = [
+    ["flow", (f) => String(f.id), false],
+    ["cc", (f) => f.cc, false],
+  ];
+  if (staggered) cols.push(["start", (f) => `${f.start_s} s`, true]);
+  if (rtts) cols.push(["base RTT", (f) => `${f.base_rtt_ms} ms`, true]);
+  cols.push(
+    ["goodput", (f) => formatRate(f.goodput_bps), true],
+    ["retx", (f) => String(f.retransmits), true],
+    ["RTT p50", (f) => ms(f.rtt_ms.p50), true],
+    ["RTT p99", (f) => ms(f.rtt_ms.p99), true],
+    ["cwnd max", (f) => f.cwnd_max_segments.toFixed(1), true],
+    ["verified", (f) => f.verified ? "yes" : `NO${f.error === null ? "" : ` (${f.error})`}`, false],
+  );
+  const head = cols.map((c) => c[0]);
+  const rows = r.flows.map((f) => cols.map((c) => c[1](f)));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   // The last column is free text; do not pad it.
   widths[widths.length - 1] = 0;
-  const right = new Set([2, 3, 4, 5, 6]);
+  const right = new Set(cols.flatMap((c, i) => (c[2] ? [i] : [])));
   const l = r.link;
   const lines = [
     `deno task sim: ${describeSetup(r)}`,
