@@ -40,6 +40,8 @@ virtual time. Same flags and seed => same results, byte for byte.
                         aimd, ...: built-in or cc/dist/<name>.wasm), a path to a .wasm
                         module, or Nx<name> for N flows (e.g. 2xcubic,bbr)
   --stagger 0s          flow i starts at i x stagger (goodput counts from its start)
+  --pacing              every host paces at cwnd/SRTT when its algorithm sets no rate
+                        (Linux fq-like; algorithms with a pacing rate are paced anyway)
   --duration 30s        virtual time to simulate
   --seed 1              root seed of every random choice
   --interval 100ms      sampling interval of the time series (default: ~200 samples)
@@ -72,6 +74,11 @@ export interface CliOptions {
 }
 
 type Setter = (o: CliOptions, flag: string, value: string) => void;
+
+/** Flags without a value (`--pacing`; `--pacing=off` also accepted). */
+const SWITCHES: Record<string, (o: CliOptions, on: boolean) => void> = {
+  pacing: (o, on) => o.params.tcp = { ...o.params.tcp, pacing: on },
+};
 
 const FLAGS: Record<string, Setter> = {
   rate: (o, f, v) => o.params.rateBps = parseRate(f, v),
@@ -129,6 +136,15 @@ export function parseArgs(args: readonly string[]): CliOptions {
     }
     const eq = arg.indexOf("=");
     const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    const sw = Object.hasOwn(SWITCHES, name) ? SWITCHES[name] : undefined;
+    if (sw !== undefined) {
+      const v = eq < 0 ? "on" : arg.slice(eq + 1);
+      if (!["on", "off", "true", "false"].includes(v)) {
+        throw new UnitParseError(name, v, `--${name} or --${name}=off`);
+      }
+      sw(o, v === "on" || v === "true");
+      continue;
+    }
     const set = Object.hasOwn(FLAGS, name) ? FLAGS[name] : undefined;
     if (set === undefined) throw new CliUsageError(`unknown flag --${name}`);
     let value: string;

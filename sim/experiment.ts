@@ -35,6 +35,7 @@ import { MILLISECOND, SECOND } from "../stacks/time.ts";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import type { Tcb } from "../stacks/tcpip/tcp/tcb.ts";
+import type { TcpConfig } from "../stacks/tcpip/tcp/config.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import {
   type AckSample,
@@ -93,6 +94,8 @@ export interface ExperimentParams {
   interval: Duration | null;
   /** Flow i starts at i * stagger (ns); 0 starts all at once. */
   stagger: Duration;
+  /** Stack-wide TCP settings for every host, e.g. `{ pacing: true }` (default: none). */
+  tcp: Partial<TcpConfig>;
 }
 
 /** The CLI defaults: 100 Mbit/s, 20 ms, 100 packets, one Reno flow for 30 s, seed 1. */
@@ -113,6 +116,7 @@ export function defaultParams(): ExperimentParams {
     seed: 1,
     interval: null,
     stagger: 0,
+    tcp: {},
   };
 }
 
@@ -430,7 +434,7 @@ class Host implements SimNode {
   /** Application run after each poll; returns true when it used a socket. */
   app: ((now: Instant) => boolean) | null = null;
 
-  constructor(port: SimPort, address: string, seed: number) {
+  constructor(port: SimPort, address: string, seed: number, config: Partial<TcpConfig>) {
     this.iface = new Interface(port, { ipv4: [{ address, prefixLength: 16 }] });
     let s = seed >>> 0 || 1;
     const random = (): number => {
@@ -441,7 +445,7 @@ class Host implements SimNode {
       s >>>= 0;
       return s;
     };
-    this.tcp = new TcpStack({ ip: this.iface, random });
+    this.tcp = new TcpStack({ ip: this.iface, random, config });
     this.iface.register(this.tcp);
   }
 
@@ -813,6 +817,7 @@ export interface ExperimentResult {
   /** Impairment settings (probabilities) and the ECN threshold (null = off). */
   params: {
     stagger_s: number;
+    pacing: boolean;
     loss: number;
     reorder: number;
     reorder_delay_ms: number;
@@ -972,11 +977,17 @@ export function simulate(
   const flows: Flow[] = [];
   for (let i = 0; i < n; i++) {
     const hi = 1 + (i >> 8);
-    const s = new Host(db.senders[i]!, `198.18.${hi}.${(i & 255) + 1}`, p.seed * 1000 + 2 * i + 1);
+    const s = new Host(
+      db.senders[i]!,
+      `198.18.${hi}.${(i & 255) + 1}`,
+      p.seed * 1000 + 2 * i + 1,
+      p.tcp,
+    );
     const r = new Host(
       db.receivers[i]!,
       `198.18.${hi + 100}.${(i & 255) + 1}`,
       p.seed * 1000 + 2 * i + 2,
+      p.tcp,
     );
     const listener = r.tcp.listen(null, PORT, 4, {
       congestionControl: ccs[i]!.registryName,
@@ -1077,6 +1088,7 @@ export function simulate(
     duration_s: seconds,
     params: {
       stagger_s: p.stagger / SECOND,
+      pacing: p.tcp.pacing ?? false,
       loss: p.loss,
       reorder: p.reorder,
       reorder_delay_ms: p.reorderDelay / MILLISECOND,

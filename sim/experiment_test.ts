@@ -361,3 +361,17 @@ Deno.test({
     assert.equal(a, b);
   },
 });
+
+Deno.test("tcp.pacing spreads a window over the RTT: a fixed 20-segment window queues less", async () => {
+  registerCc("fixed20", () => new FixedWindowCc());
+  const base = small({ flows: ["fixed20"], duration: SECOND });
+  const bursty = await runExperiment(base);
+  const paced = await runExperiment({ ...base, tcp: { pacing: true } });
+  assert.equal(paced.params.pacing, true);
+  assert.equal(bursty.params.pacing, false);
+  assert.ok(
+    paced.link.queue_delay_ms.p99 < bursty.link.queue_delay_ms.p99,
+    `${paced.link.queue_delay_ms.p99} vs ${bursty.link.queue_delay_ms.p99}`,
+  );
+  assert.ok(paced.flows[0]!.verified);
+});

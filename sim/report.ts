@@ -34,6 +34,7 @@ export function describeSetup(r: ExperimentResult): string {
   if (p.corrupt > 0) parts.push(`corrupt ${pct(p.corrupt)}`);
   if (p.ecn_k !== null) parts.push(`ECN K=${p.ecn_k}`);
   if (p.stagger_s > 0) parts.push(`flows ${p.stagger_s} s apart`);
+  if (p.pacing) parts.push("paced");
   parts.push(`${r.duration_s} s`, `seed ${r.seed}`);
   return parts.join(", ");
 }

@@ -86,6 +86,14 @@ Deno.test("parseArgs() --rtt with a list sets one RTT per flow, the smallest on 
   assert.throws(() => parseArgs(["--rtt", "20ms,x"]), UnitParseError);
 });
 
+Deno.test("parseArgs() --pacing is a switch: bare, =on or =off", () => {
+  assert.equal(parseArgs([]).params.tcp.pacing, undefined);
+  assert.equal(parseArgs(["--pacing"]).params.tcp.pacing, true);
+  assert.equal(parseArgs(["--pacing=off"]).params.tcp.pacing, false);
+  assert.equal(parseArgs(["--pacing", "--rate", "1gbit"]).params.rateBps, 1e9);
+  assert.throws(() => parseArgs(["--pacing=maybe"]), /--pacing or --pacing=off/);
+});
+
 Deno.test("parseArgs() rejects bad values with UnitParseError naming the flag and a good spelling", () => {
   const cases: [string[], RegExp][] = [
     [["--rate", "fast"], /--rate "fast" is not understood; write it like 100mbit/],
