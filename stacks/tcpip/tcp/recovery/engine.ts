@@ -519,7 +519,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const prevFack = this.rackFack;
     const prevFackValid = this.rackFackValid;
     const echoTime = tsRtt >= 0 ? now - tsRtt : -1;
-    let ackedPkts = 0;
+    let ackedPkts = 0; // records removed by the cumulative ACK (AckResult.newlyAckedPackets)
+    let deliveredPkts = 0; // segments newly delivered: not counting ones SACKed earlier
     this.rsPrior = -1;
     this.rsRtt = -1;
     if (!this.sackOn) sackCount = 0;
@@ -579,6 +580,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
           if (f & F_RETRANS) this.retrans -= l;
           r.popFront();
           ackedPkts++;
+          // A segment SACKed earlier was counted as delivered then (CC growth must not count
+          // it twice: at recovery exit one ACK can cover a whole window of SACKed data).
+          if (!(f & F_SACKED)) deliveredPkts++;
         } else {
           if (f & F_SACKED) this.sacked -= take;
           if (f & F_LOST) this.lost -= take;
@@ -640,7 +644,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
         r.a[r.oFlags + s] = (f & ~(F_LOST | F_RETRANS)) | F_SACKED;
         r.unlink(s);
         res.newlySackedBytes += l;
-        ackedPkts++;
+        deliveredPkts++;
         this.deliver(s, l, now, echoTime, prevFack, prevFackValid);
       }
     }
@@ -796,7 +800,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (rs.ackedSacked > 0) {
       const m = this.smp;
       m.ackedBytes = rs.ackedSacked;
-      m.ackedPackets = ackedPkts;
+      m.ackedPackets = deliveredPkts;
       m.delivered = rs.delivered;
       m.deliveredCe = rs.deliveredCe;
       m.interval = rs.interval;
