@@ -11,8 +11,11 @@
  * F. wake2:    as E, but the NSM sleeps too while waiting (= two wake-ups per round trip)
  * G. idle:     both sides wait 2 s with nothing to do; CPU time of each process
  *
- * Run: deno run -A bench/nk_two_process.ts [scale]   (scale 1 = default counts; 0.1 for a quick run)
- * Uses 2 cores for a few seconds: run it on a quiet machine.
+ * Run: deno run -A bench/nk_two_process.ts [scale] [--spin]
+ *   scale 1 = default counts (0.1 for a quick run). Phases A-D wait like a real driver loop:
+ *   spin up to 50 us, then sleep on the doorbell; with --spin they never sleep (best numbers on
+ *   an idle machine, worst on a loaded one, where a spinning side burns the peer's time slice).
+ * Uses 2 cores for a few seconds.
  *
  * @module
  */
@@ -21,9 +24,11 @@ import process from "node:process";
 import { GuestDevice, NsmDevice } from "../nsm/device.ts";
 import { decodeNqe, encodeCompletion, encodeNqe, Nqe, NqeOp } from "../nsm/nqe.ts";
 import type { RingConsumer, RingProducer } from "../nsm/ring.ts";
+import type { Doorbell } from "../nsm/wake.ts";
 import { monotonicNow } from "../stacks/time.ts";
 
-const SCALE = Number(Deno.args[0] === "guest" ? Deno.args[2] : Deno.args[0] ?? 1);
+const NUM_ARGS = Deno.args.filter((a) => /^[0-9.]+$/.test(a));
+const SCALE = Number(NUM_ARGS[0] ?? 1);
 const N_RAW = Math.round(20_000_000 * SCALE);
 const N_ENC = Math.round(5_000_000 * SCALE);
 const N_RTT = Math.round(5_000_000 * SCALE);
@@ -31,48 +36,63 @@ const N_PING = Math.round(200_000 * SCALE);
 const N_WAKE = Math.max(20, Math.round(300 * SCALE));
 const IDLE_MS = 2000;
 const GAP_MS = 3; // pause before each wake-up so the guest has gone to sleep
+/** Spin budget before sleeping in phases A-D: 50 us, or (with --spin) never sleep. */
+const SPIN_NS = Deno.args.includes("--spin") ? 1e15 : 50_000;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
 /** Producer side of phase A: writes the running count into each slot. */
-function produceRaw(r: RingProducer, n: number, notify: () => void): void {
+async function produceRaw(r: RingProducer, n: number, bell: Doorbell): Promise<void> {
+  const room = (): boolean => r.claim(1) > 0;
   let sent = 0;
   while (sent < n) {
     const k = r.claim(n - sent < 64 ? n - sent : 64);
-    if (k === 0) continue;
+    if (k === 0) {
+      await bell.wait(room, SPIN_NS);
+      continue;
+    }
     for (let j = 0; j < k; j++) r.view.setUint32(r.slot(j), sent + j, true);
     r.publish(k);
     sent += k;
-    notify();
+    bell.notify();
   }
 }
 
 /** Consumer side of phase A; returns [ns from first to last element, checksum ok]. */
-function consumeRaw(r: RingConsumer, n: number): [number, boolean] {
+async function consumeRaw(r: RingConsumer, n: number, bell: Doorbell): Promise<[number, boolean]> {
+  const ready = (): boolean => r.peekFill() > 0;
   let got = 0;
   let bad = 0;
   let t0 = 0;
   while (got < n) {
-    const k = r.available(64);
-    if (k === 0) continue;
+    const k = r.available(n - got < 64 ? n - got : 64); // never eat the next phase
+    if (k === 0) {
+      await bell.wait(ready, SPIN_NS);
+      continue;
+    }
     if (got === 0) t0 = monotonicNow();
     for (let j = 0; j < k; j++) if (r.view.getUint32(r.slot(j), true) !== ((got + j) >>> 0)) bad++;
     r.release(k);
     got += k;
+    bell.notify();
   }
   return [monotonicNow() - t0, bad === 0];
 }
 
-function produceEncoded(r: RingProducer, n: number, notify: () => void): void {
+async function produceEncoded(r: RingProducer, n: number, bell: Doorbell): Promise<void> {
+  const room = (): boolean => r.claim(1) > 0;
   const e = new Nqe();
   e.op = NqeOp.SEND;
   e.family = 2;
   let sent = 0;
   while (sent < n) {
     const k = r.claim(n - sent < 64 ? n - sent : 64);
-    if (k === 0) continue;
+    if (k === 0) {
+      await bell.wait(room, SPIN_NS);
+      continue;
+    }
     for (let j = 0; j < k; j++) {
       e.requestId = sent + j;
       e.dataLength = (sent + j) & 0x7ff;
@@ -80,18 +100,26 @@ function produceEncoded(r: RingProducer, n: number, notify: () => void): void {
     }
     r.publish(k);
     sent += k;
-    notify();
+    bell.notify();
   }
 }
 
-function consumeEncoded(r: RingConsumer, n: number): [number, boolean] {
+async function consumeEncoded(
+  r: RingConsumer,
+  n: number,
+  bell: Doorbell,
+): Promise<[number, boolean]> {
+  const ready = (): boolean => r.peekFill() > 0;
   const d = new Nqe();
   let got = 0;
   let bad = 0;
   let t0 = 0;
   while (got < n) {
-    const k = r.available(64);
-    if (k === 0) continue;
+    const k = r.available(n - got < 64 ? n - got : 64); // never eat the next phase
+    if (k === 0) {
+      await bell.wait(ready, SPIN_NS);
+      continue;
+    }
     if (got === 0) t0 = monotonicNow();
     for (let j = 0; j < k; j++) {
       decodeNqe(r.view, r.slot(j), d);
@@ -99,17 +127,27 @@ function consumeEncoded(r: RingConsumer, n: number): [number, boolean] {
     }
     r.release(k);
     got += k;
+    bell.notify();
   }
   return [monotonicNow() - t0, bad === 0];
 }
 
 /** NSM side of C/D: completes `n` requests from job onto completion. */
-function serveNops(job: RingConsumer, comp: RingProducer, n: number, notify: () => void): void {
+async function serveNops(
+  job: RingConsumer,
+  comp: RingProducer,
+  n: number,
+  bell: Doorbell,
+): Promise<void> {
+  const ready = (): boolean => job.peekFill() > 0 && comp.claim(1) > 0;
   const req = new Nqe();
   let done = 0;
   while (done < n) {
-    const k = job.available(comp.claim(64));
-    if (k === 0) continue;
+    const k = job.available(Math.min(comp.claim(64), n - done));
+    if (k === 0) {
+      await bell.wait(ready, SPIN_NS);
+      continue;
+    }
     for (let j = 0; j < k; j++) {
       decodeNqe(job.view, job.slot(j), req);
       encodeCompletion(comp.view, comp.slot(j), req, 0, 0);
@@ -117,7 +155,7 @@ function serveNops(job: RingConsumer, comp: RingProducer, n: number, notify: () 
     job.release(k);
     comp.publish(k);
     done += k;
-    notify();
+    bell.notify();
   }
 }
 
@@ -130,24 +168,31 @@ async function nsmMain(): Promise<void> {
   });
   try {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL(import.meta.url).pathname, "guest", nsm.path, String(SCALE)],
+      args: [
+        "run",
+        "-A",
+        new URL(import.meta.url).pathname,
+        "guest",
+        nsm.path,
+        String(SCALE),
+        ...(Deno.args.includes("--spin") ? ["--spin"] : []),
+      ],
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
     const out = child.output();
     const bell = await nsm.acceptGuest();
-    const notify = (): void => bell.notify();
     const { job, completion, receive } = nsm.queueSets[0]!;
     const results: Record<string, string> = { backing: nsm.backing };
 
-    const [tA, okA] = consumeRaw(job, N_RAW);
+    const [tA, okA] = await consumeRaw(job, N_RAW, bell);
     results["A raw guest->NSM (batch 64)"] = `${(N_RAW / tA * 1000).toFixed(1)} M NQE/s ok=${okA}`;
-    const [tB, okB] = consumeEncoded(job, N_ENC);
+    const [tB, okB] = await consumeEncoded(job, N_ENC, bell);
     results["B encoded guest->NSM (batch 64)"] = `${
       (N_ENC / tB * 1000).toFixed(1)
     } M NQE/s ok=${okB}`;
-    serveNops(job, completion, N_RTT, notify);
-    serveNops(job, completion, N_PING, notify);
+    await serveNops(job, completion, N_RTT, bell);
+    await serveNops(job, completion, N_PING, bell);
 
     // E: one wake-up per round trip; the NSM spins for the answer.
     const req = new Nqe();
@@ -195,7 +240,7 @@ async function nsmMain(): Promise<void> {
     lat2.sort((a, b) => a - b);
     const us = (ns: number): string => (ns / 1000).toFixed(1);
     results["C NOP round trip pipelined (batch 32)"] = `${guest.rttMops.toFixed(2)} M ops/s`;
-    results["D NOP ping-pong, spinning"] = `${guest.pingKops.toFixed(0)} k round trips/s (${
+    results["D NOP ping-pong (batch 1)"] = `${guest.pingKops.toFixed(0)} k round trips/s (${
       guest.pingUs.toFixed(2)
     } us each)`;
     results["E wake-up from idle + reply (NSM spins)"] = `median ${us(percentile(lat, 0.5))} us, ` +
@@ -216,10 +261,11 @@ async function nsmMain(): Promise<void> {
 async function guestMain(path: string): Promise<void> {
   const dev = await GuestDevice.attach(path);
   try {
-    const notify = (): void => dev.bell.notify();
+    const bell = dev.bell;
+    const notify = (): void => bell.notify();
     const { job, completion, receive } = dev.queueSets[0]!;
-    produceRaw(job, N_RAW, notify);
-    produceEncoded(job, N_ENC, notify);
+    await produceRaw(job, N_RAW, bell);
+    await produceEncoded(job, N_ENC, bell);
 
     // C: pipelined NOPs, batch 32, as many in flight as the rings allow.
     const e = new Nqe();
@@ -227,6 +273,7 @@ async function guestMain(path: string): Promise<void> {
     const c = new Nqe();
     let sent = 0;
     let done = 0;
+    const cReady = (): boolean => completion.peekFill() > 0 || (sent < N_RTT && job.claim(1) > 0);
     let t0 = monotonicNow();
     while (done < N_RTT) {
       const k = sent < N_RTT ? job.claim(Math.min(32, N_RTT - sent)) : 0;
@@ -244,20 +291,25 @@ async function guestMain(path: string): Promise<void> {
       if (m > 0) {
         completion.release(m);
         done += m;
+        notify();
       }
+      if (k === 0 && m === 0) await bell.wait(cReady, SPIN_NS);
     }
     const rttMops = N_RTT / (monotonicNow() - t0) * 1000;
 
     // D: ping-pong.
+    const room = (): boolean => job.claim(1) > 0;
+    const answered = (): boolean => completion.peekFill() > 0;
     t0 = monotonicNow();
     for (let i = 0; i < N_PING; i++) {
-      while (job.claim(1) === 0) { /* spin */ }
+      while (job.claim(1) === 0) await bell.wait(room, SPIN_NS);
       e.requestId = i;
       encodeNqe(job.view, job.slot(0), e);
       job.publish(1);
       notify();
-      while (completion.available(1) === 0) { /* spin */ }
+      while (completion.available(1) === 0) await bell.wait(answered, SPIN_NS);
       completion.release(1);
+      notify();
     }
     const pingNs = (monotonicNow() - t0) / N_PING;
 
