@@ -18,6 +18,7 @@ import { ChannelParamsError } from "./channel.ts";
 import { formatTable, renderSvg, toJson } from "./report.ts";
 import { parseCount, parseDuration, parseFraction, parseRate, UnitParseError } from "./units.ts";
 import { monotonicNow, SECOND } from "../stacks/time.ts";
+import { dirname } from "node:path";
 
 /** Usage text of `--help`. */
 export const USAGE = `deno task sim [flags]
@@ -162,6 +163,14 @@ export function parseArgs(args: readonly string[]): CliOptions {
   return o;
 }
 
+/** Writes all of `data` (a pipe may take it in pieces). */
+async function writeAll(
+  w: { write(p: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
+  for (let off = 0; off < data.length;) off += await w.write(data.subarray(off));
+}
+
 /** Runs the command; returns the exit status (0 ok, 1 a flow failed verification, 2 usage). */
 export async function main(args: readonly string[]): Promise<number> {
   let o: CliOptions;
@@ -177,6 +186,23 @@ export async function main(args: readonly string[]): Promise<number> {
   if (o.help) {
     console.log(USAGE);
     return 0;
+  }
+  // Refuse a bad output path before a long run rather than after it.
+  for (const [flag, path] of [["json", o.json], ["plot", o.plot]] as const) {
+    if (path === null || path === "-") continue;
+    const dir = dirname(path);
+    let ok = false;
+    try {
+      ok = Deno.statSync(dir).isDirectory;
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      console.error(
+        `error: --${flag} ${path}: no directory ${dir}; create it or pick another path`,
+      );
+      return 2;
+    }
   }
   let result;
   const started = monotonicNow();
@@ -200,19 +226,25 @@ export async function main(args: readonly string[]): Promise<number> {
     throw e;
   }
   const table = formatTable(result);
-  if (o.json === "-") {
-    await Deno.stderr.write(new TextEncoder().encode(table));
-    await Deno.stdout.write(new TextEncoder().encode(toJson(result)));
-  } else {
-    console.log(table.trimEnd());
-    if (o.json !== null) {
-      await Deno.writeTextFile(o.json, toJson(result));
-      console.log(`wrote ${o.json}`);
+  try {
+    if (o.json === "-") {
+      await writeAll(Deno.stderr, enc.encode(table));
+      await writeAll(Deno.stdout, enc.encode(toJson(result)));
+    } else {
+      console.log(table.trimEnd());
+      if (o.json !== null) {
+        await Deno.writeTextFile(o.json, toJson(result));
+        console.log(`wrote ${o.json}`);
+      }
     }
-  }
-  if (o.plot !== null) {
-    await Deno.writeTextFile(o.plot, renderSvg(result));
-    (o.json === "-" ? console.error : console.log)(`wrote ${o.plot}`);
+    if (o.plot !== null) {
+      await Deno.writeTextFile(o.plot, renderSvg(result));
+      (o.json === "-" ? console.error : console.log)(`wrote ${o.plot}`);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
+    console.error(`error: cannot write the output (${e.message}); check the --json/--plot path`);
+    return 2;
   }
   console.error(
     `(${result.duration_s} s of virtual time in ${

@@ -188,6 +188,12 @@ Deno.test("main() answers a bad flag or an unknown algorithm with exit status 2 
   const unknown = await capture(() => main(["--flows", "warp-drive", "--duration", "1s"]));
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /warp-drive: unknown congestion control; use one of/);
+  const path = await capture(() => main(["--json", "/nonexistent-dir/r.json"]));
+  assert.equal(path.code, 2);
+  assert.match(
+    path.err,
+    /--json \/nonexistent-dir\/r.json: no directory \/nonexistent-dir; create it/,
+  );
   const help = await capture(() => main(["--help"]));
   assert.equal(help.code, 0);
   assert.match(help.out, /--ecn-k 20/);
