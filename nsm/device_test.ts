@@ -184,6 +184,13 @@ Deno.test("Doorbell.waitAny sleeps on several devices and wakes for whichever gu
     assert.equal(await Doorbell.waitAny([bellA, bellB], hasWork, 0), "closed");
     assert.equal(bellA.closed, true);
     assert.equal(bellB.closed, false);
+    // Another wake source of the driver loop (a link) can end the sleep too.
+    let ring!: () => void;
+    const link = new Promise<void>((r) => ring = r);
+    const w = Doorbell.waitAny([bellB], () => b.hasWork(), 0, undefined, link);
+    ring();
+    assert.equal(await w, "other");
+    assert.equal(gb.bell.peerSleeping, false);
     gb.close();
   } finally {
     a.close();

@@ -29,8 +29,8 @@
 
 import { monotonicNow } from "../stacks/time.ts";
 
-/** Why `wait()` returned. */
-export type WakeReason = "work" | "timeout" | "closed";
+/** Why `wait()` returned ("other": the caller's extra wake source, e.g. a link, won). */
+export type WakeReason = "work" | "timeout" | "closed" | "other";
 
 /** Byte offset of the guest's sleeping flag in the device header. */
 export const GUEST_SLEEP_FLAG_OFFSET = 256;
@@ -97,12 +97,16 @@ export class Doorbell {
    * `wait()` over several devices' doorbells at once (an NSM serving many guests): sleeps
    * until any of them rings. Returns "closed" when one of them reached EOF (check each
    * `closed`), "work" after any ring (possibly spurious: re-check the rings), or "timeout".
+   * `also`: another wake source of the driver loop (e.g. the link's `wait(ms)` promise); if it
+   * settles first the result is "other" (the doorbells stay armed for the next call: no byte
+   * is lost, the outstanding reads are reused).
    */
   static async waitAny(
     bells: readonly Doorbell[],
     hasWork: () => boolean,
     spinNs: number,
     timeoutMs?: number,
+    also?: Promise<unknown>,
   ): Promise<WakeReason> {
     for (const b of bells) if (b.closed) return "closed";
     if (hasWork()) return "work";
@@ -132,6 +136,7 @@ export class Doorbell {
         new Promise<number>((resolve) => timer = setTimeout(() => resolve(-1), timeoutMs)),
       );
     }
+    if (also !== undefined) racers.push(also.then(() => -2, () => -2));
     let winner: number;
     try {
       winner = await Promise.race(racers);
@@ -141,6 +146,7 @@ export class Doorbell {
     // Take our flags back (a notifier may already have cleared them and sent a byte, which
     // then waits in the outstanding read for the next call).
     for (const b of bells) Atomics.compareExchange(b.#own, 0, 1, 0);
+    if (winner === -2) return "other";
     if (winner < 0) return hasWork() ? "work" : "timeout";
     const b = bells[winner]!;
     const n = await b.#read!;
