@@ -21,8 +21,8 @@
  * different stream per flow) and the receiver compares every byte it reads against the same
  * stream. `verified` is true when every byte matched, some arrived and no socket failed.
  *
- * Measurements come from outside the stack: a thin congestion-control wrapper (see
- * `ProbeCc`) records each ACK's RTT sample and the window after each event; a sampler event
+ * Measurements come from outside the algorithm: the sender's recovery engine hands each ACK's
+ * sample to an observer (`onAckSample`: RTT sample, window after the ACK); a sampler event
  * records per-interval throughput, cwnd and smoothed RTT; the bottleneck channel counts drops,
  * marks, busy time and per-packet queue delay.
  *
@@ -39,15 +39,11 @@ import type { TcpConfig } from "../stacks/tcpip/tcp/config.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import {
   type AckSample,
-  type CcState,
   type CongestionControl,
-  type CongestionKind,
-  createCc,
-  registerCc,
   registeredCcNames,
-  RenoCc,
 } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import type { RecoveryInfo } from "../stacks/tcpip/tcp/recovery/api.ts";
+import type { RecoveryEngineApi } from "../stacks/tcpip/tcp/recovery/api.ts";
 import type { CcHost } from "../cc/mod.ts";
 import { Simulator } from "./simulator.ts";
 import type { SimNode } from "./simulator.ts";
@@ -260,7 +256,7 @@ export async function resolveCcs(
       } else if (token === "reno") {
         r = { token, registryName: "reno", label: "reno", source: "builtin" };
       } else if (
-        registeredCcNames().includes(token) && !loadedHere.has(token) && token !== PROBE_CC
+        registeredCcNames().includes(token) && !loadedHere.has(token)
       ) {
         r = { token, registryName: token, label: token, source: "registered" };
       } else if (distFiles().includes(token)) {
@@ -274,7 +270,7 @@ export async function resolveCcs(
         );
       } else {
         const known = [...new Set([...registeredCcNames(), ...distFiles()])]
-          .filter((n) => !n.startsWith("wasm:") && n !== PROBE_CC).sort();
+          .filter((n) => !n.startsWith("wasm:")).sort();
         throw new CcSelectionError(
           `--flows ${token}: unknown congestion control; use one of ${known.join(", ")} ` +
             `or a path to a .wasm module (see cc/README.md)`,
@@ -288,23 +284,35 @@ export async function resolveCcs(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Measurement wrapper
-
-/** Registry name of the measuring wrapper (never chosen by users). */
-const PROBE_CC = "sim-probe";
+// Measurement
 
 /**
- * Per-flow measurements taken inside the congestion-control calls: every ACK's RTT sample and
- * the largest window. Also keeps the wrapped algorithm so it can be released at the end.
+ * Per-flow measurements from the sender's recovery engine (`onAckSample`, called after the
+ * algorithm saw each ACK that delivered data): every RTT sample and the largest window.
  */
 class FlowProbe {
-  inner: CongestionControl | null = null;
+  /** The sender's engine once connected. */
+  rec: RecoveryEngineApi | null = null;
   mss = 1460;
   cwndMaxSegments = 0;
   rtt: Float64Array = new Float64Array(1024);
   rttCount = 0;
 
-  constructor(readonly registryName: string) {}
+  /** Starts observing `rec` (right after `connect()`). */
+  attach(rec: RecoveryEngineApi): void {
+    this.rec = rec;
+    this.#track(rec.cc.cwnd);
+    rec.onAckSample = (s: AckSample, cc: CongestionControl): void => {
+      this.mss = s.mss;
+      if (s.rtt >= 0) this.addRtt(s.rtt);
+      this.#track(cc.cwnd);
+    };
+  }
+
+  #track(cwnd: number): void {
+    const seg = cwnd / this.mss;
+    if (seg > this.cwndMaxSegments) this.cwndMaxSegments = seg;
+  }
 
   addRtt(ns: Duration): void {
     if (this.rttCount === this.rtt.length) {
@@ -317,112 +325,10 @@ class FlowProbe {
 
   /** Current window in segments. */
   cwndSegments(): number {
-    const cc = this.inner;
-    return cc === null ? 0 : cc.cwnd / this.mss;
+    const rec = this.rec;
+    return rec === null ? 0 : rec.cc.cwnd / this.mss;
   }
 }
-
-/**
- * Wraps the flow's real algorithm: forwards every call and output unchanged, and records what
- * the experiment reports. Installed through the registry (`PROBE_CC`) because the stack
- * creates the algorithm inside `connect()`; `pending.probe` tells the factory which flow.
- *
- * Methods the wrapped object has beyond `CongestionControl` (optional hooks such as
- * `release()`, `setEcnNegotiated()`, `initFromState()`) are forwarded too, and only when the
- * wrapped object has them, so a caller testing for a hook sees what it would see unwrapped.
- */
-class ProbeCc implements CongestionControl {
-  constructor(private readonly cc: CongestionControl, private readonly probe: FlowProbe) {
-    const self = this as unknown as Record<string, unknown>;
-    for (
-      let o: object | null = cc;
-      o !== null && o !== Object.prototype;
-      o = Object.getPrototypeOf(o)
-    ) {
-      for (const key of Object.getOwnPropertyNames(o)) {
-        if (key === "constructor" || key in this) continue;
-        const d = Object.getOwnPropertyDescriptor(o, key);
-        if (d === undefined || typeof d.value !== "function") continue;
-        const target = cc as unknown as Record<string, (...a: unknown[]) => unknown>;
-        self[key] = (...args: unknown[]): unknown => target[key]!(...args);
-      }
-    }
-  }
-  get name(): string {
-    return this.cc.name;
-  }
-  get cwnd(): number {
-    return this.cc.cwnd;
-  }
-  get ssthresh(): number {
-    return this.cc.ssthresh;
-  }
-  get pacingRate(): number {
-    return this.cc.pacingRate;
-  }
-  get wantsEcn(): boolean {
-    return this.cc.wantsEcn;
-  }
-  get wantsAccurateEce(): boolean {
-    return this.cc.wantsAccurateEce;
-  }
-  #track(): void {
-    const seg = this.cc.cwnd / this.probe.mss;
-    if (seg > this.probe.cwndMaxSegments) this.probe.cwndMaxSegments = seg;
-  }
-  init(mss: number, now: Instant): void {
-    this.probe.mss = mss;
-    this.cc.init(mss, now);
-    this.#track();
-  }
-  setMss(mss: number): void {
-    this.probe.mss = mss;
-    this.cc.setMss(mss);
-    this.#track();
-  }
-  onAck(s: AckSample): void {
-    if (s.rtt >= 0) this.probe.addRtt(s.rtt);
-    this.cc.onAck(s);
-    this.#track();
-  }
-  onCongestion(kind: CongestionKind, now: Instant): void {
-    this.cc.onCongestion(kind, now);
-  }
-  onRecoveryExit(now: Instant): void {
-    this.cc.onRecoveryExit(now);
-    this.#track();
-  }
-  onUndo(now: Instant): void {
-    this.cc.onUndo(now);
-    this.#track();
-  }
-  onIdleRestart(now: Instant): void {
-    this.cc.onIdleRestart(now);
-  }
-  onStateChange(state: CcState, now: Instant): void {
-    this.cc.onStateChange(state, now);
-  }
-}
-
-/**
- * The flow whose `connect()` is in progress. Kept on `globalThis` because the registry is
- * process-wide: if this module is loaded twice (two URLs), the factory registered last must
- * still see the probe set by either copy.
- */
-const pending: { probe: FlowProbe | null } =
-  ((globalThis as Record<symbol, unknown>)[Symbol.for("sim/experiment.pendingProbe")] ??= {
-    probe: null,
-  }) as { probe: FlowProbe | null };
-registerCc(PROBE_CC, (): CongestionControl => {
-  const probe = pending.probe;
-  pending.probe = null;
-  // Only the experiment asks for this name, always with a probe set; Reno keeps a stray
-  // request harmless.
-  if (probe === null) return new RenoCc();
-  const { cc } = createCc(probe.registryName);
-  probe.inner = cc;
-  return new ProbeCc(cc, probe);
-});
 
 // ---------------------------------------------------------------------------------------------
 // Hosts and applications
@@ -537,7 +443,7 @@ class Flow {
     readonly bufferBytes: number,
     scratch: Uint8Array,
   ) {
-    this.probe = new FlowProbe(cc.registryName);
+    this.probe = new FlowProbe();
     this.#scratch = scratch;
     this.#lowWater = Math.min(64 * 1024, bufferBytes / 4);
   }
@@ -554,17 +460,15 @@ class Flow {
     if (tcb !== null && tcb.sndRing.free < this.#lowWater && tcb.error === null) return false;
     try {
       if (this.sendId < 0) {
-        pending.probe = this.probe;
         this.sendId = tcp.connect(this.dst, PORT, now, {
-          congestionControl: PROBE_CC,
+          congestionControl: this.cc.registryName,
           sendBufferSize: this.bufferBytes,
           receiveBufferSize: this.bufferBytes,
         });
-        pending.probe = null;
-        if (this.probe.inner === null) {
-          throw new Error("TcpStack.connect() did not create the congestion control");
-        }
-        this.#sendTcb = tcp.tcbOf(this.sendId);
+        const tcb = tcp.tcbOf(this.sendId);
+        if (tcb === null) throw new Error("TcpStack.connect() gave a socket without a connection");
+        this.#sendTcb = tcb;
+        this.probe.attach(tcb.rec);
       }
       const pattern = this.pattern;
       for (;;) {
@@ -573,7 +477,6 @@ class Flow {
         this.written += n;
       }
     } catch (e) {
-      pending.probe = null;
       this.error = `sender: ${e instanceof Error ? e.message : String(e)}`;
     }
     return true;
@@ -1053,7 +956,7 @@ export function simulate(
     const verified = f.error === null && f.mismatches === 0 && f.delivered > 0;
     const r: FlowResult = {
       id: i,
-      cc: f.probe.inner?.name ?? f.cc.label,
+      cc: f.probe.rec?.cc.name ?? f.cc.label,
       cc_source: f.cc.source,
       start_s: f.start / SECOND,
       base_rtt_ms: rttOf(i) / MILLISECOND,
@@ -1078,9 +981,9 @@ export function simulate(
         srtt_ms: sampler.srtt[i]!.map((v) => sig(v, 5)),
       },
     };
-    // WebAssembly flows hold a slot in their module; give it back.
-    const inner = f.probe.inner as { release?: () => void } | null;
-    inner?.release?.();
+    // The run is over: release both ends' algorithms (WebAssembly flows hold module slots).
+    tcb?.rec.dispose();
+    if (f.recvId >= 0) f.receiver.tcp.tcbOf(f.recvId)?.rec.dispose();
     return r;
   });
   return {

@@ -197,7 +197,7 @@ Deno.test("resolveCcs() rejects an unknown name and a missing file with advice",
   await assert.rejects(resolveCcs(["/nonexistent/x.wasm"]), /no file at \/nonexistent\/x.wasm/);
 });
 
-/** A fixed window of 20 segments: what the wrapper reports must be exactly that. */
+/** A fixed window of 20 segments: the reported window must be exactly that. */
 class FixedWindowCc extends RenoCc {
   override readonly name: string = "fixed20";
   override init(mss: number, now: number): void {
@@ -211,8 +211,6 @@ class FixedWindowCc extends RenoCc {
   override onCongestion(): void {}
   override onRecoveryExit(): void {}
   override onIdleRestart(): void {}
-  /** An extra hook the wrapper must forward. */
-  setEcnNegotiated(_on: boolean): void {}
 }
 
 Deno.test("runExperiment() runs an algorithm registered with registerCc() and reports its window", async () => {
