@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ensureBuilt, modulePath } from "../cc/build.ts";
-import { CcHost } from "../cc/host.ts";
+import { CcHost, type CcModule, type WasmCc } from "../cc/host.ts";
 import { handCc } from "../cc/wasm_builder.ts";
 import { defaultParams, type ExperimentParams, runExperiment } from "../sim/experiment.ts";
 import { MILLISECOND, SECOND } from "../stacks/time.ts";
@@ -233,4 +233,112 @@ Deno.test("two CUBIC flows with equal RTT share a bottleneck over 30 s with Jain
   );
   assert.ok(j >= 0.95, `Jain ${j}`);
   assert.ok(g[0]! + g[1]! > 0.9 * 20e6 * (1448 / 1514), "together they fill the link");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Live swap and module versions on running flows
+
+Deno.test("live swap cubic -> bbr -> dctcp mid-transfer: bytes intact (SHA-256), connection never drops, cwnd jumps at most 1 segment at each swap", async () => {
+  await loadModules();
+  // 20 Mbit/s, 20 ms, 50-packet buffer, CE marking at K = 20 so DCTCP has its signal; the
+  // receiver runs DCTCP's accurate ECE echo throughout.
+  const lab = new CcLab({
+    ccs: ["cubic"],
+    receiverCcs: ["dctcp"],
+    rateBps: 20e6,
+    rtt: 20 * MILLISECOND,
+    queuePackets: 50,
+    ecnK: 20,
+  });
+  const f = lab.flows[0]!;
+  const swaps: { name: string; before: number; after: number; deliveredAt: number }[] = [];
+  const swapAt = (t: number, name: string): void => {
+    lab.sim.schedule(t, () => {
+      const before = f.rec.cc.cwnd;
+      const old = f.rec.cc as WasmCc;
+      f.swap(name, lab.sim.now);
+      assert.equal(f.rec.cc.name, name);
+      assert.equal(old.module, null, "the old algorithm's slot was released");
+      swaps.push({ name, before, after: f.rec.cc.cwnd, deliveredAt: f.delivered });
+      lab.wake(f);
+    });
+  };
+  swapAt(3 * SECOND, "bbr");
+  swapAt(6 * SECOND, "dctcp");
+  lab.run(9 * SECOND);
+  checkFlows(lab);
+  const tcb = f.sender.tcp.tcbOf(f.sendId)!;
+  assert.equal(tcb.stateName, "ESTABLISHED");
+  assert.equal(tcb.rec.info().rtoCount, 0, "no retransmission timeout around the swaps");
+  const mss = tcb.mss;
+  assert.equal(swaps.length, 2);
+  // Bound: the new module continues from the old window in whole segments (floor), so the
+  // window may drop by less than one segment and never rises at the swap.
+  for (const s of swaps) {
+    assert.ok(
+      s.after <= s.before && s.before - s.after < mss,
+      `${s.name}: cwnd ${s.before} -> ${s.after} at the swap`,
+    );
+  }
+  // Every phase moved data at a good rate (3 s each; > 60% of the link).
+  const phases = [
+    swaps[0]!.deliveredAt,
+    swaps[1]!.deliveredAt - swaps[0]!.deliveredAt,
+    f.delivered - swaps[1]!.deliveredAt,
+  ];
+  for (const b of phases) assert.ok(b * 8 / 3 > 0.6 * 20e6, `phase goodput ${b * 8 / 3} bit/s`);
+  // After the swap to DCTCP the queue is held near K by ECN, not by loss.
+  assert.ok(lab.db.bottleneck.stats.marked > 0);
+  console.log(
+    `swap: cwnd at swaps ${swaps.map((s) => `${s.name} ${s.before}->${s.after}`).join(", ")}; ` +
+      `phase goodput ${phases.map((b) => (b * 8 / 3 / 1e6).toFixed(2)).join(" / ")} Mbit/s`,
+  );
+});
+
+Deno.test("a new module version loaded while flows run: old and new coexist, the old is released when its last flow ends", async () => {
+  await ensureBuilt();
+  const bytes = await Deno.readFile(modulePath("cubic"));
+  const v1 = host.loadBytes(bytes);
+  host.register(v1, "versioned-cubic");
+  const lab = new CcLab({
+    ccs: ["versioned-cubic", "versioned-cubic"],
+    receiverCcs: ["reno", "reno"], // so each version's refs count exactly its sender flow
+    rateBps: 20e6,
+    rtt: 20 * MILLISECOND,
+    queuePackets: 50,
+    stagger: 2 * SECOND, // flow 1 connects at 2 s, after the new version is registered
+  });
+  let v2: CcModule | null = null;
+  lab.sim.schedule(SECOND, () => {
+    v2 = host.loadBytes(bytes);
+    host.register(v2, "versioned-cubic");
+    assert.equal(v1.retired, true);
+    assert.equal(v1.released, false, "flow 0 still runs on the old version");
+  });
+  lab.sim.schedule(3 * SECOND, () => {
+    const a = lab.flows[0]!.rec.cc as WasmCc;
+    const b = lab.flows[1]!.rec.cc as WasmCc;
+    assert.equal(a.module, v1);
+    assert.equal(b.module, v2);
+    assert.equal(v1.refs, 1);
+    assert.equal(v2!.refs, 1);
+    assert.ok(host.liveModules().includes(v1) && host.liveModules().includes(v2!));
+    lab.flows[0]!.finish(lab.sim.now);
+    lab.wake(lab.flows[0]!);
+  });
+  lab.run(5 * SECOND);
+  const [f0, f1] = lab.flows;
+  assert.ok(f0!.eof, "flow 0 ended with a FIN");
+  assert.equal(
+    f0!.sender.tcp.tcbOf(f0!.sendId)?.stateName,
+    "TIME-WAIT",
+    "the sender closed first; its algorithm goes at TIME-WAIT entry (as Linux frees CA state)",
+  );
+  assert.equal(v1.refs, 0);
+  assert.equal(v1.released, true, "old version released with its last flow");
+  assert.equal(v1.instance, null);
+  assert.equal(v2!.released, false);
+  assert.equal(v2!.refs, 1, "the new version still serves flow 1");
+  checkFlows(lab);
+  assert.ok(f1!.delivered * 8 / 3 > 0.6 * 20e6, "flow 1 kept going (>60% of the link alone)");
 });

@@ -100,6 +100,10 @@ export class LabFlow {
   delivered = 0;
   error: string | null = null;
   readonly trace: AckTrace = new AckTrace();
+  /** Set by `finish()`: no more writes; the sender closes once everything is queued. */
+  finished = false;
+  /** True once the receiver read end-of-stream (and closed its side). */
+  eof = false;
   readonly #hash: Hash = createHash("sha256");
   #connectedAt: Instant = -1;
 
@@ -138,8 +142,14 @@ export class LabFlow {
     this.sender.tcp.setOption(this.sendId, "congestionControl", name, now);
   }
 
+  /** Ends the flow gracefully: stop writing, close (FIN after the queued data). */
+  finish(now: Instant): void {
+    this.finished = true;
+    this.sender.tcp.close(this.sendId, now);
+  }
+
   pumpSend(now: Instant): void {
-    if (this.error !== null || now < this.start) return;
+    if (this.error !== null || now < this.start || this.finished) return;
     const tcp = this.sender.tcp;
     try {
       if (this.sendId < 0) {
@@ -184,8 +194,14 @@ export class LabFlow {
         this.recvId = id;
       }
       for (;;) {
+        if (this.eof) break;
         const n = tcp.recv(this.recvId, scratch, now);
-        if (n <= 0) break;
+        if (n === 0) {
+          this.eof = true;
+          tcp.close(this.recvId, now);
+          break;
+        }
+        if (n < 0) break;
         this.#hash.update(scratch.subarray(0, n));
         this.delivered += n;
       }

@@ -930,6 +930,9 @@ export class Tcb {
 
   #enterTimeWait(now: Instant): void {
     this.state = TcpState.TimeWait;
+    // Nothing is sent under congestion control any more (as Linux frees the full socket and
+    // its CA state at TIME-WAIT): release the algorithm now, not 2 MSL later.
+    this.rec.dispose();
     this.#lingerAt = NEVER;
     this.#timeWaitAt = now + 2 * this.#cfg.msl;
     this.#finWait2At = NEVER;
