@@ -21,6 +21,7 @@
 import assert from "node:assert/strict";
 import { needsAll, needsRoot, needsTool } from "./support/require.ts";
 import { Lab, run } from "../xdp/lab.ts";
+import { NsmProcess, script, STREAM_PY, UDP_PY } from "./support/nsm_peer.ts";
 
 const gate = needsAll(
   needsRoot(),
@@ -33,170 +34,7 @@ const gate = needsAll(
   needsTool("tshark"),
 );
 
-const CLI = new URL("../nsm/cli.ts", import.meta.url).pathname;
 const MB = 1_000_000;
-
-/** Peer-side TCP client: streams N bytes per connection (echo: reads them back, hashing both). */
-const STREAM_PY = `
-import hashlib, os, socket, sys, threading, time
-host, port, total, conns, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-block = os.urandom(1 << 20)
-res = [None] * conns
-errs = []
-def one(i):
-    try:
-        s = socket.create_connection((host, port), timeout=10)
-        s.settimeout(30)
-        hs, hr = hashlib.sha256(), hashlib.sha256()
-        got = [0]
-        def reader():
-            while True:
-                d = s.recv(1 << 18)
-                if not d: break
-                hr.update(d); got[0] += len(d)
-        t = threading.Thread(target=reader)
-        if mode == "echo": t.start()
-        sent, mv = 0, memoryview(block)
-        while sent < total:
-            n = min(len(block), total - sent)
-            s.sendall(mv[:n]); hs.update(mv[:n]); sent += n
-        s.shutdown(socket.SHUT_WR)
-        if mode == "echo": t.join()
-        else:
-            while s.recv(65536): pass
-        s.close()
-        res[i] = (sent, got[0], hs.hexdigest(), hr.hexdigest())
-    except Exception as e:
-        errs.append(repr(e))
-t0 = time.time()
-ths = [threading.Thread(target=one, args=(i,)) for i in range(conns)]
-for t in ths: t.start()
-for t in ths: t.join()
-dt = time.time() - t0
-ok = not errs and all(r is not None and (mode != "echo" or (r[0] == r[1] and r[2] == r[3])) for r in res)
-tot = sum(r[0] for r in res if r)
-print("%s conns=%d bytes=%d secs=%.3f mbit=%.1f" % ("ok" if ok else "MISMATCH", conns, tot, dt, tot * 8 / dt / 1e6))
-for r in res: print(r)
-for e in errs: print("error", e)
-`;
-
-/** Peer-side UDP echo client and closed-port probe. */
-const UDP_PY = `
-import socket, sys
-host, port, closed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM)
-s.settimeout(3)
-out = []
-for i in range(5):
-    s.sendto(b'echo-%d-' % i + b'x' * (300 * i), (host, port))
-    data, addr = s.recvfrom(4096)
-    out.append('%s:%d' % (data[:7].decode(), len(data)))
-print(' '.join(out))
-# A connected UDP socket turns the ICMP port unreachable into ECONNREFUSED (traceroute's end).
-c = socket.socket(fam, socket.SOCK_DGRAM)
-c.settimeout(3)
-c.connect((host, closed))
-c.send(b'probe')
-try:
-    c.recv(100)
-    print('no-error')
-except ConnectionRefusedError:
-    print('refused')
-except socket.timeout:
-    print('timeout')
-`;
-
-let scriptDir: string | null = null;
-async function script(name: string, text: string): Promise<string> {
-  scriptDir ??= await Deno.makeTempDir({ prefix: "nsm_interop_" });
-  const path = `${scriptDir}/${name}`;
-  await Deno.writeTextFile(path, text);
-  return path;
-}
-
-/** The NSM subprocess. */
-class NsmProcess {
-  readonly #proc: Deno.ChildProcess;
-  readonly #lines: string[] = [];
-  readonly #pump: Promise<void>;
-  readonly #stderr: Promise<string>;
-  #exited = false;
-
-  private constructor(proc: Deno.ChildProcess) {
-    this.#proc = proc;
-    const dec = new TextDecoder();
-    this.#pump = (async () => {
-      let buf = "";
-      for await (const chunk of proc.stdout) {
-        buf += dec.decode(chunk);
-        let i;
-        while ((i = buf.indexOf("\n")) >= 0) {
-          this.#lines.push(buf.slice(0, i));
-          buf = buf.slice(i + 1);
-        }
-      }
-      if (buf !== "") this.#lines.push(buf);
-    })();
-    this.#stderr = (async () => {
-      let s = "";
-      for await (const chunk of proc.stderr) s += dec.decode(chunk);
-      return s;
-    })();
-    proc.status.then(() => {
-      this.#exited = true;
-    });
-  }
-
-  /** Starts `nsm/cli.ts args` (in `netns` when given) and waits for its `ready` line. */
-  static async start(netns: string | null, args: string[]): Promise<NsmProcess> {
-    const deno = [Deno.execPath(), "run", "-A", CLI, ...args];
-    const cmd = netns === null ? deno : ["ip", "netns", "exec", netns, ...deno];
-    const proc = new Deno.Command(cmd[0]!, {
-      args: cmd.slice(1),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const p = new NsmProcess(proc);
-    const deadline = Date.now() + 30_000;
-    while (!p.#lines.some((l) => l.startsWith("ready")) && Date.now() < deadline && !p.#exited) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    if (!p.#lines.some((l) => l.startsWith("ready"))) {
-      const out = await p.stop();
-      throw new Error(`the NSM did not get ready: ${JSON.stringify(out)}`);
-    }
-    return p;
-  }
-
-  /** The `ready` line. */
-  get ready(): string {
-    return this.#lines.find((l) => l.startsWith("ready")) ?? "";
-  }
-
-  /** SIGTERM, bounded wait (then SIGKILL); returns exit code, the `stopped` JSON and stderr. */
-  async stop(): Promise<{ code: number; stopped: Record<string, unknown> | null; stderr: string }> {
-    if (!this.#exited) {
-      try {
-        this.#proc.kill("SIGTERM");
-      } catch { /* gone */ }
-    }
-    const timer = setTimeout(() => {
-      try {
-        this.#proc.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 5000);
-    const status = await this.#proc.status;
-    clearTimeout(timer);
-    await this.#pump;
-    const line = this.#lines.find((l) => l.startsWith("stopped"));
-    const stopped = line === undefined
-      ? null
-      : JSON.parse(line.slice(line.indexOf("{"))) as Record<string, unknown>;
-    return { code: status.code, stopped, stderr: await this.#stderr };
-  }
-}
 
 function lossOf(pingOutput: string): number {
   const m = /(\d+(?:\.\d+)?)% packet loss/.exec(pingOutput);
@@ -463,8 +301,4 @@ Deno.test({
       await Deno.remove(file).catch(() => {});
     }
   },
-});
-
-globalThis.addEventListener("unload", () => {
-  if (scriptDir !== null) Deno.removeSync(scriptDir, { recursive: true });
 });

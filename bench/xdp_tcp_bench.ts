@@ -1,0 +1,163 @@
+/**
+ * Bulk TCP throughput of our stack (the NSM program on AF_XDP, copy mode, in its own namespace
+ * on one end of a veth pair) against the Linux peer, side by side with the Linux kernel doing
+ * the same work on an identical veth pair in the same run: the NSM end then carries the
+ * kernel's addresses and a small Python echo/discard server (the kernel does the TCP work; the
+ * server only moves buffers). The peer's client is the same Python script in both cases.
+ *
+ * ```text
+ * sudo deno run -A bench/xdp_tcp_bench.ts [--mb 200] [--offloads on,off] [--json]
+ * ```
+ *
+ * Workloads (peer is the client): discard (peer -> server, one connection), echo (both
+ * directions at once, one connection; Mbit/s counted one way), echo x4 (four connections).
+ * Reports Mbit/s, our/kernel ratios, and the CPU the NSM process used (% of one core).
+ * "offloads" is the peer's (and, for the kernel run, both ends') checksum/segmentation
+ * offload setting; with our native XDP program attached, veth turns the peer's GSO off anyway.
+ * Needs root, iproute2, ethtool, python3.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Lab } from "../xdp/lab.ts";
+import { KERNEL_SERVER_PY, NsmProcess, script, STREAM_PY } from "../tests/support/nsm_peer.ts";
+
+const MB = 1_000_000;
+
+interface Workload {
+  readonly name: string;
+  readonly port: number;
+  readonly conns: number;
+  readonly mode: "echo" | "discard";
+}
+
+const WORKLOADS: Workload[] = [
+  { name: "discard", port: 9, conns: 1, mode: "discard" },
+  { name: "echo", port: 7, conns: 1, mode: "echo" },
+  { name: "echo x4", port: 7, conns: 4, mode: "echo" },
+];
+
+interface Sample {
+  mbit: number;
+  cpu: number | null;
+}
+
+function cpuTicks(pid: number): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14, 15)
+}
+
+async function client(lab: Lab, w: Workload, bytes: number): Promise<number> {
+  const py = await script("stream.py", STREAM_PY);
+  const per = Math.floor(bytes / w.conns);
+  const r = await lab.peer([
+    ...["timeout", "300", "python3", py, lab.nsmV4, String(w.port), String(per)],
+    ...[String(w.conns), w.mode],
+  ], true);
+  const line = r.stdout.split("\n")[0] ?? "";
+  if (r.code !== 0 || !line.startsWith("ok ")) {
+    throw new Error(`${w.name}: client failed: ${r.stdout} ${r.stderr}`);
+  }
+  return Number(/mbit=([\d.]+)/.exec(line)![1]);
+}
+
+async function ours(offloads: "on" | "off", bytes: number): Promise<Sample[]> {
+  await using lab = await Lab.up({ offloads, nsmNamespace: true });
+  const nsm = await NsmProcess.start(lab.nsmNs, [
+    ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ip6", `${lab.nsmV6}/64`],
+    ...["--echo", "7", "--discard", "9"],
+  ]);
+  const out: Sample[] = [];
+  try {
+    for (const w of WORKLOADS) {
+      const t0 = performance.now();
+      const c0 = cpuTicks(nsm.pid);
+      const mbit = await client(lab, w, bytes);
+      const secs = (performance.now() - t0) / 1000;
+      out.push({ mbit, cpu: ((cpuTicks(nsm.pid) - c0) / 100 / secs) * 100 });
+    }
+  } finally {
+    await nsm.stop();
+  }
+  return out;
+}
+
+async function kernel(offloads: "on" | "off", bytes: number): Promise<Sample[]> {
+  await using lab = await Lab.up({ offloads, nsmNamespace: true });
+  const ifn = lab.nsmIf;
+  await lab.nsm(["ethtool", "-K", ifn, "tx", offloads, "tso", offloads, "gso", offloads]);
+  await lab.nsm(["sh", "-c", `echo 0 > /proc/sys/net/ipv6/conf/${ifn}/disable_ipv6`]);
+  await lab.nsm(["ip", "addr", "add", `${lab.nsmV4}/24`, "dev", ifn]);
+  await lab.nsm(["ip", "-6", "addr", "add", `${lab.nsmV6}/64`, "dev", ifn, "nodad"]);
+  const py = await script("server.py", KERNEL_SERVER_PY);
+  const server = new Deno.Command("ip", {
+    args: ["netns", "exec", lab.nsmNs!, "timeout", "600", "python3", py, "7", "9"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const out: Sample[] = [];
+  try {
+    const reader = server.stdout.getReader();
+    const first = await reader.read();
+    reader.releaseLock();
+    if (first.done || !new TextDecoder().decode(first.value).includes("ready")) {
+      throw new Error("kernel echo/discard server did not start");
+    }
+    for (const w of WORKLOADS) out.push({ mbit: await client(lab, w, bytes), cpu: null });
+  } finally {
+    try {
+      server.kill("SIGTERM");
+    } catch { /* gone */ }
+    await server.status;
+    await server.stdout.cancel().catch(() => {});
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      mb: { type: "string", default: "200" },
+      offloads: { type: "string", default: "on,off" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const bytes = Number(values.mb) * MB;
+  const settings = values.offloads.split(",") as ("on" | "off")[];
+  const rows: Record<string, unknown>[] = [];
+  for (const o of settings) {
+    const a = await ours(o, bytes);
+    const k = await kernel(o, bytes);
+    WORKLOADS.forEach((w, i) => {
+      rows.push({
+        offloads: o,
+        workload: w.name,
+        oursMbit: Math.round(a[i]!.mbit),
+        kernelMbit: Math.round(k[i]!.mbit),
+        ratio: Number((a[i]!.mbit / k[i]!.mbit).toFixed(3)),
+        nsmCpuPercent: Math.round(a[i]!.cpu ?? 0),
+      });
+    });
+  }
+  if (values.json) {
+    console.log(JSON.stringify({ mb: Number(values.mb), rows }));
+    return;
+  }
+  console.log(`bulk TCP over veth, ${values.mb} MB per workload, peer = Linux (python3 client)`);
+  console.log("offloads  workload   ours Mbit/s  kernel Mbit/s  ours/kernel  NSM CPU %");
+  for (const r of rows) {
+    console.log(
+      `${String(r.offloads).padEnd(9)} ${String(r.workload).padEnd(10)} ${
+        String(r.oursMbit).padStart(11)
+      }  ${String(r.kernelMbit).padStart(13)}  ${String(r.ratio).padStart(11)}  ${
+        String(r.nsmCpuPercent).padStart(9)
+      }`,
+    );
+  }
+}
+
+if (import.meta.main) await main();
