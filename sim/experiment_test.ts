@@ -15,6 +15,7 @@ import {
 import { toJson } from "./report.ts";
 import { registerCc, RenoCc } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import { UnitParseError } from "./units.ts";
+import { ensureBuilt } from "../cc/build.ts";
 
 /** The test bed: 20 Mbit/s, 20 ms, 100 packets (60 ms of buffer, ~3x the BDP), 2 s. */
 function small(extra: Partial<ExperimentParams> = {}): ExperimentParams {
@@ -229,18 +230,10 @@ Deno.test("runExperiment() runs an algorithm registered with registerCc() and re
   assert.ok(f.verified);
 });
 
-const haveCubic = (() => {
-  try {
-    return Deno.statSync(new URL("../cc/dist/cubic.wasm", import.meta.url)).isFile;
-  } catch {
-    return false;
-  }
-})();
-
 Deno.test({
   name: "runExperiment() runs WebAssembly algorithms by name and by .wasm path",
-  ignore: !haveCubic,
   fn: async () => {
+    await ensureBuilt();
     const path = new URL("../cc/dist/cubic.wasm", import.meta.url).pathname;
     const r = await runExperiment(small({ flows: ["cubic", path], duration: SECOND }));
     assert.deepEqual(r.flows.map((f) => f.cc), ["cubic", "cubic"]);
@@ -351,8 +344,8 @@ Deno.test("per-flow RTTs: each flow sees its own base RTT; a bad list is refused
 
 Deno.test({
   name: "runs with a WebAssembly algorithm repeat exactly in one process (fresh module each run)",
-  ignore: !haveCubic,
   fn: async () => {
+    await ensureBuilt();
     const p = small({ flows: ["reno", "cubic"], queuePackets: 50, duration: SECOND });
     const a = toJson(await runExperiment(p));
     const b = toJson(await runExperiment(p));
