@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { Interface } from "../stacks/tcpip/iface/interface.ts";
+import { type Instant, MILLISECOND, monotonicNow, NEVER } from "../stacks/time.ts";
+import { NsmRuntime, type Pollable, RuntimeStateError, type WaitableLink } from "./runtime.ts";
+
+/** A link with no traffic that records how long the loop asked to sleep. */
+class IdleLink implements WaitableLink {
+  readonly name = "idle";
+  readonly mac = new Uint8Array([2, 0, 0, 0, 0, 1]);
+  readonly mtu = 1500;
+  readonly capabilities = { rxChecksumVerified: false, txChecksumOffload: false, maxBatch: 8 };
+  readonly waits: number[] = [];
+  flushes = 0;
+  receive(): number {
+    return 0;
+  }
+  transmitBuffer(): Uint8Array | null {
+    return null;
+  }
+  commit(): void {}
+  flush(): void {
+    this.flushes++;
+  }
+  close(): void {}
+  async wait(ms: number): Promise<boolean> {
+    this.waits.push(ms);
+    await new Promise((r) => setTimeout(r, Math.min(ms, 5)));
+    return false;
+  }
+}
+
+/** A hook that is busy for its first `busyPolls` polls and has a timer at `at`. */
+class Hook implements Pollable {
+  readonly name = "hook";
+  polls = 0;
+  constructor(private busyPolls: number, private at: Instant) {}
+  poll(now: Instant): boolean {
+    this.polls++;
+    if (now >= this.at) this.at = NEVER;
+    return this.polls <= this.busyPolls;
+  }
+  pollAt(): Instant {
+    return this.at;
+  }
+}
+
+Deno.test("NsmRuntime polls its hooks, sleeps on link.wait() up to the next pollAt when idle, and stop() ends run()", async () => {
+  const link = new IdleLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  const rt = new NsmRuntime(link, iface, { maxSleepMs: 50 });
+  const hook = new Hook(100, monotonicNow() + 30 * MILLISECOND);
+  rt.add(hook);
+  const done = rt.run();
+  assert.ok(rt.running);
+  await assert.rejects(() => rt.run(), RuntimeStateError);
+  await new Promise((r) => setTimeout(r, 120));
+  rt.stop();
+  await done;
+  assert.equal(rt.running, false);
+  assert.ok(hook.polls > 100, "the hook was polled while busy and after");
+  assert.ok(rt.stats.busyIterations >= 100);
+  assert.ok(rt.stats.sleeps >= 2, `slept when idle (${rt.stats.sleeps})`);
+  // The first sleep is bounded by the hook's 30 ms timer, later ones by maxSleepMs.
+  assert.ok(link.waits.filter((ms) => ms > 0).every((ms) => ms <= 50), `${link.waits}`);
+  assert.ok(link.waits.some((ms) => ms > 0 && ms <= 30), `${link.waits}`);
+  assert.ok(link.flushes >= rt.stats.iterations, "flushed every iteration");
+});
+
+Deno.test("NsmRuntime.add() returns a remover; removed hooks are no longer polled", () => {
+  const link = new IdleLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  const rt = new NsmRuntime(link, iface);
+  const a = new Hook(0, NEVER), b = new Hook(0, 5);
+  const removeB = rt.add(b);
+  rt.add(a);
+  assert.equal(rt.pollAt(), 5);
+  rt.step(1);
+  removeB();
+  rt.step(2);
+  assert.equal(b.polls, 1);
+  assert.equal(a.polls, 2);
+  assert.equal(rt.pollAt(), NEVER);
+});
