@@ -75,7 +75,8 @@ function fmt(x: number): string {
 export function renderPlot(spec: PlotSpec): string {
   const width = spec.width ?? 900;
   const plotW = width - MARGIN.left - MARGIN.right;
-  const height = MARGIN.top + spec.panels.length * (PANEL_HEIGHT + MARGIN.gap) + MARGIN.bottom;
+  const height = MARGIN.top + spec.panels.length * (PANEL_HEIGHT + MARGIN.gap) - MARGIN.gap +
+    MARGIN.bottom;
   let tMax = 0;
   for (const p of spec.panels) {
     for (const s of p.series) for (const t of s.t) tMax = Math.max(tMax, t);
@@ -149,7 +150,7 @@ export function renderPlot(spec: PlotSpec): string {
     );
   }
   out.push(
-    `<text x="${MARGIN.left + plotW / 2}" y="${height - 12}" text-anchor="middle">` +
+    `<text x="${MARGIN.left + plotW / 2}" y="${lastBottom + 34}" text-anchor="middle">` +
       `${escapeXml(spec.xlabel)}</text>`,
     `</svg>`,
   );
