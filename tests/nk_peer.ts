@@ -2,7 +2,7 @@
  * Guest side of the two-process NK device tests (run by tests/nk_two_process_test.ts as a
  * separate Deno process), plus the deterministic NQE content and checksum both sides use.
  *
- * Usage: deno run -A tests/nk_peer.ts <stream|idle|hostile|data> <device path> <count>
+ * Usage: deno run -A tests/nk_peer.ts <stream|idle|hostile|data|pingpong> <device path> <count>
  * Prints one JSON line with what it observed.
  *
  * @module
@@ -269,6 +269,43 @@ async function data(dev: GuestDevice, count: number): Promise<PeerReport> {
 }
 
 /**
+ * Ping-pong in which the guest never spins: every wait sleeps on the doorbell, with a 2 s
+ * timeout that would reveal a lost wake-up. `count` round trips; echoes each receive-ring NQE.
+ */
+async function pingpong(dev: GuestDevice, count: number): Promise<PeerReport> {
+  const { job, receive } = dev.queueSets[0]!;
+  const n = new Nqe();
+  let done = 0;
+  let timeouts = 0;
+  let bad = 0;
+  const ready = (): boolean => receive.peekFill() > 0;
+  while (done < count) {
+    const why = await dev.bell.wait(ready, 0, 2000);
+    if (why === "closed") break;
+    if (why === "timeout") timeouts++;
+    const k = receive.available(1);
+    if (k === 0) continue;
+    decodeNqe(receive.view, receive.slot(0), n);
+    receive.release(1);
+    if (n.requestId !== done) bad++;
+    job.claim(1);
+    encodeNqe(job.view, job.slot(0), n);
+    job.publish(1);
+    dev.bell.notify();
+    done++;
+  }
+  return {
+    sent: done,
+    completed: done,
+    checksum: timeouts,
+    badCompletions: bad,
+    fullCount: 0,
+    sleeps: dev.bell.sleeps,
+    wakesSent: dev.bell.wakesSent,
+  };
+}
+
+/**
  * A hostile guest: two SEND NQEs with data references outside its half, then (after their
  * completions) a send-ring producer index beyond the ring's capacity.
  */
@@ -323,6 +360,8 @@ if (import.meta.main) {
       ? await hostile(dev)
       : mode === "data"
       ? await data(dev, Number(countArg))
+      : mode === "pingpong"
+      ? await pingpong(dev, Number(countArg))
       : await idle(dev, Number(countArg));
     console.log(JSON.stringify(report));
   } finally {

@@ -304,3 +304,56 @@ Deno.test({
     }
   },
 });
+
+const PINGS = 10_000;
+
+Deno.test({
+  name:
+    "no wake-up is lost when both processes sleep on every round trip (10k ping-pongs, none timing out)",
+  sanitizeResources: false,
+  async fn(): Promise<void> {
+    const nsm = NsmDevice.create({
+      name: `nk-2p-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
+      ringCapacity: 16,
+      chunksPerHalf: 4,
+      hugePages: "never",
+    });
+    try {
+      const output = spawnGuest("pingpong", nsm.path, PINGS);
+      const bell = await nsm.acceptGuest();
+      const { job, receive } = nsm.queueSets[0]!;
+      const n = new Nqe();
+      let timeouts = 0;
+      let bad = 0;
+      const ready = (): boolean => job.peekFill() > 0;
+      for (let i = 0; i < PINGS; i++) {
+        n.clear();
+        n.op = NqeOp.EVENT;
+        n.requestId = i;
+        receive.claim(1);
+        encodeNqe(receive.view, receive.slot(0), n);
+        receive.publish(1);
+        bell.notify();
+        for (;;) {
+          const why = await bell.wait(ready, 0, 2000);
+          assert.notEqual(why, "closed");
+          if (why === "timeout") timeouts++;
+          if (job.available(1) > 0) break;
+        }
+        if (decodeNqe(job.view, job.slot(0), n).requestId !== i) bad++;
+        job.release(1);
+      }
+      const guest = report(await output);
+      assert.equal(timeouts, 0, "the NSM never needed its timeout");
+      assert.equal(guest.checksum, 0, "the guest never needed its timeout");
+      assert.equal(bad + guest.badCompletions, 0);
+      assert.equal(guest.completed, PINGS);
+      // Both really slept (almost) every time, so the doorbell carried the wake-ups.
+      assert.ok(bell.sleeps > PINGS / 2, `NSM slept ${bell.sleeps} times`);
+      assert.ok(guest.sleeps > PINGS / 2, `guest slept ${guest.sleeps} times`);
+      assert.ok(bell.wakesSent > PINGS / 2 && guest.wakesSent > PINGS / 2);
+    } finally {
+      nsm.close();
+    }
+  },
+});
