@@ -54,6 +54,7 @@ export const DATA_FAULTS: readonly DataFault[] = [
 export class DataRegionError extends Error {
   /** Machine-readable reason. */
   readonly reason: string;
+  /** Builds the error; the message carries what to do. */
   constructor(reason: string, message: string) {
     super(message);
     this.name = "DataRegionError";

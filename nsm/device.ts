@@ -140,6 +140,7 @@ export type HeaderFault =
 export class DeviceHeaderError extends Error {
   /** What was wrong. */
   readonly reason: HeaderFault;
+  /** Builds the error; the message carries what to do. */
   constructor(path: string, reason: HeaderFault, detail: string) {
     super(`NK device ${path}: ${reason}: ${detail}`);
     this.name = "DeviceHeaderError";
@@ -149,6 +150,7 @@ export class DeviceHeaderError extends Error {
 
 /** `NsmDevice.create` was asked for something impossible; the message says what to change. */
 export class DeviceConfigError extends Error {
+  /** Builds the error; the message carries what to do. */
   constructor(message: string) {
     super(message);
     this.name = "DeviceConfigError";
@@ -401,9 +403,12 @@ function readU64(h: DataView, off: number): number {
 }
 
 /** Validated header contents. */
-interface ParsedHeader {
+export interface ParsedHeader {
+  /** Geometry the header describes. */
   readonly geometry: DeviceGeometry;
+  /** Offsets recomputed from the geometry (and checked against the header). */
   readonly layout: DeviceLayout;
+  /** UNIX socket path of the doorbell. */
   readonly bellPath: string;
 }
 

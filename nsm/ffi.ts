@@ -92,6 +92,7 @@ export class NkOsError extends Error {
   readonly errno: number;
   /** Symbolic errno name ("ENOENT") or "E<number>". */
   readonly code: string;
+  /** Builds the error; the message carries what to do. */
   constructor(call: string, errno: number, what: string, hint: string) {
     const code = ERRNO_NAMES[errno] ?? `E${errno}`;
     super(`${call}(${what}) failed with ${code} (errno ${errno}): ${hint}`);

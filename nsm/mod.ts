@@ -25,6 +25,7 @@ export type {
   HeaderFault,
   NsmDeviceOptions,
   NsmQueueSet,
+  ParsedHeader,
 } from "./device.ts";
 export { DATA_FAULTS, DataRegion, dataRegionBytes, DataRegionError } from "./data_region.ts";
 export type { DataFault, DataRegionGeometry, DeviceSide } from "./data_region.ts";

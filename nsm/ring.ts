@@ -75,6 +75,7 @@ export class RingIndexError extends Error {
   readonly seen: number;
   /** The last index value known to be valid. */
   readonly previous: number;
+  /** Builds the error; the message carries what to do. */
   constructor(ring: string, reason: RingFaultReason, seen: number, previous: number) {
     super(
       `ring ${ring}: ${reason} (read ${seen}, last valid ${previous}); the peer is buggy or hostile: ` +
@@ -89,6 +90,7 @@ export class RingIndexError extends Error {
 
 /** A ring geometry that cannot work; the message says what to pass instead. */
 export class RingConfigError extends Error {
+  /** Builds the error; the message carries what to do. */
   constructor(message: string) {
     super(message);
     this.name = "RingConfigError";

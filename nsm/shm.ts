@@ -63,6 +63,7 @@ export interface ShmCreateOptions {
 
 /** A request that cannot be satisfied as asked; the message says what to change. */
 export class ShmConfigError extends Error {
+  /** Builds the error; the message carries what to do. */
   constructor(message: string) {
     super(message);
     this.name = "ShmConfigError";
