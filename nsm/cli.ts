@@ -357,7 +357,7 @@ function openLink(o: NsmOptions): OpenedLink {
       xdp.close();
       throw new NsmUsageError(
         `--mtu ${o.mtu}: ${o.ifname} carries at most ${xdp.mtu} over AF_XDP ` +
-          `(raise the interface MTU, or use --link tap:NAME for jumbo frames)`,
+          `(raise the interface MTU first: multi-buffer frames are used when it exceeds one UMEM frame)`,
       );
     }
     if (o.mtu < xdp.mtu) link = new MtuLink(xdp, o.mtu);
@@ -365,12 +365,21 @@ function openLink(o: NsmOptions): OpenedLink {
   return {
     link,
     describe: `link=xdp:${xdp.name} mode=${xdp.mode} attach=${xdp.attachMode} ` +
-      `queues=${xdp.queueIds.length} partial-checksums=${
-        xdp.capabilities.rxPartialChecksum ? "on" : "off"
-      }`,
+      `queues=${xdp.queueIds.length} multi-buffer=${
+        xdp.multiBuffer ? "on" : "off"
+      } partial-checksums=${xdp.capabilities.rxPartialChecksum ? "on" : "off"}`,
     stats: () => {
       const s = xdp.stats();
-      return { rx: s.rxPackets, tx: s.txPackets, kernel: s.kernel, txNoFrame: s.txNoFrame };
+      return {
+        rx: s.rxPackets,
+        tx: s.txPackets,
+        rxMultiBuffer: s.rxMultiBuffer,
+        txMultiBuffer: s.txMultiBuffer,
+        rxTooLong: s.rxTooLong,
+        txNoFrame: s.txNoFrame,
+        txRingFull: s.txRingFull,
+        kernel: s.kernel,
+      };
     },
   };
 }

@@ -39,6 +39,8 @@ export const BPF_MAP_TYPE_XSKMAP = 17;
 export const BPF_PROG_TYPE_XDP = 6;
 /** Attach type XDP. */
 export const BPF_XDP = 37;
+/** prog_flags bit: the XDP program handles multi-buffer (fragmented) frames. */
+export const BPF_F_XDP_HAS_FRAGS = 1 << 5;
 /** Generic (skb) XDP: works on every device, after the skb is built. */
 export const XDP_FLAGS_SKB_MODE = 2;
 /** Native (driver) XDP: runs in the driver's NAPI poll. */
@@ -154,7 +156,7 @@ export function createXskMap(maxEntries: number, name = "nsm_xsks"): number {
 }
 
 /** Loads an XDP program; on rejection reloads with a log buffer and throws `BpfVerifierError`. */
-export function loadXdpProgram(insns: Uint8Array, name = "nsm_redirect"): number {
+export function loadXdpProgram(insns: Uint8Array, name = "nsm_redirect", progFlags = 0): number {
   const license = cString("GPL"); // bpf_redirect_map is GPL-only
   const code = struct(insns.length);
   code.set(insns);
@@ -164,6 +166,7 @@ export function loadXdpProgram(insns: Uint8Array, name = "nsm_redirect"): number
   v.setUint32(4, insns.length / BPF_INSN_LEN, true); // insn_cnt
   v.setBigUint64(8, BigInt(addressOf(code)), true); // insns
   v.setBigUint64(16, BigInt(addressOf(license)), true); // license
+  v.setUint32(44, progFlags, true); // prog_flags (BPF_F_XDP_HAS_FRAGS for multi-buffer)
   setName(attr, 48, name); // prog_name
   v.setUint32(68, BPF_XDP, true); // expected_attach_type
   const fd = bpf(BPF_PROG_LOAD, attr);
@@ -242,6 +245,11 @@ export interface XdpProgramOptions {
   readonly mode?: AttachMode;
   /** Kernel driver name (auto mode uses skb for "veth"). */
   readonly driver?: string;
+  /**
+   * Load with BPF_F_XDP_HAS_FRAGS: the program accepts multi-buffer frames (jumbo frames into
+   * an AF_XDP socket bound with XDP_USE_SG; on veth it also lifts the peer's MTU limit).
+   */
+  readonly frags?: boolean;
 }
 
 /**
@@ -269,7 +277,11 @@ export class XdpProgram {
     const mapFd = createXskMap(options.slots);
     let progFd = -1;
     try {
-      progFd = loadXdpProgram(redirectProgram(mapFd));
+      progFd = loadXdpProgram(
+        redirectProgram(mapFd),
+        "nsm_redirect",
+        options.frags === true ? BPF_F_XDP_HAS_FRAGS : 0,
+      );
       const want = options.mode ?? "auto";
       let mode: "skb" | "native" = want === "auto"
         ? (options.driver === "veth" ? "skb" : "native")

@@ -23,6 +23,7 @@ export {
 } from "./tap.ts";
 export {
   type AttachMode,
+  BPF_F_XDP_HAS_FRAGS,
   BpfVerifierError,
   createXdpLink,
   createXskMap,
@@ -36,6 +37,8 @@ export {
 } from "./bpf.ts";
 export {
   type BindMode,
+  XDP_PKT_CONTD,
+  XDP_USE_SG,
   type XdpStatistics,
   XskOptionError,
   XskSocket,

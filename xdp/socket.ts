@@ -71,6 +71,10 @@ export const XDP_COPY = 2;
 export const XDP_ZEROCOPY = 4;
 /** bind flag: the kernel sets XDP_RING_NEED_WAKEUP instead of being kicked blindly. */
 export const XDP_USE_NEED_WAKEUP = 8;
+/** bind flag: multi-buffer frames (a packet spans descriptors chained by XDP_PKT_CONTD). */
+export const XDP_USE_SG = 16;
+/** xdp_desc.options bit: more descriptors of the same packet follow. */
+export const XDP_PKT_CONTD = 1;
 /** Page offsets of the four ring mappings. */
 export const XDP_PGOFF_RX_RING = 0;
 /** TX ring page offset. */
@@ -113,6 +117,8 @@ export interface XskSocketOptions {
   readonly ringSize?: number;
   /** Default "auto". */
   readonly hugepages?: HugepageMode;
+  /** Bind with XDP_USE_SG (multi-buffer, Linux >= 6.6); default false. */
+  readonly multiBuffer?: boolean;
 }
 
 /** Kernel drop counters of one socket (`struct xdp_statistics`). */
@@ -351,7 +357,8 @@ export class XskSocket {
       const sv = new DataView(sxdp.buffer);
       const modeFlag = mode === "copy" ? XDP_COPY : mode === "zerocopy" ? XDP_ZEROCOPY : 0;
       sv.setUint16(0, AF_XDP, true);
-      sv.setUint16(2, modeFlag | XDP_USE_NEED_WAKEUP, true);
+      const sg = options.multiBuffer === true ? XDP_USE_SG : 0;
+      sv.setUint16(2, modeFlag | XDP_USE_NEED_WAKEUP | sg, true);
       sv.setUint32(4, options.ifindex, true);
       sv.setUint32(8, options.queue, true);
       // A socket closed just before (ours, e.g. a reopen) releases its queue from a kernel

@@ -26,13 +26,15 @@ import type { Link, LinkCapabilities } from "../stacks/link/link.ts";
 import { type AttachMode, XdpProgram } from "./bpf.ts";
 import { libc, struct, XdpError } from "./libc.ts";
 import { netdevInfo } from "./netdev.ts";
-import { type BindMode, XdpStatistics, XskSocket } from "./socket.ts";
+import { type BindMode, XDP_PKT_CONTD, XdpStatistics, XskSocket } from "./socket.ts";
 import { FrameOwner, type HugepageMode } from "./umem.ts";
 
 /** Bytes the kernel reserves in front of a received frame (XDP_PACKET_HEADROOM). */
 export const XDP_PACKET_HEADROOM = 256;
 /** Ethernet header plus one VLAN tag. */
 const L2_OVERHEAD = 18;
+/** Largest layer-3 MTU carried with multi-buffer frames (jumbo frames). */
+const MULTI_BUFFER_MAX_MTU = 9216;
 
 /** Options of `XdpLink.open`. */
 export interface XdpLinkOptions {
@@ -60,6 +62,14 @@ export interface XdpLinkOptions {
    * local Linux stack that never finishes CHECKSUM_PARTIAL checksums; true/false force it.
    */
   readonly partialChecksums?: "auto" | boolean;
+  /**
+   * Multi-buffer AF_XDP (XDP_USE_SG, Linux >= 6.6) so frames larger than a UMEM frame (jumbo
+   * MTUs) span chained descriptors: "auto" (default) uses it only when the interface MTU does
+   * not fit one frame, falling back to a capped MTU with a warning when the kernel refuses;
+   * true insists (errors propagate); false never. Received chains are copied into one buffer
+   * (the `Link` hands out contiguous frames); long transmits are split across frames.
+   */
+  readonly multiBuffer?: "auto" | boolean;
   /** Where fallbacks are reported; default `console.warn`. */
   readonly onWarning?: (message: string) => void;
 }
@@ -90,6 +100,12 @@ export interface XdpLinkStats {
   rxWakeups: number;
   /** Frames seen in a state they should not be in (kernel or driver bug; should stay 0). */
   ownershipViolations: number;
+  /** Multi-buffer frames received (chains of descriptors reassembled into one frame). */
+  rxMultiBuffer: number;
+  /** Multi-buffer frames sent (split across UMEM frames). */
+  txMultiBuffer: number;
+  /** Received chains longer than the MTU allows (dropped). */
+  rxTooLong: number;
   /** The kernel's counters, summed over the queues. */
   kernel: XdpStatistics;
 }
@@ -100,6 +116,10 @@ interface Queue {
   /** Received frames that found no fill slot, recycled on the next receive. */
   readonly parked: Uint32Array;
   parkedCount: number;
+  /** Multi-buffer: the chain being reassembled (it may straddle receive calls). */
+  readonly chain: Uint8Array;
+  chainLen: number;
+  inChain: boolean;
 }
 
 const openLinks = new Set<XdpLink>();
@@ -165,6 +185,8 @@ export class XdpLink implements Link {
   readonly fallbackReason: string | undefined;
   /** Queue ids bound. */
   readonly queueIds: readonly number[];
+  /** Whether multi-buffer (XDP_USE_SG) frames are in use. */
+  readonly multiBuffer: boolean;
   readonly #program: XdpProgram;
   readonly #queues: Queue[];
   readonly #tx: XskSocket;
@@ -174,6 +196,9 @@ export class XdpLink implements Link {
   readonly #pollfds: Uint8Array<ArrayBuffer>;
   #rxNext = 0;
   #lent = -1;
+  /** The jumbo scratch buffer is lent (multi-buffer transmit). */
+  #lentJumbo = false;
+  readonly #jumbo: Uint8Array;
   #txQueued = 0;
   #txUnsent = false;
   #txInFlight = 0;
@@ -191,6 +216,9 @@ export class XdpLink implements Link {
     kickBusy: 0,
     rxWakeups: 0,
     ownershipViolations: 0,
+    rxMultiBuffer: 0,
+    txMultiBuffer: 0,
+    rxTooLong: 0,
     kernel: {
       rxDropped: 0,
       rxInvalidDescs: 0,
@@ -209,6 +237,7 @@ export class XdpLink implements Link {
     socks: XskSocket[],
     maxBatch: number,
     rxPartialChecksum: boolean,
+    multiBuffer: boolean,
   ) {
     this.name = name;
     this.mac = mac;
@@ -225,11 +254,17 @@ export class XdpLink implements Link {
     this.mode = first.mode;
     this.fallbackReason = first.fallbackReason;
     this.queueIds = socks.map((s) => s.queue);
+    this.multiBuffer = multiBuffer;
+    const frameMax = mtu + L2_OVERHEAD;
     this.#queues = socks.map((sock) => ({
       sock,
       parked: new Uint32Array(sock.rxFrameCount),
       parkedCount: 0,
+      chain: new Uint8Array(multiBuffer ? frameMax : 0),
+      chainLen: 0,
+      inChain: false,
     }));
+    this.#jumbo = new Uint8Array(multiBuffer ? frameMax : 0);
     this.#tx = first;
     this.#txBytes = first.umem.bytes;
     this.#frameSize = first.umem.frameSize;
@@ -255,12 +290,66 @@ export class XdpLink implements Link {
       throw new XdpError("XdpLink.open", 0, `queues ${String(q)}: give a count >= 1 or ids >= 0`);
     }
     const warn = options.onWarning ?? ((m: string) => console.warn(m));
+    const frameSize = options.frameSize ?? 2048;
+    const fit = frameSize - XDP_PACKET_HEADROOM - L2_OVERHEAD;
+    const mbOption = options.multiBuffer ?? "auto";
+    let multiBuffer = mbOption === true || (mbOption === "auto" && info.mtu > fit);
+    let attached: { program: XdpProgram; socks: XskSocket[] };
+    try {
+      attached = XdpLink.#attach(info, ids, options, multiBuffer);
+    } catch (e) {
+      // An older kernel refuses BPF_F_XDP_HAS_FRAGS or XDP_USE_SG (EINVAL/EOPNOTSUPP): in
+      // "auto" mode fall back to single-buffer frames and a capped MTU.
+      if (!multiBuffer || mbOption !== "auto" || !(e instanceof XdpError) || e.errno === 1) {
+        throw e;
+      }
+      warn(`XdpLink ${info.name}: multi-buffer AF_XDP unavailable (${e.message})`);
+      multiBuffer = false;
+      attached = XdpLink.#attach(info, ids, options, false);
+    }
+    const { program, socks } = attached;
+    const first = socks[0]!;
+    if (first.fallbackReason !== undefined) {
+      warn(`XdpLink ${info.name}: zero-copy unavailable, using copy mode: ${first.fallbackReason}`);
+    }
+    const maxMtu = multiBuffer ? MULTI_BUFFER_MAX_MTU : fit;
+    if (info.mtu > maxMtu) {
+      warn(
+        multiBuffer
+          ? `XdpLink ${info.name}: interface MTU ${info.mtu} exceeds ${maxMtu}; using ${maxMtu}`
+          : `XdpLink ${info.name}: interface MTU ${info.mtu} exceeds what a ${frameSize}-byte ` +
+            `UMEM frame holds; using MTU ${fit} (jumbo frames need multi-buffer AF_XDP)`,
+      );
+    }
+    const partial = options.partialChecksums ?? "auto";
+    const link = new XdpLink(
+      info.name,
+      info.mac,
+      Math.min(info.mtu, maxMtu),
+      program,
+      socks,
+      options.maxBatch ?? 64,
+      partial === "auto" ? info.driver === "veth" : partial,
+      multiBuffer,
+    );
+    track(link, options.handleSignals ?? true);
+    return link;
+  }
+
+  /** Loads/attaches the program and opens one socket per queue; cleans up on failure. */
+  static #attach(
+    info: ReturnType<typeof netdevInfo>,
+    ids: number[],
+    options: XdpLinkOptions,
+    multiBuffer: boolean,
+  ): { program: XdpProgram; socks: XskSocket[] } {
     const program = XdpProgram.attach({
       ifname: info.name,
       ifindex: info.index,
       slots: Math.max(...ids) + 1,
       mode: options.attachMode ?? "auto",
       driver: info.driver,
+      frags: multiBuffer,
     });
     const socks: XskSocket[] = [];
     try {
@@ -273,6 +362,7 @@ export class XdpLink implements Link {
           frameSize: options.frameSize ?? 2048,
           ringSize: options.ringSize ?? 2048,
           hugepages: options.hugepages ?? "auto",
+          multiBuffer,
         });
         socks.push(sock);
         program.setSocket(queue, sock.fd);
@@ -282,33 +372,13 @@ export class XdpLink implements Link {
       program.close();
       throw e;
     }
-    const first = socks[0]!;
-    if (first.fallbackReason !== undefined) {
-      warn(`XdpLink ${info.name}: zero-copy unavailable, using copy mode: ${first.fallbackReason}`);
-    }
-    const frameSize = first.umem.frameSize;
-    const fit = frameSize - XDP_PACKET_HEADROOM - L2_OVERHEAD;
-    if (info.mtu > fit) {
-      warn(
-        `XdpLink ${info.name}: interface MTU ${info.mtu} exceeds what a ${frameSize}-byte UMEM ` +
-          `frame holds; using MTU ${fit} (jumbo frames need multi-buffer AF_XDP, not supported)`,
-      );
-    }
-    const partial = options.partialChecksums ?? "auto";
-    const link = new XdpLink(
-      info.name,
-      info.mac,
-      Math.min(info.mtu, fit),
-      program,
-      socks,
-      options.maxBatch ?? 64,
-      partial === "auto" ? info.driver === "veth" : partial,
-    );
-    track(link, options.handleSignals ?? true);
-    return link;
+    return { program, socks };
   }
 
-  /** Hands up to `max` received frames (UMEM views) to `onFrame`; returns how many. */
+  /**
+   * Hands up to `max` received frames (UMEM views; with multi-buffer, chains are copied into
+   * one per-queue buffer first) to `onFrame`; returns how many descriptors it consumed.
+   */
   receive(onFrame: (frame: Uint8Array) => void, max: number): number {
     // After close() the rings are unmapped: touching them would fault, so every entry point
     // checks first.
@@ -343,12 +413,19 @@ export class XdpLink implements Link {
     const bytes = sock.umem.bytes;
     let i = 0;
     let rxBytes = 0;
+    let frames = 0;
+    const mb = this.multiBuffer;
     try {
       for (; i < n; i++) {
         const idx = start + i;
         const addr = rx.addr(idx);
         const len = rx.len(idx);
         rxBytes += len;
+        if (mb && (q.inChain || (rx.options(idx) & XDP_PKT_CONTD) !== 0)) {
+          this.#chain(q, bytes, addr, len, (rx.options(idx) & XDP_PKT_CONTD) !== 0, onFrame);
+          continue;
+        }
+        frames++;
         onFrame(bytes.subarray(addr, addr + len));
       }
     } finally {
@@ -367,10 +444,40 @@ export class XdpLink implements Link {
       }
       rx.release(n);
       fill.submit();
-      this.#stats.rxPackets += i;
+      this.#stats.rxPackets += frames;
       this.#stats.rxBytes += rxBytes;
     }
     return n;
+  }
+
+  /**
+   * Appends one descriptor of a multi-buffer chain to the queue's reassembly buffer; hands
+   * the frame up at the last one (XDP_PKT_CONTD clear). A chain longer than the buffer is
+   * consumed to its end and dropped (counted).
+   */
+  #chain(
+    q: Queue,
+    bytes: Uint8Array,
+    addr: number,
+    len: number,
+    more: boolean,
+    onFrame: (frame: Uint8Array) => void,
+  ): void {
+    const buf = q.chain;
+    // chainLen runs past buf.length to mark an oversized chain until its end.
+    if (q.chainLen + len <= buf.length) buf.set(bytes.subarray(addr, addr + len), q.chainLen);
+    q.chainLen += len;
+    q.inChain = more;
+    if (more) return;
+    const total = q.chainLen;
+    q.chainLen = 0;
+    if (total > buf.length) {
+      this.#stats.rxTooLong++;
+      return;
+    }
+    this.#stats.rxPackets++;
+    this.#stats.rxMultiBuffer++;
+    onFrame(buf.subarray(0, total));
   }
 
   #unpark(q: Queue): void {
@@ -381,9 +488,18 @@ export class XdpLink implements Link {
     if (got > 0) fill.submit();
   }
 
-  /** Lends a free UMEM TX frame of `length` bytes, or null when none is free or it is too long. */
+  /**
+   * Lends a free UMEM TX frame of `length` bytes, or null when none is free or it is too long.
+   * With multi-buffer, a frame longer than a UMEM frame is written into a scratch buffer and
+   * split across UMEM frames by `commit()`.
+   */
   transmitBuffer(length: number): Uint8Array | null {
     if (this.#closed) return null;
+    this.#lentJumbo = false;
+    if (length > this.#frameSize && length <= this.#jumbo.length) {
+      this.#lentJumbo = true;
+      return this.#jumbo.subarray(0, length);
+    }
     if (length > this.#frameSize || length <= 0) {
       this.#stats.txTooLong++;
       return null;
@@ -404,6 +520,11 @@ export class XdpLink implements Link {
 
   /** Queues the lent frame (trimmed to `length`) on the TX ring; `flush()` publishes it. */
   commit(length: number): void {
+    if (this.#lentJumbo) {
+      this.#lentJumbo = false;
+      this.#commitChain(length);
+      return;
+    }
     const addr = this.#lent;
     if (addr < 0 || this.#closed) return;
     const sock = this.#tx;
@@ -421,6 +542,45 @@ export class XdpLink implements Link {
     this.#txQueued++;
     this.#txInFlight++;
     this.#stats.txPackets++;
+    this.#stats.txBytes += len;
+  }
+
+  /** Splits the jumbo scratch frame over UMEM frames chained with XDP_PKT_CONTD. */
+  #commitChain(length: number): void {
+    if (this.#closed) return;
+    const len = length < this.#jumbo.length ? length : this.#jumbo.length;
+    const size = this.#frameSize;
+    const parts = Math.ceil(len / size);
+    const sock = this.#tx;
+    const frames = sock.frames;
+    // All or nothing: a partial chain would be an invalid packet.
+    if (frames.available + (this.#lent >= 0 ? 1 : 0) < parts) this.#reclaim();
+    if (frames.available + (this.#lent >= 0 ? 1 : 0) < parts) {
+      this.#stats.txNoFrame++;
+      return;
+    }
+    const tx = sock.tx;
+    if (tx.free(parts) < parts) {
+      this.#stats.txRingFull++;
+      return;
+    }
+    const idx = tx.producerIndex;
+    tx.reserve(parts);
+    const src = this.#jumbo;
+    for (let k = 0; k < parts; k++) {
+      let addr = this.#lent;
+      if (addr >= 0) this.#lent = -1;
+      else addr = frames.pop();
+      const off = k * size;
+      const n = len - off < size ? len - off : size;
+      this.#txBytes.set(src.subarray(off, off + n), addr);
+      tx.setDesc(idx + k, addr, n, k < parts - 1 ? XDP_PKT_CONTD : 0);
+      frames.move(addr, FrameOwner.User, FrameOwner.KernelTx);
+    }
+    this.#txQueued += parts;
+    this.#txInFlight += parts;
+    this.#stats.txPackets++;
+    this.#stats.txMultiBuffer++;
     this.#stats.txBytes += len;
   }
 
