@@ -10,16 +10,41 @@
  * @module
  */
 
-/** libc symbols used by nsm/shm.ts. */
+/** libc symbols used by nsm/shm.ts (x86-64 Linux, glibc). */
 export const LIBC_SYMBOLS = {
   /** int open(const char *path, int flags, mode_t mode) */
-  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  open: {
+    parameters: [
+      "buffer", // const char *path: NUL-terminated
+      "i32", // int flags
+      "u32", // mode_t mode
+    ],
+    result: "i32",
+  },
   /** int close(int fd) */
-  close: { parameters: ["i32"], result: "i32" },
+  close: {
+    parameters: [
+      "i32", // int fd
+    ],
+    result: "i32",
+  },
   /** int ftruncate(int fd, off_t length) */
-  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  ftruncate: {
+    parameters: [
+      "i32", // int fd
+      "i64", // off_t length
+    ],
+    result: "i32",
+  },
   /** off_t lseek(int fd, off_t offset, int whence) */
-  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  lseek: {
+    parameters: [
+      "i32", // int fd
+      "i64", // off_t offset
+      "i32", // int whence
+    ],
+    result: "i64",
+  },
   /** void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset) */
   mmap: {
     parameters: [
@@ -33,11 +58,28 @@ export const LIBC_SYMBOLS = {
     result: "pointer",
   },
   /** int munmap(void *addr, size_t length) */
-  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  munmap: {
+    parameters: [
+      "pointer", // void *addr
+      "usize", // size_t length
+    ],
+    result: "i32",
+  },
   /** int unlink(const char *path) */
-  unlink: { parameters: ["buffer"], result: "i32" },
+  unlink: {
+    parameters: [
+      "buffer", // const char *path: NUL-terminated
+    ],
+    result: "i32",
+  },
   /** int memfd_create(const char *name, unsigned int flags) */
-  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  memfd_create: {
+    parameters: [
+      "buffer", // const char *name: NUL-terminated, for /proc display only
+      "u32", // unsigned int flags
+    ],
+    result: "i32",
+  },
   /** pid_t getpid(void) */
   getpid: { parameters: [], result: "i32" },
   /** int *__errno_location(void): errno of the calling thread */
@@ -124,13 +166,37 @@ function hintFor(errno: number): string {
   }
 }
 
-/** The libc handle shared by every NK device in this process (opened on first use). */
-let lib: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | null = null;
+/** The opened libc: a private handle, symbols, idempotent close. */
+export class Libc {
+  #lib: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | null;
+
+  /** Opens libc.so.6 with LIBC_SYMBOLS. */
+  constructor() {
+    this.#lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
+  }
+
+  /** The symbols; throws once closed. */
+  get symbols(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"] {
+    if (this.#lib === null) {
+      throw new Error("libc handle is closed: open a new Libc (or use libc()) before calling it");
+    }
+    return this.#lib.symbols;
+  }
+
+  /** Closes the library handle. Idempotent. */
+  close(): void {
+    this.#lib?.close();
+    this.#lib = null;
+  }
+}
+
+/** The process-wide handle every NK device uses (opened on first use, never closed). */
+let shared: Libc | null = null;
 
 /** Opens libc on first use and returns its symbols. */
 export function libc(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"] {
-  if (lib === null) lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
-  return lib.symbols;
+  shared ??= new Libc();
+  return shared.symbols;
 }
 
 /** Reads errno of the last failed libc call on this thread. */

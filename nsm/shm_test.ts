@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cString, libc, MFD_CLOEXEC, NkOsError } from "./ffi.ts";
+import { cString, Libc, libc, MFD_CLOEXEC, NkOsError } from "./ffi.ts";
 import { hugePageInfo, SharedMemory, ShmConfigError } from "./shm.ts";
 
 const name = (): string => `nk-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
@@ -91,4 +91,12 @@ Deno.test("open() attaches through /proc/<pid>/fd/<fd>, the path a memfd backing
   } finally {
     c.close(fd);
   }
+});
+
+Deno.test("Libc.close() is idempotent and a closed handle refuses calls with a clear error", () => {
+  const l = new Libc();
+  assert.ok(l.symbols.getpid() > 0);
+  l.close();
+  l.close();
+  assert.throws(() => l.symbols, /libc handle is closed/);
 });
