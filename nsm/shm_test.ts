@@ -10,6 +10,8 @@ Deno.test("two mappings of one /dev/shm file see each other's writes", () => {
   try {
     assert.equal(a.backing, "dev-shm");
     assert.equal(a.size, 12288, "rounded up to pages");
+    const addr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(a.buffer));
+    assert.equal(Number(BigInt(addr) % 4096n), 0, "page (hence cache-line) aligned");
     assert.equal(b.size, a.size);
     new Uint32Array(a.buffer)[100] = 0xdead_beef;
     assert.equal(Atomics.load(new Uint32Array(b.buffer), 100), 0xdead_beef);
