@@ -39,6 +39,17 @@ const GAP_MS = 3; // pause before each wake-up so the guest has gone to sleep
 /** Spin budget before sleeping in phases A-D: 50 us, or (with --spin) never sleep. */
 const SPIN_NS = Deno.args.includes("--spin") ? 1e15 : 50_000;
 
+/** `bell.wait` that ends the benchmark when the peer is gone (instead of spinning on "closed"). */
+async function idle(
+  bell: Doorbell,
+  hasWork: () => boolean,
+  spinNs: number,
+): Promise<void> {
+  if (await bell.wait(hasWork, spinNs) === "closed") {
+    throw new Error("the peer closed the device (it failed or was killed): stopping");
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
@@ -50,7 +61,7 @@ async function produceRaw(r: RingProducer, n: number, bell: Doorbell): Promise<v
   while (sent < n) {
     const k = r.claim(n - sent < 64 ? n - sent : 64);
     if (k === 0) {
-      await bell.wait(room, SPIN_NS);
+      await idle(bell, room, SPIN_NS);
       continue;
     }
     for (let j = 0; j < k; j++) r.view.setUint32(r.slot(j), sent + j, true);
@@ -69,7 +80,7 @@ async function consumeRaw(r: RingConsumer, n: number, bell: Doorbell): Promise<[
   while (got < n) {
     const k = r.available(n - got < 64 ? n - got : 64); // never eat the next phase
     if (k === 0) {
-      await bell.wait(ready, SPIN_NS);
+      await idle(bell, ready, SPIN_NS);
       continue;
     }
     if (got === 0) t0 = monotonicNow();
@@ -90,7 +101,7 @@ async function produceEncoded(r: RingProducer, n: number, bell: Doorbell): Promi
   while (sent < n) {
     const k = r.claim(n - sent < 64 ? n - sent : 64);
     if (k === 0) {
-      await bell.wait(room, SPIN_NS);
+      await idle(bell, room, SPIN_NS);
       continue;
     }
     for (let j = 0; j < k; j++) {
@@ -117,7 +128,7 @@ async function consumeEncoded(
   while (got < n) {
     const k = r.available(n - got < 64 ? n - got : 64); // never eat the next phase
     if (k === 0) {
-      await bell.wait(ready, SPIN_NS);
+      await idle(bell, ready, SPIN_NS);
       continue;
     }
     if (got === 0) t0 = monotonicNow();
@@ -145,7 +156,7 @@ async function serveNops(
   while (done < n) {
     const k = job.available(Math.min(comp.claim(64), n - done));
     if (k === 0) {
-      await bell.wait(ready, SPIN_NS);
+      await idle(bell, ready, SPIN_NS);
       continue;
     }
     for (let j = 0; j < k; j++) {
@@ -181,6 +192,13 @@ async function nsmMain(): Promise<void> {
       stderr: "inherit",
     }).spawn();
     const out = child.output();
+    // A killed benchmark still removes its device and socket (and the guest then sees EOF).
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(sig, () => {
+        nsm.close();
+        Deno.exit(130);
+      });
+    }
     const bell = await nsm.acceptGuest();
     const { job, completion, receive } = nsm.queueSets[0]!;
     const results: Record<string, string> = { backing: nsm.backing };
@@ -212,7 +230,7 @@ async function nsmMain(): Promise<void> {
         if (phase === 0) {
           while (job.available(1) === 0) { /* spin */ }
         } else {
-          await bell.wait(() => job.peekFill() > 0, 0);
+          await idle(bell, () => job.peekFill() > 0, 0);
           while (job.available(1) === 0) { /* the byte may precede the index */ }
         }
         (phase === 0 ? lat : lat2).push(monotonicNow() - t0);
@@ -293,7 +311,7 @@ async function guestMain(path: string): Promise<void> {
         done += m;
         notify();
       }
-      if (k === 0 && m === 0) await bell.wait(cReady, SPIN_NS);
+      if (k === 0 && m === 0) await idle(bell, cReady, SPIN_NS);
     }
     const rttMops = N_RTT / (monotonicNow() - t0) * 1000;
 
@@ -302,12 +320,12 @@ async function guestMain(path: string): Promise<void> {
     const answered = (): boolean => completion.peekFill() > 0;
     t0 = monotonicNow();
     for (let i = 0; i < N_PING; i++) {
-      while (job.claim(1) === 0) await bell.wait(room, SPIN_NS);
+      while (job.claim(1) === 0) await idle(bell, room, SPIN_NS);
       e.requestId = i;
       encodeNqe(job.view, job.slot(0), e);
       job.publish(1);
       notify();
-      while (completion.available(1) === 0) await bell.wait(answered, SPIN_NS);
+      while (completion.available(1) === 0) await idle(bell, answered, SPIN_NS);
       completion.release(1);
       notify();
     }
@@ -316,7 +334,7 @@ async function guestMain(path: string): Promise<void> {
     // E/F: sleep until the NSM posts on the receive ring, answer on the job ring.
     const ev = new Nqe();
     for (;;) {
-      await dev.bell.wait(() => receive.peekFill() > 0, 20_000);
+      await idle(dev.bell, () => receive.peekFill() > 0, 20_000);
       const k = receive.available(1);
       if (k === 0) continue;
       decodeNqe(receive.view, receive.slot(0), ev);
