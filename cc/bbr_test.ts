@@ -269,3 +269,23 @@ Deno.test("bbr uses packet conservation in the first recovery round and restores
   d.cc.onAck(s);
   assert.ok(d.cc.cwnd >= cwnd, "prior cwnd restored at recovery exit");
 });
+
+Deno.test("bbr: a new flow's round counting starts from its own delivered count (0), not from the last event another flow of the instance wrote", async () => {
+  const { host, modules } = await loadBuilt(["bbr"]);
+  const m = modules.get("bbr")!;
+  const a = host.createFlow(m) as WasmCc;
+  a.init(MSS, 0);
+  const s = new MutableAckSample();
+  s.mss = MSS;
+  s.ackedBytes = MSS;
+  s.ackedPackets = 1;
+  s.totalDelivered = 50e6; // flow a is deep into a transfer
+  s.priorDelivered = 50e6 - 100 * MSS;
+  a.onAck(s);
+  const b = host.createFlow(m) as WasmCc;
+  b.init(MSS, 0);
+  const nextRttDelivered = b.stateView()![6]!;
+  assert.equal(nextRttDelivered, 0, "flow b's first round ends at its own delivered count");
+  a.release();
+  b.release();
+});

@@ -336,6 +336,11 @@ export class WasmCc implements CongestionControl {
     this.lastNow = now;
     f[e + EvF.nowUs] = now / 1000;
     f[e + EvF.mss] = this.mss;
+    // Every event carries this flow's delivered count: modules read it at init (round
+    // bookkeeping) and on state changes, and the record is shared by all flows of the
+    // instance, so leaving it unwritten would hand them another flow's value.
+    f[e + EvF.totalDelivered] = this.totalDelivered;
+    f[e + EvF.priorDelivered] = this.totalDelivered;
     const i = inst.i32;
     const ei = inst.evI;
     i[ei + EvI.kind] = kind;
