@@ -54,6 +54,18 @@ Deno.test("dctcp: the first ECN echo with alpha = 1 halves cwnd", async () => {
   assert.equal(cc.ssthresh, cc.cwnd);
 });
 
+Deno.test("dctcp: the SYN's ACK (nothing in flight) opens no observation window, so alpha is still 1 for the first data", async () => {
+  const cc = await dctcpFlow();
+  const s = new MutableAckSample();
+  feed(cc, s, 1, 0, () => false); // the handshake: 1 byte delivered, nothing left in flight
+  feed(cc, s, 1, 10 * MSS, () => false); // first data ACK: opens the window
+  assert.equal(alphaOf(cc), 1024);
+  feed(cc, s, 9, 10 * MSS, () => false);
+  assert.equal(alphaOf(cc), 1024, "the first data window is still running");
+  feed(cc, s, 1, 10 * MSS, () => false);
+  assert.equal(alphaOf(cc), 1024 - 64, "decayed once, at the end of the first data window");
+});
+
 Deno.test("dctcp alpha follows the fixed-point EWMA with g = 1/16 once per observation window", async () => {
   const cc = await dctcpFlow();
   const s = new MutableAckSample();

@@ -3,7 +3,9 @@
 //   window alpha -= alpha >> 4 (all of alpha once alpha >> 4 is 0, so alpha can reach 0, as
 //   Linux does) and alpha += (marked << 6) / acked, capped at 1024.
 // - Observation window: from the delivered count at its start until the data in flight then
-//   has been delivered (total_delivered >= start total + in flight), i.e. one RTT.
+//   has been delivered (total_delivered >= start total + in flight), i.e. one RTT. A window
+//   starts only with data in flight (not on the SYN's ACK), so alpha is still 1 on the first
+//   data window, as in Linux (which starts the first window at init on an established socket).
 // - Bytes marked: acked bytes of ACKs carrying ECE (RFC 8257 3.3 with the accurate ECE receiver
 //   of section 3.2, which the module requests through cc_flags).
 // - An ECN echo reduces once per window: cwnd = ssthresh = max(cwnd - cwnd*alpha/2048, 2 MSS),
@@ -90,10 +92,17 @@ export function cc_on_ack(s: usize): void {
     if (hasFlag(F_ECE)) setSf(s, WIN_MARKED, sf(s, WIN_MARKED) + acked);
     const end = sf(s, WIN_END);
     if (end < 0) {
-      setSf(s, WIN_END, total + inFlight);
+      // A window is the data in flight when it starts; with nothing in flight (the SYN's ACK,
+      // or an idle connection) there is nothing to observe yet, so alpha is not decayed for it.
+      if (inFlight > 0) {
+        setSf(s, WIN_END, total + inFlight);
+      } else {
+        setSf(s, WIN_ACKED, 0);
+        setSf(s, WIN_MARKED, 0);
+      }
     } else if (total >= end) {
       updateAlpha(s);
-      setSf(s, WIN_END, total + inFlight);
+      setSf(s, WIN_END, inFlight > 0 ? total + inFlight : -1);
     }
   }
   renoOnAck(s);
