@@ -329,6 +329,16 @@ export class CcLab {
         buf,
         i * (p.stagger ?? 0),
       );
+      // Static ARP entries: on this dumbbell ARP would cross the bottleneck and double the
+      // handshake's RTT sample (which seeds e.g. BBR's initial pacing rate).
+      s.iface.neighbors.confirm(4, f.dst.bytes, this.db.receivers[i]!.mac, 0, true);
+      r.iface.neighbors.confirm(
+        4,
+        IpAddress.parse(`198.18.0.${i + 1}`).bytes,
+        this.db.senders[i]!.mac,
+        0,
+        true,
+      );
       s.app = (now) => f.pumpSend(now);
       r.app = (now) => f.pumpRecv(now, scratch);
       this.sim.addNode(s, [this.db.senders[i]!]);
