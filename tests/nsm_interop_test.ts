@@ -70,7 +70,19 @@ async function startCapture(
   file: string,
 ): Promise<{ stop: () => Promise<string> }> {
   const proc = new Deno.Command("ip", {
-    args: ["netns", "exec", lab.peerNs, "timeout", "60", "tcpdump", "-i", lab.peerIf, "-n", "-U"]
+    args: [
+      "netns",
+      "exec",
+      lab.peerNs,
+      "timeout",
+      "60",
+      "tcpdump",
+      "-i",
+      lab.peerIf,
+      "-n",
+      "-U",
+      "--immediate-mode",
+    ]
       .concat(["-s", "0", "-w", file]),
     stdin: "null",
     stdout: "null",
@@ -172,6 +184,50 @@ Deno.test({
     assert.equal(services.udpOut, 10);
     // Offloads on: the peer's UDP checksums were partial and accepted as such.
     assert.ok((stopped.partialChecksums as number) >= 10);
+  },
+});
+
+Deno.test({
+  name:
+    "nsm (AF_XDP) resolves the peer itself: with static entries on the peer (it never asks), our UDP replies follow our own ARP request and neighbour solicitation",
+  ignore: gate.ignore,
+  async fn(): Promise<void> {
+    gate.assert();
+    const file = await Deno.makeTempFile({ suffix: ".pcap" });
+    let mac = "";
+    let capLog = "";
+    try {
+      await withNsm({ offloads: "off" }, async (lab) => {
+        mac = lab.nsmMac;
+        await lab.staticNeighbours();
+        const cap = await startCapture(lab, file);
+        try {
+          const py = await script("udp.py", UDP_PY);
+          for (const host of [lab.nsmV4, lab.nsmV6]) {
+            const r = await lab.peer(["timeout", "20", "python3", py, host, "7", "33434"], true);
+            assert.equal(r.code, 0, r.stderr);
+            assert.match(r.stdout, /^echo-0-:7 echo-1-:307/, host);
+          }
+        } finally {
+          capLog = await cap.stop();
+        }
+      });
+      const arp = await tsharkMatches(file, `eth.src == ${mac} && arp.opcode == 1`);
+      const ns = await tsharkMatches(file, `eth.src == ${mac} && icmpv6.type == 135`);
+      const peerAsked = await tsharkMatches(
+        file,
+        `eth.src != ${mac} && (arp.opcode == 1 || icmpv6.type == 135)`,
+      );
+      const all = await tsharkMatches(file, "frame");
+      assert.ok(
+        arp.length >= 1,
+        `we sent an ARP request for the peer: ${all.join("\n")} ${capLog}`,
+      );
+      assert.ok(ns.length >= 1, "we sent a neighbour solicitation for the peer");
+      assert.equal(peerAsked.length, 0, "the peer never had to resolve us");
+    } finally {
+      await Deno.remove(file).catch(() => {});
+    }
   },
 });
 
