@@ -130,13 +130,14 @@ const BAD = '(_ws.malformed || _ws.expert.severity == "Error" || ip.checksum.sta
 
 /** Builds a lab with the NSM in its namespace, runs `fn`, stops the NSM, checks a clean exit. */
 async function withNsm(
-  options: { offloads: "on" | "off"; extra?: string[] },
+  options: { offloads: "on" | "off"; queues?: number },
   fn: (lab: Lab, nsm: NsmProcess) => Promise<void>,
 ): Promise<Record<string, unknown>> {
-  await using lab = await Lab.up({ offloads: options.offloads, nsmNamespace: true });
+  const queues = options.queues ?? 1;
+  await using lab = await Lab.up({ offloads: options.offloads, nsmNamespace: true, queues });
   const nsm = await NsmProcess.start(lab.nsmNs, [
     ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ip6", `${lab.nsmV6}/64`],
-    ...["--echo", "7", "--discard", "9", ...(options.extra ?? [])],
+    ...["--echo", "7", "--discard", "9", "--queues", String(queues)],
   ]);
   let result;
   try {
@@ -233,15 +234,19 @@ Deno.test({
 
 for (const offloads of ["on", "off"] as const) {
   Deno.test({
-    name:
-      `nsm (AF_XDP, peer offloads ${offloads}): TCP echo returns the peer's stream SHA-256 identical, discard swallows bulk, 10 connections at once`,
+    name: `nsm (AF_XDP, peer offloads ${offloads}, ${
+      offloads === "off" ? 2 : 1
+    } queue(s)): TCP echo returns the peer's stream SHA-256 identical, discard swallows bulk, 10 connections at once`,
     ignore: gate.ignore,
     async fn(): Promise<void> {
       gate.assert();
       // ~1-2 s per 100 MB here (copy-mode veth): affordable in both configurations.
       const big = 100 * MB;
       const results: string[] = [];
-      const stopped = await withNsm({ offloads }, async (lab) => {
+      // Offloads off also runs two queues (RX visited round-robin, flows spread by the peer).
+      const queues = offloads === "off" ? 2 : 1;
+      const stopped = await withNsm({ offloads, queues }, async (lab, nsm) => {
+        assert.match(nsm.ready, new RegExp(`queues=${queues} `));
         const e = await stream(lab, lab.nsmV4, 7, big, 1, "echo");
         results.push(`echo v4 ${big / MB} MB: ${e.mbit} Mbit/s each way (${e.secs} s)`);
         const d = await stream(lab, lab.nsmV6, 9, big, 1, "discard");
