@@ -11,7 +11,8 @@
  *
  * Workloads (peer is the client): discard (peer -> server, one connection), echo (both
  * directions at once, one connection; Mbit/s counted one way), echo x4 (four connections).
- * Reports Mbit/s, our/kernel ratios, and the CPU the NSM process used (% of one core).
+ * Reports Mbit/s, our/kernel ratios, the CPU the NSM process used (% of one core), and its
+ * CPU while idle for 3 s before the workloads (the adaptive loop sleeps in poll(2)).
  * "offloads" is the peer's (and, for the kernel run, both ends') checksum/segmentation
  * offload setting; with our native XDP program attached, veth turns the peer's GSO off anyway.
  * Needs root, iproute2, ethtool, python3.
@@ -63,14 +64,22 @@ async function client(lab: Lab, w: Workload, bytes: number): Promise<number> {
   return Number(/mbit=([\d.]+)/.exec(line)![1]);
 }
 
-async function ours(offloads: "on" | "off", bytes: number): Promise<Sample[]> {
+async function ours(
+  offloads: "on" | "off",
+  bytes: number,
+): Promise<{ samples: Sample[]; idleCpu: number }> {
   await using lab = await Lab.up({ offloads, nsmNamespace: true });
   const nsm = await NsmProcess.start(lab.nsmNs, [
     ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ip6", `${lab.nsmV6}/64`],
     ...["--echo", "7", "--discard", "9"],
   ]);
   const out: Sample[] = [];
+  let idleCpu = 0;
   try {
+    // Idle first: the adaptive loop should sleep in poll(2) between deadlines.
+    const i0 = cpuTicks(nsm.pid);
+    await new Promise((r) => setTimeout(r, 3000));
+    idleCpu = ((cpuTicks(nsm.pid) - i0) / 100 / 3) * 100;
     for (const w of WORKLOADS) {
       const t0 = performance.now();
       const c0 = cpuTicks(nsm.pid);
@@ -81,7 +90,7 @@ async function ours(offloads: "on" | "off", bytes: number): Promise<Sample[]> {
   } finally {
     await nsm.stop();
   }
-  return out;
+  return { samples: out, idleCpu };
 }
 
 async function kernel(offloads: "on" | "off", bytes: number): Promise<Sample[]> {
@@ -129,8 +138,10 @@ async function main(): Promise<void> {
   const bytes = Number(values.mb) * MB;
   const settings = values.offloads.split(",") as ("on" | "off")[];
   const rows: Record<string, unknown>[] = [];
+  const idle: Record<string, number> = {};
   for (const o of settings) {
-    const a = await ours(o, bytes);
+    const { samples: a, idleCpu } = await ours(o, bytes);
+    idle[o] = Number(idleCpu.toFixed(1));
     const k = await kernel(o, bytes);
     WORKLOADS.forEach((w, i) => {
       rows.push({
@@ -144,7 +155,7 @@ async function main(): Promise<void> {
     });
   }
   if (values.json) {
-    console.log(JSON.stringify({ mb: Number(values.mb), rows }));
+    console.log(JSON.stringify({ mb: Number(values.mb), rows, nsmIdleCpuPercent: idle }));
     return;
   }
   console.log(`bulk TCP over veth, ${values.mb} MB per workload, peer = Linux (python3 client)`);
@@ -158,6 +169,7 @@ async function main(): Promise<void> {
       }`,
     );
   }
+  console.log(`NSM CPU while idle (3 s, % of one core): ${JSON.stringify(idle)}`);
 }
 
 if (import.meta.main) await main();
