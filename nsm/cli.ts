@@ -18,6 +18,7 @@ import type { Link } from "../stacks/link/link.ts";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import { defaultSocketOptions } from "../stacks/tcpip/tcp/config.ts";
+import { registeredCcNames } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import { monotonicNow } from "../stacks/time.ts";
 import type { AttachMode } from "../xdp/bpf.ts";
@@ -223,9 +224,14 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
       case "--partial-checksums":
         partialChecksums = oneOf(flag, takeValue(), ["auto", "on", "off"] as const);
         break;
-      case "--cc":
+      case "--cc": {
         congestion = takeValue();
+        const known = registeredCcNames();
+        if (!known.includes(congestion)) {
+          throw new NsmUsageError(`--cc ${congestion}: give one of ${known.join(", ")}`);
+        }
         break;
+      }
       default:
         throw new NsmUsageError(
           a.startsWith("-") ? `unknown flag ${a}` : `unexpected argument '${a}'`,

@@ -40,6 +40,7 @@ const cases: [string[], RegExp][] = [
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--mtu"], /--mtu needs a value/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--bogus"], /unknown flag --bogus/],
   [["--link", "xdp:a", "--link", "xdp:b"], /--link given twice/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--cc", "nosuchcc"], /--cc nosuchcc: .*reno/],
 ];
 
 for (const [args, message] of cases) {
