@@ -99,6 +99,8 @@ export class NsmRuntime {
   readonly #maxSleepMs: number;
   #running = false;
   #stopRequested = false;
+  #wakePending = false;
+  #wakeResolve: (() => void) | null = null;
 
   /** Builds a loop over `link` and `iface` (iface must be built on `link`). */
   constructor(link: WaitableLink, iface: Interface, options: NsmRuntimeOptions = {}) {
@@ -128,9 +130,24 @@ export class NsmRuntime {
     return this.#running;
   }
 
-  /** Asks the loop to return; it does within one sleep (`maxSleepMs`) at most. */
+  /** Asks the loop to return (at once if it is sleeping). */
   stop(): void {
     this.#stopRequested = true;
+    this.wake();
+  }
+
+  /**
+   * Ends the current idle sleep now, or prevents the next one. For components whose events
+   * arrive through Deno's event loop rather than the link (a ServiceLib's doorbell socket, a
+   * control API): they call `wake()` from their callback and are polled right away.
+   */
+  wake(): void {
+    this.#wakePending = true;
+    const r = this.#wakeResolve;
+    if (r !== null) {
+      this.#wakeResolve = null;
+      r();
+    }
   }
 
   /** One pass: the interface, then every hook, then a link flush. True when anything worked. */
@@ -187,8 +204,19 @@ export class NsmRuntime {
         let ms = at === NEVER ? this.#maxSleepMs : Math.ceil((at - after) / MILLISECOND);
         if (ms > this.#maxSleepMs) ms = this.#maxSleepMs;
         if (ms < 1) ms = 1;
+        if (this.#wakePending) {
+          this.#wakePending = false;
+          continue;
+        }
         s.sleeps++;
-        if (await this.link.wait(ms)) s.wakeups++;
+        // The link's poll(2) runs on the thread pool and cannot be interrupted: a wake() lets
+        // the loop go on while that poll finishes on its own (at the latest after `ms`).
+        const woken = new Promise<boolean>((resolve) => {
+          this.#wakeResolve = () => resolve(false);
+        });
+        if (await Promise.race([this.link.wait(ms), woken])) s.wakeups++;
+        this.#wakeResolve = null;
+        this.#wakePending = false;
         lastYield = monotonicNow();
         lastWork = lastYield; // spin again briefly after a wake-up: a burst likely follows
       }

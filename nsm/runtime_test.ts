@@ -81,3 +81,32 @@ Deno.test("NsmRuntime.add() returns a remover; removed hooks are no longer polle
   assert.equal(a.polls, 2);
   assert.equal(rt.pollAt(), NEVER);
 });
+
+/** A link whose wait() only ends when the test says so (a sleep that never times out). */
+class BlockingLink extends IdleLink {
+  readonly pending: (() => void)[] = [];
+  override wait(ms: number): Promise<boolean> {
+    this.waits.push(ms);
+    return new Promise((r) => this.pending.push(() => r(false)));
+  }
+}
+
+Deno.test("NsmRuntime.wake() ends an idle sleep at once so a hook woken from the event loop is polled; stop() does not wait for the sleep", async () => {
+  const link = new BlockingLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  const rt = new NsmRuntime(link, iface, { maxSleepMs: 60_000 });
+  const hook = new Hook(0, NEVER);
+  rt.add(hook);
+  const done = rt.run();
+  // Let it go idle and block in wait().
+  while (link.waits.length === 0) await new Promise((r) => setTimeout(r, 1));
+  const before = hook.polls;
+  const sleeps = rt.stats.sleeps;
+  rt.wake();
+  while (rt.stats.sleeps === sleeps) await new Promise((r) => setTimeout(r, 1));
+  assert.ok(hook.polls > before, "polled again after wake() although wait() never returned");
+  rt.stop();
+  await done;
+  assert.equal(rt.running, false);
+  for (const r of link.pending) r(); // release the abandoned waits
+});
