@@ -280,6 +280,26 @@ Deno.test("live swap cubic -> bbr -> dctcp mid-transfer: bytes intact (SHA-256),
       `${s.name}: cwnd ${s.before} -> ${s.after} at the swap`,
     );
   }
+  // And no burst or stall right after: over the first RTT on the new algorithm cwnd stays within
+  // [1/2, 2] x the window it took over (one RTT of slow start at most doubles; a halving would be
+  // a reduction the path did not ask for).
+  const tr = f.trace;
+  const swings: string[] = [];
+  for (let k = 0; k < tr.swaps.length; k++) {
+    const row = tr.swaps[k]!.row;
+    const before = swaps[k]!.before;
+    const t0 = tr.t.a[row]!;
+    let lo = Infinity, hi = 0;
+    for (let j = row; j < tr.length && tr.t.a[j]! <= t0 + tr.srtt.a[row]!; j++) {
+      lo = Math.min(lo, tr.cwnd.a[j]!);
+      hi = Math.max(hi, tr.cwnd.a[j]!);
+    }
+    swings.push(`${tr.swaps[k]!.name} ${(lo / before).toFixed(2)}..${(hi / before).toFixed(2)}x`);
+    assert.ok(
+      lo >= before / 2 && hi <= 2 * before,
+      `first RTT after ${tr.swaps[k]!.name}: ${lo}..${hi}`,
+    );
+  }
   // Every phase moved data at a good rate (3 s each; > 60% of the link).
   const phases = [
     swaps[0]!.deliveredAt,
@@ -291,6 +311,7 @@ Deno.test("live swap cubic -> bbr -> dctcp mid-transfer: bytes intact (SHA-256),
   assert.ok(lab.db.bottleneck.stats.marked > 0);
   console.log(
     `swap: cwnd at swaps ${swaps.map((s) => `${s.name} ${s.before}->${s.after}`).join(", ")}; ` +
+      `first RTT after: ${swings.join(", ")}; ` +
       `phase goodput ${phases.map((b) => (b * 8 / 3 / 1e6).toFixed(2)).join(" / ")} Mbit/s`,
   );
 });
