@@ -146,3 +146,31 @@ Deno.bench("tcp bulk: 4 MB over the fake 100 Mbit/s path (two stacks)", { n: 5 }
     eb.pump(pair.now);
   }, () => eb.got === 4_000_000);
 });
+
+// Connection setup rate: each iteration opens, accepts, exchanges one byte each way, and closes
+// 100 connections between two stacks over a zero-delay 10 Gbit/s path; divide 100 by the time
+// per iteration for connections per second (both ends' work on one core).
+Deno.bench("tcp setup: 100 x (connect, accept, 1 B each way, close) between two stacks", () => {
+  const pair = new TcpPair(cleanPath({ delay: 0, rate: 1.25e9 }), 7);
+  const l = pair.b.listen(null, 5001, 128);
+  const one = new Uint8Array([42]);
+  const got = new Uint8Array(16);
+  for (let i = 0; i < 100; i++) {
+    const c = pair.a.connect(pair.addrB, 5001, pair.now);
+    let s = -1, stage = 0;
+    const ok = pair.run(pair.now + SECOND, () => {
+      if (s < 0) s = pair.b.accept(l);
+      if (stage === 0 && pair.a.send(c, one, pair.now) === 1) stage = 1;
+      if (stage === 1 && s >= 0 && pair.b.recv(s, got, pair.now) === 1) {
+        pair.b.send(s, one, pair.now);
+        stage = 2;
+      }
+      if (stage === 2 && pair.a.recv(c, got, pair.now) === 1) {
+        pair.a.close(c, pair.now);
+        pair.b.close(s, pair.now);
+        stage = 3;
+      }
+    }, () => stage === 3);
+    if (!ok) throw new Error(`connection ${i} did not complete`);
+  }
+});
