@@ -62,6 +62,8 @@ export interface NsmOptions {
   readonly attach: AttachMode;
   /** AF_XDP queues. */
   readonly queues: number;
+  /** AF_XDP ring size (descriptors per ring, power of two). */
+  readonly ring: number;
   /** Accept partial checksums from a local veth peer: auto (veth only), on, off. */
   readonly partialChecksums: "auto" | "on" | "off";
   /** TCP congestion control name. */
@@ -82,6 +84,9 @@ export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN 
   --attach M              auto | skb | native (XDP attach mode; auto: native on veth, which
                           turns the peer's GSO off; native elsewhere with fallback to skb)
   --queues N              AF_XDP queues 0..N-1 (default 1)
+  --ring N                AF_XDP descriptors per ring, power of two (default 8192, i.e. a
+                          32 MiB UMEM per queue: room for the burst of a few thousand
+                          connections opening at once while the stack works)
   --partial-checksums M   auto | on | off: accept TCP/UDP checksums left partial by a local
                           Linux peer (auto: only on veth)
   --cc NAME               TCP congestion control (default reno)
@@ -147,6 +152,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
   let attach: AttachMode = "auto";
   let queues = 1;
   let queuesGiven = false;
+  let ring = 8192;
   let xdpModeGiven = false;
   let partialChecksums: NsmOptions["partialChecksums"] = "auto";
   let congestion: string | undefined;
@@ -221,6 +227,14 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
         queues = parseInteger(flag, takeValue(), 1, 64);
         queuesGiven = true;
         break;
+      case "--ring": {
+        ring = parseInteger(flag, takeValue(), 64, 16384);
+        if ((ring & (ring - 1)) !== 0) {
+          throw new NsmUsageError(`--ring ${ring}: give a power of two`);
+        }
+        queuesGiven = true;
+        break;
+      }
       case "--partial-checksums":
         partialChecksums = oneOf(flag, takeValue(), ["auto", "on", "off"] as const);
         break;
@@ -251,7 +265,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
     );
   }
   if (linkKind === "tap" && (xdpModeGiven || queuesGiven)) {
-    throw new NsmUsageError("--xdp-mode/--attach/--queues apply to --link xdp:IF only");
+    throw new NsmUsageError("--xdp-mode/--attach/--queues/--ring apply to --link xdp:IF only");
   }
   if (ipv4.length === 0 && ipv6.length === 0) {
     throw new NsmUsageError("give at least one address: --ip ADDR/LEN or --ip6 ADDR/LEN");
@@ -278,6 +292,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
     xdpMode,
     attach,
     queues,
+    ring,
     partialChecksums,
     congestion,
   };
@@ -351,6 +366,7 @@ function openLink(o: NsmOptions): OpenedLink {
   const xdp = XdpLink.open({
     ifname: o.ifname,
     queues: o.queues,
+    ringSize: o.ring,
     mode: o.xdpMode,
     attachMode: attach,
     handleSignals: false,
@@ -418,6 +434,9 @@ export async function main(args: readonly string[]): Promise<number> {
     const iface = new Interface(link, {
       ipv4: o.ipv4,
       ipv6: o.ipv6,
+      // A server answers bursts (thousands of SYN-ACKs) to a neighbour it may still be
+      // resolving: queue like Linux's unres_qlen rather than the library's 16 packets.
+      neighbor: { queuePerEntry: 512, poolSlots: 1024 },
       ...(o.gateway4 !== undefined ? { gateway4: o.gateway4 } : {}),
       ...(o.gateway6 !== undefined ? { gateway6: o.gateway6 } : {}),
     });
@@ -469,6 +488,14 @@ export async function main(args: readonly string[]): Promise<number> {
         drops: iface.drops.snapshot?.() ?? {},
         partialChecksums: iface.counters.partialChecksums,
         tcpInternalErrors: tcp.counters.internalErrors,
+        tcpDrops: tcp.counters.snapshot(),
+        tcp: {
+          retransmits: tcp.counters.retransmits,
+          resetsSent: tcp.counters.resetsSent,
+          cookiesSent: tcp.counters.cookiesSent,
+          outputFailures: tcp.counters.outputFailures,
+        },
+        neighbors: iface.counters.snapshot(),
       })
     }`);
     return 0;

@@ -40,6 +40,8 @@ const cases: [string[], RegExp][] = [
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--mtu"], /--mtu needs a value/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--bogus"], /unknown flag --bogus/],
   [["--link", "xdp:a", "--link", "xdp:b"], /--link given twice/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--ring", "1000"], /--ring 1000: .*power of two/],
+  [["--link", "tap:t0", "--ip", "198.18.0.1/24", "--ring", "1024"], /xdp:IF only/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--cc", "nosuchcc"], /--cc nosuchcc: .*reno/],
 ];
 

@@ -41,6 +41,8 @@ export interface ServiceStats {
   udpDropped: number;
   /** Times echo parked bytes because the send buffer was full (back-pressure). */
   parked: number;
+  /** Connection failures by error class name (ConnectionReset, TimedOut, ...). */
+  errors: Record<string, number>;
 }
 
 /** Per-connection state. */
@@ -71,6 +73,7 @@ export class Services implements Pollable {
     udpOut: 0,
     udpDropped: 0,
     parked: 0,
+    errors: {},
   };
   readonly #tcp: TcpStack;
   readonly #udp: UdpLayer;
@@ -90,7 +93,7 @@ export class Services implements Pollable {
   }
 
   /** Offers `kind` on TCP and UDP `port` (any local address, v4 and v6). */
-  serve(kind: ServiceKind, port: number, backlog = 1024): void {
+  serve(kind: ServiceKind, port: number, backlog = 4096): void {
     const l = this.#tcp.listen(null, port, backlog);
     this.#tcp.setInterest(l, READABLE);
     this.#listeners.set(l, kind);
@@ -142,9 +145,11 @@ export class Services implements Pollable {
     this.#worked = true;
     try {
       this.#serve(id, conn, ev);
-    } catch {
+    } catch (e) {
       // Reset, timed out, or closed under us: the connection is over.
       this.stats.failed++;
+      const name = e instanceof Error ? e.name : "unknown";
+      this.stats.errors[name] = (this.stats.errors[name] ?? 0) + 1;
       this.#finish(id, true);
     }
   }

@@ -9,7 +9,7 @@
  * - TCP: 100 MB streamed through our echo service and read back SHA-256 identical (both
  *   directions of our stack at once), 100 MB into discard, 10 simultaneous echo connections,
  *   with the peer's checksum/segmentation offloads on and off (on: its checksums arrive
- *   partial and are accepted as such on veth);
+ *   partial and are accepted as such on veth); 2000 connections opened at once (v6, v4);
  * - MTU 9000 on AF_XDP (multi-buffer descriptor chains) and through `--link tap:`;
  * - a tcpdump capture of a mixed exchange: tshark with checksum validation finds no malformed
  *   packet and no bad checksum.
@@ -21,7 +21,7 @@
 import assert from "node:assert/strict";
 import { needsAll, needsRoot, needsTool } from "./support/require.ts";
 import { Lab, run } from "../xdp/lab.ts";
-import { NsmProcess, script, STREAM_PY, UDP_PY } from "./support/nsm_peer.ts";
+import { MANY_PY, NsmProcess, script, STREAM_PY, UDP_PY } from "./support/nsm_peer.ts";
 
 const gate = needsAll(
   needsRoot(),
@@ -272,6 +272,30 @@ for (const offloads of ["on", "off"] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "nsm (AF_XDP): 2000 TCP echo connections opened at once over IPv6 (neighbour still unresolved) and IPv4 all get their bytes back",
+  ignore: gate.ignore,
+  async fn(): Promise<void> {
+    gate.assert();
+    const lines: string[] = [];
+    const stopped = await withNsm({ offloads: "on" }, async (lab) => {
+      const py = await script("many.py", MANY_PY);
+      for (const host of [lab.nsmV6, lab.nsmV4]) {
+        const r = await lab.peer(["timeout", "90", "python3", py, host, "7", "2000", "4096"], true);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^ok conns=2000 ok=2000 /, `${host}: ${r.stdout}`);
+        lines.push(`${host}: ${r.stdout.trim()}`);
+      }
+    });
+    console.log(lines.join("; "));
+    const services = stopped.services as Record<string, number>;
+    assert.equal(services.accepted, 4000);
+    assert.equal(services.closed, 4000);
+    assert.equal(services.failed, 0);
+  },
+});
 
 Deno.test({
   name:

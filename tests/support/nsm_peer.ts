@@ -53,6 +53,57 @@ for r in res: print(r)
 for e in errs: print("error", e)
 `;
 
+/**
+ * Peer-side burst of N concurrent TCP echo connections (non-blocking, one thread): each sends
+ * SIZE random bytes, half-closes and must read exactly them back. Prints "ok conns=N ..." or
+ * "FAIL ...".
+ */
+export const MANY_PY = `
+import os, resource, selectors, socket, sys, time
+host, port, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 64), max(hard, n + 64)))
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+sel = selectors.DefaultSelector()
+state = {}
+t0 = time.time()
+for i in range(n):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setblocking(False)
+    s.connect_ex((host, port))
+    state[s] = [os.urandom(size), 0, bytearray()]
+    sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+done = ok = 0
+errors = {}
+deadline = time.time() + 60
+while done < n and time.time() < deadline:
+    for key, ev in sel.select(timeout=1):
+        s = key.fileobj; st = state[s]
+        try:
+            if ev & selectors.EVENT_WRITE and st[1] < size:
+                try:
+                    st[1] += s.send(st[0][st[1]:])
+                except (BlockingIOError, InterruptedError):
+                    pass
+                if st[1] == size:
+                    s.shutdown(socket.SHUT_WR)
+                    sel.modify(s, selectors.EVENT_READ)
+            if ev & selectors.EVENT_READ:
+                try:
+                    d = s.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                if d:
+                    st[2] += d
+                    continue
+                ok += bytes(st[2]) == st[0]
+                sel.unregister(s); s.close(); done += 1
+        except OSError as e:
+            errors[e.errno] = errors.get(e.errno, 0) + 1
+            sel.unregister(s); s.close(); done += 1
+print("ok" if ok == n else "FAIL", "conns=%d ok=%d secs=%.2f errors=%s" % (n, ok, time.time() - t0, errors))
+`;
+
 /** Peer-side UDP echo client and closed-port probe. */
 export const UDP_PY = `
 import socket, sys
