@@ -6,7 +6,7 @@
  * server only moves buffers). The peer's client is the same Python script in both cases.
  *
  * ```text
- * sudo deno run -A bench/xdp_tcp_bench.ts [--mb 200] [--offloads on,off] [--json]
+ * sudo deno run -A bench/xdp_tcp_bench.ts [--mb 200] [--offloads on,off] [--mtu 1500] [--json]
  * ```
  *
  * Workloads (peer is the client): discard (peer -> server, one connection), echo (both
@@ -15,6 +15,7 @@
  * CPU while idle for 3 s before the workloads (the adaptive loop sleeps in poll(2)).
  * "offloads" is the peer's (and, for the kernel run, both ends') checksum/segmentation
  * offload setting; with our native XDP program attached, veth turns the peer's GSO off anyway.
+ * `--mtu 9000` runs both on jumbo frames (ours through multi-buffer AF_XDP).
  * Needs root, iproute2, ethtool, python3.
  *
  * @module
@@ -67,8 +68,9 @@ async function client(lab: Lab, w: Workload, bytes: number): Promise<number> {
 async function ours(
   offloads: "on" | "off",
   bytes: number,
+  mtu: number,
 ): Promise<{ samples: Sample[]; idleCpu: number }> {
-  await using lab = await Lab.up({ offloads, nsmNamespace: true });
+  await using lab = await Lab.up({ offloads, nsmNamespace: true, mtu });
   const nsm = await NsmProcess.start(lab.nsmNs, [
     ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ip6", `${lab.nsmV6}/64`],
     ...["--echo", "7", "--discard", "9"],
@@ -93,8 +95,8 @@ async function ours(
   return { samples: out, idleCpu };
 }
 
-async function kernel(offloads: "on" | "off", bytes: number): Promise<Sample[]> {
-  await using lab = await Lab.up({ offloads, nsmNamespace: true });
+async function kernel(offloads: "on" | "off", bytes: number, mtu: number): Promise<Sample[]> {
+  await using lab = await Lab.up({ offloads, nsmNamespace: true, mtu });
   const ifn = lab.nsmIf;
   await lab.nsm(["ethtool", "-K", ifn, "tx", offloads, "tso", offloads, "gso", offloads]);
   await lab.nsm(["sh", "-c", `echo 0 > /proc/sys/net/ipv6/conf/${ifn}/disable_ipv6`]);
@@ -133,16 +135,18 @@ async function main(): Promise<void> {
       mb: { type: "string", default: "200" },
       offloads: { type: "string", default: "on,off" },
       json: { type: "boolean", default: false },
+      mtu: { type: "string", default: "1500" },
     },
   });
   const bytes = Number(values.mb) * MB;
+  const mtu = Number(values.mtu);
   const settings = values.offloads.split(",") as ("on" | "off")[];
   const rows: Record<string, unknown>[] = [];
   const idle: Record<string, number> = {};
   for (const o of settings) {
-    const { samples: a, idleCpu } = await ours(o, bytes);
+    const { samples: a, idleCpu } = await ours(o, bytes, mtu);
     idle[o] = Number(idleCpu.toFixed(1));
-    const k = await kernel(o, bytes);
+    const k = await kernel(o, bytes, mtu);
     WORKLOADS.forEach((w, i) => {
       rows.push({
         offloads: o,
@@ -155,10 +159,12 @@ async function main(): Promise<void> {
     });
   }
   if (values.json) {
-    console.log(JSON.stringify({ mb: Number(values.mb), rows, nsmIdleCpuPercent: idle }));
+    console.log(JSON.stringify({ mb: Number(values.mb), mtu, rows, nsmIdleCpuPercent: idle }));
     return;
   }
-  console.log(`bulk TCP over veth, ${values.mb} MB per workload, peer = Linux (python3 client)`);
+  console.log(
+    `bulk TCP over veth, MTU ${mtu}, ${values.mb} MB per workload, peer = Linux (python3 client)`,
+  );
   console.log("offloads  workload   ours Mbit/s  kernel Mbit/s  ours/kernel  NSM CPU %");
   for (const r of rows) {
     console.log(
