@@ -158,6 +158,27 @@ export class Doorbell {
     return "work";
   }
 
+  /**
+   * Lets the process exit while a `wait()` is pending (a guest library that is idle must not
+   * keep its program alive); `ref()` undoes it while callers wait for answers.
+   */
+  unref(): void {
+    try {
+      this.#conn.unref();
+    } catch {
+      // closed
+    }
+  }
+
+  /** Makes a pending `wait()` keep the process alive again (the default). */
+  ref(): void {
+    try {
+      this.#conn.ref();
+    } catch {
+      // closed
+    }
+  }
+
   /** Closes the socket (the peer's wait returns "closed"). Idempotent. */
   close(): void {
     this.closed = true;

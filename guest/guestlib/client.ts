@@ -1,0 +1,526 @@
+/**
+ * `NkClient`: one guest's attachment to the NSM. It connects to the control socket, attaches
+ * the NK device it is given and runs a pump that drains the completion and receive rings
+ * (resolving request promises, queueing received bytes and datagrams per socket) and sleeps on
+ * the doorbell when idle. Sockets are integer ids in this guest's own namespace.
+ *
+ * Flow control: SEND payloads are copied into guest chunks; a writer waits when every chunk is
+ * in flight (a chunk comes back with its completion). Received chunks are copied out by
+ * `read()` and returned with RECV_CREDIT as soon as they are consumed, which also reopens the
+ * socket's receive credit in the NSM.
+ *
+ * The pump keeps the process alive only while something waits for the NSM (a request, a read,
+ * a chunk); an idle client lets the program exit.
+ *
+ * @module
+ */
+
+import { defaultCtlPath } from "../../nsm/ctl_path.ts";
+import { GuestDevice, type GuestQueueSet } from "../../nsm/device.ts";
+import { decodeNqe, encodeNqe, Nqe, NqeEvent, NqeFlag, NqeOp } from "../../nsm/nqe.ts";
+import { errnoError } from "./errors.ts";
+
+/** Options of `NkClient.attach`. */
+export interface AttachOptions {
+  /** Control socket of the NSM (default `defaultCtlPath()`: same default as the NSM). */
+  readonly ctl?: string;
+}
+
+/** The answer of one request: the completion's fields that ops return. */
+export interface Completion {
+  /** >= 0 value, < 0 -errno. */
+  readonly result: number;
+  /** Completion flags. */
+  readonly flags: number;
+  /** arg2 (GETSOCKOPT value). */
+  readonly arg2: number;
+  /** Address family of the completion's address (ACCEPT: the peer). */
+  readonly family: number;
+  /** Address bytes (copied). */
+  readonly addr: Uint8Array;
+  /** Port. */
+  readonly port: number;
+}
+
+/** A received stream chunk or datagram not yet fully read. */
+export interface RxItem {
+  /** Offset in the data region. */
+  readonly offset: number;
+  /** Bytes. */
+  readonly length: number;
+  /** Bytes already read. */
+  pos: number;
+  /** RECVFROM: source. */
+  readonly family: number;
+  /** RECVFROM: source address bytes. */
+  readonly addr: Uint8Array | null;
+  /** RECVFROM: source port. */
+  readonly port: number;
+}
+
+/** Per-socket state of the guest side. */
+export class SocketState {
+  /** Received chunks in order. */
+  readonly rx: RxItem[] = [];
+  /** Peer finished sending (RDHUP). */
+  eof = false;
+  /** Pending error (-errno) reported by an EVENT, 0 none. */
+  error = 0;
+  /** SENDs submitted but not completed. */
+  inFlight = 0;
+  /** First error of an asynchronous SEND, thrown by the next write. */
+  sendError = 0;
+  /** Readers waiting for data/eof/error. */
+  readonly readWaiters: (() => void)[] = [];
+  /** Waiters for inFlight == 0. */
+  readonly drainWaiters: (() => void)[] = [];
+  /** Closed locally. */
+  closed = false;
+  constructor(readonly id: number) {}
+
+  wakeReaders(): void {
+    const w = this.readWaiters.splice(0);
+    for (const f of w) f();
+  }
+}
+
+/** Thrown when the NSM cannot be reached or refused the attach; the message says what to do. */
+export class NsmUnavailable extends Error {
+  /** Builds the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NsmUnavailable";
+  }
+}
+
+interface Pending {
+  resolve: (c: Completion) => void;
+  sock: SocketState | null;
+  op: number;
+}
+
+const FREE_CREDIT = 0xffff_ffff;
+
+/** A guest's connection to the NSM; see the module comment. */
+export class NkClient {
+  /** Guest id the NSM assigned. */
+  readonly guestId: number;
+  /** The device. */
+  readonly device: GuestDevice;
+  /** Control socket path used. */
+  readonly ctlPath: string;
+  readonly #ctl: Deno.Conn;
+  readonly #qs: GuestQueueSet;
+  readonly #pending = new Map<number, Pending>();
+  readonly #socks = new Map<number, SocketState>();
+  readonly #jobBacklog: Nqe[] = [];
+  readonly #sendBacklog: Nqe[] = [];
+  readonly #chunkWaiters: (() => void)[] = [];
+  readonly #rx = new Nqe();
+  #nextReq = 1;
+  #waiters = 0;
+  #dead: string | null = null;
+  #pumping = false;
+  #closed = false;
+
+  private constructor(id: number, device: GuestDevice, ctl: Deno.Conn, ctlPath: string) {
+    this.guestId = id;
+    this.device = device;
+    this.#ctl = ctl;
+    this.ctlPath = ctlPath;
+    this.#qs = device.queueSets[0]!;
+  }
+
+  /** Attaches to the NSM at `ctl` (see `AttachOptions`). Throws `NsmUnavailable`. */
+  static async attach(options: AttachOptions = {}): Promise<NkClient> {
+    const path = options.ctl ?? defaultCtlPath();
+    let ctl: Deno.Conn;
+    try {
+      ctl = await Deno.connect({ transport: "unix", path });
+    } catch (e) {
+      throw new NsmUnavailable(
+        `cannot reach the NSM control socket ${path} (${
+          e instanceof Error ? e.message : String(e)
+        }); start the NSM (deno task nsm ... --ctl ${path}) or pass --ctl`,
+      );
+    }
+    try {
+      const line = await readLine(ctl);
+      const msg = JSON.parse(line) as { guest?: number; device?: string; error?: string };
+      if (msg.error !== undefined || msg.guest === undefined || msg.device === undefined) {
+        throw new NsmUnavailable(`the NSM refused the guest: ${msg.error ?? line}`);
+      }
+      const dev = await GuestDevice.attach(msg.device);
+      const c = new NkClient(msg.guest, dev, ctl, path);
+      c.#start();
+      return c;
+    } catch (e) {
+      ctl.close();
+      throw e;
+    }
+  }
+
+  #start(): void {
+    this.#ctl.unref();
+    this.device.bell.unref();
+    this.#watchCtl();
+    this.#pump();
+  }
+
+  async #watchCtl(): Promise<void> {
+    const buf = new Uint8Array(64);
+    try {
+      while ((await this.#ctl.read(buf)) !== null) { /* nothing is sent after the attach line */ }
+    } catch {
+      // closed
+    }
+    this.#die("the NSM closed the control connection");
+  }
+
+  /** True once the NSM is gone or `close()` was called. */
+  get closed(): boolean {
+    return this.#closed || this.#dead !== null;
+  }
+
+  #hold(): void {
+    if (this.#waiters++ === 0) this.device.bell.ref();
+  }
+
+  #unhold(): void {
+    if (--this.#waiters === 0) this.device.bell.unref();
+  }
+
+  /** Waits for `register` to call its resolver, keeping the process alive meanwhile. */
+  async waitFor(register: (wake: () => void) => void): Promise<void> {
+    this.#hold();
+    try {
+      await new Promise<void>((r) => register(r));
+    } finally {
+      this.#unhold();
+    }
+  }
+
+  #die(why: string): void {
+    if (this.#dead !== null) return;
+    this.#dead = why;
+    const err = -104; // ECONNRESET for everything outstanding
+    for (const [, p] of this.#pending) {
+      p.resolve({ result: err, flags: 0, arg2: 0, family: 0, addr: new Uint8Array(16), port: 0 });
+    }
+    this.#pending.clear();
+    for (const s of this.#socks.values()) {
+      if (s.error === 0) s.error = err;
+      s.wakeReaders();
+      const d = s.drainWaiters.splice(0);
+      for (const f of d) f();
+    }
+    for (const w of this.#chunkWaiters.splice(0)) w();
+  }
+
+  /** Socket state of `id` (created on first use). */
+  sock(id: number): SocketState {
+    let s = this.#socks.get(id);
+    if (s === undefined) this.#socks.set(id, s = new SocketState(id));
+    return s;
+  }
+
+  /** Forgets a closed socket's state. */
+  forget(id: number): void {
+    this.#socks.delete(id);
+  }
+
+  /**
+   * Sends one request and resolves with its completion. `fill` sets the op's fields on a
+   * fresh NQE (op, socketId, args ...); queueSet and requestId are set here.
+   */
+  request(fill: (n: Nqe) => void, sock: SocketState | null = null): Promise<Completion> {
+    if (this.#dead !== null) return Promise.resolve(deadCompletion());
+    const n = new Nqe();
+    fill(n);
+    n.queueSet = 0;
+    n.requestId = this.#nextReq;
+    this.#nextReq = (this.#nextReq + 1) >>> 0 || 1;
+    const send = n.op === NqeOp.SEND || n.op === NqeOp.SENDTO;
+    this.#hold();
+    return new Promise<Completion>((resolve) => {
+      this.#pending.set(n.requestId, {
+        resolve: (c) => {
+          this.#unhold();
+          resolve(c);
+        },
+        sock,
+        op: n.op,
+      });
+      this.#submit(n, send);
+    });
+  }
+
+  /** Fire-and-forget request (RECV_CREDIT): no completion unless rejected. */
+  post(fill: (n: Nqe) => void): void {
+    if (this.#dead !== null) return;
+    const n = new Nqe();
+    fill(n);
+    n.queueSet = 0;
+    n.requestId = 0;
+    this.#submit(n, false);
+  }
+
+  #submit(n: Nqe, send: boolean): void {
+    const backlog = send ? this.#sendBacklog : this.#jobBacklog;
+    if (backlog.length > 0 || !this.#write(send ? this.#qs.send : this.#qs.job, n)) {
+      backlog.push(n);
+    }
+  }
+
+  #write(ring: GuestQueueSet["job"], n: Nqe): boolean {
+    if (ring.claim(1) === 0) return false;
+    encodeNqe(ring.view, ring.slot(0), n);
+    ring.publish(1);
+    this.device.bell.notify();
+    return true;
+  }
+
+  #flushBacklogs(): boolean {
+    let did = false;
+    for (
+      const [backlog, ring] of [[this.#jobBacklog, this.#qs.job], [
+        this.#sendBacklog,
+        this.#qs.send,
+      ]] as const
+    ) {
+      if (backlog.length === 0) continue;
+      const k = ring.claim(backlog.length);
+      for (let i = 0; i < k; i++) encodeNqe(ring.view, ring.slot(i), backlog[i]!);
+      if (k > 0) {
+        ring.publish(k);
+        backlog.splice(0, k);
+        did = true;
+      }
+    }
+    if (did) this.device.bell.notify();
+    return did;
+  }
+
+  /** Allocates a guest chunk, waiting while all are in flight; -1 when the NSM is gone. */
+  async allocChunk(): Promise<number> {
+    for (;;) {
+      if (this.#dead !== null) return -1;
+      const c = this.device.data.alloc();
+      if (c >= 0) return c;
+      await this.waitFor((w) => this.#chunkWaiters.push(w));
+    }
+  }
+
+  /** Returns a received chunk (RECV) and opens `credit` bytes of receive window. */
+  returnChunk(sockId: number, offset: number, credit: number): void {
+    this.device.data.giveBack(offset);
+    this.post((n) => {
+      n.op = NqeOp.RECV_CREDIT;
+      n.socketId = sockId;
+      n.dataOffset = offset;
+      n.arg0 = credit;
+    });
+  }
+
+  /** Opens credit without returning a chunk. */
+  credit(sockId: number, bytes: number): void {
+    this.post((n) => {
+      n.op = NqeOp.RECV_CREDIT;
+      n.socketId = sockId;
+      n.dataOffset = FREE_CREDIT;
+      n.arg0 = bytes;
+    });
+  }
+
+  /** Processes everything in the completion and receive rings. True when anything happened. */
+  #drain(): boolean {
+    let did = false;
+    const comp = this.#qs.completion;
+    let n = comp.available(64);
+    while (n > 0) {
+      did = true;
+      for (let i = 0; i < n; i++) this.#onCompletion(decodeNqe(comp.view, comp.slot(i), this.#rx));
+      comp.release(n);
+      n = comp.available(64);
+    }
+    const recv = this.#qs.receive;
+    n = recv.available(64);
+    while (n > 0) {
+      did = true;
+      for (let i = 0; i < n; i++) this.#onReceive(decodeNqe(recv.view, recv.slot(i), this.#rx));
+      recv.release(n);
+      n = recv.available(64);
+    }
+    if (did) this.device.bell.notify(); // we released slots: the NSM may wait for room
+    if (this.#flushBacklogs()) did = true;
+    return did;
+  }
+
+  #onCompletion(c: Nqe): void {
+    if ((c.flags & NqeFlag.CHUNK_RETURNED) !== 0) {
+      this.device.data.reclaim(c.dataOffset);
+      const w = this.#chunkWaiters.shift();
+      w?.();
+    }
+    const p = this.#pending.get(c.requestId);
+    if (p === undefined) return; // a rejected RECV_CREDIT, or garbage
+    this.#pending.delete(c.requestId);
+    p.resolve({
+      result: c.result,
+      flags: c.flags,
+      arg2: c.arg2,
+      family: c.family,
+      addr: c.addr.slice(),
+      port: c.port,
+    });
+  }
+
+  #onReceive(r: Nqe): void {
+    const s = this.#socks.get(r.socketId);
+    if (r.op === NqeOp.RECV || r.op === NqeOp.RECVFROM) {
+      if (this.device.data.borrow(r.dataOffset, r.dataLength) !== null) return; // NSM bug: drop
+      if (s === undefined || s.closed) {
+        this.returnChunk(r.socketId, r.dataOffset, r.dataLength);
+        return;
+      }
+      s.rx.push({
+        offset: r.dataOffset,
+        length: r.dataLength,
+        pos: 0,
+        family: r.family,
+        addr: r.op === NqeOp.RECVFROM ? r.addr.slice() : null,
+        port: r.port,
+      });
+      s.wakeReaders();
+    } else if (r.op === NqeOp.EVENT && s !== undefined) {
+      if (r.arg0 & NqeEvent.RDHUP) s.eof = true;
+      if (r.arg0 & NqeEvent.ERR && r.result < 0) s.error = r.result;
+      s.wakeReaders();
+    }
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    const bell = this.device.bell;
+    const hasWork = (): boolean =>
+      this.device.hasWork() ||
+      (this.#jobBacklog.length > 0 && this.#qs.job.claim(1) > 0) ||
+      (this.#sendBacklog.length > 0 && this.#qs.send.claim(1) > 0);
+    let idle = 0;
+    while (!this.#closed && this.#dead === null) {
+      if (this.#drain()) {
+        idle = 0;
+        await macrotask();
+        continue;
+      }
+      // Give the application a few turns to submit more before sleeping (a sleep costs the
+      // NSM a doorbell write to wake us).
+      if (idle++ < 2) {
+        await macrotask();
+        continue;
+      }
+      releaseTicks();
+      const why = await bell.wait(hasWork, 0);
+      idle = 0;
+      if (why === "closed") this.#die("the NSM closed the doorbell");
+    }
+    this.#pumping = false;
+    releaseTicks();
+  }
+
+  readonly #background = new Set<Promise<unknown>>();
+
+  /** Tracks a background operation (a graceful close) that `shutdown()` waits for. */
+  track(p: Promise<unknown>): void {
+    this.#background.add(p);
+    this.#hold();
+    p.finally(() => {
+      this.#background.delete(p);
+      this.#unhold();
+    });
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until background closes finished, then detaches. Use this at
+   * program end so closed connections finish gracefully instead of being reset.
+   */
+  async shutdown(timeoutMs = 5000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.#background.size > 0 && Date.now() < until && this.#dead === null) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#background]),
+        new Promise((r) => timer = setTimeout(r, until - Date.now())),
+      ]);
+      clearTimeout(timer);
+    }
+    this.close();
+  }
+
+  /** Detaches at once: the NSM resets every socket of this guest. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#die("closed");
+    this.device.close();
+    try {
+      this.#ctl.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Throws the Deno error for a negative result; returns the value otherwise. */
+  static check(result: number, what: string): number {
+    if (result < 0) throw errnoError(-result, what);
+    return result;
+  }
+}
+
+function deadCompletion(): Completion {
+  return { result: -104, flags: 0, arg2: 0, family: 0, addr: new Uint8Array(16), port: 0 };
+}
+
+// A MessageChannel round trip is one event-loop turn (I/O and timers run) without the 1-4 ms of
+// a nested setTimeout(0). The channel keeps the process alive, so it exists only while the pump
+// is busy (`releaseTicks()` before sleeping).
+let channel: MessageChannel | null = null;
+const ticks: (() => void)[] = [];
+
+/** Resolves after one event-loop turn. */
+function macrotask(): Promise<void> {
+  if (channel === null) {
+    channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      const t = ticks.splice(0);
+      for (const f of t) f();
+    };
+  }
+  const ch = channel;
+  return new Promise<void>((r) => {
+    ticks.push(r);
+    if (ticks.length === 1) ch.port2.postMessage(0);
+  });
+}
+
+/** Closes the tick channel so an idle process can exit. */
+function releaseTicks(): void {
+  if (channel === null || ticks.length > 0) return;
+  channel.port1.close();
+  channel.port2.close();
+  channel = null;
+}
+
+async function readLine(conn: Deno.Conn): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let len = 0;
+  for (;;) {
+    const n = await conn.read(buf.subarray(len));
+    if (n === null) throw new NsmUnavailable("the NSM closed the control socket before answering");
+    len += n;
+    const nl = buf.subarray(0, len).indexOf(10);
+    if (nl >= 0) return new TextDecoder().decode(buf.subarray(0, nl));
+    if (len === buf.length) throw new NsmUnavailable("the NSM's attach line is too long");
+  }
+}

@@ -1,0 +1,543 @@
+/**
+ * Deno-shaped sockets over an `NkClient`: `NkConn` (like `Deno.Conn`), `NkListener` (like
+ * `Deno.Listener`), `NkDatagramConn` (like `Deno.DatagramConn`). Errors are `Deno.errors.*`.
+ *
+ * Semantics that differ from Deno's, on purpose:
+ * - `write()` resolves once the bytes are in the NK device's send queue (like a kernel socket
+ *   buffer); an error of an earlier write is thrown by the next `write()`/`closeWrite()`.
+ * - `close()` is graceful: queued bytes are still sent (then FIN), as with close(2).
+ * - Only IP literals are accepted as hostnames ("localhost" means 127.0.0.1).
+ *
+ * @module
+ */
+
+import { IpAddress } from "../../stacks/tcpip/wire/address.ts";
+import { NqeFamily, NqeOp } from "../../nsm/nqe.ts";
+import { SockLevel, SockOpt } from "../../nsm/backend.ts";
+import { type Completion, NkClient, type SocketState } from "./client.ts";
+import { errnoError } from "./errors.ts";
+
+/** TCP statistics of a connection (GETSOCKOPT TCP_INFO_*). */
+export interface NkTcpInfo {
+  /** Linux TCP state number. */
+  readonly state: number;
+  /** Congestion window, bytes. */
+  readonly cwnd: number;
+  /** Retransmitted segments. */
+  readonly retransmits: number;
+  /** Smoothed RTT, microseconds. */
+  readonly rttUs: number;
+  /** RTT variation, microseconds. */
+  readonly rttVarUs: number;
+  /** Send MSS. */
+  readonly mss: number;
+  /** Peer's window. */
+  readonly sndWnd: number;
+}
+
+/** Parses a hostname (IP literal) into NQE family + 16 address bytes. */
+export function parseHost(hostname: string): { family: number; addr: Uint8Array } {
+  const h = hostname === "localhost" ? "127.0.0.1" : hostname.replace(/^\[|\]$/g, "");
+  let ip: IpAddress;
+  try {
+    ip = IpAddress.parse(h);
+  } catch {
+    throw new TypeError(
+      `"${hostname}" is not an IP address; GuestLib does not resolve names, pass an address`,
+    );
+  }
+  const addr = new Uint8Array(16);
+  addr.set(ip.bytes);
+  return { family: ip.version === 4 ? NqeFamily.INET : NqeFamily.INET6, addr };
+}
+
+/** Formats NQE address fields as a Deno.NetAddr. */
+export function netAddr(
+  family: number,
+  addr: Uint8Array,
+  port: number,
+  transport: "tcp" | "udp",
+): Deno.NetAddr {
+  let hostname = "0.0.0.0";
+  if (family === NqeFamily.INET) hostname = IpAddress.fromBytes(addr.subarray(0, 4)).toString();
+  else if (family === NqeFamily.INET6) {
+    hostname = IpAddress.fromBytes(addr.subarray(0, 16)).toString();
+  }
+  return { transport, hostname, port };
+}
+
+function check(c: Completion, what: string): number {
+  if (c.result < 0) throw errnoError(-c.result, what);
+  return c.result;
+}
+
+/** Opens a socket: SOCKET, returns its id. */
+async function openSocket(client: NkClient, family: number, type: number): Promise<number> {
+  const c = await client.request((n) => {
+    n.op = NqeOp.SOCKET;
+    n.arg0 = family;
+    n.arg1 = type;
+  });
+  return check(c, "socket");
+}
+
+function closeId(client: NkClient, id: number): Promise<void> {
+  return client.request((n) => {
+    n.op = NqeOp.CLOSE;
+    n.socketId = id;
+  }).then(() => client.forget(id));
+}
+
+/** A TCP connection through the NSM, shaped like `Deno.Conn`. */
+export class NkConn {
+  /** Local address. */
+  readonly localAddr: Deno.NetAddr;
+  /** Peer address. */
+  readonly remoteAddr: Deno.NetAddr;
+  /** The socket id in this guest's namespace. */
+  readonly id: number;
+  readonly #client: NkClient;
+  readonly #s: SocketState;
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+  #writeShut = false;
+  #lastInfo: NkTcpInfo | undefined;
+  #infoBusy = false;
+
+  /** Wraps connected socket `id`. */
+  constructor(client: NkClient, id: number, local: Deno.NetAddr, remote: Deno.NetAddr) {
+    this.#client = client;
+    this.id = id;
+    this.#s = client.sock(id);
+    this.localAddr = local;
+    this.remoteAddr = remote;
+  }
+
+  /** Reads into `p`: the count, or null at end of stream. Throws ConnectionReset etc. */
+  async read(p: Uint8Array): Promise<number | null> {
+    const s = this.#s;
+    const client = this.#client;
+    const bytes = client.device.data.bytes;
+    for (;;) {
+      if (s.closed) throw new Deno.errors.BadResource("read: the connection is closed");
+      if (s.rx.length > 0) {
+        let n = 0;
+        while (n < p.length && s.rx.length > 0) {
+          const it = s.rx[0]!;
+          const take = Math.min(p.length - n, it.length - it.pos);
+          p.set(bytes.subarray(it.offset + it.pos, it.offset + it.pos + take), n);
+          n += take;
+          it.pos += take;
+          if (it.pos === it.length) {
+            s.rx.shift();
+            client.returnChunk(this.id, it.offset, it.length);
+          }
+        }
+        return n;
+      }
+      if (s.error !== 0) throw errnoError(-s.error, "read");
+      if (s.eof || p.length === 0) return s.eof ? null : 0;
+      await client.waitFor((w) => s.readWaiters.push(w));
+    }
+  }
+
+  /** Queues all of `p` for sending; resolves with `p.length`. */
+  async write(p: Uint8Array): Promise<number> {
+    const s = this.#s;
+    const client = this.#client;
+    if (s.closed) throw new Deno.errors.BadResource("write: the connection is closed");
+    if (this.#writeShut) throw new Deno.errors.BrokenPipe("write: the sending side is shut down");
+    if (s.sendError !== 0) throw errnoError(-s.sendError, "write");
+    if (s.error !== 0) throw errnoError(-s.error, "write");
+    const data = client.device.data;
+    const size = data.chunkSize;
+    let off = 0;
+    while (off < p.length) {
+      const chunk = await client.allocChunk();
+      if (chunk < 0) throw errnoError(104, "write");
+      const len = Math.min(size, p.length - off);
+      data.bytes.set(p.subarray(off, off + len), chunk);
+      data.lend(chunk);
+      s.inFlight++;
+      client.request((n) => {
+        n.op = NqeOp.SEND;
+        n.socketId = this.id;
+        n.dataOffset = chunk;
+        n.dataLength = len;
+      }, s).then((c) => {
+        if (c.result < 0 && s.sendError === 0) s.sendError = c.result;
+        if (--s.inFlight === 0) { for (const w of s.drainWaiters.splice(0)) w(); }
+      });
+      off += len;
+    }
+    return p.length;
+  }
+
+  async #drain(): Promise<void> {
+    const s = this.#s;
+    while (s.inFlight > 0) await this.#client.waitFor((w) => s.drainWaiters.push(w));
+  }
+
+  /** Sends FIN after everything written so far (half-close); reading continues. */
+  async closeWrite(): Promise<void> {
+    if (this.#writeShut) return;
+    this.#writeShut = true;
+    await this.#drain();
+    const s = this.#s;
+    if (s.sendError !== 0) throw errnoError(-s.sendError, "closeWrite");
+    const c = await this.#client.request((n) => {
+      n.op = NqeOp.SHUTDOWN;
+      n.socketId = this.id;
+      n.arg0 = 1;
+    });
+    check(c, "closeWrite");
+  }
+
+  /** Closes the connection (graceful: queued bytes still go out). Idempotent. */
+  close(): void {
+    const s = this.#s;
+    if (s.closed) return;
+    s.closed = true;
+    s.wakeReaders();
+    for (const it of s.rx.splice(0)) {
+      if (it.pos < it.length || it.pos === it.length) {
+        this.#client.returnChunk(this.id, it.offset, it.length);
+      }
+    }
+    this.#client.track(this.#drain().then(() => closeId(this.#client, this.id)));
+  }
+
+  /** Deno.Conn compatibility. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** No-op (Deno.Conn compatibility: the NSM connection is kept alive by pending calls only). */
+  ref(): void {}
+  /** No-op (see `ref`). */
+  unref(): void {}
+
+  /** TCP_NODELAY. */
+  setNoDelay(noDelay = true): void {
+    this.#setopt(SockLevel.IPPROTO_TCP, SockOpt.TCP_NODELAY, noDelay ? 1 : 0);
+  }
+
+  /** SO_KEEPALIVE. */
+  setKeepAlive(keepAlive = true): void {
+    this.#setopt(SockLevel.SOL_SOCKET, SockOpt.SO_KEEPALIVE, keepAlive ? 1 : 0);
+  }
+
+  #setopt(level: number, name: number, value: number): void {
+    this.#client.request((n) => {
+      n.op = NqeOp.SETSOCKOPT;
+      n.socketId = this.id;
+      n.arg0 = level;
+      n.arg1 = name;
+      n.arg2 = value;
+    });
+  }
+
+  /** An integer socket option (GETSOCKOPT). */
+  async getsockopt(level: number, name: number): Promise<number> {
+    const c = await this.#client.request((n) => {
+      n.op = NqeOp.GETSOCKOPT;
+      n.socketId = this.id;
+      n.arg0 = level;
+      n.arg1 = name;
+    });
+    check(c, "getsockopt");
+    return c.arg2;
+  }
+
+  /** TCP statistics through GETSOCKOPT TCP_INFO_* (one round trip per field, in parallel). */
+  async tcpInfo(): Promise<NkTcpInfo> {
+    const T = SockLevel.IPPROTO_TCP;
+    const [state, cwnd, retransmits, rttUs, rttVarUs, mss, sndWnd] = await Promise.all([
+      this.getsockopt(T, SockOpt.TCP_INFO_STATE),
+      this.getsockopt(T, SockOpt.TCP_INFO_CWND),
+      this.getsockopt(T, SockOpt.TCP_INFO_RETRANSMITS),
+      this.getsockopt(T, SockOpt.TCP_INFO_RTT_US),
+      this.getsockopt(T, SockOpt.TCP_INFO_RTTVAR_US),
+      this.getsockopt(T, SockOpt.TCP_INFO_MSS),
+      this.getsockopt(T, SockOpt.TCP_INFO_SND_WND),
+    ]);
+    this.#lastInfo = { state, cwnd, retransmits, rttUs, rttVarUs, mss, sndWnd };
+    return this.#lastInfo;
+  }
+
+  /**
+   * The last TCP statistics fetched, starting a refresh in the background (for synchronous
+   * callers such as nkperf's interval reports: values lag by one call).
+   */
+  tcpInfoCached(): NkTcpInfo | undefined {
+    if (!this.#infoBusy && !this.#s.closed) {
+      this.#infoBusy = true;
+      this.tcpInfo().catch(() => {}).finally(() => this.#infoBusy = false);
+    }
+    return this.#lastInfo;
+  }
+
+  /** Bytes as a stream (reads 64 KiB at a time); cancel closes the connection. */
+  get readable(): ReadableStream<Uint8Array> {
+    this.#readable ??= new ReadableStream<Uint8Array>({
+      pull: async (ctrl) => {
+        const b = new Uint8Array(64 * 1024);
+        let n: number | null;
+        try {
+          n = await this.read(b);
+        } catch (e) {
+          ctrl.error(e);
+          return;
+        }
+        if (n === null) ctrl.close();
+        else ctrl.enqueue(b.subarray(0, n));
+      },
+      cancel: () => this.close(),
+    });
+    return this.#readable;
+  }
+
+  /** A sink for bytes; closing it closes the connection (as Deno's does), aborting too. */
+  get writable(): WritableStream<Uint8Array> {
+    this.#writable ??= new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        await this.write(chunk);
+      },
+      close: () => this.close(),
+      abort: () => this.close(),
+    });
+    return this.#writable;
+  }
+}
+
+/** Connects through `client`. Throws ConnectionRefused, TimedOut, NetworkUnreachable, ... */
+export async function connectWith(
+  client: NkClient,
+  opts: { hostname?: string; port: number },
+): Promise<NkConn> {
+  const dst = parseHost(opts.hostname ?? "127.0.0.1");
+  const id = await openSocket(client, dst.family, 1);
+  const c = await client.request((n) => {
+    n.op = NqeOp.CONNECT;
+    n.socketId = id;
+    n.family = dst.family;
+    n.addr.set(dst.addr);
+    n.port = opts.port;
+  });
+  if (c.result < 0) {
+    closeId(client, id);
+    throw errnoError(-c.result, `connect to ${opts.hostname}:${opts.port}`);
+  }
+  return new NkConn(
+    client,
+    id,
+    netAddr(c.family || dst.family, c.addr, c.port, "tcp"),
+    netAddr(dst.family, dst.addr, opts.port, "tcp"),
+  );
+}
+
+/** A listening TCP socket through the NSM, shaped like `Deno.Listener`. */
+export class NkListener implements AsyncIterable<NkConn> {
+  /** The bound address (port filled in once listening when 0 was asked). */
+  addr: Deno.NetAddr;
+  /** Resolves once listening; rejects with AddrInUse etc. */
+  readonly ready: Promise<void>;
+  #id = 0;
+  #closed = false;
+  readonly #client: Promise<NkClient>;
+
+  /** Use `listenWith` / `listen`. */
+  constructor(client: Promise<NkClient>, opts: { port: number; hostname?: string }) {
+    this.#client = client;
+    const host = opts.hostname ?? "0.0.0.0";
+    this.addr = { transport: "tcp", hostname: host, port: opts.port };
+    this.ready = this.#setup(host, opts.port);
+    this.ready.catch(() => {}); // surfaced by accept()
+  }
+
+  async #setup(host: string, port: number): Promise<void> {
+    const client = await this.#client;
+    const a = parseHost(host);
+    const id = await openSocket(client, a.family, 1);
+    this.#id = id;
+    await client.request((n) => {
+      n.op = NqeOp.SETSOCKOPT;
+      n.socketId = id;
+      n.arg0 = SockLevel.SOL_SOCKET;
+      n.arg1 = SockOpt.SO_REUSEADDR;
+      n.arg2 = 1;
+    });
+    let c = await client.request((n) => {
+      n.op = NqeOp.BIND;
+      n.socketId = id;
+      n.family = a.family;
+      n.addr.set(a.addr);
+      n.port = port;
+    });
+    if (c.result < 0) {
+      closeId(client, id);
+      throw errnoError(-c.result, `listen on ${host}:${port}`);
+    }
+    c = await client.request((n) => {
+      n.op = NqeOp.LISTEN;
+      n.socketId = id;
+      n.arg0 = 128;
+    });
+    if (c.result < 0) {
+      closeId(client, id);
+      throw errnoError(-c.result, `listen on ${host}:${port}`);
+    }
+    if (c.port !== 0) this.addr = { transport: "tcp", hostname: host, port: c.port };
+  }
+
+  /** Waits for the next connection. Throws BadResource once closed. */
+  async accept(): Promise<NkConn> {
+    await this.ready;
+    if (this.#closed) throw new Deno.errors.BadResource("accept: the listener is closed");
+    const client = await this.#client;
+    const c = await client.request((n) => {
+      n.op = NqeOp.ACCEPT;
+      n.socketId = this.#id;
+    });
+    if (c.result < 0) {
+      if (this.#closed) throw new Deno.errors.BadResource("accept: the listener is closed");
+      throw errnoError(-c.result, "accept");
+    }
+    return new NkConn(client, c.result, this.addr, netAddr(c.family, c.addr, c.port, "tcp"));
+  }
+
+  /** Stops listening; pending accepts throw BadResource. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.ready.then(async () => closeId(await this.#client, this.#id), () => {});
+  }
+
+  /** Deno.Listener compatibility. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** No-op (Deno.Listener compatibility). */
+  ref(): void {}
+  /** No-op (Deno.Listener compatibility). */
+  unref(): void {}
+
+  /** Accepts until closed. */
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<NkConn> {
+    while (!this.#closed) {
+      try {
+        yield await this.accept();
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource) return;
+        throw e;
+      }
+    }
+  }
+}
+
+/** A UDP socket through the NSM, shaped like `Deno.DatagramConn`. */
+export class NkDatagramConn implements AsyncIterable<[Uint8Array, Deno.NetAddr]> {
+  /** Bound address (port filled in once bound). */
+  addr: Deno.NetAddr;
+  /** Resolves once bound. */
+  readonly ready: Promise<void>;
+  #id = 0;
+  #s: SocketState | null = null;
+  #closed = false;
+  readonly #client: Promise<NkClient>;
+
+  /** Use `listenDatagram`. */
+  constructor(client: Promise<NkClient>, opts: { port: number; hostname?: string }) {
+    this.#client = client;
+    const host = opts.hostname ?? "0.0.0.0";
+    this.addr = { transport: "udp", hostname: host, port: opts.port };
+    this.ready = this.#setup(host, opts.port);
+    this.ready.catch(() => {});
+  }
+
+  async #setup(host: string, port: number): Promise<void> {
+    const client = await this.#client;
+    const a = parseHost(host);
+    this.#id = await openSocket(client, a.family, 2);
+    this.#s = client.sock(this.#id);
+    const c = await client.request((n) => {
+      n.op = NqeOp.BIND;
+      n.socketId = this.#id;
+      n.family = a.family;
+      n.addr.set(a.addr);
+      n.port = port;
+    });
+    check(c, `bind udp ${host}:${port}`);
+    if (c.port !== 0) this.addr = { transport: "udp", hostname: host, port: c.port };
+  }
+
+  /** Sends one datagram to `addr`; resolves with its length. */
+  async send(p: Uint8Array, addr: Deno.NetAddr): Promise<number> {
+    await this.ready;
+    const client = await this.#client;
+    const data = client.device.data;
+    if (p.length > data.chunkSize) {
+      throw new Deno.errors.InvalidData(
+        `a datagram of ${p.length} bytes exceeds the NK chunk size ${data.chunkSize}; send less`,
+      );
+    }
+    const dst = parseHost(addr.hostname);
+    const chunk = await client.allocChunk();
+    if (chunk < 0) throw errnoError(104, "send");
+    data.bytes.set(p, chunk);
+    data.lend(chunk);
+    const c = await client.request((n) => {
+      n.op = NqeOp.SENDTO;
+      n.socketId = this.#id;
+      n.dataOffset = chunk;
+      n.dataLength = p.length;
+      n.family = dst.family;
+      n.addr.set(dst.addr);
+      n.port = addr.port;
+    });
+    return check(c, "send");
+  }
+
+  /** Receives one datagram (copied into `p`, or a new buffer) and its source. */
+  async receive(p?: Uint8Array): Promise<[Uint8Array, Deno.NetAddr]> {
+    await this.ready;
+    const client = await this.#client;
+    const s = this.#s!;
+    for (;;) {
+      if (this.#closed) throw new Deno.errors.BadResource("receive: the socket is closed");
+      const it = s.rx.shift();
+      if (it !== undefined) {
+        const bytes = client.device.data.bytes.subarray(it.offset, it.offset + it.length);
+        const out = p ?? new Uint8Array(it.length);
+        const n = Math.min(out.length, it.length);
+        out.set(bytes.subarray(0, n));
+        client.returnChunk(this.#id, it.offset, it.length);
+        return [out.subarray(0, n), netAddr(it.family, it.addr!, it.port, "udp")];
+      }
+      await client.waitFor((w) => s.readWaiters.push(w));
+    }
+  }
+
+  /** Closes the socket. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#s?.wakeReaders();
+    this.ready.then(async () => closeId(await this.#client, this.#id), () => {});
+  }
+
+  /** Receives until closed. */
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<[Uint8Array, Deno.NetAddr]> {
+    while (!this.#closed) {
+      try {
+        yield await this.receive();
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource) return;
+        throw e;
+      }
+    }
+  }
+}
+
+export { NkClient };

@@ -1,0 +1,1337 @@
+/**
+ * ServiceLib: the NSM side of NetKernel's guest interface. Guests attach through a control
+ * socket and get an NK device; their NQEs become calls on a `SocketBackend` (our stack or the
+ * kernel's), and readiness becomes completion / receive NQEs.
+ *
+ * Attach: a guest connects to the control socket (`--ctl`, default `defaultCtlPath()`); the
+ * NSM creates a device and writes one JSON line `{"guest":id,"device":path,"version":1}`; the
+ * guest attaches to `path` and connects the doorbell. The guest is gone when the control socket
+ * or the doorbell reaches EOF: every socket it had is reset (`abort`), parked requests are
+ * dropped, the device is unmapped and unlinked.
+ *
+ * One event loop: ServiceLib is a `Pollable` of `NsmRuntime` (poll(now) runs every guest's
+ * rings and the backend's ready list), and `wrapLink(link)` makes the runtime's idle sleep also
+ * wake on any guest's doorbell (`Doorbell.waitAny` racing the link's wait). While busy the
+ * runtime spins; each poll handles at most `batch` NQEs per ring and `socketBudget` ready
+ * sockets per guest, so one busy guest cannot starve the others.
+ *
+ * Isolation: socket ids are per guest (a guest's id 5 is not another's 5; an id it does not
+ * own is -EBADF). Each guest has its own rings, data region (its receive chunks are its receive
+ * memory), socket limit (-EMFILE) and buffer budget (-ENOBUFS: every socket reserves its
+ * SO_RCVBUF credit plus its SO_SNDBUF). A guest that stops reading stops only its sockets:
+ * delivery to a socket stops when its credit (delivered, not yet returned bytes <= SO_RCVBUF)
+ * is used up, when the guest's receive ring is full, or its receive chunks are all lent; the
+ * stack's receive buffer then fills and TCP closes the window for that connection only.
+ *
+ * Hostile input (everything in shared memory is untrusted): unknown op -ENOSYS; unknown flag
+ * bits, reserved byte, wrong queue set -EINVAL; foreign/unknown socket id -EBADF; bad data
+ * reference -EFAULT. Ring indices that jump (`RingIndexError`) disconnect the guest; so does a
+ * completion ring that stays full for `stallNs` while completions wait, and more than
+ * `maxBadNqes` rejected NQEs. Every case is counted per guest (`GuestInfo.counters`) and in
+ * `stats`; no other guest's rings, sockets or memory are touched.
+ *
+ * @module
+ */
+
+import { type Instant, MILLISECOND, NEVER, SECOND } from "../stacks/time.ts";
+import { Errno, SockAddr, type SocketBackend, SockLevel, SockOpt, SockType } from "./backend.ts";
+import { defaultCtlPath } from "./ctl_path.ts";
+import { NsmDevice, type NsmQueueSet } from "./device.ts";
+import { decodeNqe, encodeNqe, Nqe, NQE_RESERVED, NqeEvent, NqeFlag, NqeOp } from "./nqe.ts";
+import type { RingProducer } from "./ring.ts";
+import { Doorbell } from "./wake.ts";
+import type { Pollable, WaitableLink } from "./runtime.ts";
+
+/** Protocol version of the control line. */
+export const CTL_VERSION = 1;
+
+/** Tunables of `ServiceLib`. */
+export interface ServiceLibOptions {
+  /** Control socket path (default `defaultCtlPath()`). */
+  readonly ctlPath?: string;
+  /** Directory of device files and doorbells (default /dev/shm). */
+  readonly deviceDir?: string;
+  /** Slots per ring (default 1024). */
+  readonly ringCapacity?: number;
+  /** Data chunk size (default 16 KiB). */
+  readonly chunkSize?: number;
+  /** Chunks per half (default 512: 8 MiB per direction per guest). */
+  readonly chunksPerHalf?: number;
+  /** Guests at once (default 64). */
+  readonly maxGuests?: number;
+  /** Sockets per guest (default 4096). */
+  readonly maxSocketsPerGuest?: number;
+  /** Buffer bytes a guest's sockets may reserve (default 256 MiB). */
+  readonly maxBufferBytesPerGuest?: number;
+  /** Default receive credit per socket, SO_RCVBUF (default 256 KiB). */
+  readonly defaultRcvBuf?: number;
+  /** NQEs handled per ring per poll (default 64). */
+  readonly batch?: number;
+  /** Ready sockets serviced per guest per poll (default 256). */
+  readonly socketBudget?: number;
+  /** Disconnect a guest whose completion ring stays full this long (default 5 s). */
+  readonly stallNs?: number;
+  /** Disconnect a guest after this many rejected NQEs (default 100 000). */
+  readonly maxBadNqes?: number;
+  /** How long a guest may take to attach to its device (default 5 s). */
+  readonly attachTimeoutMs?: number;
+  /** Called with log lines (default: none). */
+  readonly log?: (line: string) => void;
+}
+
+/** Reasons a guest was disconnected or an NQE rejected (counter names). */
+export type GuestCounter =
+  | "nqes"
+  | "bad-op"
+  | "bad-flags"
+  | "bad-queue-set"
+  | "bad-socket"
+  | "bad-data"
+  | "bad-credit"
+  | "limit-sockets"
+  | "limit-memory"
+  | "ring-fault"
+  | "stalled"
+  | "too-many-bad-nqes";
+
+const COUNTERS: readonly GuestCounter[] = [
+  "nqes",
+  "bad-op",
+  "bad-flags",
+  "bad-queue-set",
+  "bad-socket",
+  "bad-data",
+  "bad-credit",
+  "limit-sockets",
+  "limit-memory",
+  "ring-fault",
+  "stalled",
+  "too-many-bad-nqes",
+];
+
+function zeroCounters(): Record<GuestCounter, number> {
+  const c = {} as Record<GuestCounter, number>;
+  for (const k of COUNTERS) c[k] = 0;
+  return c;
+}
+
+/** Totals over every guest, alive or gone. */
+export interface ServiceLibStats {
+  /** Guests attached so far. */
+  attached: number;
+  /** Guests torn down, by reason. */
+  detached: Record<string, number>;
+  /** Attach attempts that failed (timeout, device creation, limit). */
+  attachFailed: number;
+  /** Request NQEs consumed. */
+  requests: number;
+  /** Completions written. */
+  completions: number;
+  /** RECV/RECVFROM/EVENT written. */
+  notifications: number;
+  /** Stream bytes delivered to guests. */
+  bytesToGuests: number;
+  /** Bytes taken from guests' SENDs. */
+  bytesFromGuests: number;
+  /** Rejections and faults by counter, over all guests. */
+  rejected: Record<GuestCounter, number>;
+}
+
+/** A snapshot of one guest for tests and status. */
+export interface GuestInfo {
+  /** Guest id. */
+  readonly id: number;
+  /** Guest process id (from the device header), 0 if unknown. */
+  readonly pid: number;
+  /** Device path. */
+  readonly device: string;
+  /** Open sockets. */
+  readonly sockets: number;
+  /** Buffer bytes reserved. */
+  readonly bufferBytes: number;
+  /** Counters. */
+  readonly counters: Readonly<Record<GuestCounter, number>>;
+}
+
+const REQUEST_FLAGS = NqeFlag.MORE | NqeFlag.NONBLOCK;
+const ACCEPT_QUEUE_MAX = 256;
+const INTERESTING = NqeEvent.IN | NqeEvent.OUT | NqeEvent.ERR | NqeEvent.HUP | NqeEvent.RDHUP;
+
+/** A request waiting for the backend (connect, accept, a blocking send, a deferred shutdown). */
+class Parked {
+  taken = 0;
+  constructor(readonly req: Nqe) {}
+}
+
+/** A guest's socket. */
+class GSock {
+  /** Delivered but not yet credited receive bytes. */
+  uncredited = 0;
+  rcvBuf: number;
+  sndBuf: number;
+  /** Bytes of this socket's stream delivered so far (RECV arg2). */
+  streamOffset = 0;
+  interest = 0;
+  lastReported = 0;
+  eofSent = false;
+  errSent = false;
+  connecting: Parked | null = null;
+  readonly accepts: Parked[] = [];
+  readonly sends: Parked[] = [];
+  shutdownReq: Parked | null = null;
+  listening = false;
+  connected = false;
+  inDirty = false;
+  closed = false;
+  constructor(
+    readonly guest: Guest,
+    readonly sid: number,
+    readonly bid: number,
+    readonly stream: boolean,
+    readonly queueSet: number,
+    rcvBuf: number,
+    sndBuf: number,
+  ) {
+    this.rcvBuf = rcvBuf;
+    this.sndBuf = sndBuf;
+  }
+
+  get reserved(): number {
+    return this.rcvBuf + this.sndBuf;
+  }
+}
+
+/** Lazily claims producer slots, publishes on flush. */
+class RingWriter {
+  #avail = 0;
+  #used = 0;
+  published = 0;
+  constructor(readonly ring: RingProducer) {}
+  /** Byte offset of the next free slot in `ring.view`, or -1 when the ring is full. */
+  next(): number {
+    if (this.#used === this.#avail) {
+      if (this.#used > 0) this.flush();
+      this.#avail = this.ring.claim(64);
+      if (this.#avail === 0) return -1;
+    }
+    return this.ring.slot(this.#used++);
+  }
+  /** True when at least one slot is free (claims it for the next `next()`). */
+  hasRoom(): boolean {
+    if (this.#used < this.#avail) return true;
+    if (this.#used > 0) this.flush();
+    this.#avail = this.ring.claim(64);
+    return this.#avail > 0;
+  }
+  flush(): void {
+    if (this.#used > 0) {
+      this.ring.publish(this.#used);
+      this.published += this.#used;
+    }
+    this.#used = 0;
+    this.#avail = 0;
+  }
+}
+
+class QueueSetState {
+  readonly completions: RingWriter;
+  readonly receive: RingWriter;
+  /** Completions waiting for room on the completion ring (FIFO). */
+  readonly outq: Nqe[] = [];
+  constructor(readonly rings: NsmQueueSet, readonly index: number) {
+    this.completions = new RingWriter(rings.completion);
+    this.receive = new RingWriter(rings.receive);
+  }
+}
+
+/** One attached guest. */
+class Guest {
+  readonly socks = new Map<number, GSock>();
+  readonly qs: QueueSetState[];
+  readonly dirty: GSock[] = [];
+  /** Sockets waiting for receive-ring room or a free chunk. */
+  readonly starved = new Set<GSock>();
+  readonly counters = zeroCounters();
+  nextSid = 1;
+  bufferBytes = 0;
+  stalledSince = -1;
+  bad = 0;
+  dead = false;
+  deadReason = "";
+  pid = 0;
+  constructor(
+    readonly id: number,
+    readonly dev: NsmDevice,
+    readonly bell: Doorbell,
+    readonly ctl: Deno.Conn,
+  ) {
+    this.qs = dev.queueSets.map((r, i) => new QueueSetState(r, i));
+  }
+}
+
+function cloneNqe(src: Nqe, dst: Nqe): Nqe {
+  dst.op = src.op;
+  dst.flags = src.flags;
+  dst.queueSet = src.queueSet;
+  dst.socketId = src.socketId;
+  dst.requestId = src.requestId;
+  dst.result = src.result;
+  dst.dataOffset = src.dataOffset;
+  dst.dataLength = src.dataLength;
+  dst.arg0 = src.arg0;
+  dst.arg1 = src.arg1;
+  dst.arg2 = src.arg2;
+  dst.addr.set(src.addr);
+  dst.port = src.port;
+  dst.family = src.family;
+  dst.aux = src.aux;
+  return dst;
+}
+
+let instances = 0;
+
+/** Thrown when the control socket cannot be served (in use, no permission). */
+export class ServiceLibError extends Error {
+  /** Builds the error; the message says what to do. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ServiceLibError";
+  }
+}
+
+/** The ServiceLib; see the module comment. */
+export class ServiceLib implements Pollable {
+  /** Name for logs. */
+  readonly name = "servicelib";
+  /** The control socket path. */
+  readonly ctlPath: string;
+  /** Totals. */
+  readonly stats: ServiceLibStats = {
+    attached: 0,
+    detached: {},
+    attachFailed: 0,
+    requests: 0,
+    completions: 0,
+    notifications: 0,
+    bytesToGuests: 0,
+    bytesFromGuests: 0,
+    rejected: zeroCounters(),
+  };
+  readonly #backend: SocketBackend;
+  readonly #o: Required<Omit<ServiceLibOptions, "log" | "ctlPath">>;
+  readonly #log: (line: string) => void;
+  readonly #guests: Guest[] = [];
+  readonly #byBid = new Map<number, GSock>();
+  readonly #req = new Nqe();
+  readonly #out = new Nqe();
+  readonly #addr = new SockAddr();
+  readonly #pool: Nqe[] = [];
+  #listener: Deno.Listener | null = null;
+  #nextGuest = 1;
+  readonly #instance = ++instances;
+  #now: Instant = 0;
+  #kick: (() => void) | null = null;
+  #closed = false;
+
+  /** Serves guests on `backend`; call `listen()` to open the control socket. */
+  constructor(backend: SocketBackend, options: ServiceLibOptions = {}) {
+    this.#backend = backend;
+    this.ctlPath = options.ctlPath ?? defaultCtlPath();
+    this.#log = options.log ?? (() => {});
+    this.#o = {
+      deviceDir: options.deviceDir ?? "/dev/shm",
+      ringCapacity: options.ringCapacity ?? 1024,
+      chunkSize: options.chunkSize ?? 16384,
+      chunksPerHalf: options.chunksPerHalf ?? 512,
+      maxGuests: options.maxGuests ?? 64,
+      maxSocketsPerGuest: options.maxSocketsPerGuest ?? 4096,
+      maxBufferBytesPerGuest: options.maxBufferBytesPerGuest ?? 256 * 1024 * 1024,
+      defaultRcvBuf: options.defaultRcvBuf ?? 256 * 1024,
+      batch: options.batch ?? 64,
+      socketBudget: options.socketBudget ?? 256,
+      stallNs: options.stallNs ?? 5 * SECOND,
+      maxBadNqes: options.maxBadNqes ?? 100_000,
+      attachTimeoutMs: options.attachTimeoutMs ?? 5000,
+    };
+  }
+
+  /** The backend in use. */
+  get backend(): SocketBackend {
+    return this.#backend;
+  }
+
+  /** Guests attached now. */
+  get guests(): GuestInfo[] {
+    return this.#guests.filter((g) => !g.dead).map((g) => ({
+      id: g.id,
+      pid: g.pid,
+      device: g.dev.path,
+      sockets: g.socks.size,
+      bufferBytes: g.bufferBytes,
+      counters: { ...g.counters },
+    }));
+  }
+
+  /**
+   * Opens the control socket (creating its directory; a stale socket file nobody serves is
+   * replaced) and starts accepting guests in the background. Throws `ServiceLibError` when
+   * another NSM serves the path.
+   */
+  async listen(): Promise<void> {
+    const path = this.ctlPath;
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    if (dir) await Deno.mkdir(dir, { recursive: true });
+    try {
+      await Deno.lstat(path);
+      let live = false;
+      try {
+        const c = await Deno.connect({ transport: "unix", path });
+        c.close();
+        live = true;
+      } catch {
+        // nobody listens: a leftover of a dead NSM
+      }
+      if (live) {
+        throw new ServiceLibError(
+          `control socket ${path} is served by another NSM; stop it or pass another --ctl path`,
+        );
+      }
+      await Deno.remove(path);
+    } catch (e) {
+      if (e instanceof ServiceLibError) throw e;
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    this.#listener = Deno.listen({ transport: "unix", path });
+    this.#acceptLoop(this.#listener);
+  }
+
+  async #acceptLoop(l: Deno.Listener): Promise<void> {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await l.accept();
+      } catch {
+        return; // listener closed
+      }
+      this.#attach(conn).catch((e) => {
+        this.stats.attachFailed++;
+        this.#log(`attach failed: ${e instanceof Error ? e.message : String(e)}`);
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      });
+    }
+  }
+
+  async #attach(conn: Deno.Conn): Promise<void> {
+    const enc = new TextEncoder();
+    const live = this.#guests.filter((g) => !g.dead).length;
+    if (live >= this.#o.maxGuests || this.#closed) {
+      await conn.write(enc.encode(
+        JSON.stringify({ error: `the NSM serves ${this.#o.maxGuests} guests already` }) + "\n",
+      ));
+      throw new ServiceLibError("guest limit reached");
+    }
+    const id = this.#nextGuest++;
+    const dev = NsmDevice.create({
+      name: `nk-${Deno.pid}-${this.#instance}-g${id}`,
+      ringCapacity: this.#o.ringCapacity,
+      chunkSize: this.#o.chunkSize,
+      chunksPerHalf: this.#o.chunksPerHalf,
+      dir: this.#o.deviceDir,
+      bellDir: this.#o.deviceDir,
+      hugePages: "never",
+      replaceStale: true,
+    });
+    let bell: Doorbell;
+    try {
+      await conn.write(
+        enc.encode(JSON.stringify({ guest: id, device: dev.path, version: CTL_VERSION }) + "\n"),
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<null>((r) =>
+        timer = setTimeout(() => r(null), this.#o.attachTimeoutMs)
+      );
+      const got = await Promise.race([dev.acceptGuest(), timeout]);
+      clearTimeout(timer);
+      if (got === null) throw new ServiceLibError(`guest ${id} did not attach to ${dev.path}`);
+      bell = got;
+    } catch (e) {
+      dev.close();
+      throw e;
+    }
+    const g = new Guest(id, dev, bell, conn);
+    g.pid = dev.guestPid;
+    this.#guests.push(g);
+    this.stats.attached++;
+    this.#log(`guest ${id} attached: pid ${g.pid}, ${dev.path}`);
+    this.#watchCtl(g);
+    this.#wake();
+  }
+
+  async #watchCtl(g: Guest): Promise<void> {
+    const buf = new Uint8Array(256);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await g.ctl.read(buf);
+      } catch {
+        n = null;
+      }
+      if (n === null) {
+        if (!g.dead) {
+          g.deadReason ||= "control-closed";
+          g.dead = true; // torn down by the next poll, inside the loop
+          this.#wake();
+        }
+        return;
+      }
+    }
+  }
+
+  #wake(): void {
+    const k = this.#kick;
+    this.#kick = null;
+    k?.();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The loop
+
+  /** Serves every guest once: rings, ready sockets, teardown of the dead. True when it worked. */
+  poll(now: Instant): boolean {
+    this.#now = now;
+    let busy = this.#backend.poll(now);
+    if (this.#backend.drainReady(this.#onReady) > 0) busy = true;
+    const guests = this.#guests;
+    for (let i = 0; i < guests.length; i++) {
+      const g = guests[i]!;
+      if (!g.dead && g.bell.closed) {
+        g.deadReason ||= "doorbell-closed";
+        g.dead = true;
+      }
+      if (g.dead) {
+        this.#teardown(g);
+        guests.splice(i--, 1);
+        busy = true;
+        continue;
+      }
+      if (this.#serve(g, now)) busy = true;
+      if (g.dead) {
+        this.#teardown(g);
+        guests.splice(i--, 1);
+      }
+    }
+    return busy;
+  }
+
+  readonly #onReady = (bid: number, _ev: number): void => {
+    const s = this.#byBid.get(bid);
+    if (s !== undefined) this.#markDirty(s);
+  };
+
+  #markDirty(s: GSock): void {
+    if (s.inDirty || s.closed) return;
+    s.inDirty = true;
+    s.guest.dirty.push(s);
+  }
+
+  /** The earliest stall deadline, or now while sockets wait for service. */
+  pollAt(): Instant {
+    let at = NEVER;
+    for (const g of this.#guests) {
+      if (g.dead || g.dirty.length > 0) return this.#now;
+      if (g.stalledSince >= 0) {
+        const t = g.stalledSince + this.#o.stallNs;
+        if (t < at) at = t;
+      }
+    }
+    const b = this.#backend.pollAt();
+    return b < at ? b : at;
+  }
+
+  /** True when some guest has requests the loop can take now (the idle wake predicate). */
+  hasWork(): boolean {
+    for (const g of this.#guests) {
+      if (g.dead || g.bell.closed || g.dirty.length > 0) return true;
+      for (const q of g.qs) {
+        const r = q.rings;
+        if (q.outq.length > 0 || r.job.peekFill() > 0 || r.send.peekFill() > 0) {
+          if (r.completion.claim(1) > 0) return true;
+        }
+        if (g.starved.size > 0 && r.receive.claim(1) > 0 && g.dev.data.freeChunks > 0) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A link whose `wait(ms)` also ends when a guest rings its doorbell, attaches or detaches:
+   * give it to `NsmRuntime` instead of the bare link so the idle loop sleeps on everything.
+   * `others`: more ServiceLibs served by the same loop (several stacks in one process).
+   */
+  wrapLink(link: WaitableLink, others: readonly ServiceLib[] = []): WaitableLink {
+    return new GuestWakeLink(link, [this, ...others]);
+  }
+
+  /** @internal Live doorbells (for the idle wait). */
+  liveBells(into: Doorbell[]): void {
+    for (const g of this.#guests) if (!g.dead && !g.bell.closed) into.push(g.bell);
+  }
+
+  /** @internal Arms the wake-up used when a guest attaches or detaches during a sleep. */
+  setKick(k: (() => void) | null): void {
+    this.#kick = k;
+  }
+
+  #serve(g: Guest, now: Instant): boolean {
+    let busy = false;
+    const batch = this.#o.batch;
+    for (const q of g.qs) {
+      const r = q.rings;
+      if (r.job.fault || r.send.fault || r.completion.fault || r.receive.fault) {
+        this.#count(g, "ring-fault");
+        g.deadReason = `ring-fault: ${
+          (r.job.fault ?? r.send.fault ?? r.completion.fault ?? r.receive.fault)!.message
+        }`;
+        g.dead = true;
+        return true;
+      }
+      if (this.#flushOutq(q) > 0) busy = true;
+      // Consume only what can be completed right away (README rule); parked requests are few.
+      if (q.outq.length === 0) {
+        let n = r.job.available(batch);
+        if (n > 0) {
+          busy = true;
+          for (let i = 0; i < n; i++) {
+            const slot = r.job.slot(i);
+            decodeNqe(r.job.view, slot, this.#req);
+            this.#dispatch(g, q, this.#req, r.job.view.getUint8(slot + NQE_RESERVED), false, now);
+          }
+          r.job.release(n);
+          this.#flushOutq(q);
+        }
+        n = q.outq.length === 0 ? r.send.available(batch) : 0;
+        if (n > 0) {
+          busy = true;
+          for (let i = 0; i < n; i++) {
+            const slot = r.send.slot(i);
+            decodeNqe(r.send.view, slot, this.#req);
+            this.#dispatch(g, q, this.#req, r.send.view.getUint8(slot + NQE_RESERVED), true, now);
+          }
+          r.send.release(n);
+          this.#flushOutq(q);
+        }
+      }
+      // Stall detection: completions wait and the guest does not drain its completion ring.
+      if (q.outq.length > 0) {
+        if (g.stalledSince < 0) g.stalledSince = now;
+        else if (now - g.stalledSince > this.#o.stallNs) {
+          this.#count(g, "stalled");
+          g.deadReason = "stalled: the completion ring was not drained";
+          g.dead = true;
+          return true;
+        }
+      } else g.stalledSince = -1;
+    }
+    if (g.bad > this.#o.maxBadNqes) {
+      this.#count(g, "too-many-bad-nqes");
+      g.deadReason = "too many rejected NQEs";
+      g.dead = true;
+      return true;
+    }
+    // Starved sockets get another chance once the ring or the chunks have room.
+    if (g.starved.size > 0 && g.dev.data.freeChunks > 0) {
+      let room = false;
+      for (const q of g.qs) if (q.receive.hasRoom()) room = true;
+      if (room) {
+        for (const s of g.starved) this.#markDirty(s);
+        g.starved.clear();
+      }
+    }
+    // Ready sockets.
+    const dirty = g.dirty;
+    if (dirty.length > 0) {
+      busy = true;
+      const n = dirty.length < this.#o.socketBudget ? dirty.length : this.#o.socketBudget;
+      for (let i = 0; i < n; i++) {
+        const s = dirty[i]!;
+        s.inDirty = false;
+        if (!s.closed) this.#service(s, now);
+      }
+      dirty.splice(0, n);
+    }
+    let rang = false;
+    for (const q of g.qs) {
+      this.#flushOutq(q);
+      q.receive.flush();
+      if (q.completions.published > 0 || q.receive.published > 0) {
+        q.completions.published = 0;
+        q.receive.published = 0;
+        rang = true;
+      }
+    }
+    // Releases of job/send slots must ring too (the guest may wait for room).
+    if (rang || busy) g.bell.notify();
+    return busy;
+  }
+
+  #count(g: Guest, c: GuestCounter): void {
+    g.counters[c]++;
+    this.stats.rejected[c]++;
+  }
+
+  #flushOutq(q: QueueSetState): number {
+    const out = q.outq;
+    let i = 0;
+    while (i < out.length) {
+      const slot = q.completions.next();
+      if (slot < 0) break;
+      const n = out[i++]!;
+      encodeNqe(q.rings.completion.view, slot, n);
+      this.#pool.push(n);
+      this.stats.completions++;
+    }
+    if (i > 0) out.splice(0, i);
+    q.completions.flush();
+    return i;
+  }
+
+  /** Queues a completion of `req` (copied) with `result` and `flags`; returns it for extras. */
+  #complete(q: QueueSetState, req: Nqe, result: number, flags: number): Nqe {
+    const c = cloneNqe(req, this.#pool.pop() ?? new Nqe());
+    c.flags = flags | NqeFlag.COMPLETION;
+    c.result = result;
+    c.arg0 = 0;
+    c.arg1 = 0;
+    c.arg2 = 0;
+    c.addr.fill(0);
+    c.port = 0;
+    c.family = 0;
+    c.aux = 0;
+    q.outq.push(c);
+    return c;
+  }
+
+  #reject(g: Guest, q: QueueSetState, req: Nqe, errno: number, why: GuestCounter): void {
+    this.#count(g, why);
+    g.bad++;
+    this.#complete(q, req, -errno, 0);
+  }
+
+  #dispatch(
+    g: Guest,
+    q: QueueSetState,
+    req: Nqe,
+    reserved: number,
+    sendRing: boolean,
+    now: Instant,
+  ): void {
+    g.counters.nqes++;
+    this.stats.requests++;
+    const op = req.op;
+    const okOnRing = sendRing
+      ? op === NqeOp.SEND || op === NqeOp.SENDTO
+      : op <= NqeOp.POLL && op !== NqeOp.SEND && op !== NqeOp.RECV && op !== NqeOp.EVENT;
+    if (!okOnRing) return this.#reject(g, q, req, Errno.ENOSYS, "bad-op");
+    if ((req.flags & ~REQUEST_FLAGS) !== 0 || reserved !== 0) {
+      return this.#reject(g, q, req, Errno.EINVAL, "bad-flags");
+    }
+    if (req.queueSet !== q.index) return this.#reject(g, q, req, Errno.EINVAL, "bad-queue-set");
+    switch (op) {
+      case NqeOp.NOP:
+        this.#complete(q, req, 0, 0);
+        return;
+      case NqeOp.SOCKET:
+        return this.#opSocket(g, q, req);
+      case NqeOp.RECV_CREDIT:
+        return this.#opCredit(g, q, req);
+    }
+    const s = g.socks.get(req.socketId);
+    if (s === undefined || s.closed) {
+      if (op === NqeOp.SEND || op === NqeOp.SENDTO) {
+        // Validate the chunk even so: a valid one is handed back, a bad one is -EFAULT.
+        if (g.dev.data.borrow(req.dataOffset, req.dataLength) !== null) {
+          return this.#reject(g, q, req, Errno.EFAULT, "bad-data");
+        }
+        g.dev.data.giveBack(req.dataOffset);
+        this.#count(g, "bad-socket");
+        g.bad++;
+        this.#complete(q, req, -Errno.EBADF, NqeFlag.CHUNK_RETURNED);
+        return;
+      }
+      return this.#reject(g, q, req, Errno.EBADF, "bad-socket");
+    }
+    if (s.queueSet !== q.index) return this.#reject(g, q, req, Errno.EINVAL, "bad-queue-set");
+    const b = this.#backend;
+    switch (op) {
+      case NqeOp.BIND: {
+        this.#toAddr(req);
+        const r = b.bind(s.bid, this.#addr);
+        const c = this.#complete(q, req, r, 0);
+        if (r === 0) this.#withLocal(c, s.bid);
+        return;
+      }
+      case NqeOp.LISTEN: {
+        const r = b.listen(s.bid, req.arg0);
+        const c = this.#complete(q, req, r, 0);
+        if (r === 0) {
+          s.listening = true;
+          this.#withLocal(c, s.bid);
+          this.#markDirty(s);
+        }
+        return;
+      }
+      case NqeOp.ACCEPT: {
+        if (!s.listening) return void this.#complete(q, req, -Errno.EINVAL, 0);
+        if (s.accepts.length > 0 || !this.#tryAccept(g, q, s, req)) {
+          if (req.flags & NqeFlag.NONBLOCK) {
+            this.#complete(q, req, -Errno.EAGAIN, 0);
+          } else if (s.accepts.length >= ACCEPT_QUEUE_MAX) {
+            this.#complete(q, req, -Errno.ENOBUFS, 0);
+          } else s.accepts.push(new Parked(cloneNqe(req, new Nqe())));
+        }
+        return;
+      }
+      case NqeOp.CONNECT: {
+        if (s.connecting !== null) return void this.#complete(q, req, -Errno.EALREADY, 0);
+        this.#toAddr(req);
+        const r = b.connect(s.bid, this.#addr, now);
+        if (r === -Errno.EINPROGRESS) {
+          s.connected = true;
+          if (req.flags & NqeFlag.NONBLOCK) this.#complete(q, req, r, 0);
+          else {
+            s.connecting = new Parked(cloneNqe(req, new Nqe()));
+            this.#markDirty(s);
+          }
+          return;
+        }
+        if (r === 0) s.connected = true;
+        this.#complete(q, req, r, 0);
+        if (r === 0) this.#markDirty(s);
+        return;
+      }
+      case NqeOp.SEND:
+      case NqeOp.SENDTO:
+        return this.#opSend(g, q, s, req, now);
+      case NqeOp.SHUTDOWN: {
+        if (req.arg0 > 2) return void this.#complete(q, req, -Errno.EINVAL, 0);
+        if (s.sends.length > 0 && req.arg0 !== 0) {
+          // Queued data first, then the FIN: finish when the parked sends are taken.
+          if (s.shutdownReq !== null) return void this.#complete(q, req, -Errno.EALREADY, 0);
+          s.shutdownReq = new Parked(cloneNqe(req, new Nqe()));
+          return;
+        }
+        this.#complete(q, req, b.shutdown(s.bid, req.arg0, now), 0);
+        this.#markDirty(s);
+        return;
+      }
+      case NqeOp.CLOSE: {
+        this.#closeSock(s, q, now, false);
+        this.#complete(q, req, 0, 0);
+        return;
+      }
+      case NqeOp.SETSOCKOPT:
+        return this.#opSetsockopt(g, q, s, req, now);
+      case NqeOp.GETSOCKOPT: {
+        const v = b.getsockopt(s.bid, req.arg0, req.arg1);
+        if (v < 0) this.#complete(q, req, v, 0);
+        else this.#complete(q, req, 0, 0).arg2 = v;
+        return;
+      }
+      case NqeOp.POLL: {
+        s.interest = req.arg0 & INTERESTING;
+        const ev = b.events(s.bid);
+        s.lastReported = ev & s.interest;
+        this.#complete(q, req, ev, 0);
+        return;
+      }
+    }
+  }
+
+  /** Extension: BIND/LISTEN/CONNECT completions carry the local address (getsockname). */
+  #withLocal(c: Nqe, bid: number): void {
+    const a = this.#addr;
+    if (this.#backend.localAddr(bid, a) !== 0) return;
+    c.family = a.family;
+    c.addr.set(a.addr);
+    c.port = a.port;
+    c.aux = a.scopeId;
+  }
+
+  #toAddr(req: Nqe): void {
+    const a = this.#addr;
+    a.family = req.family;
+    a.addr.set(req.addr);
+    a.port = req.port;
+    a.scopeId = req.aux;
+  }
+
+  #opSocket(g: Guest, q: QueueSetState, req: Nqe): void {
+    if (g.socks.size >= this.#o.maxSocketsPerGuest) {
+      this.#count(g, "limit-sockets");
+      return void this.#complete(q, req, -Errno.EMFILE, 0);
+    }
+    const rcv = this.#o.defaultRcvBuf;
+    if (g.bufferBytes + 2 * rcv > this.#o.maxBufferBytesPerGuest) {
+      this.#count(g, "limit-memory");
+      return void this.#complete(q, req, -Errno.ENOBUFS, 0);
+    }
+    const bid = this.#backend.socket(req.arg0, req.arg1, req.arg2);
+    if (bid < 0) return void this.#complete(q, req, bid, 0);
+    const s = this.#adopt(g, bid, req.arg1 === SockType.STREAM, q.index);
+    this.#complete(q, req, s.sid, 0);
+  }
+
+  #adopt(g: Guest, bid: number, stream: boolean, qs: number): GSock {
+    let sid = g.nextSid;
+    while (g.socks.has(sid)) sid = sid >= 0x7fff_ffff ? 1 : sid + 1;
+    g.nextSid = sid >= 0x7fff_ffff ? 1 : sid + 1;
+    const snd = this.#backend.getsockopt(bid, SockLevel.SOL_SOCKET, SockOpt.SO_SNDBUF);
+    const s = new GSock(
+      g,
+      sid,
+      bid,
+      stream,
+      qs,
+      this.#o.defaultRcvBuf,
+      snd > 0 ? snd : this.#o.defaultRcvBuf,
+    );
+    g.socks.set(sid, s);
+    g.bufferBytes += s.reserved;
+    this.#byBid.set(bid, s);
+    return s;
+  }
+
+  #opCredit(g: Guest, q: QueueSetState, req: Nqe): void {
+    if (req.dataOffset !== 0xffff_ffff) {
+      if (g.dev.data.reclaim(req.dataOffset) !== null) {
+        return this.#reject(g, q, req, Errno.EFAULT, "bad-data");
+      }
+      if (g.starved.size > 0) {
+        for (const s of g.starved) this.#markDirty(s);
+        g.starved.clear();
+      }
+    }
+    const s = g.socks.get(req.socketId);
+    if (s === undefined || s.closed) return; // chunk return for a closed socket is fine
+    const n = req.arg0 > s.uncredited ? s.uncredited : req.arg0;
+    if (req.arg0 > s.uncredited) this.#count(g, "bad-credit");
+    s.uncredited -= n;
+    if (n > 0) this.#markDirty(s);
+  }
+
+  #opSetsockopt(g: Guest, q: QueueSetState, s: GSock, req: Nqe, now: Instant): void {
+    const level = req.arg0, name = req.arg1, value = req.arg2;
+    if (
+      level === SockLevel.SOL_SOCKET && (name === SockOpt.SO_RCVBUF || name === SockOpt.SO_SNDBUF)
+    ) {
+      const v = value < 4096 ? 4096 : value > 64 * 1024 * 1024 ? 64 * 1024 * 1024 : value;
+      const old = name === SockOpt.SO_RCVBUF ? s.rcvBuf : s.sndBuf;
+      if (g.bufferBytes - old + v > this.#o.maxBufferBytesPerGuest) {
+        this.#count(g, "limit-memory");
+        return void this.#complete(q, req, -Errno.ENOBUFS, 0);
+      }
+      const r = this.#backend.setsockopt(s.bid, level, name, v, now);
+      if (r === 0) {
+        g.bufferBytes += v - old;
+        if (name === SockOpt.SO_RCVBUF) s.rcvBuf = v;
+        else s.sndBuf = v;
+        this.#markDirty(s);
+      }
+      return void this.#complete(q, req, r, 0);
+    }
+    this.#complete(q, req, this.#backend.setsockopt(s.bid, level, name, value, now), 0);
+  }
+
+  #opSend(g: Guest, q: QueueSetState, s: GSock, req: Nqe, now: Instant): void {
+    const data = g.dev.data;
+    if (data.borrow(req.dataOffset, req.dataLength) !== null) {
+      return this.#reject(g, q, req, Errno.EFAULT, "bad-data");
+    }
+    if (s.sends.length > 0) {
+      // Keep the stream in order behind the parked ones.
+      if (req.flags & NqeFlag.NONBLOCK) {
+        data.giveBack(req.dataOffset);
+        this.#complete(q, req, -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
+      } else s.sends.push(new Parked(cloneNqe(req, new Nqe())));
+      return;
+    }
+    const p = new Parked(req);
+    if (this.#pushSend(s, p, now)) {
+      data.giveBack(req.dataOffset);
+      this.#complete(q, req, p.taken, NqeFlag.CHUNK_RETURNED);
+      return;
+    }
+    if (req.flags & NqeFlag.NONBLOCK) {
+      data.giveBack(req.dataOffset);
+      this.#complete(q, req, p.taken > 0 ? p.taken : -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
+      return;
+    }
+    const parked = new Parked(cloneNqe(req, new Nqe()));
+    parked.taken = p.taken;
+    s.sends.push(parked);
+  }
+
+  /**
+   * Pushes the rest of a send into the backend. True when finished (all taken, or failed:
+   * `taken` then holds -errno); false when the backend has no room (retry on readiness).
+   */
+  #pushSend(s: GSock, p: Parked, now: Instant): boolean {
+    const req = p.req;
+    const bytes = s.guest.dev.data.bytes;
+    const b = this.#backend;
+    if (req.dataLength === 0) return true;
+    while (p.taken < req.dataLength) {
+      const view = bytes.subarray(req.dataOffset + p.taken, req.dataOffset + req.dataLength);
+      let r: number;
+      if (req.op === NqeOp.SENDTO && !s.stream && req.family !== 0) {
+        this.#toAddr(req);
+        r = b.sendTo(s.bid, view, this.#addr, now);
+      } else r = b.send(s.bid, view, (req.flags & NqeFlag.MORE) !== 0, now);
+      if (r === -Errno.EAGAIN && s.stream) return false;
+      if (r < 0) {
+        // A datagram the link has no room for is dropped, as Linux does with ENOBUFS.
+        if (r === -Errno.EAGAIN) r = -Errno.ENOBUFS;
+        p.taken = p.taken > 0 ? p.taken : r;
+        return true;
+      }
+      p.taken += r;
+      this.stats.bytesFromGuests += r;
+      if (!s.stream) break; // one datagram per request
+    }
+    return true;
+  }
+
+  #tryAccept(g: Guest, q: QueueSetState, s: GSock, req: Nqe): boolean {
+    const peer = this.#addr;
+    for (;;) {
+      if (g.socks.size >= this.#o.maxSocketsPerGuest) {
+        this.#count(g, "limit-sockets");
+        this.#complete(q, req, -Errno.EMFILE, 0);
+        return true;
+      }
+      if (g.bufferBytes + 2 * this.#o.defaultRcvBuf > this.#o.maxBufferBytesPerGuest) {
+        this.#count(g, "limit-memory");
+        this.#complete(q, req, -Errno.ENOBUFS, 0);
+        return true;
+      }
+      const bid = this.#backend.accept(s.bid, peer);
+      if (bid === -Errno.EAGAIN) return false;
+      if (bid < 0) {
+        if (bid === -Errno.ENOBUFS) continue; // backend refused one; look for the next
+        this.#complete(q, req, bid, 0);
+        return true;
+      }
+      const c = this.#adopt(g, bid, true, s.queueSet);
+      c.connected = true;
+      const done = this.#complete(q, req, c.sid, 0);
+      done.family = peer.family;
+      done.addr.set(peer.addr);
+      done.port = peer.port;
+      done.aux = peer.scopeId;
+      this.#markDirty(c);
+      return true;
+    }
+  }
+
+  /** Delivers what is due for a ready socket: parked requests, data, EOF/errors, events. */
+  #service(s: GSock, now: Instant): void {
+    const g = s.guest;
+    const q = g.qs[s.queueSet]!;
+    const b = this.#backend;
+    if (s.connecting !== null) {
+      const ev = b.events(s.bid);
+      if (ev & (NqeEvent.OUT | NqeEvent.ERR | NqeEvent.HUP)) {
+        let err = 0;
+        if (ev & NqeEvent.ERR || !(ev & NqeEvent.OUT)) {
+          err = b.getsockopt(s.bid, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR);
+          if (err <= 0) err = Errno.ECONNREFUSED;
+          s.errSent = true; // the completion carries the error
+        }
+        const c = this.#complete(q, s.connecting.req, -err, 0);
+        if (err === 0) this.#withLocal(c, s.bid);
+        s.connecting = null;
+        if (err !== 0) s.connected = false;
+      }
+    }
+    while (s.accepts.length > 0) {
+      if (!this.#tryAccept(g, q, s, s.accepts[0]!.req)) break;
+      s.accepts.shift();
+    }
+    while (s.sends.length > 0) {
+      const p = s.sends[0]!;
+      if (!this.#pushSend(s, p, now)) break;
+      g.dev.data.giveBack(p.req.dataOffset);
+      this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
+      s.sends.shift();
+    }
+    if (s.sends.length === 0 && s.shutdownReq !== null) {
+      this.#complete(q, s.shutdownReq.req, b.shutdown(s.bid, s.shutdownReq.req.arg0, now), 0);
+      s.shutdownReq = null;
+    }
+    if (!this.#deliver(s, q, now)) {
+      g.starved.add(s);
+      return;
+    }
+    // POLL interest: an EVENT for every interest bit that turned true.
+    if (s.interest !== 0) {
+      const ev = b.events(s.bid) & s.interest;
+      const rising = ev & ~s.lastReported;
+      if (rising !== 0) {
+        if (!this.#event(q, s, ev, 0)) {
+          g.starved.add(s);
+          return;
+        }
+      }
+      s.lastReported = ev;
+    }
+  }
+
+  #event(q: QueueSetState, s: GSock, bits: number, result: number): boolean {
+    const slot = q.receive.next();
+    if (slot < 0) return false;
+    const o = this.#out.clear();
+    o.op = NqeOp.EVENT;
+    o.queueSet = q.index;
+    o.socketId = s.sid;
+    o.arg0 = bits;
+    o.result = result;
+    encodeNqe(q.rings.receive.view, slot, o);
+    this.stats.notifications++;
+    return true;
+  }
+
+  /** Moves received data into NSM chunks as RECV/RECVFROM NQEs. False when starved. */
+  #deliver(s: GSock, q: QueueSetState, now: Instant): boolean {
+    if (s.stream && (s.listening || !s.connected || s.eofSent || s.errSent)) return true;
+    const g = s.guest;
+    const data = g.dev.data;
+    const b = this.#backend;
+    const view = q.rings.receive.view;
+    const o = this.#out;
+    for (;;) {
+      const room = s.rcvBuf - s.uncredited;
+      if (room <= 0) return true; // credit exhausted: wait for RECV_CREDIT (per-socket backpressure)
+      if (!q.receive.hasRoom()) return false;
+      const chunk = data.alloc();
+      if (chunk < 0) return false;
+      const max = room < data.chunkSize ? room : data.chunkSize;
+      const dst = data.bytes.subarray(chunk, chunk + max);
+      let n: number;
+      if (s.stream) n = b.recv(s.bid, dst, now);
+      else n = b.recvFrom(s.bid, dst, this.#addr);
+      if (n === -Errno.EAGAIN || n === -Errno.ENOTCONN && !s.stream) {
+        data.free(chunk);
+        return true;
+      }
+      if (n <= 0 && s.stream) {
+        data.free(chunk);
+        if (n === -Errno.ENOTCONN) return true;
+        const slot = q.receive.next();
+        if (slot < 0) return false;
+        o.clear();
+        o.op = NqeOp.EVENT;
+        o.queueSet = q.index;
+        o.socketId = s.sid;
+        if (n === 0) {
+          o.arg0 = NqeEvent.IN | NqeEvent.RDHUP;
+          s.eofSent = true;
+        } else {
+          o.arg0 = NqeEvent.IN | NqeEvent.ERR | NqeEvent.HUP;
+          o.result = n;
+          s.errSent = true;
+        }
+        encodeNqe(view, slot, o);
+        this.stats.notifications++;
+        return true;
+      }
+      if (n < 0) {
+        data.free(chunk);
+        return true; // UDP error: nothing to deliver
+      }
+      const slot = q.receive.next();
+      const len = n > max ? max : n;
+      data.lend(chunk);
+      o.clear();
+      o.queueSet = q.index;
+      o.socketId = s.sid;
+      o.dataOffset = chunk;
+      o.dataLength = len;
+      if (s.stream) {
+        o.op = NqeOp.RECV;
+        o.arg2 = s.streamOffset;
+        s.streamOffset += len;
+        this.stats.bytesToGuests += len;
+      } else {
+        o.op = NqeOp.RECVFROM;
+        o.arg0 = n;
+        const a = this.#addr;
+        o.family = a.family;
+        o.addr.set(a.addr);
+        o.port = a.port;
+        o.aux = a.scopeId;
+      }
+      s.uncredited += len;
+      encodeNqe(view, slot, o); // hasRoom() above guaranteed the slot
+      this.stats.notifications++;
+    }
+  }
+
+  /** Ends a guest socket: parked requests complete with -ECONNABORTED, backend close/abort. */
+  #closeSock(s: GSock, q: QueueSetState | null, now: Instant, reset: boolean): void {
+    if (s.closed) return;
+    s.closed = true;
+    const g = s.guest;
+    if (q !== null) {
+      if (s.connecting !== null) this.#complete(q, s.connecting.req, -Errno.ECONNABORTED, 0);
+      for (const p of s.accepts) this.#complete(q, p.req, -Errno.ECONNABORTED, 0);
+      for (const p of s.sends) {
+        g.dev.data.giveBack(p.req.dataOffset);
+        this.#complete(
+          q,
+          p.req,
+          p.taken > 0 ? p.taken : -Errno.ECONNABORTED,
+          NqeFlag.CHUNK_RETURNED,
+        );
+      }
+      if (s.shutdownReq !== null) this.#complete(q, s.shutdownReq.req, -Errno.ECONNABORTED, 0);
+    }
+    s.connecting = null;
+    s.accepts.length = 0;
+    s.sends.length = 0;
+    s.shutdownReq = null;
+    g.socks.delete(s.sid);
+    g.starved.delete(s);
+    g.bufferBytes -= s.reserved;
+    this.#byBid.delete(s.bid);
+    if (reset) this.#backend.abort(s.bid, now);
+    else this.#backend.close(s.bid, now);
+  }
+
+  #teardown(g: Guest): void {
+    const now = this.#now;
+    for (const s of [...g.socks.values()]) this.#closeSock(s, null, now, true);
+    g.dirty.length = 0;
+    g.starved.clear();
+    g.dev.close();
+    try {
+      g.ctl.close();
+    } catch {
+      // already closed
+    }
+    const why = g.deadReason.split(":")[0] || "unknown";
+    this.stats.detached[why] = (this.stats.detached[why] ?? 0) + 1;
+    this.#log(`guest ${g.id} detached: ${g.deadReason}`);
+  }
+
+  /** Disconnects guest `id` (its sockets are reset); true when it existed. */
+  disconnect(id: number, reason = "disconnected"): boolean {
+    const g = this.#guests.find((x) => x.id === id && !x.dead);
+    if (g === undefined) return false;
+    g.deadReason = reason;
+    g.dead = true;
+    this.#wake();
+    return true;
+  }
+
+  /** Stops accepting guests and tears every guest down (sockets reset). Idempotent. */
+  close(now: Instant): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#now = now;
+    try {
+      this.#listener?.close();
+    } catch {
+      // already closed
+    }
+    for (const g of this.#guests) {
+      g.deadReason ||= "nsm-shutdown";
+      g.dead = true;
+      this.#teardown(g);
+    }
+    this.#guests.length = 0;
+    this.#wake();
+  }
+}
+
+/** `WaitableLink` wrapper whose idle wait also wakes on guests (see `ServiceLib.wrapLink`). */
+class GuestWakeLink implements WaitableLink {
+  readonly #link: WaitableLink;
+  readonly #libs: readonly ServiceLib[];
+  #pending: Promise<boolean> | null = null;
+  constructor(link: WaitableLink, libs: readonly ServiceLib[]) {
+    this.#link = link;
+    this.#libs = libs;
+  }
+  get name(): string {
+    return this.#link.name;
+  }
+  get mac(): Uint8Array {
+    return this.#link.mac;
+  }
+  get mtu(): number {
+    return this.#link.mtu;
+  }
+  get capabilities(): WaitableLink["capabilities"] {
+    return this.#link.capabilities;
+  }
+  receive(onFrame: (frame: Uint8Array) => void, max: number): number {
+    return this.#link.receive(onFrame, max);
+  }
+  transmitBuffer(length: number): Uint8Array | null {
+    return this.#link.transmitBuffer(length);
+  }
+  commit(length: number): void {
+    this.#link.commit(length);
+  }
+  flush(): void {
+    this.#link.flush();
+  }
+  close(): void {
+    this.#link.close();
+  }
+  #hasWork(): boolean {
+    for (const l of this.#libs) if (l.hasWork()) return true;
+    return false;
+  }
+  wait(timeoutMs: number): Promise<boolean> {
+    if (timeoutMs <= 0) return this.#link.wait(0);
+    if (this.#hasWork()) return Promise.resolve(true);
+    return this.#sleep(timeoutMs);
+  }
+  async #sleep(ms: number): Promise<boolean> {
+    const bells: Doorbell[] = [];
+    for (const l of this.#libs) l.liveBells(bells);
+    const kick = new Promise<void>((r) => {
+      for (const l of this.#libs) l.setKick(r);
+    });
+    // One link wait stays outstanding across sleeps (a doorbell may end a sleep first).
+    this.#pending ??= this.#link.wait(ms).finally(() => {
+      this.#pending = null;
+    });
+    const also = Promise.race([this.#pending, kick]);
+    try {
+      if (bells.length === 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const r = await Promise.race([
+          also.then(() => true),
+          new Promise<boolean>((res) => timer = setTimeout(() => res(false), ms)),
+        ]);
+        clearTimeout(timer);
+        return r;
+      }
+      const why = await Doorbell.waitAny(bells, () => this.#hasWork(), 0, ms, also);
+      return why !== "timeout";
+    } finally {
+      for (const l of this.#libs) l.setKick(null);
+    }
+  }
+}
+
+/** Milliseconds until `at` from `now`, for callers scheduling their own sleeps. */
+export function msUntil(at: Instant, now: Instant): number {
+  return at === NEVER ? Infinity : Math.max(0, Math.ceil((at - now) / MILLISECOND));
+}

@@ -1,0 +1,425 @@
+import assert from "node:assert/strict";
+import { MILLISECOND } from "../stacks/time.ts";
+import { Errno, SockLevel, SockOpt } from "./backend.ts";
+import { memoryWire } from "./memory_link.ts";
+import { Nqe, NqeEvent, NqeFlag, NqeOp } from "./nqe.ts";
+import { RawGuest } from "./raw_guest.ts";
+import { ServiceLib, type ServiceLibOptions } from "./service_lib.ts";
+import { createTcpipHost, type TcpipHost } from "./stack_host.ts";
+
+interface Lab {
+  sl: ServiceLib;
+  a: TcpipHost;
+  b: TcpipHost;
+  t: { now: number };
+  dir: string;
+  step(n?: number): void;
+  attach(): Promise<RawGuest>;
+  close(): void;
+}
+
+async function lab(options: ServiceLibOptions = {}): Promise<Lab> {
+  const dir = await Deno.makeTempDir();
+  const [la, lb] = memoryWire();
+  const a = createTcpipHost(la, { ipv4: "198.18.0.1/24" });
+  const b = createTcpipHost(lb, { ipv4: "198.18.0.2/24" });
+  const sl = new ServiceLib(a.backend, {
+    ctlPath: `${dir}/ctl.sock`,
+    chunksPerHalf: 64,
+    ringCapacity: 64,
+    ...options,
+  });
+  await sl.listen();
+  const t = { now: 1 };
+  const guests: RawGuest[] = [];
+  return {
+    sl,
+    a,
+    b,
+    t,
+    dir,
+    step(n = 1): void {
+      for (let i = 0; i < n; i++) {
+        t.now += MILLISECOND;
+        a.iface.poll(t.now);
+        sl.poll(t.now);
+        a.iface.poll(t.now);
+        b.iface.poll(t.now);
+      }
+    },
+    async attach(): Promise<RawGuest> {
+      const before = sl.stats.attached;
+      const g = await RawGuest.attach(sl.ctlPath);
+      for (let i = 0; i < 200 && sl.stats.attached === before; i++) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      guests.push(g);
+      return g;
+    },
+    close(): void {
+      sl.close(t.now);
+      for (const g of guests) g.close();
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}
+
+function one(g: RawGuest, reqId: number): Nqe {
+  const c = g.completions().find((x) => x.requestId === reqId);
+  assert.ok(c, `no completion for request ${reqId}`);
+  return c;
+}
+
+function socket(l: Lab, g: RawGuest, type = 1): number {
+  const r = g.submit((n) => {
+    n.op = NqeOp.SOCKET;
+    n.arg0 = 2;
+    n.arg1 = type;
+  });
+  l.step();
+  const c = one(g, r);
+  assert.ok(c.result > 0, `SOCKET failed: ${c.result}`);
+  return c.result;
+}
+
+Deno.test("ServiceLib answers NOP and SOCKET, and rejects unknown ops, bad flags, reserved byte and wrong queue set", async () => {
+  const l = await lab();
+  try {
+    const g = await l.attach();
+    const nop = g.submit((n) => n.op = NqeOp.NOP);
+    const bad = g.submit((n) => n.op = 99);
+    const wrongRing = g.submit((n) => n.op = NqeOp.SEND); // SEND belongs on the send ring
+    const notify = g.submit((n) => n.op = NqeOp.EVENT); // NSM->guest only
+    const flags = g.submit((n) => {
+      n.op = NqeOp.NOP;
+      n.flags = 0x40;
+    });
+    const reserved = g.submit((n) => n.op = NqeOp.NOP, false, 7);
+    const qs = g.submit((n) => {
+      n.op = NqeOp.NOP;
+      n.queueSet = 3;
+    });
+    const jobOnSend = g.submit((n) => n.op = NqeOp.SOCKET, true);
+    l.step();
+    const cs = new Map(g.completions().map((c) => [c.requestId, c]));
+    assert.equal(cs.get(nop)!.result, 0);
+    assert.ok(cs.get(nop)!.flags & NqeFlag.COMPLETION);
+    assert.equal(cs.get(bad)!.result, -Errno.ENOSYS);
+    assert.equal(cs.get(wrongRing)!.result, -Errno.ENOSYS);
+    assert.equal(cs.get(notify)!.result, -Errno.ENOSYS);
+    assert.equal(cs.get(flags)!.result, -Errno.EINVAL);
+    assert.equal(cs.get(reserved)!.result, -Errno.EINVAL);
+    assert.equal(cs.get(qs)!.result, -Errno.EINVAL);
+    assert.equal(cs.get(jobOnSend)!.result, -Errno.ENOSYS);
+    const c = l.sl.guests[0]!.counters;
+    assert.equal(c["bad-op"], 4);
+    assert.equal(c["bad-flags"], 2);
+    assert.equal(c["bad-queue-set"], 1);
+    assert.equal(socket(l, g), 1);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("ServiceLib gives each guest its own socket-id namespace: another guest's id is -EBADF and stays open", async () => {
+  const l = await lab();
+  try {
+    const g1 = await l.attach();
+    const g2 = await l.attach();
+    const s1a = socket(l, g1);
+    const s1b = socket(l, g1);
+    const s2 = socket(l, g2);
+    assert.equal(s1a, 1);
+    assert.equal(s1b, 2);
+    assert.equal(s2, 1); // same number, different socket
+    const r = g2.submit((n) => {
+      n.op = NqeOp.CLOSE;
+      n.socketId = s1b; // guest 1's id, unknown to guest 2
+    });
+    l.step();
+    assert.equal(one(g2, r).result, -Errno.EBADF);
+    // Guest 1's socket 2 is untouched: binding it works.
+    const b = g1.submit((n) => {
+      n.op = NqeOp.BIND;
+      n.socketId = s1b;
+      n.family = 2;
+      n.port = 4000;
+    });
+    l.step();
+    assert.equal(one(g1, b).result, 0);
+    assert.equal(l.sl.guests.find((x) => x.id === g2.id)!.counters["bad-socket"], 1);
+    assert.equal(l.sl.guests.find((x) => x.id === g1.id)!.counters["bad-socket"], 0);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("ServiceLib enforces per-guest socket (-EMFILE) and buffer (-ENOBUFS) limits without affecting other guests", async () => {
+  const l = await lab({ maxSocketsPerGuest: 3, maxBufferBytesPerGuest: 5 * 256 * 1024 });
+  try {
+    const g1 = await l.attach();
+    const g2 = await l.attach();
+    for (let i = 0; i < 2; i++) socket(l, g1);
+    const r = g1.submit((n) => {
+      n.op = NqeOp.SOCKET;
+      n.arg0 = 2;
+      n.arg1 = 1;
+    });
+    l.step();
+    // Each socket reserves SO_RCVBUF + SO_SNDBUF (2 x 256 KiB here): the third exceeds 1.25 MiB.
+    assert.equal(one(g1, r).result, -Errno.ENOBUFS);
+    const s = g1.submit((n) => {
+      n.op = NqeOp.SETSOCKOPT;
+      n.socketId = 1;
+      n.arg0 = SockLevel.SOL_SOCKET;
+      n.arg1 = SockOpt.SO_RCVBUF;
+      n.arg2 = 64 * 1024 * 1024;
+    });
+    l.step();
+    assert.equal(one(g1, s).result, -Errno.ENOBUFS);
+    assert.equal(socket(l, g2), 1); // guest 2 is not limited by guest 1's use
+    assert.equal(socket(l, g2), 2);
+    const info = l.sl.guests.find((x) => x.id === g1.id)!;
+    assert.equal(info.counters["limit-memory"], 2);
+    const l2 = await lab({ maxSocketsPerGuest: 2 });
+    try {
+      const g = await l2.attach();
+      socket(l2, g);
+      socket(l2, g);
+      const r3 = g.submit((n) => {
+        n.op = NqeOp.SOCKET;
+        n.arg0 = 2;
+        n.arg1 = 1;
+      });
+      l2.step();
+      assert.equal(one(g, r3).result, -Errno.EMFILE);
+    } finally {
+      l2.close();
+    }
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("ServiceLib answers -EFAULT for data references outside the region, in the NSM half, or crossing a chunk", async () => {
+  const l = await lab();
+  try {
+    const g = await l.attach();
+    const s = socket(l, g, 2);
+    const chunk = g.dev.data.alloc();
+    g.dev.data.lend(chunk);
+    const half = g.dev.data.peerBase; // start of the NSM half
+    const cases = [
+      [0x7fff_0000, 10],
+      [half, 10],
+      [chunk + 10, g.dev.data.chunkSize],
+    ];
+    const ids = cases.map(([off, len]) =>
+      g.submit((n) => {
+        n.op = NqeOp.SENDTO;
+        n.socketId = s;
+        n.dataOffset = off!;
+        n.dataLength = len!;
+        n.family = 2;
+        n.addr.set([198, 18, 0, 2]);
+        n.port = 9;
+      }, true)
+    );
+    const credit = g.submit((n) => {
+      n.op = NqeOp.RECV_CREDIT;
+      n.socketId = s;
+      n.dataOffset = chunk; // a guest chunk: the NSM never lent it
+      n.arg0 = 1;
+    });
+    l.step();
+    const cs = new Map(g.completions().map((c) => [c.requestId, c]));
+    for (const id of ids) {
+      assert.equal(cs.get(id)!.result, -Errno.EFAULT);
+      assert.equal(cs.get(id)!.flags & NqeFlag.CHUNK_RETURNED, 0);
+    }
+    assert.equal(cs.get(credit)!.result, -Errno.EFAULT);
+    assert.equal(l.sl.guests[0]!.counters["bad-data"], 4);
+    // A valid SENDTO still works afterwards.
+    g.dev.data.bytes.set([1, 2, 3], chunk);
+    const ok = g.submit((n) => {
+      n.op = NqeOp.SENDTO;
+      n.socketId = s;
+      n.dataOffset = chunk;
+      n.dataLength = 3;
+      n.family = 2;
+      n.addr.set([198, 18, 0, 2]);
+      n.port = 9;
+    }, true);
+    l.step();
+    const c = one(g, ok);
+    assert.equal(c.result, 3);
+    assert.ok(c.flags & NqeFlag.CHUNK_RETURNED);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("ServiceLib disconnects a guest whose ring index jumps and resets its sockets; the other guest keeps working", async () => {
+  const l = await lab();
+  try {
+    const g1 = await l.attach();
+    const g2 = await l.attach();
+    socket(l, g1);
+    socket(l, g2);
+    const path = l.sl.guests.find((x) => x.id === g1.id)!.device;
+    await Deno.stat(path);
+    g1.corruptIndex("job", g1.qs.job.index + 1000); // beyond the ring's capacity
+    l.step(2);
+    assert.equal(l.sl.guests.length, 1);
+    assert.equal(l.sl.guests[0]!.id, g2.id);
+    assert.equal(l.sl.stats.detached["ring-fault"], 1);
+    assert.equal(l.sl.stats.rejected["ring-fault"], 1);
+    await assert.rejects(Deno.stat(path), Deno.errors.NotFound); // device freed
+    assert.equal(l.a.backend.socketCount, 1); // only guest 2's socket is left
+    const r = g2.submit((n) => n.op = NqeOp.NOP);
+    l.step();
+    assert.equal(one(g2, r).result, 0);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("ServiceLib disconnects a guest that never drains its completion ring after stallNs, not before", async () => {
+  const l = await lab({ stallNs: 50 * MILLISECOND });
+  try {
+    const g = await l.attach();
+    const other = await l.attach();
+    // 64-slot completion ring: 200 NOPs overfill it; the guest never reads completions.
+    let sent = 0;
+    for (let round = 0; round < 10; round++) {
+      while (g.submit((n) => n.op = NqeOp.NOP) > 0) sent++;
+      l.step();
+    }
+    assert.ok(sent > 64);
+    assert.equal(l.sl.guests.length, 2, "not disconnected before the stall timeout");
+    l.step(60);
+    assert.equal(l.sl.guests.length, 1);
+    assert.equal(l.sl.stats.detached["stalled"], 1);
+    const r = other.submit((n) => n.op = NqeOp.NOP);
+    l.step();
+    assert.equal(one(other, r).result, 0);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("ServiceLib TCP through NQEs: connect, send, RECV chunks with stream offsets, credit backpressure per socket, EOF event", async () => {
+  const l = await lab({ defaultRcvBuf: 64 * 1024 });
+  try {
+    const g = await l.attach();
+    // Peer B listens with the backend directly.
+    const pb = l.b.backend;
+    const ls = pb.socket(2, 1, 0);
+    const any = new (await import("./backend.ts")).SockAddr();
+    any.family = 2;
+    any.port = 5001;
+    pb.bind(ls, any);
+    pb.listen(ls, 8);
+    const s = socket(l, g);
+    const conn = g.submit((n) => {
+      n.op = NqeOp.CONNECT;
+      n.socketId = s;
+      n.family = 2;
+      n.addr.set([198, 18, 0, 2]);
+      n.port = 5001;
+    });
+    let c: Nqe | undefined;
+    for (let i = 0; i < 50 && c === undefined; i++) {
+      l.step();
+      c = g.completions().find((x) => x.requestId === conn);
+    }
+    assert.ok(c);
+    assert.equal(c.result, 0);
+    assert.equal(c.family, 2); // local address extension
+    assert.deepEqual([...c.addr.subarray(0, 4)], [198, 18, 0, 1]);
+    const peer = pb.accept(ls, any);
+    assert.ok(peer > 0);
+    // Peer sends 200 KiB; the guest never returns credit: delivery stops at 64 KiB.
+    const big = new Uint8Array(200 * 1024).map((_, i) => i & 0xff);
+    let off = 0;
+    const got: Nqe[] = [];
+    for (let i = 0; i < 300; i++) {
+      if (off < big.length) off += Math.max(0, pb.send(peer, big.subarray(off), false, l.t.now));
+      l.step();
+      got.push(...g.receives());
+    }
+    const delivered = got.filter((x) => x.op === NqeOp.RECV).reduce((a, x) => a + x.dataLength, 0);
+    assert.equal(delivered, 64 * 1024);
+    // Stream offsets are contiguous.
+    let expect = 0;
+    for (const r of got.filter((x) => x.op === NqeOp.RECV)) {
+      assert.equal(r.arg2, expect);
+      expect += r.dataLength;
+      const bytes = g.dev.data.bytes.subarray(r.dataOffset, r.dataOffset + r.dataLength);
+      assert.equal(bytes[0], r.arg2 & 0xff);
+    }
+    // Return everything: the rest flows, then FIN -> EVENT RDHUP.
+    pb.shutdown(peer, 1, l.t.now);
+    let total = delivered;
+    let rdhup = false;
+    let pending = got.filter((x) => x.op === NqeOp.RECV);
+    for (let i = 0; i < 400 && !rdhup; i++) {
+      for (const r of pending) {
+        g.dev.data.borrow(r.dataOffset, r.dataLength);
+        g.dev.data.giveBack(r.dataOffset);
+        g.submit((n) => {
+          n.op = NqeOp.RECV_CREDIT;
+          n.socketId = s;
+          n.dataOffset = r.dataOffset;
+          n.arg0 = r.dataLength;
+        });
+      }
+      if (off < big.length) off += Math.max(0, pb.send(peer, big.subarray(off), false, l.t.now));
+      l.step();
+      pending = [];
+      for (const r of g.receives()) {
+        if (r.op === NqeOp.RECV) {
+          total += r.dataLength;
+          pending.push(r);
+        } else if (r.op === NqeOp.EVENT && (r.arg0 & NqeEvent.RDHUP)) rdhup = true;
+      }
+    }
+    assert.equal(total, big.length);
+    assert.ok(rdhup);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("ServiceLib: a refused blocking CONNECT completes with -ECONNREFUSED; a guest that closes its control socket loses its sockets", async () => {
+  const l = await lab();
+  try {
+    const g = await l.attach();
+    const s = socket(l, g);
+    const conn = g.submit((n) => {
+      n.op = NqeOp.CONNECT;
+      n.socketId = s;
+      n.family = 2;
+      n.addr.set([198, 18, 0, 2]);
+      n.port = 9;
+    });
+    let c: Nqe | undefined;
+    for (let i = 0; i < 50 && c === undefined; i++) {
+      l.step();
+      c = g.completions().find((x) => x.requestId === conn);
+    }
+    assert.equal(c?.result, -Errno.ECONNREFUSED);
+    socket(l, g);
+    assert.equal(l.a.backend.socketCount, 2);
+    g.ctl.close();
+    for (let i = 0; i < 100 && l.sl.guests.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      l.step();
+    }
+    assert.equal(l.sl.guests.length, 0);
+    assert.equal(l.a.backend.socketCount, 0);
+    assert.equal(l.sl.stats.detached["control-closed"], 1);
+  } finally {
+    l.close();
+  }
+});
