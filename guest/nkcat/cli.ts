@@ -11,7 +11,7 @@
  * @module
  */
 
-import { NkClient, type NkConn, NsmUnavailable } from "../guestlib/mod.ts";
+import { NkClient, type NkConn } from "../guestlib/mod.ts";
 import { connectWith, NkListener } from "../guestlib/conn.ts";
 import { defaultCtlPath } from "../../nsm/ctl_path.ts";
 
