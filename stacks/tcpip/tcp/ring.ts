@@ -3,8 +3,9 @@
  *
  * The logical `capacity` (the socket buffer size) is fixed per connection, but the backing
  * storage grows on demand in powers of two, so thousands of idle connections cost no buffer
- * memory. In steady state (storage already grown) no operation allocates: data is copied in and
- * out with `Uint8Array.set` on `subarray` views of at most two contiguous pieces.
+ * memory. In steady state (storage already grown) nothing is allocated but the source views
+ * `Uint8Array.set` needs: one per contiguous piece copied, none when the source given already
+ * is the piece (`writeRangeAt` copies a range of a packet without a view of the payload first).
  *
  * Besides the queued bytes `[0, length)`, the receive side writes out-of-order data at offsets
  * past `length` (`writeAt`) and later makes it part of the queue (`commit`).
@@ -83,7 +84,7 @@ export class ByteRing {
   write(src: Uint8Array): number {
     const n = Math.min(src.length, this.free);
     if (n === 0) return 0;
-    this.writeAt(0, src.subarray(0, n));
+    this.#store(this.#length, src, 0, n);
     this.#length += n;
     return n;
   }
@@ -93,19 +94,31 @@ export class ByteRing {
    * receive data). Bytes beyond the capacity are cut; returns the number stored.
    */
   writeAt(offset: number, src: Uint8Array): number {
-    const start = this.#length + offset;
-    const n = Math.max(0, Math.min(src.length, this.#capacity - start));
+    return this.writeRangeAt(offset, src, 0, src.length);
+  }
+
+  /**
+   * `writeAt(offset, src.subarray(start, end))` without making that view (the receive path
+   * copies a payload straight out of the packet).
+   */
+  writeRangeAt(offset: number, src: Uint8Array, start: number, end: number): number {
+    const at = this.#length + offset;
+    const n = Math.max(0, Math.min(end - start, this.#capacity - at));
     if (n === 0) return 0;
-    this.#ensure(start + n);
-    const size = this.#buf.length;
-    let pos = (this.#head + start) % size;
-    const first = Math.min(n, size - pos);
-    this.#buf.set(src.subarray(0, first), pos);
-    if (first < n) {
-      pos = 0;
-      this.#buf.set(src.subarray(first, n), 0);
-    }
+    this.#store(at, src, start, n);
     return n;
+  }
+
+  /** Copies `src[start, start + n)` to queue position `at` (storage grown to fit). */
+  #store(at: number, src: Uint8Array, start: number, n: number): void {
+    this.#ensure(at + n);
+    const buf = this.#buf;
+    const size = buf.length;
+    const pos = (this.#head + at) % size;
+    const first = Math.min(n, size - pos);
+    // A view of the source is needed for set(); skip it when the source is exactly the piece.
+    buf.set(start === 0 && first === src.length ? src : src.subarray(start, start + first), pos);
+    if (first < n) buf.set(src.subarray(start + first, start + n), 0);
   }
 
   /** Makes `n` bytes already stored by `writeAt(0, ...)` part of the queue. */
@@ -116,11 +129,13 @@ export class ByteRing {
   /** Copies `n` queued bytes starting at `offset` into `dst` at `dstOffset`, not consuming. */
   copyOut(offset: number, dst: Uint8Array, dstOffset: number, n: number): void {
     if (n <= 0) return;
-    const size = this.#buf.length;
+    const buf = this.#buf;
+    const size = buf.length;
     const pos = (this.#head + offset) % size;
     const first = Math.min(n, size - pos);
-    dst.set(this.#buf.subarray(pos, pos + first), dstOffset);
-    if (first < n) dst.set(this.#buf.subarray(0, n - first), dstOffset + first);
+    // set() needs a source view: one per contiguous piece (the only allocation of a copy).
+    dst.set(buf.subarray(pos, pos + first), dstOffset);
+    if (first < n) dst.set(buf.subarray(0, n - first), dstOffset + first);
   }
 
   /** Consumes up to `dst.length` bytes into `dst`; returns the number read. */

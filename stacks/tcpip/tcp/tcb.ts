@@ -608,10 +608,11 @@ export class Tcb {
   /** RFC 9293 3.10.7.4: SYN-RECEIVED and the synchronized states. */
   #processSynchronized(seg: TcpRepr, ecn: number, now: Instant): void {
     const f = seg.flags;
-    let payload = seg.payload;
+    // The payload as a range of the parsed segment: making a view of it would allocate.
+    let plen = seg.payloadLength;
     const seq = seg.seq;
     let fin = (f & TCP_FIN) !== 0;
-    const segLen = payload.length + ((f & TCP_SYN) ? 1 : 0) + (fin ? 1 : 0);
+    const segLen = plen + ((f & TCP_SYN) ? 1 : 0) + (fin ? 1 : 0);
 
     // A retransmitted SYN in SYN-RECEIVED (our SYN-ACK was lost): send the SYN-ACK again.
     if (
@@ -629,7 +630,7 @@ export class Tcb {
           this.#tsRecentAt = -Infinity; // RFC 7323 5.5: stale TS.Recent no longer protects
         } else {
           this.#drop("paws");
-          this.#oowAck(payload.length > 0 || fin, now); // RFC 7323 5.3 R1: ACK, drop
+          this.#oowAck(plen > 0 || fin, now); // RFC 7323 5.3 R1: ACK, drop
           return;
         }
       }
@@ -654,8 +655,8 @@ export class Tcb {
     if (!acceptable) {
       // RFC 9293 3.10.7.4: a zero window still admits valid ACKs, URGs and RSTs.
       if (rcvWnd === 0 && seq === this.rcvNxt && !(f & TCP_SYN)) {
-        if (payload.length > 0 || fin) this.#drop("zero-window-data");
-        payload = payload.subarray(0, 0);
+        if (plen > 0 || fin) this.#drop("zero-window-data");
+        plen = 0;
         fin = false;
         this.#ackNow = true;
       } else {
@@ -666,11 +667,11 @@ export class Tcb {
         // RFC 9293 3.10.7.4: in TIME-WAIT a retransmitted FIN restarts the 2 MSL timeout.
         if (this.state === TcpState.TimeWait && fin) this.#timeWaitAt = now + 2 * this.#cfg.msl;
         // An old duplicate: report it as D-SACK (RFC 2883 4.1.1) and re-ACK.
-        if (this.#sackOk && payload.length > 0 && seqLe(seqAdd(seq, payload.length), this.rcvNxt)) {
-          this.#reass.noteDuplicate(seq, seqAdd(seq, payload.length));
+        if (this.#sackOk && plen > 0 && seqLe(seqAdd(seq, plen), this.rcvNxt)) {
+          this.#reass.noteDuplicate(seq, seqAdd(seq, plen));
         }
         this.#drop("out-of-window");
-        this.#oowAck(payload.length > 0 || fin, now);
+        this.#oowAck(plen > 0 || fin, now);
         return;
       }
     }
@@ -724,7 +725,7 @@ export class Tcb {
       this.#challengeAck(now);
       return;
     }
-    this.#processAck(seg, payload.length > 0 || fin, now);
+    this.#processAck(seg, plen > 0 || fin, now);
     if ((this.state as TcpState) === TcpState.Closed) return;
 
     // RFC 7323 4.3: TS.Recent = SEG.TSval when SEG.SEQ =< Last.ACK.sent (and not older).
@@ -742,16 +743,16 @@ export class Tcb {
     // Seventh: segment text.
     this.#keepaliveProbes = 0;
     this.#armKeepalive(now);
-    this.#onEcnArrival(seg, ecn, payload.length > 0, now);
-    if (payload.length > 0) {
+    this.#onEcnArrival(seg, ecn, plen > 0, now);
+    if (plen > 0) {
       if (
         this.state === TcpState.Established || this.state === TcpState.FinWait1 ||
         this.state === TcpState.FinWait2
       ) {
-        if (this.#rcvFinPending && seqGt(seqAdd(seq, payload.length), this.#rcvFinSeq)) {
+        if (this.#rcvFinPending && seqGt(seqAdd(seq, plen), this.#rcvFinSeq)) {
           this.#drop("data-after-fin");
         } else {
-          const r = this.#receiveData(seq, payload, now);
+          const r = this.#receiveData(seq, seg.payloadBuffer, seg.payloadStart, plen, now);
           if (!r) fin = false;
         }
       } else {
@@ -763,7 +764,7 @@ export class Tcb {
 
     // Eighth: FIN.
     if (fin) {
-      const finSeq = seqAdd(seq, payload.length);
+      const finSeq = seqAdd(seq, plen);
       if (finSeq === this.rcvNxt) this.#consumeFin(now);
       else if (seqGt(finSeq, this.rcvNxt)) {
         this.#rcvFinPending = true;
@@ -842,30 +843,35 @@ export class Tcb {
     }
   }
 
-  /** Stores payload at `seq` (already acceptable); returns false when nothing was kept. */
-  #receiveData(seq: Seq, data: Uint8Array, now: Instant): boolean {
+  /**
+   * Stores the payload `buf[start, start + len)` at `seq` (already acceptable); returns false
+   * when nothing was kept. Works on the range so no view of the payload is made.
+   */
+  #receiveData(seq: Seq, buf: Uint8Array, start: number, len: number, now: Instant): boolean {
     // Trim bytes before RCV.NXT (duplicates: D-SACK them, RFC 2883 4.1.1).
     const before = seqDiff(this.rcvNxt, seq);
     if (before > 0) {
       if (this.#sackOk) this.#reass.noteDuplicate(seq, this.rcvNxt);
-      data = data.subarray(before);
+      const cut = Math.min(before, len);
+      start += cut;
+      len -= cut;
       seq = this.rcvNxt;
       this.#ackNow = true;
     }
     // Trim bytes past the right edge of the window we offered.
     const room = seqDiff(this.#rcvAdv, seq);
-    if (data.length > room) data = data.subarray(0, Math.max(0, room));
-    if (data.length === 0) return false;
+    if (len > room) len = Math.max(0, room);
+    if (len === 0) return false;
     const offset = seqDiff(seq, this.rcvNxt);
-    const stored = this.rcvRing.writeAt(offset, data);
-    if (stored < data.length) {
+    const stored = this.rcvRing.writeRangeAt(offset, buf, start, start + len);
+    if (stored < len) {
       this.#drop("no-buffer");
       if (stored === 0) return false;
-      data = data.subarray(0, stored);
+      len = stored;
     }
     if (offset === 0) {
-      this.rcvRing.commit(data.length);
-      let next = seqAdd(this.rcvNxt, data.length);
+      this.rcvRing.commit(len);
+      let next = seqAdd(this.rcvNxt, len);
       const hadHoles = !this.#reass.empty;
       if (hadHoles) {
         const after = this.#reass.advance(next);
@@ -891,7 +897,7 @@ export class Tcb {
       // The buffer bounds the out-of-order store (the bytes are in the ring already); the range
       // table may grow to one range per smallest full segment that fits in it.
       this.#reass.maxRanges = Math.ceil(this.rcvRing.capacity / Math.min(this.mss, this.#ourMss));
-      const r = this.#reass.add(seq, seqAdd(seq, data.length));
+      const r = this.#reass.add(seq, seqAdd(seq, len));
       if (r === AddResult.Full) {
         this.#drop("ooo-full");
         this.#ackNow = true;

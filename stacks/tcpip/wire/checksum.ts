@@ -2,8 +2,8 @@
  * The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
  *
  * `onesComplementSum` is the hot loop of every receive: it loads aligned 32-bit words through an
- * Int32Array laid over the whole ArrayBuffer (cached per buffer, so nothing is allocated per
- * call), adds their low and high halves into two int32 accumulators (no carry handling in the
+ * Int32Array laid over the whole ArrayBuffer (cached for the last four buffers, so nothing is
+ * allocated per call), adds their low and high halves into two int32 accumulators (no carry handling in the
  * loop), and folds the carries once per 128 KiB chunk and at the end.
  *
  * Byte order: RFC 1071 section 2(B) — the one's complement sum is byte-order independent up to a
@@ -20,15 +20,34 @@ const WORD_PATH_MIN = 32;
 /** 32-bit words per inner chunk, so the int32 half-word accumulators cannot overflow. */
 const CHUNK_WORDS = 32768;
 
-let cachedBuffer: ArrayBufferLike | null = null;
-let cachedWords: Int32Array = new Int32Array(0);
+/**
+ * Word views over the last few ArrayBuffers summed. A stack alternates between at least two
+ * buffers (its transmit ring and its receive ring, or two directions of a test link), so a
+ * single cached view was rebuilt, and allocated, on nearly every call; four slots, replaced
+ * round-robin, cover the buffers of a typical poll without a lookup structure.
+ */
+const CACHE_SLOTS = 4;
+const cachedBuffers: (ArrayBufferLike | null)[] = [null, null, null, null];
+const cachedViews: Int32Array[] = [
+  new Int32Array(0),
+  new Int32Array(0),
+  new Int32Array(0),
+  new Int32Array(0),
+];
+let cacheNext = 0;
 
 function wordsOver(buffer: ArrayBufferLike): Int32Array {
-  if (buffer !== cachedBuffer || cachedWords.length !== buffer.byteLength >>> 2) {
-    cachedBuffer = buffer;
-    cachedWords = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  const words = buffer.byteLength >>> 2;
+  for (let i = 0; i < CACHE_SLOTS; i++) {
+    // A resizable buffer may have changed length since: compare the word count too.
+    if (cachedBuffers[i] === buffer && cachedViews[i]!.length === words) return cachedViews[i]!;
   }
-  return cachedWords;
+  const slot = cacheNext;
+  cacheNext = (slot + 1) & (CACHE_SLOTS - 1);
+  const v = new Int32Array(buffer, 0, words);
+  cachedBuffers[slot] = buffer;
+  cachedViews[slot] = v;
+  return v;
 }
 
 /** Folds any non-negative integer sum (up to 2^53) to at most 16 bits with end-around carry. */

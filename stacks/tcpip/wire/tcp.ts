@@ -179,7 +179,19 @@ export class TcpRepr {
   get payloadStart(): number {
     return this.payloadSpan.start;
   }
-  /** The payload: a view into the parsed segment, or empty. */
+  /** Payload length in bytes (no view is made). */
+  get payloadLength(): number {
+    return this.payloadSpan.end - this.payloadSpan.start;
+  }
+  /**
+   * The buffer the payload lies in: bytes `[payloadStart, payloadStart + payloadLength)` of it
+   * (the segment given to the last parse). Lets the receive path copy the payload without
+   * making a view first.
+   */
+  get payloadBuffer(): Uint8Array {
+    return this.payloadSpan.src;
+  }
+  /** The payload: a view into the parsed segment, or empty (made on first use). */
   get payload(): Uint8Array {
     return this.payloadSpan.view;
   }

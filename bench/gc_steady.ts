@@ -1,0 +1,144 @@
+/**
+ * Garbage collections and allocation on the steady-state TCP data path.
+ *
+ * A bulk transfer between two TcpStacks over the zero-allocation link of bench/steady_pair.ts
+ * (1 Gbit/s, 50 µs one way, default 256 KiB buffers, timestamps and SACK on): after a warm-up
+ * (connection set up, windows open, JIT warm), it runs `--seconds` virtual seconds and counts
+ * the garbage collections V8 reports (`--trace-gc` lines between two `gc()` marks), then measures
+ * heap bytes allocated per data segment over a window with no GC in it.
+ *
+ *     deno run -A bench/gc_steady.ts [--seconds 10] [--json]
+ *
+ * The parent re-runs this file as a child with the V8 flags it needs (`--trace-gc`,
+ * `--expose-gc`)
+ * and parses the child's output; `--json` prints one JSON object:
+ * `{ seconds, segments, acks, wallMs, nsPerSegment, gcs: { scavenge, markCompact, other },
+ *    bytesPerSegment }`. tests/tcp_gc_steady_test.ts uses it.
+ *
+ * @module
+ */
+
+import { SECOND } from "../stacks/time.ts";
+import { SteadyPair } from "./steady_pair.ts";
+
+/** What one run measured. */
+export interface GcSteadyResult {
+  /** Virtual seconds of steady transfer counted. */
+  seconds: number;
+  /** Data segments A -> B in the counted interval. */
+  segments: number;
+  /** Segments B -> A (ACKs) in the counted interval. */
+  acks: number;
+  /** Wall time of the counted interval. */
+  wallMs: number;
+  /** Wall ns per data segment (both stacks' work, ACKs included). */
+  nsPerSegment: number;
+  /** Garbage collections in the counted interval, by kind. */
+  gcs: { scavenge: number; markCompact: number; other: number };
+  /** Heap bytes allocated per data segment (window without GC), or -1 when not measured. */
+  bytesPerSegment: number;
+}
+
+function arg(name: string, fallback: string): string {
+  const i = Deno.args.indexOf(name);
+  return i >= 0 && i + 1 < Deno.args.length ? Deno.args[i + 1]! : fallback;
+}
+
+/** Child: warm up, then the counted interval between markers, then the allocation window. */
+function child(seconds: number): void {
+  const p = new SteadyPair();
+  p.runUntil(2 * SECOND); // handshake, slow start, JIT warm-up
+  if (p.server < 0 || p.received === 0) throw new Error("the transfer did not start");
+  const gc = (globalThis as { gc?: () => void }).gc;
+  // V8 prints --trace-gc lines through its own buffered stdout, so console.log markers do not
+  // stay in order with them; explicit gc() calls (reason "testing") mark the interval instead.
+  gc?.();
+  const seg0 = p.ab.packets, ack0 = p.ba.packets;
+  const t0 = performance.now();
+  p.runUntil(p.now + seconds * SECOND);
+  const wall = performance.now() - t0;
+  gc?.();
+  const segments = p.ab.packets - seg0, acks = p.ba.packets - ack0;
+  let bytesPerSegment = -1;
+  if (gc !== undefined) {
+    // Short windows (about 400 segments) right after a full GC; a window that saw a scavenge
+    // (the heap shrank) is discarded; the median of the rest is reported.
+    const ok: number[] = [];
+    for (let k = 0; k < 21; k++) {
+      gc();
+      const s0 = p.ab.packets;
+      const h0 = Deno.memoryUsage().heapUsed;
+      p.runUntil(p.now + SECOND / 200);
+      const h1 = Deno.memoryUsage().heapUsed;
+      const n = p.ab.packets - s0;
+      if (h1 >= h0 && n > 0) ok.push((h1 - h0) / n);
+    }
+    ok.sort((x, y) => x - y);
+    if (ok.length > 0) bytesPerSegment = ok[ok.length >> 1]!;
+  }
+  const sent = p.sent, got = p.received;
+  if (got > sent || p.a.lastInternalError !== null || p.b.lastInternalError !== null) {
+    throw new Error("transfer inconsistent or an internal error was recorded");
+  }
+  // stderr: V8's trace lines share stdout and are not line-synchronized with console.log.
+  console.error(
+    "@@result " +
+      JSON.stringify({ seconds, segments, acks, wallMs: wall, bytesPerSegment }),
+  );
+}
+
+/** Runs the measurement in a child Deno with the V8 flags it needs. */
+export async function measureGcSteady(seconds: number): Promise<GcSteadyResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--trace-gc,--expose-gc",
+      new URL(import.meta.url).pathname,
+      "--child",
+      "--seconds",
+      String(seconds),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`gc_steady child failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  const lines = text.split("\n").filter((l) => /^\[\d+:0x[0-9a-f]+\]/.test(l));
+  const res = new TextDecoder().decode(out.stderr).split("\n").find((l) =>
+    l.startsWith("@@result ")
+  );
+  const b = lines.findIndex((l) => l.includes("testing"));
+  const e = lines.findIndex((l, i) => i > b && l.includes("testing"));
+  if (b < 0 || e < b || res === undefined) throw new Error(`unexpected child output:\n${text}`);
+  const gcs = { scavenge: 0, markCompact: 0, other: 0 };
+  for (const l of lines.slice(b + 1, e)) {
+    if (l.includes("Scavenge")) gcs.scavenge++;
+    else if (l.includes("Mark-Compact") || l.includes("Mark-sweep")) gcs.markCompact++;
+    else gcs.other++;
+  }
+  const r = JSON.parse(res.slice("@@result ".length)) as Omit<GcSteadyResult, "gcs">;
+  return { ...r, gcs, nsPerSegment: (r.wallMs * 1e6) / r.segments };
+}
+
+if (import.meta.main) {
+  const seconds = Number(arg("--seconds", "10"));
+  if (Deno.args.includes("--child")) {
+    child(seconds);
+  } else {
+    const r = await measureGcSteady(seconds);
+    if (Deno.args.includes("--json")) console.log(JSON.stringify(r));
+    else {
+      console.log(
+        `${r.seconds} virtual s of 1 Gbit/s bulk between two stacks: ${r.segments} data segments, ` +
+          `${r.acks} ACKs, ${r.wallMs.toFixed(0)} ms wall (${r.nsPerSegment.toFixed(0)} ns per ` +
+          `data segment, both ends)\nGCs: ${r.gcs.scavenge} scavenges, ${r.gcs.markCompact} ` +
+          `mark-compacts, ${r.gcs.other} other\nheap allocated per data segment: ${
+            r.bytesPerSegment < 0 ? "n/a" : r.bytesPerSegment.toFixed(1) + " B"
+          }`,
+      );
+    }
+  }
+}
