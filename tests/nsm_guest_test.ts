@@ -167,7 +167,7 @@ Deno.test({
     "nkcat sends 100 MB guest -> NQEs -> NSM stack -> link -> peer stack -> NQEs -> guest and 100 MB back at the same time, SHA-256 identical",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
+  async fn(): Promise<void> {
     const nsm = await startNsm();
     try {
       const up = pattern(1, 100_000_000), down = pattern(2, 100_000_000);
@@ -193,7 +193,7 @@ Deno.test({
     "two guests on one NSM at once each get their own device and transfer 20 MB SHA-256 identical",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
+  async fn(): Promise<void> {
     const nsm = await startNsm();
     try {
       const d1 = pattern(3, 20_000_000), d2 = pattern(4, 20_000_000);
@@ -250,7 +250,7 @@ Deno.test({
     "a hostile guest gets error completions for every bad NQE and is disconnected for a jumping ring index and for a ring it never drains, while another guest's 50 MB transfer is unaffected",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
+  async fn(): Promise<void> {
     const nsm = await startNsm(["--stall-ms", "300"]);
     try {
       const data = pattern(5, 50_000_000);
@@ -343,7 +343,7 @@ Deno.test({
     "a guest killed mid-transfer has its sockets reset (the peer sees ConnectionReset) and its device freed",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
+  async fn(): Promise<void> {
     const nsm = await startNsm();
     try {
       const b = nkcat(["--ctl", nsm.ctlB, "--listen", "7301"]);
