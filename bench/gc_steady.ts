@@ -7,7 +7,10 @@
  * the garbage collections V8 reports (`--trace-gc` lines between two `gc()` marks), then measures
  * heap bytes allocated per data segment over a window with no GC in it.
  *
- *     deno run -A bench/gc_steady.ts [--seconds 10] [--json]
+ *     deno run -A bench/gc_steady.ts [--seconds 10] [--json] [--half-window]
+ *
+ * `--half-window` sets `TcpConfig.windowUpdateOnRead: "half-window"` on both stacks (no
+ * window-update ACK after every read: one ACK per two segments).
  *
  * The parent re-runs this file as a child with the V8 flags it needs (`--trace-gc`,
  * `--expose-gc`)
@@ -45,8 +48,10 @@ function arg(name: string, fallback: string): string {
 }
 
 /** Child: warm up, then the counted interval between markers, then the allocation window. */
-function child(seconds: number): void {
-  const p = new SteadyPair();
+function child(seconds: number, halfWindow: boolean): void {
+  const p = new SteadyPair(
+    halfWindow ? { config: { windowUpdateOnRead: "half-window" } } : {},
+  );
   p.runUntil(2 * SECOND); // handshake, slow start, JIT warm-up
   if (p.server < 0 || p.received === 0) throw new Error("the transfer did not start");
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -88,7 +93,10 @@ function child(seconds: number): void {
 }
 
 /** Runs the measurement in a child Deno with the V8 flags it needs. */
-export async function measureGcSteady(seconds: number): Promise<GcSteadyResult> {
+export async function measureGcSteady(
+  seconds: number,
+  halfWindow = false,
+): Promise<GcSteadyResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -98,6 +106,7 @@ export async function measureGcSteady(seconds: number): Promise<GcSteadyResult> 
       "--child",
       "--seconds",
       String(seconds),
+      ...(halfWindow ? ["--half-window"] : []),
     ],
     stdout: "piped",
     stderr: "piped",
@@ -126,9 +135,9 @@ export async function measureGcSteady(seconds: number): Promise<GcSteadyResult> 
 if (import.meta.main) {
   const seconds = Number(arg("--seconds", "10"));
   if (Deno.args.includes("--child")) {
-    child(seconds);
+    child(seconds, Deno.args.includes("--half-window"));
   } else {
-    const r = await measureGcSteady(seconds);
+    const r = await measureGcSteady(seconds, Deno.args.includes("--half-window"));
     if (Deno.args.includes("--json")) console.log(JSON.stringify(r));
     else {
       console.log(

@@ -76,6 +76,15 @@ export interface TcpConfig {
   synCookies: boolean;
   /** Pace transmissions at the engine's rate even when the CC sets none (Linux fq-like). */
   pacing: boolean;
+  /**
+   * When a read opens the receive window, send a window-update ACK at once:
+   * "every-mss" (default) whenever the window grew by min(RCV.BUFF/2, MSS) (RFC 9293
+   * 3.8.6.2.2), which for a reader that keeps up means an ACK after every read;
+   * "half-window" only when the window still open at the sender has fallen to half of the
+   * most we offer and would at least double (Linux tcp_cleanup_rbuf), leaving the ACK clock
+   * (every second segment) to carry the window otherwise: half the ACKs of a bulk transfer.
+   */
+  windowUpdateOnRead: "every-mss" | "half-window";
 }
 
 /** Default socket options. */
@@ -119,5 +128,6 @@ export function defaultTcpConfig(): TcpConfig {
     synQueueMax: 256,
     synCookies: true,
     pacing: false,
+    windowUpdateOnRead: "every-mss",
   };
 }

@@ -272,6 +272,8 @@ export class Tcb {
 
   readonly #host: TcbHost;
   readonly #cfg: TcpConfig;
+  /** `cfg.windowUpdateOnRead === "half-window"`, read once (recv() is on the hot path). */
+  readonly #halfWindowUpdates: boolean;
   /** Socket options in force (shared with the socket record). */
   readonly opts: TcpSocketOptions;
 
@@ -292,6 +294,7 @@ export class Tcb {
   ) {
     this.#host = host;
     this.#cfg = cfg;
+    this.#halfWindowUpdates = cfg.windowUpdateOnRead === "half-window";
     this.opts = opts;
     this.localAddr = local;
     this.localPort = localPort;
@@ -1006,10 +1009,17 @@ export class Tcb {
   recv(dst: Uint8Array, now: Instant): number {
     const n = this.rcvRing.read(dst);
     if (n > 0 && this.state !== TcpState.Closed && this.synchronized) {
-      // RFC 9293 3.8.6.2.2: announce the window once it grew by min(RCV.BUFF/2, MSS).
+      // RFC 9293 3.8.6.2.2: announce the window once it grew by min(RCV.BUFF/2, MSS);
+      // "half-window" (Linux tcp_cleanup_rbuf) also waits until the window open at the sender
+      // has fallen to half of the most we offer and would at least double.
       const cur = Math.max(0, seqDiff(this.#rcvAdv, this.rcvNxt));
       const could = this.#windowCandidate();
-      if (could - cur >= Math.min(this.rcvRing.capacity / 2, this.mss) && !this.rcvEof) {
+      if (
+        !this.rcvEof && could - cur >= Math.min(this.rcvRing.capacity / 2, this.mss) &&
+        (!this.#halfWindowUpdates ||
+          (2 * cur <= Math.min(this.rcvRing.capacity, 0xffff * 2 ** this.#rcvWscale) &&
+            could >= 2 * cur))
+      ) {
         this.#sendAck(now);
       }
     }
