@@ -666,10 +666,14 @@ export class ControlServer {
   /** Serves `handler`. */
   constructor(readonly handler: ControlHandler) {}
 
-  /** Answers requests on `conn` until EOF; `firstLine` is a line already read from it. */
-  async serveConnection(conn: Deno.Conn, firstLine?: string): Promise<void> {
+  /**
+   * Answers requests on `conn` until EOF. `firstLine` is a line already read from it (by
+   * `classifyHello`'s caller), and `reader` the `LineReader` that read it, so bytes it
+   * buffered after that line (pipelined requests) are not lost.
+   */
+  async serveConnection(conn: Deno.Conn, firstLine?: string, reader?: LineReader): Promise<void> {
     this.#conns.add(conn);
-    const reader = new LineReader(conn);
+    reader ??= new LineReader(conn);
     try {
       let line: string | null = firstLine ?? await reader.next();
       while (line !== null) {
