@@ -17,6 +17,7 @@ import type { Instant } from "../stacks/time.ts";
 import type { Interface } from "../stacks/tcpip/iface/interface.ts";
 import type { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import type { EgressScheduler } from "./sla.ts";
+import type { NsmDevice } from "./device.ts";
 import { connRow, type GuestTable, type NqeTotals } from "./ops_view.ts";
 
 /** Metric type in the exposition. */
@@ -661,6 +662,73 @@ export function collectSla(reg: MetricsRegistry, sched: EgressScheduler): void {
       limit.set({ guest: s.guest }, s.rate);
       min.set({ guest: s.guest }, s.minRate);
       throttled.set({ guest: s.guest }, s.throttled);
+    }
+  });
+}
+
+/** A guest's NK device, for `collectDevices`. */
+export interface DeviceRef {
+  /** Owning guest. */
+  readonly guest: number;
+  /** The NSM side of its device. */
+  readonly device: NsmDevice;
+}
+
+/**
+ * Exports NK device state per guest: ring indices (so rates of NQEs per ring follow), times a
+ * producer ring was found full, ring faults, doorbell sleeps and wake-ups, free data chunks
+ * and data-reference faults by reason.
+ */
+export function collectDevices(reg: MetricsRegistry, devices: () => readonly DeviceRef[]): void {
+  const idx = reg.counter("nsm_ring_index_total", "Entries passed through a ring (its index).", [
+    "guest",
+    "qs",
+    "ring",
+  ]);
+  const full = reg.counter("nsm_ring_full_total", "Times the NSM found a ring it writes full.", [
+    "guest",
+    "qs",
+    "ring",
+  ]);
+  const faulted = reg.gauge("nsm_ring_faulted", "1 when a ring saw a hostile index.", [
+    "guest",
+    "qs",
+    "ring",
+  ]);
+  const bell = reg.counter("nsm_doorbell_total", "Doorbell events (sleeps, wakes sent).", [
+    "guest",
+    "event",
+  ]);
+  const free = reg.gauge("nsm_data_free_chunks", "Free chunks of the NSM's half.", ["guest"]);
+  const dataFaults = reg.counter("nsm_data_faults_total", "Bad data references, by reason.", [
+    "guest",
+    "reason",
+  ]);
+  reg.addCollector(() => {
+    for (const f of [idx, full, faulted, bell, free, dataFaults]) f.clear();
+    for (const { guest, device } of devices()) {
+      device.queueSets.forEach((q, i) => {
+        const rings = [
+          ["job", q.job],
+          ["completion", q.completion],
+          ["send", q.send],
+          ["receive", q.receive],
+        ] as const;
+        for (const [ring, r] of rings) {
+          const l = { guest, qs: i, ring };
+          idx.set(l, r.index);
+          faulted.set(l, r.fault === null ? 0 : 1);
+          if ("fullCount" in r) full.set(l, r.fullCount);
+        }
+      });
+      if (device.bell !== null) {
+        bell.set({ guest, event: "sleeps" }, device.bell.sleeps);
+        bell.set({ guest, event: "wakes_sent" }, device.bell.wakesSent);
+      }
+      free.set({ guest }, device.data.freeChunks);
+      for (const [reason, n] of Object.entries(device.data.faults)) {
+        dataFaults.set({ guest, reason }, n);
+      }
     }
   });
 }

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { MILLISECOND, SECOND } from "../stacks/time.ts";
 import { Simulator } from "../sim/simulator.ts";
 import { tcpPointToPoint } from "../tests/support/tcp_sim_hosts.ts";
+import { NsmDevice } from "./device.ts";
 import {
   collectConnections,
+  collectDevices,
   collectGuests,
   collectInterface,
   collectNqe,
@@ -205,5 +207,37 @@ Deno.test("metrics endpoint on 127.0.0.1 serves interface, TCP, per-connection, 
     assert.equal(server.scrapes(), 2);
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test("collectDevices() exports ring indices, full counts, faults and data-region state per guest", () => {
+  const dev = NsmDevice.create({
+    name: `nk-metrics-test-${Deno.pid}`,
+    ringCapacity: 16,
+    chunkSize: 2048,
+    chunksPerHalf: 4,
+    hugePages: "never",
+    replaceStale: true,
+  });
+  try {
+    const rx = dev.queueSets[0]!.receive;
+    rx.publish(rx.claim(16)); // fill the ring the NSM writes
+    assert.equal(rx.claim(1), 0, "full");
+    assert.equal(dev.data.borrow(1e9, 10), "offset-out-of-region");
+    const reg = new MetricsRegistry();
+    collectDevices(reg, () => [{ guest: 3, device: dev }]);
+    const m = parsePrometheusText(reg.render(0));
+    const val = (name: string, labels: Record<string, string>): number | undefined =>
+      m.get(name)?.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+        ?.value;
+    assert.equal(val("nsm_ring_index_total", { guest: "3", qs: "0", ring: "receive" }), 16);
+    assert.equal(val("nsm_ring_full_total", { guest: "3", ring: "receive" }), 1);
+    assert.equal(val("nsm_ring_faulted", { guest: "3", ring: "job" }), 0);
+    assert.equal(val("nsm_data_free_chunks", { guest: "3" }), 4);
+    const faults = Object.entries(dev.data.faults).filter(([, n]) => n > 0);
+    assert.equal(faults.length, 1);
+    assert.equal(val("nsm_data_faults_total", { guest: "3", reason: faults[0]![0] }), 1);
+  } finally {
+    dev.close();
   }
 });

@@ -33,11 +33,13 @@ import {
 } from "./control_proto.ts";
 import {
   collectConnections,
+  collectDevices,
   collectGuests,
   collectInterface,
   collectNqe,
   collectSla,
   collectTcp,
+  type DeviceRef,
   MetricsRegistry,
   type MetricsServer,
   serveMetrics,
@@ -146,6 +148,8 @@ export interface NsmOpsOptions extends Omit<ControlDeps, "sla" | "cc"> {
    * ServiceLib); null or absent: the caller hands connections to `server` itself.
    */
   ctlPath?: string | null;
+  /** The guests' NK devices, for ring/doorbell/data-region metrics. */
+  devices?: () => readonly DeviceRef[];
   /** Per-connection metric series at most (default 1000). */
   connectionSeriesLimit?: number;
 }
@@ -194,6 +198,7 @@ export class NsmOps {
       collectGuests(reg, o.guests);
     }
     if (o.nqe !== undefined) collectNqe(reg, o.nqe);
+    if (o.devices !== undefined) collectDevices(reg, o.devices);
     if (this.sla !== null) collectSla(reg, this.sla);
     this.metrics = f?.metrics
       ? serveMetrics(reg, f.metrics, { allowRemote: f.metricsAllowRemote, clock: o.clock })
