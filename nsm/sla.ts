@@ -115,23 +115,44 @@ export class SlaConfigError extends Error {
  * Starts full. `rate` 0 means unlimited (always enough tokens).
  */
 export class TokenBucket {
-  /** Whole bytes available (negative = debt after an over-consume). */
-  tokens: number;
-  /** Fraction of a byte, in nano-bytes, [0, 1e9). */
-  nano = 0;
-  #last: Instant;
+  // Numbers live in a Float64Array: V8 allocates a fresh HeapNumber for every store of a
+  // non-small number into an object field, typed-array stores allocate nothing.
+  readonly #v = new Float64Array(5);
 
   /** A full bucket of `burst` bytes refilling at `rate` bytes/s from `now`. */
-  constructor(public rate: number, public burst: number, now: Instant) {
+  constructor(rate: number, burst: number, now: Instant) {
     checkRate("rate", rate);
     checkBurst("burst", burst);
-    this.tokens = burst;
-    this.#last = now;
+    const v = this.#v;
+    v[RATE] = rate;
+    v[BURST] = burst;
+    v[TOKENS] = burst;
+    v[LAST] = now;
+  }
+
+  /** Refill rate, bytes/s (0 = unlimited). */
+  get rate(): number {
+    return this.#v[RATE]!;
+  }
+
+  /** Depth, bytes. */
+  get burst(): number {
+    return this.#v[BURST]!;
+  }
+
+  /** Whole bytes available (negative = debt after an over-consume). */
+  get tokens(): number {
+    return this.#v[TOKENS]!;
+  }
+
+  /** Fraction of a byte, in nano-bytes, [0, 1e9). */
+  get nano(): number {
+    return this.#v[NANOS]!;
   }
 
   /** True when the bucket limits nothing. */
   get unlimited(): boolean {
-    return this.rate === 0;
+    return this.#v[RATE] === 0;
   }
 
   /** Changes rate and depth, keeping the tokens earned so far (capped at the new depth). */
@@ -139,56 +160,73 @@ export class TokenBucket {
     checkRate("rate", rate);
     checkBurst("burst", burst);
     this.refill(now);
-    this.rate = rate;
-    this.burst = burst;
-    if (this.tokens >= burst) {
-      this.tokens = burst;
-      this.nano = 0;
+    const v = this.#v;
+    v[RATE] = rate;
+    v[BURST] = burst;
+    if (v[TOKENS]! >= burst) {
+      v[TOKENS] = burst;
+      v[NANOS] = 0;
     }
   }
 
   /** Adds exactly rate * (now - last) / 1e9 bytes, capped at `burst`. */
   refill(now: Instant): void {
-    const e = now - this.#last;
+    const v = this.#v;
+    const e = now - v[LAST]!;
     if (e <= 0) return;
-    this.#last = now;
-    if (this.rate === 0 || this.tokens >= this.burst) {
-      this.tokens = this.burst;
-      this.nano = 0;
+    v[LAST] = now;
+    const rate = v[RATE]!;
+    const burst = v[BURST]!;
+    const tokens = v[TOKENS]!;
+    if (rate === 0 || tokens >= burst) {
+      v[TOKENS] = burst;
+      v[NANOS] = 0;
       return;
     }
-    const need = (this.burst - this.tokens) * NANO - this.nano; // nano-bytes to full, < 2^53
-    if (e >= Math.ceil(need / this.rate)) {
-      this.tokens = this.burst;
-      this.nano = 0;
+    const need = (burst - tokens) * NANO - v[NANOS]!; // nano-bytes to full, < 2^53
+    if (e >= Math.ceil(need / rate)) {
+      v[TOKENS] = burst;
+      v[NANOS] = 0;
       return;
     }
     // e * rate < need + rate < 2^53: exact.
-    const x = e * this.rate + this.nano;
+    const x = e * rate + v[NANOS]!;
     const rem = x % NANO;
-    this.tokens += (x - rem) / NANO;
-    this.nano = rem;
-    if (this.tokens >= this.burst) {
-      this.tokens = this.burst;
-      this.nano = 0;
+    const t = tokens + (x - rem) / NANO;
+    if (t >= burst) {
+      v[TOKENS] = burst;
+      v[NANOS] = 0;
+    } else {
+      v[TOKENS] = t;
+      v[NANOS] = rem;
     }
   }
 
   /** Nanoseconds from the last refill until `n` whole bytes are there (0 if already). */
   timeUntil(n: number): Duration {
-    if (this.rate === 0 || this.tokens >= n) return 0;
-    const need = (n - this.tokens) * NANO - this.nano;
-    let t = Math.ceil(need / this.rate);
-    if (t * this.rate < need) t++;
+    const v = this.#v;
+    const rate = v[RATE]!;
+    if (rate === 0 || v[TOKENS]! >= n) return 0;
+    const need = (n - v[TOKENS]!) * NANO - v[NANOS]!;
+    let t = Math.ceil(need / rate);
+    if (t * rate < need) t++;
     return t;
   }
 
   /** Takes `n` bytes; debt is allowed down to -burst (a caller that sent more than granted). */
   take(n: number): void {
-    if (this.rate === 0) return;
-    this.tokens = Math.max(this.tokens - n, -this.burst);
+    const v = this.#v;
+    if (v[RATE] === 0) return;
+    const t = v[TOKENS]! - n;
+    v[TOKENS] = t < -v[BURST]! ? -v[BURST]! : t;
   }
 }
+
+const RATE = 0;
+const BURST = 1;
+const TOKENS = 2;
+const NANOS = 3;
+const LAST = 4;
 
 function checkRate(what: string, r: number): void {
   if (!Number.isInteger(r) || r < 0 || r > MAX_RATE) {
@@ -211,29 +249,53 @@ function checkBurst(what: string, b: number): void {
 class GuestState {
   readonly bucket: TokenBucket;
   sla: ResolvedSla;
-  deficit = 0;
-  backlog = 0;
   fresh = true;
   active = false;
   waiting = false;
-  readyAt: Instant = 0;
   heapIndex = -1;
   prev: GuestState | null = null;
   next: GuestState | null = null;
-  sentBytes = 0;
-  throttled = 0;
+  // Numbers in a typed array: see TokenBucket (no HeapNumber per store).
+  readonly #v = new Float64Array(5);
   constructor(readonly id: number, sla: ResolvedSla, now: Instant) {
     this.sla = sla;
     this.bucket = new TokenBucket(sla.rate, sla.burst, now);
+  }
+  get deficit(): number {
+    return this.#v[0]!;
+  }
+  set deficit(x: number) {
+    this.#v[0] = x;
+  }
+  get backlog(): number {
+    return this.#v[1]!;
+  }
+  set backlog(x: number) {
+    this.#v[1] = x;
+  }
+  get readyAt(): Instant {
+    return this.#v[2]!;
+  }
+  set readyAt(x: Instant) {
+    this.#v[2] = x;
+  }
+  get sentBytes(): number {
+    return this.#v[3]!;
+  }
+  set sentBytes(x: number) {
+    this.#v[3] = x;
+  }
+  get throttled(): number {
+    return this.#v[4]!;
+  }
+  set throttled(x: number) {
+    this.#v[4] = x;
   }
 }
 
 /** Per-guest rate limits and guaranteed shares; see the module comment. */
 export class EgressScheduler {
-  /** Bytes the guest returned by the last `next()` may send (0 after `NO_GUEST`). */
-  grant = 0;
-  /** Bytes consumed over all guests. */
-  sentBytes = 0;
+  readonly #v = new Float64Array(2); // grant, sentBytes (typed array: no HeapNumber per store)
   /** Link bucket (rate 0 = unlimited). */
   readonly link: TokenBucket;
   readonly #guests = new Map<number, GuestState>();
@@ -257,6 +319,16 @@ export class EgressScheduler {
     this.#defaultBurst = options.defaultBurst ?? 65536;
     checkBurst("defaultBurst", this.#defaultBurst);
     this.link = new TokenBucket(options.linkRate ?? 0, options.linkBurst ?? 65536, now);
+  }
+
+  /** Bytes the guest returned by the last `next()` may send (0 after `NO_GUEST`). */
+  get grant(): number {
+    return this.#v[0]!;
+  }
+
+  /** Bytes consumed over all guests. */
+  get sentBytes(): number {
+    return this.#v[1]!;
   }
 
   /** Changes the link rate/depth at run time. */
@@ -380,7 +452,7 @@ export class EgressScheduler {
    * (at most its backlog). Asking again without `consume` returns the same guest and grant.
    */
   next(now: Instant): number {
-    this.grant = 0;
+    this.#v[0] = 0;
     this.#wake(now);
     if (this.#head === null) return NO_GUEST;
     const link = this.link;
@@ -414,7 +486,7 @@ export class EgressScheduler {
         if (link.tokens < need) return NO_GUEST; // the link is the bottleneck: wait for it
         if (link.tokens < grant) grant = link.tokens;
       }
-      this.grant = grant;
+      this.#v[0] = grant;
       return g.id;
     }
     return NO_GUEST;
@@ -430,7 +502,7 @@ export class EgressScheduler {
     this.link.take(bytes);
     g.deficit -= bytes;
     g.sentBytes += bytes;
-    this.sentBytes += bytes;
+    this.#v[1] = this.#v[1]! + bytes;
     g.backlog -= bytes;
     if (g.backlog <= 0) {
       g.backlog = 0;
