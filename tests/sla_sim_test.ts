@@ -14,6 +14,7 @@ import { dumbbell } from "../sim/topology.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import { TcpHost } from "./support/tcp_sim_hosts.ts";
 import { EgressScheduler, type GuestSla, NO_GUEST } from "../nsm/sla.ts";
+import { ControlHandler } from "../nsm/control_proto.ts";
 
 /** The NSM host: TcpHost whose pollAt also wakes it when the scheduler has bytes to grant. */
 class NsmHost extends TcpHost {
@@ -43,7 +44,11 @@ const END = 12 * SECOND;
 const BIG = 1 << 30;
 
 /** Runs two guests' bulk flows; `slas` null runs them without any scheduler (the control). */
-function run(linkRate: number, slas: [GuestSla, GuestSla] | null): Outcome {
+function run(
+  linkRate: number,
+  slas: [GuestSla, GuestSla] | null,
+  change?: { at: number; apply: (sched: EgressScheduler, now: number) => void },
+): Outcome {
   const sim = new Simulator({ seed: 11 });
   const db = dumbbell(sim, {
     n: 1,
@@ -108,11 +113,17 @@ function run(linkRate: number, slas: [GuestSla, GuestSla] | null): Outcome {
       sched.consume(g, n, now);
     }
   };
-  sim.runUntil(WARMUP);
+  const start = change === undefined ? WARMUP : change.at + WARMUP;
+  if (change !== undefined) {
+    sim.runUntil(change.at);
+    change.apply(sched!, sim.now);
+    sim.wake(nsm);
+  }
+  sim.runUntil(start);
   atWarmup[0] = got[0]!;
   atWarmup[1] = got[1]!;
   sim.runUntil(END);
-  const secs = (END - WARMUP) / SECOND;
+  const secs = (END - start) / SECOND;
   assert.equal(nsm.tcp.counters.internalErrors, 0);
   return {
     goodput: got.map((b, i) => (b - atWarmup[i]!) / secs),
@@ -145,4 +156,21 @@ Deno.test("SLA: a guest limited to 4 Mbit/s gets 4 Mbit/s within 3% and the othe
   const [a, b] = r.goodput as [number, number];
   assert.ok(Math.abs(b / limit - 1) <= 0.03, `limited guest ${b} B/s vs ${limit}`);
   assert.ok(Math.abs(a / (LINK - limit) - 1) <= 0.05, `other guest ${a} B/s vs ${LINK - limit}`);
+});
+
+Deno.test("SLA: a limit changed at run time through ctl's sla.set holds the guest to the new rate within 3%", () => {
+  let warnings: string[] | null = null;
+  const r = run(LINK, [{}, { rate: 500_000, burst: 16 * 1024 }], {
+    at: 5 * SECOND,
+    apply: (sched, now) => {
+      // What the control server runs for `ctl sla set 2 rate=2mbit` (synchronously here, at
+      // this virtual instant).
+      const h = new ControlHandler({ stacks: [], sla: sched, clock: () => now });
+      warnings = h.slaSet({ guest: 2, spec: "rate=2mbit" }).warnings;
+    },
+  });
+  assert.deepEqual(warnings, []);
+  const [a, b] = r.goodput as [number, number];
+  assert.ok(Math.abs(b / 250_000 - 1) <= 0.03, `limited guest after the change: ${b} B/s`);
+  assert.ok(Math.abs(a / (LINK - 250_000) - 1) <= 0.05, `other guest ${a} B/s`);
 });
