@@ -20,6 +20,12 @@ export class SimFrame extends SimEvent {
   readonly pool: FramePool;
   /** `buf.subarray(0, length)`, cached so equal-sized frames reuse the same view object. */
   view: Uint8Array;
+  /**
+   * The view made for the previous different length. Frames are shared by every port of a
+   * pool, so one frame alternates between, say, a 1514-byte data frame and a 66-byte ACK; two
+   * cached views keep both without making a new view (garbage) per packet.
+   */
+  #other: Uint8Array;
   /** Frame length in bytes. */
   length = 0;
   /** When the frame entered its current channel queue (for queue-delay samples). */
@@ -30,25 +36,39 @@ export class SimFrame extends SimEvent {
   due: Instant = 0;
 
   /** Creates a frame of `pool.capacity` bytes; use `FramePool.acquire()` instead. */
-  constructor(pool: FramePool) {
+  constructor(pool: FramePool, buf: Uint8Array = new Uint8Array(pool.capacity)) {
     super();
     this.pool = pool;
-    this.buf = new Uint8Array(pool.capacity);
+    this.buf = buf;
     this.view = this.buf.subarray(0, 0);
+    this.#other = this.view;
   }
 
-  /** Sets the frame length, re-creating the view only when the length changes. */
+  /** Sets the frame length, re-creating the view only when neither cached view fits. */
   setLength(length: number): void {
-    if (this.view.length !== length) this.view = this.buf.subarray(0, length);
+    const v = this.view;
+    if (v.length !== length) {
+      const o = this.#other;
+      this.#other = v;
+      this.view = o.length === length ? o : this.buf.subarray(0, length);
+    }
     this.length = length;
   }
 }
+
+/**
+ * Frames a pool carves out of one ArrayBuffer at a time: one buffer per frame would make
+ * every frame a different buffer, and the checksum code caches its word view per buffer.
+ */
+const FRAMES_PER_SLAB = 64;
 
 /** A free list of frames of one capacity. */
 export class FramePool {
   /** Bytes per frame buffer. */
   readonly capacity: number;
   readonly #free: SimFrame[] = [];
+  #slab: Uint8Array = new Uint8Array(0);
+  #slabUsed = FRAMES_PER_SLAB;
   /** Frames ever created by this pool (a steady state stops growing this). */
   allocated = 0;
 
@@ -61,8 +81,13 @@ export class FramePool {
   acquire(): SimFrame {
     const f = this.#free.pop();
     if (f !== undefined) return f;
+    if (this.#slabUsed === FRAMES_PER_SLAB) {
+      this.#slab = new Uint8Array(this.capacity * FRAMES_PER_SLAB);
+      this.#slabUsed = 0;
+    }
+    const at = this.#slabUsed++ * this.capacity;
     this.allocated++;
-    return new SimFrame(this);
+    return new SimFrame(this, this.#slab.subarray(at, at + this.capacity));
   }
 
   /** Returns a frame to the free list. The caller must not use it afterwards. */

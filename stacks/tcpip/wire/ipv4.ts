@@ -23,7 +23,7 @@
  */
 
 import { copyBytes, EMPTY, read16, read32, Span, write16, write32 } from "./bytes.ts";
-import { internetChecksum, onesComplementSumRange } from "./checksum.ts";
+import { onesComplementSumRange } from "./checksum.ts";
 import type { DropReason } from "./drop.ts";
 
 /** Offset of version (high nibble) and IHL (low nibble). */
@@ -273,7 +273,7 @@ export class Ipv4Repr {
     const n = opt.length;
     copyBytes(buf, IPV4_MIN_HEADER_LEN, opt.src, opt.start, n);
     for (let i = IPV4_MIN_HEADER_LEN + n; i < hl; i++) buf[i] = 0;
-    this.checksum = internetChecksum(buf.subarray(0, hl));
+    this.checksum = ~onesComplementSumRange(buf, 0, hl) & 0xffff; // no view per packet
     write16(buf, IPV4_CHECKSUM, this.checksum);
     return hl;
   }
