@@ -176,7 +176,10 @@ export interface StatsData {
 export interface CcEntry {
   /** Registry name (what `cc set` takes). */
   name: string;
-  /** "builtin", "registered" or the file it was loaded from. */
+  /**
+   * "builtin", the file it was loaded from by `cc load`, "wasm" (a module of the NSM's CC host
+   * loaded otherwise, e.g. at start), or "registered" (registered in code).
+   */
   source: string;
   /** Module version for WebAssembly modules, else null. */
   version: number | null;
@@ -222,6 +225,8 @@ export interface SlaShowData {
 export interface CcLoader {
   /** Loads `file` and registers it as `name` (default: its own name). Throws with advice. */
   load(file: string, name?: string): Promise<{ name: string; version: number }>;
+  /** The module behind a registered name, if this loader knows it (for `cc list`). */
+  describe?(name: string): { version: number } | undefined;
 }
 
 /** A `CcLoader` over the NSM's `CcHost` (validated, sandboxed WebAssembly modules). */
@@ -232,6 +237,11 @@ export class CcHostLoader implements CcLoader {
   async load(file: string, name?: string): Promise<{ name: string; version: number }> {
     const m = await this.host.loadAndRegister(file, name);
     return { name: name ?? m.name, version: m.version };
+  }
+  /** Version of the module registered as `name` (loaded at start or by `cc load`). */
+  describe(name: string): { version: number } | undefined {
+    const m = this.host.module(name);
+    return m === undefined ? undefined : { version: m.version };
   }
 }
 
@@ -448,10 +458,11 @@ export class ControlHandler {
     for (const r of this.conns()) use.set(r.cc, (use.get(r.cc) ?? 0) + 1);
     return registeredCcNames().sort().map((name) => {
       const src = this.#sources.get(name);
+      const mod = src === undefined ? this.#d.cc?.describe?.(name) : undefined;
       return {
         name,
-        source: src?.source ?? (name === "reno" ? "builtin" : "registered"),
-        version: src?.version ?? null,
+        source: src?.source ?? (name === "reno" ? "builtin" : mod ? "wasm" : "registered"),
+        version: src?.version ?? mod?.version ?? null,
         default: defaults.has(name),
         connections: use.get(name) ?? 0,
       };

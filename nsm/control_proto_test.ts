@@ -131,6 +131,8 @@ Deno.test("ctl protocol over a UNIX socket: conns/stats/guests, cc load and a li
   ];
   table.conns = [{ guest: 1, stack: a.tcp, id: c1 }, { guest: 2, stack: a.tcp, id: c2 }];
   const sla = new EgressScheduler({ linkRate: 12_500_000 }, sim.now);
+  const ccHost = new CcHost();
+  await ccHost.loadAndRegister(modulePath("dctcp"), "dctcp-at-start"); // as an NSM's --cc does
   const handler = new ControlHandler({
     stacks: [{ name: "tcp", tcp: a.tcp }],
     ifaces: [{ name: "sim0", iface: a.iface }],
@@ -147,7 +149,7 @@ Deno.test("ctl protocol over a UNIX socket: conns/stats/guests, cc load and a li
       rejected: {},
     }),
     sla,
-    cc: new CcHostLoader(new CcHost()),
+    cc: new CcHostLoader(ccHost),
     clock: () => sim.now,
   });
   const server = new ControlServer(handler);
@@ -184,6 +186,9 @@ Deno.test("ctl protocol over a UNIX socket: conns/stats/guests, cc load and a li
       connections: 2,
     });
     assert.ok(list.some((c) => c.name === "cubic" && c.connections === 0));
+    const atStart = list.find((c) => c.name === "dctcp-at-start")!;
+    assert.equal(atStart.source, "wasm");
+    assert.equal(typeof atStart.version, "number");
 
     // The live swap, mid-transfer.
     const cwndBefore = a.tcp.info(c1).cwnd;
