@@ -371,6 +371,8 @@ export class Interface implements IpOutput {
   private pendingMtu = 0;
   private pendingKind = NH_NONE;
   private readonly pendingNextHop = new Uint8Array(16);
+  /** `pendingNextHop` as an IPv4 address, made once (a view per packet would be garbage). */
+  private readonly pendingNextHop4 = this.pendingNextHop.subarray(0, 4);
   private pendingNextHopLen = 4;
   private directFrameLen = 0;
   private ipId = 1;
@@ -1284,7 +1286,7 @@ export class Interface implements IpOutput {
     if (kind === NH_UNICAST) {
       mac = this.neighbors.lookup(
         version,
-        this.pendingNextHop.subarray(0, this.pendingNextHopLen),
+        this.pendingNextHopLen === 4 ? this.pendingNextHop4 : this.pendingNextHop,
         this.now,
       );
     } else mac = this.txMac;
@@ -1307,7 +1309,6 @@ export class Interface implements IpOutput {
       base = ETH_HEADER_LEN;
       this.pendingMode = P_SCRATCH;
     }
-    const header = out.subarray(base, base + hl);
     if (version === 4) {
       const ip = this.txIp4;
       ip.reset();
@@ -1320,7 +1321,7 @@ export class Interface implements IpOutput {
       ip.protocol = protocol;
       ip.src = read32(src, 0);
       ip.dst = read32(dst, 0);
-      ip.emit(header, length);
+      ip.emitAt(out, base, length);
     } else {
       const ip = this.txIp6;
       ip.trafficClass = ecn & 3;
@@ -1330,7 +1331,7 @@ export class Interface implements IpOutput {
       ip.nextHeader = protocol;
       ip.src.set(src);
       ip.dst.set(dst);
-      ip.emit(header, length);
+      ip.emitAt(out, base, length);
     }
     this.pendingVersion = version;
     this.pendingTotal = hl + length;
@@ -1369,7 +1370,7 @@ export class Interface implements IpOutput {
       this.transmitFrame(this.txMac, ethertype, packet);
       return;
     }
-    const nh = this.pendingNextHop.subarray(0, this.pendingNextHopLen);
+    const nh = this.pendingNextHopLen === 4 ? this.pendingNextHop4 : this.pendingNextHop;
     const mac = this.neighbors.lookup(version, nh, this.now);
     if (mac !== null) this.transmitFrame(mac, ethertype, packet);
     else this.neighbors.enqueue(version, nh, packet, this.now);
@@ -1493,7 +1494,6 @@ export class Interface implements IpOutput {
       return null;
     }
     writeEth(buf, mac, this.mac, version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
-    const header = buf.subarray(ETH_HEADER_LEN, ETH_HEADER_LEN + hl);
     if (version === 4) {
       const ip = this.txIp4;
       ip.reset();
@@ -1503,7 +1503,7 @@ export class Interface implements IpOutput {
       ip.protocol = protocol;
       ip.src = read32(src, 0);
       ip.dst = read32(dst, 0);
-      ip.emit(header, length);
+      ip.emitAt(buf, ETH_HEADER_LEN, length);
     } else {
       const ip = this.txIp6;
       ip.trafficClass = 0;
@@ -1513,7 +1513,7 @@ export class Interface implements IpOutput {
       ip.nextHeader = protocol;
       ip.src.set(src);
       ip.dst.set(dst);
-      ip.emit(header, length);
+      ip.emitAt(buf, ETH_HEADER_LEN, length);
     }
     this.directFrameLen = frameLen;
     this.directVersion = version;

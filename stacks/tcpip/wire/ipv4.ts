@@ -252,29 +252,37 @@ export class Ipv4Repr {
    * computed); sets `totalLength` and `checksum`; returns the header length.
    */
   emit(buf: Uint8Array, payloadLength: number): number {
+    return this.emitAt(buf, 0, payloadLength);
+  }
+
+  /**
+   * `emit(buf.subarray(at), payloadLength)` without making that view: the header goes at
+   * offset `at` of `buf` (the IP layer writes it behind the Ethernet header of a frame).
+   */
+  emitAt(buf: Uint8Array, at: number, payloadLength: number): number {
     const hl = this.headerLength;
     this.totalLength = hl + payloadLength;
-    buf[IPV4_VER_IHL] = 0x40 | (hl >>> 2);
-    buf[IPV4_TOS] = (this.dscp << 2) | (this.ecn & 3);
-    write16(buf, IPV4_TOTAL_LEN, this.totalLength);
-    write16(buf, IPV4_IDENT, this.identification);
+    buf[at + IPV4_VER_IHL] = 0x40 | (hl >>> 2);
+    buf[at + IPV4_TOS] = (this.dscp << 2) | (this.ecn & 3);
+    write16(buf, at + IPV4_TOTAL_LEN, this.totalLength);
+    write16(buf, at + IPV4_IDENT, this.identification);
     write16(
       buf,
-      IPV4_FLAGS_FRAG,
+      at + IPV4_FLAGS_FRAG,
       (this.reservedFlag ? IPV4_FLAG_RESERVED : 0) | (this.dontFragment ? IPV4_FLAG_DF : 0) |
         (this.moreFragments ? IPV4_FLAG_MF : 0) | ((this.fragmentOffset >>> 3) & 0x1fff),
     );
-    buf[IPV4_TTL] = this.ttl;
-    buf[IPV4_PROTOCOL] = this.protocol;
-    write16(buf, IPV4_CHECKSUM, 0);
-    write32(buf, IPV4_SRC, this.src);
-    write32(buf, IPV4_DST, this.dst);
+    buf[at + IPV4_TTL] = this.ttl;
+    buf[at + IPV4_PROTOCOL] = this.protocol;
+    write16(buf, at + IPV4_CHECKSUM, 0);
+    write32(buf, at + IPV4_SRC, this.src);
+    write32(buf, at + IPV4_DST, this.dst);
     const opt = this.optionSpan;
     const n = opt.length;
-    copyBytes(buf, IPV4_MIN_HEADER_LEN, opt.src, opt.start, n);
-    for (let i = IPV4_MIN_HEADER_LEN + n; i < hl; i++) buf[i] = 0;
-    this.checksum = ~onesComplementSumRange(buf, 0, hl) & 0xffff; // no view per packet
-    write16(buf, IPV4_CHECKSUM, this.checksum);
+    copyBytes(buf, at + IPV4_MIN_HEADER_LEN, opt.src, opt.start, n);
+    for (let i = IPV4_MIN_HEADER_LEN + n; i < hl; i++) buf[at + i] = 0;
+    this.checksum = ~onesComplementSumRange(buf, at, at + hl) & 0xffff; // no view per packet
+    write16(buf, at + IPV4_CHECKSUM, this.checksum);
     return hl;
   }
 }

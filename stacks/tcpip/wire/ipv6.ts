@@ -274,18 +274,26 @@ export class Ipv6Repr {
    * extension bytes must end in `protocol`).
    */
   emit(buf: Uint8Array, payloadLength: number): number {
+    return this.emitAt(buf, 0, payloadLength);
+  }
+
+  /**
+   * `emit(buf.subarray(at), payloadLength)` without making that view: the header goes at
+   * offset `at` of `buf` (the IP layer writes it behind the Ethernet header of a frame).
+   */
+  emitAt(buf: Uint8Array, at: number, payloadLength: number): number {
     const ext = this.extSpan.length;
     this.payloadLength = ext + payloadLength;
     const tc = this.trafficClass, fl = this.flowLabel;
-    buf[0] = 0x60 | (tc >>> 4);
-    buf[1] = ((tc & 0x0f) << 4) | ((fl >>> 16) & 0x0f);
-    write16(buf, 2, fl & 0xffff);
-    write16(buf, IPV6_PAYLOAD_LEN, this.payloadLength);
-    buf[IPV6_NEXT_HEADER] = ext === 0 ? this.protocol : this.nextHeader;
-    buf[IPV6_HOP_LIMIT] = this.hopLimit;
-    copyBytes(buf, IPV6_SRC, this.src, 0, 16);
-    copyBytes(buf, IPV6_DST, this.dst, 0, 16);
-    copyBytes(buf, IPV6_HEADER_LEN, this.extSpan.src, this.extSpan.start, ext);
+    buf[at] = 0x60 | (tc >>> 4);
+    buf[at + 1] = ((tc & 0x0f) << 4) | ((fl >>> 16) & 0x0f);
+    write16(buf, at + 2, fl & 0xffff);
+    write16(buf, at + IPV6_PAYLOAD_LEN, this.payloadLength);
+    buf[at + IPV6_NEXT_HEADER] = ext === 0 ? this.protocol : this.nextHeader;
+    buf[at + IPV6_HOP_LIMIT] = this.hopLimit;
+    copyBytes(buf, at + IPV6_SRC, this.src, 0, 16);
+    copyBytes(buf, at + IPV6_DST, this.dst, 0, 16);
+    copyBytes(buf, at + IPV6_HEADER_LEN, this.extSpan.src, this.extSpan.start, ext);
     return IPV6_HEADER_LEN + ext;
   }
 }
