@@ -1,0 +1,554 @@
+/**
+ * `KernelBackend` against kernel peers in the same process. Run ONLY inside the network
+ * namespace that tests/nsm_kernel_backend_test.ts creates (198.18.0.1 and 198.18.0.2, fd00::1
+ * and fd00::2 on a veth pair; 198.18.0.77 is in the subnet but nobody answers for it):
+ *
+ * ```
+ * ip netns exec NS deno test -A --unstable-net tests/support/kernel_backend_cases.ts
+ * ```
+ *
+ * The name does not end in `_test.ts`, so a plain `deno test` never runs it outside the
+ * namespace.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import net from "node:net";
+import { KernelBackend } from "../../nsm/backend_kernel.ts";
+import { Errno, Family, SockAddr, SockLevel, SockOpt, SockType } from "../../nsm/backend.ts";
+import { NqeEvent } from "../../nsm/nqe.ts";
+
+const A4 = "198.18.0.1", B4 = "198.18.0.2", NOBODY4 = "198.18.0.77";
+const A6 = "fd00::1", B6 = "fd00::2";
+
+if (Deno.env.get("NK_KERNEL_NETNS") !== "1") {
+  throw new Error(
+    "kernel_backend_cases.ts runs only inside the namespace of tests/nsm_kernel_backend_test.ts",
+  );
+}
+
+function addr(host: string, port: number): SockAddr {
+  const a = new SockAddr();
+  if (host.includes(":")) {
+    a.family = Family.INET6;
+    const words = host === A6 ? [0xfd00, 0, 0, 0, 0, 0, 0, 1] : [0xfd00, 0, 0, 0, 0, 0, 0, 2];
+    for (let i = 0; i < 8; i++) {
+      a.addr[2 * i] = words[i]! >> 8;
+      a.addr[2 * i + 1] = words[i]! & 0xff;
+    }
+    a.port = port;
+    return a;
+  }
+  return a.setV4(host.split(".").map(Number), port);
+}
+
+/** Collects drainReady reports in order. */
+class Harness {
+  readonly b: KernelBackend;
+  readonly log: { id: number; ev: number }[] = [];
+  constructor(opts: ConstructorParameters<typeof KernelBackend>[0] = {}) {
+    this.b = new KernelBackend(opts);
+  }
+  drain(): void {
+    this.b.drainReady((id, ev) => this.log.push({ id, ev }));
+  }
+  /** Runs the event loop until `pred` holds (bounded). */
+  async until(what: string, pred: () => boolean, ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    for (;;) {
+      this.drain();
+      if (pred()) return;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await this.b.wait(Math.max(1, Math.min(50, end - Date.now())));
+    }
+  }
+  evOf(id: number): number[] {
+    return this.log.filter((e) => e.id === id).map((e) => e.ev);
+  }
+  dispose(): void {
+    this.b.dispose(0);
+    assert.equal(this.b.stats.internalErrors, 0, String(this.b.lastInternalError));
+  }
+}
+
+async function readAll(c: Deno.Conn, max = 1 << 30): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const r = await c.read(buf);
+    if (r === null) break;
+    parts.push(buf.slice(0, r));
+    n += r;
+    if (n >= max) break;
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function pattern(n: number, seed = 7): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+function recvAll(h: Harness, id: number, into: number[]): number {
+  const buf = new Uint8Array(8192);
+  for (;;) {
+    const n = h.b.recv(id, buf, 0);
+    if (n <= 0) return n;
+    for (let i = 0; i < n; i++) into.push(buf[i]!);
+  }
+}
+
+for (const [fam, local, peer] of [["IPv4", A4, B4], ["IPv6", A6, B6]] as const) {
+  const domain = fam === "IPv4" ? Family.INET : Family.INET6;
+
+  Deno.test(`KernelBackend ${fam}: connect reports OUT, then data both ways, half-close and EOF in order`, async () => {
+    const h = new Harness();
+    const l = Deno.listen({ hostname: peer, port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    try {
+      const id = h.b.socket(domain, SockType.STREAM, 0);
+      assert.ok(id > 0);
+      assert.equal(h.b.connect(id, addr(peer, port), 0), -Errno.EINPROGRESS);
+      assert.equal(h.b.connect(id, addr(peer, port), 0), -Errno.EALREADY);
+      assert.equal(h.b.getsockopt(id, SockLevel.IPPROTO_TCP, SockOpt.TCP_INFO_STATE), 2);
+      const acceptP = l.accept();
+      await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+      const first = h.evOf(id)[0]!;
+      assert.equal(first & NqeEvent.OUT, NqeEvent.OUT, "the first report is OUT (connected)");
+      assert.equal(first & (NqeEvent.IN | NqeEvent.ERR), 0);
+      assert.equal(h.b.getsockopt(id, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR), 0);
+      assert.equal(h.b.getsockopt(id, SockLevel.IPPROTO_TCP, SockOpt.TCP_INFO_STATE), 1);
+      const pc = await acceptP;
+      const la = new SockAddr(), ra = new SockAddr();
+      assert.equal(h.b.localAddr(id, la), 0);
+      assert.equal(h.b.remoteAddr(id, ra), 0);
+      assert.equal(ra.port, port);
+      assert.equal(la.port, (pc.remoteAddr as Deno.NetAddr).port);
+      assert.equal(la.family, domain);
+
+      // backend -> peer
+      const up = pattern(100_000, 1);
+      let off = 0;
+      while (off < up.length) {
+        const n = h.b.send(id, up.subarray(off), false, 0);
+        if (n === -Errno.EAGAIN) {
+          await h.b.wait(10);
+          continue;
+        }
+        assert.ok(n > 0, `send ${n}`);
+        off += n;
+      }
+      assert.equal(h.b.shutdown(id, 1, 0), 0);
+      assert.equal(h.b.send(id, up.subarray(0, 1), false, 0), -Errno.EPIPE);
+      const got = await readAll(pc);
+      assert.deepEqual(got, up, "peer received exactly what was sent, then EOF");
+
+      // peer -> backend, then FIN
+      const down = pattern(50_000, 2);
+      await pc.write(down);
+      await pc.closeWrite();
+      const rx: number[] = [];
+      let last = -Errno.EAGAIN;
+      await h.until("EOF", () => {
+        last = recvAll(h, id, rx);
+        return last === 0;
+      });
+      assert.equal(rx.length, down.length);
+      assert.deepEqual(new Uint8Array(rx), down, "data arrives before EOF, intact");
+      const evs = h.evOf(id);
+      const rdhupAt = evs.findIndex((e) => (e & NqeEvent.RDHUP) !== 0);
+      assert.ok(rdhupAt >= 0, "RDHUP reported");
+      assert.ok(evs.slice(0, rdhupAt + 1).some((e) => e & NqeEvent.IN), "IN no later than RDHUP");
+      assert.ok(h.b.events(id) & NqeEvent.HUP, "HUP once both directions are shut");
+      const c = h.b.counters(id)!;
+      assert.equal(c.bytesSent, up.length);
+      assert.equal(c.bytesReceived, down.length);
+      assert.equal(h.b.close(id, 0), 0);
+      assert.equal(h.b.close(id, 0), -Errno.EBADF);
+      pc.close();
+    } finally {
+      l.close();
+      h.dispose();
+    }
+  });
+
+  Deno.test(`KernelBackend ${fam}: listen/accept reports IN on the listener and the peer address`, async () => {
+    const h = new Harness();
+    try {
+      const lid = h.b.socket(domain, SockType.STREAM, 0);
+      assert.equal(h.b.bind(lid, addr(local, 0)), 0);
+      const la = new SockAddr();
+      assert.equal(h.b.localAddr(lid, la), 0);
+      assert.ok(la.port > 0, "bind resolved the ephemeral port");
+      assert.equal(h.b.listen(lid, 8), 0);
+      assert.equal(h.b.getsockopt(lid, SockLevel.IPPROTO_TCP, SockOpt.TCP_INFO_STATE), 10);
+      const peerAddr = new SockAddr();
+      assert.equal(h.b.accept(lid, peerAddr), -Errno.EAGAIN);
+      const conns = await Promise.all([
+        Deno.connect({ hostname: local, port: la.port }),
+        Deno.connect({ hostname: local, port: la.port }),
+      ]);
+      await h.until("listener IN", () => (h.b.events(lid) & NqeEvent.IN) !== 0);
+      assert.ok(h.evOf(lid).some((e) => e & NqeEvent.IN));
+      const ids: number[] = [];
+      await h.until("two accepted", () => {
+        const n = h.b.accept(lid, peerAddr);
+        if (n > 0) {
+          ids.push(n);
+          assert.equal(peerAddr.family, domain);
+          assert.ok(
+            conns.some((c) => (c.localAddr as Deno.NetAddr).port === peerAddr.port),
+            "peer port is a connecting socket's",
+          );
+        }
+        return ids.length === 2;
+      });
+      assert.equal(h.b.accept(lid, peerAddr), -Errno.EAGAIN);
+      assert.equal(h.b.events(lid) & NqeEvent.IN, 0);
+      // Echo one message through each accepted socket.
+      for (let i = 0; i < 2; i++) {
+        const ra = new SockAddr();
+        h.b.remoteAddr(ids[i]!, ra);
+        const c = conns.find((c) => (c.localAddr as Deno.NetAddr).port === ra.port)!;
+        await c.write(new TextEncoder().encode(`hello ${i}`));
+        const buf = new Uint8Array(64);
+        let n = -Errno.EAGAIN;
+        await h.until("data", () => (n = h.b.recv(ids[i]!, buf, 0)) > 0);
+        assert.equal(new TextDecoder().decode(buf.subarray(0, n)), `hello ${i}`);
+        assert.equal(h.b.send(ids[i]!, buf.subarray(0, n), false, 0), n);
+        const back = new Uint8Array(64);
+        const m = await c.read(back);
+        assert.equal(new TextDecoder().decode(back.subarray(0, m!)), `hello ${i}`);
+        c.close();
+      }
+      assert.equal(h.b.close(lid, 0), 0);
+      // Deno drops the listening socket once its cancelled accept() has unwound.
+      for (let i = 0; i < 5; i++) await h.b.wait(5);
+      await assert.rejects(
+        Deno.connect({ hostname: local, port: la.port }),
+        Deno.errors.ConnectionRefused,
+      );
+    } finally {
+      h.dispose();
+    }
+  });
+
+  Deno.test(`KernelBackend ${fam}: a refused connect reports ERR|HUP and SO_ERROR ECONNREFUSED once`, async () => {
+    const h = new Harness();
+    try {
+      const probe = Deno.listen({ hostname: peer, port: 0 });
+      const port = (probe.addr as Deno.NetAddr).port;
+      probe.close(); // nobody listens there now
+      const id = h.b.socket(domain, SockType.STREAM, 6);
+      assert.equal(h.b.connect(id, addr(peer, port), 0), -Errno.EINPROGRESS);
+      await h.until("refused", () => h.b.events(id) !== 0);
+      assert.equal(h.b.events(id), NqeEvent.ERR | NqeEvent.HUP);
+      assert.equal(h.b.getsockopt(id, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR), Errno.ECONNREFUSED);
+      assert.equal(h.b.getsockopt(id, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR), 0);
+      assert.equal(h.b.send(id, new Uint8Array(1), false, 0), -Errno.EPIPE);
+      assert.equal(h.b.stats.connectFailed, 1);
+    } finally {
+      h.dispose();
+    }
+  });
+}
+
+Deno.test("KernelBackend: a peer's reset shows as ERR|HUP, recv -ECONNRESET once, then send -EPIPE", async () => {
+  const h = new Harness();
+  try {
+    const lid = h.b.socket(Family.INET, SockType.STREAM, 0);
+    h.b.bind(lid, addr(A4, 0));
+    h.b.listen(lid, 4);
+    const la = new SockAddr();
+    h.b.localAddr(lid, la);
+    // node:net can reset (SO_LINGER 0); Deno.Conn cannot, and its close() sends FIN first.
+    const peer = net.connect(la.port, A4);
+    await new Promise((r) => peer.once("connect", r));
+    let id = -1;
+    await h.until("accepted", () => (id = h.b.accept(lid, new SockAddr())) > 0);
+    peer.resetAndDestroy();
+    await h.until("reset", () => (h.b.events(id) & NqeEvent.ERR) !== 0);
+    assert.ok(h.b.events(id) & NqeEvent.HUP);
+    assert.ok(h.evOf(id).some((e) => e & NqeEvent.ERR), "the reset was reported by drainReady");
+    assert.equal(h.b.recv(id, new Uint8Array(10), 0), -Errno.ECONNRESET);
+    assert.equal(h.b.recv(id, new Uint8Array(10), 0), 0);
+    assert.equal(h.b.send(id, new Uint8Array(10), false, 0), -Errno.EPIPE);
+    assert.equal(h.b.getsockopt(id, SockLevel.IPPROTO_TCP, SockOpt.TCP_INFO_STATE), 7);
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: bind reports EADDRINUSE, EADDRNOTAVAIL, EINVAL and listen on UDP EOPNOTSUPP", () => {
+  const h = new Harness();
+  const l = Deno.listen({ hostname: A4, port: 0 });
+  try {
+    const port = (l.addr as Deno.NetAddr).port;
+    const id = h.b.socket(Family.INET, SockType.STREAM, 0);
+    assert.equal(h.b.bind(id, addr(A4, port)), -Errno.EADDRINUSE);
+    assert.equal(h.b.bind(id, new SockAddr().setV4([198, 18, 0, 9], 0)), -Errno.EADDRNOTAVAIL);
+    assert.equal(h.b.bind(id, addr(A4, 0)), 0);
+    assert.equal(h.b.bind(id, addr(A4, 0)), -Errno.EINVAL, "already bound");
+    const v6 = h.b.socket(Family.INET6, SockType.STREAM, 0);
+    assert.equal(h.b.bind(v6, addr(A4, 0)), -Errno.EAFNOSUPPORT);
+    // A bound client cannot connect: Deno.connect cannot choose its local address.
+    assert.equal(h.b.connect(id, addr(B4, 9), 0), -Errno.EINVAL);
+    const u = h.b.socket(Family.INET, SockType.DGRAM, 0);
+    assert.equal(h.b.listen(u, 1), -Errno.EOPNOTSUPP);
+    const u2 = h.b.socket(Family.INET, SockType.DGRAM, 17);
+    assert.equal(h.b.bind(u, addr(A4, 0)), 0);
+    const ua = new SockAddr();
+    h.b.localAddr(u, ua);
+    assert.equal(h.b.bind(u2, addr(A4, ua.port)), -Errno.EADDRINUSE);
+    assert.equal(h.b.socket(99, SockType.STREAM, 0), -Errno.EAFNOSUPPORT);
+    assert.equal(h.b.socket(Family.INET, 5, 0), -Errno.EPROTONOSUPPORT);
+    assert.equal(h.b.socket(Family.INET, SockType.STREAM, 17), -Errno.EPROTONOSUPPORT);
+    assert.equal(h.b.recv(12345, new Uint8Array(1), 0), -Errno.EBADF);
+  } finally {
+    l.close();
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: connect to an address nobody answers for ends in EHOSTUNREACH", async () => {
+  const h = new Harness();
+  try {
+    const id = h.b.socket(Family.INET, SockType.STREAM, 0);
+    assert.equal(h.b.connect(id, addr(NOBODY4, 80), 0), -Errno.EINPROGRESS);
+    await h.until("unreachable", () => h.b.events(id) !== 0, 15_000);
+    assert.equal(h.b.events(id), NqeEvent.ERR | NqeEvent.HUP);
+    assert.equal(h.b.getsockopt(id, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR), Errno.EHOSTUNREACH);
+  } finally {
+    h.dispose();
+  }
+});
+
+for (const [fam, local, peer] of [["IPv4", A4, B4], ["IPv6", A6, B6]] as const) {
+  const domain = fam === "IPv4" ? Family.INET : Family.INET6;
+  Deno.test(`KernelBackend ${fam} UDP: sendTo/recvFrom with addresses, truncation, EMSGSIZE, connected peer`, async () => {
+    const h = new Harness();
+    const pd = Deno.listenDatagram({ hostname: peer, port: 0, transport: "udp" });
+    const pport = (pd.addr as Deno.NetAddr).port;
+    try {
+      const id = h.b.socket(domain, SockType.DGRAM, 0);
+      assert.equal(h.b.events(id), 0, "no readiness before bind");
+      assert.equal(h.b.send(id, new Uint8Array(4), false, 0), -Errno.EDESTADDRREQ);
+      assert.equal(h.b.bind(id, addr(local, 0)), 0);
+      assert.equal(h.b.events(id), NqeEvent.OUT);
+      const la = new SockAddr();
+      h.b.localAddr(id, la);
+      // peer -> backend
+      await pd.send(pattern(1000, 3), { transport: "udp", hostname: local, port: la.port });
+      await h.until("datagram", () => (h.b.events(id) & NqeEvent.IN) !== 0);
+      const src = new SockAddr();
+      const small = new Uint8Array(100);
+      assert.equal(h.b.recvFrom(id, small, src), 1000, "original length of a truncated datagram");
+      assert.deepEqual(small, pattern(1000, 3).subarray(0, 100));
+      assert.equal(src.port, pport);
+      assert.equal(src.family, domain);
+      assert.equal(h.b.recvFrom(id, small, src), -Errno.EAGAIN);
+      // backend -> peer
+      const msg = new TextEncoder().encode("to the peer");
+      assert.equal(h.b.sendTo(id, msg, addr(peer, pport), 0), msg.length);
+      const [data, from] = await pd.receive();
+      assert.equal(new TextDecoder().decode(data), "to the peer");
+      assert.equal((from as Deno.NetAddr).port, la.port);
+      assert.equal(h.b.sendTo(id, new Uint8Array(70_000), addr(peer, pport), 0), -Errno.EMSGSIZE);
+      // Connected: send without an address; datagrams from others are filtered.
+      assert.equal(h.b.connect(id, addr(peer, pport), 0), 0);
+      assert.equal(h.b.send(id, msg, false, 0), msg.length);
+      assert.equal(new TextDecoder().decode((await pd.receive())[0]), "to the peer");
+      const other = Deno.listenDatagram({ hostname: peer, port: 0, transport: "udp" });
+      await other.send(new Uint8Array([1]), { transport: "udp", hostname: local, port: la.port });
+      await pd.send(new Uint8Array([2, 2]), { transport: "udp", hostname: local, port: la.port });
+      await h.until("connected datagram", () => (h.b.events(id) & NqeEvent.IN) !== 0);
+      assert.equal(h.b.recvFrom(id, small, src), 2, "only the connected peer's datagram");
+      other.close();
+      assert.equal(h.b.close(id, 0), 0);
+    } finally {
+      pd.close();
+      h.dispose();
+    }
+  });
+}
+
+Deno.test("KernelBackend: a UDP socket drops datagrams beyond its queue and counts them", async () => {
+  const h = new Harness({ udpQueue: 4 });
+  const pd = Deno.listenDatagram({ hostname: B4, port: 0, transport: "udp" });
+  try {
+    const id = h.b.socket(Family.INET, SockType.DGRAM, 0);
+    h.b.bind(id, addr(A4, 0));
+    const la = new SockAddr();
+    h.b.localAddr(id, la);
+    for (let i = 0; i < 10; i++) {
+      await pd.send(new Uint8Array([i]), { transport: "udp", hostname: A4, port: la.port });
+    }
+    await h.until("10 seen", () => h.b.counters(id)!.datagramsReceived === 10);
+    assert.equal(h.b.counters(id)!.datagramsDropped, 6);
+    const src = new SockAddr(), one = new Uint8Array(1);
+    const got: number[] = [];
+    while (h.b.recvFrom(id, one, src) === 1) got.push(one[0]!);
+    assert.deepEqual(got, [0, 1, 2, 3], "the first four, in order");
+  } finally {
+    pd.close();
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: a peer that stops reading fills the send ring, OUT drops, and returns when it reads", async () => {
+  const sndBuf = 64 * 1024;
+  const h = new Harness({ sndBuf });
+  const l = Deno.listen({ hostname: B4, port: 0 });
+  try {
+    const id = h.b.socket(Family.INET, SockType.STREAM, 0);
+    h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
+    const pc = await l.accept();
+    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    const chunk = pattern(16384, 9);
+    let taken = 0;
+    // Fill until the ring stays full (the kernel's buffers fill first, then ours).
+    await h.until("send ring full", () => {
+      for (;;) {
+        const n = h.b.send(id, chunk, false, 0);
+        if (n < 0) {
+          assert.equal(n, -Errno.EAGAIN);
+          return h.b.counters(id)!.bytesSent + sndBuf === taken;
+        }
+        taken += n;
+        assert.ok(taken < 64 * 1024 * 1024, "bounded: kernel buffers + our ring");
+      }
+    }, 10_000);
+    assert.equal(h.b.events(id) & NqeEvent.OUT, 0, "not writable while the peer does not read");
+    h.log.length = 0;
+    const readP = readAll(pc, taken);
+    await h.until("OUT again", () => h.evOf(id).some((e) => e & NqeEvent.OUT));
+    const got = await readP;
+    assert.equal(got.length, taken, "every byte taken reaches the peer");
+    pc.close();
+  } finally {
+    l.close();
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: a guest that stops receiving stops reading the kernel (bounded receive ring)", async () => {
+  const rcvBuf = 32 * 1024;
+  const h = new Harness({ rcvBuf });
+  const l = Deno.listen({ hostname: B4, port: 0 });
+  try {
+    const id = h.b.socket(Family.INET, SockType.STREAM, 0);
+    h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
+    const pc = await l.accept();
+    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    const total = 32 * 1024 * 1024;
+    let written = 0;
+    const writer = (async () => {
+      const c = pattern(65536, 4);
+      while (written < total) {
+        written += await pc.write(c.subarray(0, Math.min(c.length, total - written)));
+      }
+    })();
+    await h.until("receive ring full", () => h.b.counters(id)!.bytesReceived >= rcvBuf);
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 20; i++) await h.b.wait(5);
+    assert.equal(h.b.counters(id)!.bytesReceived, rcvBuf, "stops reading at the ring size");
+    assert.ok(written < total, "the peer's writes block: the kernel window closed");
+    // Reading drains everything.
+    const buf = new Uint8Array(65536);
+    let got = 0;
+    await h.until("all received", () => {
+      for (;;) {
+        const n = h.b.recv(id, buf, 0);
+        if (n <= 0) break;
+        got += n;
+      }
+      return got === total;
+    }, 20_000);
+    await writer;
+    pc.close();
+  } finally {
+    l.close();
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: close() still delivers queued bytes, then FIN; abort() discards them", async () => {
+  const h = new Harness();
+  const l = Deno.listen({ hostname: B4, port: 0 });
+  try {
+    const id = h.b.socket(Family.INET, SockType.STREAM, 0);
+    h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
+    const pc = await l.accept();
+    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    const data = pattern(200_000, 5);
+    let off = 0;
+    while (off < data.length) {
+      const n = h.b.send(id, data.subarray(off), false, 0);
+      if (n < 0) break;
+      off += n;
+    }
+    assert.ok(off > 0);
+    assert.equal(h.b.close(id, 0), 0);
+    assert.equal(h.b.events(id), 0, "a closed id has no readiness");
+    const got = await readAll(pc);
+    assert.deepEqual(got, data.subarray(0, off));
+    pc.close();
+
+    const id2 = h.b.socket(Family.INET, SockType.STREAM, 0);
+    h.b.connect(id2, addr(B4, (l.addr as Deno.NetAddr).port), 0);
+    const pc2 = await l.accept();
+    await h.until("connected", () => (h.b.events(id2) & NqeEvent.OUT) !== 0);
+    assert.equal(h.b.abort(id2, 0), 0);
+    assert.equal(h.b.send(id2, data, false, 0), -Errno.EBADF);
+    assert.equal((await readAll(pc2)).length, 0, "the peer sees the end (FIN: Deno cannot RST)");
+    pc2.close();
+  } finally {
+    l.close();
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: options Deno exposes work, the rest answer ENOPROTOOPT", async () => {
+  const h = new Harness();
+  const l = Deno.listen({ hostname: B4, port: 0 });
+  try {
+    const id = h.b.socket(Family.INET, SockType.STREAM, 0);
+    const TCP = SockLevel.IPPROTO_TCP, SOL = SockLevel.SOL_SOCKET;
+    assert.equal(h.b.setsockopt(id, TCP, SockOpt.TCP_NODELAY, 1, 0), 0);
+    assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_RCVBUF, 100_000, 0), 0);
+    assert.equal(h.b.getsockopt(id, SOL, SockOpt.SO_RCVBUF), 100_000);
+    h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
+    const pc = await l.accept();
+    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    assert.equal(h.b.getsockopt(id, TCP, SockOpt.TCP_NODELAY), 1);
+    assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_KEEPALIVE, 1, 0), 0);
+    assert.equal(h.b.getsockopt(id, SOL, SockOpt.SO_KEEPALIVE), 1);
+    assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_RCVBUF, 8192, 0), -Errno.EINVAL);
+    assert.equal(h.b.setsockopt(id, TCP, SockOpt.TCP_KEEPIDLE, 10, 0), -Errno.ENOPROTOOPT);
+    assert.equal(h.b.setsockopt(id, TCP, SockOpt.TCP_KEEPINTVL, 10, 0), -Errno.ENOPROTOOPT);
+    assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_LINGER, 1, 0), -Errno.ENOPROTOOPT);
+    assert.equal(h.b.setsockopt(id, TCP, 13, /* TCP_CONGESTION */ 1, 0), -Errno.ENOPROTOOPT);
+    assert.equal(h.b.getsockopt(id, TCP, SockOpt.TCP_INFO_CWND), -Errno.ENOPROTOOPT);
+    assert.equal(h.b.getsockopt(id, TCP, SockOpt.TCP_INFO_RTT_US), -Errno.ENOPROTOOPT);
+    assert.equal(h.b.getsockopt(id, TCP, SockOpt.TCP_INFO_STATE), 1);
+    assert.equal(h.b.tcpInfo(id)!.state, 1);
+    assert.equal(h.b.setsockopt(id, TCP, SockOpt.TCP_NODELAY, -1, 0), -Errno.EINVAL);
+    pc.close();
+  } finally {
+    l.close();
+    h.dispose();
+  }
+});
