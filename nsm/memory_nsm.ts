@@ -57,18 +57,28 @@ export function parseMemoryNsmArgs(args: string[]): MemoryNsmArgs {
   return o;
 }
 
-async function main(args: string[]): Promise<number> {
-  let o: MemoryNsmArgs;
-  try {
-    o = parseMemoryNsmArgs(args);
-  } catch (e) {
-    console.error(`memory_nsm: ${(e as Error).message}`);
-    return 2;
-  }
+/** A running in-process two-stack NSM. */
+export interface MemoryNsm {
+  /** Host A's ServiceLib. */
+  readonly a: ServiceLib;
+  /** Host B's ServiceLib. */
+  readonly b: ServiceLib;
+  /** The driver loop. */
+  readonly runtime: NsmRuntime;
+  /** Resolves when the loop ended. */
+  readonly done: Promise<void>;
+  /** Stops the loop, resets every guest socket; returns the statistics. */
+  stop(): Promise<Record<string, unknown>>;
+}
+
+/** Starts two stacks on a memory wire with a ServiceLib each (see the module comment). */
+export async function startMemoryNsm(
+  o: MemoryNsmArgs,
+  log: (line: string) => void = () => {},
+): Promise<MemoryNsm> {
   const [la, lb] = memoryWire({ mtu: o.mtu, queueFrames: 8192 });
   const a = createTcpipHost(la, { ipv4: "198.18.0.1/24", ipv6: "fd00::1/64" });
   const b = createTcpipHost(lb, { ipv4: "198.18.0.2/24", ipv6: "fd00::2/64" });
-  const log = (line: string): void => console.error(`memory_nsm: ${line}`);
   const common: ServiceLibOptions = {
     log,
     ...(o.maxSockets !== undefined ? { maxSocketsPerGuest: o.maxSockets } : {}),
@@ -94,24 +104,47 @@ async function main(args: string[]): Promise<number> {
   const rt = new NsmRuntime(slA.wrapLink(la, [slB]), a.iface);
   rt.add(slA);
   rt.add(hostB);
-  const stop = (): void => rt.stop();
+  const done = rt.run();
+  return {
+    a: slA,
+    b: slB,
+    runtime: rt,
+    done,
+    async stop(): Promise<Record<string, unknown>> {
+      rt.stop();
+      await done;
+      const now = monotonicNow();
+      slA.close(now);
+      slB.close(now);
+      a.iface.poll(now);
+      b.iface.poll(now);
+      la.flush();
+      lb.flush();
+      return {
+        loop: rt.stats,
+        a: slA.stats,
+        b: slB.stats,
+        tcpInternalErrors: a.tcp.counters.internalErrors + b.tcp.counters.internalErrors,
+      };
+    },
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  let o: MemoryNsmArgs;
+  try {
+    o = parseMemoryNsmArgs(args);
+  } catch (e) {
+    console.error(`memory_nsm: ${(e as Error).message}`);
+    return 2;
+  }
+  const nsm = await startMemoryNsm(o, (line) => console.error(`memory_nsm: ${line}`));
+  const stop = (): void => nsm.runtime.stop();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   console.log(`ready ctl=${o.ctl} peer-ctl=${o.peerCtl} mtu=${o.mtu}`);
-  await rt.run();
-  const now = monotonicNow();
-  slA.close(now);
-  slB.close(now);
-  a.iface.poll(now);
-  b.iface.poll(now);
-  console.log(`stopped ${
-    JSON.stringify({
-      loop: rt.stats,
-      a: slA.stats,
-      b: slB.stats,
-      tcpInternalErrors: a.tcp.counters.internalErrors + b.tcp.counters.internalErrors,
-    })
-  }`);
+  await nsm.done;
+  console.log(`stopped ${JSON.stringify(await nsm.stop())}`);
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
   return 0;

@@ -61,7 +61,7 @@ export interface ServiceLibOptions {
   readonly maxGuests?: number;
   /** Sockets per guest (default 4096). */
   readonly maxSocketsPerGuest?: number;
-  /** Buffer bytes a guest's sockets may reserve (default 256 MiB). */
+  /** Buffer bytes a guest's sockets may reserve (default 2 GiB). */
   readonly maxBufferBytesPerGuest?: number;
   /** Default receive credit per socket, SO_RCVBUF (default 256 KiB). */
   readonly defaultRcvBuf?: number;
@@ -345,7 +345,9 @@ export class ServiceLib implements Pollable {
       chunksPerHalf: options.chunksPerHalf ?? 512,
       maxGuests: options.maxGuests ?? 64,
       maxSocketsPerGuest: options.maxSocketsPerGuest ?? 4096,
-      maxBufferBytesPerGuest: options.maxBufferBytesPerGuest ?? 256 * 1024 * 1024,
+      // 4096 sockets at the default 256 KiB + 256 KiB: the socket limit binds first unless a
+      // guest enlarges its buffers.
+      maxBufferBytesPerGuest: options.maxBufferBytesPerGuest ?? 2048 * 1024 * 1024,
       defaultRcvBuf: options.defaultRcvBuf ?? 256 * 1024,
       batch: options.batch ?? 64,
       socketBudget: options.socketBudget ?? 256,

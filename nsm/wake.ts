@@ -76,7 +76,7 @@ export class Doorbell {
     // A locked read-modify-write, not a plain load: it orders the caller's preceding index
     // store before this read of the flag (StoreLoad), which no plain load guarantees. Only the
     // notifier that flips 1 -> 0 rings, so one byte per sleep.
-    if (Atomics.compareExchange(this.#peer, 0, 1, 0) !== 1) return;
+    if (this.#peer.length === 0 || Atomics.compareExchange(this.#peer, 0, 1, 0) !== 1) return;
     this.wakesSent++;
     this.#conn.write(ONE).catch(() => {
       this.closed = true;
@@ -144,8 +144,9 @@ export class Doorbell {
       clearTimeout(timer);
     }
     // Take our flags back (a notifier may already have cleared them and sent a byte, which
-    // then waits in the outstanding read for the next call).
-    for (const b of bells) Atomics.compareExchange(b.#own, 0, 1, 0);
+    // then waits in the outstanding read for the next call). A device closed meanwhile has
+    // detached its mapping (length 0): nothing to take back.
+    for (const b of bells) if (b.#own.length !== 0) Atomics.compareExchange(b.#own, 0, 1, 0);
     if (winner === -2) return "other";
     if (winner < 0) return hasWork() ? "work" : "timeout";
     const b = bells[winner]!;

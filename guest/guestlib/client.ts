@@ -365,6 +365,9 @@ export class NkClient {
     const p = this.#pending.get(c.requestId);
     if (p === undefined) return; // a rejected RECV_CREDIT, or garbage
     this.#pending.delete(c.requestId);
+    // A new socket's data may follow its completion in the same drain, before the caller's
+    // continuation runs: its state must exist now or the bytes would be taken as stray.
+    if ((p.op === NqeOp.SOCKET || p.op === NqeOp.ACCEPT) && c.result > 0) this.sock(c.result);
     p.resolve({
       result: c.result,
       flags: c.flags,

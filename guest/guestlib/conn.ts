@@ -381,7 +381,7 @@ export class NkListener implements AsyncIterable<NkConn> {
     c = await client.request((n) => {
       n.op = NqeOp.LISTEN;
       n.socketId = id;
-      n.arg0 = 128;
+      n.arg0 = 4096; // the NSM stack caps it; bursts of connects should not overflow it
     });
     if (c.result < 0) {
       closeId(client, id);

@@ -1,0 +1,232 @@
+import assert from "node:assert/strict";
+import { startMemoryNsm } from "../../nsm/memory_nsm.ts";
+import { NkClient } from "./client.ts";
+import { connectWith, NkDatagramConn, NkListener } from "./conn.ts";
+import { nkNet } from "./mod.ts";
+
+interface Env {
+  a: NkClient;
+  b: NkClient;
+  ctlA: string;
+  ctlB: string;
+  done(): Promise<void>;
+}
+
+async function env(): Promise<Env> {
+  const dir = await Deno.makeTempDir({ prefix: "guestlib-" });
+  const ctlA = `${dir}/a.sock`, ctlB = `${dir}/b.sock`;
+  const nsm = await startMemoryNsm(
+    { ctl: ctlA, peerCtl: ctlB, mtu: 1500 },
+    (l) => Deno.env.get("NSMLOG") && console.error(l),
+  );
+  const a = await NkClient.attach({ ctl: ctlA });
+  const b = await NkClient.attach({ ctl: ctlB });
+  return {
+    a,
+    b,
+    ctlA,
+    ctlB,
+    async done(): Promise<void> {
+      a.close();
+      b.close();
+      await nsm.stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test(
+  "GuestLib connect/listen behave like Deno.Conn/Listener: read, write, closeWrite EOF, addresses, async iteration",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8001 });
+      await l.ready;
+      assert.equal(l.addr.port, 8001);
+      const server = (async () => {
+        for await (const c of l) {
+          // echo until EOF, then half-close
+          const buf = new Uint8Array(1000);
+          for (;;) {
+            const n = await c.read(buf);
+            if (n === null) break;
+            await c.write(buf.subarray(0, n));
+          }
+          await c.closeWrite();
+          c.close();
+          return c.remoteAddr;
+        }
+      })();
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8001 });
+      assert.deepEqual(c.remoteAddr, { transport: "tcp", hostname: "198.18.0.2", port: 8001 });
+      assert.equal(c.localAddr.hostname, "198.18.0.1");
+      assert.ok(c.localAddr.port > 0);
+      await c.write(new TextEncoder().encode("hello guestlib"));
+      await c.closeWrite();
+      const got: number[] = [];
+      const buf = new Uint8Array(4);
+      for (;;) {
+        const n = await c.read(buf);
+        if (n === null) break;
+        got.push(...buf.subarray(0, n));
+      }
+      assert.equal(new TextDecoder().decode(new Uint8Array(got)), "hello guestlib");
+      const peer = (await server) as Deno.NetAddr;
+      assert.equal(peer.hostname, "198.18.0.1");
+      assert.equal(peer.port, c.localAddr.port);
+      c.close();
+      await assert.rejects(c.read(buf), Deno.errors.BadResource);
+      l.close();
+    } finally {
+      await e.done();
+    }
+  },
+);
+
+Deno.test(
+  "GuestLib maps errors to Deno.errors: ConnectionRefused, AddrInUse, and ConnectionReset when the peer guest dies",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      await assert.rejects(
+        connectWith(e.a, { hostname: "198.18.0.2", port: 9 }),
+        Deno.errors.ConnectionRefused,
+      );
+      const l1 = new NkListener(Promise.resolve(e.b), { port: 8002 });
+      await l1.ready;
+      const other = await NkClient.attach({ ctl: e.ctlB });
+      const l2 = new NkListener(Promise.resolve(other), { port: 8002 });
+      await assert.rejects(l2.ready, Deno.errors.AddrInUse);
+      await assert.rejects(l2.accept(), Deno.errors.AddrInUse);
+      // The peer guest detaches: its sockets are reset, our read sees ConnectionReset.
+      const l3 = new NkListener(Promise.resolve(other), { port: 8003 });
+      await l3.ready;
+      const accepted = l3.accept();
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8003 });
+      await accepted;
+      other.close();
+      await assert.rejects(c.read(new Uint8Array(10)), Deno.errors.ConnectionReset);
+      c.close();
+      l1.close();
+    } finally {
+      await e.done();
+    }
+  },
+);
+
+Deno.test(
+  "GuestLib readable/writable streams carry 8 MB intact (pipeTo echo) and nkNet reports TCP info",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8004 });
+      await l.ready;
+      (async () => {
+        const c = await l.accept();
+        await c.readable.pipeTo(c.writable); // echo; closes when the stream ends
+      })();
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8004 });
+      const data = new Uint8Array(8 << 20).map((_, i) => (i * 7) & 0xff);
+      const writing = (async () => {
+        const w = c.writable.getWriter();
+        for (let off = 0; off < data.length; off += 100_000) {
+          await w.write(data.subarray(off, off + 100_000));
+        }
+        w.releaseLock();
+        await c.closeWrite();
+      })();
+      const back = new Uint8Array(data.length);
+      let n = 0;
+      for await (const chunk of c.readable) {
+        back.set(chunk, n);
+        n += chunk.length;
+      }
+      await writing;
+      assert.equal(n, data.length);
+      assert.deepEqual(back, data);
+      const info = await c.tcpInfo();
+      assert.ok(info.cwnd > 0);
+      assert.ok(info.mss > 0);
+      assert.ok(info.rttUs >= 0);
+      const net = nkNet({ ctl: e.ctlA });
+      net.tcpInfo!(c); // first call starts the fetch
+      await new Promise((r) => setTimeout(r, 50));
+      const s = net.tcpInfo!(c)!;
+      assert.ok(s.sndCwnd > 0);
+    } finally {
+      await e.done();
+    }
+  },
+);
+
+Deno.test("GuestLib UDP: send and receive datagrams with source addresses", opts, async () => {
+  const e = await env();
+  try {
+    const rx = new NkDatagramConn(Promise.resolve(e.b), { port: 5353 });
+    await rx.ready;
+    const tx = new NkDatagramConn(Promise.resolve(e.a), { port: 0 });
+    await tx.ready;
+    assert.ok(tx.addr.port > 0);
+    const n = await tx.send(new Uint8Array([1, 2, 3, 4]), {
+      transport: "udp",
+      hostname: "198.18.0.2",
+      port: 5353,
+    });
+    assert.equal(n, 4);
+    const [d, from] = await rx.receive();
+    assert.deepEqual([...d], [1, 2, 3, 4]);
+    assert.equal((from as Deno.NetAddr).hostname, "198.18.0.1");
+    assert.equal((from as Deno.NetAddr).port, tx.addr.port);
+    rx.close();
+    tx.close();
+  } finally {
+    await e.done();
+  }
+});
+
+Deno.test(
+  "GuestLib: one guest runs 1000 concurrent connections through one NK device",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8005 });
+      await l.ready;
+      const N = Number(Deno.env.get("NCONN") ?? 1000);
+      const server = (async () => {
+        const conns: Promise<void>[] = [];
+        for (let i = 0; i < N; i++) {
+          const c = await l.accept();
+          conns.push((async () => {
+            const b = new Uint8Array(16);
+            const k = await c.read(b);
+            await c.write(b.subarray(0, k ?? 0));
+            c.close();
+          })());
+        }
+        await Promise.all(conns);
+      })();
+      server.catch(() => {}); // a client failure below is the error to report
+      const clients = await Promise.all(
+        Array.from({ length: N }, () => connectWith(e.a, { hostname: "198.18.0.2", port: 8005 })),
+      );
+      const answers = await Promise.all(clients.map(async (c, i) => {
+        const msg = new TextEncoder().encode(`#${i}`);
+        await c.write(msg);
+        const b = new Uint8Array(16);
+        const k = await c.read(b);
+        c.close();
+        return new TextDecoder().decode(b.subarray(0, k ?? 0));
+      }));
+      await server;
+      for (let i = 0; i < N; i++) assert.equal(answers[i], `#${i}`);
+    } finally {
+      await e.done();
+    }
+  },
+);
