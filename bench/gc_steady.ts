@@ -7,10 +7,13 @@
  * the garbage collections V8 reports (`--trace-gc` lines between two `gc()` marks), then measures
  * heap bytes allocated per data segment over a window with no GC in it.
  *
- *     deno run -A bench/gc_steady.ts [--seconds 10] [--json] [--half-window]
+ *     deno run -A bench/gc_steady.ts [--seconds 10] [--json] [--half-window] [--coalesce]
+ *                                    [--poll-us N]
  *
  * `--half-window` sets `TcpConfig.windowUpdateOnRead: "half-window"` on both stacks (no
- * window-update ACK after every read: one ACK per two segments).
+ * window-update ACK after every read: one ACK per two segments); `--coalesce` sets
+ * `ackCoalescing: true` (one ACK per receive batch); `--poll-us N` polls the link every N µs
+ * (batches, like interrupt moderation) instead of at every arrival.
  *
  * The parent re-runs this file as a child with the V8 flags it needs (`--trace-gc`,
  * `--expose-gc`)
@@ -40,6 +43,8 @@ export interface GcSteadyResult {
   gcs: { scavenge: number; markCompact: number; other: number };
   /** Heap bytes allocated per data segment (window without GC), or -1 when not measured. */
   bytesPerSegment: number;
+  /** Mean packets per poll that received any (over the whole run). */
+  batch: number;
 }
 
 function arg(name: string, fallback: string): string {
@@ -48,10 +53,14 @@ function arg(name: string, fallback: string): string {
 }
 
 /** Child: warm up, then the counted interval between markers, then the allocation window. */
-function child(seconds: number, halfWindow: boolean): void {
-  const p = new SteadyPair(
-    halfWindow ? { config: { windowUpdateOnRead: "half-window" } } : {},
-  );
+function child(seconds: number, opts: SteadyOptions): void {
+  const p = new SteadyPair({
+    config: {
+      windowUpdateOnRead: opts.halfWindow ? "half-window" : "every-mss",
+      ackCoalescing: opts.coalesce,
+    },
+    pollInterval: opts.pollUs * 1000,
+  });
   p.runUntil(2 * SECOND); // handshake, slow start, JIT warm-up
   if (p.server < 0 || p.received === 0) throw new Error("the transfer did not start");
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -86,16 +95,30 @@ function child(seconds: number, halfWindow: boolean): void {
     throw new Error("transfer inconsistent or an internal error was recorded");
   }
   // stderr: V8's trace lines share stdout and are not line-synchronized with console.log.
+  const batch = p.batches > 0 ? p.batched / p.batches : 0;
   console.error(
     "@@result " +
-      JSON.stringify({ seconds, segments, acks, wallMs: wall, bytesPerSegment }),
+      JSON.stringify({ seconds, segments, acks, wallMs: wall, bytesPerSegment, batch }),
   );
 }
 
 /** Runs the measurement in a child Deno with the V8 flags it needs. */
+/** Variants of the steady transfer (see the flags in the module doc). */
+export interface SteadyOptions {
+  /** `windowUpdateOnRead: "half-window"`. */
+  halfWindow: boolean;
+  /** `ackCoalescing: true`. */
+  coalesce: boolean;
+  /** Poll interval of the link in µs (0: every arrival on its own). */
+  pollUs: number;
+}
+
+/** The default variant: RFC window updates, no coalescing, every arrival polled. */
+export const DEFAULT_STEADY: SteadyOptions = { halfWindow: false, coalesce: false, pollUs: 0 };
+
 export async function measureGcSteady(
   seconds: number,
-  halfWindow = false,
+  opts: SteadyOptions = DEFAULT_STEADY,
 ): Promise<GcSteadyResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -106,7 +129,10 @@ export async function measureGcSteady(
       "--child",
       "--seconds",
       String(seconds),
-      ...(halfWindow ? ["--half-window"] : []),
+      ...(opts.halfWindow ? ["--half-window"] : []),
+      ...(opts.coalesce ? ["--coalesce"] : []),
+      "--poll-us",
+      String(opts.pollUs),
     ],
     stdout: "piped",
     stderr: "piped",
@@ -134,10 +160,15 @@ export async function measureGcSteady(
 
 if (import.meta.main) {
   const seconds = Number(arg("--seconds", "10"));
+  const opts: SteadyOptions = {
+    halfWindow: Deno.args.includes("--half-window"),
+    coalesce: Deno.args.includes("--coalesce"),
+    pollUs: Number(arg("--poll-us", "0")),
+  };
   if (Deno.args.includes("--child")) {
-    child(seconds, Deno.args.includes("--half-window"));
+    child(seconds, opts);
   } else {
-    const r = await measureGcSteady(seconds, Deno.args.includes("--half-window"));
+    const r = await measureGcSteady(seconds, opts);
     if (Deno.args.includes("--json")) console.log(JSON.stringify(r));
     else {
       console.log(
@@ -146,7 +177,7 @@ if (import.meta.main) {
           `data segment, both ends)\nGCs: ${r.gcs.scavenge} scavenges, ${r.gcs.markCompact} ` +
           `mark-compacts, ${r.gcs.other} other\nheap allocated per data segment: ${
             r.bytesPerSegment < 0 ? "n/a" : r.bytesPerSegment.toFixed(1) + " B"
-          }`,
+          }; mean receive batch ${r.batch.toFixed(1)} packets`,
       );
     }
   }

@@ -85,6 +85,15 @@ export interface TcpConfig {
    * (every second segment) to carry the window otherwise: half the ACKs of a bulk transfer.
    */
   windowUpdateOnRead: "every-mss" | "half-window";
+  /**
+   * Defer the ACK owed under the every-second-segment rule to the end of the receive batch
+   * (the next `TcpStack.poll`, which the interface runs after each batch; `pollAt()` reports
+   * it due at once): one ACK per connection per batch, as Linux sends after GRO merged the
+   * batch. ACKs for out-of-order data, filled holes, FIN, ECN changes, quick-ack mode and
+   * window updates still go at once. Off by default: fewer, stretched ACKs change the ACK
+   * clock the congestion-control tests were calibrated with.
+   */
+  ackCoalescing: boolean;
 }
 
 /** Default socket options. */
@@ -129,5 +138,6 @@ export function defaultTcpConfig(): TcpConfig {
     synCookies: true,
     pacing: false,
     windowUpdateOnRead: "every-mss",
+    ackCoalescing: false,
   };
 }

@@ -176,6 +176,8 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   readonly #ready: number[] = [];
   readonly #locals: IpAddress[] = [];
   readonly #due: Tcb[] = [];
+  /** Connections owing an ACK at the end of the receive batch (ACK coalescing). */
+  readonly #deferredAcks: Tcb[] = [];
   #nextId = 1;
   #connections = 0;
   #challengeSecond = -1;
@@ -283,6 +285,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   /** Runs due connection timers. */
   poll(now: Instant): void {
     this.#now = now;
+    if (this.#deferredAcks.length > 0) this.#flushDeferredAcks(now);
     // Take every due connection out first, so each runs at most once per call even if it asks
     // to be polled again at once (bounded work per poll, no spinning on one connection).
     const due = this.#due;
@@ -305,9 +308,31 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     due.length = 0;
   }
 
-  /** The earliest connection deadline, or NEVER. */
+  /** The earliest connection deadline (now while coalesced ACKs wait), or NEVER. */
   pollAt(): Instant {
-    return this.#heap.peekKey();
+    return this.#deferredAcks.length > 0 ? this.#now : this.#heap.peekKey();
+  }
+
+  /** ACK coalescing (TcbHost): the ACK goes out at the next poll, the end of the batch. */
+  deferAck(tcb: Tcb): void {
+    if (tcb.ackDeferred) return;
+    tcb.ackDeferred = true;
+    this.#deferredAcks.push(tcb);
+  }
+
+  #flushDeferredAcks(now: Instant): void {
+    const list = this.#deferredAcks;
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i]!;
+      try {
+        t.flushDeferredAck(now);
+      } catch (e) {
+        this.counters.internalErrors++;
+        this.lastInternalError = e;
+      }
+      this.changed(t);
+    }
+    list.length = 0;
   }
 
   /**

@@ -83,6 +83,11 @@ export interface TcbHost {
   allowChallengeAck(now: Instant): boolean;
   /** The TCB's readiness, state or timers may have changed. */
   changed(tcb: Tcb): void;
+  /**
+   * Optional (ACK coalescing): send `tcb`'s owed ACK at the end of the receive batch by
+   * calling `tcb.flushDeferredAck(now)`. Without it the TCB sends the ACK at once.
+   */
+  deferAck?(tcb: Tcb): void;
 }
 
 /** What the TCB needs to know about a segment besides its header (an `IpReceiveInfo` fits). */
@@ -235,6 +240,10 @@ export class Tcb {
   #engineStarted = false;
   #delayedAckAt: Instant = NEVER;
   #ackNow = false;
+  /** An ACK is owed under the every-second-segment rule (deferrable, see `ackCoalescing`). */
+  #ackDue = false;
+  /** Set by the host while this TCB waits in its deferred-ACK list. */
+  ackDeferred = false;
   #unackedBytes = 0;
   #quickAcks: number;
   #persistAt: Instant = NEVER;
@@ -274,6 +283,8 @@ export class Tcb {
   readonly #cfg: TcpConfig;
   /** `cfg.windowUpdateOnRead === "half-window"`, read once (recv() is on the hot path). */
   readonly #halfWindowUpdates: boolean;
+  /** `cfg.ackCoalescing`, read once. */
+  readonly #coalesceAcks: boolean;
   /** Socket options in force (shared with the socket record). */
   readonly opts: TcpSocketOptions;
 
@@ -295,6 +306,7 @@ export class Tcb {
     this.#host = host;
     this.#cfg = cfg;
     this.#halfWindowUpdates = cfg.windowUpdateOnRead === "half-window";
+    this.#coalesceAcks = cfg.ackCoalescing;
     this.opts = opts;
     this.localAddr = local;
     this.localPort = localPort;
@@ -528,6 +540,10 @@ export class Tcb {
     if (this.state !== TcpState.Closed) {
       this.#output(now);
       if (this.#ackNow) this.#sendAck(now);
+      else if (this.#ackDue) {
+        if (this.#host.deferAck !== undefined) this.#host.deferAck(this);
+        else this.#sendAck(now);
+      }
     }
     this.#host.changed(this);
   }
@@ -891,7 +907,10 @@ export class Tcb {
         this.#quickAcks--;
         this.#ackNow = true;
       } else if (this.#unackedBytes >= 2 * this.mss) {
-        this.#ackNow = true; // RFC 9293 3.8.6.3 / RFC 5681 4.2: every second full segment
+        // RFC 9293 3.8.6.3 / RFC 5681 4.2: every second full segment (at the end of the
+        // receive batch with ackCoalescing).
+        if (this.#coalesceAcks) this.#ackDue = true;
+        else this.#ackNow = true;
       } else if (this.#delayedAckAt === NEVER) {
         this.#delayedAckAt = now + this.#cfg.delayedAckTimeout;
       }
@@ -1183,7 +1202,7 @@ export class Tcb {
     }
     if (this.#pacingAt <= now) this.#pacingAt = NEVER;
     this.#output(now);
-    if (this.#delayedAckAt <= now || this.#ackNow) this.#sendAck(now);
+    if (this.#delayedAckAt <= now || this.#ackNow || this.#ackDue) this.#sendAck(now);
     this.#host.changed(this);
   }
 
@@ -1430,10 +1449,20 @@ export class Tcb {
     return ok;
   }
 
+  /**
+   * The end of a receive batch (ACK coalescing): sends the ACK deferred by `deferAck` unless
+   * a segment sent meanwhile carried it. The host re-files the TCB afterwards.
+   */
+  flushDeferredAck(now: Instant): void {
+    this.ackDeferred = false;
+    if (this.#ackDue && this.state !== TcpState.Closed) this.#sendAck(now);
+  }
+
   /** Pure ACK now (cancels the delayed ACK). */
   #sendAck(now: Instant): void {
     if (!this.synchronized && this.state !== TcpState.SynReceived) {
       this.#ackNow = false;
+      this.#ackDue = false;
       return;
     }
     this.#sendSegment(TCP_ACK, this.sndNxt, 0, 0, now, false);
@@ -1502,6 +1531,7 @@ export class Tcb {
       const right = seqAdd(this.rcvNxt, win);
       if (seqGt(right, this.#rcvAdv)) this.#rcvAdv = right;
       this.#ackNow = false;
+      this.#ackDue = false;
       this.#delayedAckAt = NEVER;
       this.#unackedBytes = 0;
     }
@@ -1540,6 +1570,7 @@ export class Tcb {
     this.#lingerAt = NEVER;
     this.#pacingAt = NEVER;
     this.#ackNow = false;
+    this.#ackDue = false;
     this.#engineStarted = false;
     this.silentlyDropped = silent;
     this.#reass.clear();
