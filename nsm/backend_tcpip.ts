@@ -101,6 +101,8 @@ class Rec {
   /** UDP: receive counter at the last report. */
   lastRx = 0;
   readShut = false;
+  /** In the backend's own ready list. */
+  queued = false;
   constructor(readonly id: number, public kind: Kind, readonly family: number) {}
 }
 
@@ -567,14 +569,63 @@ export class TcpipBackend implements SocketBackend {
     }
   }
 
+  // TcpStack has one ready list. Sockets the NSM's own services opened (echo/discard) share it
+  // with guests' sockets, so whoever polls first pulls everything and sorts it: ours to
+  // #ownReady, theirs to #foreignReady (see `servicesView`).
+  #pullTcp(): void {
+    this.#tcp.drainReady(this.#sort);
+  }
+
+  readonly #sort = (tid: number, ev: number): void => {
+    const r = this.#byTcp.get(tid);
+    if (r === undefined) {
+      this.#foreignReady.push(tid, ev);
+      return;
+    }
+    if (r.queued) return;
+    r.queued = true;
+    this.#ownReady.push(r);
+  };
+
+  readonly #ownReady: Rec[] = [];
+  readonly #foreignReady: number[] = [];
+
+  /**
+   * The TcpStack as other users of the same stack (the NSM's echo/discard `Services`) must see
+   * it: every method is the stack's, except `drainReady`, which hands out only the sockets that
+   * are not guests' (a guest socket's readiness is ServiceLib's).
+   */
+  servicesView(): TcpStack {
+    const tcp = this.#tcp;
+    const drain = (fn: (id: number, events: number) => void): number => {
+      this.#pullTcp();
+      const f = this.#foreignReady;
+      const n = f.length >> 1;
+      for (let i = 0; i < f.length; i += 2) fn(f[i]!, f[i + 1]!);
+      f.length = 0;
+      return n;
+    };
+    return new Proxy(tcp, {
+      get(target, key): unknown {
+        if (key === "drainReady") return drain;
+        const v = Reflect.get(target, key, target);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+  }
+
   drainReady(fn: (id: number, events: number) => void): number {
     let n = 0;
-    this.#tcp.drainReady((tid, _ev) => {
-      const r = this.#byTcp.get(tid);
-      if (r === undefined) return;
+    this.#pullTcp();
+    const own = this.#ownReady;
+    for (let i = 0; i < own.length; i++) {
+      const r = own[i]!;
+      r.queued = false;
+      if (!this.#recs.has(r.id)) continue; // closed meanwhile
       n++;
       fn(r.id, this.#eventsOf(r));
-    });
+    }
+    own.length = 0;
     for (const r of this.#udpRecs) {
       const u = r.udp;
       if (u === null) continue;

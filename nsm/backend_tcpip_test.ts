@@ -117,3 +117,25 @@ Deno.test("TcpipBackend: UDP sendTo/recvFrom with source address and IN readines
   assert.deepEqual([...src.addr.subarray(0, 4)], [198, 18, 0, 1]);
   assert.equal(b.backend.recvFrom(ub, buf, src), -Errno.EAGAIN);
 });
+
+Deno.test("TcpipBackend.servicesView shares TcpStack's ready list: services see only their sockets, the backend only its own", () => {
+  const [a, b] = pair();
+  const t = { now: 0 };
+  const view = b.backend.servicesView();
+  const svc = view.listen(null, 7, 16); // a socket the NSM's services own
+  const own = b.backend.socket(2, 1, 0);
+  b.backend.bind(own, v4([0, 0, 0, 0], 8));
+  b.backend.listen(own, 16);
+  const c1 = a.backend.socket(2, 1, 0);
+  a.backend.connect(c1, v4([198, 18, 0, 2], 7), t.now);
+  const c2 = a.backend.socket(2, 1, 0);
+  a.backend.connect(c2, v4([198, 18, 0, 2], 8), t.now);
+  run(a, b, t);
+  const backendSaw: number[] = [];
+  b.backend.drainReady((id) => backendSaw.push(id)); // pulls the whole list first
+  const servicesSaw: number[] = [];
+  view.drainReady((id) => servicesSaw.push(id));
+  assert.deepEqual(backendSaw, [own]);
+  assert.deepEqual(servicesSaw, [svc]);
+  assert.ok(view.accept(svc) > 0);
+});
