@@ -176,6 +176,8 @@ class GSock {
   eofSent = false;
   errSent = false;
   connecting: Parked | null = null;
+  /** A non-blocking CONNECT waits for its OUT/ERR event. */
+  connectEvent = false;
   readonly accepts: Parked[] = [];
   readonly sends: Parked[] = [];
   shutdownReq: Parked | null = null;
@@ -803,8 +805,11 @@ export class ServiceLib implements Pollable {
         const r = b.connect(s.bid, this.#addr, now);
         if (r === -Errno.EINPROGRESS) {
           s.connected = true;
-          if (req.flags & NqeFlag.NONBLOCK) this.#complete(q, req, r, 0);
-          else {
+          if (req.flags & NqeFlag.NONBLOCK) {
+            this.#complete(q, req, r, 0);
+            s.connectEvent = true; // README: then an EVENT with OUT (or ERR)
+            this.#markDirty(s);
+          } else {
             s.connecting = new Parked(cloneNqe(req, new Nqe()));
             this.#markDirty(s);
           }
@@ -1057,6 +1062,22 @@ export class ServiceLib implements Pollable {
         if (err === 0) this.#withLocal(c, s.bid);
         s.connecting = null;
         if (err !== 0) s.connected = false;
+      }
+    }
+    if (s.connectEvent) {
+      const ev = b.events(s.bid);
+      if (ev & (NqeEvent.OUT | NqeEvent.ERR | NqeEvent.HUP)) {
+        let err = 0;
+        if (!(ev & NqeEvent.OUT)) {
+          err = b.getsockopt(s.bid, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR);
+          if (err <= 0) err = Errno.ECONNREFUSED;
+        }
+        if (!this.#event(q, s, err === 0 ? NqeEvent.OUT : NqeEvent.ERR | NqeEvent.HUP, -err)) {
+          g.starved.add(s);
+          return;
+        }
+        s.connectEvent = false;
+        if (err !== 0) s.errSent = true;
       }
     }
     while (s.accepts.length > 0) {

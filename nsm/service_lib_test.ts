@@ -423,3 +423,43 @@ Deno.test("ServiceLib: a refused blocking CONNECT completes with -ECONNREFUSED; 
     l.close();
   }
 });
+
+Deno.test("ServiceLib: a NONBLOCK CONNECT answers -EINPROGRESS, then an EVENT with OUT (or ERR + result -ECONNREFUSED)", async () => {
+  const l = await lab();
+  try {
+    const g = await l.attach();
+    const pb = l.b.backend;
+    const ls = pb.socket(2, 1, 0);
+    const any = new (await import("./backend.ts")).SockAddr();
+    any.family = 2;
+    any.port = 5002;
+    pb.bind(ls, any);
+    pb.listen(ls, 8);
+    const results: Record<number, { c?: Nqe | undefined; ev?: Nqe | undefined }> = {};
+    for (const port of [5002, 9]) {
+      const s = socket(l, g);
+      const r = g.submit((n) => {
+        n.op = NqeOp.CONNECT;
+        n.flags = NqeFlag.NONBLOCK;
+        n.socketId = s;
+        n.family = 2;
+        n.addr.set([198, 18, 0, 2]);
+        n.port = port;
+      });
+      const res: { c?: Nqe | undefined; ev?: Nqe | undefined } = {};
+      for (let i = 0; i < 50 && res.ev === undefined; i++) {
+        l.step();
+        res.c ??= g.completions().find((x) => x.requestId === r);
+        res.ev = g.receives().find((x) => x.op === NqeOp.EVENT && x.socketId === s);
+      }
+      results[port] = res;
+    }
+    assert.equal(results[5002]!.c!.result, -Errno.EINPROGRESS);
+    assert.equal(results[5002]!.ev!.arg0, NqeEvent.OUT);
+    assert.equal(results[9]!.c!.result, -Errno.EINPROGRESS);
+    assert.ok(results[9]!.ev!.arg0 & NqeEvent.ERR);
+    assert.equal(results[9]!.ev!.result, -Errno.ECONNREFUSED);
+  } finally {
+    l.close();
+  }
+});
