@@ -32,7 +32,9 @@ interface Profile {
 /** Stage rules: [stage, file pattern, function pattern]. */
 const STAGES: [string, RegExp, RegExp][] = [
   ["harness/app", /bench\/|tests\/support\/|sim\/(?!experiment)/, /.*/],
-  ["checksum", /wire\/checksum\.ts/, /.*/],
+  ["checksum", /wire\/checksum(_simd)?\.ts/, /.*/],
+  // The only WebAssembly in the TCP benches is the SIMD checksum (CC modules are wasm too).
+  ["checksum", /^wasm:/, /.*/],
   ["wire parse", /wire\/(tcp|ipv4|ipv6|ethernet|bytes)\.ts/, /parse|payload|view|Span|set$/],
   ["emit (headers)", /wire\/(tcp|ipv4|ipv6|ethernet|bytes)\.ts/, /.*/],
   ["ring copy", /tcp\/ring\.ts/, /.*/],

@@ -58,6 +58,11 @@ function wordsOver(buffer: ArrayBufferLike): Int32Array {
 
 /** Folds any non-negative integer sum (up to 2^53) to at most 16 bits with end-around carry. */
 function fold(sum: number): number {
+  if (sum <= 0xffffffff) {
+    // Two 32-bit folds: the first leaves at most 0x1fffe, the second at most 0xffff.
+    sum = (sum & 0xffff) + (sum >>> 16);
+    return (sum & 0xffff) + (sum >>> 16);
+  }
   while (sum > 0xffff) {
     const hi = Math.floor(sum / 65536);
     sum = sum - hi * 65536 + hi;

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { onesComplementSumRangeScalar as onesComplementSumRange } from "./checksum.ts";
+import {
+  foldChecksum,
+  onesComplementSumRangeScalar as onesComplementSumRange,
+} from "./checksum.ts";
 import {
   SIMD_CHECKSUM_AVAILABLE,
   SIMD_CHECKSUM_MODULE,
@@ -60,4 +63,19 @@ Deno.test("simdSumRange() does not overflow on 300 KB of 0xff (several 64 KiB ca
   assert.equal(simdSumRange(big, 1, 262_145), onesComplementSumRange(big, 1, 262_145));
   const arena = simdArena(300_001).fill(0xff);
   assert.equal(simdSumRange(arena, 0, arena.length), onesComplementSumRange(big, 0, big.length));
+});
+
+Deno.test("foldChecksum() equals a reference end-around-carry fold at the 16/32-bit edges and for random sums up to 2^53", () => {
+  const reference = (x: number): number => {
+    while (x > 0xffff) x = (x % 65536) + Math.floor(x / 65536);
+    return ~x & 0xffff;
+  };
+  const edges = [0, 1, 0xfffe, 0xffff, 0x10000, 0x1fffe, 0x1ffff, 0x7fffffff, 0x80000000];
+  edges.push(0xfffffffe, 0xffffffff, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1);
+  for (const x of edges) assert.equal(foldChecksum(x), reference(x), `sum ${x}`);
+  const r = rng(99);
+  for (let i = 0; i < 20000; i++) {
+    const x = Math.floor(r() * 2 ** (1 + ((i % 53) | 0)));
+    assert.equal(foldChecksum(x), reference(x), `sum ${x}`);
+  }
 });
