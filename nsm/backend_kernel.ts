@@ -303,10 +303,20 @@ export class ByteRing {
     const end = Math.min(this.#head + this.#length, this.buf.length);
     return this.buf.subarray(this.#head, end);
   }
-  /** Drops `n` bytes from the head. */
+  /**
+   * Drops `n` bytes from the head. The head never jumps, even when the ring empties: a read
+   * may be outstanding into `freeSpan()`, and its bytes must land where `commit` expects them.
+   */
   consume(n: number): void {
     this.#length -= n;
-    this.#head = this.#length === 0 ? 0 : (this.#head + n) % this.buf.length;
+    this.#head = (this.#head + n) % this.buf.length;
+  }
+  /**
+   * Moves an empty ring's head to 0 so the next `freeSpan()` is the whole buffer. Only when no
+   * read into a span is outstanding.
+   */
+  rewind(): void {
+    if (this.#length === 0) this.#head = 0;
   }
   /** Drops everything. */
   clear(): void {
@@ -592,6 +602,13 @@ export class KernelBackend implements SocketBackend {
       };
       this.#waiter = done;
     });
+  }
+
+  /** Ends a pending `wait()` now (with true), e.g. to stop a sleeping driver loop. */
+  interrupt(): void {
+    const w = this.#waiter;
+    this.#waiter = null;
+    w?.(true);
   }
 
   /**
@@ -883,6 +900,7 @@ export class KernelBackend implements SocketBackend {
           continue;
         }
         let n: number | null;
+        rx.rewind(); // no read is outstanding here
         try {
           n = await c.read(rx.freeSpan());
         } catch (e) {
@@ -938,6 +956,7 @@ export class KernelBackend implements SocketBackend {
           return;
         }
         tx.consume(n);
+        tx.rewind(); // the writer is the only one holding a span of tx, and it holds none now
         s.bytesSent += n;
         if (s.txBlocked && (this.#eventsOf(s) & NqeEvent.OUT) !== 0) {
           s.txBlocked = false;

@@ -65,6 +65,20 @@ Deno.test("ByteRing spans: freeSpan/commit and dataSpan/consume cover the ring w
   assert.deepEqual(r.dataSpan(), new Uint8Array([9, 10, 11]));
 });
 
+Deno.test("ByteRing: bytes written into a freeSpan stay valid when the ring empties meanwhile", () => {
+  const r = new ByteRing(8);
+  r.push(new Uint8Array([1, 2, 3]));
+  const span = r.freeSpan(); // an outstanding read holds bytes 3..8
+  r.pop(new Uint8Array(3)); // the consumer empties the ring before the read completes
+  span.set([4, 5]);
+  r.commit(2);
+  const out = new Uint8Array(2);
+  assert.equal(r.pop(out), 2);
+  assert.deepEqual(out, new Uint8Array([4, 5]));
+  r.rewind();
+  assert.equal(r.freeSpan().length, 8, "rewound once nothing is outstanding");
+});
+
 Deno.test("parseHostInto/sockAddrHost round-trip IPv4, IPv6 and mapped addresses", () => {
   const a = new SockAddr();
   assert.ok(parseHostInto("198.18.0.1", 80, a));

@@ -6,11 +6,15 @@
  *
  * 1. tests/support/kernel_backend_cases.ts: the backend alone against kernel peers
  *    (Deno.listen / Deno.connect / Deno.listenDatagram in the same process).
+ * 2. End to end: `nsm/kernel_nsm.ts` (ServiceLib on KernelBackend) and a kernel peer
+ *    (tests/support/kernel_peer.ts) in the namespace, guest `nkcat` processes outside it.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { pattern } from "./support/kernel_peer.ts";
 import { needsAll, needsRoot, needsTool } from "./support/require.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -81,5 +85,260 @@ Deno.test({
     } finally {
       await deleteNetns(ns);
     }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// End to end: guest nkcat -> NQEs -> ServiceLib -> KernelBackend -> kernel -> kernel peer.
+// The kernel NSM and the peer run inside the namespace; nkcat runs outside it (it has no route
+// to 198.18.0.0/24 of its own: everything goes through the NSM's device).
+
+const dec = new TextDecoder();
+
+interface Proc {
+  child: Deno.ChildProcess;
+  out: string[];
+  err: string[];
+  lines: (re: RegExp, ms?: number) => Promise<string>;
+  done: Promise<Deno.CommandStatus>;
+}
+
+function spawn(cmd: string, args: string[], stdin: "piped" | "null" = "null"): Proc {
+  const child = new Deno.Command(cmd, { args, stdin, stdout: "piped", stderr: "piped" }).spawn();
+  const out: string[] = [], err: string[] = [];
+  const pump = async (s: ReadableStream<Uint8Array>, into: string[]): Promise<void> => {
+    let buf = "";
+    for await (const c of s) {
+      buf += dec.decode(c, { stream: true });
+      const ls = buf.split("\n");
+      buf = ls.pop()!;
+      into.push(...ls);
+    }
+    if (buf !== "") into.push(buf);
+  };
+  const a = pump(child.stdout, out), b = pump(child.stderr, err);
+  const done = (async () => {
+    const st = await child.status;
+    await Promise.all([a, b]);
+    return st;
+  })();
+  return {
+    child,
+    out,
+    err,
+    done,
+    async lines(re: RegExp, ms = 15_000): Promise<string> {
+      const until = Date.now() + ms;
+      for (;;) {
+        const l = out.find((x) => re.test(x));
+        if (l !== undefined) return l;
+        if (Date.now() > until) {
+          throw new Error(`no line ${re}; stdout:\n${out.join("\n")}\nstderr:\n${err.join("\n")}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
+
+function kill(p: Proc): void {
+  try {
+    p.child.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/** nkcat as a guest process (outside the namespace), stdout hashed. */
+function nkcat(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}guest/nkcat/cli.ts`, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Writes `data` to the guest's stdin and closes it; returns the bytes written (all, unless it exited). */
+async function feed(p: Deno.ChildProcess, data: Uint8Array): Promise<number> {
+  const w = p.stdin.getWriter();
+  let off = 0;
+  try {
+    for (; off < data.length; off += 1 << 20) await w.write(data.subarray(off, off + (1 << 20)));
+    await w.close();
+  } catch {
+    // The guest exited early; its status and stderr tell why.
+  }
+  return off;
+}
+
+async function drainHash(p: Deno.ChildProcess): Promise<{ sha256: string; bytes: number }> {
+  const h = createHash("sha256");
+  let bytes = 0;
+  for await (const c of p.stdout) {
+    h.update(c);
+    bytes += c.length;
+  }
+  return { sha256: h.digest("hex"), bytes };
+}
+
+function sha(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+/** Starts the kernel NSM in `ns`; returns it once it printed `ready`. */
+async function startKernelNsmIn(ns: string, ctl: string): Promise<Proc> {
+  const p = spawn("ip", [
+    "netns",
+    "exec",
+    ns,
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--unstable-net",
+    `${ROOT}nsm/kernel_nsm.ts`,
+    "--ctl",
+    ctl,
+  ]);
+  await p.lines(/^ready stack=kernel ctl=/);
+  return p;
+}
+
+function peer(ns: string, args: string[]): Proc {
+  return spawn("ip", [
+    "netns",
+    "exec",
+    ns,
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}tests/support/kernel_peer.ts`,
+    ...args,
+  ]);
+}
+
+const MB = 1024 * 1024;
+const SIZE = 100 * MB;
+
+async function withKernelNsm(fn: (ns: string, ctl: string) => Promise<void>): Promise<void> {
+  const ns = await createKernelNetns();
+  const dir = await Deno.makeTempDir({ prefix: "nsm-kernel-" });
+  const ctl = `${dir}/k.sock`;
+  let nsm: Proc | null = null;
+  try {
+    nsm = await startKernelNsmIn(ns, ctl);
+    await fn(ns, ctl);
+    nsm.child.kill("SIGTERM");
+    const st = await nsm.done;
+    assert.ok(st.success, nsm.err.join("\n"));
+    const stopped = nsm.out.find((l) => l.startsWith("stopped "));
+    assert.ok(stopped !== undefined, nsm.out.join("\n"));
+    const s = JSON.parse(stopped.slice(8));
+    assert.equal(s.backend.internalErrors, 0, "no exception inside the backend's I/O tasks");
+  } finally {
+    if (nsm !== null) kill(nsm);
+    await deleteNetns(ns);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+Deno.test({
+  name: "--stack kernel: guest nkcat -> kernel peer, 100 MB each way at once, SHA-256 identical",
+  ignore: req.ignore,
+  async fn(): Promise<void> {
+    req.assert();
+    await withKernelNsm(async (ns, ctl) => {
+      const pr = peer(ns, [
+        "--listen",
+        "198.18.0.2",
+        "7001",
+        "--send",
+        String(SIZE),
+        "--seed",
+        "2",
+      ]);
+      try {
+        await pr.lines(/^listening$/);
+        const up = pattern(1, SIZE);
+        const t0 = performance.now();
+        const g = nkcat(["--ctl", ctl, "198.18.0.2", "7001"]);
+        const [, down, st] = await Promise.all([feed(g, up), drainHash(g), g.status]);
+        const secs = (performance.now() - t0) / 1000;
+        const gerr = await new Response(g.stderr).text();
+        assert.equal(st.code, 0, gerr);
+        const res = JSON.parse(await pr.lines(/^\{/));
+        assert.equal(res.received, SIZE);
+        assert.equal(res.sha256, sha(up), "guest -> peer bytes identical");
+        assert.equal(down.bytes, SIZE);
+        assert.equal(down.sha256, sha(pattern(2, SIZE)), "peer -> guest bytes identical");
+        console.log(
+          `kernel stack: 2 x ${SIZE / MB} MB in ${secs.toFixed(2)} s = ` +
+            `${(2 * SIZE / MB / secs).toFixed(0)} MB/s total through NQEs`,
+        );
+      } finally {
+        kill(pr);
+        await pr.done;
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "--stack kernel: guest nkcat --listen accepts a kernel peer's connection, data both ways",
+  ignore: req.ignore,
+  async fn(): Promise<void> {
+    req.assert();
+    await withKernelNsm(async (ns, ctl) => {
+      const size = 8 * MB;
+      const g = nkcat(["--ctl", ctl, "--listen", "7002"]);
+      let pr: Proc | null = null;
+      try {
+        const up = pattern(3, size);
+        const feeding = feed(g, up);
+        const draining = drainHash(g);
+        // The guest's LISTEN reaches the kernel once nkcat attached; retry the connect until then.
+        let res: { received: number; sha256: string } | null = null;
+        for (let i = 0; i < 100 && res === null; i++) {
+          pr = peer(ns, ["--connect", "198.18.0.1", "7002", "--send", String(size), "--seed", "4"]);
+          const st = await pr.done;
+          if (st.success) res = JSON.parse(pr.out.find((l) => l.startsWith("{"))!);
+          else await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(res !== null, "the peer connected to the guest's listener");
+        const [, down, st] = await Promise.all([feeding, draining, g.status]);
+        assert.equal(st.code, 0, await new Response(g.stderr).text());
+        assert.equal(res.received, size);
+        assert.equal(res.sha256, sha(up));
+        assert.equal(down.bytes, size);
+        assert.equal(down.sha256, sha(pattern(4, size)));
+      } finally {
+        try {
+          g.kill("SIGKILL");
+        } catch {
+          // exited
+        }
+        if (pr !== null) kill(pr);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "--stack kernel: a refused connect reaches the guest as nkcat's connection error",
+  ignore: req.ignore,
+  async fn(): Promise<void> {
+    req.assert();
+    await withKernelNsm(async (_ns, ctl) => {
+      const g = nkcat(["--ctl", ctl, "198.18.0.2", "7003"]);
+      await g.stdin.close();
+      const [st, out, err] = await Promise.all([
+        g.status,
+        new Response(g.stdout).text(),
+        new Response(g.stderr).text(),
+      ]);
+      assert.equal(st.code, 1, `exit 1 (connection error); stderr: ${err}`);
+      assert.equal(out, "");
+      assert.match(err, /refused/i);
+    });
   },
 });
