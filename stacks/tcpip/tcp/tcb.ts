@@ -1027,7 +1027,9 @@ export class Tcb {
   /** Reads up to `dst.length` in-order bytes; opens the window when it grew enough. */
   recv(dst: Uint8Array, now: Instant): number {
     const n = this.rcvRing.read(dst);
-    if (n > 0 && this.state !== TcpState.Closed && this.synchronized) {
+    // Nothing read: nothing changed (a reader polls until WOULD_BLOCK; do not re-file then).
+    if (n === 0) return 0;
+    if (this.state !== TcpState.Closed && this.synchronized) {
       // RFC 9293 3.8.6.2.2: announce the window once it grew by min(RCV.BUFF/2, MSS);
       // "half-window" (Linux tcp_cleanup_rbuf) also waits until the window open at the sender
       // has fallen to half of the most we offer and would at least double.
