@@ -74,6 +74,8 @@ export class SocketState {
   readonly readWaiters: (() => void)[] = [];
   /** Waiters for inFlight == 0. */
   readonly drainWaiters: (() => void)[] = [];
+  /** Writers waiting for this socket's in-flight SENDs to drop below the per-socket cap. */
+  readonly roomWaiters: (() => void)[] = [];
   /** Closed locally. */
   closed = false;
   constructor(readonly id: number) {}
@@ -213,6 +215,7 @@ export class NkClient {
       s.wakeReaders();
       const d = s.drainWaiters.splice(0);
       for (const f of d) f();
+      for (const f of s.roomWaiters.splice(0)) f();
     }
     for (const w of this.#chunkWaiters.splice(0)) w();
   }

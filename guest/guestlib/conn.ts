@@ -152,7 +152,14 @@ export class NkConn {
     const data = client.device.data;
     const size = data.chunkSize;
     let off = 0;
+    // A per-socket cap on chunks in flight keeps one blocked connection (a peer that stops
+    // reading) from taking every chunk of this guest and stalling its other sockets.
+    const cap = Math.max(2, Math.min(64, data.chunksPerHalf >> 3));
     while (off < p.length) {
+      while (s.inFlight >= cap && s.error === 0 && s.sendError === 0) {
+        await client.waitFor((w) => s.roomWaiters.push(w));
+      }
+      if (s.sendError !== 0) throw errnoError(-s.sendError, "write");
       const chunk = await client.allocChunk();
       if (chunk < 0) throw errnoError(104, "write");
       const len = Math.min(size, p.length - off);
@@ -167,6 +174,7 @@ export class NkConn {
       }, s).then((c) => {
         if (c.result < 0 && s.sendError === 0) s.sendError = c.result;
         if (--s.inFlight === 0) { for (const w of s.drainWaiters.splice(0)) w(); }
+        s.roomWaiters.shift()?.();
       });
       off += len;
     }

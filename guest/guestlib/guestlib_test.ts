@@ -230,3 +230,61 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "GuestLib: a guest that stops reading stalls only its own connection; another guest's 8 MB still flows",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8006 });
+      await l.ready;
+      const lazy = await NkClient.attach({ ctl: e.ctlA }); // never reads
+      const lazyConn = await connectWith(lazy, { hostname: "198.18.0.2", port: 8006 });
+      const toLazy = await l.accept();
+      // The server pushes 32 MB at the lazy guest without waiting: writes pile up in flight.
+      const big = new Uint8Array(1 << 20);
+      let pushed = 0;
+      const pusher = (async () => {
+        try {
+          for (let i = 0; i < 32; i++) {
+            await toLazy.write(big);
+            pushed += big.length;
+          }
+        } catch {
+          // closed at the end of the test
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 300));
+      const stuckAt = pushed;
+      assert.ok(stuckAt < 32 << 20, "the lazy guest's connection is backpressured");
+      // Meanwhile a second guest's transfer on the same NSM completes.
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8006 });
+      const s = await l.accept();
+      const data = new Uint8Array(8 << 20).map((_, i) => i & 0xff);
+      const sending = (async () => {
+        await s.write(data);
+        await s.closeWrite();
+      })();
+      let n = 0;
+      const buf = new Uint8Array(1 << 16);
+      for (;;) {
+        const k = await c.read(buf);
+        if (k === null) break;
+        for (let i = 0; i < k; i++) assert.equal(buf[i], (n + i) & 0xff);
+        n += k;
+      }
+      await sending;
+      assert.equal(n, data.length);
+      assert.ok(pushed <= stuckAt + (2 << 20), "the lazy connection stayed stuck meanwhile");
+      lazyConn.close();
+      toLazy.close();
+      c.close();
+      s.close();
+      lazy.close();
+      await pusher;
+    } finally {
+      await e.done();
+    }
+  },
+);
