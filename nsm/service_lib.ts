@@ -1320,10 +1320,19 @@ class GuestWakeLink implements WaitableLink {
     for (const l of this.#libs) if (l.hasWork()) return true;
     return false;
   }
+  #sleeping: Promise<boolean> | null = null;
+
   wait(timeoutMs: number): Promise<boolean> {
     if (timeoutMs <= 0) return this.#link.wait(0);
     if (this.#hasWork()) return Promise.resolve(true);
-    return this.#sleep(timeoutMs);
+    // A caller that stopped awaiting the previous sleep (NsmRuntime.wake()) gets that same sleep
+    // back rather than a second waitAny over the same doorbells.
+    if (this.#sleeping !== null) return this.#sleeping;
+    const p = this.#sleep(timeoutMs).finally(() => {
+      this.#sleeping = null;
+    });
+    this.#sleeping = p;
+    return p;
   }
   async #sleep(ms: number): Promise<boolean> {
     const bells: Doorbell[] = [];

@@ -150,8 +150,11 @@ export class Doorbell {
     if (winner === -2) return "other";
     if (winner < 0) return hasWork() ? "work" : "timeout";
     const b = bells[winner]!;
-    const n = await b.#read!;
-    b.#read = null;
+    // Another waitAny over the same bell (a caller that stopped awaiting an earlier one) may
+    // share this read: take it through a local and clear the field only if it is still ours.
+    const rd = b.#read;
+    const n = rd === null ? 0 : await rd;
+    if (b.#read === rd) b.#read = null;
     if (n === null) {
       b.closed = true;
       return "closed";
