@@ -187,7 +187,13 @@ const MAX_CALL = 65536; // even, and far below the 512 KiB lane-overflow bound
 const SCRATCH = 65536; // bytes of the first page used as the copy-in area
 /** Extra bytes worth copying to avoid making a view of the range (headers around a payload). */
 const WHOLE_VIEW_SLACK = 256;
-let memBytes = new Uint8Array(simd.memory.buffer);
+/**
+ * The memory's current ArrayBuffer and a byte view of it. `WebAssembly.Memory.buffer` is an API
+ * getter that costs as much as a short sum, so it is read once here and again only after
+ * `simdArena` grows the memory (nothing else can: the instance's exports stay in this module).
+ */
+let memBuffer: ArrayBufferLike = simd.memory.buffer;
+let memBytes = new Uint8Array(memBuffer);
 /** First byte of linear memory free for `simdArena` (the copy-in area comes before it). */
 let arenaNext = SCRATCH;
 
@@ -198,15 +204,14 @@ function fold16(sum: number): number {
 
 /** True when `buffer` is the SIMD module's memory (so sums of it need no copy). */
 export function isSimdMemory(buffer: ArrayBufferLike): boolean {
-  return buffer === simd.memory.buffer;
+  return buffer === memBuffer;
 }
 
 /**
- * The module's linear memory as bytes. Its buffer changes when `simdArena` grows the memory:
- * re-read it rather than keeping it.
+ * The module's linear memory as bytes. It is replaced when `simdArena` grows the memory:
+ * call again rather than keeping it.
  */
 export function simdMemory(): Uint8Array {
-  if (memBytes.buffer !== simd.memory.buffer) memBytes = new Uint8Array(simd.memory.buffer);
   return memBytes;
 }
 
@@ -218,10 +223,14 @@ export function simdMemory(): Uint8Array {
 export function simdArena(bytes: number): Uint8Array {
   const start = (arenaNext + 63) & ~63;
   const need = start + bytes;
-  const have = simd.memory.buffer.byteLength;
-  if (need > have) simd.memory.grow(Math.ceil((need - have) / 65536));
+  const have = memBuffer.byteLength;
+  if (need > have) {
+    simd.memory.grow(Math.ceil((need - have) / 65536));
+    memBuffer = simd.memory.buffer;
+    memBytes = new Uint8Array(memBuffer);
+  }
   arenaNext = need;
-  return new Uint8Array(simd.memory.buffer, start, bytes);
+  return new Uint8Array(memBuffer, start, bytes);
 }
 
 /**
@@ -233,7 +242,7 @@ export function simdArena(bytes: number): Uint8Array {
  */
 export function simdSumRange(data: Uint8Array, start: number, end: number): number {
   let sum = 0;
-  if (data.buffer === simd.memory.buffer) {
+  if (data.buffer === memBuffer) {
     let p = data.byteOffset + start;
     const stop = data.byteOffset + end;
     while (p < stop) {
