@@ -155,6 +155,7 @@ export interface GuestInfo {
 
 const REQUEST_FLAGS = NqeFlag.MORE | NqeFlag.NONBLOCK;
 const ACCEPT_QUEUE_MAX = 256;
+const PARKED_ACCEPTS_PER_GUEST = 4096;
 const INTERESTING = NqeEvent.IN | NqeEvent.OUT | NqeEvent.ERR | NqeEvent.HUP | NqeEvent.RDHUP;
 
 /** A request waiting for the backend (connect, accept, a blocking send, a deferred shutdown). */
@@ -256,6 +257,8 @@ class Guest {
   readonly counters = zeroCounters();
   nextSid = 1;
   bufferBytes = 0;
+  /** Blocking ACCEPTs waiting over all sockets. */
+  parkedAccepts = 0;
   stalledSince = -1;
   bad = 0;
   dead = false;
@@ -793,9 +796,16 @@ export class ServiceLib implements Pollable {
         if (s.accepts.length > 0 || !this.#tryAccept(g, q, s, req)) {
           if (req.flags & NqeFlag.NONBLOCK) {
             this.#complete(q, req, -Errno.EAGAIN, 0);
-          } else if (s.accepts.length >= ACCEPT_QUEUE_MAX) {
+          } else if (
+            s.accepts.length >= ACCEPT_QUEUE_MAX || g.parkedAccepts >= PARKED_ACCEPTS_PER_GUEST
+          ) {
+            // Parked requests cost NSM memory: bounded per socket and per guest.
+            this.#count(g, "limit-memory");
             this.#complete(q, req, -Errno.ENOBUFS, 0);
-          } else s.accepts.push(new Parked(cloneNqe(req, new Nqe())));
+          } else {
+            s.accepts.push(new Parked(cloneNqe(req, new Nqe())));
+            g.parkedAccepts++;
+          }
         }
         return;
       }
@@ -1083,6 +1093,7 @@ export class ServiceLib implements Pollable {
     while (s.accepts.length > 0) {
       if (!this.#tryAccept(g, q, s, s.accepts[0]!.req)) break;
       s.accepts.shift();
+      g.parkedAccepts--;
     }
     while (s.sends.length > 0) {
       const p = s.sends[0]!;
@@ -1223,6 +1234,7 @@ export class ServiceLib implements Pollable {
       if (s.shutdownReq !== null) this.#complete(q, s.shutdownReq.req, -Errno.ECONNABORTED, 0);
     }
     s.connecting = null;
+    g.parkedAccepts -= s.accepts.length;
     s.accepts.length = 0;
     s.sends.length = 0;
     s.shutdownReq = null;
