@@ -7,20 +7,32 @@
 
 import { type Duration, type Instant, SECOND } from "../../../time.ts";
 
-/** RTT smoothing and RTO with backoff. Allocation-free. */
+const SRTT = 0, RTTVAR = 1, MIN_RTT = 2, MIN_RTT_AT = 3, BASE = 4;
+
+/**
+ * RTT smoothing and RTO with backoff. Allocation-free: the fractional estimates live in a
+ * Float64Array, because storing them in object fields allocated a heap number per store in
+ * V8 (two per ACK for SRTT and RTTVAR, measured), while typed-array stores are in place.
+ */
 export class RtoEstimator {
-  /** Smoothed RTT, -1 before the first sample. */
-  srtt: Duration = -1;
-  /** RTT variation, -1 before the first sample. */
-  rttvar: Duration = -1;
-  /** Smallest sample within the last `minRttWindow`, -1 before the first. */
-  minRtt: Duration = -1;
+  readonly #v = new Float64Array([-1, -1, -1, 0, 0]);
   /** How long a minimum stays valid without being matched (Linux tcp_min_rtt_wlen: 300 s). */
   minRttWindow: Duration = 300 * SECOND;
-  private minRttAt: Instant = 0;
   /** Number of consecutive backoffs. */
   backoff = 0;
-  private base: Duration;
+
+  /** Smoothed RTT, -1 before the first sample. */
+  get srtt(): Duration {
+    return this.#v[SRTT]!;
+  }
+  /** RTT variation, -1 before the first sample. */
+  get rttvar(): Duration {
+    return this.#v[RTTVAR]!;
+  }
+  /** Smallest sample within the last `minRttWindow`, -1 before the first. */
+  get minRtt(): Duration {
+    return this.#v[MIN_RTT]!;
+  }
 
   /** Creates an estimator with the RFC 6298 constants supplied by the configuration. */
   constructor(
@@ -29,17 +41,18 @@ export class RtoEstimator {
     readonly maxRto: Duration,
     readonly granularity: Duration,
   ) {
-    this.base = this.clamp(initialRto);
+    this.#v[BASE] = this.clamp(initialRto);
   }
 
   /** Back to the state before any sample. */
   reset(): void {
-    this.srtt = -1;
-    this.rttvar = -1;
-    this.minRtt = -1;
-    this.minRttAt = 0;
+    const v = this.#v;
+    v[SRTT] = -1;
+    v[RTTVAR] = -1;
+    v[MIN_RTT] = -1;
+    v[MIN_RTT_AT] = 0;
     this.backoff = 0;
-    this.base = this.clamp(this.initialRto);
+    v[BASE] = this.clamp(this.initialRto);
   }
 
   private clamp(v: Duration): Duration {
@@ -48,7 +61,7 @@ export class RtoEstimator {
 
   /** The current RTO including backoff (base * 2^backoff, capped at maxRto). */
   get rto(): Duration {
-    let v = this.base;
+    let v = this.#v[BASE]!;
     for (let i = 0; i < this.backoff && v < this.maxRto; i++) v *= 2;
     return v > this.maxRto ? this.maxRto : v;
   }
@@ -57,16 +70,20 @@ export class RtoEstimator {
   sample(r: Duration, now: Instant = 0): void {
     if (r < 0) return;
     this.noteMin(r, now);
-    if (this.srtt < 0) {
-      this.srtt = r;
-      this.rttvar = r / 2;
+    const v = this.#v;
+    let srtt = v[SRTT]!, rttvar = v[RTTVAR]!;
+    if (srtt < 0) {
+      srtt = r;
+      rttvar = r / 2;
     } else {
-      const err = this.srtt - r;
-      this.rttvar = 0.75 * this.rttvar + 0.25 * (err < 0 ? -err : err);
-      this.srtt = 0.875 * this.srtt + 0.125 * r;
+      const err = srtt - r;
+      rttvar = 0.75 * rttvar + 0.25 * (err < 0 ? -err : err);
+      srtt = 0.875 * srtt + 0.125 * r;
     }
-    const k = 4 * this.rttvar;
-    this.base = this.clamp(this.srtt + (k > this.granularity ? k : this.granularity));
+    v[SRTT] = srtt;
+    v[RTTVAR] = rttvar;
+    const k = 4 * rttvar;
+    v[BASE] = this.clamp(srtt + (k > this.granularity ? k : this.granularity));
   }
 
   /**
@@ -76,9 +93,11 @@ export class RtoEstimator {
    */
   noteMin(r: Duration, now: Instant = 0): void {
     if (r < 0) return;
-    if (this.minRtt < 0 || r <= this.minRtt || now - this.minRttAt > this.minRttWindow) {
-      this.minRtt = r;
-      this.minRttAt = now;
+    const v = this.#v;
+    const min = v[MIN_RTT]!;
+    if (min < 0 || r <= min || now - v[MIN_RTT_AT]! > this.minRttWindow) {
+      v[MIN_RTT] = r;
+      v[MIN_RTT_AT] = now;
     }
   }
 
