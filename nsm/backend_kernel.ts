@@ -69,6 +69,8 @@ export interface KernelBackendOptions {
   readonly onWake?: () => void;
 }
 
+/** Storage a connection's rings start with (they double up to SO_RCVBUF/SO_SNDBUF). */
+const INITIAL_RING = 8192;
 /** Smallest and largest SO_RCVBUF/SO_SNDBUF accepted. */
 const MIN_BUF = 4096;
 const MAX_BUF = 64 * 1024 * 1024;
@@ -241,21 +243,27 @@ function isUnspecified(a: SockAddr): boolean {
 
 /**
  * A bounded byte ring. Its storage is handed to Deno's read/write ops as contiguous spans
- * (`freeSpan`/`dataSpan`), so bytes are copied once in each direction.
+ * (`freeSpan`/`dataSpan`), so bytes are copied once in each direction. It starts small and
+ * doubles on demand up to `limit`, so thousands of idle connections cost little memory.
  */
 export class ByteRing {
-  /** Storage. */
-  readonly buf: Uint8Array;
+  #buf: Uint8Array;
   #head = 0;
   #length = 0;
+  readonly #limit: number;
 
-  /** A ring of `capacity` bytes. */
-  constructor(capacity: number) {
-    this.buf = new Uint8Array(capacity);
+  /** A ring of at most `limit` bytes, starting with `initial` bytes of storage. */
+  constructor(limit: number, initial = limit) {
+    this.#limit = limit;
+    this.#buf = new Uint8Array(Math.max(1, Math.min(initial, limit)));
   }
   /** Bytes the ring holds at most. */
   get capacity(): number {
-    return this.buf.length;
+    return this.#limit;
+  }
+  /** Bytes of storage allocated now. */
+  get allocated(): number {
+    return this.#buf.length;
   }
   /** Bytes queued. */
   get length(): number {
@@ -263,36 +271,61 @@ export class ByteRing {
   }
   /** Bytes that still fit. */
   get free(): number {
-    return this.buf.length - this.#length;
+    return this.#limit - this.#length;
+  }
+  /**
+   * Grows the storage to hold `need` bytes (doubling, capped at the limit), moving the data to
+   * the front. Safe while a write holds a `dataSpan()` of the old storage (it is left intact
+   * and the bytes keep their order); not while a read into a `freeSpan()` is outstanding.
+   */
+  #grow(need: number): void {
+    let cap = this.#buf.length;
+    if (need <= cap || cap >= this.#limit) return;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(Math.min(cap, this.#limit));
+    const first = Math.min(this.#length, this.#buf.length - this.#head);
+    next.set(this.#buf.subarray(this.#head, this.#head + first));
+    next.set(this.#buf.subarray(0, this.#length - first), first);
+    this.#buf = next;
+    this.#head = 0;
+  }
+  /** Grows the storage (up to the limit) to hold `need` bytes; see `#grow` for when it is safe. */
+  reserve(need: number): void {
+    this.#grow(need);
   }
   /** Copies as much of `src` as fits; returns the count. */
   push(src: Uint8Array): number {
     const n = Math.min(src.length, this.free);
-    const cap = this.buf.length;
+    this.#grow(this.#length + n);
+    const cap = this.#buf.length;
     const tail = (this.#head + this.#length) % cap;
     const first = Math.min(n, cap - tail);
-    this.buf.set(src.subarray(0, first), tail);
-    if (n > first) this.buf.set(src.subarray(first, n), 0);
+    this.#buf.set(src.subarray(0, first), tail);
+    if (n > first) this.#buf.set(src.subarray(first, n), 0);
     this.#length += n;
     return n;
   }
   /** Moves up to `dst.length` bytes out; returns the count. */
   pop(dst: Uint8Array): number {
     const n = Math.min(dst.length, this.#length);
-    const cap = this.buf.length;
+    const cap = this.#buf.length;
     const first = Math.min(n, cap - this.#head);
-    dst.set(this.buf.subarray(this.#head, this.#head + first));
-    if (n > first) dst.set(this.buf.subarray(0, n - first), first);
+    dst.set(this.#buf.subarray(this.#head, this.#head + first));
+    if (n > first) dst.set(this.#buf.subarray(0, n - first), first);
     this.consume(n);
     return n;
   }
-  /** The contiguous free bytes after the data (empty when full). */
+  /**
+   * The contiguous free bytes after the data (empty when full). Grows the storage first when
+   * it is full below the limit, so call it only when no read into a span is outstanding.
+   */
   freeSpan(): Uint8Array {
-    const cap = this.buf.length;
-    if (this.#length === cap) return this.buf.subarray(0, 0);
+    if (this.#length === this.#buf.length) this.#grow(this.#length * 2);
+    const cap = this.#buf.length;
+    if (this.#length === cap) return this.#buf.subarray(0, 0);
     const tail = (this.#head + this.#length) % cap;
     const end = tail >= this.#head ? cap : this.#head;
-    return this.buf.subarray(tail, tail === 0 && this.#length === 0 ? cap : end);
+    return this.#buf.subarray(tail, tail === 0 && this.#length === 0 ? cap : end);
   }
   /** Marks `n` bytes written into `freeSpan()` as data. */
   commit(n: number): void {
@@ -300,8 +333,8 @@ export class ByteRing {
   }
   /** The contiguous data bytes at the head (empty when empty). */
   dataSpan(): Uint8Array {
-    const end = Math.min(this.#head + this.#length, this.buf.length);
-    return this.buf.subarray(this.#head, end);
+    const end = Math.min(this.#head + this.#length, this.#buf.length);
+    return this.#buf.subarray(this.#head, end);
   }
   /**
    * Drops `n` bytes from the head. The head never jumps, even when the ring empties: a read
@@ -309,7 +342,7 @@ export class ByteRing {
    */
   consume(n: number): void {
     this.#length -= n;
-    this.#head = (this.#head + n) % this.buf.length;
+    this.#head = (this.#head + n) % this.#buf.length;
   }
   /**
    * Moves an empty ring's head to 0 so the next `freeSpan()` is the whole buffer. Only when no
@@ -873,8 +906,9 @@ export class KernelBackend implements SocketBackend {
   #established(s: KSock, c: Deno.TcpConn): void {
     s.conn = c;
     s.state = St.Connected;
-    s.rx = new ByteRing(s.rcvBuf);
-    s.tx = new ByteRing(s.sndBuf);
+    // Small at first, doubling on demand: an idle connection costs 2 x 8 KiB.
+    s.rx = new ByteRing(s.rcvBuf, INITIAL_RING);
+    s.tx = new ByteRing(s.sndBuf, INITIAL_RING);
     try {
       c.setNoDelay(s.noDelay);
       if (s.keepAlive) c.setKeepAlive(true);
@@ -901,8 +935,9 @@ export class KernelBackend implements SocketBackend {
         }
         let n: number | null;
         rx.rewind(); // no read is outstanding here
+        const span = rx.freeSpan();
         try {
-          n = await c.read(rx.freeSpan());
+          n = await c.read(span);
         } catch (e) {
           if (s.state !== St.Connected || s.conn !== c) return;
           this.#fail(s, errnoOf(e));
@@ -919,6 +954,8 @@ export class KernelBackend implements SocketBackend {
         if (s.shutRd) continue; // SHUT_RD: keep the peer flowing, drop what arrives
         const wasEmpty = rx.length === 0;
         rx.commit(n);
+        // A read that filled its whole span suggests more is waiting: read bigger next time.
+        if (n === span.length) rx.reserve(rx.allocated * 2);
         if (wasEmpty) this.#mark(s);
       }
     } catch (e) {

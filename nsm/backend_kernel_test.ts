@@ -79,6 +79,31 @@ Deno.test("ByteRing: bytes written into a freeSpan stay valid when the ring empt
   assert.equal(r.freeSpan().length, 8, "rewound once nothing is outstanding");
 });
 
+Deno.test("ByteRing grows from its initial storage up to its limit, keeping order, even mid-write", () => {
+  const r = new ByteRing(64, 4);
+  assert.equal(r.allocated, 4);
+  r.push(new Uint8Array([1, 2, 3]));
+  r.pop(new Uint8Array(2)); // head now 2: the data wraps after the next push
+  r.push(new Uint8Array([4, 5]));
+  const inFlight = r.dataSpan(); // a write holds [3] of the old storage
+  assert.deepEqual(inFlight, new Uint8Array([3, 4]));
+  assert.equal(r.push(new Uint8Array(Array.from({ length: 10 }, (_, i) => 6 + i))), 10);
+  assert.equal(r.allocated, 16, "doubled until 13 bytes fit");
+  assert.deepEqual(inFlight, new Uint8Array([3, 4]), "the old storage is left intact");
+  r.consume(inFlight.length); // the write completes
+  const out = new Uint8Array(11);
+  assert.equal(r.pop(out), 11);
+  assert.deepEqual(out, new Uint8Array([5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]));
+  assert.equal(r.push(new Uint8Array(100)), 64, "never beyond the limit");
+  assert.equal(r.allocated, 64);
+  assert.equal(r.free, 0);
+  const g = new ByteRing(32, 8);
+  g.freeSpan().fill(1);
+  g.commit(8);
+  assert.equal(g.freeSpan().length, 8, "a full ring below its limit grows for the next read");
+  assert.equal(g.allocated, 16);
+});
+
 Deno.test("parseHostInto/sockAddrHost round-trip IPv4, IPv6 and mapped addresses", () => {
   const a = new SockAddr();
   assert.ok(parseHostInto("198.18.0.1", 80, a));
