@@ -342,3 +342,45 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "--stack kernel: two guests at once, each to its own kernel peer, 20 MB each way, intact",
+  ignore: req.ignore,
+  async fn(): Promise<void> {
+    req.assert();
+    await withKernelNsm(async (ns, ctl) => {
+      const size = 20 * MB;
+      const peers = [7011, 7012].map((port, i) =>
+        peer(ns, [
+          "--listen",
+          "198.18.0.2",
+          String(port),
+          "--send",
+          String(size),
+          "--seed",
+          `${20 + i}`,
+        ])
+      );
+      try {
+        for (const p of peers) await p.lines(/^listening$/);
+        const runs = [0, 1].map(async (i) => {
+          const up = pattern(10 + i, size);
+          const g = nkcat(["--ctl", ctl, "198.18.0.2", String(7011 + i)]);
+          const [, down, st] = await Promise.all([feed(g, up), drainHash(g), g.status]);
+          assert.equal(st.code, 0, await new Response(g.stderr).text());
+          const res = JSON.parse(await peers[i]!.lines(/^\{/));
+          assert.equal(res.received, size);
+          assert.equal(res.sha256, sha(up), `guest ${i} -> peer intact`);
+          assert.equal(down.bytes, size);
+          assert.equal(down.sha256, sha(pattern(20 + i, size)), `peer -> guest ${i} intact`);
+        });
+        await Promise.all(runs);
+      } finally {
+        for (const p of peers) {
+          kill(p);
+          await p.done;
+        }
+      }
+    });
+  },
+});

@@ -552,3 +552,56 @@ Deno.test("KernelBackend: options Deno exposes work, the rest answer ENOPROTOOPT
     h.dispose();
   }
 });
+
+Deno.test("KernelBackend: 1000 connections at once through one listener, each echoed intact", async () => {
+  const h = new Harness();
+  try {
+    const lid = h.b.socket(Family.INET, SockType.STREAM, 0);
+    assert.equal(h.b.bind(lid, addr(A4, 0)), 0);
+    assert.equal(h.b.listen(lid, 4096), 0);
+    const la = new SockAddr();
+    h.b.localAddr(lid, la);
+    const N = 1000;
+    const conns = await Promise.all(
+      Array.from({ length: N }, () => Deno.connect({ hostname: A4, port: la.port })),
+    );
+    const ids = new Set<number>();
+    const peer = new SockAddr();
+    await h.until("all accepted", () => {
+      for (;;) {
+        const id = h.b.accept(lid, peer);
+        if (id < 0) break;
+        ids.add(id);
+      }
+      return ids.size === N;
+    }, 20_000);
+    // Every client sends its index; the backend echoes what it reads.
+    await Promise.all(conns.map((c, i) => c.write(new TextEncoder().encode(`#${i}.`))));
+    const buf = new Uint8Array(64);
+    let echoed = 0;
+    const pending = new Set(ids);
+    await h.until("all echoed", () => {
+      for (const id of pending) {
+        const n = h.b.recv(id, buf, 0);
+        if (n > 0) {
+          assert.equal(h.b.send(id, buf.subarray(0, n), false, 0), n);
+          echoed++;
+          pending.delete(id);
+        }
+      }
+      return pending.size === 0;
+    }, 20_000);
+    assert.equal(echoed, N);
+    const back = await Promise.all(conns.map(async (c) => {
+      const b = new Uint8Array(64);
+      const n = await c.read(b);
+      return new TextDecoder().decode(b.subarray(0, n!));
+    }));
+    back.forEach((s, i) => assert.equal(s, `#${i}.`));
+    for (const c of conns) c.close();
+    for (const id of ids) assert.equal(h.b.close(id, 0), 0);
+    assert.equal(h.b.socketCount, 1, "only the listener is left");
+  } finally {
+    h.dispose();
+  }
+});
