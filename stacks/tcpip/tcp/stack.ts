@@ -18,6 +18,7 @@ import type { Instant } from "../../time.ts";
 import { IpAddress } from "../wire/address.ts";
 import {
   pseudoHeaderSumV4,
+  pseudoHeaderSumV4Bytes,
   pseudoHeaderSumV6,
   transportChecksumOk,
   writeTransportChecksum,
@@ -234,7 +235,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   #receive(info: IpReceiveInfo, payload: Uint8Array, now: Instant): void {
     if (!info.checksumVerified) {
       const pseudo = info.version === 4
-        ? pseudoHeaderSumV4(be32(info.src), be32(info.dst), IP_PROTOCOL_TCP, payload.length)
+        ? pseudoHeaderSumV4Bytes(info.src, info.dst, IP_PROTOCOL_TCP, payload.length)
         : pseudoHeaderSumV6(info.src, info.dst, IP_PROTOCOL_TCP, payload.length);
       if (!transportChecksumOk(payload, pseudo)) {
         this.counters.drop("bad-checksum");
@@ -1072,10 +1073,6 @@ function checkCc(name: string): void {
       }`,
     );
   }
-}
-
-function be32(b: Uint8Array): number {
-  return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 }
 
 function pseudoFor(local: IpAddress, remote: IpAddress, length: number): number {

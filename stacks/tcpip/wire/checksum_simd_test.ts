@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import {
   foldChecksum,
   onesComplementSumRangeScalar as onesComplementSumRange,
+  pseudoHeaderSumV4,
+  pseudoHeaderSumV4Bytes,
 } from "./checksum.ts";
 import {
   SIMD_CHECKSUM_AVAILABLE,
@@ -77,5 +79,17 @@ Deno.test("foldChecksum() equals a reference end-around-carry fold at the 16/32-
   for (let i = 0; i < 20000; i++) {
     const x = Math.floor(r() * 2 ** (1 + ((i % 53) | 0)));
     assert.equal(foldChecksum(x), reference(x), `sum ${x}`);
+  }
+});
+
+Deno.test("pseudoHeaderSumV4Bytes() equals pseudoHeaderSumV4() of the same addresses as u32", () => {
+  const r = rng(5);
+  for (let i = 0; i < 2000; i++) {
+    const a = new Uint8Array(4).map(() => (r() * 256) | 0);
+    const b = new Uint8Array(4).map(() => (r() * 256) | 0);
+    const len = (r() * 65536) | 0;
+    const u32 = (x: Uint8Array): number =>
+      ((x[0]! << 24) | (x[1]! << 16) | (x[2]! << 8) | x[3]!) >>> 0;
+    assert.equal(pseudoHeaderSumV4Bytes(a, b, 6, len), pseudoHeaderSumV4(u32(a), u32(b), 6, len));
   }
 });
