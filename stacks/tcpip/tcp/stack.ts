@@ -1081,13 +1081,17 @@ function pseudoFor(local: IpAddress, remote: IpAddress, length: number): number 
     : pseudoHeaderSumV6(local.bytes, remote.bytes, IP_PROTOCOL_TCP, length);
 }
 
-/** FNV-1a style hash of a 4-tuple over raw address bytes (no allocation). */
+/**
+ * FNV-1a style hash of a 4-tuple over raw address bytes (no allocation). Kept to 30 bits: a
+ * larger value is not a small integer in V8, so it was boxed as a heap number (an allocation
+ * per segment) when passed to the lookup and used as the Map key.
+ */
 function tupleHash(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
   let h = (0x811c9dc5 ^ ((lport << 16) | rport)) >>> 0;
   for (let i = 0; i < local.length; i++) h = Math.imul(h ^ local[i]!, 0x01000193);
   for (let i = 0; i < remote.length; i++) h = Math.imul(h ^ remote[i]!, 0x01000193);
   h ^= h >>> 15;
-  return h >>> 0;
+  return h & 0x3fffffff;
 }
 
 export { ERROR, HANGUP, READABLE, WRITABLE };
