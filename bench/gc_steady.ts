@@ -18,7 +18,7 @@
  * The parent re-runs this file as a child with the V8 flags it needs (`--trace-gc`,
  * `--expose-gc`)
  * and parses the child's output; `--json` prints one JSON object:
- * `{ seconds, segments, acks, wallMs, nsPerSegment, gcs: { scavenge, markCompact, other },
+ * `{ seconds, segments, acks, wallMs, nsPerSegment, gcs: { scavenge, markCompact, other, pauseMs },
  *    bytesPerSegment }`. tests/tcp_gc_steady_test.ts uses it.
  *
  * @module
@@ -40,7 +40,7 @@ export interface GcSteadyResult {
   /** Wall ns per data segment (both stacks' work, ACKs included). */
   nsPerSegment: number;
   /** Garbage collections in the counted interval, by kind. */
-  gcs: { scavenge: number; markCompact: number; other: number };
+  gcs: { scavenge: number; markCompact: number; other: number; pauseMs: number };
   /** Heap bytes allocated per data segment (window without GC), or -1 when not measured. */
   bytesPerSegment: number;
   /** Mean packets per poll that received any (over the whole run). */
@@ -148,8 +148,11 @@ export async function measureGcSteady(
   const b = lines.findIndex((l) => l.includes("testing"));
   const e = lines.findIndex((l, i) => i > b && l.includes("testing"));
   if (b < 0 || e < b || res === undefined) throw new Error(`unexpected child output:\n${text}`);
-  const gcs = { scavenge: 0, markCompact: 0, other: 0 };
+  const gcs = { scavenge: 0, markCompact: 0, other: 0, pauseMs: 0 };
   for (const l of lines.slice(b + 1, e)) {
+    // "... MB, pooled: 0.0 MB, 0.27 / 0.00 ms ...": the main-thread pause comes first.
+    const m = / ([0-9.]+) \/ [0-9.]+ ms/.exec(l);
+    if (m !== null) gcs.pauseMs += Number(m[1]);
     if (l.includes("Scavenge")) gcs.scavenge++;
     else if (l.includes("Mark-Compact") || l.includes("Mark-sweep")) gcs.markCompact++;
     else gcs.other++;
@@ -175,7 +178,9 @@ if (import.meta.main) {
         `${r.seconds} virtual s of 1 Gbit/s bulk between two stacks: ${r.segments} data segments, ` +
           `${r.acks} ACKs, ${r.wallMs.toFixed(0)} ms wall (${r.nsPerSegment.toFixed(0)} ns per ` +
           `data segment, both ends)\nGCs: ${r.gcs.scavenge} scavenges, ${r.gcs.markCompact} ` +
-          `mark-compacts, ${r.gcs.other} other\nheap allocated per data segment: ${
+          `mark-compacts, ${r.gcs.other} other; ${
+            r.gcs.pauseMs.toFixed(1)
+          } ms of pauses\nheap allocated per data segment: ${
             r.bytesPerSegment < 0 ? "n/a" : r.bytesPerSegment.toFixed(1) + " B"
           }; mean receive batch ${r.batch.toFixed(1)} packets`,
       );
