@@ -1,6 +1,7 @@
 /**
  * The zero-copy wire layer: views and reprs for Ethernet, ARP, IPv4, IPv6, ICMP, ICMPv6, UDP
- * and TCP, the Internet checksum, drop reasons, and a whole-frame walker.
+ * and TCP, the Internet checksum (with its WebAssembly SIMD path), drop reasons, and a
+ * whole-frame walker.
  *
  * @module
  */
@@ -8,6 +9,7 @@
 export * from "./address.ts";
 export * from "./arp.ts";
 export * from "./checksum.ts";
+export * from "./checksum_simd.ts";
 export * from "./drop.ts";
 export * from "./ethernet.ts";
 export * from "./frame.ts";
