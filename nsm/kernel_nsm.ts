@@ -10,9 +10,11 @@
  * and print `stopped {json}`. `deno task nsm --stack kernel` is meant to call `startKernelNsm`.
  *
  * The loop: poll the ServiceLib (rings + the backend's ready list); while anything happens,
- * yield to Deno's event loop after every pass (the kernel's socket I/O completes only there,
- * and a MessagePort yield costs ~20 us); after `spinNs` without work sleep until a doorbell,
- * a socket event (`KernelBackend.wait`) or the next deadline.
+ * yield to Deno's event loop and its I/O driver after every pass (`KernelBackend.yield()`, a
+ * thread-pool hop of ~8 us: the kernel's socket I/O completes only there); after `spinNs`
+ * without work sleep until a doorbell, a socket event (`KernelBackend.wait`) or the next
+ * deadline. Measured (guest nkperf -> kernel NSM -> iperf3 -s on a veth pair): 10.1 Gbit/s,
+ * reverse 8.0 Gbit/s; iperf3 kernel-to-kernel on the same pair: 24.9 Gbit/s.
  *
  * @module
  */
