@@ -28,6 +28,9 @@ import { TapLink } from "../xdp/tap.ts";
 import { XdpLink } from "../xdp/xdp_link.ts";
 import { NsmRuntime, type WaitableLink } from "./runtime.ts";
 import { type ServiceKind, Services } from "./services.ts";
+import { TcpipBackend } from "./backend_tcpip.ts";
+import { defaultCtlPath } from "./ctl_path.ts";
+import { ServiceLib, ServiceLibError } from "./service_lib.ts";
 
 /** A command-line mistake; the message says which flag and what to give. */
 export class NsmUsageError extends Error {
@@ -68,6 +71,10 @@ export interface NsmOptions {
   readonly partialChecksums: "auto" | "on" | "off";
   /** TCP congestion control name. */
   readonly congestion: string | undefined;
+  /** Control socket for guests (ServiceLib), or null with --no-ctl. */
+  readonly ctl: string | null;
+  /** --ctl was given explicitly (a busy path is then an error, not a warning). */
+  readonly ctlGiven: boolean;
 }
 
 /** The usage text. */
@@ -90,6 +97,9 @@ export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN 
   --partial-checksums M   auto | on | off: accept TCP/UDP checksums left partial by a local
                           Linux peer (auto: only on veth)
   --cc NAME               TCP congestion control (default reno)
+  --ctl PATH              control socket guests attach to (GuestLib, nkcat; default
+                          $NSM_CTL, $XDG_RUNTIME_DIR/nsm/ctl.sock, /run/nsm/ctl.sock as root)
+  --no-ctl                serve no guests
   --help                  this text`;
 
 function parsePrefix(flag: string, text: string, version: 4 | 6): {
@@ -156,6 +166,8 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
   let xdpModeGiven = false;
   let partialChecksums: NsmOptions["partialChecksums"] = "auto";
   let congestion: string | undefined;
+  let ctl: string | null = defaultCtlPath();
+  let ctlGiven = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     let flag = a;
@@ -175,6 +187,13 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
       return v;
     };
     switch (flag) {
+      case "--ctl":
+        ctl = takeValue();
+        ctlGiven = true;
+        break;
+      case "--no-ctl":
+        ctl = null;
+        break;
       case "--link": {
         if (link !== undefined) throw new NsmUsageError("--link given twice; the NSM drives one");
         link = takeValue();
@@ -295,6 +314,8 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
     ring,
     partialChecksums,
     congestion,
+    ctl,
+    ctlGiven,
   };
 }
 
@@ -453,9 +474,29 @@ export async function main(args: readonly string[]): Promise<number> {
     });
     iface.register(tcp);
     const udp = iface.createUdp();
-    const services = new Services(tcp, udp);
+    // Guests' sockets and the services share TcpStack's one ready list: the services drain it
+    // through the backend's view so neither steals the other's events.
+    const backend = new TcpipBackend(tcp, udp);
+    const services = new Services(backend.servicesView(), udp);
     for (const s of o.services) services.serve(s.kind, s.port);
-    const rt = new NsmRuntime(link, iface);
+    let sl = o.ctl === null
+      ? null
+      : new ServiceLib(backend, { ctlPath: o.ctl, log: (l) => console.error(`nsm: ${l}`) });
+    try {
+      await sl?.listen();
+    } catch (e) {
+      if (!(e instanceof ServiceLibError)) throw e;
+      if (o.ctlGiven) {
+        console.error(`nsm: ${e.message}`);
+        return 2;
+      }
+      // Only the default path is taken (another NSM on this machine): serve the network
+      // without guests rather than fail; --ctl PATH makes it an error.
+      console.error(`nsm: ${e.message}; serving without guests`);
+      sl = null;
+    }
+    const rt = new NsmRuntime(sl === null ? link : sl.wrapLink(link), iface);
+    if (sl !== null) rt.add(sl);
     rt.add(services);
     let signal = "";
     const onSignal = (name: string) => (): void => {
@@ -473,17 +514,19 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(
       `ready ${opened.describe} mtu=${link.mtu} mac=${
         [...link.mac].map((b) => b.toString(16).padStart(2, "0")).join(":")
-      } addresses=${addrs.join(",")} services=${svc}`,
+      } addresses=${addrs.join(",")} services=${svc}${sl === null ? "" : ` ctl=${sl.ctlPath}`}`,
     );
     await rt.run();
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onTerm);
+    sl?.close(monotonicNow()); // guests' sockets are reset, their devices freed
     services.close(monotonicNow());
     iface.poll(monotonicNow()); // push the RSTs
     console.log(`stopped ${signal || "stop()"} ${
       JSON.stringify({
         loop: rt.stats,
         services: services.stats,
+        ...(sl !== null ? { servicelib: sl.stats } : {}),
         link: opened.stats(),
         drops: iface.drops.snapshot?.() ?? {},
         partialChecksums: iface.counters.partialChecksums,
