@@ -5,6 +5,7 @@
  *
  * ```
  * deno run -A --unstable-net nsm/kernel_nsm.ts [--ctl PATH] [--rcvbuf BYTES] [--sndbuf BYTES]
+ *                                              [--stall-ms MS]
  * ```
  * Prints `ready stack=kernel ctl=PATH` once serving; SIGINT/SIGTERM reset every guest socket
  * and print `stopped {json}`. `deno task nsm --stack kernel` is meant to call `startKernelNsm`.
@@ -121,6 +122,8 @@ export interface KernelNsmArgs {
   rcvBuf?: number;
   /** SO_SNDBUF default of connections. */
   sndBuf?: number;
+  /** Disconnect a guest whose completion ring stays full this long (ms). */
+  stallMs?: number;
 }
 
 /** Parses the command line; throws Error with a usage message. */
@@ -141,9 +144,13 @@ export function parseKernelNsmArgs(args: string[]): KernelNsmArgs {
     if (a === "--ctl") o.ctl = v();
     else if (a === "--rcvbuf") o.rcvBuf = bytes();
     else if (a === "--sndbuf") o.sndBuf = bytes();
-    else {
+    else if (a === "--stall-ms") {
+      const n = Number(v());
+      if (!Number.isInteger(n) || n < 1) throw new Error("--stall-ms needs a positive integer");
+      o.stallMs = n;
+    } else {
       throw new Error(
-        `unknown flag ${a}\nusage: kernel_nsm.ts [--ctl PATH] [--rcvbuf BYTES] [--sndbuf BYTES]`,
+        `unknown flag ${a}\nusage: kernel_nsm.ts [--ctl PATH] [--rcvbuf BYTES] [--sndbuf BYTES] [--stall-ms MS]`,
       );
     }
   }
@@ -167,7 +174,10 @@ async function main(args: string[]): Promise<number> {
       ...(o.rcvBuf !== undefined ? { rcvBuf: o.rcvBuf } : {}),
       ...(o.sndBuf !== undefined ? { sndBuf: o.sndBuf } : {}),
     },
-    serviceLib: { log: (line) => console.error(`kernel_nsm: ${line}`) },
+    serviceLib: {
+      log: (line) => console.error(`kernel_nsm: ${line}`),
+      ...(o.stallMs !== undefined ? { stallNs: o.stallMs * 1e6 } : {}),
+    },
   });
   const stop = (): void => {
     void nsm.stop().then((s) => console.log(`stopped ${JSON.stringify(s)}`));

@@ -15,6 +15,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { pattern } from "./support/kernel_peer.ts";
+import { Errno } from "../nsm/backend.ts";
+import { NqeFlag, NqeOp } from "../nsm/nqe.ts";
+import { RawGuest } from "../nsm/raw_guest.ts";
 import { needsAll, needsRoot, needsTool } from "./support/require.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -187,7 +190,7 @@ function sha(b: Uint8Array): string {
 }
 
 /** Starts the kernel NSM in `ns`; returns it once it printed `ready`. */
-async function startKernelNsmIn(ns: string, ctl: string): Promise<Proc> {
+async function startKernelNsmIn(ns: string, ctl: string, extra: string[] = []): Promise<Proc> {
   const p = spawn("ip", [
     "netns",
     "exec",
@@ -199,6 +202,7 @@ async function startKernelNsmIn(ns: string, ctl: string): Promise<Proc> {
     `${ROOT}nsm/kernel_nsm.ts`,
     "--ctl",
     ctl,
+    ...extra,
   ]);
   await p.lines(/^ready stack=kernel ctl=/);
   return p;
@@ -220,13 +224,17 @@ function peer(ns: string, args: string[]): Proc {
 const MB = 1024 * 1024;
 const SIZE = 100 * MB;
 
-async function withKernelNsm(fn: (ns: string, ctl: string) => Promise<void>): Promise<void> {
+async function withKernelNsm(
+  fn: (ns: string, ctl: string) => Promise<void>,
+  extra: string[] = [],
+  check: (stopped: Record<string, Record<string, unknown>>) => void = () => {},
+): Promise<void> {
   const ns = await createKernelNetns();
   const dir = await Deno.makeTempDir({ prefix: "nsm-kernel-" });
   const ctl = `${dir}/k.sock`;
   let nsm: Proc | null = null;
   try {
-    nsm = await startKernelNsmIn(ns, ctl);
+    nsm = await startKernelNsmIn(ns, ctl, extra);
     await fn(ns, ctl);
     nsm.child.kill("SIGTERM");
     const st = await nsm.done;
@@ -235,6 +243,7 @@ async function withKernelNsm(fn: (ns: string, ctl: string) => Promise<void>): Pr
     assert.ok(stopped !== undefined, nsm.out.join("\n"));
     const s = JSON.parse(stopped.slice(8));
     assert.equal(s.backend.internalErrors, 0, "no exception inside the backend's I/O tasks");
+    check(s);
   } finally {
     if (nsm !== null) kill(nsm);
     await deleteNetns(ns);
@@ -380,6 +389,151 @@ Deno.test({
           kill(p);
           await p.done;
         }
+      }
+    });
+  },
+});
+
+async function poll<T>(f: () => T | undefined, ms = 5000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function closedByNsm(g: RawGuest, ms = 5000): Promise<boolean> {
+  const buf = new Uint8Array(16);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
+  const r = await Promise.race([g.ctl.read(buf).catch(() => null), t]);
+  clearTimeout(timer);
+  return r === null;
+}
+
+Deno.test({
+  name:
+    "--stack kernel: a hostile guest gets error completions and is disconnected (index jump, undrained ring) while another guest's 50 MB transfer stays intact",
+  ignore: req.ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(): Promise<void> {
+    req.assert();
+    await withKernelNsm(
+      async (ns, ctl) => {
+        const size = 50 * MB;
+        const pr = peer(ns, ["--listen", "198.18.0.2", "7021", "--send", "0"]);
+        try {
+          await pr.lines(/^listening$/);
+          const data = pattern(5, size);
+          const a = nkcat(["--ctl", ctl, "198.18.0.2", "7021"]);
+          const moved = Promise.all([drainHash(a), feed(a, data)]);
+
+          const h = await RawGuest.attach(ctl);
+          const ask = async (fill: Parameters<RawGuest["submit"]>[0], send = false, rsv = 0) => {
+            const id = h.submit(fill, send, rsv);
+            return await poll(() => h.completions().find((c) => c.requestId === id));
+          };
+          assert.equal((await ask((n) => n.op = 200)).result, -Errno.ENOSYS, "unknown op");
+          assert.equal((await ask((n) => n.op = NqeOp.RECV)).result, -Errno.ENOSYS, "NSM-only op");
+          assert.equal((await ask((n) => n.op = NqeOp.NOP, false, 1)).result, -Errno.EINVAL);
+          for (const sid of [1, 2, 0xffff_ffff]) {
+            const c = await ask((n) => {
+              n.op = NqeOp.SHUTDOWN;
+              n.socketId = sid;
+              n.arg0 = 2;
+            });
+            assert.equal(c.result, -Errno.EBADF, `socket ${sid} is not this guest's`);
+          }
+          const sock = (await ask((n) => {
+            n.op = NqeOp.SOCKET;
+            n.arg0 = 2;
+            n.arg1 = 2;
+          })).result;
+          assert.ok(sock > 0, `UDP socket on the kernel: ${sock}`);
+          for (const [off, len] of [[0xffff_fff0, 64], [h.dev.data.peerBase, 8], [100, 1 << 20]]) {
+            const c = await ask((n) => {
+              n.op = NqeOp.SENDTO;
+              n.socketId = sock;
+              n.dataOffset = off!;
+              n.dataLength = len!;
+              n.family = 2;
+              n.port = 9;
+            }, true);
+            assert.equal(c.result, -Errno.EFAULT, `data ${off}+${len}`);
+            assert.equal(c.flags & NqeFlag.CHUNK_RETURNED, 0);
+          }
+          h.corruptIndex("job", h.qs.job.index + 5000);
+          assert.ok(await closedByNsm(h), "the NSM closes a guest whose job ring index jumped");
+          h.close();
+
+          const s = await RawGuest.attach(ctl);
+          let submitted = 0;
+          for (let burst = 0; burst < 100; burst++) {
+            let k = 0;
+            while (s.submit((n) => n.op = NqeOp.NOP) > 0) k++;
+            submitted += k;
+            if (k === 0 && submitted > 2 * s.qs.job.capacity) break;
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          assert.ok(await closedByNsm(s, 5000), "stalled guest disconnected");
+          s.close();
+
+          const [down] = await moved;
+          assert.equal((await a.status).code, 0);
+          assert.equal(down.bytes, 0);
+          const res = JSON.parse(await pr.lines(/^\{/));
+          assert.equal(res.received, size);
+          assert.equal(res.sha256, sha(data), "the other guest's transfer is intact");
+        } finally {
+          kill(pr);
+          await pr.done;
+        }
+      },
+      ["--stall-ms", "300"],
+      (stopped) => {
+        const rejected = stopped.serviceLib!.rejected as Record<string, number>;
+        assert.equal(rejected["ring-fault"], 1);
+        assert.equal(rejected["stalled"], 1);
+        assert.ok(rejected["bad-data"]! >= 3);
+        assert.ok(rejected["bad-socket"]! >= 3);
+      },
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "--stack kernel: a guest killed mid-transfer has its kernel connection torn down (the peer's writes fail, no hang)",
+  ignore: req.ignore,
+  async fn(): Promise<void> {
+    req.assert();
+    await withKernelNsm(async (ns, ctl) => {
+      const pr = peer(ns, ["--listen", "198.18.0.2", "7031", "--send", String(1024 * MB)]);
+      try {
+        await pr.lines(/^listening$/);
+        const g = nkcat(["--ctl", ctl, "198.18.0.2", "7031"]);
+        // Read a little, then die without closing anything.
+        const reader = g.stdout.getReader();
+        let got = 0;
+        while (got < 4 * MB) got += (await reader.read()).value?.length ?? 0;
+        g.kill("SIGKILL");
+        await g.status;
+        reader.releaseLock();
+        await g.stdout.cancel().catch(() => {});
+        await g.stderr.cancel().catch(() => {});
+        const st = await Promise.race([
+          pr.done,
+          new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
+        ]);
+        assert.ok(st !== null, "the peer's connection ended");
+        assert.ok(!st.success, "the peer saw an error, not a clean end");
+        assert.match(pr.err.join("\n"), /ConnectionReset|BrokenPipe/);
+      } finally {
+        kill(pr);
+        await pr.done;
       }
     });
   },
