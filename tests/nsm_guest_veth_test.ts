@@ -19,6 +19,7 @@ import { ServiceLib } from "../nsm/service_lib.ts";
 import { createTcpipHost } from "../nsm/stack_host.ts";
 import { monotonicNow } from "../stacks/time.ts";
 import { needsAll, needsRoot, needsTool } from "./support/require.ts";
+import { NsmProcess } from "./support/nsm_peer.ts";
 
 const gate = needsAll(needsRoot(), needsTool("ip"), needsTool("python3"));
 const iperf = needsTool("iperf3");
@@ -268,6 +269,62 @@ Deno.test({
       console.log(`  nkperf -> iperf3: ${(bps / 1e9).toFixed(2)} Gbit/s`);
     } finally {
       await e.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "deno task nsm --ctl: a guest nkcat reaches a Linux peer through the NSM program while its echo service keeps serving the peer",
+  ignore: gate.ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(): Promise<void> {
+    gate.assert();
+    const lab = await Lab.up({ offloads: "off" });
+    const dir = await Deno.makeTempDir({ prefix: "nsm-cli-" });
+    const ctl = `${dir}/ctl.sock`;
+    let nsm: NsmProcess | null = null;
+    try {
+      nsm = await NsmProcess.start(null, [
+        ...["--link", `xdp:${lab.nsmIf}`, "--ip", "198.18.0.1/24", "--ip6", "fd00::1/64"],
+        ...["--echo", "7", "--ctl", ctl],
+      ]);
+      assert.match(nsm.ready, new RegExp(` ctl=${ctl}$`));
+      const up = `${dir}/up.bin`, down = `${dir}/down.bin`, got = `${dir}/got.bin`;
+      const upHash = await randomFile(up, 5_000_000);
+      const downHash = await randomFile(down, 5_000_000);
+      const py = `${dir}/peer.py`;
+      await Deno.writeTextFile(py, PEER_PY);
+      const peer = lab.spawnPeer(["python3", py, "listen", "198.18.0.2", "7402", down]);
+      const r = peer.stdout.getReader();
+      assert.match(new TextDecoder().decode((await r.read()).value), /listening/);
+      const g = await nkcat(["--ctl", ctl, "198.18.0.2", "7402"], up, got).output();
+      assert.equal(g.code, 0, new TextDecoder().decode(g.stderr));
+      let rest = "";
+      for (;;) {
+        const { value, done } = await r.read();
+        if (done) break;
+        rest += new TextDecoder().decode(value);
+      }
+      assert.match(rest, new RegExp(`done 5000000 ${upHash}`));
+      assert.equal((await sha256File(got)).hash, downHash);
+      const echo = await lab.peer([
+        "python3",
+        "-c",
+        "import socket; s=socket.create_connection(('198.18.0.1',7),timeout=5); s.sendall(b'ping'); print(s.recv(10))",
+      ]);
+      assert.match(echo.stdout, /b'ping'/);
+      const out = await nsm.stop();
+      nsm = null;
+      assert.equal(out.code, 0);
+      const sl = out.stopped!["servicelib"] as { attached: number; bytesFromGuests: number };
+      assert.equal(sl.attached, 1);
+      assert.equal(sl.bytesFromGuests, 5_000_000);
+    } finally {
+      await nsm?.stop();
+      await lab.down();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
