@@ -18,6 +18,7 @@ import { pattern } from "./support/kernel_peer.ts";
 import { Errno } from "../nsm/backend.ts";
 import { NqeFlag, NqeOp } from "../nsm/nqe.ts";
 import { RawGuest } from "../nsm/raw_guest.ts";
+import { closeAll, listenDatagram } from "../guest/guestlib/mod.ts";
 import { needsAll, needsRoot, needsTool } from "./support/require.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -216,6 +217,7 @@ function peer(ns: string, args: string[]): Proc {
     Deno.execPath(),
     "run",
     "-A",
+    "--unstable-net",
     `${ROOT}tests/support/kernel_peer.ts`,
     ...args,
   ]);
@@ -534,6 +536,64 @@ Deno.test({
       } finally {
         kill(pr);
         await pr.done;
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "--stack kernel: IPv6 through the kernel: nkcat to [fd00::2], 8 MB each way, intact",
+  ignore: req.ignore,
+  async fn(): Promise<void> {
+    req.assert();
+    await withKernelNsm(async (ns, ctl) => {
+      const size = 8 * MB;
+      const pr = peer(ns, ["--listen", "fd00::2", "7041", "--send", String(size), "--seed", "6"]);
+      try {
+        await pr.lines(/^listening$/);
+        const up = pattern(7, size);
+        const g = nkcat(["--ctl", ctl, "fd00::2", "7041"]);
+        const [, down, st] = await Promise.all([feed(g, up), drainHash(g), g.status]);
+        assert.equal(st.code, 0, await new Response(g.stderr).text());
+        const res = JSON.parse(await pr.lines(/^\{/));
+        assert.equal(res.received, size);
+        assert.equal(res.sha256, sha(up));
+        assert.equal(down.sha256, sha(pattern(6, size)));
+      } finally {
+        kill(pr);
+        await pr.done;
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "--stack kernel: GuestLib UDP datagrams reach a kernel UDP echo peer and come back",
+  ignore: req.ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(): Promise<void> {
+    req.assert();
+    await withKernelNsm(async (ns, ctl) => {
+      const pr = peer(ns, ["--udp-echo", "198.18.0.2", "7051", "--send", "20"]);
+      try {
+        await pr.lines(/^listening$/);
+        const d = listenDatagram({ port: 0, hostname: "0.0.0.0", transport: "udp", ctl });
+        await d.ready;
+        const to: Deno.NetAddr = { transport: "udp", hostname: "198.18.0.2", port: 7051 };
+        for (let i = 0; i < 20; i++) {
+          const msg = pattern(100 + i, 100 + i * 50);
+          assert.equal(await d.send(msg, to), msg.length);
+          const [data, from] = await d.receive();
+          assert.deepEqual(data, msg, `datagram ${i} echoed intact`);
+          assert.equal((from as Deno.NetAddr).port, 7051);
+          assert.equal((from as Deno.NetAddr).hostname, "198.18.0.2");
+        }
+        d.close();
+        assert.ok((await pr.done).success);
+      } finally {
+        kill(pr);
+        await closeAll();
       }
     });
   },

@@ -7,6 +7,7 @@
  * ```
  * deno run -A tests/support/kernel_peer.ts --listen HOST PORT --send N --seed S  # prints "listening"
  * deno run -A tests/support/kernel_peer.ts --connect HOST PORT --send N --seed S
+ * deno run -A --unstable-net tests/support/kernel_peer.ts --udp-echo HOST PORT --send COUNT
  * ```
  *
  * @module
@@ -65,10 +66,21 @@ async function main(args: string[]): Promise<void> {
     const c = await l.accept();
     l.close();
     await serve(c, send, seed);
+  } else if (mode === "--udp-echo") {
+    // Echoes `--send` datagrams (0 = forever) back to their sender.
+    const d = Deno.listenDatagram({ hostname: host, port, transport: "udp" });
+    console.log("listening");
+    for (let i = 0; send === 0 || i < send; i++) {
+      const [data, from] = await d.receive();
+      await d.send(data, from);
+    }
+    d.close();
   } else if (mode === "--connect") {
     await serve(await Deno.connect({ hostname: host, port }), send, seed);
   } else {
-    throw new Error("usage: kernel_peer.ts --listen|--connect HOST PORT [--send N] [--seed S]");
+    throw new Error(
+      "usage: kernel_peer.ts --listen|--connect|--udp-echo HOST PORT [--send N] [--seed S]",
+    );
   }
 }
 
