@@ -88,8 +88,8 @@ function closeId(client: NkClient, id: number): Promise<void> {
   }).then(() => client.forget(id));
 }
 
-/** A TCP connection through the NSM, shaped like `Deno.Conn`. */
-export class NkConn {
+/** A TCP connection through the NSM, shaped like `Deno.Conn` (it is a `Deno.TcpConn`). */
+export class NkConn implements Deno.TcpConn {
   /** Local address. */
   readonly localAddr: Deno.NetAddr;
   /** Peer address. */
@@ -98,7 +98,7 @@ export class NkConn {
   readonly id: number;
   readonly #client: NkClient;
   readonly #s: SocketState;
-  #readable: ReadableStream<Uint8Array> | null = null;
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
   #writeShut = false;
   #lastInfo: NkTcpInfo | undefined;
@@ -286,8 +286,8 @@ export class NkConn {
   }
 
   /** Bytes as a stream (reads 64 KiB at a time); cancel closes the connection. */
-  get readable(): ReadableStream<Uint8Array> {
-    this.#readable ??= new ReadableStream<Uint8Array>({
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    this.#readable ??= new ReadableStream<Uint8Array<ArrayBuffer>>({
       pull: async (ctrl) => {
         const b = new Uint8Array(64 * 1024);
         let n: number | null;
@@ -345,7 +345,7 @@ export async function connectWith(
 }
 
 /** A listening TCP socket through the NSM, shaped like `Deno.Listener`. */
-export class NkListener implements AsyncIterable<NkConn> {
+export class NkListener implements Deno.Listener<NkConn, Deno.NetAddr> {
   /** The bound address (port filled in once listening when 0 was asked). */
   addr: Deno.NetAddr;
   /** Resolves once listening; rejects with AddrInUse etc. */
