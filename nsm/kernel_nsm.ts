@@ -8,7 +8,7 @@
  *                                              [--stall-ms MS]
  * ```
  * Prints `ready stack=kernel ctl=PATH` once serving; SIGINT/SIGTERM reset every guest socket
- * and print `stopped {json}`. `deno task nsm --stack kernel` is meant to call `startKernelNsm`.
+ * and print `stopped SIGNAL {json}`. `deno task nsm --stack kernel ...` runs `kernelMain`.
  *
  * The loop: poll the ServiceLib (rings + the backend's ready list); while anything happens,
  * yield to Deno's event loop and its I/O driver after every pass (`KernelBackend.yield()`, a
@@ -23,7 +23,7 @@
 import { type Duration, MICROSECOND, monotonicNow, NEVER } from "../stacks/time.ts";
 import { KernelBackend, type KernelBackendOptions, kernelWaitLink } from "./backend_kernel.ts";
 import { defaultCtlPath } from "./ctl_path.ts";
-import { msUntil, ServiceLib, type ServiceLibOptions } from "./service_lib.ts";
+import { msUntil, ServiceLib, ServiceLibError, type ServiceLibOptions } from "./service_lib.ts";
 
 /** Options of `startKernelNsm`. */
 export interface KernelNsmOptions {
@@ -114,7 +114,7 @@ export async function startKernelNsm(o: KernelNsmOptions): Promise<KernelNsm> {
   };
 }
 
-/** Parsed command line of kernel_nsm.ts. */
+/** Parsed command line of kernel_nsm.ts / `deno task nsm --stack kernel`. */
 export interface KernelNsmArgs {
   /** Control socket. */
   ctl: string;
@@ -126,71 +126,164 @@ export interface KernelNsmArgs {
   stallMs?: number;
 }
 
-/** Parses the command line; throws Error with a usage message. */
-export function parseKernelNsmArgs(args: string[]): KernelNsmArgs {
+/** Usage of the kernel stack's flags. */
+export const KERNEL_USAGE =
+  `usage: deno task nsm --stack kernel [--ctl PATH] [--rcvbuf BYTES] [--sndbuf BYTES]
+                                    [--stall-ms MS]
+
+  Serves guests (GuestLib, nkcat) with the host kernel's sockets, in the network namespace the
+  NSM runs in: the kernel owns interfaces, addresses, routes and TCP.
+  --ctl PATH      control socket guests attach to (default as for --stack tcpip)
+  --rcvbuf BYTES  per-connection receive buffer in the NSM (default 262144)
+  --sndbuf BYTES  per-connection send buffer in the NSM (default 262144)
+  --stall-ms MS   disconnect a guest whose completion ring stays full this long (default 5000)`;
+
+/** Flags of our stack that mean nothing for the kernel stack, with the reason. */
+const NOT_FOR_KERNEL: Readonly<Record<string, string>> = {
+  "--link": "the host kernel owns the interfaces",
+  "--ip": "the host kernel owns the addresses (ip addr in the NSM's namespace)",
+  "--ip6": "the host kernel owns the addresses (ip addr in the NSM's namespace)",
+  "--gw": "the host kernel owns the routes",
+  "--mtu": "the host kernel owns the interfaces",
+  "--cc": "the congestion control is the kernel's (sysctl net.ipv4.tcp_congestion_control)",
+  "--xdp-mode": "there is no AF_XDP link",
+  "--attach": "there is no AF_XDP link",
+  "--queues": "there is no AF_XDP link",
+  "--ring": "there is no AF_XDP link",
+  "--partial-checksums": "there is no AF_XDP link",
+  "--echo": "echo/discard are services of our stack; run them as guests (nkcat --listen)",
+  "--discard": "echo/discard are services of our stack; run them as guests (nkcat --listen)",
+  "--no-ctl": "the kernel stack only serves guests",
+};
+
+/** Thrown for a bad kernel-stack command line (exit status 2). */
+export class KernelNsmUsageError extends Error {
+  /** Builds the error; the message names the flag and what to do. */
+  constructor(message: string) {
+    super(`${message} (run with --stack kernel --help for usage)`);
+    this.name = "KernelNsmUsageError";
+  }
+}
+
+/**
+ * Splits `--stack tcpip|kernel` (or `--stack=...`) off the NSM's arguments; "tcpip" when
+ * absent. Throws `KernelNsmUsageError` for another value or a missing one.
+ */
+export function splitStackFlag(
+  args: readonly string[],
+): { stack: "tcpip" | "kernel"; rest: string[] } {
+  let stack: "tcpip" | "kernel" = "tcpip";
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    let v: string | undefined;
+    if (a === "--stack") v = args[++i];
+    else if (a.startsWith("--stack=")) v = a.slice(8);
+    else {
+      rest.push(a);
+      continue;
+    }
+    if (v !== "tcpip" && v !== "kernel") {
+      throw new KernelNsmUsageError(`--stack ${v ?? ""}: give tcpip or kernel`);
+    }
+    stack = v;
+  }
+  return { stack, rest };
+}
+
+/** Parses the kernel stack's command line; throws `KernelNsmUsageError`. */
+export function parseKernelNsmArgs(args: readonly string[]): KernelNsmArgs {
   const o: KernelNsmArgs = { ctl: defaultCtlPath() };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    const eq = a.indexOf("=");
+    const flag = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
+    let inline = a.startsWith("--") && eq > 0 ? a.slice(eq + 1) : undefined;
     const v = (): string => {
+      if (inline !== undefined) {
+        const x = inline;
+        inline = undefined;
+        return x;
+      }
       const x = args[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
+      if (x === undefined) throw new KernelNsmUsageError(`${flag} needs a value`);
       return x;
     };
-    const bytes = (): number => {
-      const n = Number(v());
-      if (!Number.isInteger(n) || n < 4096) throw new Error(`${a} needs a byte count >= 4096`);
+    const int = (lo: number): number => {
+      const t = v();
+      const n = Number(t);
+      if (!Number.isInteger(n) || n < lo) {
+        throw new KernelNsmUsageError(`${flag} ${t}: give an integer >= ${lo}`);
+      }
       return n;
     };
-    if (a === "--ctl") o.ctl = v();
-    else if (a === "--rcvbuf") o.rcvBuf = bytes();
-    else if (a === "--sndbuf") o.sndBuf = bytes();
-    else if (a === "--stall-ms") {
-      const n = Number(v());
-      if (!Number.isInteger(n) || n < 1) throw new Error("--stall-ms needs a positive integer");
-      o.stallMs = n;
-    } else {
-      throw new Error(
-        `unknown flag ${a}\nusage: kernel_nsm.ts [--ctl PATH] [--rcvbuf BYTES] [--sndbuf BYTES] [--stall-ms MS]`,
-      );
+    const why = NOT_FOR_KERNEL[flag];
+    if (why !== undefined) {
+      throw new KernelNsmUsageError(`${flag} has no meaning with --stack kernel: ${why}`);
     }
+    if (flag === "--ctl") o.ctl = v();
+    else if (flag === "--rcvbuf") o.rcvBuf = int(4096);
+    else if (flag === "--sndbuf") o.sndBuf = int(4096);
+    else if (flag === "--stall-ms") o.stallMs = int(1);
+    else throw new KernelNsmUsageError(`unknown flag ${a}`);
   }
   return o;
 }
 
-async function main(args: string[]): Promise<number> {
+/**
+ * `deno task nsm --stack kernel ...` (the arguments without `--stack`): serves until SIGINT or
+ * SIGTERM; resolves with the exit status (0, 1 failure, 2 usage).
+ */
+export async function kernelMain(args: readonly string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(KERNEL_USAGE);
+    return 0;
+  }
   let o: KernelNsmArgs;
   try {
     o = parseKernelNsmArgs(args);
   } catch (e) {
-    console.error(`kernel_nsm: ${(e as Error).message}`);
+    console.error(`nsm: ${(e as Error).message}`);
     return 2;
   }
   if (!KernelBackend.udpAvailable) {
-    console.error("kernel_nsm: UDP disabled: run with --unstable-net for Deno.listenDatagram");
+    console.error(
+      "nsm: UDP disabled: Deno.listenDatagram needs --unstable-net (deno run -A --unstable-net)",
+    );
   }
-  const nsm = await startKernelNsm({
-    ctl: o.ctl,
-    backend: {
-      ...(o.rcvBuf !== undefined ? { rcvBuf: o.rcvBuf } : {}),
-      ...(o.sndBuf !== undefined ? { sndBuf: o.sndBuf } : {}),
-    },
-    serviceLib: {
-      log: (line) => console.error(`kernel_nsm: ${line}`),
-      ...(o.stallMs !== undefined ? { stallNs: o.stallMs * 1e6 } : {}),
-    },
-  });
-  const stop = (): void => {
-    void nsm.stop().then((s) => console.log(`stopped ${JSON.stringify(s)}`));
+  let nsm: KernelNsm;
+  try {
+    nsm = await startKernelNsm({
+      ctl: o.ctl,
+      backend: {
+        ...(o.rcvBuf !== undefined ? { rcvBuf: o.rcvBuf } : {}),
+        ...(o.sndBuf !== undefined ? { sndBuf: o.sndBuf } : {}),
+      },
+      serviceLib: {
+        log: (line) => console.error(`nsm: ${line}`),
+        ...(o.stallMs !== undefined ? { stallNs: o.stallMs * 1e6 } : {}),
+      },
+    });
+  } catch (e) {
+    console.error(`nsm: ${(e as Error).message}`);
+    return e instanceof ServiceLibError ? 2 : 1;
+  }
+  let signal = "";
+  let stopped: Promise<Record<string, unknown>> | null = null;
+  const onSignal = (name: string) => (): void => {
+    signal = name;
+    stopped ??= nsm.stop();
   };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  const onInt = onSignal("SIGINT"), onTerm = onSignal("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
   console.log(`ready stack=kernel ctl=${o.ctl}`);
   await nsm.done;
-  // Let stop() print its line.
-  await new Promise((r) => setTimeout(r, 0));
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
+  const stats = await (stopped ?? nsm.stop());
+  Deno.removeSignalListener("SIGINT", onInt);
+  Deno.removeSignalListener("SIGTERM", onTerm);
+  console.log(`stopped ${signal || "stop()"} ${JSON.stringify(stats)}`);
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await kernelMain(Deno.args));

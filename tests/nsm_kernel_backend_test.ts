@@ -6,7 +6,7 @@
  *
  * 1. tests/support/kernel_backend_cases.ts: the backend alone against kernel peers
  *    (Deno.listen / Deno.connect / Deno.listenDatagram in the same process).
- * 2. End to end: `nsm/kernel_nsm.ts` (ServiceLib on KernelBackend) and a kernel peer
+ * 2. End to end: `nsm/cli.ts --stack kernel` (ServiceLib on KernelBackend) and a kernel peer
  *    (tests/support/kernel_peer.ts) in the namespace, guest `nkcat` processes outside it.
  *
  * @module
@@ -200,7 +200,9 @@ async function startKernelNsmIn(ns: string, ctl: string, extra: string[] = []): 
     "run",
     "-A",
     "--unstable-net",
-    `${ROOT}nsm/kernel_nsm.ts`,
+    `${ROOT}nsm/cli.ts`, // deno task nsm, plus --unstable-net for UDP
+    "--stack",
+    "kernel",
     "--ctl",
     ctl,
     ...extra,
@@ -243,7 +245,7 @@ async function withKernelNsm(
     assert.ok(st.success, nsm.err.join("\n"));
     const stopped = nsm.out.find((l) => l.startsWith("stopped "));
     assert.ok(stopped !== undefined, nsm.out.join("\n"));
-    const s = JSON.parse(stopped.slice(8));
+    const s = JSON.parse(stopped.slice(stopped.indexOf("{")));
     assert.equal(s.backend.internalErrors, 0, "no exception inside the backend's I/O tasks");
     check(s);
   } finally {
