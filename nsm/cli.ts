@@ -21,6 +21,7 @@ import { defaultSocketOptions } from "../stacks/tcpip/tcp/config.ts";
 import { registeredCcNames } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import { monotonicNow } from "../stacks/time.ts";
+import { kernelMain, splitStackFlag } from "./kernel_nsm.ts";
 import type { AttachMode } from "../xdp/bpf.ts";
 import type { BindMode } from "../xdp/socket.ts";
 import { netdevInfo } from "../xdp/netdev.ts";
@@ -100,6 +101,8 @@ export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN 
   --ctl PATH              control socket guests attach to (GuestLib, nkcat; default
                           $NSM_CTL, $XDG_RUNTIME_DIR/nsm/ctl.sock, /run/nsm/ctl.sock as root)
   --no-ctl                serve no guests
+  --stack S               tcpip (default) | kernel: serve guests with the host kernel's
+                          sockets instead (see --stack kernel --help)
   --help                  this text`;
 
 function parsePrefix(flag: string, text: string, version: 4 | 6): {
@@ -428,7 +431,17 @@ function openLink(o: NsmOptions): OpenedLink {
 }
 
 /** Runs the NSM with `args`; resolves with the exit status. */
-export async function main(args: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[]): Promise<number> {
+  // --stack kernel: the host kernel's sockets behind the same ServiceLib (nsm/kernel_nsm.ts).
+  let args: readonly string[];
+  try {
+    const split = splitStackFlag(argv);
+    if (split.stack === "kernel") return await kernelMain(split.rest);
+    args = split.rest;
+  } catch (e) {
+    console.error(`nsm: ${(e as Error).message}`);
+    return 2;
+  }
   if (args.includes("--help") || args.includes("-h")) {
     console.log(USAGE);
     return 0;
