@@ -250,7 +250,7 @@ export class ByteRing {
   #buf: Uint8Array;
   #head = 0;
   #length = 0;
-  readonly #limit: number;
+  #limit: number;
 
   /** A ring of at most `limit` bytes, starting with `initial` bytes of storage. */
   constructor(limit: number, initial = limit) {
@@ -269,9 +269,16 @@ export class ByteRing {
   get length(): number {
     return this.#length;
   }
-  /** Bytes that still fit. */
+  /** Bytes that still fit (0 when a lowered limit is below what is queued). */
   get free(): number {
-    return this.#limit - this.#length;
+    return this.#limit > this.#length ? this.#limit - this.#length : 0;
+  }
+  /**
+   * Changes the limit (SO_RCVBUF/SO_SNDBUF on a live connection). Lowering it keeps what is
+   * queued and takes nothing more until the ring drains below it; storage is never shrunk.
+   */
+  setLimit(limit: number): void {
+    this.#limit = limit;
   }
   /**
    * Grows the storage to hold `need` bytes (doubling, capped at the limit), moving the data to
@@ -322,10 +329,11 @@ export class ByteRing {
   freeSpan(): Uint8Array {
     if (this.#length === this.#buf.length) this.#grow(this.#length * 2);
     const cap = this.#buf.length;
-    if (this.#length === cap) return this.#buf.subarray(0, 0);
+    const free = this.free;
+    if (this.#length === cap || free === 0) return this.#buf.subarray(0, 0);
     const tail = (this.#head + this.#length) % cap;
     const end = tail >= this.#head ? cap : this.#head;
-    return this.#buf.subarray(tail, tail === 0 && this.#length === 0 ? cap : end);
+    return this.#buf.subarray(tail, Math.min(tail + free, end));
   }
   /** Marks `n` bytes written into `freeSpan()` as data. */
   commit(n: number): void {
@@ -980,6 +988,13 @@ export class KernelBackend implements SocketBackend {
     }
   }
 
+  #wakeReader(s: KSock): void {
+    const w = s.rxWake;
+    if (w === null) return;
+    s.rxWake = null;
+    w();
+  }
+
   #fail(s: KSock, errno: number): void {
     // After the peer's RST, Linux writes answer EPIPE once ECONNRESET was consumed by a read;
     // the guest should see the reset.
@@ -1080,11 +1095,7 @@ export class KernelBackend implements SocketBackend {
     if (rx.length > 0 && dst.length > 0) {
       const wasFull = rx.free === 0;
       const n = rx.pop(dst);
-      if (wasFull && s.rxWake !== null) {
-        const w = s.rxWake;
-        s.rxWake = null;
-        w();
-      }
+      if (wasFull) this.#wakeReader(s);
       return n;
     }
     if (s.connErr !== 0) {
@@ -1359,12 +1370,17 @@ export class KernelBackend implements SocketBackend {
         case SockOpt.SO_RCVBUF:
         case SockOpt.SO_SNDBUF: {
           if (!s.stream) return -Errno.ENOPROTOOPT;
-          // The rings are allocated when the connection is established; later changes would
-          // have to move bytes under an outstanding read, so they are refused.
-          if (s.state === St.Connected || s.state === St.Connecting) return -Errno.EINVAL;
+          // The limits of this socket's rings (the kernel's own buffers are left alone).
           const v = Math.min(MAX_BUF, Math.max(MIN_BUF, value));
-          if (name === SockOpt.SO_RCVBUF) s.rcvBuf = v;
-          else s.sndBuf = v;
+          if (name === SockOpt.SO_RCVBUF) {
+            s.rcvBuf = v;
+            s.rx?.setLimit(v);
+            this.#wakeReader(s); // more room: a paused reader may go on
+          } else {
+            s.sndBuf = v;
+            s.tx?.setLimit(v);
+            if (s.conn !== null) this.#mark(s); // OUT may have changed
+          }
           return 0;
         }
         case SockOpt.SO_LINGER:

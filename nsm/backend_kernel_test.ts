@@ -104,6 +104,21 @@ Deno.test("ByteRing grows from its initial storage up to its limit, keeping orde
   assert.equal(g.allocated, 16);
 });
 
+Deno.test("ByteRing.setLimit(): lowering keeps queued bytes and takes nothing until below it", () => {
+  const r = new ByteRing(16, 16);
+  assert.equal(r.push(new Uint8Array(12).fill(1)), 12);
+  r.setLimit(8);
+  assert.equal(r.free, 0);
+  assert.equal(r.push(new Uint8Array(4)), 0);
+  assert.equal(r.freeSpan().length, 0, "no read room either");
+  assert.equal(r.pop(new Uint8Array(6)), 6);
+  assert.equal(r.free, 2);
+  assert.equal(r.freeSpan().length, 2, "a read may fill only up to the limit");
+  r.setLimit(32);
+  assert.equal(r.push(new Uint8Array(26)), 26, "raising grows the storage on demand");
+  assert.equal(r.length, 32);
+});
+
 Deno.test("parseHostInto/sockAddrHost round-trip IPv4, IPv6 and mapped addresses", () => {
   const a = new SockAddr();
   assert.ok(parseHostInto("198.18.0.1", 80, a));

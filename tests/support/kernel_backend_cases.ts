@@ -536,7 +536,10 @@ Deno.test("KernelBackend: options Deno exposes work, the rest answer ENOPROTOOPT
     assert.equal(h.b.getsockopt(id, TCP, SockOpt.TCP_NODELAY), 1);
     assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_KEEPALIVE, 1, 0), 0);
     assert.equal(h.b.getsockopt(id, SOL, SockOpt.SO_KEEPALIVE), 1);
-    assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_RCVBUF, 8192, 0), -Errno.EINVAL);
+    assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_RCVBUF, 8192, 0), 0, "live: our ring's limit");
+    assert.equal(h.b.getsockopt(id, SOL, SockOpt.SO_RCVBUF), 8192);
+    assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_SNDBUF, 1, 0), 0);
+    assert.equal(h.b.getsockopt(id, SOL, SockOpt.SO_SNDBUF), 4096, "clamped to the minimum");
     assert.equal(h.b.setsockopt(id, TCP, SockOpt.TCP_KEEPIDLE, 10, 0), -Errno.ENOPROTOOPT);
     assert.equal(h.b.setsockopt(id, TCP, SockOpt.TCP_KEEPINTVL, 10, 0), -Errno.ENOPROTOOPT);
     assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_LINGER, 1, 0), -Errno.ENOPROTOOPT);
