@@ -69,6 +69,15 @@ export interface KernelBackendOptions {
   readonly onWake?: () => void;
 }
 
+/** accept() errors after which a listener retries (descriptor or memory exhaustion). */
+const RETRY_ACCEPT: ReadonlySet<number> = new Set([Errno.EMFILE, 23, Errno.ENOBUFS, Errno.ENOMEM]);
+/** UDP receive errors that report an ICMP error and leave the socket usable. */
+const UDP_SOFT_ERRORS: ReadonlySet<number> = new Set([
+  Errno.ECONNREFUSED,
+  Errno.EHOSTUNREACH,
+  Errno.ENETUNREACH,
+  Errno.EMSGSIZE,
+]);
 /** Storage a connection's rings start with (they double up to SO_RCVBUF/SO_SNDBUF). */
 const INITIAL_RING = 8192;
 /** Smallest and largest SO_RCVBUF/SO_SNDBUF accepted. */
@@ -813,7 +822,11 @@ export class KernelBackend implements SocketBackend {
           if (errno === Errno.ECONNABORTED || errno === Errno.ECONNRESET) continue;
           s.soError = errno;
           this.#mark(s);
-          return;
+          // Out of descriptors or memory passes: keep the listener, retry a little later (a
+          // Linux listener stays usable after accept() failed with EMFILE). Others are final.
+          if (!RETRY_ACCEPT.has(errno)) return;
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
         }
         if (s.state !== St.Listening) {
           c.close();
@@ -1162,10 +1175,11 @@ export class KernelBackend implements SocketBackend {
         } catch (e) {
           if (s.dgram !== d) return;
           const errno = errnoOf(e);
-          // A connected socket's ICMP port unreachable: a pending error, keep receiving.
           s.soError = errno;
           this.#mark(s);
-          if (errno === EIO) return;
+          // ICMP errors (port/host/net unreachable) are pending errors of a socket that keeps
+          // receiving; anything else ends the loop (no busy loop on a broken socket).
+          if (!UDP_SOFT_ERRORS.has(errno)) return;
           continue;
         }
         const na = addr as Deno.NetAddr;
