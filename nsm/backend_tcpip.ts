@@ -155,6 +155,35 @@ export class TcpipBackend implements SocketBackend {
     this.#maxSockets = options.maxSockets ?? (1 << 20);
   }
 
+  /**
+   * The TcpStack socket id behind backend socket `id` when it is a TCP connection (connecting
+   * or connected), else -1 (UDP, listener, not connected, unknown): for the operator tools.
+   */
+  tcpIdOf(id: number): number {
+    const r = this.#recs.get(id);
+    return r !== undefined && r.kind === Kind.TcpConn && r.tcpId >= 0 ? r.tcpId : -1;
+  }
+
+  /**
+   * Sets the congestion control of TCP socket `id`: swapped live on a connection, remembered
+   * for a socket not connected yet. Returns 0 or -errno (-EINVAL for an unknown name).
+   */
+  setCongestion(id: number, name: string, now: Instant): number {
+    const r = this.#recs.get(id);
+    if (r === undefined) return -Errno.EBADF;
+    if (r.kind === Kind.Udp) return -Errno.ENOPROTOOPT;
+    if (r.tcpId < 0) {
+      r.opts.congestionControl = name;
+      return 0;
+    }
+    try {
+      this.#tcp.setOption(r.tcpId, "congestionControl", name, now);
+    } catch (e) {
+      return -errnoOf(e);
+    }
+    return 0;
+  }
+
   /** Open backend sockets. */
   get socketCount(): number {
     return this.#recs.size;

@@ -31,6 +31,9 @@ export class RawGuest {
   /** Attaches to the NSM at `ctlPath`. */
   static async attach(ctlPath: string): Promise<RawGuest> {
     const ctl = await Deno.connect({ transport: "unix", path: ctlPath });
+    await ctl.write(
+      new TextEncoder().encode(JSON.stringify({ v: 1, type: "attach", pid: Deno.pid }) + "\n"),
+    );
     const buf = new Uint8Array(1024);
     let len = 0;
     for (;;) {

@@ -34,6 +34,7 @@
  */
 
 import { type Instant, MILLISECOND, NEVER, SECOND } from "../stacks/time.ts";
+import type { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import { Errno, SockAddr, type SocketBackend, SockLevel, SockOpt, SockType } from "./backend.ts";
 import { defaultCtlPath } from "./ctl_path.ts";
 import { NsmDevice, type NsmQueueSet } from "./device.ts";
@@ -41,6 +42,11 @@ import { decodeNqe, encodeNqe, Nqe, NQE_RESERVED, NqeEvent, NqeFlag, NqeOp } fro
 import type { RingProducer } from "./ring.ts";
 import { Doorbell } from "./wake.ts";
 import type { Pollable, WaitableLink } from "./runtime.ts";
+import { ControlHandler, ControlServer } from "./control_proto.ts";
+import { dispatchShared } from "./ops.ts";
+import type { ConnRef, GuestRow, GuestTable } from "./ops_view.ts";
+import type { EgressScheduler } from "./sla.ts";
+import { SlaSendQueue } from "./sla_queue.ts";
 
 /** Protocol version of the control line. */
 export const CTL_VERSION = 1;
@@ -77,6 +83,10 @@ export interface ServiceLibOptions {
   readonly attachTimeoutMs?: number;
   /** Called with log lines (default: none). */
   readonly log?: (line: string) => void;
+  /** Called when a guest attached (device live) or detached (sockets reset). */
+  readonly onGuest?: (event: "attach" | "detach", guest: number, now: Instant) => void;
+  /** Called when a guest's socket exists in the backend (after SOCKET or ACCEPT). */
+  readonly onSocket?: (guest: number, backendId: number, stream: boolean, now: Instant) => void;
 }
 
 /** Reasons a guest was disconnected or an NQE rejected (counter names). */
@@ -261,6 +271,10 @@ class Guest {
   parkedAccepts = 0;
   stalledSince = -1;
   bad = 0;
+  /** Stream bytes taken from this guest's SENDs. */
+  bytesFrom = 0;
+  /** Stream bytes delivered to this guest. */
+  bytesTo = 0;
   dead = false;
   deadReason = "";
   pid = 0;
@@ -295,6 +309,13 @@ function cloneNqe(src: Nqe, dst: Nqe): Nqe {
 
 let instances = 0;
 
+/** Bytes of `s`'s parked SENDs not yet taken by the backend. */
+function pendingBytes(s: GSock): number {
+  let n = 0;
+  for (const p of s.sends) n += p.req.dataLength - (p.taken > 0 ? p.taken : 0);
+  return n;
+}
+
 /** Thrown when the control socket cannot be served (in use, no permission). */
 export class ServiceLibError extends Error {
   /** Builds the error; the message says what to do. */
@@ -323,7 +344,13 @@ export class ServiceLib implements Pollable {
     rejected: zeroCounters(),
   };
   readonly #backend: SocketBackend;
-  readonly #o: Required<Omit<ServiceLibOptions, "log" | "ctlPath">>;
+  readonly #o: Required<Omit<ServiceLibOptions, "log" | "ctlPath" | "onGuest" | "onSocket">>;
+  readonly #onGuest: ServiceLibOptions["onGuest"];
+  readonly #onSocket: ServiceLibOptions["onSocket"];
+  #ops: ControlServer = new ControlServer(
+    new ControlHandler({ stacks: [], clock: () => this.#now }),
+  );
+  #sq: SlaSendQueue<GSock> | null = null;
   readonly #log: (line: string) => void;
   readonly #guests: Guest[] = [];
   readonly #byBid = new Map<number, GSock>();
@@ -343,6 +370,8 @@ export class ServiceLib implements Pollable {
     this.#backend = backend;
     this.ctlPath = options.ctlPath ?? defaultCtlPath();
     this.#log = options.log ?? (() => {});
+    this.#onGuest = options.onGuest;
+    this.#onSocket = options.onSocket;
     this.#o = {
       deviceDir: options.deviceDir ?? "/dev/shm",
       ringCapacity: options.ringCapacity ?? 1024,
@@ -420,7 +449,8 @@ export class ServiceLib implements Pollable {
       } catch {
         return; // listener closed
       }
-      this.#attach(conn).catch((e) => {
+      // One socket for guests and operators: the client's first line says which it is.
+      dispatchShared(conn, this.#ops, (c) => this.#attach(c)).catch((e) => {
         this.stats.attachFailed++;
         this.#log(`attach failed: ${e instanceof Error ? e.message : String(e)}`);
         try {
@@ -474,6 +504,7 @@ export class ServiceLib implements Pollable {
     this.#guests.push(g);
     this.stats.attached++;
     this.#log(`guest ${id} attached: pid ${g.pid}, ${dev.path}`);
+    this.#onGuest?.("attach", id, this.#now);
     this.#watchCtl(g);
     this.#wake();
   }
@@ -512,6 +543,7 @@ export class ServiceLib implements Pollable {
     this.#now = now;
     let busy = this.#backend.poll(now);
     if (this.#backend.drainReady(this.#onReady) > 0) busy = true;
+    if (this.#sq !== null && this.#sq.drain(now, this.#slaSend) > 0) busy = true;
     const guests = this.#guests;
     for (let i = 0; i < guests.length; i++) {
       const g = guests[i]!;
@@ -554,6 +586,10 @@ export class ServiceLib implements Pollable {
         const t = g.stalledSince + this.#o.stallNs;
         if (t < at) at = t;
       }
+    }
+    if (this.#sq !== null) {
+      const t = this.#sq.nextAt(this.#now);
+      if (t < at) at = t;
     }
     const b = this.#backend.pollAt();
     return b < at ? b : at;
@@ -899,6 +935,7 @@ export class ServiceLib implements Pollable {
     const bid = this.#backend.socket(req.arg0, req.arg1, req.arg2);
     if (bid < 0) return void this.#complete(q, req, bid, 0);
     const s = this.#adopt(g, bid, req.arg1 === SockType.STREAM, q.index);
+    this.#onSocket?.(g.id, bid, s.stream, this.#now);
     this.#complete(q, req, s.sid, 0);
   }
 
@@ -968,12 +1005,21 @@ export class ServiceLib implements Pollable {
     if (data.borrow(req.dataOffset, req.dataLength) !== null) {
       return this.#reject(g, q, req, Errno.EFAULT, "bad-data");
     }
+    if (this.#sq !== null && s.stream && s.sends.length === 0) {
+      // SLAs on: every stream SEND waits for its guest's turn (the scheduler admits bytes).
+      s.sends.push(new Parked(cloneNqe(req, new Nqe())));
+      this.#sq.update(g.id, s, pendingBytes(s), now);
+      return;
+    }
     if (s.sends.length > 0) {
       // Keep the stream in order behind the parked ones.
       if (req.flags & NqeFlag.NONBLOCK) {
         data.giveBack(req.dataOffset);
         this.#complete(q, req, -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
-      } else s.sends.push(new Parked(cloneNqe(req, new Nqe())));
+      } else {
+        s.sends.push(new Parked(cloneNqe(req, new Nqe())));
+        if (this.#sq !== null && s.stream) this.#sq.update(g.id, s, pendingBytes(s), now);
+      }
       return;
     }
     const p = new Parked(req);
@@ -996,13 +1042,15 @@ export class ServiceLib implements Pollable {
    * Pushes the rest of a send into the backend. True when finished (all taken, or failed:
    * `taken` then holds -errno); false when the backend has no room (retry on readiness).
    */
-  #pushSend(s: GSock, p: Parked, now: Instant): boolean {
+  #pushSend(s: GSock, p: Parked, now: Instant, budget = Infinity): boolean {
     const req = p.req;
     const bytes = s.guest.dev.data.bytes;
     const b = this.#backend;
     if (req.dataLength === 0) return true;
     while (p.taken < req.dataLength) {
-      const view = bytes.subarray(req.dataOffset + p.taken, req.dataOffset + req.dataLength);
+      if (budget <= 0) return false; // the SLA's grant is used up; the rest waits its turn
+      const end = req.dataLength - p.taken > budget ? p.taken + budget : req.dataLength;
+      const view = bytes.subarray(req.dataOffset + p.taken, req.dataOffset + end);
       let r: number;
       if (req.op === NqeOp.SENDTO && !s.stream && req.family !== 0) {
         this.#toAddr(req);
@@ -1016,7 +1064,9 @@ export class ServiceLib implements Pollable {
         return true;
       }
       p.taken += r;
+      budget -= r;
       this.stats.bytesFromGuests += r;
+      s.guest.bytesFrom += r;
       if (!s.stream) break; // one datagram per request
     }
     return true;
@@ -1043,6 +1093,7 @@ export class ServiceLib implements Pollable {
         return true;
       }
       const c = this.#adopt(g, bid, true, s.queueSet);
+      this.#onSocket?.(g.id, bid, true, this.#now);
       c.connected = true;
       const done = this.#complete(q, req, c.sid, 0);
       done.family = peer.family;
@@ -1095,12 +1146,17 @@ export class ServiceLib implements Pollable {
       s.accepts.shift();
       g.parkedAccepts--;
     }
-    while (s.sends.length > 0) {
-      const p = s.sends[0]!;
-      if (!this.#pushSend(s, p, now)) break;
-      g.dev.data.giveBack(p.req.dataOffset);
-      this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
-      s.sends.shift();
+    if (this.#sq !== null && s.stream && s.sends.length > 0) {
+      // Ready (maybe writable again): back into the SLA queue; drain() pushes the bytes.
+      this.#sq.update(g.id, s, pendingBytes(s), now);
+    } else {
+      while (s.sends.length > 0) {
+        const p = s.sends[0]!;
+        if (!this.#pushSend(s, p, now)) break;
+        g.dev.data.giveBack(p.req.dataOffset);
+        this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
+        s.sends.shift();
+      }
     }
     if (s.sends.length === 0 && s.shutdownReq !== null) {
       this.#complete(q, s.shutdownReq.req, b.shutdown(s.bid, s.shutdownReq.req.arg0, now), 0);
@@ -1199,6 +1255,7 @@ export class ServiceLib implements Pollable {
         o.arg2 = s.streamOffset;
         s.streamOffset += len;
         this.stats.bytesToGuests += len;
+        g.bytesTo += len;
       } else {
         o.op = NqeOp.RECVFROM;
         o.arg0 = n;
@@ -1242,6 +1299,7 @@ export class ServiceLib implements Pollable {
     g.starved.delete(s);
     g.bufferBytes -= s.reserved;
     this.#byBid.delete(s.bid);
+    this.#sq?.remove(s, now);
     if (reset) this.#backend.abort(s.bid, now);
     else this.#backend.close(s.bid, now);
   }
@@ -1260,6 +1318,81 @@ export class ServiceLib implements Pollable {
     const why = g.deadReason.split(":")[0] || "unknown";
     this.stats.detached[why] = (this.stats.detached[why] ?? 0) + 1;
     this.#log(`guest ${g.id} detached: ${g.deadReason}`);
+    this.#sq?.removeGuest(g.id, now);
+    this.#onGuest?.("detach", g.id, now);
+  }
+
+  /**
+   * SLAs' transmit path: hands at most `max` bytes of `s`'s parked SENDs to the backend,
+   * completing those fully taken; returns the bytes taken (0: the socket is full).
+   */
+  readonly #slaSend = (s: GSock, max: number): number => {
+    if (s.closed) return 0;
+    const g = s.guest;
+    const q = g.qs[s.queueSet]!;
+    let total = 0;
+    while (s.sends.length > 0 && total < max) {
+      const p = s.sends[0]!;
+      const before = p.taken > 0 ? p.taken : 0;
+      const done = this.#pushSend(s, p, this.#now, max - total);
+      if (p.taken > before) total += p.taken - before;
+      if (!done) break;
+      g.dev.data.giveBack(p.req.dataOffset);
+      this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
+      s.sends.shift();
+    }
+    // Completions are flushed by the guest's next #serve; a deferred SHUTDOWN runs there too.
+    if (s.sends.length === 0 && s.shutdownReq !== null) this.#markDirty(s);
+    return total;
+  };
+
+  /**
+   * Mounts the operator control server on the shared control socket: a connection whose
+   * first line is `{"type":"op",...}` is served by `server` (see nsm/ops.ts).
+   */
+  setOperators(server: ControlServer): void {
+    this.#ops = server;
+  }
+
+  /** Turns SLAs on (every stream SEND goes through `sched`), or off with null. */
+  setSla(sched: EgressScheduler | null): void {
+    this.#sq = sched === null ? null : new SlaSendQueue<GSock>(sched);
+  }
+
+  /**
+   * The guest table the operator tools read (`ctl guests`, `ctl conns`, metrics).
+   * `resolve` maps a backend socket id to its TCP connection (null: not a connection, e.g.
+   * UDP, a listener or not connected yet); `extra` adds connections of no guest (the NSM's
+   * own services, guest 0).
+   */
+  guestTable(
+    resolve: (backendId: number) => { stack: TcpStack; id: number } | null,
+    extra?: () => ConnRef[],
+  ): GuestTable {
+    return {
+      guests: (): GuestRow[] =>
+        this.#guests.filter((g) => !g.dead).map((g) => ({
+          id: g.id,
+          pid: g.pid,
+          device: g.dev.path,
+          sockets: g.socks.size,
+          bytesFromGuest: g.bytesFrom,
+          bytesToGuest: g.bytesTo,
+          counters: { ...g.counters },
+        })),
+      connections: (): ConnRef[] => {
+        const out: ConnRef[] = extra?.() ?? [];
+        for (const g of this.#guests) {
+          if (g.dead) continue;
+          for (const s of g.socks.values()) {
+            if (!s.stream || s.listening || s.closed) continue;
+            const r = resolve(s.bid);
+            if (r !== null) out.push({ guest: g.id, stack: r.stack, id: r.id, guestSocket: s.sid });
+          }
+        }
+        return out;
+      },
+    };
   }
 
   /** Disconnects guest `id` (its sockets are reset); true when it existed. */

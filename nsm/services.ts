@@ -100,6 +100,11 @@ export class Services implements Pollable {
     this.#udpSockets.push({ sock: this.#udp.bind(null, port, { rxDatagrams: 256 }), kind });
   }
 
+  /** TcpStack ids of the TCP connections being served (for `ctl conns`, guest 0). */
+  connectionIds(): number[] {
+    return [...this.#conns.keys()];
+  }
+
   /** Open TCP connections being served. */
   get connections(): number {
     return this.#conns.size;

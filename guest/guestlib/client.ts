@@ -147,6 +147,10 @@ export class NkClient {
       );
     }
     try {
+      // The client speaks first on the NSM's shared control socket (operators send "op").
+      await ctl.write(
+        new TextEncoder().encode(JSON.stringify({ v: 1, type: "attach", pid: Deno.pid }) + "\n"),
+      );
       const line = await readLine(ctl);
       const msg = JSON.parse(line) as { guest?: number; device?: string; error?: string };
       if (msg.error !== undefined || msg.guest === undefined || msg.device === undefined) {
