@@ -24,14 +24,23 @@
  *   to Linux errno values (`errnoOf`).
  *
  * What Deno does not expose, and how each case is answered:
- * no socket file descriptor (so no FFI setsockopt/getsockopt: TCP_INFO, TCP_CONGESTION,
- * TCP_KEEPIDLE/KEEPINTVL, SO_LINGER 0 -> -ENOPROTOOPT); no RST (`abort` closes: the kernel
- * sends FIN, or RST only when its receive queue still holds unread bytes); no bind before
- * connect (a TCP socket bound to a specific address or port answers connect with -EINVAL);
- * no separate bind and listen (bind probes the address by listening and closing at once, so
- * EADDRINUSE and ephemeral ports are known at bind time; listen re-opens it); no IPv6 scope
- * ids; connect timeouts are the kernel's (SYN retries, ~2 min). UDP needs `--unstable-net`
- * (`Deno.listenDatagram`); without it SOCKET(SOCK_DGRAM) answers -EPROTONOSUPPORT.
+ * - No socket file descriptor, so no FFI setsockopt/getsockopt on it: TCP_INFO (cwnd, RTT,
+ *   retransmits, ... -> -ENOPROTOOPT; `tcpInfo` gives the state only), TCP_CONGESTION,
+ *   TCP_KEEPIDLE/KEEPINTVL and SO_LINGER 0 -> -ENOPROTOOPT. What is knowable is counted per
+ *   socket (`counters`: bytes handed to / read from the kernel, datagrams).
+ * - No RST from a Deno.Conn: `abort` closes it (the kernel sends FIN, or RST only when its
+ *   receive queue still holds unread bytes). A connection made through node:net (below) is
+ *   reset properly.
+ * - No bind before connect in Deno.connect: a TCP socket bound to a specific address or port
+ *   connects through `node:net` (`localAddress`/`localPort`), ~4x slower per byte.
+ * - No separate bind and listen: `bind` probes the address by listening and closing at once,
+ *   so EADDRINUSE and the ephemeral port are known at bind time; `listen` re-opens it (a
+ *   tiny window in which another process could take the port: listen then says EADDRINUSE).
+ * - No IPv6 scope ids (link-local peers need one); connect timeouts are the kernel's (SYN
+ *   retries, ~2 min); SO_RCVBUF/SO_SNDBUF size our rings, not the kernel's buffers.
+ * - UDP needs `--unstable-net` (`Deno.listenDatagram`); without it SOCKET(SOCK_DGRAM) answers
+ *   -EPROTONOSUPPORT. A UDP `connect` filters received datagrams in the backend (Deno's
+ *   datagram sockets cannot connect), so ICMP errors of unconnected sends are not reported.
  *
  * @module
  */
@@ -49,6 +58,7 @@ import {
 } from "./backend.ts";
 import { NqeEvent } from "./nqe.ts";
 import type { WaitableLink } from "./runtime.ts";
+import net from "node:net";
 
 /** Linux EIO: an I/O error Deno reported without a known errno. */
 export const EIO = 5;
@@ -375,6 +385,181 @@ export class ByteRing {
   }
 }
 
+/**
+ * What the backend uses of a connection: `Deno.TcpConn` has it all; `NodeTcpConn` adapts a
+ * `node:net` socket for the cases Deno.connect cannot do (a bound local address or port).
+ */
+export interface StreamConn {
+  /** Resolves to the bytes read into `p`, or null at EOF. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Resolves to the bytes of `p` written. */
+  write(p: Uint8Array): Promise<number>;
+  /** shutdown(SHUT_WR). */
+  closeWrite(): Promise<void>;
+  /** Closes the connection. */
+  close(): void;
+  /** TCP_NODELAY. */
+  setNoDelay(noDelay?: boolean): void;
+  /** SO_KEEPALIVE. */
+  setKeepAlive(keepAlive?: boolean): void;
+  /** Local address. */
+  readonly localAddr: Deno.Addr;
+  /** Peer address. */
+  readonly remoteAddr: Deno.Addr;
+  /** Resets the connection (RST, SO_LINGER 0) when the implementation can; absent otherwise. */
+  reset?(): void;
+}
+
+/**
+ * A `node:net` socket behind the `StreamConn` shape (promise reads and writes). Used only for
+ * connects from a bound address/port (node's `localAddress`/`localPort`), because node's
+ * sockets move bytes about 4x slower than Deno.Conn here; in exchange they can send a RST.
+ */
+export class NodeTcpConn implements StreamConn {
+  readonly #sock: net.Socket;
+  readonly #queue: Uint8Array[] = [];
+  #queued = 0;
+  #eof = false;
+  #error: unknown = null;
+  #wake: (() => void) | null = null;
+  /** Bytes node may buffer for us before the socket is paused (bounds memory). */
+  static readonly HIGH_WATER = 256 * 1024;
+
+  /** Wraps a connected socket. */
+  constructor(sock: net.Socket) {
+    this.#sock = sock;
+    sock.on("data", (b: Uint8Array) => {
+      this.#queue.push(b);
+      this.#queued += b.length;
+      if (this.#queued >= NodeTcpConn.HIGH_WATER) sock.pause();
+      this.#signal();
+    });
+    sock.on("end", () => {
+      this.#eof = true;
+      this.#signal();
+    });
+    sock.on("error", (e: unknown) => {
+      this.#error ??= e;
+      this.#signal();
+    });
+    sock.on("close", () => {
+      this.#eof = true;
+      this.#signal();
+    });
+  }
+
+  /**
+   * Connects from `local` to `remote` (bind before connect). Rejects with node's error, whose
+   * `code` ("ECONNREFUSED", "EADDRINUSE", ...) `errnoOf` maps.
+   */
+  static connect(
+    o: { host: string; port: number; localAddress: string; localPort?: number },
+    signal: AbortSignal,
+  ): Promise<NodeTcpConn> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect({ ...o, allowHalfOpen: true });
+      const onError = (e: unknown): void => reject(e);
+      sock.once("error", onError);
+      const onAbort = (): void => {
+        sock.destroy();
+        reject(new Deno.errors.Interrupted("connect aborted"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      sock.once("connect", () => {
+        sock.off("error", onError);
+        signal.removeEventListener("abort", onAbort);
+        resolve(new NodeTcpConn(sock));
+      });
+    });
+  }
+
+  #signal(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /** See `StreamConn.read`. */
+  async read(p: Uint8Array): Promise<number | null> {
+    for (;;) {
+      if (this.#queue.length > 0) {
+        let n = 0;
+        while (n < p.length && this.#queue.length > 0) {
+          const head = this.#queue[0]!;
+          const k = Math.min(head.length, p.length - n);
+          p.set(head.subarray(0, k), n);
+          n += k;
+          if (k === head.length) this.#queue.shift();
+          else this.#queue[0] = head.subarray(k);
+        }
+        this.#queued -= n;
+        if (this.#queued < NodeTcpConn.HIGH_WATER && this.#sock.isPaused()) this.#sock.resume();
+        return n;
+      }
+      if (this.#error !== null) throw this.#error;
+      if (this.#eof) return null;
+      await new Promise<void>((r) => this.#wake = r);
+    }
+  }
+
+  /** See `StreamConn.write`. */
+  write(p: Uint8Array): Promise<number> {
+    if (this.#error !== null) return Promise.reject(this.#error);
+    // node keeps a reference until flushed: the caller must not change `p` before this
+    // resolves (the backend's send ring consumes bytes only after the write completed).
+    return new Promise((resolve, reject) => {
+      this.#sock.write(p, (e?: Error | null) => e ? reject(e) : resolve(p.length));
+    });
+  }
+
+  /** See `StreamConn.closeWrite`. */
+  closeWrite(): Promise<void> {
+    return new Promise((resolve) => this.#sock.end(resolve));
+  }
+
+  /** See `StreamConn.close`. */
+  close(): void {
+    this.#sock.destroy();
+    this.#eof = true;
+    this.#signal();
+  }
+
+  /** See `StreamConn.reset`: RST (node sets SO_LINGER 0). */
+  reset(): void {
+    this.#sock.resetAndDestroy();
+    this.#eof = true;
+    this.#signal();
+  }
+
+  /** See `StreamConn.setNoDelay`. */
+  setNoDelay(noDelay = true): void {
+    this.#sock.setNoDelay(noDelay);
+  }
+
+  /** See `StreamConn.setKeepAlive`. */
+  setKeepAlive(keepAlive = true): void {
+    this.#sock.setKeepAlive(keepAlive);
+  }
+
+  /** See `StreamConn.localAddr`. */
+  get localAddr(): Deno.NetAddr {
+    return {
+      transport: "tcp",
+      hostname: this.#sock.localAddress ?? "",
+      port: this.#sock.localPort ?? 0,
+    };
+  }
+
+  /** See `StreamConn.remoteAddr`. */
+  get remoteAddr(): Deno.NetAddr {
+    return {
+      transport: "tcp",
+      hostname: this.#sock.remoteAddress ?? "",
+      port: this.#sock.remotePort ?? 0,
+    };
+  }
+}
+
 /** Per-socket byte counters the kernel backend can know (it cannot see the kernel's TCP state). */
 export interface KernelSocketCounters {
   /** Bytes handed to the kernel (`conn.write` completed). Not "acked": the kernel may still hold them. */
@@ -405,6 +590,10 @@ export interface KernelBackendStats {
   lingerExpired: number;
   /** UDP datagrams dropped (queue full). */
   udpDropped: number;
+  /** Connects from a bound address/port (through node:net). */
+  boundConnects: number;
+  /** RSTs sent by abort() (only node:net connections can). */
+  resetsSent: number;
   /** Unexpected exceptions caught in the I/O tasks (a bug; tests assert 0). */
   internalErrors: number;
 }
@@ -444,7 +633,9 @@ class KSock {
   rcvBuf: number;
   sndBuf: number;
   // tcp connection
-  conn: Deno.TcpConn | null = null;
+  conn: StreamConn | null = null;
+  /** The port bind() was asked for (0 = any), for a bound connect. */
+  bindPort = 0;
   abortConnect: AbortController | null = null;
   rx: ByteRing | null = null;
   tx: ByteRing | null = null;
@@ -507,6 +698,8 @@ export class KernelBackend implements SocketBackend {
     closedWithUnread: 0,
     lingerExpired: 0,
     udpDropped: 0,
+    boundConnects: 0,
+    resetsSent: 0,
     internalErrors: 0,
   };
   /** The last unexpected exception caught in an I/O task (tests assert it stays null). */
@@ -744,6 +937,7 @@ export class KernelBackend implements SocketBackend {
       const a = new SockAddr();
       if (!parseHostInto(host, port, a)) return -Errno.EINVAL;
       s.local = a;
+      s.bindPort = local.port;
       s.state = St.Bound;
       return 0;
     }
@@ -899,24 +1093,39 @@ export class KernelBackend implements SocketBackend {
       default:
         break;
     }
-    // Deno.connect cannot choose the local address or port.
-    if (s.local !== null && (!isUnspecified(s.local) || s.local.port !== 0)) {
-      return -Errno.EINVAL;
-    }
     if (remote.port === 0) return -Errno.EINVAL;
+    // Deno.connect cannot choose the local address or port; node:net can (slower, see
+    // NodeTcpConn), so a bound socket connects through it.
+    const bound = s.local !== null && (!isUnspecified(s.local) || s.bindPort !== 0)
+      ? s.local
+      : null;
     s.state = St.Connecting;
     s.remote = new SockAddr().copyFrom(remote);
     const ac = new AbortController();
     s.abortConnect = ac;
-    void this.#connectTask(s, sockAddrHost(remote), remote.port, ac.signal);
+    void this.#connectTask(s, sockAddrHost(remote), remote.port, ac.signal, bound);
     return -Errno.EINPROGRESS;
   }
 
-  async #connectTask(s: KSock, host: string, port: number, signal: AbortSignal): Promise<void> {
+  async #connectTask(
+    s: KSock,
+    host: string,
+    port: number,
+    signal: AbortSignal,
+    bound: SockAddr | null,
+  ): Promise<void> {
     try {
-      let c: Deno.TcpConn;
+      let c: StreamConn;
       try {
-        c = await Deno.connect({ hostname: host, port, signal, autoSelectFamily: false });
+        c = bound === null
+          ? await Deno.connect({ hostname: host, port, signal, autoSelectFamily: false })
+          : await NodeTcpConn.connect({
+            host,
+            port,
+            localAddress: sockAddrHost(bound),
+            ...(s.bindPort !== 0 ? { localPort: s.bindPort } : {}),
+          }, signal);
+        if (bound !== null) this.stats.boundConnects++;
       } catch (e) {
         if (s.state !== St.Connecting) return;
         s.abortConnect = null;
@@ -939,7 +1148,7 @@ export class KernelBackend implements SocketBackend {
     }
   }
 
-  #established(s: KSock, c: Deno.TcpConn): void {
+  #established(s: KSock, c: StreamConn): void {
     s.conn = c;
     s.state = St.Connected;
     // Small at first, doubling on demand: an idle connection costs 2 x 8 KiB.
@@ -959,7 +1168,7 @@ export class KernelBackend implements SocketBackend {
     void this.#readLoop(s, c);
   }
 
-  async #readLoop(s: KSock, c: Deno.TcpConn): Promise<void> {
+  async #readLoop(s: KSock, c: StreamConn): Promise<void> {
     const rx = s.rx!;
     s.reading = true;
     try {
@@ -1023,7 +1232,7 @@ export class KernelBackend implements SocketBackend {
     void this.#writeLoop(s, s.conn);
   }
 
-  async #writeLoop(s: KSock, c: Deno.TcpConn): Promise<void> {
+  async #writeLoop(s: KSock, c: StreamConn): Promise<void> {
     const tx = s.tx!;
     try {
       while (tx.length > 0 && s.connErr === 0 && s.conn === c) {
@@ -1348,15 +1557,21 @@ export class KernelBackend implements SocketBackend {
   }
 
   /**
-   * Ends the connection and frees the id at once. Deno cannot send a RST (no SO_LINGER), so
-   * queued bytes are discarded and the socket closed: the peer sees FIN, or RST when the
-   * kernel still held unread bytes.
+   * Ends the connection and frees the id at once; queued bytes are discarded. A node:net
+   * connection is reset (RST); a Deno.Conn cannot be (no SO_LINGER), so it is closed: the peer
+   * sees FIN, or RST when the kernel still held unread bytes.
    */
   abort(id: number, _now: Instant): number {
     const s = this.#socks.get(id);
     if (s === undefined) return -Errno.EBADF;
     this.#socks.delete(id);
     s.tx?.clear();
+    const c = s.conn;
+    if (c !== null && c.reset !== undefined) {
+      s.conn = null;
+      c.reset(); // a node:net connection can send the RST
+      this.stats.resetsSent++;
+    }
     this.#release(s);
     return 0;
   }

@@ -304,8 +304,6 @@ Deno.test("KernelBackend: bind reports EADDRINUSE, EADDRNOTAVAIL, EINVAL and lis
     assert.equal(h.b.bind(id, addr(A4, 0)), -Errno.EINVAL, "already bound");
     const v6 = h.b.socket(Family.INET6, SockType.STREAM, 0);
     assert.equal(h.b.bind(v6, addr(A4, 0)), -Errno.EAFNOSUPPORT);
-    // A bound client cannot connect: Deno.connect cannot choose its local address.
-    assert.equal(h.b.connect(id, addr(B4, 9), 0), -Errno.EINVAL);
     const u = h.b.socket(Family.INET, SockType.DGRAM, 0);
     assert.equal(h.b.listen(u, 1), -Errno.EOPNOTSUPP);
     const u2 = h.b.socket(Family.INET, SockType.DGRAM, 17);
@@ -604,6 +602,80 @@ Deno.test("KernelBackend: 1000 connections at once through one listener, each ec
     for (const c of conns) c.close();
     for (const id of ids) assert.equal(h.b.close(id, 0), 0);
     assert.equal(h.b.socketCount, 1, "only the listener is left");
+  } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: a bound socket connects from its address and port (node:net) and abort() resets it", async () => {
+  const h = new Harness();
+  const l = Deno.listen({ hostname: B4, port: 0 });
+  try {
+    const probe = Deno.listen({ hostname: A4, port: 0 });
+    const myPort = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const id = h.b.socket(Family.INET, SockType.STREAM, 0);
+    assert.equal(h.b.setsockopt(id, SockLevel.IPPROTO_TCP, SockOpt.TCP_NODELAY, 1, 0), 0);
+    assert.equal(h.b.bind(id, addr(A4, myPort)), 0);
+    assert.equal(h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0), -Errno.EINPROGRESS);
+    const pc = await l.accept();
+    assert.equal((pc.remoteAddr as Deno.NetAddr).hostname, A4);
+    assert.equal((pc.remoteAddr as Deno.NetAddr).port, myPort, "the bound port");
+    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    assert.equal(h.b.stats.boundConnects, 1);
+    const la = new SockAddr();
+    h.b.localAddr(id, la);
+    assert.equal(la.port, myPort);
+    // Data both ways through the node:net adapter.
+    const up = pattern(300_000, 11);
+    let off = 0;
+    const got = (async () => {
+      const parts: number[] = [];
+      const b = new Uint8Array(65536);
+      while (parts.length < up.length) {
+        const n = await pc.read(b);
+        if (n === null) break;
+        for (let i = 0; i < n; i++) parts.push(b[i]!);
+      }
+      return new Uint8Array(parts);
+    })();
+    await h.until("all sent", () => {
+      for (;;) {
+        const n = h.b.send(id, up.subarray(off), false, 0);
+        if (n <= 0) break;
+        off += n;
+      }
+      return off === up.length;
+    });
+    assert.deepEqual(await got, up);
+    await pc.write(new TextEncoder().encode("back"));
+    const buf = new Uint8Array(16);
+    let n = -1;
+    await h.until("reply", () => (n = h.b.recv(id, buf, 0)) > 0);
+    assert.equal(new TextDecoder().decode(buf.subarray(0, n)), "back");
+    // abort() on a node:net connection sends a RST.
+    assert.equal(h.b.abort(id, 0), 0);
+    assert.equal(h.b.stats.resetsSent, 1);
+    await assert.rejects(pc.read(buf), Deno.errors.ConnectionReset);
+    pc.close();
+  } finally {
+    l.close();
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: a bound connect that is refused reports ERR and ECONNREFUSED", async () => {
+  const h = new Harness();
+  try {
+    const probe = Deno.listen({ hostname: B4, port: 0 });
+    const closedPort = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const id = h.b.socket(Family.INET, SockType.STREAM, 0);
+    assert.equal(h.b.bind(id, addr(A4, 0)), 0);
+    assert.equal(h.b.connect(id, addr(B4, closedPort), 0), -Errno.EINPROGRESS);
+    await h.until("refused", () => h.b.events(id) !== 0);
+    assert.equal(h.b.events(id), NqeEvent.ERR | NqeEvent.HUP);
+    assert.equal(h.b.getsockopt(id, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR), Errno.ECONNREFUSED);
   } finally {
     h.dispose();
   }
