@@ -32,6 +32,10 @@ import { type ServiceKind, Services } from "./services.ts";
 import { TcpipBackend } from "./backend_tcpip.ts";
 import { defaultCtlPath } from "./ctl_path.ts";
 import { ServiceLib, ServiceLibError } from "./service_lib.ts";
+import { CcHost } from "../cc/host.ts";
+import { loadBundledCc } from "./cc_modules.ts";
+import { NsmOps, OPS_FLAGS_USAGE, OpsFlagError, type OpsFlags, parseOpsFlags } from "./ops.ts";
+import { NSM_GUEST } from "./ops_view.ts";
 
 /** A command-line mistake; the message says which flag and what to give. */
 export class NsmUsageError extends Error {
@@ -97,13 +101,16 @@ export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN 
                           connections opening at once while the stack works)
   --partial-checksums M   auto | on | off: accept TCP/UDP checksums left partial by a local
                           Linux peer (auto: only on veth)
-  --cc NAME               TCP congestion control (default reno)
+  --cc NAME               TCP congestion control of new connections (default reno; cubic,
+                          dctcp, bbr from cc/dist/; change live with deno task ctl cc set)
   --ctl PATH              control socket guests attach to (GuestLib, nkcat; default
                           $NSM_CTL, $XDG_RUNTIME_DIR/nsm/ctl.sock, /run/nsm/ctl.sock as root)
   --no-ctl                serve no guests
   --stack S               tcpip (default) | kernel: serve guests with the host kernel's
                           sockets instead (see --stack kernel --help)
-  --help                  this text`;
+  --help                  this text
+
+${OPS_FLAGS_USAGE}`;
 
 function parsePrefix(flag: string, text: string, version: 4 | 6): {
   address: IpAddress;
@@ -446,10 +453,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  // WebAssembly congestion control (cubic, dctcp, bbr) before parsing: --cc may name them.
+  const ccHost = new CcHost();
+  const cc = loadBundledCc(ccHost);
+  if (cc.missing.length > 0 && cc.loaded.length === 0) {
+    console.error(
+      `nsm: no congestion-control modules in cc/dist (run deno task build:cc); only reno is available`,
+    );
+  }
   let o: NsmOptions;
+  let opsFlags: OpsFlags;
   try {
-    o = parseNsmArgs(args);
+    const split = parseOpsFlags(args);
+    opsFlags = split.flags;
+    o = parseNsmArgs(split.rest);
   } catch (e) {
+    if (e instanceof OpsFlagError) {
+      console.error(`nsm: ${e.message}`);
+      return 2;
+    }
     if (e instanceof NsmUsageError) {
       console.error(`nsm: ${e.message}`);
       return 2;
@@ -509,6 +531,45 @@ export async function main(argv: readonly string[]): Promise<number> {
       sl = null;
     }
     const rt = new NsmRuntime(sl === null ? link : sl.wrapLink(link), iface);
+    // Operators: ctl on the shared control socket, metrics, SLAs (nsm/ops.ts).
+    const serviceConns = (): { guest: number; stack: TcpStack; id: number }[] =>
+      services.connectionIds().map((id) => ({ guest: NSM_GUEST, stack: tcp, id }));
+    const resolve = (bid: number): { stack: TcpStack; id: number } | null => {
+      const id = backend.tcpIdOf(bid);
+      return id < 0 ? null : { stack: tcp, id };
+    };
+    const guests = sl !== null
+      ? sl.guestTable(resolve, serviceConns)
+      : { guests: () => [], connections: serviceConns };
+    let ops: NsmOps;
+    try {
+      ops = NsmOps.start({
+        flags: opsFlags,
+        stacks: [{ name: "tcp", tcp }],
+        ifaces: [{ name: link.name, iface }],
+        guests,
+        ...(sl !== null ? { nqe: () => sl!.stats } : {}),
+        ccHost,
+        clock: monotonicNow,
+        onChange: () => rt.wake(),
+      });
+    } catch (e) {
+      sl?.close(monotonicNow());
+      console.error(`nsm: ${e instanceof Error ? e.message : String(e)}`);
+      return 2;
+    }
+    if (sl !== null) {
+      sl.setOperators(ops.server);
+      sl.setSla(ops.sla);
+      sl.onGuest = (event, guest, now): void => {
+        if (event === "detach") return ops.guestDetached(guest);
+        for (const w of ops.guestAttached(guest, now)) console.error(`nsm: sla: ${w}`);
+      };
+      sl.onSocket = (guest, bid, stream, now): void => {
+        const name = stream ? ops.handler.guestCc(guest) : undefined;
+        if (name !== undefined) backend.setCongestion(bid, name, now);
+      };
+    }
     if (sl !== null) rt.add(sl);
     rt.add(services);
     let signal = "";
@@ -527,12 +588,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(
       `ready ${opened.describe} mtu=${link.mtu} mac=${
         [...link.mac].map((b) => b.toString(16).padStart(2, "0")).join(":")
-      } addresses=${addrs.join(",")} services=${svc}${sl === null ? "" : ` ctl=${sl.ctlPath}`}`,
+      } addresses=${addrs.join(",")} services=${svc} cc=${tcp.config.socket.congestionControl}${
+        sl === null ? "" : ` ctl=${sl.ctlPath}`
+      }${ops.metrics === null ? "" : ` metrics=${ops.metrics.url}`}${
+        ops.sla === null ? "" : ` sla-link=${ops.sla.link.rate}`
+      }`,
     );
     await rt.run();
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onTerm);
     sl?.close(monotonicNow()); // guests' sockets are reset, their devices freed
+    await ops.close();
     services.close(monotonicNow());
     iface.poll(monotonicNow()); // push the RSTs
     console.log(`stopped ${signal || "stop()"} ${

@@ -345,8 +345,10 @@ export class ServiceLib implements Pollable {
   };
   readonly #backend: SocketBackend;
   readonly #o: Required<Omit<ServiceLibOptions, "log" | "ctlPath" | "onGuest" | "onSocket">>;
-  readonly #onGuest: ServiceLibOptions["onGuest"];
-  readonly #onSocket: ServiceLibOptions["onSocket"];
+  /** Called when a guest attached or detached (see `ServiceLibOptions.onGuest`). */
+  onGuest: ServiceLibOptions["onGuest"];
+  /** Called when a guest's socket exists in the backend (see `ServiceLibOptions.onSocket`). */
+  onSocket: ServiceLibOptions["onSocket"];
   #ops: ControlServer = new ControlServer(
     new ControlHandler({ stacks: [], clock: () => this.#now }),
   );
@@ -370,8 +372,8 @@ export class ServiceLib implements Pollable {
     this.#backend = backend;
     this.ctlPath = options.ctlPath ?? defaultCtlPath();
     this.#log = options.log ?? (() => {});
-    this.#onGuest = options.onGuest;
-    this.#onSocket = options.onSocket;
+    this.onGuest = options.onGuest;
+    this.onSocket = options.onSocket;
     this.#o = {
       deviceDir: options.deviceDir ?? "/dev/shm",
       ringCapacity: options.ringCapacity ?? 1024,
@@ -504,7 +506,7 @@ export class ServiceLib implements Pollable {
     this.#guests.push(g);
     this.stats.attached++;
     this.#log(`guest ${id} attached: pid ${g.pid}, ${dev.path}`);
-    this.#onGuest?.("attach", id, this.#now);
+    this.onGuest?.("attach", id, this.#now);
     this.#watchCtl(g);
     this.#wake();
   }
@@ -935,7 +937,7 @@ export class ServiceLib implements Pollable {
     const bid = this.#backend.socket(req.arg0, req.arg1, req.arg2);
     if (bid < 0) return void this.#complete(q, req, bid, 0);
     const s = this.#adopt(g, bid, req.arg1 === SockType.STREAM, q.index);
-    this.#onSocket?.(g.id, bid, s.stream, this.#now);
+    this.onSocket?.(g.id, bid, s.stream, this.#now);
     this.#complete(q, req, s.sid, 0);
   }
 
@@ -1093,7 +1095,7 @@ export class ServiceLib implements Pollable {
         return true;
       }
       const c = this.#adopt(g, bid, true, s.queueSet);
-      this.#onSocket?.(g.id, bid, true, this.#now);
+      this.onSocket?.(g.id, bid, true, this.#now);
       c.connected = true;
       const done = this.#complete(q, req, c.sid, 0);
       done.family = peer.family;
@@ -1319,7 +1321,7 @@ export class ServiceLib implements Pollable {
     this.stats.detached[why] = (this.stats.detached[why] ?? 0) + 1;
     this.#log(`guest ${g.id} detached: ${g.deadReason}`);
     this.#sq?.removeGuest(g.id, now);
-    this.#onGuest?.("detach", g.id, now);
+    this.onGuest?.("detach", g.id, now);
   }
 
   /**
