@@ -36,8 +36,10 @@
  * - No separate bind and listen: `bind` probes the address by listening and closing at once,
  *   so EADDRINUSE and the ephemeral port are known at bind time; `listen` re-opens it (a
  *   tiny window in which another process could take the port: listen then says EADDRINUSE).
- * - No IPv6 scope ids (link-local peers need one); connect timeouts are the kernel's (SYN
- *   retries, ~2 min); SO_RCVBUF/SO_SNDBUF size our rings, not the kernel's buffers.
+ * - Addresses Deno reports carry no IPv6 scope id: the backend passes the guest's scope id to
+ *   Deno (`fe80::1%3`) and keeps it on the socket's addresses, but an accepted link-local
+ *   peer's address comes without one. Connect timeouts are the kernel's (SYN retries,
+ *   ~2 min); SO_RCVBUF/SO_SNDBUF size our rings, not the kernel's buffers.
  * - UDP needs `--unstable-net` (`Deno.listenDatagram`); without it SOCKET(SOCK_DGRAM) answers
  *   -EPROTONOSUPPORT. A UDP `connect` filters received datagrams in the backend (Deno's
  *   datagram sockets cannot connect), so ICMP errors of unconnected sends are not reported.
@@ -192,6 +194,15 @@ export function sockAddrHost(a: SockAddr): string {
   }
   if (best < 0) return w.join(":");
   return `${w.slice(0, best).join(":")}::${w.slice(best + bestLen).join(":")}`;
+}
+
+/**
+ * The host text for Deno's calls: `sockAddrHost` plus `%scope` for an IPv6 address with a
+ * scope id (Deno accepts a numeric interface index there; link-local peers need it).
+ */
+export function hostFor(a: SockAddr): string {
+  const h = sockAddrHost(a);
+  return a.family === Family.INET6 && a.scopeId !== 0 ? `${h}%${a.scopeId}` : h;
 }
 
 /** Parses Deno's address text into `out`; false when it is not a literal IP address. */
@@ -923,7 +934,7 @@ export class KernelBackend implements SocketBackend {
     if (fam !== s.domain) return -Errno.EAFNOSUPPORT;
     const host = local.family === 0
       ? (s.domain === Family.INET ? "0.0.0.0" : "::")
-      : sockAddrHost(local);
+      : hostFor(local);
     if (s.stream) {
       // Deno binds only inside listen(): probe now so errors and the ephemeral port are known.
       let port: number;
@@ -936,6 +947,7 @@ export class KernelBackend implements SocketBackend {
       }
       const a = new SockAddr();
       if (!parseHostInto(host, port, a)) return -Errno.EINVAL;
+      a.scopeId = local.family === Family.INET6 ? local.scopeId : 0;
       s.local = a;
       s.bindPort = local.port;
       s.state = St.Bound;
@@ -978,7 +990,7 @@ export class KernelBackend implements SocketBackend {
     }
     if (s.state !== St.New && s.state !== St.Bound) return -Errno.EINVAL;
     const host = s.local !== null
-      ? sockAddrHost(s.local)
+      ? hostFor(s.local)
       : (s.domain === Family.INET ? "0.0.0.0" : "::");
     const port = s.local?.port ?? 0;
     try {
@@ -986,6 +998,7 @@ export class KernelBackend implements SocketBackend {
       s.listener = l;
       const a = new SockAddr();
       parseHostInto(host, (l.addr as Deno.NetAddr).port, a);
+      a.scopeId = s.local?.scopeId ?? 0;
       s.local = a;
     } catch (e) {
       return -errnoOf(e);
@@ -1103,7 +1116,7 @@ export class KernelBackend implements SocketBackend {
     s.remote = new SockAddr().copyFrom(remote);
     const ac = new AbortController();
     s.abortConnect = ac;
-    void this.#connectTask(s, sockAddrHost(remote), remote.port, ac.signal, bound);
+    void this.#connectTask(s, hostFor(remote), remote.port, ac.signal, bound);
     return -Errno.EINPROGRESS;
   }
 
@@ -1122,7 +1135,7 @@ export class KernelBackend implements SocketBackend {
           : await NodeTcpConn.connect({
             host,
             port,
-            localAddress: sockAddrHost(bound),
+            localAddress: hostFor(bound),
             ...(s.bindPort !== 0 ? { localPort: s.bindPort } : {}),
           }, signal);
         if (bound !== null) this.stats.boundConnects++;
@@ -1160,11 +1173,15 @@ export class KernelBackend implements SocketBackend {
     } catch {
       // The connection may already be gone; the reader reports that.
     }
+    // Deno's addresses carry no scope id: keep the ones the guest gave (link-local IPv6).
     const la = c.localAddr as Deno.NetAddr, ra = c.remoteAddr as Deno.NetAddr;
+    const localScope = s.local?.scopeId ?? 0, remoteScope = s.remote?.scopeId ?? 0;
     s.local ??= new SockAddr();
     parseHostInto(la.hostname, la.port, s.local);
+    s.local.scopeId = localScope || remoteScope;
     s.remote ??= new SockAddr();
     parseHostInto(ra.hostname, ra.port, s.remote);
+    s.remote.scopeId = remoteScope;
     void this.#readLoop(s, c);
   }
 
@@ -1343,7 +1360,7 @@ export class KernelBackend implements SocketBackend {
       if (r < 0) return r;
     }
     if (s.udpTx.length >= this.#udpQueue) return -Errno.EAGAIN;
-    s.udpTx.push({ data: data.slice(), host: sockAddrHost(dst), port: dst.port });
+    s.udpTx.push({ data: data.slice(), host: hostFor(dst), port: dst.port });
     if (!s.udpSending) {
       s.udpSending = true;
       void this.#udpSendLoop(s, s.dgram!);

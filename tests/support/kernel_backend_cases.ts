@@ -15,7 +15,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import { KernelBackend } from "../../nsm/backend_kernel.ts";
+import { KernelBackend, parseHostInto } from "../../nsm/backend_kernel.ts";
 import { Errno, Family, SockAddr, SockLevel, SockOpt, SockType } from "../../nsm/backend.ts";
 import { NqeEvent } from "../../nsm/nqe.ts";
 
@@ -677,6 +677,46 @@ Deno.test("KernelBackend: a bound connect that is refused reports ERR and ECONNR
     assert.equal(h.b.events(id), NqeEvent.ERR | NqeEvent.HUP);
     assert.equal(h.b.getsockopt(id, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR), Errno.ECONNREFUSED);
   } finally {
+    h.dispose();
+  }
+});
+
+Deno.test("KernelBackend: an IPv6 link-local peer is reached with the scope id (interface index)", async () => {
+  const h = new Harness();
+  const ifs = Deno.networkInterfaces();
+  const ll = ifs.find((i) =>
+    i.name === "nkk1" && i.family === "IPv6" && i.address.startsWith("fe80")
+  );
+  assert.ok(ll !== undefined && ll.scopeid !== null, "nkk1 has a link-local address");
+  // A fresh link-local address is tentative (DAD) for a moment: retry until it is usable.
+  let l: Deno.TcpListener | null = null;
+  for (let i = 0; l === null; i++) {
+    try {
+      l = Deno.listen({ hostname: `${ll.address}%${ll.scopeid}`, port: 0 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrNotAvailable) || i > 100) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  try {
+    const to = new SockAddr();
+    assert.ok(parseHostInto(ll.address, (l.addr as Deno.NetAddr).port, to));
+    const id = h.b.socket(Family.INET6, SockType.STREAM, 0);
+    const bad = h.b.socket(Family.INET6, SockType.STREAM, 0);
+    assert.equal(h.b.connect(bad, to, 0), -Errno.EINPROGRESS);
+    to.scopeId = ll.scopeid;
+    assert.equal(h.b.connect(id, to, 0), -Errno.EINPROGRESS);
+    const pc = await l.accept();
+    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    const ra = new SockAddr();
+    h.b.remoteAddr(id, ra);
+    assert.equal(ra.scopeId, ll.scopeid, "the scope id stays on the socket's addresses");
+    await h.until("scope-less connect failed", () => h.b.events(bad) !== 0);
+    assert.equal(h.b.events(bad) & NqeEvent.ERR, NqeEvent.ERR, "without a scope id: an error");
+    assert.ok(h.b.getsockopt(bad, SockLevel.SOL_SOCKET, SockOpt.SO_ERROR) > 0);
+    pc.close();
+  } finally {
+    l.close();
     h.dispose();
   }
 });
