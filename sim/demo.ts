@@ -1,5 +1,6 @@
 /**
- * `deno task demo`: two simulated hosts on a 1 Gbit/s link with 1 ms one-way delay ping each
+ * `deno task demo:ping` (the first demo; `deno task demo` is now nsm/demo.ts, whose non-root
+ * story is sim/cc_story.ts): two simulated hosts on a 1 Gbit/s link with 1 ms one-way delay ping each
  * other over IPv4 and IPv6 and exchange UDP datagrams (one of them large enough to be
  * fragmented). Prints the ARP/NDP resolution seen on the wire, every echo with its RTT, every
  * datagram, and a summary. Virtual time, fixed seed: the output is the same on every run.
