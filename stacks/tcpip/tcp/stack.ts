@@ -39,7 +39,7 @@ import {
   NotConnected,
   type TcpError,
 } from "./errors.ts";
-import { IsnGenerator, SynCookies } from "./isn.ts";
+import { COOKIE_PERIOD, IsnGenerator, SynCookies } from "./isn.ts";
 import { registeredCcNames } from "./recovery/mod.ts";
 import { seqAdd, seqGt } from "./seq.ts";
 import {
@@ -78,6 +78,10 @@ export type TcpOptionName = keyof TcpSocketOptions;
 /** Listener state. */
 class Listener {
   synQueue = 0;
+  /** When this listener last answered a SYN with a cookie (-Infinity: never). */
+  lastCookieAt: Instant = -Infinity;
+  /** When this listener last dropped a SYN or final ACK for a full accept queue. */
+  lastOverflowAt: Instant = -Infinity;
   readonly acceptQueue: Tcb[] = [];
   constructor(
     readonly sock: SocketRec,
@@ -272,6 +276,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       }
     }
     if (tcb !== null) {
+      if (tcb.state === TcpState.SynReceived && this.#overflowDrop(tcb, rx)) return;
       tcb.process(rx, info, now);
       return;
     }
@@ -281,6 +286,28 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       return;
     }
     this.#closedInput(info, rx, now);
+  }
+
+  /**
+   * Accept-queue overflow policy (Linux's default, tcp_abort_on_overflow = 0): the ACK that
+   * would complete a passive handshake while the listener's accept queue is full is dropped
+   * and the connection stays in SYN-RECEIVED. Its SYN-ACK retransmission makes the client
+   * ACK again, by when accept() may have made room; after `synAckRetries` it is given up
+   * silently. Resetting it instead (what `#promote` would have to do) kills a connection the
+   * client already considers established. Returns true when `rx` was dropped.
+   */
+  #overflowDrop(tcb: Tcb, rx: TcpRepr): boolean {
+    const l = tcb.owner;
+    if (!(l instanceof Listener) || l.sock.closed || l.acceptQueue.length < l.backlog) {
+      return false;
+    }
+    // Only an ACK that would establish the connection; a bad ACK still gets its RST from the
+    // TCB, a RST or SYN its usual handling.
+    if ((rx.flags & (TCP_ACK | TCP_RST | TCP_SYN)) !== TCP_ACK) return false;
+    if (!seqGt(rx.ack, tcb.sndUna) || seqGt(rx.ack, tcb.sndNxt)) return false;
+    this.counters.drop("accept-queue-full");
+    l.lastOverflowAt = this.#now;
+    return true;
   }
 
   /** Runs due connection timers. */
@@ -415,6 +442,8 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
 
   #promote(l: Listener, tcb: Tcb): void {
     l.synQueue = Math.max(0, l.synQueue - 1);
+    // A full queue is normally caught before the final ACK is processed (`#overflowDrop`,
+    // `#tryCookie`); a closed listener resets what it can no longer hand out.
     if (l.acceptQueue.length >= l.backlog || l.sock.closed) {
       this.counters.drop("accept-queue-full");
       tcb.owner = null;
@@ -533,10 +562,21 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       return;
     }
     if (f & TCP_ACK && !(f & TCP_SYN)) {
-      // Second: an ACK. It may complete a SYN cookie handshake (RFC 4987 3.6).
-      if (this.config.synCookies && this.#tryCookie(l, info, rx, now)) return;
-      this.counters.drop("listen-ack");
-      this.#resetReply(info, rx); // <SEQ=SEG.ACK><CTL=RST>
+      // Second: an ACK. It may complete a SYN cookie handshake (RFC 4987 3.6), but only if
+      // this listener sent cookies recently enough for one to be valid still (as Linux's
+      // tcp_synq_no_recent_overflow): otherwise every stray ACK (e.g. a peer's TIME-WAIT ACK
+      // after we closed) would be checked and miscounted as a forged cookie.
+      if (this.config.synCookies && now - l.lastCookieAt < 2 * COOKIE_PERIOD) {
+        if (this.#tryCookie(l, info, rx, now)) return; // else counted as "bad-cookie"
+        // A cookie can only be checked on the segment at the client's ISN + 1. While the
+        // accept queue overflows, the client's first segment may have been dropped (valid
+        // cookie, no room) and a later one of the same flight arrives: resetting it would
+        // kill a connection the client holds as established. Drop it; the client's
+        // retransmission from SND.UNA carries a checkable cookie.
+        if (now - l.lastOverflowAt < 2 * COOKIE_PERIOD) return;
+      } else this.counters.drop("listen-ack");
+      // RFC 9293 3.10.7.2: any ACK in LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
+      this.#resetReply(info, rx);
       return;
     }
     if (!(f & TCP_SYN)) {
@@ -552,9 +592,10 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       this.#resetReply(info, rx);
       return;
     }
-    // Third: SYN.
+    // Third: SYN. Dropped while the accept queue is full (as Linux): the client retries.
     if (l.acceptQueue.length >= l.backlog) {
       this.counters.drop("accept-queue-full");
+      l.lastOverflowAt = now;
       return;
     }
     const synMax = Math.min(Math.max(l.backlog, 1), this.config.synQueueMax);
@@ -637,6 +678,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       r.tsEcr = rx.tsVal;
     }
     this.counters.cookiesSent++;
+    l.lastCookieAt = now;
     this.#emitRaw(local, remote, r);
   }
 
@@ -656,7 +698,9 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       return false;
     }
     if (l.acceptQueue.length >= l.backlog) {
+      // Valid, but no room: dropped (not reset) so the client's retransmission completes it.
       this.counters.drop("accept-queue-full");
+      l.lastOverflowAt = now;
       return true;
     }
     const local = this.#localAddress(info.dst);

@@ -455,14 +455,13 @@ export class Tcb {
       this.#rcvWscale = 0;
     }
     this.#setMssFromPeer(mss);
-    this.rec.reset(this.iss, now);
-    // No TLP/RACK for the SYN (RFC 8985 probes data only): options are set once negotiated.
-    this.rec.setNegotiated(false, false, false);
-    this.rec.onSend(this.iss, 1, now, false);
+    // The engine starts past the SYN-ACK we never kept: no RTT sample. Replaying the SYN-ACK
+    // as sent and acknowledged at `now` seeded SRTT with 0, so the tail-loss probe fired at
+    // once (PTO = 2*SRTT) on every multi-segment flight and the RTO sat at its minimum.
+    this.rec.reset(this.sndUna, now);
     this.#engineStarted = true;
     this.state = TcpState.SynReceived;
     this.#establish(seg, now);
-    this.rec.onAck(now, seg.ack, seg.sackBlocks, 0, -1, false, false);
     this.#host.changed(this);
   }
 
