@@ -497,6 +497,11 @@ export class ServiceLib implements Pollable {
       clearTimeout(timer);
       if (got === null) throw new ServiceLibError(`guest ${id} did not attach to ${dev.path}`);
       bell = got;
+      // close() may have run while this attach waited; it only tears down listed guests.
+      if (this.#closed) {
+        bell.close();
+        throw new ServiceLibError(`guest ${id} attached while the NSM was shutting down`);
+      }
     } catch (e) {
       dev.close();
       throw e;
