@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { MILLISECOND, SECOND } from "../stacks/time.ts";
 import { defaultSocketOptions, type TcpConfig } from "../stacks/tcpip/tcp/config.ts";
+import { COOKIE_PERIOD } from "../stacks/tcpip/tcp/isn.ts";
 import { TcpScript, type TcpScriptOptions } from "../stacks/tcpip/tcp/script.ts";
 import { ConnectionRefused, ConnectionReset, TimedOut } from "../stacks/tcpip/tcp/errors.ts";
 import { WOULD_BLOCK, WRITABLE } from "../stacks/tcpip/tcp/stack.ts";
@@ -1194,4 +1195,202 @@ Deno.test("sender SWS avoidance: a small offered window is not filled at once, o
   // A window opening to a full MSS is used at once.
   s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 501, win: 1460 });
   s.expect({ flags: ".", seq: ISS + 501, data: 1460 });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Listener overload: accept-queue overflow, SYN cookies, stray ACKs (burst findings)
+
+/**
+ * Backlog 2 (so the SYN queue holds 2): connections from 50001 and 50003 fill the accept
+ * queue while the one from 50002 is still in SYN-RECEIVED.
+ */
+function fullAcceptQueue(extra: Partial<TcpConfig> = {}): { s: TcpScript; l: number } {
+  const s = script(extra);
+  const l = s.stack.listen(null, s.port, 2);
+  for (const p of [50001, 50002]) {
+    s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: p });
+    s.expect({ flags: "S.", seq: ISS, dstPort: p });
+  }
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, srcPort: 50001 });
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 50003 });
+  s.expect({ flags: "S.", seq: ISS, dstPort: 50003 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, srcPort: 50003 });
+  s.expectNone();
+  return { s, l };
+}
+
+Deno.test("accept queue full: the final ACK is dropped silently, the SYN-ACK retransmission re-elicits it and the connection completes once accept() made room", () => {
+  const { s, l } = fullAcceptQueue();
+  // The client believes it is established and sends its ACK and data: no RST.
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, srcPort: 50002 });
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, data: 10, srcPort: 50002 });
+  s.expectNone();
+  assert.equal(s.stack.counters.get("accept-queue-full"), 2);
+  assert.equal(s.stack.counters.resetsSent, 0);
+  assert.equal(s.stack.connectionCount, 3, "the half-open connection is kept in SYN-RECEIVED");
+  assert.ok(s.stack.accept(l) > 0);
+  // The SYN-ACK timer (initial RTO 1 s) retransmits; the client's answer now completes it.
+  s.wait(1000);
+  s.expect({ flags: "S.", seq: ISS, ack: PEER + 1, dstPort: 50002 });
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, data: 10, srcPort: 50002 });
+  s.expect({ flags: ".", ack: PEER + 11, dstPort: 50002 });
+  assert.ok(s.stack.accept(l) > 0);
+  const c = s.stack.accept(l);
+  assert.ok(c > 0);
+  assert.equal(s.stack.remoteAddress(c).port, 50002);
+  assert.equal(s.stack.recv(c, new Uint8Array(64), s.now), 10);
+  assert.equal(s.stack.counters.resetsSent, 0);
+  s.assertHealthy();
+});
+
+Deno.test("accept queue full: an unacceptable ACK for a SYN-RECEIVED connection still gets its RST", () => {
+  const { s } = fullAcceptQueue();
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 77, srcPort: 50002 });
+  s.expect({ flags: "R", seq: ISS + 77, dstPort: 50002 });
+  assert.equal(s.stack.counters.get("syn-received-bad-ack"), 1);
+  assert.equal(s.stack.counters.get("accept-queue-full"), 0);
+});
+
+Deno.test("accept queue full: a half-open connection whose ACKs keep being dropped is given up silently after synAckRetries", () => {
+  const { s } = fullAcceptQueue({ synAckRetries: 2 });
+  for (let i = 0; i < 2; i++) {
+    s.advanceTo(s.stack.pollAt());
+    s.expect({ flags: "S.", dstPort: 50002 });
+    s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, srcPort: 50002 });
+  }
+  s.advanceTo(s.stack.pollAt());
+  s.expectNone();
+  assert.equal(s.stack.connectionCount, 2, "only the queued connections are left");
+  assert.equal(s.stack.counters.get("accept-queue-full"), 2);
+  assert.equal(s.stack.counters.resetsSent, 0);
+});
+
+Deno.test("listener without recent cookies: a stray ACK gets RST <SEQ=SEG.ACK>, counted once as 'listen-ack' and never as 'bad-cookie'", () => {
+  const s = script();
+  s.stack.listen(null, s.port, 8);
+  s.inject({ flags: ".", seq: 10, ack: 999 });
+  s.expect({ flags: "R", seq: 999 });
+  assert.equal(s.stack.counters.get("listen-ack"), 1);
+  assert.equal(s.stack.counters.get("bad-cookie"), 0);
+  assert.equal(s.stack.counters.totalDrops(), 1);
+});
+
+Deno.test("a peer's ACK after our LAST-ACK closed (its TIME-WAIT answering a FIN retransmission) gets RST from the listener as 'listen-ack' (RFC 9293 3.10.7.2)", () => {
+  const s = script();
+  const c = acceptOne(s);
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 1 });
+  s.expect({ flags: ".", ack: PEER + 2 });
+  s.stack.close(c, s.now);
+  s.expect({ flags: "F.", seq: ISS + 1 });
+  s.inject({ flags: ".", seq: PEER + 2, ack: ISS + 2 });
+  assert.equal(s.stack.connectionCount, 0);
+  s.inject({ flags: ".", seq: PEER + 2, ack: ISS + 2 }); // the duplicate, from TIME-WAIT
+  s.expect({ flags: "R", seq: ISS + 2 });
+  assert.deepEqual(s.stack.counters.snapshot(), { "listen-ack": 1 });
+});
+
+Deno.test("TIME-WAIT is looked up before the listener: an old ACK for it is answered by the connection, not reset", () => {
+  const s = script({ msl: 10 * SECOND });
+  const c = acceptOne(s);
+  s.stack.close(c, s.now);
+  s.expect({ flags: "F.", seq: ISS + 1 });
+  s.inject({ flags: "F.", seq: PEER + 1, ack: ISS + 2 });
+  s.expect({ flags: ".", seq: ISS + 2, ack: PEER + 2 });
+  s.wait(600);
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1 }); // old: before the FIN
+  s.expect({ flags: ".", seq: ISS + 2, ack: PEER + 2 });
+  assert.equal(s.stack.counters.resetsSent, 0);
+  assert.equal(s.stack.counters.get("listen-ack"), 0);
+  assert.equal(s.stack.counters.get("out-of-window"), 1);
+});
+
+/** A listener whose SYN queue is 0 long: every SYN is answered with a cookie. */
+function cookieScript(backlog = 8): { s: TcpScript; l: number } {
+  const s = new TcpScript({ iss: ISS, config: { synQueueMax: 0, ecn: false, timestamps: false } });
+  return { s, l: s.stack.listen(null, s.port, backlog) };
+}
+
+Deno.test("SYN cookies: a forged ACK gets RST and is counted once, as 'bad-cookie'", () => {
+  const { s } = cookieScript();
+  s.inject({ flags: "S", seq: 7000, mss: 1460, srcPort: 40002 });
+  const ck = s.expect({ flags: "S.", ack: 7001 });
+  s.inject({ flags: ".", seq: 7001, ack: ck.seq + 2, srcPort: 40002 });
+  s.expect({ flags: "R", seq: ck.seq + 2 });
+  assert.deepEqual(s.stack.counters.snapshot(), { "bad-cookie": 1 });
+});
+
+Deno.test("SYN cookies are valid for the current and the previous period only", () => {
+  const { s, l } = cookieScript();
+  s.advanceTo(COOKIE_PERIOD - SECOND); // late in period 0
+  s.inject({ flags: "S", seq: 7000, mss: 1460, srcPort: 40002 });
+  const a = s.expect({ flags: "S.", ack: 7001 });
+  s.inject({ flags: "S", seq: 9000, mss: 1460, srcPort: 40003 });
+  const b = s.expect({ flags: "S.", ack: 9001 });
+  s.advanceTo(COOKIE_PERIOD + SECOND); // period 1: the cookie of period 0 still holds
+  s.inject({ flags: ".", seq: 7001, ack: a.seq + 1, srcPort: 40002 });
+  s.expectNone();
+  assert.ok(s.stack.accept(l) > 0);
+  assert.equal(s.stack.counters.cookiesAccepted, 1);
+  // Period 2: expired. (A cookie went out within two periods, so it is checked, and fails.)
+  s.inject({ flags: "S", seq: 3000, mss: 1460, srcPort: 40004 });
+  s.take(); // a fresh cookie keeps the listener in cookie mode
+  s.advanceTo(2 * COOKIE_PERIOD + SECOND);
+  s.inject({ flags: ".", seq: 9001, ack: b.seq + 1, srcPort: 40003 });
+  s.expect({ flags: "R", seq: b.seq + 1 });
+  assert.equal(s.stack.counters.get("bad-cookie"), 1);
+  assert.equal(s.stack.counters.cookiesAccepted, 1);
+});
+
+Deno.test("SYN cookies with a full accept queue: a valid ACK is dropped (not reset), a later segment of the flight is dropped silently, the retransmission from ISN+1 completes", () => {
+  const { s, l } = cookieScript(1);
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 40001 });
+  const ck1 = s.expect({ flags: "S.", ack: PEER + 1 });
+  s.inject({ flags: ".", seq: PEER + 1, ack: ck1.seq + 1, srcPort: 40001 }); // queue now full
+  s.inject({ flags: "S", seq: 7000, mss: 1460, srcPort: 40002 });
+  // A SYN while the queue is full is dropped (the client retries), so send it with room:
+  s.expectNone();
+  assert.equal(s.stack.counters.get("accept-queue-full"), 1);
+  const first = s.stack.accept(l);
+  assert.ok(first > 0);
+  s.inject({ flags: "S", seq: 7000, mss: 1460, srcPort: 40002 });
+  const ck = s.expect({ flags: "S.", ack: 7001 });
+  s.inject({ flags: "S", seq: 8000, mss: 1460, srcPort: 40003 });
+  const ck3 = s.expect({ flags: "S.", ack: 8001 });
+  s.inject({ flags: ".", seq: 8001, ack: ck3.seq + 1, srcPort: 40003 }); // fills the queue
+  // The client's handshake ACK and first segment: valid cookie, no room -> dropped.
+  s.inject({ flags: ".", seq: 7001, ack: ck.seq + 1, srcPort: 40002 });
+  s.inject({ flags: "P.", seq: 7001, ack: ck.seq + 1, data: 100, srcPort: 40002 });
+  // Its second segment cannot carry a checkable cookie: dropped, not reset.
+  s.inject({ flags: "P.", seq: 7101, ack: ck.seq + 1, data: 100, srcPort: 40002 });
+  s.expectNone();
+  assert.equal(s.stack.counters.resetsSent, 0);
+  assert.equal(s.stack.counters.get("accept-queue-full"), 3);
+  assert.equal(s.stack.counters.get("bad-cookie"), 1);
+  assert.ok(s.stack.accept(l) > 0);
+  // The retransmission from SND.UNA completes the cookie handshake.
+  s.inject({ flags: "P.", seq: 7001, ack: ck.seq + 1, data: 200, srcPort: 40002 });
+  s.expect({ flags: ".", ack: 7201, dstPort: 40002 });
+  const c = s.stack.accept(l);
+  assert.ok(c > 0);
+  assert.equal(s.stack.recv(c, new Uint8Array(512), s.now), 200);
+  s.assertHealthy();
+});
+
+Deno.test("SYN cookie connections start without an RTT sample (SRTT was seeded with 0)", () => {
+  const { s, l } = cookieScript();
+  s.inject({ flags: "S", seq: 7000, mss: 1460, srcPort: 40002 });
+  const ck = s.expect({ flags: "S.", ack: 7001 });
+  s.wait(30);
+  s.inject({ flags: ".", seq: 7001, ack: ck.seq + 1, srcPort: 40002 });
+  const c = s.stack.accept(l);
+  assert.equal(s.stack.info(c).srtt, -1);
+  // Without a sample the RTO stays at its initial 1 s (a 0 sample made it the 200 ms floor).
+  assert.equal(s.stack.info(c).rto, SECOND);
+  s.stack.send(c, new Uint8Array(100), s.now);
+  s.expect({ flags: "P.", data: 100 });
+  s.wait(900);
+  s.expectNone();
+  s.wait(200);
+  s.expect({ flags: "P.", data: 100 });
+  assert.equal(s.stack.counters.retransmits, 1);
 });
