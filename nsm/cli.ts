@@ -530,6 +530,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`nsm: ${e.message}; serving without guests`);
       sl = null;
     }
+    if (sl !== null) {
+      // Operators can swap cc, load modules and change SLAs here: owner and group only.
+      try {
+        Deno.chmodSync(sl.ctlPath, 0o660);
+      } catch (e) {
+        console.error(`nsm: chmod 0660 ${sl.ctlPath}: ${(e as Error).message}`);
+      }
+    }
     const rt = new NsmRuntime(sl === null ? link : sl.wrapLink(link), iface);
     // Operators: ctl on the shared control socket, metrics, SLAs (nsm/ops.ts).
     const serviceConns = (): { guest: number; stack: TcpStack; id: number }[] =>

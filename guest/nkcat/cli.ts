@@ -101,7 +101,8 @@ export async function relay(
   await Promise.all([up, down]);
 }
 
-async function main(args: string[]): Promise<number> {
+/** Runs nkcat with `args`; resolves with the exit status. */
+export async function main(args: string[]): Promise<number> {
   let o: NkcatArgs;
   try {
     o = parseNkcatArgs(args);
