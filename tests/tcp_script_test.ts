@@ -1394,3 +1394,28 @@ Deno.test("SYN cookie connections start without an RTT sample (SRTT was seeded w
   s.expect({ flags: "P.", data: 100 });
   assert.equal(s.stack.counters.retransmits, 1);
 });
+
+Deno.test("RTT samples come from send times, not millisecond timestamps: a 0.3 ms path gets SRTT 0.3 ms and no tail-loss probe right behind a flight", () => {
+  const s = new TcpScript({ iss: ISS, config: { ecn: false } });
+  const l = s.stack.listen(null, s.port, 4);
+  s.inject({ flags: "S", seq: PEER, mss: 1460, sackOk: true, ts: [10, 0] });
+  const sa = s.expect({ flags: "S.", sackOk: true });
+  s.advanceTo(300_000); // 0.3 ms: the same millisecond tick, a 0 ms timestamp RTT
+  s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, ts: [10, sa.ts![0]] });
+  const c = s.stack.accept(l);
+  assert.equal(s.stack.info(c).srtt, 300_000);
+  s.stack.setOption(c, "noDelay", true, s.now);
+  const sentAt = s.now;
+  s.stack.send(c, new Uint8Array(3000), s.now);
+  assert.equal(s.pending().length, 3);
+  s.take();
+  s.take();
+  s.take();
+  // With SRTT 0 the probe (PTO = 2*SRTT for a multi-segment flight) left at once.
+  s.advanceTo(sentAt + 2 * 300_000 - 1);
+  s.expectNone();
+  s.advanceTo(sentAt + 300 * MILLISECOND);
+  const probe = s.take();
+  assert.ok(probe.at >= sentAt + 600_000, `probe after ${(probe.at - sentAt) / 1000} us`);
+  s.assertHealthy();
+});

@@ -651,11 +651,16 @@ export class RecoveryEngine implements RecoveryEngineApi {
 
     this.sackCacheOff = nextOff;
 
-    // 4. RTT for the RTO estimator: timestamps, else Karn's rule.
+    // 4. RTT for the RTO estimator: the send time of data never retransmitted (Karn's rule),
+    // else the timestamp echo (RFC 7323 4: it also times retransmitted data), as Linux does.
+    // Timestamps tick in milliseconds: preferring them turned every sub-millisecond RTT
+    // (veth, a local NSM) into a 0 sample, so SRTT = 0 and PTO = 2*SRTT sent a tail-loss
+    // probe right behind every multi-segment flight (a spurious retransmission per
+    // connection, and an RST to the peer's TIME-WAIT ACK of a probed FIN).
     if (advanced) {
       let sample: Duration = -1;
-      if (this.tsOn) sample = tsRtt;
-      else if (!retransAcked && karnSend >= 0) sample = now - karnSend;
+      if (!retransAcked && karnSend >= 0) sample = now - karnSend;
+      else if (this.tsOn) sample = tsRtt;
       if (sample >= 0) {
         this.est.sample(sample, now);
         res.rttSample = sample;
