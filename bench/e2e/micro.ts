@@ -1,0 +1,214 @@
+/**
+ * The NQE-path targets of issue 8, measured side by side (see README.md here):
+ *
+ * 1. the NQE queue set between two processes (bench/nk_two_process.ts phase A, both sides
+ *    spinning) against a C SPSC ring with the same 64-byte elements (bench/c/spsc_ring.c,
+ *    compiled here with gcc or clang into a temporary directory), as a ratio;
+ * 2. no-op socket operations through ServiceLib, pipelined (bench/servicelib_two_process.ts A),
+ *    and the raw NOP round trip on the rings alone (nk_two_process C, D);
+ * 3. wake-up from idle (nk_two_process E, F);
+ * 4. garbage collections in the NSM (our stack on AF_XDP) and in the nkperf guest over a bulk
+ *    transfer of `--gc-seconds` (default 10; V8 `--trace-gc` lines counted by kind).
+ *
+ * ```text
+ * sudo deno run -A --unstable-net bench/e2e/micro.ts [--quick] [--json FILE] [--gc-seconds S]
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Lab } from "../../xdp/lab.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+async function sh(cmd: string[], ms = 120_000): Promise<string> {
+  const p = new Deno.Command(cmd[0]!, { args: cmd.slice(1), stdout: "piped", stderr: "piped" })
+    .spawn();
+  const t = setTimeout(() => {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, ms);
+  const o = await p.output();
+  clearTimeout(t);
+  const s = dec.decode(o.stdout) + dec.decode(o.stderr);
+  if (o.code !== 0) throw new Error(`${cmd.join(" ")}: exit ${o.code}\n${s.slice(0, 600)}`);
+  return s;
+}
+
+function num(re: RegExp, s: string): number {
+  const m = re.exec(s);
+  if (m === null) throw new Error(`no ${re} in:\n${s}`);
+  return Number(m[1]);
+}
+
+/** Builds and runs the C ring; returns M elements/s (best of `runs`). */
+async function cRing(n: number, runs: number): Promise<{ mops: number; compiler: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "spsc-" });
+  try {
+    const bin = `${dir}/spsc_ring`;
+    let compiler = "";
+    for (const cc of ["gcc", "clang"]) {
+      try {
+        await sh([cc, "-O2", "-o", bin, `${ROOT}bench/c/spsc_ring.c`]);
+        compiler = (await sh([cc, "--version"])).split("\n")[0]!;
+        break;
+      } catch { /* try the next */ }
+    }
+    if (compiler === "") throw new Error("neither gcc nor clang could build bench/c/spsc_ring.c");
+    let best = 0;
+    for (let i = 0; i < runs; i++) {
+      const out = await sh([bin, String(n)]);
+      if (!/ok=1/.test(out)) throw new Error(`C ring failed its check: ${out}`);
+      best = Math.max(best, num(/mops=([\d.]+)/, out));
+    }
+    return { mops: best, compiler };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** V8 --trace-gc lines by kind. */
+function gcCounts(
+  text: string,
+  fromMs = 0,
+  toMs = Infinity,
+): { scavenge: number; markCompact: number; other: number } {
+  let scavenge = 0, markCompact = 0, other = 0;
+  for (const l of text.split("\n")) {
+    const m = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: /.exec(l);
+    if (m === null || Number(m[1]) < fromMs || Number(m[1]) > toMs) continue;
+    if (/Scavenge|Minor Mark/.test(l)) scavenge++;
+    else if (/Mark-Compact|Mark-sweep/i.test(l)) markCompact++;
+    else other++;
+  }
+  return { scavenge, markCompact, other };
+}
+
+/** Our NSM on AF_XDP with --trace-gc; nkperf (also traced) sends for `seconds`. */
+async function gcRun(seconds: number): Promise<Record<string, unknown>> {
+  const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
+  const dir = await Deno.makeTempDir({ prefix: "e2e-gc-" });
+  const kids: Deno.ChildProcess[] = [];
+  try {
+    const iperf = lab.spawnPeer(["iperf3", "-s", "-1", "-J", "-B", lab.peerV4]);
+    kids.push(iperf);
+    const ctl = `${dir}/ctl.sock`;
+    const spawned = performance.now();
+    const nsm = new Deno.Command("ip", {
+      args: [
+        ...["netns", "exec", lab.nsmNs!, Deno.execPath(), "run", "-A", "--unstable-net"],
+        ...["--v8-flags=--trace-gc", `${ROOT}nsm/cli.ts`, "--link", `xdp:${lab.nsmIf}`],
+        ...["--ip", `${lab.nsmV4}/24`, "--ctl", ctl],
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    kids.push(nsm);
+    let nsmOut = "";
+    const rd = nsm.stdout.getReader();
+    const pump = (async (): Promise<void> => {
+      for (;;) {
+        const c = await rd.read();
+        if (c.done) break;
+        nsmOut += dec.decode(c.value);
+      }
+    })();
+    for (let i = 0; i < 300 && !/^ready/m.test(nsmOut); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!/^ready/m.test(nsmOut)) throw new Error(`NSM not ready: ${nsmOut.slice(0, 400)}`);
+    // V8 prints --trace-gc with stdio buffering (the lines arrive at exit) and stamps them with
+    // ms since its start (~ our spawn): the guest's window is picked out by those stamps.
+    const from = performance.now() - spawned;
+    const guest = await sh([
+      ...[Deno.execPath(), "run", "-A", "--v8-flags=--trace-gc"],
+      ...[`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl, "-c", lab.peerV4, "-i", "0"],
+      ...["-t", String(seconds)],
+    ], (seconds + 60) * 1000);
+    const to = performance.now() - spawned;
+    // --trace-gc writes into the guest's stdout too: the rate comes from the iperf3 server.
+    const json = JSON.parse(dec.decode((await iperf.output()).stdout));
+    nsm.kill("SIGTERM");
+    await nsm.status;
+    await pump;
+    const g = gcCounts(guest);
+    const during = gcCounts(nsmOut, from, to);
+    return {
+      seconds,
+      gbps: Number((json.end.sum_received.bits_per_second / 1e9).toFixed(3)),
+      nsm: during,
+      nsmWholeRun: gcCounts(nsmOut),
+      guest: g,
+    };
+  } finally {
+    for (const k of kids) {
+      try {
+        k.kill("SIGKILL");
+      } catch { /* gone */ }
+      await k.status.catch(() => {});
+    }
+    await lab.down();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "string" },
+      "gc-seconds": { type: "string" },
+      "no-gc": { type: "boolean", default: false },
+    },
+  });
+  const quick = values.quick;
+  const scale = quick ? 0.2 : 1;
+  const out: Record<string, unknown> = {};
+
+  const c = await cRing(Math.round(20_000_000 * scale), 3);
+  const nk = await sh([
+    ...[Deno.execPath(), "run", "-A", `${ROOT}bench/nk_two_process.ts`, String(scale), "--spin"],
+  ], 300_000);
+  const nkSleep = await sh([
+    ...[Deno.execPath(), "run", "-A", `${ROOT}bench/nk_two_process.ts`, String(scale / 4)],
+  ], 300_000);
+  const tsRaw = num(/A raw [^\n]*?([\d.]+) M NQE\/s/, nk);
+  out.queue = {
+    unit: "M elements/s",
+    c_spsc: c.mops,
+    nqe_ring: tsRaw,
+    ratio: Number((tsRaw / c.mops).toFixed(3)),
+    nqe_encoded: num(/B encoded [^\n]*?([\d.]+) M NQE\/s/, nk),
+    compiler: c.compiler,
+  };
+  const sl = await sh([
+    ...[Deno.execPath(), "run", "-A", `${ROOT}bench/servicelib_two_process.ts`, "10"],
+  ], 120_000);
+  out.nop = {
+    unit: "M ops/s",
+    servicelib_pipelined: num(/A\. pipelined NOP: ([\d.]+) M/, sl),
+    rings_only_pipelined: num(/C NOP round trip pipelined[^\n]*?([\d.]+) M ops/, nk),
+    servicelib_rtt_median_us: num(/B\. NOP round trip: median ([\d.]+) us/, sl),
+    rings_pingpong_us: num(/D NOP ping-pong[^\n]*\(([\d.]+) us each\)/, nk),
+  };
+  out.wake = {
+    unit: "us",
+    nsm_spins_median: num(/E wake-up[^\n]*median ([\d.]+) us/, nkSleep),
+    nsm_spins_p90: num(/E wake-up[^\n]*p90 ([\d.]+) us/, nkSleep),
+    both_sleep_median: num(/F wake-up[^\n]*median ([\d.]+) us/, nkSleep),
+    both_sleep_p90: num(/F wake-up[^\n]*p90 ([\d.]+) us/, nkSleep),
+  };
+  if (!values["no-gc"]) {
+    out.gc = await gcRun(Number(values["gc-seconds"] ?? (quick ? 3 : 10)));
+  }
+  console.log(JSON.stringify(out, null, 2));
+  if (values.json !== undefined) await Deno.writeTextFile(values.json, JSON.stringify(out) + "\n");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());
