@@ -515,6 +515,22 @@ export class Interface implements IpOutput {
   // ---------------------------------------------------------------- driver
 
   /**
+   * While held, packets sent outside `poll()` (by the application: a ServiceLib's sends, UDP
+   * replies) are queued on the link without a flush each; `releaseFlush()` flushes them all at
+   * once. A driver loop holds it around the components it polls after `poll()`, so a burst of
+   * segments costs one link flush (one AF_XDP kick) instead of one per segment.
+   */
+  holdFlush(): void {
+    this.inPoll = true;
+  }
+
+  /** Ends `holdFlush()` and flushes the link. */
+  releaseFlush(): void {
+    this.inPoll = false;
+    this.link.flush();
+  }
+
+  /**
    * Receives and handles pending frames (bounded by `rxBudget` batches), runs timers, polls the
    * handlers, and flushes the link. Returns true when a frame was received or sent.
    */

@@ -1,0 +1,73 @@
+/**
+ * Our NSM built in this process (as tests/nsm_guest_veth_test.ts does) on a veth lab, an
+ * nkperf guest pushing to the peer's iperf3 for `--seconds`, then the XdpLink's and the loop's
+ * counters (kicks per frame, frames per flush) that the NSM command does not print.
+ *
+ * ```text
+ * sudo deno run -A bench/e2e/inproc_nsm.ts [--seconds 4] [-R] [--coalesce] [--half-window]
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Lab } from "../../xdp/lab.ts";
+import { XdpLink } from "../../xdp/xdp_link.ts";
+import { NsmRuntime } from "../../nsm/runtime.ts";
+import { ServiceLib } from "../../nsm/service_lib.ts";
+import { createTcpipHost } from "../../nsm/stack_host.ts";
+import { monotonicNow } from "../../stacks/time.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    seconds: { type: "string", default: "4" },
+    R: { type: "boolean", short: "R", default: false },
+    coalesce: { type: "boolean", default: false },
+    "half-window": { type: "boolean", default: false },
+  },
+});
+const lab = await Lab.up({ offloads: "off" });
+const dir = await Deno.makeTempDir({ prefix: "inproc-nsm-" });
+const link = XdpLink.open({ ifname: lab.nsmIf });
+try {
+  const tcp: Record<string, unknown> = {};
+  if (values.coalesce) tcp.ackCoalescing = true;
+  if (values["half-window"]) tcp.windowUpdateOnRead = "half-window";
+  const host = createTcpipHost(link, { ipv4: "198.18.0.1/24", tcp });
+  const sl = new ServiceLib(host.backend, { ctlPath: `${dir}/ctl.sock` });
+  await sl.listen();
+  const rt = new NsmRuntime(sl.wrapLink(link), host.iface);
+  rt.add(sl);
+  const done = rt.run();
+  const srv = lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);
+  await new Promise((r) => setTimeout(r, 500));
+  const s0 = structuredClone(link.stats());
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      ...["run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", sl.ctlPath, "-c", lab.peerV4],
+      ...["-t", values.seconds, "-i", "0", ...(values.R ? ["-R"] : [])],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const s1 = link.stats() as unknown as Record<string, number>;
+  const d: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s0)) if (typeof v === "number") d[k] = s1[k]! - v;
+  console.log(
+    new TextDecoder().decode(out.stdout).split("\n").filter((l) => /receiver/.test(l)).join("\n"),
+  );
+  console.log(JSON.stringify(d));
+  console.log(JSON.stringify(rt.stats));
+  await srv.status;
+  rt.stop();
+  await done;
+  sl.close(monotonicNow());
+  host.iface.poll(monotonicNow());
+} finally {
+  link.close();
+  await lab.down();
+  await Deno.remove(dir, { recursive: true });
+}

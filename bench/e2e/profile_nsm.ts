@@ -1,0 +1,99 @@
+/**
+ * CPU profile of the NSM (our stack on AF_XDP) under bulk load from an nkperf guest, with the
+ * same lab as bench:e2e: writes a V8 .cpuprofile and prints its stage summary
+ * (bench/profile_summary.ts) per data segment.
+ *
+ * ```text
+ * sudo deno run -A bench/e2e/profile_nsm.ts [--seconds 5] [-R] [--dir /tmp/nsm-prof] [--pin]
+ *                                           [-- NSM FLAGS...]
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Lab } from "../../xdp/lab.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      seconds: { type: "string", default: "5" },
+      R: { type: "boolean", short: "R", default: false },
+      dir: { type: "string", default: "/tmp/nsm-prof" },
+      pin: { type: "boolean", default: false },
+      offloads: { type: "string", default: "off" },
+    },
+  });
+  const pin = (c: string[]): string[] => values.pin ? ["taskset", "-c", "0", ...c] : c;
+  await Deno.remove(values.dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(values.dir, { recursive: true });
+  const lab = await Lab.up({ offloads: values.offloads as "on" | "off", nsmNamespace: true });
+  const tmp = await Deno.makeTempDir({ prefix: "nsm-prof-" });
+  let nsm: Deno.ChildProcess | undefined;
+  const iperf = lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);
+  try {
+    const ctl = `${tmp}/ctl.sock`;
+    nsm = new Deno.Command("ip", {
+      args: [
+        ...["netns", "exec", lab.nsmNs!],
+        ...pin([Deno.execPath(), "run", "-A", "--unstable-net", "--cpu-prof"]),
+        ...[`--cpu-prof-dir=${values.dir}`, "--cpu-prof-interval=100", `${ROOT}nsm/cli.ts`],
+        ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ctl", ctl],
+        ...positionals,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const rd = nsm.stdout.getReader();
+    let out = "";
+    while (!/^ready/m.test(out)) {
+      const c = await rd.read();
+      if (c.done) throw new Error(`NSM exited: ${out}`);
+      out += dec.decode(c.value);
+    }
+    const argv = pin([
+      ...[Deno.execPath(), "run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl],
+      ...["-c", lab.peerV4, "-t", values.seconds, "-i", "0", ...(values.R ? ["-R"] : [])],
+    ]);
+    const g = await new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    console.log(
+      dec.decode(g.stdout).split("\n").filter((l) => /sender|receiver/.test(l)).join("\n"),
+    );
+    nsm.kill("SIGTERM");
+    for (;;) {
+      const c = await rd.read();
+      if (c.done) break;
+      out += dec.decode(c.value);
+    }
+    await nsm.status;
+    nsm = undefined;
+    console.log(out.split("\n").filter((l) => l.startsWith("stopped")).join("\n").slice(0, 2000));
+  } finally {
+    if (nsm !== undefined) {
+      try {
+        nsm.kill("SIGKILL");
+      } catch { /* gone */ }
+      await nsm.status;
+    }
+    try {
+      iperf.kill("SIGKILL");
+    } catch { /* gone */ }
+    await iperf.status;
+    await lab.down();
+    await Deno.remove(tmp, { recursive: true });
+  }
+  for (const e of Deno.readDirSync(values.dir)) console.log(`${values.dir}/${e.name}`);
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());
