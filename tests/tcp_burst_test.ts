@@ -272,3 +272,21 @@ Deno.test("burst: 2000 connects at a backlog of 128 with an accept loop that doe
   assert.deepEqual(unexpectedDrops(r.server, ["accept-queue-full", "bad-cookie"]), {});
   assert.ok(r.server.counters.get("accept-queue-full") > 0);
 });
+
+Deno.test("burst: 2000 connects at a backlog of 4096 with a slow accept loop (100 per 100 ms): the queue absorbs the burst, no drop, no RST, all complete", () => {
+  const r = burst({
+    n: 2000,
+    backlog: 4096,
+    size: 1000,
+    acceptEvery: 100 * MILLISECOND,
+    acceptBatch: 100,
+    until: 120 * SECOND,
+    config: { synQueueMax: 4096 },
+  });
+  assert.deepEqual(r.errors, {});
+  assert.equal(r.finished, 2000);
+  assert.equal(r.server.counters.resetsSent, 0);
+  assert.equal(r.client.counters.resetsSent, 0);
+  assert.deepEqual(r.server.counters.snapshot(), {});
+  assert.equal(r.server.counters.cookiesSent, 0);
+});
