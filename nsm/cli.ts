@@ -502,9 +502,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       random: () => crypto.getRandomValues(rand)[0]!,
       config: {
         synQueueMax: 4096,
-        // One ACK per connection per receive batch (bench/e2e: bulk receive 1.9-2.6 -> 3.9
-        // Gbit/s; per-segment ACKs were a third of the NSM's transmitted frames).
-        ackCoalescing: true,
         ...(o.congestion !== undefined
           ? { socket: { ...defaultSocketOptions(), congestionControl: o.congestion } }
           : {}),
