@@ -27,6 +27,7 @@ const { values } = parseArgs({
     R: { type: "boolean", short: "R", default: false },
     coalesce: { type: "boolean", default: false },
     "half-window": { type: "boolean", default: false },
+    rr: { type: "string" },
   },
 });
 const lab = await Lab.up({ offloads: "off" });
@@ -42,14 +43,17 @@ try {
   const rt = new NsmRuntime(sl.wrapLink(link), host.iface);
   rt.add(sl);
   const done = rt.run();
-  const srv = lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);
-  await new Promise((r) => setTimeout(r, 500));
+  const srv = values.rr !== undefined
+    ? lab.spawnPeer([Deno.execPath(), "run", "-A", `${ROOT}bench/e2e/rr.ts`, "server"])
+    : lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);
+  await new Promise((r) => setTimeout(r, 1000));
   const s0 = structuredClone(link.stats());
+  const client = values.rr !== undefined
+    ? [`${ROOT}bench/e2e/rr.ts`, "client", "--net", "nk", "--ctl", sl.ctlPath, "--size", values.rr]
+    : [`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", sl.ctlPath, "-c", lab.peerV4, "-i", "0"];
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      ...["run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", sl.ctlPath, "-c", lab.peerV4],
-      ...["-t", values.seconds, "-i", "0", ...(values.R ? ["-R"] : [])],
-    ],
+    args: ["run", "-A", ...client, "-t", values.seconds, ...(values.R ? ["-R"] : [])]
+      .map((a) => values.rr !== undefined && a === "-t" ? "--seconds" : a),
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -57,10 +61,12 @@ try {
   const d: Record<string, number> = {};
   for (const [k, v] of Object.entries(s0)) if (typeof v === "number") d[k] = s1[k]! - v;
   console.log(
-    new TextDecoder().decode(out.stdout).split("\n").filter((l) => /receiver/.test(l)).join("\n"),
+    new TextDecoder().decode(out.stdout).split("\n").filter((l) => /receiver|perSecond/.test(l))
+      .join("\n"),
   );
   console.log(JSON.stringify(d));
   console.log(JSON.stringify(rt.stats));
+  if (values.rr !== undefined) srv.kill("SIGKILL");
   await srv.status;
   rt.stop();
   await done;
