@@ -134,9 +134,26 @@ export const COOKIE_MSS: readonly number[] = [536, 1220, 1300, 1360, 1440, 1460,
 export const COOKIE_PERIOD = 64_000_000_000;
 
 /**
+ * Largest distance (bytes, plus one for a FIN) a client's segment can lie beyond its ISN + 1
+ * before the server has sent anything but the cookie SYN-ACK: the window of a SYN-ACK is never
+ * scaled (RFC 7323 2.2), so the client may send at most 65535 bytes.
+ */
+export const COOKIE_MAX_OFFSET = 0x10000;
+
+/** Domain-separation word of the cookie's tuple hash (the MAC's last word is at most 255). */
+const TUPLE_WORD = 0xffffffff;
+
+/**
  * SYN cookies (RFC 4987 3.6): the server ISN encodes a time counter, an MSS index and a keyed
- * hash of the 4-tuple and client ISN, so no state is kept for a SYN when the queue is full.
- * Layout: bits 31..27 time counter mod 32, bits 26..24 MSS index, bits 23..0 hash.
+ * hash, so no state is kept for a SYN when the queue is full. As in Bernstein's and Linux's
+ * cookies the client ISN is bound by addition, not hashed:
+ *
+ *   cookie = H(tuple) + clientIsn + inner,  inner = t mod 32 (bits 31..27) | MSS index
+ *            (bits 26..24) | MAC(tuple, t, MSS index) (bits 23..0)
+ *
+ * so the first segment (seq = clientIsn + 1) checks exactly, and a later segment of the same
+ * client (seq = clientIsn + 1 + k) yields inner - k: `laterOffset` can tell that it belongs to
+ * a cookie we issued, whose first segments were lost, without knowing the client ISN.
  */
 export class SynCookies {
   readonly #hash: KeyedHash;
@@ -146,17 +163,22 @@ export class SynCookies {
     this.#hash = new KeyedHash(k0, k1);
   }
 
-  #mac(
+  #tupleHash(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
+    return this.#hash.begin().address(local).address(remote).word((lport << 16) | rport)
+      .word(TUPLE_WORD).end();
+  }
+
+  #inner(
     local: Uint8Array,
     lport: number,
     remote: Uint8Array,
     rport: number,
-    clientIsn: number,
     t: number,
     mssIdx: number,
   ): number {
-    return this.#hash.begin().address(local).address(remote).word((lport << 16) | rport)
-      .word(clientIsn).word((t << 3) | mssIdx).end() & 0xffffff;
+    const mac = this.#hash.begin().address(local).address(remote).word((lport << 16) | rport)
+      .word((t << 3) | mssIdx).end() & 0xffffff;
+    return ((t << 27) | (mssIdx << 24) | mac) >>> 0;
   }
 
   /** The cookie (our ISN) for a SYN; `mss` is rounded down to an encodable value. */
@@ -177,8 +199,8 @@ export class SynCookies {
       }
     }
     const t = Math.floor(now / COOKIE_PERIOD) & 0x1f;
-    return ((t << 27) | (idx << 24) | this.#mac(local, lport, remote, rport, clientIsn, t, idx)) >>>
-      0;
+    const inner = this.#inner(local, lport, remote, rport, t, idx);
+    return (this.#tupleHash(local, lport, remote, rport) + (clientIsn >>> 0) + inner) >>> 0;
   }
 
   /**
@@ -194,14 +216,44 @@ export class SynCookies {
     cookie: number,
     now: Instant,
   ): number {
-    const t = cookie >>> 27;
-    const idx = (cookie >>> 24) & 7;
+    const inner = (cookie - this.#tupleHash(local, lport, remote, rport) - (clientIsn >>> 0)) >>> 0;
+    const t = inner >>> 27;
+    const idx = (inner >>> 24) & 7;
     const cur = Math.floor(now / COOKIE_PERIOD) & 0x1f;
     const age = (cur - t + 32) & 0x1f;
     if (age > 1) return 0;
-    if (this.#mac(local, lport, remote, rport, clientIsn >>> 0, t, idx) !== (cookie & 0xffffff)) {
-      return 0;
-    }
+    if (this.#inner(local, lport, remote, rport, t, idx) !== inner) return 0;
     return COOKIE_MSS[idx]!;
+  }
+
+  /**
+   * For a segment that failed `check`: if `cookie` (its `ack - 1`) is one we issued to this
+   * 4-tuple in the current or previous period and the segment lies k bytes (1 <= k <=
+   * `COOKIE_MAX_OFFSET`) beyond the client's ISN + 1 (`seq - 1` taken as the ISN is k too
+   * high), returns k: the segment is a later one of a cookie handshake whose first segment
+   * was lost. Otherwise 0. A random ACK passes with probability 16 * 2^16 / 2^32 = 2^-12.
+   */
+  laterOffset(
+    local: Uint8Array,
+    lport: number,
+    remote: Uint8Array,
+    rport: number,
+    seqMinusOne: number,
+    cookie: number,
+    now: Instant,
+  ): number {
+    // inner - k, where inner is one of 16 candidates (2 periods x 8 MSS indices).
+    const shifted =
+      (cookie - this.#tupleHash(local, lport, remote, rport) - (seqMinusOne >>> 0)) >>>
+      0;
+    const cur = Math.floor(now / COOKIE_PERIOD) & 0x1f;
+    for (let age = 0; age <= 1; age++) {
+      const t = (cur - age + 32) & 0x1f;
+      for (let idx = 0; idx < COOKIE_MSS.length; idx++) {
+        const k = (this.#inner(local, lport, remote, rport, t, idx) - shifted) >>> 0;
+        if (k >= 1 && k <= COOKIE_MAX_OFFSET) return k;
+      }
+    }
+    return 0;
   }
 }

@@ -9,7 +9,7 @@
 export * from "./config.ts";
 export * from "./counters.ts";
 export * from "./errors.ts";
-export { COOKIE_MSS, IsnGenerator, KeyedHash, SynCookies } from "./isn.ts";
+export { COOKIE_MAX_OFFSET, COOKIE_MSS, IsnGenerator, KeyedHash, SynCookies } from "./isn.ts";
 export { AddResult, MAX_RANGES, Reassembly } from "./reassembly.ts";
 export { ByteRing } from "./ring.ts";
 export * from "./seq.ts";
