@@ -1360,12 +1360,13 @@ Deno.test("SYN cookies with a full accept queue: a valid ACK is dropped (not res
   // The client's handshake ACK and first segment: valid cookie, no room -> dropped.
   s.inject({ flags: ".", seq: 7001, ack: ck.seq + 1, srcPort: 40002 });
   s.inject({ flags: "P.", seq: 7001, ack: ck.seq + 1, data: 100, srcPort: 40002 });
-  // Its second segment cannot carry a checkable cookie: dropped, not reset.
+  // Its second segment cannot carry a checkable cookie but provably follows one: dropped.
   s.inject({ flags: "P.", seq: 7101, ack: ck.seq + 1, data: 100, srcPort: 40002 });
   s.expectNone();
   assert.equal(s.stack.counters.resetsSent, 0);
   assert.equal(s.stack.counters.get("accept-queue-full"), 3);
-  assert.equal(s.stack.counters.get("bad-cookie"), 1);
+  assert.equal(s.stack.counters.get("cookie-later-segment"), 1);
+  assert.equal(s.stack.counters.get("bad-cookie"), 0);
   assert.ok(s.stack.accept(l) > 0);
   // The retransmission from SND.UNA completes the cookie handshake.
   s.inject({ flags: "P.", seq: 7001, ack: ck.seq + 1, data: 200, srcPort: 40002 });
@@ -1374,6 +1375,52 @@ Deno.test("SYN cookies with a full accept queue: a valid ACK is dropped (not res
   assert.ok(c > 0);
   assert.equal(s.stack.recv(c, new Uint8Array(512), s.now), 200);
   s.assertHealthy();
+});
+
+Deno.test("SYN cookies: a later segment of a cookie handshake whose first segments were lost (the client's tail-loss probe) is dropped as 'cookie-later-segment', not reset; the retransmission from ISN+1 completes with every byte", () => {
+  const { s, l } = cookieScript();
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 40002 });
+  const ck = s.expect({ flags: "S.", ack: PEER + 1 });
+  // The handshake ACK and segments at ISN+1 and +1461 were lost; the probe (last segment,
+  // with FIN) arrives at the listener first. It cannot carry a checkable cookie.
+  s.wait(5);
+  s.inject({ flags: "FP.", seq: PEER + 1 + 2920, ack: ck.seq + 1, data: 80, srcPort: 40002 });
+  s.expectNone();
+  assert.equal(s.stack.counters.resetsSent, 0);
+  assert.deepEqual(s.stack.counters.snapshot(), { "cookie-later-segment": 1 });
+  assert.equal(s.stack.connectionCount, 0, "still no state for it");
+  // The client's RTO retransmits from SND.UNA = ISN+1: the cookie checks, the rest follows.
+  s.wait(200);
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ck.seq + 1, data: 1460, srcPort: 40002 });
+  s.expect({ flags: ".", ack: PEER + 1 + 1460, dstPort: 40002 });
+  assert.equal(s.stack.counters.cookiesAccepted, 1);
+  s.inject({ flags: "P.", seq: PEER + 1461, ack: ck.seq + 1, data: 1460, srcPort: 40002 });
+  s.expect({ flags: ".", ack: PEER + 1 + 2920, dstPort: 40002 }); // every second segment
+  s.inject({ flags: "FP.", seq: PEER + 2921, ack: ck.seq + 1, data: 80, srcPort: 40002 });
+  s.expect({ flags: ".", ack: PEER + 1 + 3000 + 1, dstPort: 40002 });
+  const c = s.stack.accept(l);
+  assert.ok(c > 0);
+  const buf = new Uint8Array(4096);
+  assert.equal(s.stack.recv(c, buf, s.now), 3000);
+  assert.equal(s.stack.recv(c, buf, s.now), 0, "then the FIN");
+  assert.equal(s.stack.counters.resetsSent, 0);
+  s.assertHealthy();
+});
+
+Deno.test("SYN cookies: an ACK that does not follow a cookie we issued still gets RST as 'bad-cookie' (ISN+1 with a wrong ACK, beyond the SYN-ACK's 64 KB window, another port)", () => {
+  const { s } = cookieScript();
+  s.inject({ flags: "S", seq: PEER, mss: 1460, srcPort: 40002 });
+  const ck = s.expect({ flags: "S.", ack: PEER + 1 });
+  s.inject({ flags: "P.", seq: PEER + 1, ack: ck.seq + 2, data: 100, srcPort: 40002 });
+  s.expect({ flags: "R", seq: ck.seq + 2, dstPort: 40002 });
+  // 65536 bytes past ISN+1 is the farthest a client can send before the server speaks.
+  s.inject({ flags: "P.", seq: PEER + 1 + 65537, ack: ck.seq + 1, data: 100, srcPort: 40002 });
+  s.expect({ flags: "R", seq: ck.seq + 1, dstPort: 40002 });
+  s.inject({ flags: "P.", seq: PEER + 1 + 100, ack: ck.seq + 1, data: 100, srcPort: 40003 });
+  s.expect({ flags: "R", seq: ck.seq + 1, dstPort: 40003 });
+  assert.deepEqual(s.stack.counters.snapshot(), { "bad-cookie": 3 });
+  assert.equal(s.stack.counters.resetsSent, 3);
+  assert.equal(s.stack.connectionCount, 0);
 });
 
 Deno.test("SYN cookie connections start without an RTT sample (SRTT was seeded with 0)", () => {

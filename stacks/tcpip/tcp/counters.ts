@@ -43,6 +43,7 @@ export const TCP_DROP_REASONS = [
   "time-wait-segment",
   "closed-connection",
   "no-buffer",
+  "cookie-later-segment",
 ] as const;
 
 /** A reason TCP dropped a segment. */

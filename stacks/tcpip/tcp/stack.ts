@@ -80,8 +80,6 @@ class Listener {
   synQueue = 0;
   /** When this listener last answered a SYN with a cookie (-Infinity: never). */
   lastCookieAt: Instant = -Infinity;
-  /** When this listener last dropped a SYN or final ACK for a full accept queue. */
-  lastOverflowAt: Instant = -Infinity;
   readonly acceptQueue: Tcb[] = [];
   constructor(
     readonly sock: SocketRec,
@@ -306,7 +304,6 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     if ((rx.flags & (TCP_ACK | TCP_RST | TCP_SYN)) !== TCP_ACK) return false;
     if (!seqGt(rx.ack, tcb.sndUna) || seqGt(rx.ack, tcb.sndNxt)) return false;
     this.counters.drop("accept-queue-full");
-    l.lastOverflowAt = this.#now;
     return true;
   }
 
@@ -567,13 +564,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       // tcp_synq_no_recent_overflow): otherwise every stray ACK (e.g. a peer's TIME-WAIT ACK
       // after we closed) would be checked and miscounted as a forged cookie.
       if (this.config.synCookies && now - l.lastCookieAt < 2 * COOKIE_PERIOD) {
-        if (this.#tryCookie(l, info, rx, now)) return; // else counted as "bad-cookie"
-        // A cookie can only be checked on the segment at the client's ISN + 1. While the
-        // accept queue overflows, the client's first segment may have been dropped (valid
-        // cookie, no room) and a later one of the same flight arrives: resetting it would
-        // kill a connection the client holds as established. Drop it; the client's
-        // retransmission from SND.UNA carries a checkable cookie.
-        if (now - l.lastOverflowAt < 2 * COOKIE_PERIOD) return;
+        if (this.#tryCookie(l, info, rx, now)) return; // else dropped or "bad-cookie"
       } else this.counters.drop("listen-ack");
       // RFC 9293 3.10.7.2: any ACK in LISTEN gets <SEQ=SEG.ACK><CTL=RST>.
       this.#resetReply(info, rx);
@@ -595,7 +586,6 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     // Third: SYN. Dropped while the accept queue is full (as Linux): the client retries.
     if (l.acceptQueue.length >= l.backlog) {
       this.counters.drop("accept-queue-full");
-      l.lastOverflowAt = now;
       return;
     }
     const synMax = Math.min(Math.max(l.backlog, 1), this.config.synQueueMax);
@@ -694,13 +684,31 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       now,
     );
     if (mss === 0) {
+      // A cookie checks only on the client's segment at ISN + 1. When that one was lost (a
+      // congested link, or dropped by us for a full accept queue) a later segment of the
+      // same flight (e.g. the client's tail-loss probe) arrives first: the client holds the
+      // connection as established, so a RST (what Linux sends: a failed cookie leaves a
+      // plain ACK in LISTEN) would kill it. When the segment provably follows a cookie we
+      // issued, drop it: the client's retransmission from SND.UNA (= ISN + 1) checks.
+      const k = this.#cookies.laterOffset(
+        info.dst,
+        rx.dstPort,
+        info.src,
+        rx.srcPort,
+        seqAdd(rx.seq, -1),
+        cookie,
+        now,
+      );
+      if (k !== 0) {
+        this.counters.drop("cookie-later-segment");
+        return true;
+      }
       this.counters.drop("bad-cookie");
       return false;
     }
     if (l.acceptQueue.length >= l.backlog) {
       // Valid, but no room: dropped (not reset) so the client's retransmission completes it.
       this.counters.drop("accept-queue-full");
-      l.lastOverflowAt = now;
       return true;
     }
     const local = this.#localAddress(info.dst);
