@@ -197,7 +197,7 @@ Deno.test("burst: 200 connects of 4 KB echoes over a 0.1 ms path retransmit noth
   assert.deepEqual(r.server.counters.snapshot(), {});
 });
 
-Deno.test("burst: 2000 connects of 4 KB echoes at a backlog of 4096 all complete; the probes left (from the burst queueing behind a handshake-sized SRTT) stay under half a retransmission per connection and every RST answers an ACK for a connection already closed", () => {
+Deno.test("burst: 2000 connects of 4 KB echoes at a backlog of 4096 all complete without a retransmission or RST on either side (the tail-loss probe waits 2*SRTT + 2 ms behind a multi-segment flight)", () => {
   const r = burst({
     n: 2000,
     backlog: 4096,
@@ -210,16 +210,19 @@ Deno.test("burst: 2000 connects of 4 KB echoes at a backlog of 4096 all complete
   assert.deepEqual(r.errors, {});
   assert.equal(r.finished, 2000);
   const s = r.server.counters;
-  // Was 0.75 per connection. What is left are tail-loss probes fired because the whole
-  // burst's data queues behind a handshake-sized SRTT (PTO = 2*SRTT has no floor here).
-  assert.ok(s.retransmits / 2000 < 0.5, `${s.retransmits / 2000} retransmissions per connection`);
-  assert.equal(s.resetsSent, s.get("listen-ack"), "RSTs only for ACKs of connections gone");
-  assert.deepEqual(unexpectedDrops(r.server, ["listen-ack", "out-of-window"]), {});
   console.log(
     `2000 x 4 KB echo: server rtx ${s.retransmits}, RST ${s.resetsSent}; client rtx ${r.client.counters.retransmits}; server drops ${
       JSON.stringify(s.snapshot())
     }`,
   );
+  // Was 715 server retransmissions (0.36 per connection: probes fired because the burst's data
+  // queued behind a handshake-sized SRTT, PTO = 2*SRTT had no floor) answered by 715 client
+  // ACKs after close that drew the listener's RST, and 1774 client retransmissions.
+  assert.equal(s.retransmits, 0);
+  assert.equal(r.client.counters.retransmits, 0);
+  assert.equal(s.resetsSent, 0);
+  assert.equal(r.client.counters.resetsSent, 0);
+  assert.deepEqual(s.snapshot(), {});
 });
 
 Deno.test("burst: 1000 connects at a backlog of 128 with the accept loop running once per millisecond: overflow drops only, no RST, every connection completes", () => {

@@ -61,6 +61,8 @@ class SampleRecord implements AckSample {
 
 /** RFC 8985: how many recoveries a D-SACK-widened reordering window persists. */
 const REO_WND_PERSIST = 16;
+/** Extra probe timeout with several segments in flight (Linux TCP_TIMEOUT_MIN). */
+const TLP_MIN_EXTRA: Duration = 2 * MILLISECOND;
 
 /** The loss-recovery and congestion engine of one connection. */
 export class RecoveryEngine implements RecoveryEngineApi {
@@ -1103,7 +1105,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
   }
 
   /**
-   * RFC 8985 7.2: PTO = 2*SRTT (+ WCDelAckT with one segment in flight), capped by the RTO
+   * RFC 8985 7.2: PTO = 2*SRTT (+ WCDelAckT with one segment in flight, + 2 ms otherwise as
+   * Linux does), capped by the RTO
    * deadline. (Before the first RTT sample no probe is armed: the RTO covers that case.)
    */
   private armTlp(now: Instant): void {
@@ -1113,7 +1116,11 @@ export class RecoveryEngine implements RecoveryEngineApi {
     }
     const srtt = this.est.srtt;
     let pto = 2 * srtt;
+    // One segment in flight: wait out the peer's delayed ACK (RFC 8985 7.2). Several: Linux adds
+    // TCP_TIMEOUT_MIN (2 ms) so that a sub-millisecond SRTT (veth, a local NSM) does not send a
+    // probe right behind every flight.
     if (((this.nxt - this.una) >>> 0) <= this.mss) pto += this.delAck;
+    else pto += TLP_MIN_EXTRA;
     const at = now + pto;
     // Capped by the RTO deadline: the probe then goes out instead of the timeout (RFC 8985).
     this.tlpAt = at < this.rtoAt ? at : this.rtoAt;

@@ -112,21 +112,21 @@ Deno.test("a D-SACK widens RACK's reordering window", () => {
   assert.equal(e.info().reoWnd, ms(50)); // 2 * min RTT / 4
 });
 
-Deno.test("TLP fires after PTO = 2*SRTT and probes with the last segment", () => {
+Deno.test("TLP fires after PTO = 2*SRTT + 2 ms and probes with the last segment", () => {
   const e = warm();
   sendNew(e, 5, MSS, ms(1000));
-  assert.equal(e.pollAt(), ms(1200));
-  assert.equal(e.onTimer(ms(1199), false), "none");
-  assert.equal(e.onTimer(ms(1200), false), "tlp");
+  assert.equal(e.pollAt(), ms(1202)); // 2*100 ms + Linux's TCP_TIMEOUT_MIN for a multi-segment flight
+  assert.equal(e.onTimer(ms(1201), false), "none");
+  assert.equal(e.onTimer(ms(1202), false), "tlp");
   const p = e.nextRetransmit();
   assert.ok(p !== null);
   assert.equal(p.isProbe, true);
   assert.equal(p.seq, 5000);
   assert.equal(p.len, MSS);
   assert.ok(e.canSend(p.len, true));
-  e.onSend(p.seq, p.len, ms(1200), true);
+  e.onSend(p.seq, p.len, ms(1202), true);
   assert.equal(e.nextRetransmit(), null);
-  assert.equal(e.pollAt(), ms(1200) + e.rto); // only the RTO remains
+  assert.equal(e.pollAt(), ms(1202) + e.rto); // only the RTO remains
   assert.equal(e.info().tlpCount, 1);
   assert.equal(e.info().retransSegs, 1);
 });
@@ -135,12 +135,12 @@ Deno.test("TLP probes with new data when the core has some, even with cwnd full"
   const e = warm();
   sendNew(e, 11, MSS, ms(1000)); // cwnd is 11000 after the warm-up ACK
   assert.equal(e.sendQuota(), 0);
-  assert.equal(e.onTimer(ms(1200), true), "tlp");
+  assert.equal(e.onTimer(ms(1202), true), "tlp");
   assert.equal(e.nextRetransmit(), null);
   assert.equal(e.sendQuota(), MSS);
-  e.onSend(e.sndNxt, MSS, ms(1200), false);
+  e.onSend(e.sndNxt, MSS, ms(1202), false);
   assert.equal(e.sendQuota(), 0);
-  assert.equal(e.pollAt(), ms(1200) + e.rto);
+  assert.equal(e.pollAt(), ms(1202) + e.rto);
 });
 
 Deno.test("TLP adds the delayed-ACK allowance with one segment in flight", () => {
@@ -149,7 +149,7 @@ Deno.test("TLP adds the delayed-ACK allowance with one segment in flight", () =>
   assert.equal(e.pollAt(), ms(1400)); // 2*100 + 200
   const m = warm({ minRto: SECOND });
   sendNew(m, 2, MSS, ms(1000));
-  assert.equal(m.pollAt(), ms(1200));
+  assert.equal(m.pollAt(), ms(1202)); // 2*100 + 2 with two segments
 });
 
 Deno.test("the PTO is capped at the RTO deadline and the probe goes out instead of the RTO", () => {
@@ -182,9 +182,9 @@ Deno.test("before any RTT sample no probe is armed: the RTO fires at 1 s (e.g. t
 Deno.test("a TLP retransmission that repairs a loss reduces the window once", () => {
   const e = warm();
   sendNew(e, 5, MSS, ms(1000));
-  e.onTimer(ms(1200), false);
+  e.onTimer(ms(1202), false);
   const p = e.nextRetransmit()!;
-  e.onSend(p.seq, p.len, ms(1200), true);
+  e.onSend(p.seq, p.len, ms(1202), true);
   sendNew(e, 1, MSS, ms(1250));
   const before = e.cc.cwnd;
   ackWith(e, ms(1350), 7000); // beyond the probe's end: no D-SACK came for it
@@ -194,10 +194,10 @@ Deno.test("a TLP retransmission that repairs a loss reduces the window once", ()
 Deno.test("a D-SACK for the TLP retransmission avoids the window reduction", () => {
   const e = warm();
   sendNew(e, 5, MSS, ms(1000));
-  e.onTimer(ms(1200), false);
+  e.onTimer(ms(1202), false);
   const p = e.nextRetransmit()!;
-  e.onSend(p.seq, p.len, ms(1200), true);
-  ackWith(e, ms(1201), 6000);
+  e.onSend(p.seq, p.len, ms(1202), true);
+  ackWith(e, ms(1203), 6000);
   ackWith(e, ms(1300), 6000, [5000, 6000]);
   sendNew(e, 1, MSS, ms(1300));
   ackWith(e, ms(1400), 7000);
