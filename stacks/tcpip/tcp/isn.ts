@@ -231,7 +231,8 @@ export class SynCookies {
    * 4-tuple in the current or previous period and the segment lies k bytes (1 <= k <=
    * `COOKIE_MAX_OFFSET`) beyond the client's ISN + 1 (`seq - 1` taken as the ISN is k too
    * high), returns k: the segment is a later one of a cookie handshake whose first segment
-   * was lost. Otherwise 0. A random ACK passes with probability 16 * 2^16 / 2^32 = 2^-12.
+   * was lost. Otherwise 0. A random ACK passes with probability 16 candidates * 2^16 / 2^32 =
+   * 2^-12.
    */
   laterOffset(
     local: Uint8Array,
@@ -242,17 +243,20 @@ export class SynCookies {
     cookie: number,
     now: Instant,
   ): number {
-    // inner - k, where inner is one of 16 candidates (2 periods x 8 MSS indices).
+    // shifted = inner - k with 1 <= k <= 2^16 < 2^24, so inner's top byte (t, MSS index) is
+    // shifted's top byte or the one above it (a borrow): at most two MACs to compute, which
+    // keeps a flood of stray ACKs in cookie mode cheap.
     const shifted =
       (cookie - this.#tupleHash(local, lport, remote, rport) - (seqMinusOne >>> 0)) >>>
       0;
     const cur = Math.floor(now / COOKIE_PERIOD) & 0x1f;
-    for (let age = 0; age <= 1; age++) {
-      const t = (cur - age + 32) & 0x1f;
-      for (let idx = 0; idx < COOKIE_MSS.length; idx++) {
-        const k = (this.#inner(local, lport, remote, rport, t, idx) - shifted) >>> 0;
-        if (k >= 1 && k <= COOKIE_MAX_OFFSET) return k;
-      }
+    const top = shifted >>> 24;
+    for (let borrow = 0; borrow <= 1; borrow++) {
+      const b = (top + borrow) & 0xff;
+      const t = b >>> 3;
+      if (((cur - t + 32) & 0x1f) > 1) continue;
+      const k = (this.#inner(local, lport, remote, rport, t, b & 7) - shifted) >>> 0;
+      if (k >= 1 && k <= COOKIE_MAX_OFFSET) return k;
     }
     return 0;
   }

@@ -53,6 +53,13 @@ Deno.test("SynCookies.laterOffset() recognises a later segment of a cookie hands
     0,
     "expired",
   );
+  // Many tuples: MACs whose low 24 bits are below k borrow from the top byte (t, MSS index).
+  for (let port = 30000; port < 32000; port++) {
+    const ck = c.make(A, 80, B, port, 777, 1460, COOKIE_PERIOD + 5);
+    for (const k of [1, 40000, COOKIE_MAX_OFFSET]) {
+      assert.equal(c.laterOffset(A, 80, B, port, 777 + k, ck, COOKIE_PERIOD + 5), k);
+    }
+  }
   // Arbitrary ACKs (e.g. for connections long gone) pass with probability about 2^-12.
   let s = 12345;
   let passed = 0;
