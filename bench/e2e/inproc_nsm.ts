@@ -66,6 +66,7 @@ try {
   );
   console.log(JSON.stringify(d));
   console.log(JSON.stringify(rt.stats));
+  if (Deno.env.get("E2E_DEBUG")) console.log(JSON.stringify(host.tcp.counters));
   if (values.rr !== undefined) srv.kill("SIGKILL");
   await srv.status;
   rt.stop();
