@@ -555,6 +555,10 @@ export class EgressScheduler {
       // Capped so one guest's round stays bounded even for extreme weight ratios.
       const q = Math.round(this.#quantum * Math.min(g.sla.weight / minW, 4096));
       g.sla = { ...g.sla, quantum: q };
+      // Credit earned under the old quanta must not outlive them: when an operator sets SLAs
+      // one guest at a time, the first guest briefly weighs up to 4096x the others and may
+      // already have banked that quantum (64 MiB), starving them for seconds afterwards.
+      if (g.deficit > q) g.deficit = q;
     }
   }
 

@@ -232,3 +232,33 @@ Deno.test("parseRate/parseSize/parseSla read operator units and name what to wri
   });
   assert.throws(() => parseSla("speed=1"), /SLA field "speed" is not known; write rate=/);
 });
+
+Deno.test("EgressScheduler: setting guarantees one guest at a time does not bank a transient 4096x quantum (3:1 holds right after)", () => {
+  const s = new EgressScheduler({ linkRate: 25_000_000 }, 0);
+  s.setGuest(1, {}, 0);
+  s.setGuest(2, {}, 0);
+  s.setBacklog(1, 1e12, 0);
+  s.setBacklog(2, 1e12, 0);
+  // Guest 1 gets its guarantee first: for a moment it weighs 18.75e6 / 1 against guest 2.
+  s.setGuest(1, { minRate: 18_750_000 }, 0);
+  let now = 0;
+  const sent = [0, 0, 0];
+  const drive = (until: number): void => {
+    for (; now < until; now += 20_000) {
+      for (let k = 0; k < 64; k++) {
+        const g = s.next(now);
+        if (g === NO_GUEST) break;
+        const n = Math.min(s.grant, 16384);
+        s.consume(g, n, now);
+        s.setBacklog(g, 1e12, now);
+        sent[g]! += n;
+      }
+    }
+  };
+  drive(1_000_000); // 1 ms: guest 1 takes turns (and banks its quantum) under the extreme ratio
+  s.setGuest(2, { minRate: 6_250_000 }, now);
+  sent[1] = sent[2] = 0;
+  drive(now + 200_000_000); // the next 200 ms
+  const ratio = sent[1]! / sent[2]!;
+  assert.ok(ratio > 2.7 && ratio < 3.3, `ratio ${ratio} (${sent[1]} / ${sent[2]})`);
+});
