@@ -413,7 +413,8 @@ export async function runLive(o: DemoOptions, out: Out): Promise<DemoResult> {
     }));
     const every = 0.25;
     const perLine = Math.round(1 / every);
-    let lastAcked = first.bytesAcked, lastRetr = first.retransmits;
+    let lastRetr = first.retransmits;
+    const hist: { t: number; acked: number }[] = [{ t: 0, acked: first.bytesAcked }];
     let row: ConnRow = first;
     let firstAcked = first.bytesAcked;
     for (let k = 1; k * every <= o.duration + 1e-9; k++) {
@@ -441,20 +442,24 @@ export async function runLive(o: DemoOptions, out: Out): Promise<DemoResult> {
       const now = rows.find((r) => r.conn === first!.conn);
       if (now === undefined) break; // the transfer ended
       row = now;
-      const dt = (performance.now() - t0) / 1000 - (samples.at(-1)?.t ?? 0);
+      // Throughput over the last second (a sliding window of samples): the sample times are
+      // this process's, and a control answer delayed by a busy NSM would otherwise show as a
+      // spike followed by a dip.
+      const tNow = (performance.now() - t0) / 1000;
+      hist.push({ t: tNow, acked: row.bytesAcked });
+      const from = hist[Math.max(0, hist.length - 1 - perLine)]!;
       const s: DemoSample = {
-        t: (performance.now() - t0) / 1000,
-        mbps: ((row.bytesAcked - lastAcked) * 8) / 1e6 / dt,
+        t: tNow,
+        mbps: tNow > from.t ? ((row.bytesAcked - from.acked) * 8) / 1e6 / (tNow - from.t) : 0,
         cwndBytes: row.cwnd,
         rttMs: row.srttUs === null ? null : row.srttUs / 1000,
         retransmits: row.retransmits - lastRetr,
         cc: row.cc,
       };
-      lastAcked = row.bytesAcked;
       lastRetr = row.retransmits;
       samples.push(s);
       if (k % perLine === 0) {
-        const line = { ...secondOf(samples.slice(-perLine)), t: Math.round(s.t) };
+        const line = { ...secondOf(samples.slice(-perLine)), mbps: s.mbps, t: Math.round(s.t) };
         intervals.push(line);
         out.line(formatSample(line));
       }
