@@ -29,7 +29,7 @@ export type {
 } from "./device.ts";
 export { DATA_FAULTS, DataRegion, dataRegionBytes, DataRegionError } from "./data_region.ts";
 export type { DataFault, DataRegionGeometry, DeviceSide } from "./data_region.ts";
-export { NkOsError } from "./ffi.ts";
+export { NkOsError } from "./os_error.ts";
 export {
   decodeNqe,
   encodeCompletion,

@@ -30,16 +30,15 @@ import {
   MAP_SHARED,
   MFD_CLOEXEC,
   MFD_HUGETLB,
-  NkOsError,
   O_CLOEXEC,
   O_CREAT,
   O_EXCL,
   O_RDWR,
-  osError,
   PROT_READ,
   PROT_WRITE,
   SEEK_END,
-} from "./ffi.ts";
+} from "../stacks/sys/libc.ts";
+import { NkOsError, osError } from "./os_error.ts";
 
 /** Which memory backs a mapping ("dev-shm": an ordinary tmpfs file, 4 KiB pages). */
 export type ShmBacking = "dev-shm" | "hugetlbfs" | "memfd-hugetlb";

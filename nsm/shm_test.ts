@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { cString, Libc, libc, MFD_CLOEXEC, NkOsError } from "./ffi.ts";
+import { cString, Libc, libc, MFD_CLOEXEC } from "../stacks/sys/libc.ts";
+import { NkOsError } from "./os_error.ts";
 import { hugePageInfo, SharedMemory, ShmConfigError } from "./shm.ts";
 
 const name = (): string => `nk-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;

@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { cString, EINVAL, ENOENT, errno, errnoName, Libc, libc, OsError } from "./libc.ts";
+
+Deno.test("errno() reads ENOENT right after open() of a missing path fails", () => {
+  const fd = libc().open(cString("/nonexistent-sys-libc-test/x"), 0, 0);
+  assert.equal(fd, -1);
+  assert.equal(errno(), ENOENT);
+});
+
+Deno.test("errnoName() names known values and falls back to E<number>", () => {
+  assert.equal(errnoName(EINVAL), "EINVAL");
+  assert.equal(errnoName(4242), "E4242");
+});
+
+Deno.test("OsError carries operation, errno and its symbolic code", () => {
+  const e = new OsError("open", ENOENT, "open failed: create it first");
+  assert.equal(e.operation, "open");
+  assert.equal(e.errno, ENOENT);
+  assert.equal(e.code, "ENOENT");
+  assert.equal(e.message, "open failed: create it first");
+});
+
+Deno.test("Libc.close() is idempotent and symbols afterwards throw with what to do", () => {
+  const l = new Libc();
+  assert.equal(typeof l.symbols.getpid(), "number");
+  l.close();
+  l.close();
+  assert.throws(() => l.symbols, /libc handle is closed/);
+});
+
+Deno.test("libc() returns the same cached symbols every call", () => {
+  assert.equal(libc(), libc());
+});
