@@ -368,10 +368,15 @@ Deno.test({
           const st = await p.status;
           assert.equal(st.code, 0, p.out + p.err);
           // "[  1]   1.00-2.00   sec  23.8 MBytes   200 Mbits/sec    0   1.23 MBytes"
-          const lines = p.out.split("\n").filter((l) =>
+          // Every interval line (the first one too) carries Retr and Cwnd.
+          const intervals = p.out.split("\n").filter((l) =>
+            /\d\.00-\d+\.00 +sec/.test(l) && !/sender|receiver/.test(l)
+          );
+          const withCwnd = intervals.filter((l) =>
             /sec .*bits\/sec +\d+ +[\d.]+ [KMG]?Bytes$/.test(l.trimEnd())
           );
-          assert.ok(lines.length >= 1, p.out);
+          assert.equal(intervals.length, 2, p.out);
+          assert.equal(withCwnd.length, 2, p.out);
           assert.match(p.out, /receiver/);
         },
       );
@@ -480,7 +485,7 @@ Deno.test({
           ratio >= 2.4 && ratio <= 3.75,
           `ratio ${ratio} (${ra} / ${rb}); sla ${sla}\n${a.out}${a.err}\n${b.out}${b.err}`,
         );
-        assert.ok(ra + rb >= 150 && ra + rb <= 215, `sum ${ra + rb} Mbit/s of 200`);
+        assert.ok(ra + rb >= 120 && ra + rb <= 215, `sum ${ra + rb} Mbit/s of 200`);
 
         assert.equal((await ctl(sock, "sla", "set", String(ga), "rate=40mbit")).code, 0);
         await sleep(700);

@@ -92,8 +92,13 @@ export async function closeAll(): Promise<void> {
  */
 export function nkNet(options: { ctl?: string } = {}): NetApi {
   return {
-    connect(opts: { hostname: string; port: number }): Promise<NetConn> {
-      return connect({ ...opts, ...(options.ctl !== undefined ? { ctl: options.ctl } : {}) });
+    async connect(opts: { hostname: string; port: number }): Promise<NetConn> {
+      const c = await connect({
+        ...opts,
+        ...(options.ctl !== undefined ? { ctl: options.ctl } : {}),
+      });
+      c.tcpInfoCached(); // start the first GETSOCKOPT now: the first interval gets cwnd/retransmits
+      return c;
     },
     listen(opts: { port: number; hostname?: string }): NetListener {
       return listen({ ...opts, ...(options.ctl !== undefined ? { ctl: options.ctl } : {}) });
