@@ -58,6 +58,7 @@ import {
   SockOpt,
   SockType,
 } from "./backend.ts";
+import { libc } from "../stacks/sys/libc.ts";
 import { NqeEvent } from "./nqe.ts";
 import type { WaitableLink } from "./runtime.ts";
 import net from "node:net";
@@ -730,12 +731,8 @@ export class KernelBackend implements SocketBackend {
   #disposed = false;
   /** Connections still flushing after close (abandoned ids), so dispose can end them. */
   readonly #lingering = new Set<KSock>();
-  /** The thread-pool hop of `yield()` (undefined: not opened yet; null: unavailable). */
-  #hopsOutstanding = 0;
-  #hop:
-    | Deno.DynamicLibrary<{ getpid: { parameters: []; result: "i32"; nonblocking: true } }>
-    | null
-    | undefined = undefined;
+  /** The thread-pool hop of `yield()` (undefined: not looked up yet; null: no FFI). */
+  #hop: (() => Promise<number>) | null | undefined = undefined;
 
   /** A backend with `options` (all optional). */
   constructor(options: KernelBackendOptions = {}) {
@@ -880,26 +877,14 @@ export class KernelBackend implements SocketBackend {
   yield(): Promise<void> {
     if (this.#hop === undefined) {
       try {
-        this.#hop = Deno.dlopen("libc.so.6", {
-          // pid_t getpid(void): any cheap call; only the thread-pool round trip matters.
-          getpid: { parameters: [], result: "i32", nonblocking: true },
-        });
+        this.#hop = libc().getpid_hop; // the shared libc handle, never closed
       } catch {
-        this.#hop = null;
+        this.#hop = null; // no --allow-ffi
       }
     }
     const hop = this.#hop;
     if (hop === null) return Deno.stat("/").then(() => {}, () => {});
-    this.#hopsOutstanding++;
-    return hop.symbols.getpid().then(() => {
-      if (--this.#hopsOutstanding === 0 && this.#disposed) this.#closeHop();
-    });
-  }
-
-  #closeHop(): void {
-    const h = this.#hop;
-    this.#hop = null;
-    h?.close();
+    return hop().then(() => {});
   }
 
   // ----------------------------------------------------------------------------------------
@@ -1766,7 +1751,6 @@ export class KernelBackend implements SocketBackend {
     const w = this.#waiter;
     this.#waiter = null;
     w?.(false);
-    if (this.#hopsOutstanding === 0) this.#closeHop(); // else the last yield closes it
   }
 
   #internal(e: unknown): void {

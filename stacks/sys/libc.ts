@@ -242,6 +242,11 @@ export const LIBC_SYMBOLS = {
   },
   /** pid_t getpid(void) */
   getpid: { parameters: [], result: "i32" },
+  /**
+   * pid_t getpid(void) on Deno's thread pool: any cheap call whose promise makes the event loop
+   * park and poll its I/O driver (nsm/backend_kernel.ts `yield()`); only the round trip matters.
+   */
+  getpid_hop: { name: "getpid", parameters: [], result: "i32", nonblocking: true },
   /** int *__errno_location(void): errno of the calling thread. */
   __errno_location: { parameters: [], result: "pointer" },
   /** char *strerror(int errnum) */
