@@ -7,7 +7,8 @@
  *   a 24 MB transfer to a Linux sink: SHA-256 and length identical on the peer;
  * - `ctl` (the program's `runCtl`, and once the `deno task ctl` program itself) with `--json` for
  *   every subcommand: conns, stats, guests, cc list, cc load, cc set --conn/--guest/--default,
- *   sla show, sla set GUEST / --link; refusals exit 1 with the error code, no NSM exits 3;
+ *   sla show, sla set GUEST / --link; refusals exit 1 with the error code, no NSM exits 3; a
+ *   Linux client of the NSM's own echo service is listed as guest 0;
  * - metrics scraped over HTTP and parsed (per-guest bytes, per-connection cwnd, TCP counters);
  * - `nkperf -c` as a guest against the peer's `iperf3 -s` (interval lines carry cwnd and
  *   retransmits) and the peer's `iperf3 -c` against `nkperf -s` as a guest (JSON both sides);
@@ -245,10 +246,30 @@ Deno.test({
       await t.step("ctl --json: every subcommand against the running NSM", async () => {
         // An idle guest connection so conns/cc set have something to act on.
         const conn = await connect({ hostname: "198.18.0.2", port: 9000, ctl: sock });
+        // And a Linux client on the NSM's own echo service: listed as guest 0.
+        const echo = new Proc([
+          "ip",
+          "netns",
+          "exec",
+          lab.peerNs,
+          "timeout",
+          "20",
+          "python3",
+          "-c",
+          "import socket,time;s=socket.create_connection(('198.18.0.1',7));print('up',flush=True);time.sleep(3)",
+        ]);
+        procs.push(echo);
+        await echo.waitFor(/up/, 10_000);
         try {
           const conns = await ctl(sock, "conns");
           assert.equal(conns.code, 0, conns.err);
           const rows = conns.data as ConnRow[];
+          const own = rows.find((r) => r.local === "198.18.0.1:7");
+          assert.equal(
+            own?.guest,
+            0,
+            `echo service connection as guest 0: ${JSON.stringify(rows)}`,
+          );
           const c = rows.find((r) => r.remote === "198.18.0.2:9000" && r.state === "ESTABLISHED");
           assert.ok(c, JSON.stringify(rows));
           assert.ok(c.guest >= 1 && c.mss > 0 && c.cwnd > 0 && c.rtoUs > 0);
