@@ -9,6 +9,43 @@
 
 import type { Duration, Instant } from "../../time.ts";
 import { SECOND } from "../../time.ts";
+import {
+  ICMPV4_CODE_FRAG_NEEDED,
+  ICMPV4_DEST_UNREACHABLE,
+  ICMPV4_PARAMETER_PROBLEM,
+  ICMPV4_TIME_EXCEEDED,
+  isIcmpv4Error,
+} from "../wire/icmpv4.ts";
+import {
+  ICMPV6_DEST_UNREACHABLE,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAMETER_PROBLEM,
+  ICMPV6_TIME_EXCEEDED,
+} from "../wire/icmpv6.ts";
+
+// The message types are defined once, by the wire layer; re-exported here because the
+// interface and its users name them through this module.
+export {
+  ICMPV4_CODE_FRAG_NEEDED,
+  ICMPV4_DEST_UNREACHABLE,
+  ICMPV4_ECHO_REPLY,
+  ICMPV4_ECHO_REQUEST,
+  ICMPV4_PARAMETER_PROBLEM,
+  ICMPV4_TIME_EXCEEDED,
+  isIcmpv4Error as isIcmpV4Error,
+} from "../wire/icmpv4.ts";
+export {
+  ICMPV6_DEST_UNREACHABLE,
+  ICMPV6_ECHO_REPLY,
+  ICMPV6_ECHO_REQUEST,
+  ICMPV6_NEIGHBOR_ADVERT,
+  ICMPV6_NEIGHBOR_SOLICIT,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAMETER_PROBLEM,
+  ICMPV6_ROUTER_ADVERT,
+  ICMPV6_ROUTER_SOLICIT,
+  ICMPV6_TIME_EXCEEDED,
+} from "../wire/icmpv6.ts";
 
 /** A token bucket: `burst` tokens, refilled at `perSecond`. Time is injected. */
 export class TokenBucket {
@@ -51,52 +88,15 @@ export class TokenBucket {
   }
 }
 
-/** ICMPv4 types the interface uses. */
-export const ICMPV4_ECHO_REPLY = 0;
-/** ICMPv4 destination unreachable. */
-export const ICMPV4_DEST_UNREACHABLE = 3;
-/** ICMPv4 echo request. */
-export const ICMPV4_ECHO_REQUEST = 8;
-/** ICMPv4 time exceeded. */
-export const ICMPV4_TIME_EXCEEDED = 11;
-/** ICMPv4 parameter problem. */
-export const ICMPV4_PARAMETER_PROBLEM = 12;
 /** Unreachable codes (RFC 792). */
 export const ICMPV4_CODE_PROTOCOL_UNREACHABLE = 2;
 /** Port unreachable. */
 export const ICMPV4_CODE_PORT_UNREACHABLE = 3;
-/** Fragmentation needed and DF set (RFC 1191). */
-export const ICMPV4_CODE_FRAG_NEEDED = 4;
 
-/** ICMPv6 types the interface uses (RFC 4443, RFC 4861). */
-export const ICMPV6_DEST_UNREACHABLE = 1;
-/** ICMPv6 packet too big. */
-export const ICMPV6_PACKET_TOO_BIG = 2;
-/** ICMPv6 time exceeded. */
-export const ICMPV6_TIME_EXCEEDED = 3;
-/** ICMPv6 parameter problem. */
-export const ICMPV6_PARAMETER_PROBLEM = 4;
-/** ICMPv6 echo request. */
-export const ICMPV6_ECHO_REQUEST = 128;
-/** ICMPv6 echo reply. */
-export const ICMPV6_ECHO_REPLY = 129;
-/** NDP router solicitation. */
-export const ICMPV6_ROUTER_SOLICIT = 133;
-/** NDP router advertisement. */
-export const ICMPV6_ROUTER_ADVERT = 134;
-/** NDP neighbor solicitation. */
-export const ICMPV6_NEIGHBOR_SOLICIT = 135;
-/** NDP neighbor advertisement. */
-export const ICMPV6_NEIGHBOR_ADVERT = 136;
 /** ICMPv6 unreachable code: port unreachable. */
 export const ICMPV6_CODE_PORT_UNREACHABLE = 4;
 /** ICMPv6 parameter problem code: unrecognized next header (protocol unreachable). */
 export const ICMPV6_CODE_UNRECOGNIZED_NEXT_HEADER = 1;
-
-/** True when an ICMPv4 type is an error message (never answered with an error). */
-export function isIcmpV4Error(type: number): boolean {
-  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
-}
 
 /** True when an ICMPv6 type is an error message (types 0..127, RFC 4443 2.1). */
 export function isIcmpV6Error(type: number): boolean {
@@ -137,7 +137,7 @@ export function icmpErrorAllowed(c: ErrorCandidate): boolean {
   if (c.fragmentOffset !== 0) return false;
   if (c.linkMulticast || c.dstBroadcast) return false;
   if (c.version === 4) {
-    if (c.protocol === 1 && (c.icmpType < 0 || isIcmpV4Error(c.icmpType))) return false;
+    if (c.protocol === 1 && (c.icmpType < 0 || isIcmpv4Error(c.icmpType))) return false;
     if ((c.dst[0]! & 0xf0) === 0xe0) return false;
     const s0 = c.src[0]!;
     if ((s0 & 0xf0) >= 0xe0 || s0 === 127 || s0 === 0) return false;

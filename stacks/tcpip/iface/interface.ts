@@ -92,6 +92,21 @@ import { UdpLayer, type UdpLayerOptions } from "./udp.ts";
 
 export type { EchoReply } from "./echo.ts";
 
+/** The fields of an Icmpv4Repr/Icmpv6Repr that an echo reply is built from. */
+interface EchoReplyRepr {
+  type: number;
+  code: number;
+  restOfHeader: number;
+  data: Uint8Array;
+  emit(buf: Uint8Array): number;
+}
+
+/** What an echo reply copies from the request. */
+interface EchoRequestFields {
+  readonly restOfHeader: number;
+  readonly data: Uint8Array;
+}
+
 /** A router's hook for packets that are not ours; see `Interface.forwarder`. */
 export type Forwarder = (from: Interface, version: 4 | 6, packet: Uint8Array, now: Instant) => void;
 
@@ -813,41 +828,55 @@ export class Interface implements IpOutput {
     this.counters.icmpv4.rx++;
     const info = this.rxInfo;
     switch (m.type) {
-      case ICMPV4_ECHO_REQUEST: {
-        // RFC 1122 3.2.2.6 allows ignoring broadcast echo (smurf amplification): we do.
-        if (this.rxDstBroadcast) return this.drop("not-for-us");
-        const len = body.length;
-        const buf = this.begin(4, info.dst, info.src, PROTO_ICMP, len, 0);
-        if (buf === null) return;
-        const r = this.txIcmp4;
-        r.type = ICMPV4_ECHO_REPLY;
-        r.code = 0;
-        r.restOfHeader = m.restOfHeader;
-        r.data = m.data;
-        r.emit(buf);
-        r.data = EMPTY;
-        this.counters.icmpv4.tx++;
-        this.commit();
+      case ICMPV4_ECHO_REQUEST:
+        return this.answerEcho(4, this.txIcmp4, ICMPV4_ECHO_REPLY, m, body.length);
+      case ICMPV4_ECHO_REPLY:
+        this.echo.received(4, m.identifier, m.sequence, m.data.length, info.src, this.now);
         return;
-      }
-      case ICMPV4_ECHO_REPLY: {
-        const src = info.src;
-        this.echo.received(
-          4,
-          m.identifier,
-          m.sequence,
-          m.data.length,
-          src,
-          this.now,
-        );
-        return;
-      }
       default: {
         const kind = classifyIcmpV4(m.type, m.code);
         if (kind === null) return this.drop("unsupported-icmp-type");
         this.receivedError(4, kind, m.type, m.code, m.nextHopMtu, m.data);
       }
     }
+  }
+
+  /**
+   * Answers the echo request in `request` (the parsed ICMP message of `len` bytes) with an
+   * echo reply carrying the same rest of header and data, from the address it was sent to.
+   */
+  private answerEcho(
+    version: 4 | 6,
+    r: EchoReplyRepr,
+    replyType: number,
+    request: EchoRequestFields,
+    len: number,
+  ): void {
+    // RFC 1122 3.2.2.6 allows ignoring broadcast echo (smurf amplification): we do, and the
+    // same for IPv6 multicast.
+    if (this.rxDstBroadcast) return this.drop("not-for-us");
+    const info = this.rxInfo;
+    const protocol = version === 4 ? PROTO_ICMP : PROTO_ICMPV6;
+    const buf = this.begin(version, info.dst, info.src, protocol, len, 0);
+    if (buf === null) return;
+    r.type = replyType;
+    r.code = 0;
+    r.restOfHeader = request.restOfHeader;
+    r.data = request.data;
+    r.emit(buf);
+    r.data = EMPTY;
+    if (version === 4) {
+      this.counters.icmpv4.tx++;
+    } else {
+      // The ICMPv6 checksum covers a pseudo-header (RFC 4443 2.3) that the repr cannot know.
+      writeTransportChecksum(
+        buf.subarray(0, len),
+        2,
+        pseudoHeaderSumV6(info.dst, info.src, PROTO_ICMPV6, len),
+      );
+      this.counters.icmpv6.tx++;
+    }
+    this.commit();
   }
 
   private receiveIpv6(buf: Uint8Array, start: number, end: number): void {
@@ -918,39 +947,11 @@ export class Interface implements IpOutput {
       if (info.ttl !== 255 || m.code !== 0) return this.drop("bad-ndp");
     }
     switch (m.type) {
-      case ICMPV6_ECHO_REQUEST: {
-        if (this.rxDstBroadcast) return this.drop("not-for-us");
-        const len = body.length;
-        const buf = this.begin(6, info.dst, info.src, PROTO_ICMPV6, len, 0);
-        if (buf === null) return;
-        const r = this.txIcmp6;
-        r.type = ICMPV6_ECHO_REPLY;
-        r.code = 0;
-        r.restOfHeader = m.restOfHeader;
-        r.data = m.data;
-        r.emit(buf);
-        r.data = EMPTY;
-        writeTransportChecksum(
-          buf.subarray(0, len),
-          2,
-          pseudoHeaderSumV6(info.dst, info.src, PROTO_ICMPV6, len),
-        );
-        this.counters.icmpv6.tx++;
-        this.commit();
+      case ICMPV6_ECHO_REQUEST:
+        return this.answerEcho(6, this.txIcmp6, ICMPV6_ECHO_REPLY, m, body.length);
+      case ICMPV6_ECHO_REPLY:
+        this.echo.received(6, m.identifier, m.sequence, m.data.length, info.src, this.now);
         return;
-      }
-      case ICMPV6_ECHO_REPLY: {
-        const src = info.src;
-        this.echo.received(
-          6,
-          m.identifier,
-          m.sequence,
-          m.data.length,
-          src,
-          this.now,
-        );
-        return;
-      }
       case ICMPV6_NEIGHBOR_SOLICIT:
         return this.receiveNs();
       case ICMPV6_NEIGHBOR_ADVERT:
