@@ -31,7 +31,6 @@ export class NkOsError extends OsError {
       errno,
       `${call}(${what}) failed with ${errnoName(errno)} (errno ${errno}): ${hint}`,
     );
-    this.name = "NkOsError";
   }
 
   /** The failing call, e.g. "mmap". */

@@ -29,39 +29,7 @@ import {
   RLIMIT_MEMLOCK,
 } from "../stacks/sys/libc.ts";
 
-export {
-  addressOf,
-  cString,
-  EACCES,
-  EAFNOSUPPORT,
-  EAGAIN,
-  EBUSY,
-  EEXIST,
-  EINTR,
-  EINVAL,
-  ENETDOWN,
-  ENOBUFS,
-  ENODEV,
-  ENOENT,
-  ENOMEM,
-  ENXIO,
-  EOPNOTSUPP,
-  EPERM,
-  errno,
-  errnoName,
-  libc,
-  LIBC_SYMBOLS,
-  type LibcSymbols as Libc,
-  MAP_ANONYMOUS,
-  MAP_HUGETLB,
-  MAP_POPULATE,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  PROT_READ,
-  PROT_WRITE,
-  RLIMIT_MEMLOCK,
-  struct,
-} from "../stacks/sys/libc.ts";
+export * from "../stacks/sys/libc.ts";
 
 /** What the failing call was doing; selects the advice in the error message. */
 export type SyscallContext =
@@ -77,127 +45,127 @@ export type SyscallContext =
  * Base of every error the XDP driver throws; `errno` is 0 when no syscall was involved,
  * `operation` is the call that failed, e.g. "bpf(BPF_LINK_CREATE)".
  */
-export class XdpError extends OsError {
-  /** Builds the error. */
-  constructor(operation: string, errnoValue: number, message: string) {
-    super(operation, errnoValue, message);
-    this.name = "XdpError";
+export class XdpError extends OsError {}
+
+/** The errors below: message "<call> failed (<ERRNO>): <detail><advice>". */
+class XdpErrnoError extends XdpError {
+  constructor(operation: string, errnoValue: number, detail: string, advice: string) {
+    super(
+      operation,
+      errnoValue,
+      `${operation} failed (${errnoName(errnoValue)}): ${detail}${advice}`,
+    );
   }
 }
 
 /** EPERM/EACCES: the process lacks privileges. */
-export class XdpPermissionError extends XdpError {
+export class XdpPermissionError extends XdpErrnoError {
   /** Builds the error. */
   constructor(operation: string, errnoValue: number, detail: string) {
     super(
       operation,
       errnoValue,
-      `${operation} failed (${errnoName(errnoValue)}): ${detail}needs root, or CAP_NET_ADMIN + ` +
+      detail,
+      "needs root, or CAP_NET_ADMIN + " +
         "CAP_BPF (+ CAP_NET_RAW for AF_XDP, CAP_IPC_LOCK for large UMEMs): run with sudo or " +
         "`setcap cap_net_admin,cap_bpf,cap_net_raw,cap_ipc_lock+ep $(which deno)`",
     );
-    this.name = "XdpPermissionError";
   }
 }
 
 /** ENODEV/ENXIO: the interface or queue does not exist. */
-export class XdpNoDeviceError extends XdpError {
+export class XdpNoDeviceError extends XdpErrnoError {
   /** Builds the error. */
   constructor(operation: string, errnoValue: number, detail: string) {
     super(
       operation,
       errnoValue,
-      `${operation} failed (${errnoName(errnoValue)}): ${detail}no such interface or queue: ` +
+      detail,
+      "no such interface or queue: " +
         "check the name with `ip link show` and the queue count with `ethtool -l IFNAME`",
     );
-    this.name = "XdpNoDeviceError";
   }
 }
 
 /** EBUSY/EEXIST on attach: another XDP program (or AF_XDP socket on the queue) holds it. */
-export class XdpAlreadyAttachedError extends XdpError {
+export class XdpAlreadyAttachedError extends XdpErrnoError {
   /** Builds the error. */
   constructor(operation: string, errnoValue: number, detail: string) {
     super(
       operation,
       errnoValue,
-      `${operation} failed (${errnoName(errnoValue)}): ${detail}XDP is already attached by ` +
+      detail,
+      "XDP is already attached by " +
         "someone else: `ip link show dev IFNAME` shows it (look for 'xdp'/'prog/xdp id N'), " +
         "`bpftool net show` shows links; detach a legacy program with " +
         "`ip link set dev IFNAME xdp off` or stop the process that owns the BPF link",
     );
-    this.name = "XdpAlreadyAttachedError";
   }
 }
 
 /** EBUSY on bind: another AF_XDP socket is bound to the queue (or a previous one is not gone). */
-export class XdpQueueBusyError extends XdpError {
+export class XdpQueueBusyError extends XdpErrnoError {
   /** Builds the error. */
   constructor(operation: string, errnoValue: number, detail: string) {
     super(
       operation,
       errnoValue,
-      `${operation} failed (${errnoName(errnoValue)}): ${detail}the queue is already used by ` +
+      detail,
+      "the queue is already used by " +
         "another AF_XDP socket (another process, or this one without close()): stop it, or pick " +
         "another queue",
     );
-    this.name = "XdpQueueBusyError";
   }
 }
 
 /** ENOBUFS/ENOMEM while registering the UMEM: the locked-memory limit is too low. */
-export class XdpMemlockError extends XdpError {
+export class XdpMemlockError extends XdpErrnoError {
   /** Builds the error. */
   constructor(operation: string, errnoValue: number, detail: string) {
     super(
       operation,
       errnoValue,
-      `${operation} failed (${errnoName(errnoValue)}): ${detail}the UMEM exceeds the ` +
+      detail,
+      "the UMEM exceeds the " +
         "locked-memory limit: raise RLIMIT_MEMLOCK (`ulimit -l unlimited`; done automatically " +
         "when running as root) or use fewer/smaller frames (ringSize, frameSize)",
     );
-    this.name = "XdpMemlockError";
   }
 }
 
 /** EAFNOSUPPORT: the kernel has no AF_XDP. */
-export class XdpUnsupportedError extends XdpError {
+export class XdpUnsupportedError extends XdpErrnoError {
   /** Builds the error. */
   constructor(operation: string, errnoValue: number, detail: string) {
     super(
       operation,
       errnoValue,
-      `${operation} failed (${errnoName(errnoValue)}): ${detail}this kernel has no AF_XDP ` +
+      detail,
+      "this kernel has no AF_XDP " +
         "(needs Linux >= 4.18 built with CONFIG_XDP_SOCKETS=y); use the TAP link instead",
     );
-    this.name = "XdpUnsupportedError";
   }
 }
 
 /** EOPNOTSUPP on a zero-copy bind: the driver cannot do zero-copy (the link falls back). */
-export class XdpZeroCopyUnsupportedError extends XdpError {
+export class XdpZeroCopyUnsupportedError extends XdpErrnoError {
   /** Builds the error. */
   constructor(operation: string, errnoValue: number, detail: string) {
     super(
       operation,
       errnoValue,
-      `${operation} failed (${errnoName(errnoValue)}): ${detail}the driver does not support ` +
+      detail,
+      "the driver does not support " +
         "AF_XDP zero-copy; falling back to copy mode (pass mode: 'copy' to silence this)",
     );
-    this.name = "XdpZeroCopyUnsupportedError";
   }
 }
 
 /** Any other failure of a system call. */
-export class XdpSyscallError extends XdpError {
+export class XdpSyscallError extends XdpErrnoError {
   /** Builds the error. */
   constructor(operation: string, errnoValue: number, detail: string) {
-    super(
-      operation,
-      errnoValue,
-      `${operation} failed (${errnoName(errnoValue)}): ${detail}${errnoText(errnoValue)}`,
-    );
-    this.name = "XdpSyscallError";
+    super(operation, errnoValue, detail, errnoText(errnoValue));
   }
 }
 

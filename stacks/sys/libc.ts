@@ -406,7 +406,7 @@ export class OsError extends Error {
   /** Builds the error; `message` must say what to do. */
   constructor(operation: string, errnoValue: number, message: string) {
     super(message);
-    this.name = "OsError";
+    this.name = new.target.name; // "XdpNoDeviceError" etc. without each subclass saying so
     this.operation = operation;
     this.errno = errnoValue;
     this.code = errnoName(errnoValue);

@@ -31,3 +31,9 @@ Deno.test("Libc.close() is idempotent and symbols afterwards throw with what to 
 Deno.test("libc() returns the same cached symbols every call", () => {
   assert.equal(libc(), libc());
 });
+
+Deno.test("OsError subclasses are named after their class without setting name", () => {
+  class ExampleError extends OsError {}
+  assert.equal(new ExampleError("x", EINVAL, "m").name, "ExampleError");
+  assert.equal(new OsError("x", EINVAL, "m").name, "OsError");
+});

@@ -1,58 +1,9 @@
 /**
- * Operating-system access shared by every driver: the one libc FFI table, its lazily opened
- * handle, errno and the `OsError` base that the domain errors (XdpError, NkOsError) extend.
+ * Operating-system access shared by every driver: the one libc FFI table (`LIBC_SYMBOLS`), its
+ * lazily opened handle (`libc()`, `Libc`), `errno()`, errno names and the `OsError` base that
+ * the domain errors (XdpError, NkOsError) extend, plus the flag constants the callers pass.
  *
  * @module
  */
 
-export {
-  addressOf,
-  cString,
-  EACCES,
-  EAFNOSUPPORT,
-  EAGAIN,
-  EBADF,
-  EBUSY,
-  EEXIST,
-  EFBIG,
-  EINTR,
-  EINVAL,
-  EMFILE,
-  ENAMETOOLONG,
-  ENETDOWN,
-  ENFILE,
-  ENOBUFS,
-  ENODEV,
-  ENOENT,
-  ENOMEM,
-  ENOSPC,
-  ENXIO,
-  EOPNOTSUPP,
-  EPERM,
-  errno,
-  errnoName,
-  errnoText,
-  Libc,
-  libc,
-  LIBC_SYMBOLS,
-  type LibcSymbols,
-  MAP_ANONYMOUS,
-  MAP_FAILED,
-  MAP_HUGETLB,
-  MAP_POPULATE,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  MFD_CLOEXEC,
-  MFD_HUGETLB,
-  O_CLOEXEC,
-  O_CREAT,
-  O_EXCL,
-  O_RDWR,
-  OsError,
-  PROT_READ,
-  PROT_WRITE,
-  RLIM_INFINITY,
-  RLIMIT_MEMLOCK,
-  SEEK_END,
-  struct,
-} from "./libc.ts";
+export * from "./libc.ts";
