@@ -92,6 +92,14 @@ import { UdpLayer, type UdpLayerOptions } from "./udp.ts";
 
 export type { EchoReply } from "./echo.ts";
 
+/**
+ * Fills in the checksum of the ICMPv6 message `msg` sent `src` -> `dst`: it covers a
+ * pseudo-header (RFC 4443 2.3), which the repr cannot know.
+ */
+function checksumIcmpv6(msg: Uint8Array, src: Uint8Array, dst: Uint8Array): void {
+  writeTransportChecksum(msg, 2, pseudoHeaderSumV6(src, dst, PROTO_ICMPV6, msg.length));
+}
+
 /** The fields of an Icmpv4Repr/Icmpv6Repr that an echo reply is built from. */
 interface EchoReplyRepr {
   type: number;
@@ -620,11 +628,7 @@ export class Interface implements IpOutput {
       m.sequence = seq;
       m.data = payload;
       m.emit(buf);
-      writeTransportChecksum(
-        buf.subarray(0, len),
-        2,
-        pseudoHeaderSumV6(src.bytes, dst.bytes, PROTO_ICMPV6, len),
-      );
+      checksumIcmpv6(buf.subarray(0, len), src.bytes, dst.bytes);
       this.counters.icmpv6.tx++;
     }
     this.echo.sent(dst.version, id & 0xffff, seq & 0xffff, now);
@@ -868,12 +872,7 @@ export class Interface implements IpOutput {
     if (version === 4) {
       this.counters.icmpv4.tx++;
     } else {
-      // The ICMPv6 checksum covers a pseudo-header (RFC 4443 2.3) that the repr cannot know.
-      writeTransportChecksum(
-        buf.subarray(0, len),
-        2,
-        pseudoHeaderSumV6(info.dst, info.src, PROTO_ICMPV6, len),
-      );
+      checksumIcmpv6(buf.subarray(0, len), info.dst, info.src);
       this.counters.icmpv6.tx++;
     }
     this.commit();
@@ -997,15 +996,7 @@ export class Interface implements IpOutput {
     r.target.set(m.target);
     r.targetLlaPresent = true;
     r.targetLla.set(this.mac);
-    r.emit(body);
-    writeTransportChecksum(
-      body.subarray(0, 32),
-      2,
-      pseudoHeaderSumV6(m.target, dstIp, PROTO_ICMPV6, 32),
-    );
-    this.commitDirect();
-    this.counters.icmpv6.tx++;
-    this.counters.ndp.tx++;
+    this.sendNdp(body, m.target, dstIp);
   }
 
   private receiveNa(): void {
@@ -1265,7 +1256,7 @@ export class Interface implements IpOutput {
       write16(buf, 2, internetChecksum(msg));
       this.counters.icmpv4.tx++;
     } else {
-      writeTransportChecksum(msg, 2, pseudoHeaderSumV6(from, info.src, PROTO_ICMPV6, len));
+      checksumIcmpv6(msg, from, info.src);
       this.counters.icmpv6.tx++;
     }
     this.counters.icmpErrors.sent++;
@@ -1590,12 +1581,16 @@ export class Interface implements IpOutput {
     r.target.set(target);
     r.sourceLlaPresent = true;
     r.sourceLla.set(this.mac);
-    r.emit(body);
-    writeTransportChecksum(
-      body.subarray(0, 32),
-      2,
-      pseudoHeaderSumV6(src.bytes, dst, PROTO_ICMPV6, 32),
-    );
+    this.sendNdp(body, src.bytes, dst);
+  }
+
+  /**
+   * Emits the NS/NA prepared in `txIcmp6` into `body` (from `beginDirect`, 32 bytes),
+   * checksums it for `src` -> `dst` and sends it.
+   */
+  private sendNdp(body: Uint8Array, src: Uint8Array, dst: Uint8Array): void {
+    this.txIcmp6.emit(body);
+    checksumIcmpv6(body.subarray(0, 32), src, dst);
     this.commitDirect();
     this.counters.icmpv6.tx++;
     this.counters.ndp.tx++;
