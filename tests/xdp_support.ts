@@ -117,27 +117,23 @@ export class PeerCapture implements AsyncDisposable {
     this.#file = file;
   }
 
-  /** Starts `tcpdump -c count filter` on the peer interface; resolves once it listens. */
+  /**
+   * Starts `tcpdump -c count filter` on the peer interface; resolves once it listens. A 16 MiB
+   * kernel buffer (`-B`) holds a test's whole burst even when tcpdump gets no CPU on a loaded
+   * machine; the snaplen (2048) keeps whole every frame these tests send (they compare bytes).
+   */
   static async start(lab: Lab, filter: string, count: number): Promise<PeerCapture> {
     const file = await Deno.makeTempFile({ suffix: ".pcap" });
     const proc = lab.spawnPeer([
-      "tcpdump",
-      "-i",
-      lab.peerIf,
-      "-n",
-      "-U",
-      "-Q",
-      "in",
-      "-c",
-      String(count),
-      "-w",
-      file,
-      filter,
+      ...["tcpdump", "-i", lab.peerIf, "-n", "-U", "-Q", "in", "-B", "16384", "-s", "2048"],
+      ...["-c", String(count), "-w", file, filter],
     ]);
     const cap = new PeerCapture(proc, file);
     const reader = proc.stderr.getReader();
     const dec = new TextDecoder();
-    const deadline = Date.now() + 5000;
+    // Generous: starting a process on a loaded 2-core machine can take seconds. (A read that
+    // never returns is bounded by the test itself; tcpdump prints or exits promptly.)
+    const deadline = Date.now() + 30_000;
     while (!cap.#stderr.includes("listening on") && Date.now() < deadline) {
       const r = await reader.read();
       if (r.done) break;
@@ -156,6 +152,11 @@ export class PeerCapture implements AsyncDisposable {
       throw new Error(`tcpdump did not start: ${cap.#stderr}`);
     }
     return cap;
+  }
+
+  /** tcpdump's stderr so far (its packet and kernel-drop counts once it has exited). */
+  get log(): string {
+    return this.#stderr;
   }
 
   /** Waits up to `timeoutMs` for tcpdump to exit (after `count` packets), then stops it. */
