@@ -100,6 +100,12 @@ function checksumIcmpv6(msg: Uint8Array, src: Uint8Array, dst: Uint8Array): void
   writeTransportChecksum(msg, 2, pseudoHeaderSumV6(src, dst, PROTO_ICMPV6, msg.length));
 }
 
+/** The fragment fields Ipv4Repr and Ipv6Repr share. */
+interface FragmentFields {
+  readonly fragmentOffset: number;
+  readonly moreFragments: boolean;
+}
+
 /** The fields of an Icmpv4Repr/Icmpv6Repr that an echo reply is built from. */
 interface EchoReplyRepr {
   type: number;
@@ -768,26 +774,56 @@ export class Interface implements IpOutput {
     let body = ip.payload;
     const protocol = ip.protocol;
     if (ip.isFragment) {
-      this.counters.fragments.rx++;
-      const out = this.reassembler.add(
+      const header = buf.subarray(start, ip.payloadStart);
+      const out = this.reassemble(
         4,
         this.rxSrc4,
         this.rxDst4,
         protocol,
         ip.identification,
-        ip.fragmentOffset,
-        ip.moreFragments,
-        buf.subarray(start, ip.payloadStart),
+        ip,
+        header,
         body,
-        this.now,
       );
       if (out === null) return;
-      this.counters.fragments.reassembled++;
       body = out;
-      info.setPacketView(this.reassembler.lastPacket);
     }
     if (protocol === PROTO_ICMP) return this.receiveIcmpv4(body);
     this.dispatch(protocol, body, 0);
+  }
+
+  /**
+   * Adds a received fragment (`header`: its IP header, `body`: its payload) to the reassembler.
+   * Returns the whole payload once complete, with `rxInfo` pointing at the reassembled packet;
+   * null while fragments are missing.
+   */
+  private reassemble(
+    version: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    protocol: number,
+    id: number,
+    fragment: FragmentFields,
+    header: Uint8Array,
+    body: Uint8Array,
+  ): Uint8Array | null {
+    this.counters.fragments.rx++;
+    const out = this.reassembler.add(
+      version,
+      src,
+      dst,
+      protocol,
+      id,
+      fragment.fragmentOffset,
+      fragment.moreFragments,
+      header,
+      body,
+      this.now,
+    );
+    if (out === null) return null;
+    this.counters.fragments.reassembled++;
+    this.rxInfo.setPacketView(this.reassembler.lastPacket);
+    return out;
   }
 
   private dispatch(protocol: number, body: Uint8Array, fragOffset: number): void {
@@ -908,23 +944,10 @@ export class Interface implements IpOutput {
     let body = ip.payload;
     const protocol = ip.protocol;
     if (ip.fragmentPresent) {
-      this.counters.fragments.rx++;
-      const out = this.reassembler.add(
-        6,
-        src,
-        dst,
-        protocol,
-        ip.fragmentId,
-        ip.fragmentOffset,
-        ip.moreFragments,
-        buf.subarray(start, start + 40),
-        body,
-        this.now,
-      );
+      const header = buf.subarray(start, start + 40);
+      const out = this.reassemble(6, src, dst, protocol, ip.fragmentId, ip, header, body);
       if (out === null) return;
-      this.counters.fragments.reassembled++;
       body = out;
-      info.setPacketView(this.reassembler.lastPacket);
     }
     if (protocol === PROTO_ICMPV6) return this.receiveIcmpv6(body);
     this.dispatch(protocol, body, 0);
