@@ -19,6 +19,7 @@ import { main as nkcatMain } from "../guest/nkcat/cli.ts";
 import { main as nkperfMain } from "../guest/nkperf/cli.ts";
 import { closeAll, nkNet } from "../guest/guestlib/mod.ts";
 import { splitCtl } from "../guest/guestlib/nkperf.ts";
+import { BUNDLED_CC, CC_DIST_URL } from "./cc_modules.ts";
 
 /** Subcommands and what they do (the usage text). */
 export const IMAGE_USAGE = `usage: nsm-image COMMAND [args]
@@ -28,7 +29,28 @@ export const IMAGE_USAGE = `usage: nsm-image COMMAND [args]
   nkcat ...        netcat through the NSM as a guest (deno task nkcat; --help)
   nkperf ...       iperf3-compatible tool through the NSM as a guest ([--ctl PATH] -c HOST | -s)
   nkperf-host ...  the same on the host's own sockets (deno task nkperf)
-  version          the image's Deno and TypeScript versions`;
+  version          the image's Deno version, where it runs from, its cc modules`;
+
+/**
+ * The `version` report: Deno versions, the main module (inside the image, or the extraction
+ * directory of a self-extracting one) and each bundled cc module with whether its WebAssembly
+ * is present and valid.
+ */
+export function versionReport(): string {
+  const cc = BUNDLED_CC.map((name) => {
+    try {
+      const bytes = Deno.readFileSync(new URL(`${name}.wasm`, CC_DIST_URL));
+      return `${name}=${WebAssembly.validate(bytes) ? "ok" : "invalid"}`;
+    } catch {
+      return `${name}=missing`;
+    }
+  });
+  return [
+    `deno ${Deno.version.deno} v8 ${Deno.version.v8} typescript ${Deno.version.typescript}`,
+    `main ${Deno.mainModule}`,
+    `cc ${cc.join(" ")}`,
+  ].join("\n");
+}
 
 /** Runs `argv` (first element: the subcommand); resolves with the exit status. */
 export async function imageMain(argv: readonly string[]): Promise<number> {
@@ -58,9 +80,7 @@ export async function imageMain(argv: readonly string[]): Promise<number> {
     case "nkperf-host":
       return await nkperfMain([...rest]);
     case "version":
-      console.log(
-        `deno ${Deno.version.deno} v8 ${Deno.version.v8} typescript ${Deno.version.typescript}`,
-      );
+      console.log(versionReport());
       return 0;
     case undefined:
     case "-h":
