@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import { buildImage } from "../nsm/image_build.ts";
-import { SFX_HEADER_SIZE, tarArchive } from "../nsm/image_sfx.ts";
 
 const dec = new TextDecoder();
 
@@ -85,25 +84,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
-
-Deno.test("tarArchive() output is read back by tar with the same names, modes and bytes", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "nsm_tar_test_" });
-  try {
-    const data = new Uint8Array(1000).map((_, i) => i & 0xff);
-    const tar = tarArchive([
-      { path: "deno", data, mode: 0o755 },
-      { path: "src/nsm/a.ts", data: new TextEncoder().encode("x"), mode: 0o644 },
-    ]);
-    assert.equal(tar.length % 512, 0);
-    await Deno.writeFile(`${dir}/t.tar`, tar);
-    const r = await new Deno.Command("tar", { args: ["-xf", "t.tar"], cwd: dir }).output();
-    assert.ok(r.success, dec.decode(r.stderr));
-    assert.deepEqual(await Deno.readFile(`${dir}/deno`), data);
-    assert.equal((await Deno.stat(`${dir}/deno`)).mode! & 0o777, 0o755);
-    assert.equal(await Deno.readTextFile(`${dir}/src/nsm/a.ts`), "x");
-    assert.ok(SFX_HEADER_SIZE % 512 === 0);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 });
