@@ -28,7 +28,8 @@ async function run(image: string, args: string[], env: Record<string, string>): 
 }
 
 Deno.test({
-  name: "deno task image builds one executable whose nsm/ctl/version subcommands run offline " +
+  name:
+    "deno task image builds one executable whose nsm/ctl/nkcat/nkperf/version subcommands run offline " +
     "from an empty HOME, with the cc modules inside",
   sanitizeResources: false,
   fn: async () => {
@@ -66,6 +67,14 @@ Deno.test({
       const nsm = await run(image, ["nsm", "--help"], env);
       assert.equal(nsm.code, 0, nsm.err);
       assert.match(nsm.out, /--link xdp:IF/);
+
+      const perf = await run(image, ["nkperf", "--help"], env);
+      assert.equal(perf.code, 0, perf.err);
+      assert.match(perf.out, /^Usage: nkperf/);
+
+      const cat = await run(image, ["nkcat"], env);
+      assert.equal(cat.code, 2, "nkcat without HOST PORT is a usage error");
+      assert.match(cat.err, /usage: nkcat/);
 
       const bad = await run(image, ["nsm"], env);
       assert.notEqual(bad.code, 0, "the NSM without --link/--ip is a usage error");
