@@ -53,10 +53,10 @@ Deno.test({
       assert.match(v.out, /^cc cubic=ok dctcp=ok bbr=ok aimd=ok$/m);
       const main = /^main (\S+)$/m.exec(v.out)?.[1];
       assert.ok(main !== undefined, v.out);
-      assert.ok(!main.startsWith(new URL("../", import.meta.url).href), "not run from the repo");
       const head = dec.decode((await Deno.readFile(image)).subarray(0, 2));
       if (head === "#!") {
-        // Self-extracting: unpacked under $HOME/.cache/nsm-image/<hash>/ on first run.
+        // Self-extracting: runs from its copy unpacked under $HOME/.cache/nsm-image/<hash>/, not
+        // from the repository. (A compiled image's mainModule is a virtual path: not checked.)
         assert.ok(main.startsWith(`file://${home}/.cache/nsm-image/`), main);
       }
 
