@@ -123,6 +123,38 @@ async function text(s: ReadableStream<Uint8Array>): Promise<string> {
   return await new Response(s).text();
 }
 
+/**
+ * Reads an nkcat listener's stderr: `listening` resolves once it prints "listening on port"
+ * (its LISTEN completed in the NSM, so a connect cannot be refused), rejecting with what it
+ * printed if it exits first or takes over 30 s (generous: startup on a loaded machine);
+ * `all` is its whole stderr. Replaces fixed sleeps that lost the race on a busy machine.
+ */
+function listenerStderr(p: Deno.ChildProcess): { listening: Promise<void>; all: Promise<string> } {
+  let said = "";
+  let seen: () => void = () => {};
+  let failed: (e: Error) => void = () => {};
+  const listening = new Promise<void>((res, rej) => {
+    seen = res;
+    failed = rej;
+  });
+  const timer = setTimeout(
+    () => failed(new Error(`nkcat did not listen within 30 s; stderr: ${said}`)),
+    30_000,
+  );
+  const dec = new TextDecoder();
+  const all = (async () => {
+    for await (const c of p.stderr) {
+      said += dec.decode(c);
+      if (said.includes("listening on port")) seen();
+    }
+    clearTimeout(timer);
+    failed(new Error(`nkcat exited before listening; stderr: ${said}`));
+    return said;
+  })();
+  listening.then(() => clearTimeout(timer), () => clearTimeout(timer));
+  return { listening, all };
+}
+
 function sha(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
@@ -145,9 +177,8 @@ async function transfer(
   down: Uint8Array,
 ): Promise<{ atB: { hash: string; bytes: number }; atA: { hash: string; bytes: number } }> {
   const b = nkcat(["--ctl", nsm.ctlB, "--listen", String(port)]);
-  const errB = text(b.stderr);
-  await waitLog(nsm, /attached/); // B attached; listening follows within its first round trips
-  await new Promise((r) => setTimeout(r, 300));
+  const errB = listenerStderr(b);
+  await errB.listening;
   const a = nkcat(["--ctl", nsm.ctlA, "198.18.0.2", String(port)]);
   const errA = text(a.stderr);
   const [atB, atA] = await Promise.all([
@@ -158,7 +189,7 @@ async function transfer(
   ]);
   const [sa, sb] = await Promise.all([a.status, b.status]);
   assert.equal(sa.code, 0, `nkcat A failed: ${await errA}`);
-  assert.equal(sb.code, 0, `nkcat B failed: ${await errB}`);
+  assert.equal(sb.code, 0, `nkcat B failed: ${await errB.all}`);
   return { atB, atA };
 }
 
@@ -199,7 +230,8 @@ Deno.test({
       const d1 = pattern(3, 20_000_000), d2 = pattern(4, 20_000_000);
       const l1 = nkcat(["--ctl", nsm.ctlB, "--listen", "7101"]);
       const l2 = nkcat(["--ctl", nsm.ctlB, "--listen", "7102"]);
-      await new Promise((r) => setTimeout(r, 1500));
+      const err1 = listenerStderr(l1), err2 = listenerStderr(l2);
+      await Promise.all([err1.listening, err2.listening]);
       const c1 = nkcat(["--ctl", nsm.ctlA, "198.18.0.2", "7101"]);
       const c2 = nkcat(["--ctl", nsm.ctlA, "198.18.0.2", "7102"]);
       for (const p of [l1, l2]) p.stdin.close();
@@ -211,9 +243,14 @@ Deno.test({
         feed(c1, d1),
         feed(c2, d2),
       ]);
-      for (const p of [l1, l2, c1, c2]) {
+      for (
+        const [p, err] of [[l1, err1.all], [l2, err2.all], [c1, text(c1.stderr)], [
+          c2,
+          text(c2.stderr),
+        ]] as const
+      ) {
         const s = await p.status;
-        assert.equal(s.code, 0, await text(p.stderr));
+        assert.equal(s.code, 0, await err);
       }
       assert.equal(r1.hash, sha(d1));
       assert.equal(r2.hash, sha(d2));
@@ -228,7 +265,7 @@ Deno.test({
   },
 });
 
-async function poll<T>(f: () => T | undefined, ms = 5000): Promise<T> {
+async function poll<T>(f: () => T | undefined, ms = 30_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = f();
@@ -238,10 +275,13 @@ async function poll<T>(f: () => T | undefined, ms = 5000): Promise<T> {
   }
 }
 
-async function closedByNsm(g: RawGuest, ms = 5000): Promise<boolean> {
+/** Whether the NSM closes `g`'s control socket within `ms` (bounded; generous by default). */
+async function closedByNsm(g: RawGuest, ms = 30_000): Promise<boolean> {
   const buf = new Uint8Array(16);
-  const t = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), ms));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
   const r = await Promise.race([g.ctl.read(buf).catch(() => null), t]);
+  clearTimeout(timer);
   return r === null;
 }
 
@@ -251,12 +291,14 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(): Promise<void> {
-    const nsm = await startNsm(["--stall-ms", "300"]);
+    // 2 s: long enough that the well-behaved guests, starved of CPU on a loaded machine, are
+    // never taken for stalled; the stalled guest is still disconnected (closedByNsm below).
+    const nsm = await startNsm(["--stall-ms", "2000"]);
     try {
       const data = pattern(5, 50_000_000);
       const b = nkcat(["--ctl", nsm.ctlB, "--listen", "7201"]);
       b.stdin.close();
-      await new Promise((r) => setTimeout(r, 1500));
+      await listenerStderr(b).listening;
       const a = nkcat(["--ctl", nsm.ctlA, "198.18.0.2", "7201"]);
       const moved = Promise.all([drainHash(b), drainHash(a), feed(a, data)]);
 
@@ -319,7 +361,7 @@ Deno.test({
         if (k === 0 && submitted > 2 * s.qs.job.capacity) break; // NSM stopped taking
         await new Promise((r) => setTimeout(r, 5));
       }
-      assert.ok(await closedByNsm(s, 5000), "stalled guest disconnected");
+      assert.ok(await closedByNsm(s), "stalled guest disconnected");
       await waitLog(nsm, /detached: stalled/);
       s.close();
 
@@ -348,7 +390,8 @@ Deno.test({
     try {
       const b = nkcat(["--ctl", nsm.ctlB, "--listen", "7301"]);
       b.stdin.close();
-      await new Promise((r) => setTimeout(r, 1500));
+      const errB = listenerStderr(b);
+      await errB.listening;
       const a = nkcat(["--ctl", nsm.ctlA, "198.18.0.2", "7301"]);
       const attachA = await waitLog(nsm, /guest \d+ attached: pid \d+, .*-1-g/);
       const device = attachA.replace(/.*, /, "");
@@ -372,7 +415,6 @@ Deno.test({
       }
       a.kill("SIGKILL");
       await a.status;
-      const errB = text(b.stderr);
       const rest = (async () => {
         for (;;) if ((await reader.read()).done) break;
       })();
@@ -380,7 +422,7 @@ Deno.test({
       await rest;
       await writer;
       assert.equal(sb.code, 1, "the peer's nkcat fails instead of hanging");
-      assert.match(await errB, /ConnectionReset/);
+      assert.match(await errB.all, /ConnectionReset/);
       await waitLog(nsm, /guest \d+ detached: (doorbell|control)-closed/);
       await assert.rejects(Deno.stat(device), Deno.errors.NotFound);
     } finally {
