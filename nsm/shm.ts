@@ -25,11 +25,13 @@
 
 import {
   cString,
+  ENOENT,
   libc,
   MAP_POPULATE,
   MAP_SHARED,
   MFD_CLOEXEC,
   MFD_HUGETLB,
+  mmap,
   O_CLOEXEC,
   O_CREAT,
   O_EXCL,
@@ -269,18 +271,8 @@ export class SharedMemory {
   }
 
   static #map(fd: number, size: number, what: string): Deno.PointerObject {
-    const ptr = libc().mmap(
-      null,
-      BigInt(size),
-      PROT_READ | PROT_WRITE,
-      MAP_SHARED | MAP_POPULATE,
-      fd,
-      0n,
-    );
-    // MAP_FAILED is (void *)-1.
-    if (ptr === null || Deno.UnsafePointer.value(ptr) === 0xffffffffffffffffn) {
-      throw osError("mmap", `${what}, ${size}`);
-    }
+    const ptr = mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (ptr === null) throw osError("mmap", `${what}, ${size}`);
     return ptr;
   }
 
@@ -291,7 +283,7 @@ export class SharedMemory {
     this.#unlinkPath = null;
     if (libc().unlink(cString(path)) !== 0) {
       const err = osError("unlink", path);
-      if (err.errno !== 2) throw err; // already gone is what we wanted
+      if (err.errno !== ENOENT) throw err; // already gone is what we wanted
     }
   }
 

@@ -23,7 +23,7 @@ import {
   errnoName,
   errnoText,
   libc,
-  MAP_FAILED,
+  mmap,
   OsError,
   RLIM_INFINITY,
   RLIMIT_MEMLOCK,
@@ -254,9 +254,7 @@ export function mmapChecked(
   context: SyscallContext,
   detail: string,
 ): Deno.PointerObject {
-  const p = libc().mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
-  if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
-    throw syscallError("mmap", errno(), context, detail);
-  }
+  const p = mmap(length, prot, flags, fd, offset);
+  if (p === null) throw syscallError("mmap", errno(), context, detail);
   return p;
 }

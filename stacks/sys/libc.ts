@@ -468,6 +468,21 @@ export const MAP_POPULATE = 0x8000;
 /** What mmap(2) returns on failure, as the pointer's value. */
 export const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
+/**
+ * mmap(2) with the kernel choosing the address: the mapping, or null on failure (MAP_FAILED),
+ * with errno() telling why. The caller maps that errno to its domain's error.
+ */
+export function mmap(
+  length: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  offset: number,
+): Deno.PointerObject | null {
+  const p = libc().mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
+  return p === null || Deno.UnsafePointer.value(p) === MAP_FAILED ? null : p;
+}
+
 /** RLIMIT_MEMLOCK resource number. */
 export const RLIMIT_MEMLOCK = 8;
 /** RLIM_INFINITY: no limit. */
