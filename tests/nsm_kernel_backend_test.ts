@@ -398,7 +398,7 @@ Deno.test({
   },
 });
 
-async function poll<T>(f: () => T | undefined, ms = 5000): Promise<T> {
+async function poll<T>(f: () => T | undefined, ms = 30_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = f();
@@ -408,7 +408,8 @@ async function poll<T>(f: () => T | undefined, ms = 5000): Promise<T> {
   }
 }
 
-async function closedByNsm(g: RawGuest, ms = 5000): Promise<boolean> {
+/** Whether the NSM closes `g`'s control socket within `ms` (bounded; generous by default). */
+async function closedByNsm(g: RawGuest, ms = 30_000): Promise<boolean> {
   const buf = new Uint8Array(16);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const t = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
@@ -482,7 +483,7 @@ Deno.test({
             if (k === 0 && submitted > 2 * s.qs.job.capacity) break;
             await new Promise((r) => setTimeout(r, 5));
           }
-          assert.ok(await closedByNsm(s, 5000), "stalled guest disconnected");
+          assert.ok(await closedByNsm(s), "stalled guest disconnected");
           s.close();
 
           const [down] = await moved;
@@ -496,7 +497,8 @@ Deno.test({
           await pr.done;
         }
       },
-      ["--stall-ms", "300"],
+      // 2 s: CPU-starved well-behaved guests on a loaded machine are never taken for stalled.
+      ["--stall-ms", "2000"],
       (stopped) => {
         const rejected = stopped.serviceLib!.rejected as Record<string, number>;
         assert.equal(rejected["ring-fault"], 1);
