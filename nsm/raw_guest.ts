@@ -8,6 +8,7 @@
 
 import { GuestDevice, type GuestQueueSet } from "./device.ts";
 import { decodeNqe, encodeNqe, Nqe, NQE_RESERVED } from "./nqe.ts";
+import type { RingConsumer } from "./ring.ts";
 
 /** One attached raw guest. */
 export class RawGuest {
@@ -68,21 +69,17 @@ export class RawGuest {
 
   /** Takes every completion available now. */
   completions(): Nqe[] {
-    const out: Nqe[] = [];
-    const r = this.qs.completion;
-    const n = r.available(1 << 20);
-    for (let i = 0; i < n; i++) out.push(decodeNqe(r.view, r.slot(i), new Nqe()));
-    if (n > 0) {
-      r.release(n);
-      this.dev.bell.notify();
-    }
-    return out;
+    return this.#drain(this.qs.completion);
   }
 
   /** Takes every receive-ring entry available now. */
   receives(): Nqe[] {
+    return this.#drain(this.qs.receive);
+  }
+
+  /** Decodes every entry `r` holds now, frees the slots and rings the NSM's bell if any. */
+  #drain(r: RingConsumer): Nqe[] {
     const out: Nqe[] = [];
-    const r = this.qs.receive;
     const n = r.available(1 << 20);
     for (let i = 0; i < n; i++) out.push(decodeNqe(r.view, r.slot(i), new Nqe()));
     if (n > 0) {
