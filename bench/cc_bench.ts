@@ -103,10 +103,7 @@ function bulk(cc: string): () => void {
     const ea = new Endpoint(pair.a, c, bulkData, 0);
     const eb = new Endpoint(pair.b, -1, new Uint8Array(0), BULK);
     pair.run(60 * SECOND, () => {
-      if (eb.id < 0) {
-        const id = pair.b.accept(l);
-        if (id > 0) eb.id = id;
-      }
+      eb.acceptFrom(l);
       ea.pump(pair.now);
       eb.pump(pair.now);
     }, () => eb.got === BULK);

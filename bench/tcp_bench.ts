@@ -138,10 +138,7 @@ Deno.bench("tcp bulk: 4 MB over the fake 100 Mbit/s path (two stacks)", { n: 5 }
   const ea = new Endpoint(pair.a, c, payload(4_000_000, 1), 0);
   const eb = new Endpoint(pair.b, -1, new Uint8Array(0), 4_000_000);
   pair.run(30 * SECOND, () => {
-    if (eb.id < 0) {
-      const id = pair.b.accept(l);
-      if (id > 0) eb.id = id;
-    }
+    eb.acceptFrom(l);
     ea.pump(pair.now);
     eb.pump(pair.now);
   }, () => eb.got === 4_000_000);

@@ -45,10 +45,7 @@ async function simTransfer(
     ea.pump(now);
   };
   b.app = (now) => {
-    if (eb.id < 0) {
-      const id = b.tcp.accept(l);
-      if (id > 0) eb.id = id;
-    }
+    eb.acceptFrom(l);
     eb.pump(now);
   };
   sim.wake(a);

@@ -28,10 +28,7 @@ async function transfer(
   const ea = new Endpoint(pair.a, c, dataA, bToA);
   const eb = new Endpoint(pair.b, -1, dataB, aToB);
   const ok = pair.run(limit, () => {
-    if (eb.id < 0) {
-      const id = pair.b.accept(l);
-      if (id > 0) eb.id = id;
-    }
+    eb.acceptFrom(l);
     ea.pump(pair.now);
     eb.pump(pair.now);
   }, () => ea.finished && eb.finished);
@@ -90,10 +87,7 @@ Deno.test("pair: TCP_INFO after a transfer reports RTT, window, bytes and delive
   const eb = new Endpoint(pair.b, -1, new Uint8Array(0), 1_000_000);
   let infoA = pair.a.info(c);
   pair.run(30 * SECOND, () => {
-    if (eb.id < 0) {
-      const id = pair.b.accept(l);
-      if (id > 0) eb.id = id;
-    }
+    eb.acceptFrom(l);
     ea.pump(pair.now);
     eb.pump(pair.now);
     if (pair.a.state(c) !== "CLOSED") infoA = pair.a.info(c);

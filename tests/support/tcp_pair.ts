@@ -267,6 +267,13 @@ export class Endpoint {
     this.received = new Uint8Array(expect);
   }
 
+  /** Until this end has its socket, takes it from `listener` once the stack has accepted it. */
+  acceptFrom(listener: number): void {
+    if (this.id >= 0) return;
+    const id = this.stack.accept(listener);
+    if (id > 0) this.id = id;
+  }
+
   /** Moves as much data as the socket takes and reads what is there. */
   pump(now: Instant): void {
     if (this.id < 0 || this.error !== null) return;

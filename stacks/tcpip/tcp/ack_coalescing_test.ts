@@ -139,10 +139,7 @@ Deno.test("ackCoalescing with half-window updates moves 2 MB intact over a path 
   const ea = new Endpoint(pair.a, c, bytes, 0);
   const eb = new Endpoint(pair.b, -1, new Uint8Array(0), bytes.length);
   const ok = pair.run(60 * SECOND, () => {
-    if (eb.id < 0) {
-      const id = pair.b.accept(l);
-      if (id > 0) eb.id = id;
-    }
+    eb.acceptFrom(l);
     ea.pump(pair.now);
     eb.pump(pair.now);
   }, () => eb.eof);

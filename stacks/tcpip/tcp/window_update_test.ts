@@ -12,10 +12,7 @@ function transfer(config: Partial<TcpConfig>): [number, number, Endpoint] {
   const ea = new Endpoint(pair.a, c, data, 0);
   const eb = new Endpoint(pair.b, -1, new Uint8Array(0), data.length);
   const ok = pair.run(20 * SECOND, () => {
-    if (eb.id < 0) {
-      const id = pair.b.accept(l);
-      if (id > 0) eb.id = id;
-    }
+    eb.acceptFrom(l);
     ea.pump(pair.now);
     eb.pump(pair.now);
   }, () => eb.eof);
@@ -51,10 +48,7 @@ Deno.test('windowUpdateOnRead "half-window" still reopens a closed window at onc
   const eb = new Endpoint(pair.b, -1, new Uint8Array(0), data.length);
   let reading = false;
   pair.run(SECOND, () => {
-    if (eb.id < 0) {
-      const id = pair.b.accept(l);
-      if (id > 0) eb.id = id;
-    }
+    eb.acceptFrom(l);
     ea.pump(pair.now);
   }, () => eb.id > 0 && pair.now > 100 * MILLISECOND);
   const rcv = pair.b.tcbOf(eb.id)!.rcvRing;
