@@ -417,8 +417,12 @@ Deno.test({
           "-J",
         ]);
         procs.push(srv);
-        await sleep(1500); // GuestLib listen is asynchronous; iperf3 retries not
-        const r = await lab.peer([
+        // GuestLib's LISTEN completes asynchronously after the process starts, and iperf3 does
+        // not retry a refused connect: retry it here (bounded, 30 s) instead of guessing how long
+        // startup takes on a loaded machine. A refused connect never reaches nkperf -s -1.
+        // (iperf3 3.12 -J exits 0 on a refused connect: look at its error text, not the code.)
+        const until = Date.now() + 30_000;
+        const client = [
           "timeout",
           "30",
           "iperf3",
@@ -429,7 +433,12 @@ Deno.test({
           "-t",
           "2",
           "-J",
-        ], true);
+        ];
+        let r = await lab.peer(client, true);
+        while (/Connection refused/.test(r.stdout + r.stderr) && Date.now() < until) {
+          await sleep(200);
+          r = await lab.peer(client, true);
+        }
         assert.equal(r.code, 0, r.stdout + r.stderr + srv.err);
         const j = JSON.parse(r.stdout) as { end: { sum_received: { bytes: number } } };
         assert.ok(j.end.sum_received.bytes > 1_000_000, r.stdout);
