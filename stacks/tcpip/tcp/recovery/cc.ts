@@ -53,6 +53,17 @@ export interface AckSample {
   readonly losses: number;
   /** True when the rate sample is app-limited (do not lower a bandwidth model from it). */
   readonly isAppLimited: boolean;
+  /**
+   * Congestion-window validation (RFC 7661 in spirit; Linux `tcp_is_cwnd_limited`): true when
+   * cwnd was what limited the sender, so growing it is justified. The engine sets it when, in
+   * the current or the last window of data (snd_una not yet past snd_nxt as of the first send
+   * of that window), some transmission left the congestion allowance below one MSS (the flight
+   * reached cwnd, or PRR's quota was used up), or, in slow start (cwnd < ssthresh), when
+   * cwnd < 2 x the largest flight of that window (so slow start may double what was used).
+   * A sender held back by the peer's receive window or by the application is not cwnd-limited.
+   * Algorithms should not grow cwnd when it is false (RenoCc and the Wasm modules do not).
+   */
+  readonly isCwndLimited: boolean;
   /** The ECE flag of this ACK. */
   readonly ece: boolean;
   /**
@@ -212,10 +223,14 @@ export class RenoCc implements CongestionControl {
     if (this.cwnd < 2 * mss) this.cwnd = 2 * mss;
   }
 
-  /** Grows cwnd: slow start below ssthresh, congestion avoidance above; never in recovery. */
+  /**
+   * Grows cwnd: slow start below ssthresh, congestion avoidance above; never in recovery, and
+   * only while the sender is cwnd-limited (`isCwndLimited`, as Linux `tcp_reno_cong_avoid`).
+   */
   onAck(s: AckSample): void {
     if (s.inRecovery || s.ackedBytes <= 0) return;
-    // RFC 5681 / 7661: do not grow a window the sender is not using.
+    // RFC 7661: do not grow a window the sender is not using (receiver- or app-limited).
+    if (!s.isCwndLimited) return;
     if (s.isAppLimited && s.priorInFlight < this.cwnd / 2) return;
     if (this.cwnd < this.ssthresh) {
       // RFC 3465 ABC with L = 2: at most 2*SMSS per ACK.

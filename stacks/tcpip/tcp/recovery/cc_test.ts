@@ -16,6 +16,7 @@ function sample(ackedBytes: number, over: Partial<AckSample> = {}): AckSample {
     priorInFlight: 100_000,
     losses: 0,
     isAppLimited: false,
+    isCwndLimited: true,
     ece: false,
     inRecovery: false,
     now: 0,
@@ -105,6 +106,18 @@ Deno.test("RenoCc does not grow while app-limited with a mostly empty window", (
   cc.init(1000, 0);
   cc.onAck(sample(1000, { isAppLimited: true, priorInFlight: 1000 }));
   assert.equal(cc.cwnd, 10000);
+});
+
+Deno.test("RenoCc grows neither in slow start nor in congestion avoidance when the sample is not cwnd-limited", () => {
+  const cc = new RenoCc();
+  cc.init(1000, 0);
+  for (let i = 0; i < 10; i++) cc.onAck(sample(2000, { isCwndLimited: false }));
+  assert.equal(cc.cwnd, 10000);
+  cc.onCongestion("ecn", 0); // ssthresh = cwnd = 5000: congestion avoidance
+  for (let i = 0; i < 20; i++) cc.onAck(sample(1000, { isCwndLimited: false }));
+  assert.equal(cc.cwnd, 5000);
+  for (let i = 0; i < 5; i++) cc.onAck(sample(1000));
+  assert.equal(cc.cwnd, 6000);
 });
 
 Deno.test("RenoCc idle restart caps cwnd at the initial window", () => {

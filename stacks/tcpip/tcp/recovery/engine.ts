@@ -51,6 +51,7 @@ class SampleRecord implements AckSample {
   priorInFlight = 0;
   losses = 0;
   isAppLimited = false;
+  isCwndLimited = false;
   ece = false;
   inRecovery = false;
   now: Instant = 0;
@@ -177,6 +178,13 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private lastSendTime: Instant = Number.NEGATIVE_INFINITY;
   private everSent = false;
 
+  // Congestion-window validation (RFC 7661 in spirit, Linux tcp_cwnd_validate): per window of
+  // data (until snd_una passes cwndUsageSeq), whether a send found the congestion allowance
+  // used up, and the largest flight after a send.
+  private cwndLimited = false;
+  private maxFlight = 0;
+  private cwndUsageSeq: Seq = 0;
+
   // Statistics.
   private bytesAcked = 0;
   private bytesSent = 0;
@@ -264,6 +272,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.cwrPending = this.ecnRoundValid = false;
     this.lastSendTime = Number.NEGATIVE_INFINITY;
     this.everSent = false;
+    this.cwndLimited = false;
+    this.maxFlight = 0;
+    this.cwndUsageSeq = this.una;
     this.bytesAcked =
       this.bytesSent =
       this.retransSegs =
@@ -395,10 +406,43 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.pacer.onSend(len, now);
     this.lastSendTime = now;
     this.everSent = true;
+    this.validateCwnd();
     // RFC 6298 5.1, plus Linux's rule: retransmitting the oldest segment restarts the timer,
     // so a long SACK recovery without cumulative progress does not time out spuriously.
     if (this.rtoAt === NEVER || (isRetransmit && seq === this.una)) this.rtoAt = now + this.est.rto;
     if (!isRetransmit) this.armTlp(now);
+  }
+
+  /**
+   * Congestion-window validation after a transmission (Linux tcp_cwnd_validate): the sender is
+   * cwnd-limited when this send left less than one MSS of congestion allowance (cwnd - pipe,
+   * or PRR's quota in recovery; whole segments only, so a cwnd that is not a multiple of the
+   * MSS still counts as used). A sender stopped by the peer window or by the application never
+   * gets there. The mark and the largest flight are per window of data: they restart with the
+   * first send after snd_una passed the snd_nxt noted at the previous restart; within a window
+   * a limited send sets the mark and, while unmarked, a larger flight raises the maximum.
+   */
+  private validateCwnd(): void {
+    const pipe = this.pipe();
+    const room = this.st === "recovery" ? this.prrQuota : this.ccImpl.cwnd - pipe;
+    const limited = room < this.mss;
+    if (
+      limited || seqGe(this.una, this.cwndUsageSeq) || (!this.cwndLimited && pipe > this.maxFlight)
+    ) {
+      this.cwndLimited = limited;
+      this.maxFlight = pipe;
+      this.cwndUsageSeq = this.nxt;
+    }
+  }
+
+  /**
+   * Whether cwnd limited the sender in the current or last window (Linux tcp_is_cwnd_limited):
+   * the mark, or in slow start cwnd below twice the largest flight (slow start may double it).
+   */
+  private isCwndLimited(): boolean {
+    if (this.cwndLimited) return true;
+    const cc = this.ccImpl;
+    return cc.cwnd < cc.ssthresh && cc.cwnd < 2 * this.maxFlight;
   }
 
   /** Stores the delivery-rate snapshot and send-time flags of a (re)transmission. */
@@ -818,6 +862,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
       m.priorInFlight = priorInFlight;
       m.losses = rs.losses;
       m.isAppLimited = rs.isAppLimited;
+      m.isCwndLimited = this.isCwndLimited();
       m.ece = ece;
       m.inRecovery = this.st === "recovery";
       m.now = now;

@@ -40,13 +40,12 @@ Deno.test("engine pacing: 2x cwnd/srtt in slow start, 1.2x in congestion avoidan
   const e = new RecoveryEngine({ mss: 1000, pacing: true, tlp: false });
   e.reset(0, 0);
   assert.equal(e.nextSendTime(), Number.NEGATIVE_INFINITY); // no RTT yet: no pacing
-  sendNew(e, 1, 1000, 0);
+  sendNew(e, 10, 1000, 0); // a full initial window: cwnd-limited, so the ACKs grow cwnd
   ackWith(e, ms(100), 1000);
   // cwnd 11000 bytes, srtt 100 ms: 2 * 110 kB/s
   assert.equal(Math.round(e.info().pacingRate), 220_000);
   (e.cc as RenoCc).ssthresh = 12000; // cwnd >= ssthresh/2: congestion avoidance ratio
-  sendNew(e, 1, 1000, ms(200));
-  ackWith(e, ms(300), 2000);
+  ackWith(e, ms(100), 2000);
   assert.equal(e.cc.cwnd, 12000);
   assert.equal(Math.round(e.info().pacingRate), Math.round((1.2 * 12000) / 0.1));
 });
@@ -55,8 +54,11 @@ Deno.test("engine nextSendTime() spaces segments at the pacing rate", () => {
   const e = new RecoveryEngine({ mss: 1000, pacing: true, tlp: false, pacingBurstSegments: 1 });
   e.reset(0, 0);
   sendNew(e, 1, 1000, 0);
-  ackWith(e, ms(100), 1000); // 220 kB/s: 1000 bytes every 1/220 s
+  // One segment of a 10000-byte cwnd is not cwnd-limited: cwnd stays 10000, so 2 * 100 kB/s:
+  // 1000 bytes every 1/200 s.
+  ackWith(e, ms(100), 1000);
+  assert.equal(e.cc.cwnd, 10000);
   e.onSend(e.sndNxt, 1000, ms(100), false);
   const gap = e.nextSendTime() - ms(100);
-  assert.equal(Math.round(gap), Math.round(1e9 / 220));
+  assert.equal(Math.round(gap), Math.round(1e9 / 200));
 });
