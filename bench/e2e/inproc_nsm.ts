@@ -28,6 +28,7 @@ const { values } = parseArgs({
     coalesce: { type: "boolean", default: false },
     "half-window": { type: "boolean", default: false },
     rr: { type: "string" },
+    "spin-us": { type: "string" },
   },
 });
 const lab = await Lab.up({ offloads: "off" });
@@ -40,7 +41,11 @@ try {
   const host = createTcpipHost(link, { ipv4: "198.18.0.1/24", tcp });
   const sl = new ServiceLib(host.backend, { ctlPath: `${dir}/ctl.sock` });
   await sl.listen();
-  const rt = new NsmRuntime(sl.wrapLink(link), host.iface);
+  const rt = new NsmRuntime(
+    sl.wrapLink(link),
+    host.iface,
+    values["spin-us"] !== undefined ? { spinNs: Number(values["spin-us"]) * 1000 } : {},
+  );
   rt.add(sl);
   const done = rt.run();
   const srv = values.rr !== undefined
