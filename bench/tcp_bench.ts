@@ -17,11 +17,11 @@ import type { IpOutput, IpReceiveInfo } from "../stacks/tcpip/iface/protocol.ts"
 import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import { write32 } from "../stacks/tcpip/wire/bytes.ts";
-import { TCP_ACK, TCP_SYN, TcpRepr } from "../stacks/tcpip/wire/tcp.ts";
+import { TCP_ACK } from "../stacks/tcpip/wire/tcp.ts";
 import { cleanPath, Endpoint, payload, TcpPair } from "../tests/support/tcp_pair.ts";
+import { passiveOpen, RIG_LOCAL } from "../tests/support/tcp_rig.ts";
 
-const LOCAL = IpAddress.parse("198.18.0.1");
-const REMOTE = IpAddress.parse("198.18.0.2");
+const LOCAL = RIG_LOCAL;
 const MSS = 1448;
 
 /** Discards output into one reused buffer. */
@@ -62,40 +62,7 @@ interface Rig {
 /** An established connection (passive open, no timestamps) and a segment template. */
 function rig(dataLen: number): Rig {
   const ip = new NullIp();
-  let r = 1;
-  const stack = new TcpStack({
-    ip,
-    random: () => (r = (Math.imul(r, 1103515245) + 12345) >>> 0),
-    config: { timestamps: false, ecn: false },
-    isn: () => 5000,
-  });
-  const l = stack.listen(null, 80, 4);
-  const repr = new TcpRepr();
-  const info: IpReceiveInfo = {
-    version: 4,
-    src: REMOTE.bytes,
-    dst: LOCAL.bytes,
-    ecn: 0,
-    ttl: 64,
-    packet: new Uint8Array(0),
-    checksumVerified: true,
-  };
-  const build = (flags: number, seq: number, ack: number, len: number): Uint8Array => {
-    repr.reset();
-    repr.srcPort = 40000;
-    repr.dstPort = 80;
-    repr.seq = seq;
-    repr.ack = ack;
-    repr.flags = flags;
-    repr.window = 65535;
-    if (flags & TCP_SYN) repr.mss = 1460;
-    const seg = new Uint8Array(repr.headerLength + len);
-    repr.emit(seg);
-    return seg;
-  };
-  stack.receive(info, build(TCP_SYN, 1000, 0, 0), 0);
-  stack.receive(info, build(TCP_ACK, 1001, 5001, 0), 0);
-  const id = stack.accept(l);
+  const { stack, id, info, build } = passiveOpen(ip, 1);
   return { stack, id, seg: build(TCP_ACK, 1001, 5001, dataLen), info, ip };
 }
 

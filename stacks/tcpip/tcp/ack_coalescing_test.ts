@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import type { IpOutput, IpReceiveInfo } from "../iface/protocol.ts";
 import { IpAddress } from "../wire/address.ts";
 import { read32, write32 } from "../wire/bytes.ts";
-import { TCP_ACK, TCP_SYN, TcpRepr } from "../wire/tcp.ts";
+import { TCP_ACK } from "../wire/tcp.ts";
 import { TcpStack } from "./stack.ts";
 import { MILLISECOND, SECOND } from "../../time.ts";
 import { cleanPath, Endpoint, payload, TcpPair } from "../../../tests/support/tcp_pair.ts";
+import { passiveOpen, RIG_LOCAL } from "../../../tests/support/tcp_rig.ts";
 
-const LOCAL = IpAddress.parse("198.18.0.1");
-const REMOTE = IpAddress.parse("198.18.0.2");
+const LOCAL = RIG_LOCAL;
 const MSS = 1460; // the peer and we both announce 1460: full-sized segments
 
 /** Records every segment the stack sends (ACK numbers of the pure ACKs). */
@@ -42,40 +42,7 @@ function rig(ackCoalescing: boolean): {
   info: IpReceiveInfo;
 } {
   const ip = new RecordingIp();
-  let r = 7;
-  const stack = new TcpStack({
-    ip,
-    random: () => (r = (Math.imul(r, 1103515245) + 12345) >>> 0),
-    config: { timestamps: false, ecn: false, ackCoalescing, quickAckSegments: 0 },
-    isn: () => 5000,
-  });
-  const l = stack.listen(null, 80, 4);
-  const repr = new TcpRepr();
-  const info: IpReceiveInfo = {
-    version: 4,
-    src: REMOTE.bytes,
-    dst: LOCAL.bytes,
-    ecn: 0,
-    ttl: 64,
-    packet: new Uint8Array(0),
-    checksumVerified: true,
-  };
-  const build = (flags: number, seq: number, ack: number, len: number): Uint8Array => {
-    repr.reset();
-    repr.srcPort = 40000;
-    repr.dstPort = 80;
-    repr.seq = seq;
-    repr.ack = ack;
-    repr.flags = flags;
-    repr.window = 65535;
-    if (flags & TCP_SYN) repr.mss = 1460;
-    const seg = new Uint8Array(repr.headerLength + len);
-    repr.emit(seg);
-    return seg;
-  };
-  stack.receive(info, build(TCP_SYN, 1000, 0, 0), 0);
-  stack.receive(info, build(TCP_ACK, 1001, 5001, 0), 0);
-  assert.ok(stack.accept(l) > 0);
+  const { stack, info, build } = passiveOpen(ip, 7, { ackCoalescing, quickAckSegments: 0 });
   ip.acks.length = 0;
   const template = build(TCP_ACK, 1001, 5001, MSS);
   return {
