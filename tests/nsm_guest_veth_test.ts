@@ -248,7 +248,12 @@ Deno.test({
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      await new Promise((r) => setTimeout(r, 800));
+      // Wait (bounded, generous) until iperf3 listens: a fixed sleep loses on a loaded machine.
+      const until = Date.now() + 30_000;
+      while ((await e.lab.peer(["ss", "-Hltn", "sport = :5201"])).stdout.trim() === "") {
+        if (Date.now() > until) throw new Error("the peer's iperf3 -s did not listen within 30 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
       const out = await new Deno.Command(Deno.execPath(), {
         args: [
           ...["run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", e.ctl],
