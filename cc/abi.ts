@@ -51,8 +51,11 @@ export const EventKind = {
   stateChange: 9,
 } as const;
 
-/** Bits of `EvI.flags`. */
-export const EvFlag = { appLimited: 1, ece: 2, inRecovery: 4, ecnOk: 8 } as const;
+/**
+ * Bits of `EvI.flags`. `cwndLimited` (16) is an ABI v1 addition (`AckSample.isCwndLimited`):
+ * hosts set it on ACK events; modules grow cwnd only when it is set.
+ */
+export const EvFlag = { appLimited: 1, ece: 2, inRecovery: 4, ecnOk: 8, cwndLimited: 16 } as const;
 
 /** `EvI.arg` of a congestion event. */
 export const CongestionArg = { loss: 1, rto: 2, ecn: 3 } as const;

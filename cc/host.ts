@@ -544,7 +544,8 @@ export class WasmCc implements CongestionControl {
     const ei = inst.evI;
     i[ei + EvI.kind] = EventKind.ack;
     i[ei + EvI.flags] = (s.isAppLimited ? EvFlag.appLimited : 0) | (s.ece ? EvFlag.ece : 0) |
-      (s.inRecovery ? EvFlag.inRecovery : 0) | (this.ecnOk ? EvFlag.ecnOk : 0);
+      (s.inRecovery ? EvFlag.inRecovery : 0) | (this.ecnOk ? EvFlag.ecnOk : 0) |
+      (s.isCwndLimited ? EvFlag.cwndLimited : 0);
     this.finish(inst.call(inst.onAck, this.slot));
   }
 

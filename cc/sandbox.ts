@@ -503,13 +503,14 @@ function selfTestSteps(): ((f: SyntheticFlow) => void)[] {
     steps.push((f) => f.event(f.inst[name] as (s: number) => void, kind, arg));
   };
   ev("init", EventKind.init);
-  acks(200, (k) => EvFlag.ecnOk | (k % 50 === 7 ? EvFlag.ece : 0));
+  const CL = EvFlag.cwndLimited;
+  acks(200, (k) => EvFlag.ecnOk | CL | (k % 50 === 7 ? EvFlag.ece : 0));
   ev("onCongestion", EventKind.congestion, CongestionArg.loss);
   ev("onStateChange", EventKind.stateChange, StateArg.recovery);
   acks(20, () => EvFlag.ecnOk | EvFlag.inRecovery);
   ev("onRecoveryExit", EventKind.recoveryExit);
   ev("onStateChange", EventKind.stateChange, StateArg.open);
-  acks(50, () => EvFlag.ecnOk | EvFlag.ece);
+  acks(50, () => EvFlag.ecnOk | CL | EvFlag.ece);
   ev("onCongestion", EventKind.congestion, CongestionArg.ecn);
   ev("onCongestion", EventKind.congestion, CongestionArg.rto);
   ev("onStateChange", EventKind.stateChange, StateArg.loss);
@@ -523,7 +524,8 @@ function selfTestSteps(): ((f: SyntheticFlow) => void)[] {
   acks(20, () => EvFlag.appLimited);
   ev("setMss", EventKind.setMss);
   steps.push((f) => f.swapIn());
-  acks(20, () => EvFlag.ecnOk);
+  acks(20, () => EvFlag.ecnOk | CL);
+  acks(10, () => EvFlag.ecnOk); // receiver-window-limited ACKs
   return steps;
 }
 

@@ -37,6 +37,8 @@ export class MutableAckSample implements AckSample {
   losses = 0;
   /** App-limited sample. */
   isAppLimited = false;
+  /** Cwnd-limited sample (default true: hand-driven flows are window-bound, so they grow). */
+  isCwndLimited = true;
   /** ECE flag. */
   ece = false;
   /** In recovery. */
@@ -94,7 +96,7 @@ export class SyntheticPath {
    */
   ack(
     cc: CongestionControl,
-    opts: { ece?: boolean; appLimited?: boolean; inFlight?: number } = {},
+    opts: { ece?: boolean; appLimited?: boolean; inFlight?: number; cwndLimited?: boolean } = {},
   ): void {
     const s = this.s;
     const bytes = this.segsPerAck * this.mss;
@@ -117,6 +119,7 @@ export class SyntheticPath {
     s.inFlight = Math.max(0, inflight - bytes);
     s.losses = 0;
     s.isAppLimited = opts.appLimited ?? false;
+    s.isCwndLimited = opts.cwndLimited ?? true;
     s.ece = opts.ece ?? false;
     cc.onAck(s);
   }

@@ -48,7 +48,8 @@ CC_EXPORT(cc_set_mss) void cc_set_mss(struct flow *f) {
 }
 
 CC_EXPORT(cc_on_ack) void cc_on_ack(struct flow *f) {
-  if (!(ev.flags & CC_F_IN_RECOVERY) && ev.acked_bytes > 0) {
+  /* Grow only a window the sender used (CC_F_CWND_LIMITED; not receiver/app-limited). */
+  if (!(ev.flags & CC_F_IN_RECOVERY) && (ev.flags & CC_F_CWND_LIMITED) && ev.acked_bytes > 0) {
     if (f->cwnd < f->ssthresh) {
       f->cwnd += ev.acked_bytes < f->mss ? ev.acked_bytes : f->mss;
     } else {

@@ -20,7 +20,14 @@ struct cc_output {
   double cwnd, ssthresh, pacing_rate;
 };
 
-enum { CC_F_APP_LIMITED = 1, CC_F_ECE = 2, CC_F_IN_RECOVERY = 4, CC_F_ECN_OK = 8 };
+/* CC_F_CWND_LIMITED: ABI v1 addition, the sender was cwnd-limited; grow only when set. */
+enum {
+  CC_F_APP_LIMITED = 1,
+  CC_F_ECE = 2,
+  CC_F_IN_RECOVERY = 4,
+  CC_F_ECN_OK = 8,
+  CC_F_CWND_LIMITED = 16
+};
 enum { CC_CONG_LOSS = 1, CC_CONG_RTO = 2, CC_CONG_ECN = 3 };
 enum { CC_WANTS_ECN = 1, CC_WANTS_ACCURATE_ECE = 2 };
 

@@ -37,6 +37,8 @@ export const F_APP_LIMITED: i32 = 1;
 export const F_ECE: i32 = 2;
 export const F_IN_RECOVERY: i32 = 4;
 export const F_ECN_OK: i32 = 8;
+// ABI v1 addition: the sender was cwnd-limited (AckSample.isCwndLimited); grow only when set.
+export const F_CWND_LIMITED: i32 = 16;
 
 export const CONG_LOSS: i32 = 1;
 export const CONG_RTO: i32 = 2;

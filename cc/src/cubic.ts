@@ -19,7 +19,8 @@
 import {
   CONG_ECN, CONG_RTO, E_ACKED_PACKETS, E_ARG, E_CWND, E_MIN_RTT_US, E_MSS, E_NOW_US,
   E_PRIOR_DELIVERED, E_PRIOR_IN_FLIGHT, E_RTT_US, E_SSTHRESH, E_TOTAL_DELIVERED, ev, evI,
-  F_APP_LIMITED, F_IN_RECOVERY, hasFlag, initialWindow, out, setSf, sf, ST_LOSS, WANTS_ECN,
+  F_APP_LIMITED, F_CWND_LIMITED, F_IN_RECOVERY, hasFlag, initialWindow, out, setSf, sf, ST_LOSS,
+  WANTS_ECN,
 } from "./abi";
 export { cc_abi_version, cc_event_ptr, cc_output_ptr, cc_slot_base } from "./abi";
 
@@ -318,9 +319,17 @@ export function cc_on_ack(s: usize): void {
     emit(s);
     return;
   }
+  // Linux cubictcp_cong_avoid: no growth unless tcp_is_cwnd_limited (RFC 7661 in spirit).
+  const cwndLimited = hasFlag(F_CWND_LIMITED);
   const ssthresh = sf(s, SSTHRESH);
   if (cwnd < ssthresh) {
+    // HyStart++'s rounds and RTT samples are kept on every ACK (Linux: bictcp_acked), e.g. the
+    // SYN's ACK, which is never cwnd-limited, still starts the first round.
     const add = hystart(s, acked);
+    if (!cwndLimited) {
+      emit(s);
+      return;
+    }
     const ss2 = sf(s, SSTHRESH); // HyStart++ may have ended slow start
     if (cwnd < ss2) {
       const grown = min(cwnd + add, ss2);
@@ -333,6 +342,10 @@ export function cc_on_ack(s: usize): void {
         return;
       }
     }
+  }
+  if (!cwndLimited) {
+    emit(s);
+    return;
   }
   cubicUpdate(s, cwnd, acked, nowUs);
   congAvoidAi(s, sf(s, CNT), acked);

@@ -2,7 +2,7 @@
 // built-in RenoCc: RFC 5681 + RFC 3465 ABC L = 2, cwnd-based halving, RFC 6582 deflation).
 import {
   CONG_ECN, CONG_RTO, E_ACKED_BYTES, E_CWND, E_MSS, E_PRIOR_IN_FLIGHT, E_SSTHRESH, ev,
-  F_APP_LIMITED, F_IN_RECOVERY, hasFlag, initialWindow, setSf, sf,
+  F_APP_LIMITED, F_CWND_LIMITED, F_IN_RECOVERY, hasFlag, initialWindow, setSf, sf,
 } from "./abi";
 
 export const R_CWND: usize = 0;
@@ -45,7 +45,8 @@ export function renoOnAck(s: usize): void {
   const ssthresh = sf(s, R_SSTHRESH);
   const mss = sf(s, R_MSS);
   if (hasFlag(F_IN_RECOVERY) || acked <= 0) return;
-  // RFC 7661: do not grow a window the sender is not using.
+  // RFC 7661: do not grow a window the sender is not using (receiver- or app-limited).
+  if (!hasFlag(F_CWND_LIMITED)) return;
   if (hasFlag(F_APP_LIMITED) && ev(E_PRIOR_IN_FLIGHT) < cwnd / 2) return;
   if (cwnd < ssthresh) {
     cwnd += min(acked, 2 * mss);
