@@ -125,14 +125,18 @@ Deno.test("CUBIC on the real stack: 0.7x window at each loss, cwnd on max(C(t-K)
   const seg = (b: number): number => b / mss;
   const n = tr.length;
   const t = tr.t.values, cw = tr.cwnd.values, ss = tr.ssthresh.values, st = tr.state.values;
-  const srtt = tr.srtt.values, acked = tr.acked.values;
+  const srtt = tr.srtt.values, acked = tr.acked.values, ep = tr.episode.values;
   let lastMax = 0;
   let losses = 0, epochs = 0, checked = 0, onCurve = 0, worst = 0;
   let ratioMin = Infinity, ratioMax = 0;
   for (let i = 1; i < n; i++) {
-    if (!(st[i] === 2 && st[i - 1] === 0)) continue;
-    // Recovery entry at row i: the window before the loss is the previous row's.
-    const before = seg(cw[i - 1]!);
+    // Recovery entry at row i; also an entry on the very ACK that ended the previous episode
+    // (loss of data sent during that recovery: state stays 2, the episode count moves on).
+    const reentry = st[i] === 2 && st[i - 1] === 2 && ep[i] !== ep[i - 1];
+    if (!(st[i] === 2 && st[i - 1] === 0) && !reentry) continue;
+    // The window before the loss is the previous row's; at a re-entry it is the one the exit
+    // deflated cwnd to, the previous episode's ssthresh.
+    const before = seg(reentry ? ss[i - 1]! : cw[i - 1]!);
     const after = seg(ss[i]!);
     losses++;
     // ssthresh = floor(0.7002 * W): within one segment below 0.7 W (integer window).
@@ -147,8 +151,9 @@ Deno.test("CUBIC on the real stack: 0.7x window at each loss, cwnd on max(C(t-K)
     // Recovery exit: the first open row; cwnd = ssthresh, plus what that ACK itself may add in
     // congestion avoidance (at most acked/2 segments: CUBIC's cnt >= 2).
     let e = i;
-    while (e < n && st[e] !== 0) e++;
+    while (e < n && st[e] !== 0 && ep[e] === ep[i]) e++;
     if (e >= n) break;
+    if (st[e] !== 0) continue; // ended by the next episode's entry: no epoch in between
     const cw0 = seg(ss[e]!);
     assert.equal(cw0, after, "no second reduction inside one recovery episode");
     const exitGrowth = seg(cw[e]!) - cw0;
@@ -209,6 +214,48 @@ Deno.test("CUBIC on the real stack: 0.7x window at each loss, cwnd on max(C(t-K)
       `${epochs} epochs / ${checked} ACKs checked (${onCurve} where the cubic curve governs), ` +
       `max growth per RTT ${maxGrowth.toFixed(3)}x`,
   );
+});
+
+Deno.test("CUBIC limited by the receiver's window (32 KiB rcvbuf) for 10 s: cwnd stays within 2x the largest flight + 2 segments instead of growing without bound", async () => {
+  await loadModules();
+  // 50 Mbit/s, 20 ms: BDP ~86 segments, far above what a 32 KiB receive buffer admits (~22), so
+  // the peer window, not cwnd, limits the flow; no queue builds and nothing is lost. Without
+  // congestion-window validation cwnd grew on every ACK (the demo's 20-34 MB windows).
+  const rcvbuf = 32 * 1024;
+  const lab = new CcLab({
+    ccs: ["cubic"],
+    rateBps: 50e6,
+    rtt: 20 * MILLISECOND,
+    queuePackets: 200,
+    receiveBufferBytes: rcvbuf,
+  });
+  lab.run(10 * SECOND);
+  checkFlows(lab);
+  const f = lab.flows[0]!;
+  const tr = f.trace;
+  const mss = f.sender.tcp.tcbOf(f.sendId)!.mss;
+  const cw = tr.cwnd.values, inf = tr.inFlight.values, acked = tr.acked.values;
+  let maxCwnd = 0, maxFlight = 0;
+  for (let i = 0; i < tr.length; i++) {
+    maxCwnd = Math.max(maxCwnd, cw[i]!);
+    maxFlight = Math.max(maxFlight, inf[i]! + acked[i]!); // the flight before the ACK
+  }
+  const goodput = (f.delivered * 8) / 10;
+  console.log(
+    `CUBIC rwnd-limited 10 s: ${tr.length} ACKs, goodput ${(goodput / 1e6).toFixed(2)} Mbit/s, ` +
+      `max flight ${(maxFlight / mss).toFixed(1)} segments, max cwnd ${
+        (maxCwnd / mss).toFixed(1)
+      } segments, final cwnd ${(f.rec.cc.cwnd / mss).toFixed(1)}`,
+  );
+  assert.ok(maxFlight <= rcvbuf, `flight ${maxFlight} within the receive buffer`);
+  assert.ok(f.delivered > 5e6, `the flow ran (${f.delivered} bytes)`);
+  // Slow start may grow cwnd to twice the largest flight (Linux tcp_is_cwnd_limited); one ACK
+  // may add up to 2 segments past that before the check sees it.
+  assert.ok(
+    maxCwnd <= 2 * maxFlight + 2 * mss,
+    `cwnd ${maxCwnd / mss} segments vs flight ${maxFlight / mss}`,
+  );
+  assert.equal(tr.state.values.filter((s) => s !== 0).length, 0, "no recovery: nothing lost");
 });
 
 Deno.test("two CUBIC flows with equal RTT share a bottleneck over 30 s with Jain >= 0.95", async () => {

@@ -16,7 +16,7 @@ import { createHash, type Hash } from "node:crypto";
 import { type Instant, MILLISECOND, SECOND } from "../../stacks/time.ts";
 import { Interface } from "../../stacks/tcpip/iface/interface.ts";
 import { TcpStack } from "../../stacks/tcpip/tcp/stack.ts";
-import type { RecoveryEngineApi } from "../../stacks/tcpip/tcp/recovery/api.ts";
+import { type RecoveryEngineApi, RecoveryInfo } from "../../stacks/tcpip/tcp/recovery/api.ts";
 import type { AckSample, CongestionControl } from "../../stacks/tcpip/tcp/recovery/cc.ts";
 import { IpAddress } from "../../stacks/tcpip/wire/address.ts";
 import { type SimNode, Simulator } from "../../sim/simulator.ts";
@@ -60,6 +60,11 @@ export class AckTrace {
   readonly state = new Column();
   readonly ece = new Column();
   readonly acked = new Column();
+  /**
+   * Fast-recovery episodes entered so far (`info().recoveries`): tells back-to-back episodes
+   * apart (an ACK that ends one recovery and starts the next keeps `state` at 2).
+   */
+  readonly episode = new Column();
   /** Algorithm name per row is not stored; swaps are noted here as (row, name). */
   readonly swaps: { row: number; name: string }[] = [];
   /** Rows. */
@@ -88,6 +93,8 @@ export interface LabParams {
   stagger?: number;
   /** Socket buffers, bytes (default: twice BDP plus buffer, at least 256 KiB). */
   bufferBytes?: number;
+  /** Receiver's receive buffer, bytes (default `bufferBytes`): a small one limits the flow. */
+  receiveBufferBytes?: number;
   /** Root seed. */
   seed?: number;
 }
@@ -160,7 +167,9 @@ export class LabFlow {
           receiveBufferSize: this.bufferBytes,
         });
         const tr = this.trace;
-        this.rec.onAckSample = (s: AckSample, cc: CongestionControl): void => {
+        const rec = this.rec;
+        const info = new RecoveryInfo();
+        rec.onAckSample = (s: AckSample, cc: CongestionControl): void => {
           tr.t.push(s.now);
           tr.cwnd.push(cc.cwnd);
           tr.ssthresh.push(cc.ssthresh);
@@ -171,6 +180,7 @@ export class LabFlow {
           tr.state.push(s.inRecovery ? 2 : 0);
           tr.ece.push(s.ece ? 1 : 0);
           tr.acked.push(s.ackedBytes);
+          tr.episode.push(rec.info(info).recoveries);
         };
       }
       for (;;) {
@@ -316,7 +326,7 @@ export class CcLab {
       const listener = r.tcp.listen(null, PORT, 4, {
         congestionControl: p.receiverCcs?.[i] ?? p.ccs[i]!,
         sendBufferSize: 64 * 1024,
-        receiveBufferSize: buf,
+        receiveBufferSize: p.receiveBufferBytes ?? buf,
       });
       const f = new LabFlow(
         i,
