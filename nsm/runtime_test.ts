@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
-import { type Instant, MILLISECOND, monotonicNow, NEVER } from "../stacks/time.ts";
+import { type Instant, MILLISECOND, NEVER } from "../stacks/time.ts";
 import { NsmRuntime, type Pollable, RuntimeStateError, type WaitableLink } from "./runtime.ts";
 
 /** A link with no traffic that records how long the loop asked to sleep. */
@@ -29,6 +29,31 @@ class IdleLink implements WaitableLink {
   }
 }
 
+/**
+ * A hook that is busy for its first `busyPolls` polls, then arms a timer `delayMs` after the
+ * poll where it went idle (relative to that moment, not to construction: on a loaded machine
+ * the busy polls alone can outlast any fixed deadline, and the first sleep then had no timer).
+ */
+class IdleTimerHook implements Pollable {
+  readonly name = "idle-timer";
+  polls = 0;
+  at: Instant = NEVER;
+  fired = false;
+  constructor(private busyPolls: number, private delayMs: number) {}
+  poll(now: Instant): boolean {
+    this.polls++;
+    if (this.polls === this.busyPolls + 1) this.at = now + this.delayMs * MILLISECOND;
+    else if (this.at !== NEVER && now >= this.at) {
+      this.at = NEVER;
+      this.fired = true;
+    }
+    return this.polls <= this.busyPolls;
+  }
+  pollAt(): Instant {
+    return this.at;
+  }
+}
+
 /** A hook that is busy for its first `busyPolls` polls and has a timer at `at`. */
 class Hook implements Pollable {
   readonly name = "hook";
@@ -47,22 +72,30 @@ class Hook implements Pollable {
 Deno.test("NsmRuntime polls its hooks, sleeps on link.wait() up to the next pollAt when idle, and stop() ends run()", async () => {
   const link = new IdleLink();
   const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
-  const rt = new NsmRuntime(link, iface, { maxSleepMs: 50 });
-  const hook = new Hook(100, monotonicNow() + 30 * MILLISECOND);
+  // maxSleepMs 1000 > the hook's 200 ms timer, so the two bounds are told apart. IdleLink.wait
+  // only records the asked-for timeout and really sleeps at most 5 ms: no wall-clock cost.
+  const rt = new NsmRuntime(link, iface, { maxSleepMs: 1000 });
+  const hook = new IdleTimerHook(100, 200);
   rt.add(hook);
   const done = rt.run();
   assert.ok(rt.running);
   await assert.rejects(() => rt.run(), RuntimeStateError);
-  await new Promise((r) => setTimeout(r, 120));
+  // Until the timer fired and the loop slept again after it (bounded, generous).
+  const until = Date.now() + 30_000;
+  while (!(hook.fired && link.waits.includes(1000)) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   rt.stop();
   await done;
   assert.equal(rt.running, false);
+  assert.ok(hook.fired, `the hook's timer fired within 30 s; waits ${link.waits}`);
   assert.ok(hook.polls > 100, "the hook was polled while busy and after");
   assert.ok(rt.stats.busyIterations >= 100);
   assert.ok(rt.stats.sleeps >= 2, `slept when idle (${rt.stats.sleeps})`);
-  // The first sleep is bounded by the hook's 30 ms timer, later ones by maxSleepMs.
-  assert.ok(link.waits.filter((ms) => ms > 0).every((ms) => ms <= 50), `${link.waits}`);
-  assert.ok(link.waits.some((ms) => ms > 0 && ms <= 30), `${link.waits}`);
+  // Sleeps are bounded by the hook's 200 ms timer while it is armed, by maxSleepMs after.
+  assert.ok(link.waits.filter((ms) => ms > 0).every((ms) => ms <= 1000), `${link.waits}`);
+  assert.ok(link.waits.some((ms) => ms > 0 && ms <= 200), `${link.waits}`);
+  assert.ok(link.waits.includes(1000), `${link.waits}`);
   assert.ok(link.flushes >= rt.stats.iterations, "flushed every iteration");
 });
 
