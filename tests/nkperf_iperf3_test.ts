@@ -115,6 +115,19 @@ async function waitListening(ns: string, port: number): Promise<void> {
   throw new Error(`nothing listened on port ${port} in ${ns} within 10 s`);
 }
 
+/** Waits (bounded, 30 s) until `count` TCP connections to local `port` in `ns` are established. */
+async function waitEstablished(ns: string, port: number, count: number): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const out = await run([
+      ...["ip", "netns", "exec", ns, "ss", "-Htn", "state", "established", `sport = :${port}`],
+    ]);
+    if (out.trim().split("\n").filter((l) => l !== "").length >= count) return;
+    if (Date.now() > until) throw new Error(`not ${count} connections on ${port} in ${ns}: ${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 type Json = Record<string, unknown>;
 type Sum = { bytes: number; seconds: number; bits_per_second: number };
 const sum = (j: Json, k: "sum_sent" | "sum_received"): Sum => (j.end as Json)[k] as Sum;
@@ -232,8 +245,12 @@ Deno.test({
     await withPair(async (p) => {
       const server = spawnIn(p.b, nkperf("-s", "-1", "-J"));
       await waitListening(p.b, 5201);
-      const first = spawnIn(p.a, ["iperf3", "-c", ADDR_B, "-t", "2", "-J"]);
-      await new Promise((r) => setTimeout(r, 700));
+      // 4 s keeps the first test running well past the second client's attempt.
+      const first = spawnIn(p.a, ["iperf3", "-c", ADDR_B, "-t", "4", "-J"]);
+      // The first test runs once its data stream is connected (the server accepts it only
+      // after taking the control connection): wait for both (bounded) instead of a fixed 700 ms
+      // that a loaded machine can outlast, which let the second client win the server.
+      await waitEstablished(p.b, 5201, 2);
       const second = await new Deno.Command("ip", {
         args: ["netns", "exec", p.a, "iperf3", "-c", ADDR_B, "-t", "1", "-J"],
         stdout: "piped",
