@@ -75,8 +75,24 @@ Deno.test("a second client during a test gets ACCESS_DENIED", async () => {
   const net = memoryNet();
   const reports: Json[] = [];
   const server = serverOn(net, reports);
-  const first = runClient({ host: "h", time: 0.6, net });
-  await new Promise((r) => setTimeout(r, 200));
+  // The second client goes once the first test is running (its interval header is printed at
+  // TEST_RUNNING), not after a fixed 200 ms; 2 s leaves the first test running meanwhile even
+  // on a loaded machine.
+  let running: () => void = () => {};
+  const isRunning = new Promise<void>((r) => running = r);
+  const first = runClient({
+    host: "h",
+    time: 2,
+    net,
+    onText: (l) => {
+      if (l.includes("Interval")) running();
+    },
+  });
+  // Bounded: the first client ends by itself after 2 s (plus its own watchdog).
+  await Promise.race([
+    isRunning,
+    first.then(() => Promise.reject(new Error("the first test never reported TEST_RUNNING"))),
+  ]);
   await assert.rejects(
     runClient({ host: "h", time: 0.5, net }),
     (e: unknown) => e instanceof ServerRefusedError && e.state === State.ACCESS_DENIED,
