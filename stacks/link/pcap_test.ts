@@ -366,6 +366,8 @@ Deno.test({
   async fn(): Promise<void> {
     tshark.assert();
     const path = Deno.makeTempFileSync({ suffix: ".pcap" });
+    // An empty HOME keeps the user's Wireshark profile out; removed below (it was left behind).
+    const home = Deno.makeTempDirSync({ prefix: "pcap_test_home_" });
     try {
       const lengths = [60, 64, 98, 1514, 342, 60];
       const w = PcapWriter.toFile(path);
@@ -380,7 +382,7 @@ Deno.test({
         args: ["-r", path, "-T", "fields", "-e", "frame.len", "-e", "frame.time_epoch"],
         stdout: "piped",
         stderr: "piped",
-        env: { HOME: Deno.makeTempDirSync() },
+        env: { HOME: home },
       }).output();
       const stderr = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 0, `tshark failed: ${stderr}`);
@@ -392,6 +394,7 @@ Deno.test({
       assert.match(rows[1]![1]!, /\.001000123$/);
     } finally {
       Deno.removeSync(path);
+      Deno.removeSync(home, { recursive: true });
     }
   },
 });
