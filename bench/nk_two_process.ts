@@ -23,7 +23,7 @@
 import process from "node:process";
 import { GuestDevice, NsmDevice } from "../nsm/device.ts";
 import { decodeNqe, encodeCompletion, encodeNqe, Nqe, NqeOp } from "../nsm/nqe.ts";
-import type { RingConsumer, RingProducer } from "../nsm/ring.ts";
+import { RING_HEADER_SIZE, type RingConsumer, type RingProducer, SLOT_WORDS } from "../nsm/ring.ts";
 import type { Doorbell } from "../nsm/wake.ts";
 import { monotonicNow } from "../stacks/time.ts";
 
@@ -35,6 +35,7 @@ const N_RTT = Math.round(5_000_000 * SCALE);
 const N_PING = Math.round(200_000 * SCALE);
 const N_WAKE = Math.max(20, Math.round(300 * SCALE));
 const IDLE_MS = 2000;
+const RING_HEADER_WORDS = RING_HEADER_SIZE / 4;
 const GAP_MS = 3; // pause before each wake-up so the guest has gone to sleep
 /** Spin budget before sleeping in phases A-D: 50 us, or (with --spin) never sleep. */
 const SPIN_NS = Deno.args.includes("--spin") ? 1e15 : 50_000;
@@ -64,7 +65,13 @@ async function produceRaw(r: RingProducer, n: number, bell: Doorbell): Promise<v
       await idle(bell, room, SPIN_NS);
       continue;
     }
-    for (let j = 0; j < k; j++) r.view.setUint32(r.slot(j), sent + j, true);
+    // The batched word path: one run to the wrap, then the rest from slot 0, no call per slot.
+    const run = r.contiguous(k);
+    const words = r.words;
+    let w = r.firstWord;
+    for (let j = 0; j < run; j++, w += SLOT_WORDS) words[w] = sent + j;
+    w = RING_HEADER_WORDS;
+    for (let j = run; j < k; j++, w += SLOT_WORDS) words[w] = sent + j;
     r.publish(k);
     sent += k;
     bell.notify();
@@ -84,7 +91,12 @@ async function consumeRaw(r: RingConsumer, n: number, bell: Doorbell): Promise<[
       continue;
     }
     if (got === 0) t0 = monotonicNow();
-    for (let j = 0; j < k; j++) if (r.view.getUint32(r.slot(j), true) !== ((got + j) >>> 0)) bad++;
+    const run = r.contiguous(k);
+    const words = r.words;
+    let w = r.firstWord;
+    for (let j = 0; j < run; j++, w += SLOT_WORDS) if (words[w] !== ((got + j) >>> 0)) bad++;
+    w = RING_HEADER_WORDS;
+    for (let j = run; j < k; j++, w += SLOT_WORDS) if (words[w] !== ((got + j) >>> 0)) bad++;
     r.release(k);
     got += k;
     bell.notify();

@@ -51,6 +51,7 @@ export {
   RingIndexError,
   RingProducer,
   SLOT_SIZE,
+  SLOT_WORDS,
 } from "./ring.ts";
 export type { RingFaultReason } from "./ring.ts";
 export { hugePageInfo, SharedMemory, ShmConfigError } from "./shm.ts";
