@@ -38,7 +38,16 @@ import type { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import { Errno, SockAddr, type SocketBackend, SockLevel, SockOpt, SockType } from "./backend.ts";
 import { defaultCtlPath } from "./ctl_path.ts";
 import { NsmDevice, type NsmQueueSet } from "./device.ts";
-import { decodeNqe, encodeNqe, Nqe, NQE_RESERVED, NqeEvent, NqeFlag, NqeOp } from "./nqe.ts";
+import {
+  decodeNqe,
+  encodeCompletion,
+  encodeNqe,
+  Nqe,
+  NQE_RESERVED,
+  NqeEvent,
+  NqeFlag,
+  NqeOp,
+} from "./nqe.ts";
 import type { RingProducer } from "./ring.ts";
 import { Doorbell } from "./wake.ts";
 import type { Pollable, WaitableLink } from "./runtime.ts";
@@ -308,6 +317,13 @@ function cloneNqe(src: Nqe, dst: Nqe): Nqe {
 }
 
 let instances = 0;
+/**
+ * Random per-module-instance tag in device names: `deno test --parallel` runs test files as
+ * workers of one process (one Deno.pid), each with its own `instances` counter, so pid and
+ * counter alone gave two ServiceLibs the same /dev/shm name, and `replaceStale` let one delete
+ * the other's live device and doorbell.
+ */
+const isolateTag = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
 
 /** Bytes of `s`'s parked SENDs not yet taken by the backend. */
 function pendingBytes(s: GSock): number {
@@ -475,7 +491,7 @@ export class ServiceLib implements Pollable {
     }
     const id = this.#nextGuest++;
     const dev = NsmDevice.create({
-      name: `nk-${Deno.pid}-${this.#instance}-g${id}`,
+      name: `nk-${Deno.pid}-${isolateTag}-${this.#instance}-g${id}`,
       ringCapacity: this.#o.ringCapacity,
       chunkSize: this.#o.chunkSize,
       chunksPerHalf: this.#o.chunksPerHalf,
@@ -744,9 +760,32 @@ export class ServiceLib implements Pollable {
       this.#pool.push(n);
       this.stats.completions++;
     }
-    if (i > 0) out.splice(0, i);
+    if (i > 0) {
+      // Compact in place: splice() would allocate an array of the removed entries.
+      const left = out.length - i;
+      for (let j = 0; j < left; j++) out[j] = out[j + i]!;
+      out.length = left;
+    }
     q.completions.flush();
     return i;
+  }
+
+  /**
+   * Completes `req` with `result` and `flags` and no extras: written straight into the
+   * completion ring (published by the next `#flushOutq`) when nothing is queued before it and
+   * the ring has room, so the common request allocates nothing and copies no `Nqe`; otherwise
+   * queued like `#complete`. Only from the request path of `#serve` (which flushes after it).
+   */
+  #completeNow(q: QueueSetState, req: Nqe, result: number, flags: number): void {
+    if (q.outq.length === 0) {
+      const slot = q.completions.next();
+      if (slot >= 0) {
+        encodeCompletion(q.rings.completion.view, slot, req, result, flags);
+        this.stats.completions++;
+        return;
+      }
+    }
+    this.#complete(q, req, result, flags);
   }
 
   /** Queues a completion of `req` (copied) with `result` and `flags`; returns it for extras. */
@@ -768,7 +807,7 @@ export class ServiceLib implements Pollable {
   #reject(g: Guest, q: QueueSetState, req: Nqe, errno: number, why: GuestCounter): void {
     this.#count(g, why);
     g.bad++;
-    this.#complete(q, req, -errno, 0);
+    this.#completeNow(q, req, -errno, 0);
   }
 
   #dispatch(
@@ -792,7 +831,7 @@ export class ServiceLib implements Pollable {
     if (req.queueSet !== q.index) return this.#reject(g, q, req, Errno.EINVAL, "bad-queue-set");
     switch (op) {
       case NqeOp.NOP:
-        this.#complete(q, req, 0, 0);
+        this.#completeNow(q, req, 0, 0);
         return;
       case NqeOp.SOCKET:
         return this.#opSocket(g, q, req);
@@ -809,7 +848,7 @@ export class ServiceLib implements Pollable {
         g.dev.data.giveBack(req.dataOffset);
         this.#count(g, "bad-socket");
         g.bad++;
-        this.#complete(q, req, -Errno.EBADF, NqeFlag.CHUNK_RETURNED);
+        this.#completeNow(q, req, -Errno.EBADF, NqeFlag.CHUNK_RETURNED);
         return;
       }
       return this.#reject(g, q, req, Errno.EBADF, "bad-socket");
@@ -835,16 +874,16 @@ export class ServiceLib implements Pollable {
         return;
       }
       case NqeOp.ACCEPT: {
-        if (!s.listening) return void this.#complete(q, req, -Errno.EINVAL, 0);
+        if (!s.listening) return void this.#completeNow(q, req, -Errno.EINVAL, 0);
         if (s.accepts.length > 0 || !this.#tryAccept(g, q, s, req)) {
           if (req.flags & NqeFlag.NONBLOCK) {
-            this.#complete(q, req, -Errno.EAGAIN, 0);
+            this.#completeNow(q, req, -Errno.EAGAIN, 0);
           } else if (
             s.accepts.length >= ACCEPT_QUEUE_MAX || g.parkedAccepts >= PARKED_ACCEPTS_PER_GUEST
           ) {
             // Parked requests cost NSM memory: bounded per socket and per guest.
             this.#count(g, "limit-memory");
-            this.#complete(q, req, -Errno.ENOBUFS, 0);
+            this.#completeNow(q, req, -Errno.ENOBUFS, 0);
           } else {
             s.accepts.push(new Parked(cloneNqe(req, new Nqe())));
             g.parkedAccepts++;
@@ -853,13 +892,13 @@ export class ServiceLib implements Pollable {
         return;
       }
       case NqeOp.CONNECT: {
-        if (s.connecting !== null) return void this.#complete(q, req, -Errno.EALREADY, 0);
+        if (s.connecting !== null) return void this.#completeNow(q, req, -Errno.EALREADY, 0);
         this.#toAddr(req);
         const r = b.connect(s.bid, this.#addr, now);
         if (r === -Errno.EINPROGRESS) {
           s.connected = true;
           if (req.flags & NqeFlag.NONBLOCK) {
-            this.#complete(q, req, r, 0);
+            this.#completeNow(q, req, r, 0);
             s.connectEvent = true; // README: then an EVENT with OUT (or ERR)
             this.#markDirty(s);
           } else {
@@ -869,7 +908,7 @@ export class ServiceLib implements Pollable {
           return;
         }
         if (r === 0) s.connected = true;
-        this.#complete(q, req, r, 0);
+        this.#completeNow(q, req, r, 0);
         if (r === 0) this.#markDirty(s);
         return;
       }
@@ -877,27 +916,27 @@ export class ServiceLib implements Pollable {
       case NqeOp.SENDTO:
         return this.#opSend(g, q, s, req, now);
       case NqeOp.SHUTDOWN: {
-        if (req.arg0 > 2) return void this.#complete(q, req, -Errno.EINVAL, 0);
+        if (req.arg0 > 2) return void this.#completeNow(q, req, -Errno.EINVAL, 0);
         if (s.sends.length > 0 && req.arg0 !== 0) {
           // Queued data first, then the FIN: finish when the parked sends are taken.
-          if (s.shutdownReq !== null) return void this.#complete(q, req, -Errno.EALREADY, 0);
+          if (s.shutdownReq !== null) return void this.#completeNow(q, req, -Errno.EALREADY, 0);
           s.shutdownReq = new Parked(cloneNqe(req, new Nqe()));
           return;
         }
-        this.#complete(q, req, b.shutdown(s.bid, req.arg0, now), 0);
+        this.#completeNow(q, req, b.shutdown(s.bid, req.arg0, now), 0);
         this.#markDirty(s);
         return;
       }
       case NqeOp.CLOSE: {
         this.#closeSock(s, q, now, false);
-        this.#complete(q, req, 0, 0);
+        this.#completeNow(q, req, 0, 0);
         return;
       }
       case NqeOp.SETSOCKOPT:
         return this.#opSetsockopt(g, q, s, req, now);
       case NqeOp.GETSOCKOPT: {
         const v = b.getsockopt(s.bid, req.arg0, req.arg1);
-        if (v < 0) this.#complete(q, req, v, 0);
+        if (v < 0) this.#completeNow(q, req, v, 0);
         else this.#complete(q, req, 0, 0).arg2 = v;
         return;
       }
@@ -905,7 +944,7 @@ export class ServiceLib implements Pollable {
         s.interest = req.arg0 & INTERESTING;
         const ev = b.events(s.bid);
         s.lastReported = ev & s.interest;
-        this.#complete(q, req, ev, 0);
+        this.#completeNow(q, req, ev, 0);
         return;
       }
     }
@@ -932,18 +971,18 @@ export class ServiceLib implements Pollable {
   #opSocket(g: Guest, q: QueueSetState, req: Nqe): void {
     if (g.socks.size >= this.#o.maxSocketsPerGuest) {
       this.#count(g, "limit-sockets");
-      return void this.#complete(q, req, -Errno.EMFILE, 0);
+      return void this.#completeNow(q, req, -Errno.EMFILE, 0);
     }
     const rcv = this.#o.defaultRcvBuf;
     if (g.bufferBytes + 2 * rcv > this.#o.maxBufferBytesPerGuest) {
       this.#count(g, "limit-memory");
-      return void this.#complete(q, req, -Errno.ENOBUFS, 0);
+      return void this.#completeNow(q, req, -Errno.ENOBUFS, 0);
     }
     const bid = this.#backend.socket(req.arg0, req.arg1, req.arg2);
-    if (bid < 0) return void this.#complete(q, req, bid, 0);
+    if (bid < 0) return void this.#completeNow(q, req, bid, 0);
     const s = this.#adopt(g, bid, req.arg1 === SockType.STREAM, q.index);
     this.onSocket?.(g.id, bid, s.stream, this.#now);
-    this.#complete(q, req, s.sid, 0);
+    this.#completeNow(q, req, s.sid, 0);
   }
 
   #adopt(g: Guest, bid: number, stream: boolean, qs: number): GSock {
@@ -993,7 +1032,7 @@ export class ServiceLib implements Pollable {
       const old = name === SockOpt.SO_RCVBUF ? s.rcvBuf : s.sndBuf;
       if (g.bufferBytes - old + v > this.#o.maxBufferBytesPerGuest) {
         this.#count(g, "limit-memory");
-        return void this.#complete(q, req, -Errno.ENOBUFS, 0);
+        return void this.#completeNow(q, req, -Errno.ENOBUFS, 0);
       }
       const r = this.#backend.setsockopt(s.bid, level, name, v, now);
       if (r === 0) {
@@ -1002,9 +1041,9 @@ export class ServiceLib implements Pollable {
         else s.sndBuf = v;
         this.#markDirty(s);
       }
-      return void this.#complete(q, req, r, 0);
+      return void this.#completeNow(q, req, r, 0);
     }
-    this.#complete(q, req, this.#backend.setsockopt(s.bid, level, name, value, now), 0);
+    this.#completeNow(q, req, this.#backend.setsockopt(s.bid, level, name, value, now), 0);
   }
 
   #opSend(g: Guest, q: QueueSetState, s: GSock, req: Nqe, now: Instant): void {
@@ -1022,7 +1061,7 @@ export class ServiceLib implements Pollable {
       // Keep the stream in order behind the parked ones.
       if (req.flags & NqeFlag.NONBLOCK) {
         data.giveBack(req.dataOffset);
-        this.#complete(q, req, -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
+        this.#completeNow(q, req, -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
       } else {
         s.sends.push(new Parked(cloneNqe(req, new Nqe())));
         if (this.#sq !== null && s.stream) this.#sq.update(g.id, s, pendingBytes(s), now);
@@ -1032,12 +1071,12 @@ export class ServiceLib implements Pollable {
     const p = new Parked(req);
     if (this.#pushSend(s, p, now)) {
       data.giveBack(req.dataOffset);
-      this.#complete(q, req, p.taken, NqeFlag.CHUNK_RETURNED);
+      this.#completeNow(q, req, p.taken, NqeFlag.CHUNK_RETURNED);
       return;
     }
     if (req.flags & NqeFlag.NONBLOCK) {
       data.giveBack(req.dataOffset);
-      this.#complete(q, req, p.taken > 0 ? p.taken : -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
+      this.#completeNow(q, req, p.taken > 0 ? p.taken : -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
       return;
     }
     const parked = new Parked(cloneNqe(req, new Nqe()));
@@ -1084,12 +1123,12 @@ export class ServiceLib implements Pollable {
     for (;;) {
       if (g.socks.size >= this.#o.maxSocketsPerGuest) {
         this.#count(g, "limit-sockets");
-        this.#complete(q, req, -Errno.EMFILE, 0);
+        this.#completeNow(q, req, -Errno.EMFILE, 0);
         return true;
       }
       if (g.bufferBytes + 2 * this.#o.defaultRcvBuf > this.#o.maxBufferBytesPerGuest) {
         this.#count(g, "limit-memory");
-        this.#complete(q, req, -Errno.ENOBUFS, 0);
+        this.#completeNow(q, req, -Errno.ENOBUFS, 0);
         return true;
       }
       const bid = this.#backend.accept(s.bid, peer);
