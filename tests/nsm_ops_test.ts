@@ -461,7 +461,7 @@ Deno.test({
           "-p",
           "5201",
           "-t",
-          "10",
+          "60",
         ]);
         const b = new Proc([
           DENO,
@@ -475,11 +475,11 @@ Deno.test({
           "-p",
           "5202",
           "-t",
-          "10",
+          "60",
         ]);
         procs.push(a, b);
         const ids = new Map<number, number>();
-        const end = Date.now() + 10_000;
+        const end = Date.now() + 30_000; // bounded, generous: two process starts
         while (ids.size < 2 && Date.now() < end) {
           const gs = (await ctl(sock, "guests")).data as { id: number; pid: number }[];
           for (const g of gs) if (g.pid === a.pid || g.pid === b.pid) ids.set(g.pid, g.id);
@@ -489,9 +489,18 @@ Deno.test({
         assert.ok(ga !== undefined && gb !== undefined, `guests ${JSON.stringify([...ids])}`);
         assert.equal((await ctl(sock, "sla", "set", String(ga), "min=150mbit")).code, 0);
         assert.equal((await ctl(sock, "sla", "set", String(gb), "min=50mbit")).code, 0);
+        // Both clients run -t 60 and are killed when the step is done: with -t 10 a loaded
+        // machine (each ctl call is a process start) used up the 10 s before the second
+        // measurement, whose guests had then left (NaN rates).
         const rates = async (ms: number): Promise<[number, number]> => {
-          const tx = (m: Map<string, number>, g: number): number =>
-            m.get(`nsm_guest_bytes_total{dir=tx,guest=${g}}`) ?? NaN;
+          const tx = (m: Map<string, number>, g: number): number => {
+            const v = m.get(`nsm_guest_bytes_total{dir=tx,guest=${g}}`);
+            assert.ok(
+              v !== undefined,
+              `guest ${g} has no tx metric (its nkperf ended?)\n${a.err}${b.err}`,
+            );
+            return v;
+          };
           const m0 = await scrape(metricsUrl);
           const t0 = performance.now();
           await sleep(ms);
