@@ -60,7 +60,7 @@ Deno.test({
         capabilities: link.capabilities,
       },
       (fs) => fs.filter((f) => udpPayloadTo(f, 9999) !== null).length >= 20,
-      5000,
+      30_000, // returns as soon as the frames are in; generous for a loaded machine
     );
     await sender;
     const payloads = frames.map((f) => udpPayloadTo(f, 9999)).filter((p) => p !== null)
@@ -214,7 +214,7 @@ Deno.test({
     const frames = await collect(
       first,
       (fs) => fs.filter((f) => udpPayloadTo(f, 9998) !== null).length >= 3,
-      5000,
+      30_000, // returns as soon as the frames are in; generous for a loaded machine
     );
     await sender;
     assert.equal(frames.filter((f) => udpPayloadTo(f, 9998) !== null).length, 3);
@@ -260,7 +260,7 @@ Deno.test({
     const frames = await collect(
       link,
       (fs) => fs.filter((f) => udpPayloadTo(f, 9997) !== null).length >= 10,
-      5000,
+      30_000, // returns as soon as the frames are in; generous for a loaded machine
     );
     await sender;
     assert.equal(frames.filter((f) => udpPayloadTo(f, 9997) !== null).length, 10);
@@ -380,7 +380,7 @@ Deno.test({
     const frames = await collect(
       link,
       (fs) => fs.filter((f) => udpPayloadTo(f, 9996) !== null).length >= 5,
-      5000,
+      30_000, // returns as soon as the frames are in; generous for a loaded machine
     );
     await sender;
     assert.equal(frames.filter((f) => udpPayloadTo(f, 9996) !== null).length, 5);
