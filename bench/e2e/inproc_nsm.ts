@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
 import { XdpLink } from "../../xdp/xdp_link.ts";
 import { NsmRuntime } from "../../nsm/runtime.ts";
+import type { Doorbell } from "../../nsm/wake.ts";
 import { ServiceLib } from "../../nsm/service_lib.ts";
 import { createTcpipHost } from "../../nsm/stack_host.ts";
 import { monotonicNow } from "../../stacks/time.ts";
@@ -53,6 +54,14 @@ try {
     : lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);
   await new Promise((r) => setTimeout(r, 1000));
   const s0 = structuredClone(link.stats());
+  // The doorbell bytes the NSM wrote to wake the guest (sampled: a bell is gone after detach).
+  const wakes = new Map<Doorbell, number>();
+  const sampleWakes = (): void => {
+    const bells: Doorbell[] = [];
+    sl.liveBells(bells);
+    for (const b of bells) wakes.set(b, b.wakesSent);
+  };
+  const sampler = setInterval(sampleWakes, 50);
   const client = values.rr !== undefined
     ? [`${ROOT}bench/e2e/rr.ts`, "client", "--net", "nk", "--ctl", sl.ctlPath, "--size", values.rr]
     : [`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", sl.ctlPath, "-c", lab.peerV4, "-i", "0"];
@@ -62,6 +71,10 @@ try {
     stdout: "piped",
     stderr: "piped",
   }).output();
+  clearInterval(sampler);
+  sampleWakes();
+  let guestWakes = 0;
+  for (const w of wakes.values()) guestWakes += w;
   const s1 = link.stats() as unknown as Record<string, number>;
   const d: Record<string, number> = {};
   for (const [k, v] of Object.entries(s0)) if (typeof v === "number") d[k] = s1[k]! - v;
@@ -70,7 +83,7 @@ try {
       .join("\n"),
   );
   console.log(JSON.stringify(d));
-  console.log(JSON.stringify(rt.stats));
+  console.log(JSON.stringify({ ...rt.stats, guestWakes }));
   if (Deno.env.get("E2E_DEBUG")) console.log(JSON.stringify(host.tcp.counters));
   if (values.rr !== undefined) srv.kill("SIGKILL");
   await srv.status;

@@ -24,6 +24,8 @@ import { connectWith, NkConn, NkDatagramConn, NkListener, type NkTcpInfo } from 
 export { NkClient, NkConn, NkDatagramConn, NkListener, NsmUnavailable };
 export type { AttachOptions, NkTcpInfo };
 export { errnoError } from "./errors.ts";
+export { AdaptiveSpin } from "./spin.ts";
+export type { AdaptiveSpinOptions } from "./spin.ts";
 export { defaultCtlPath };
 
 let ctlOverride: string | undefined;
