@@ -180,8 +180,11 @@ const INTERESTING = NqeEvent.IN | NqeEvent.OUT | NqeEvent.ERR | NqeEvent.HUP | N
 /** A request waiting for the backend (connect, accept, a blocking send, a deferred shutdown). */
 class Parked {
   taken = 0;
-  constructor(readonly req: Nqe) {}
+  constructor(public req: Nqe) {}
 }
+
+/** Most parked SENDs kept for reuse (a bulk sender parks one per full send buffer). */
+const PARKED_POOL_MAX = 1024;
 
 /** A guest's socket. */
 class GSock {
@@ -376,6 +379,8 @@ export class ServiceLib implements Pollable {
   readonly #out = new Nqe();
   readonly #addr = new SockAddr();
   readonly #pool: Nqe[] = [];
+  readonly #parkedPool: Parked[] = [];
+  readonly #sendTmp = new Parked(new Nqe());
   #listener: Deno.Listener | null = null;
   #nextGuest = 1;
   readonly #instance = ++instances;
@@ -1046,6 +1051,19 @@ export class ServiceLib implements Pollable {
     this.#completeNow(q, req, this.#backend.setsockopt(s.bid, level, name, value, now), 0);
   }
 
+  /** A parked copy of SEND `req`, from the pool (a fresh Nqe costs three objects). */
+  #parkSend(req: Nqe): Parked {
+    const p = this.#parkedPool.pop() ?? new Parked(new Nqe());
+    cloneNqe(req, p.req);
+    p.taken = 0;
+    return p;
+  }
+
+  /** Returns a parked SEND that has been completed (its Nqe was copied) to the pool. */
+  #unparkSend(p: Parked): void {
+    if (this.#parkedPool.length < PARKED_POOL_MAX) this.#parkedPool.push(p);
+  }
+
   #opSend(g: Guest, q: QueueSetState, s: GSock, req: Nqe, now: Instant): void {
     const data = g.dev.data;
     if (data.borrow(req.dataOffset, req.dataLength) !== null) {
@@ -1053,7 +1071,7 @@ export class ServiceLib implements Pollable {
     }
     if (this.#sq !== null && s.stream && s.sends.length === 0) {
       // SLAs on: every stream SEND waits for its guest's turn (the scheduler admits bytes).
-      s.sends.push(new Parked(cloneNqe(req, new Nqe())));
+      s.sends.push(this.#parkSend(req));
       this.#sq.update(g.id, s, pendingBytes(s), now);
       return;
     }
@@ -1063,12 +1081,15 @@ export class ServiceLib implements Pollable {
         data.giveBack(req.dataOffset);
         this.#completeNow(q, req, -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
       } else {
-        s.sends.push(new Parked(cloneNqe(req, new Nqe())));
+        s.sends.push(this.#parkSend(req));
         if (this.#sq !== null && s.stream) this.#sq.update(g.id, s, pendingBytes(s), now);
       }
       return;
     }
-    const p = new Parked(req);
+    // The common case finishes at once: a reused record instead of a Parked per SEND.
+    const p = this.#sendTmp;
+    p.req = req;
+    p.taken = 0;
     if (this.#pushSend(s, p, now)) {
       data.giveBack(req.dataOffset);
       this.#completeNow(q, req, p.taken, NqeFlag.CHUNK_RETURNED);
@@ -1079,7 +1100,7 @@ export class ServiceLib implements Pollable {
       this.#completeNow(q, req, p.taken > 0 ? p.taken : -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
       return;
     }
-    const parked = new Parked(cloneNqe(req, new Nqe()));
+    const parked = this.#parkSend(req);
     parked.taken = p.taken;
     s.sends.push(parked);
   }
@@ -1202,6 +1223,7 @@ export class ServiceLib implements Pollable {
         g.dev.data.giveBack(p.req.dataOffset);
         this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
         s.sends.shift();
+        this.#unparkSend(p);
       }
     }
     if (s.sends.length === 0 && s.shutdownReq !== null) {
@@ -1386,6 +1408,7 @@ export class ServiceLib implements Pollable {
       g.dev.data.giveBack(p.req.dataOffset);
       this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
       s.sends.shift();
+      this.#unparkSend(p);
     }
     // Completions are flushed by the guest's next #serve; a deferred SHUTDOWN runs there too.
     if (s.sends.length === 0 && s.shutdownReq !== null) this.#markDirty(s);
