@@ -191,6 +191,11 @@ export class XdpLink implements Link {
   readonly #queues: Queue[];
   readonly #tx: XskSocket;
   readonly #txBytes: Uint8Array;
+  /**
+   * The last view lent per UMEM frame (index = address / frame size): a bulk sender asks for
+   * the same length again and again, and a view per frame was an allocation per packet.
+   */
+  readonly #txViews: (Uint8Array | undefined)[] = [];
   readonly #frameMask: number;
   readonly #frameSize: number;
   readonly #pollfds: Uint8Array<ArrayBuffer>;
@@ -515,7 +520,15 @@ export class XdpLink implements Link {
       }
       this.#lent = addr;
     }
-    return this.#txBytes.subarray(addr, addr + length);
+    const i = (addr / this.#frameSize) | 0;
+    let v = this.#txViews[i];
+    if (
+      v === undefined || v.length !== length || v.byteOffset !== this.#txBytes.byteOffset + addr
+    ) {
+      v = this.#txBytes.subarray(addr, addr + length);
+      this.#txViews[i] = v;
+    }
+    return v;
   }
 
   /** Queues the lent frame (trimmed to `length`) on the TX ring; `flush()` publishes it. */

@@ -391,6 +391,8 @@ export class Interface implements IpOutput {
   private readonly txIcmp6 = new Icmpv6Repr();
   private readonly txMac = new Uint8Array(6);
   private readonly scratch = new Uint8Array(ETH_HEADER_LEN + 60 + 65535);
+  /** Payload views handed out by `begin`, per lent link buffer (weak: links may drop them). */
+  private readonly payloadViews = new WeakMap<Uint8Array, Uint8Array>();
   private readonly fragBuf: Uint8Array;
   private readonly snBuf = new Uint8Array(16);
   private pendingMode = P_NONE;
@@ -1368,7 +1370,15 @@ export class Interface implements IpOutput {
     this.pendingTotal = hl + length;
     this.pendingMtu = mtu;
     this.pendingKind = kind;
-    return out.subarray(base + hl, base + hl + length);
+    // One payload view per lent buffer, reused while the link lends the same buffer object
+    // for the same length again (bulk traffic): a fresh view was an allocation per packet.
+    const start = base + hl;
+    let pv = this.payloadViews.get(out);
+    if (pv === undefined || pv.length !== length || pv.byteOffset !== out.byteOffset + start) {
+      pv = out.subarray(start, start + length);
+      this.payloadViews.set(out, pv);
+    }
+    return pv;
   }
 
   /** Sends the packet begun last. */
