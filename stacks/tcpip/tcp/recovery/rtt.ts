@@ -80,6 +80,11 @@ export class RtoEstimator {
       rttvar = 0.75 * rttvar + 0.25 * (err < 0 ? -err : err);
       srtt = 0.875 * srtt + 0.125 * r;
     }
+    // Whole nanoseconds: a fractional value is not a small integer, so every read through a
+    // getter that is not inlined (armTlp, pacing, RACK's reordering window) boxed it as a heap
+    // number. Half a nanosecond of rounding is far below any timer's resolution.
+    srtt = Math.round(srtt);
+    rttvar = Math.round(rttvar);
     v[SRTT] = srtt;
     v[RTTVAR] = rttvar;
     const k = 4 * rttvar;
