@@ -389,15 +389,17 @@ Deno.test({
           const st = await p.status;
           assert.equal(st.code, 0, p.out + p.err);
           // "[  1]   1.00-2.00   sec  23.8 MBytes   200 Mbits/sec    0   1.23 MBytes"
-          // Every interval line (the first one too) carries Retr and Cwnd.
+          // Every interval line (the first one too) carries Retr and Cwnd. The last interval
+          // may end a little late on a loaded machine ("1.00-2.01"): any hundredths match.
           const intervals = p.out.split("\n").filter((l) =>
-            /\d\.00-\d+\.00 +sec/.test(l) && !/sender|receiver/.test(l)
+            /\d+\.\d\d-\d+\.\d\d +sec/.test(l) && !/sender|receiver/.test(l)
           );
           const withCwnd = intervals.filter((l) =>
             /sec .*bits\/sec +\d+ +[\d.]+ [KMG]?Bytes$/.test(l.trimEnd())
           );
-          assert.equal(intervals.length, 2, p.out);
-          assert.equal(withCwnd.length, 2, p.out);
+          // Two 1 s intervals (a late end may add a short third one): each carries Retr/Cwnd.
+          assert.ok(intervals.length >= 2 && intervals.length <= 3, p.out);
+          assert.equal(withCwnd.length, intervals.length, p.out);
           assert.match(p.out, /receiver/);
         },
       );
