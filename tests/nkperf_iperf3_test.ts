@@ -280,7 +280,9 @@ Deno.test({
       assert.equal(sum(sj, "sum_received").bytes, sum(cj, "sum_received").bytes);
       // Only the measured second counts, not the two seconds the data flowed.
       const received = sum(sj, "sum_received");
-      assert.ok(received.seconds > 0.9 && received.seconds < 1.5, `seconds ${received.seconds}`);
+      // Counting the omitted second would give >= 2; below that, allow a loaded machine to end
+      // the measured second late (the bound was 1.5).
+      assert.ok(received.seconds > 0.9 && received.seconds < 1.9, `seconds ${received.seconds}`);
       const ivs = sj.intervals as Json[];
       assert.equal((ivs[0]!.sum as Json).omitted, true);
       assert.equal((ivs.at(-1)!.sum as Json).omitted, false);
