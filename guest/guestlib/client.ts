@@ -19,6 +19,7 @@ import { defaultCtlPath } from "../../nsm/ctl_path.ts";
 import { GuestDevice, type GuestQueueSet } from "../../nsm/device.ts";
 import { decodeNqe, encodeNqe, Nqe, NqeEvent, NqeFlag, NqeOp } from "../../nsm/nqe.ts";
 import { monotonicNow } from "../../stacks/time.ts";
+import { RING_HEADER_SIZE, SLOT_SIZE } from "../../nsm/ring.ts";
 import { errnoError } from "./errors.ts";
 import { AdaptiveSpin } from "./spin.ts";
 
@@ -350,7 +351,12 @@ export class NkClient {
     let n = comp.available(64);
     while (n > 0) {
       did = true;
-      for (let i = 0; i < n; i++) this.#onCompletion(decodeNqe(comp.view, comp.slot(i), this.#rx));
+      const run = comp.contiguous(n);
+      let off = comp.firstWord << 2;
+      for (let i = 0; i < n; i++, off += SLOT_SIZE) {
+        if (i === run) off = RING_HEADER_SIZE;
+        this.#onCompletion(decodeNqe(comp.view, off, this.#rx));
+      }
       comp.release(n);
       n = comp.available(64);
     }
@@ -358,7 +364,12 @@ export class NkClient {
     n = recv.available(64);
     while (n > 0) {
       did = true;
-      for (let i = 0; i < n; i++) this.#onReceive(decodeNqe(recv.view, recv.slot(i), this.#rx));
+      const run = recv.contiguous(n);
+      let off = recv.firstWord << 2;
+      for (let i = 0; i < n; i++, off += SLOT_SIZE) {
+        if (i === run) off = RING_HEADER_SIZE;
+        this.#onReceive(decodeNqe(recv.view, off, this.#rx));
+      }
       recv.release(n);
       n = recv.available(64);
     }
