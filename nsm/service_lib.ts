@@ -43,7 +43,16 @@ import {
   encodeCompletion,
   encodeNqe,
   Nqe,
+  NQE_ARG0,
+  NQE_DATA_LENGTH,
+  NQE_DATA_OFFSET,
+  NQE_FLAGS,
+  NQE_QUEUE_SET,
+  NQE_REQUEST,
   NQE_RESERVED,
+  NQE_RESULT,
+  NQE_SIZE,
+  NQE_SOCKET,
   NqeEvent,
   NqeFlag,
   NqeOp,
@@ -681,6 +690,9 @@ export class ServiceLib implements Pollable {
           let slot = r.job.firstWord << 2;
           for (let i = 0; i < n; i++, slot += SLOT_SIZE) {
             if (i === run) slot = RING_HEADER_SIZE;
+            if (r.job.view.getUint8(slot) === NqeOp.NOP && this.#nopFast(g, q, r.job.view, slot)) {
+              continue;
+            }
             decodeNqe(r.job.view, slot, this.#req);
             this.#dispatch(g, q, this.#req, r.job.view.getUint8(slot + NQE_RESERVED), false, now);
           }
@@ -796,6 +808,33 @@ export class ServiceLib implements Pollable {
       }
     }
     this.#complete(q, req, result, flags);
+  }
+
+  /**
+   * A well-formed NOP completed slot to slot, without decoding the request into an Nqe: the
+   * words `encodeCompletion` would write (op, COMPLETION, queue set, socket, request id,
+   * result 0, data offset/length echoed, the rest zero). False (nothing done) when the NOP
+   * needs the general path: bad flags or queue set (rejected there), or completions waiting.
+   */
+  #nopFast(g: Guest, q: QueueSetState, v: DataView, at: number): boolean {
+    if (
+      (v.getUint8(at + NQE_FLAGS) & ~REQUEST_FLAGS) !== 0 || v.getUint8(at + NQE_RESERVED) !== 0 ||
+      v.getUint16(at + NQE_QUEUE_SET, true) !== q.index || q.outq.length !== 0
+    ) return false;
+    const out = q.completions.next();
+    if (out < 0) return false;
+    const c = q.rings.completion.view;
+    c.setUint32(out, NqeOp.NOP | (NqeFlag.COMPLETION << 8) | (q.index << 16), true);
+    c.setUint32(out + NQE_SOCKET, v.getUint32(at + NQE_SOCKET, true), true);
+    c.setUint32(out + NQE_REQUEST, v.getUint32(at + NQE_REQUEST, true), true);
+    c.setInt32(out + NQE_RESULT, 0, true);
+    c.setUint32(out + NQE_DATA_OFFSET, v.getUint32(at + NQE_DATA_OFFSET, true), true);
+    c.setUint32(out + NQE_DATA_LENGTH, v.getUint32(at + NQE_DATA_LENGTH, true), true);
+    for (let i = NQE_ARG0; i < NQE_SIZE; i += 4) c.setUint32(out + i, 0, true);
+    g.counters.nqes++;
+    this.stats.requests++;
+    this.stats.completions++;
+    return true;
   }
 
   /** Queues a completion of `req` (copied) with `result` and `flags`; returns it for extras. */

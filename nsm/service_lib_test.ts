@@ -121,6 +121,43 @@ Deno.test("ServiceLib answers NOP and SOCKET, and rejects unknown ops, bad flags
   }
 });
 
+Deno.test("ServiceLib's slot-to-slot NOP completion echoes socket, request id and data range, zeroes the rest, and is counted", async () => {
+  const l = await lab();
+  try {
+    const g = await l.attach();
+    const before = { req: l.sl.stats.requests, comp: l.sl.stats.completions };
+    const id = g.submit((n) => {
+      n.op = NqeOp.NOP;
+      n.socketId = 5;
+      n.dataOffset = 77;
+      n.dataLength = 9;
+      n.arg0 = 3;
+      n.arg2 = 1234;
+      n.port = 80;
+      n.family = 2;
+      n.aux = 6;
+    });
+    l.step();
+    const cs = g.completions();
+    assert.equal(cs.length, 1);
+    const c = cs[0]!;
+    assert.equal(c.op, NqeOp.NOP);
+    assert.equal(c.flags, NqeFlag.COMPLETION);
+    assert.equal(c.requestId, id);
+    assert.equal(c.socketId, 5);
+    assert.equal(c.result, 0);
+    assert.equal(c.dataOffset, 77);
+    assert.equal(c.dataLength, 9);
+    assert.deepEqual([c.arg0, c.arg1, c.arg2, c.port, c.family, c.aux], [0, 0, 0, 0, 0, 0]);
+    assert.ok(c.addr.every((b) => b === 0));
+    assert.equal(l.sl.stats.requests - before.req, 1);
+    assert.equal(l.sl.stats.completions - before.comp, 1);
+    assert.equal(l.sl.guests[0]!.counters.nqes, 1);
+  } finally {
+    l.close();
+  }
+});
+
 Deno.test("ServiceLib gives each guest its own socket-id namespace: another guest's id is -EBADF and stays open", async () => {
   const l = await lab();
   try {
