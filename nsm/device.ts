@@ -17,6 +17,8 @@
  *  48 total size (u64 as lo, hi)   56 state (0 init, 1 ready, 2 closed)   60 NSM pid
  *  64 guest pid (0 = free; an attaching guest claims it with compare-exchange)
  *  68 doorbell path length   72..199 doorbell path (UTF-8, UNIX socket)
+ * 200 u64 (lo, hi) NSM start time (clock ticks since boot, /proc/<pid>/stat field 22; 0 = unknown;
+ *     minor >= 1): with the pid, identifies the creator across pid reuse (stale-device sweep)
  * 256 guest sleeping flag (own 128-byte line pair)   384 NSM sleeping flag (own line pair)
  * ```
  * Rings per queue set: job (guest -> NSM: control requests and RECV_CREDIT), completion
@@ -35,14 +37,15 @@ import {
 } from "./data_region.ts";
 import { initRing, ringBytes, RingConsumer, RingProducer, SLOT_SIZE } from "./ring.ts";
 import { type HugePagePolicy, SharedMemory, type ShmBacking } from "./shm.ts";
+import { selfStartTime } from "./proc_identity.ts";
 import { Doorbell, GUEST_SLEEP_FLAG_OFFSET, NSM_SLEEP_FLAG_OFFSET } from "./wake.ts";
 
 /** "NKDV" as a little-endian u32. */
 export const NK_MAGIC = 0x56444b4e;
 /** Layout version; a guest rejects a different major. */
 export const NK_VERSION_MAJOR = 1;
-/** Minor version: additions that old guests may ignore. */
-export const NK_VERSION_MINOR = 0;
+/** Minor version: additions that old guests may ignore (1: NSM start time at 200). */
+export const NK_VERSION_MINOR = 1;
 /** Header bytes (one page). */
 export const NK_HEADER_SIZE = 4096;
 /** Upper bound on queue sets, so a hostile header cannot make us allocate without limit. */
@@ -84,6 +87,8 @@ export const H_GUEST_PID = 64;
 export const H_BELL_PATH_LEN = 68;
 /** Doorbell path bytes. */
 export const H_BELL_PATH = 72;
+/** u64 (lo, hi) NSM process start time in clock ticks since boot (0 = unknown); minor >= 1. */
+export const H_NSM_START_TIME = 200;
 /** Maximum doorbell path bytes (sun_path is 108 including the NUL). */
 export const BELL_PATH_MAX = 107;
 
@@ -338,6 +343,7 @@ export class NsmDevice {
     writeU64(h, H_DATA_OFFSET, layout.dataOffset);
     writeU64(h, H_TOTAL_SIZE, layout.totalSize);
     h.setUint32(H_NSM_PID, Deno.pid, true);
+    writeU64(h, H_NSM_START_TIME, selfStartTime());
     h.setUint32(H_GUEST_PID, 0, true);
     h.setUint32(H_BELL_PATH_LEN, bellBytes.length, true);
     new Uint8Array(buf, H_BELL_PATH, bellBytes.length).set(bellBytes);
