@@ -39,6 +39,11 @@ export const NO_GUEST = -1;
 export const MAX_BURST = 4 * 1024 * 1024;
 /** Largest rate, bytes/s (8 Tbit/s). */
 export const MAX_RATE = 1e12;
+/**
+ * Largest DRR quantum in base quanta (256 KiB at the default 16 KiB): bounds one guest's turn
+ * (10 ms at 200 Mbit/s) whatever the weight ratio; lighter guests get proportionally less.
+ */
+export const MAX_QUANTUM_RATIO = 16;
 
 const NANO = SECOND; // nano-bytes per byte
 
@@ -302,6 +307,7 @@ export class EgressScheduler {
   readonly #heap: GuestState[] = [];
   #head: GuestState | null = null;
   #tail: GuestState | null = null;
+  #activeCount = 0;
   #quantum: number;
   #minGrant: number;
   #defaultBurst: number;
@@ -458,8 +464,10 @@ export class EgressScheduler {
     const link = this.link;
     link.refill(now);
     const minGrant = this.#minGrant;
-    // Bounded: every guest is rotated at most once before its deficit covers minGrant.
-    for (let guard = 2 * this.#guests.size + 2; guard > 0 && this.#head !== null; guard--) {
+    // Bounded: at most one round of misses, a fast-forward, then a round in which some
+    // guest's deficit covers its want (or it is throttled and leaves the list).
+    let misses = 0;
+    for (let guard = 3 * this.#guests.size + 3; guard > 0 && this.#head !== null; guard--) {
       const g: GuestState = this.#head;
       if (g.fresh) {
         g.deficit += g.sla.quantum;
@@ -468,6 +476,10 @@ export class EgressScheduler {
       const want = g.backlog < minGrant ? g.backlog : minGrant;
       if (g.deficit < want) {
         this.#rotate(g);
+        if (++misses >= this.#activeCount) {
+          this.#fastForward();
+          misses = 0;
+        }
         continue;
       }
       const b = g.bucket;
@@ -547,19 +559,49 @@ export class EgressScheduler {
     return rows.sort((a, b) => a.guest - b.guest);
   }
 
-  /** Quanta proportional to weights; the lightest guest gets the base quantum. */
+  /**
+   * Quanta proportional to weights: the lightest guest gets the base quantum unless that would
+   * make the heaviest's exceed `MAX_QUANTUM_RATIO` base quanta; then the heaviest gets that and
+   * the others proportionally less (at least 1 byte; `next()` fast-forwards rounds in which
+   * no backlogged guest has earned a grant yet).
+   */
   #requantize(): void {
     let minW = Infinity;
-    for (const g of this.#guests.values()) if (g.sla.weight < minW) minW = g.sla.weight;
+    let maxW = 0;
     for (const g of this.#guests.values()) {
-      // Capped so one guest's round stays bounded even for extreme weight ratios.
-      const q = Math.round(this.#quantum * Math.min(g.sla.weight / minW, 4096));
+      if (g.sla.weight < minW) minW = g.sla.weight;
+      if (g.sla.weight > maxW) maxW = g.sla.weight;
+    }
+    // Capping each quantum separately (as before) broke the proportions: with an idle
+    // weight-1 guest attached, guarantees of 150 and 50 Mbit/s (weights 18.75e6 and 6.25e6)
+    // both hit the cap, became equal 64 MiB quanta and the guests took 1:1 turns of ~2.7 s.
+    const scale = this.#quantum * Math.min(1 / minW, MAX_QUANTUM_RATIO / maxW);
+    for (const g of this.#guests.values()) {
+      const q = Math.max(1, Math.round(g.sla.weight * scale));
       g.sla = { ...g.sla, quantum: q };
       // Credit earned under the old quanta must not outlive them: when an operator sets SLAs
-      // one guest at a time, the first guest briefly weighs up to 4096x the others and may
-      // already have banked that quantum (64 MiB), starving them for seconds afterwards.
+      // one guest at a time, the first guest briefly weighs far more than the others and may
+      // already have banked its large quantum, delaying them afterwards.
       if (g.deficit > q) g.deficit = q;
     }
+  }
+
+  /**
+   * A whole round passed with no active guest's deficit covering its want (light guests'
+   * quanta can be far below minGrant): adds at once the quanta of the rounds that would
+   * still pass before the first guest is served, so `next()` never spins round by round.
+   */
+  #fastForward(): void {
+    const minGrant = this.#minGrant;
+    let k = Infinity;
+    for (let g = this.#head; g !== null; g = g.next) {
+      const want = g.backlog < minGrant ? g.backlog : minGrant;
+      const r = Math.ceil((want - g.deficit) / g.sla.quantum);
+      if (r < k) k = r;
+    }
+    // Every guest is fresh again after its rotation: its next visit adds one more quantum.
+    if (!(k > 1) || !Number.isFinite(k)) return;
+    for (let g = this.#head; g !== null; g = g.next) g.deficit += (k - 1) * g.sla.quantum;
   }
 
   #wake(now: Instant): void {
@@ -581,6 +623,7 @@ export class EgressScheduler {
   #append(g: GuestState): void {
     g.fresh = true;
     g.active = true;
+    this.#activeCount++;
     g.prev = this.#tail;
     g.next = null;
     if (this.#tail !== null) this.#tail.next = g;
@@ -596,6 +639,7 @@ export class EgressScheduler {
     else this.#tail = g.prev;
     g.prev = g.next = null;
     g.active = false;
+    this.#activeCount--;
   }
 
   #rotate(g: GuestState): void {

@@ -262,3 +262,80 @@ Deno.test("EgressScheduler: setting guarantees one guest at a time does not bank
   const ratio = sent[1]! / sent[2]!;
   assert.ok(ratio > 2.7 && ratio < 3.3, `ratio ${ratio} (${sent[1]} / ${sent[2]})`);
 });
+
+/** Drives guests 1 and 2 (always backlogged) in 20 us steps; returns bytes sent per window. */
+function windows(s: EgressScheduler, start: number, window: number, count: number): number[][] {
+  const out: number[][] = [];
+  let now = start;
+  for (let w = 0; w < count; w++) {
+    const sent = [0, 0, 0, 0];
+    for (const end = now + window; now < end; now += 20_000) {
+      for (let k = 0; k < 64; k++) {
+        const g = s.next(now);
+        if (g === NO_GUEST) break;
+        const n = Math.min(s.grant, 16384);
+        s.consume(g, n, now);
+        s.setBacklog(g, 1e12, now);
+        sent[g]! += n;
+      }
+    }
+    out.push(sent);
+  }
+  return out;
+}
+
+Deno.test("EgressScheduler: an attached but idle weight-1 guest does not turn 3:1 guarantees into multi-second 1:1 turns", () => {
+  // The ops test's case: 200 Mbit/s link, guest 3 (an idle nkperf -s) keeps the default
+  // weight 1 while guests 1 and 2 get min=150mbit and min=50mbit.
+  const s = new EgressScheduler({ linkRate: 25_000_000 }, 0);
+  for (const g of [1, 2, 3]) s.setGuest(g, {}, 0);
+  s.setGuest(1, { minRate: 18_750_000 }, 0);
+  s.setGuest(2, { minRate: 6_250_000 }, 0);
+  s.setBacklog(1, 1e12, 0);
+  s.setBacklog(2, 1e12, 0);
+  // Every 100 ms window splits 3:1, not one guest for seconds and then the other.
+  for (const [i, w] of windows(s, 0, 100 * MILLISECOND, 20).entries()) {
+    const ratio = w[1]! / w[2]!;
+    assert.ok(ratio > 2.7 && ratio < 3.3, `window ${i}: ratio ${ratio} (${w[1]} / ${w[2]})`);
+    assert.equal(w[3], 0);
+  }
+  assert.ok(s.sla(1)!.quantum <= 16 * 16384, `quantum ${s.sla(1)!.quantum} bounds a turn`);
+});
+
+Deno.test("EgressScheduler: a backlogged weight-1 guest next to 3:1 guarantees keeps the 3:1 and gets a small share", () => {
+  const s = new EgressScheduler({ linkRate: 25_000_000 }, 0);
+  s.setGuest(1, { minRate: 18_750_000 }, 0);
+  s.setGuest(2, { minRate: 6_250_000 }, 0);
+  s.setGuest(3, {}, 0);
+  for (const g of [1, 2, 3]) s.setBacklog(g, 1e12, 0);
+  const w = windows(s, 0, 200 * MILLISECOND, 5);
+  for (const [i, x] of w.entries()) {
+    const ratio = x[1]! / x[2]!;
+    assert.ok(ratio > 2.7 && ratio < 3.3, `window ${i}: ratio ${ratio} (${x[1]} / ${x[2]})`);
+    assert.ok(x[1]! >= 0.95 * 18_750_000 * 0.2, `guarantee held: ${x[1]}`);
+  }
+  // Alone, the light guest gets the whole link (work conserving, no spinning on tiny quanta).
+  s.setBacklog(1, 0, SECOND);
+  s.setBacklog(2, 0, SECOND);
+  const alone = windows(s, SECOND, 100 * MILLISECOND, 1)[0]!;
+  assert.ok(alone[3]! > 0.95 * 2_500_000, `alone: ${alone[3]} B in 100 ms`);
+});
+
+Deno.test("EgressScheduler: a guest that was idle banks no DRR credit and its re-added id starts fresh", () => {
+  const s = new EgressScheduler({ linkRate: 25_000_000 }, 0);
+  s.setGuest(1, { minRate: 18_750_000 }, 0);
+  s.setGuest(2, { minRate: 6_250_000 }, 0);
+  s.setGuest(3, { minRate: 6_250_000 }, 0);
+  s.setBacklog(3, 1e12, 0);
+  windows(s, 0, 100 * MILLISECOND, 1); // guest 3 alone
+  s.setBacklog(3, 0, 100 * MILLISECOND); // goes idle, then detaches
+  s.removeGuest(3);
+  s.setGuest(3, {}, 100 * MILLISECOND); // id reused by a new, idle guest
+  s.setBacklog(1, 1e12, 100 * MILLISECOND);
+  s.setBacklog(2, 1e12, 100 * MILLISECOND);
+  for (const [i, x] of windows(s, 100 * MILLISECOND, 100 * MILLISECOND, 5).entries()) {
+    const ratio = x[1]! / x[2]!;
+    assert.ok(ratio > 2.7 && ratio < 3.3, `window ${i}: ratio ${ratio} (${x[1]} / ${x[2]})`);
+    assert.equal(x[3], 0);
+  }
+});
