@@ -65,6 +65,7 @@ import { dispatchShared } from "./ops.ts";
 import type { ConnRef, GuestRow, GuestTable } from "./ops_view.ts";
 import type { EgressScheduler } from "./sla.ts";
 import { SlaSendQueue } from "./sla_queue.ts";
+import { type SweepResult, sweepStaleDevices } from "./stale_sweep.ts";
 
 /** Protocol version of the control line. */
 export const CTL_VERSION = 1;
@@ -373,6 +374,8 @@ export class ServiceLib implements Pollable {
   };
   readonly #backend: SocketBackend;
   readonly #o: Required<Omit<ServiceLibOptions, "log" | "ctlPath" | "onGuest" | "onSocket">>;
+  /** What `listen()`'s stale-device sweep of `deviceDir` removed (null before `listen()`). */
+  staleSweep: SweepResult | null = null;
   /** Called when a guest attached or detached (see `ServiceLibOptions.onGuest`). */
   onGuest: ServiceLibOptions["onGuest"];
   /** Called when a guest's socket exists in the backend (see `ServiceLibOptions.onSocket`). */
@@ -442,8 +445,9 @@ export class ServiceLib implements Pollable {
 
   /**
    * Opens the control socket (creating its directory; a stale socket file nobody serves is
-   * replaced) and starts accepting guests in the background. Throws `ServiceLibError` when
-   * another NSM serves the path.
+   * replaced), removes device files and doorbells of dead NSMs from `deviceDir`
+   * (`sweepStaleDevices`, result in `staleSweep`, one log line per file) and starts accepting
+   * guests in the background. Throws `ServiceLibError` when another NSM serves the path.
    */
   async listen(): Promise<void> {
     const path = this.ctlPath;
@@ -469,6 +473,8 @@ export class ServiceLib implements Pollable {
       if (e instanceof ServiceLibError) throw e;
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
+    // Devices of NSMs killed without cleanup would hold their tmpfs memory until reboot.
+    this.staleSweep = sweepStaleDevices({ dir: this.#o.deviceDir, log: this.#log });
     this.#listener = Deno.listen({ transport: "unix", path });
     this.#acceptLoop(this.#listener);
   }
