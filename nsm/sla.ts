@@ -431,11 +431,15 @@ export class EgressScheduler {
 
   /**
    * Sets how many bytes `guest` has ready that the stack can take now (0 when it has none,
-   * or its sockets are full). An unknown guest is added with the default SLA.
+   * or its sockets are full). An unknown guest with bytes ready is added with the default SLA;
+   * 0 for an unknown guest changes nothing.
    */
   setBacklog(guest: number, bytes: number, now: Instant = 0): void {
     let g = this.#guests.get(guest);
     if (g === undefined) {
+      // Nothing ready for a guest without an entry (e.g. it detached first): adding it here
+      // would leave a ghost weight-1 guest in the quanta for good.
+      if (!(bytes > 0)) return;
       this.setGuest(guest, {}, now);
       g = this.#guests.get(guest)!;
     }
