@@ -15,23 +15,25 @@ export interface ProcessState {
 }
 
 /**
- * Reads /proc/<pid>/stat: null when there is no such process (or /proc is not readable, e.g. not
- * Linux). Never throws.
+ * Reads /proc/<pid>/stat: null when there is no such process, undefined when it cannot tell (no
+ * read permission for /proc, not Linux, unparsable): a caller deciding "dead" must treat undefined
+ * as alive. Never throws.
  */
-export function processState(pid: number | "self"): ProcessState | null {
+export function processState(pid: number | "self"): ProcessState | null | undefined {
   let text: string;
   try {
     text = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return null;
+  } catch (e) {
+    // Only ENOENT means "no such process"; a permission error says nothing about liveness.
+    return e instanceof Deno.errors.NotFound ? null : undefined;
   }
   // comm (field 2) is in parentheses and may contain spaces and ')': fields resume after the last.
   const close = text.lastIndexOf(")");
-  if (close < 0) return null;
+  if (close < 0) return undefined;
   const f = text.slice(close + 2).split(" ");
   // f[0] is field 3 (state), so field 22 (starttime) is f[19].
   const startTime = Number(f[19]);
-  if (!Number.isSafeInteger(startTime)) return null;
+  if (!Number.isSafeInteger(startTime)) return undefined;
   const state = f[0] ?? "";
   return { startTime, exited: state === "Z" || state === "X" || state === "x" };
 }

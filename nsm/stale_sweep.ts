@@ -114,6 +114,7 @@ function ownerFromHeader(path: string): Owner | null {
  */
 function goneReason(owner: Owner, fileTimeMs: number | null): StaleReason | null {
   const st = processState(owner.pid);
+  if (st === undefined) return null; // cannot tell: keep
   if (st === null) return "no-process";
   if (st.exited) return "exited";
   if (owner.startTime !== 0) return st.startTime === owner.startTime ? null : "pid-reused";
@@ -146,6 +147,12 @@ export function sweepStaleDevices(o: SweepOptions): SweepResult {
     kept: number;
     failed: { path: string; error: string }[];
   } = { removed: [], bytesFreed: 0, kept: 0, failed: [] };
+  // Without a readable /proc every owner would look dead: do nothing rather than delete live
+  // devices (e.g. --allow-read limited to the device directory, or not Linux).
+  if (!processState("self")) {
+    log(`stale-device sweep of ${o.dir} skipped: /proc/self/stat is not readable`);
+    return result;
+  }
   const uid = myUid();
   const devices = new Map<string, Deno.FileInfo>();
   const bells = new Map<string, Deno.FileInfo>();

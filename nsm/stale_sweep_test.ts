@@ -27,7 +27,7 @@ function header(pid: number, startTime: number, minor = 1): Uint8Array {
 async function deadProcess(): Promise<{ pid: number; startTime: number }> {
   const child = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
   const st = processState(child.pid);
-  assert.ok(st !== null, "the child's /proc/<pid>/stat is readable while it runs");
+  assert.ok(st, "the child's /proc/<pid>/stat is readable while it runs");
   child.kill("SIGKILL");
   await child.status;
   return { pid: child.pid, startTime: st.startTime };
@@ -44,7 +44,7 @@ function exists(path: string): boolean {
 
 Deno.test("processState() reads this process's start time and reports no process for a reaped child", async () => {
   const self = processState(Deno.pid);
-  assert.ok(self !== null);
+  assert.ok(self);
   assert.equal(self.exited, false);
   assert.equal(self.startTime, selfStartTime());
   assert.ok(self.startTime > 0);
@@ -190,6 +190,35 @@ Deno.test("NsmDevice.create() records the NSM pid and start time (minor 1), so i
     assert.equal(r.kept, 2);
   } finally {
     dev.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sweepStaleDevices() without read access to /proc removes nothing (every owner would look dead)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "nk-sweep-" });
+  try {
+    const name = `nk-${Deno.pid}-t-5-g1`;
+    Deno.writeFileSync(`${dir}/${name}`, header(Deno.pid, selfStartTime()));
+    const script = `${dir}/sweep.ts`;
+    Deno.writeTextFileSync(
+      script,
+      `import { sweepStaleDevices } from ${
+        JSON.stringify(import.meta.resolve("./stale_sweep.ts"))
+      };\n` +
+        `const r = sweepStaleDevices({ dir: Deno.args[0]!, log: (l) => console.error(l) });\n` +
+        `console.log(JSON.stringify(r));\n`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", `--allow-read=${dir}`, `--allow-write=${dir}`, script, dir],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)).removed, []);
+    assert.match(stderr, /sweep of .* skipped: \/proc\/self\/stat is not readable/);
+    assert.equal(exists(`${dir}/${name}`), true);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
