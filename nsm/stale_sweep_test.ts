@@ -222,3 +222,44 @@ Deno.test("sweepStaleDevices() without read access to /proc removes nothing (eve
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sweepStaleDevices() removes the device and bell of a real NSM process killed with SIGKILL", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "nk-sweep-" });
+  try {
+    const script = `${dir}/nsm.ts`;
+    Deno.writeTextFileSync(
+      script,
+      `import { NsmDevice } from ${JSON.stringify(import.meta.resolve("./device.ts"))};\n` +
+        `const d = NsmDevice.create({ name: \`nk-\${Deno.pid}-k-1-g1\`, dir: Deno.args[0]!, ` +
+        `bellDir: Deno.args[0]!, hugePages: "never", ringCapacity: 2, chunksPerHalf: 1 });\n` +
+        `console.log(d.path);\n` +
+        `await new Promise(() => setInterval(() => {}, 1000));\n`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, dir],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const first = await reader.read(); // the device exists once its path is printed
+    const path = new TextDecoder().decode(first.value).trim();
+    assert.equal(path, `${dir}/nk-${child.pid}-k-1-g1`);
+    assert.equal(sweepStaleDevices({ dir }).removed.length, 0, "a live NSM's device is kept");
+    child.kill("SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+    assert.equal(exists(path), true, "SIGKILL left the device behind");
+    assert.equal(exists(`${path}.bell`), true, "SIGKILL left the bell behind");
+    const r = sweepStaleDevices({ dir });
+    assert.deepEqual(r.removed.map((f) => [f.kind, f.path, f.pid]), [
+      ["device", path, child.pid],
+      ["bell", `${path}.bell`, child.pid],
+    ]);
+    assert.ok(r.bytesFreed > NK_HEADER_SIZE);
+    assert.equal(exists(path), false);
+    assert.equal(exists(`${path}.bell`), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
