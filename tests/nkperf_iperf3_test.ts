@@ -144,148 +144,167 @@ function log(what: string, sent: Sum, received: Sum): void {
   );
 }
 
-Deno.test({
-  name: "nkperf -c -t 2 -J against iperf3 -s -1: the receiver's count reaches both reports",
-  ignore: gate.ignore,
-  async fn(): Promise<void> {
-    gate.assert();
-    await withPair(async (p) => {
-      const server = spawnIn(p.b, ["iperf3", "-s", "-1", "-J"]);
-      await waitListening(p.b, 5201);
-      const client = spawnIn(p.a, nkperf("-c", ADDR_B, "-t", "2", "-J"));
-      const cj = await finish(client, "nkperf client");
-      const sj = await finish(server, "iperf3 server");
-      const sent = sum(cj, "sum_sent");
-      const received = sum(cj, "sum_received");
-      assert.ok(sent.bytes > 0);
-      assert.ok(received.bytes > 0 && received.bytes <= sent.bytes);
-      // iperf 3.12's server reports what it received; our client learnt it in the exchange.
-      assert.equal(sum(sj, "sum_received").bytes, received.bytes);
-      assert.ok(sent.seconds >= 1.9 && sent.seconds < 3, `duration ${sent.seconds}`);
-      assert.ok((cj.intervals as Json[]).length >= 2);
-      log("nkperf -> iperf3", sent, received);
-    });
-  },
-});
+/** A test that needs root, ip, iperf3 and ss, run inside a fresh namespace pair. */
+function pairTest(name: string, body: (p: Pair) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: gate.ignore,
+    async fn(): Promise<void> {
+      gate.assert();
+      await withPair(body);
+    },
+  });
+}
 
-Deno.test({
-  name: "nkperf -c -P 2 -R -J against iperf3 -s -1: iperf3 sends, both count the same bytes",
-  ignore: gate.ignore,
-  async fn(): Promise<void> {
-    gate.assert();
-    await withPair(async (p) => {
-      const server = spawnIn(p.b, ["iperf3", "-s", "-1", "-J"]);
-      await waitListening(p.b, 5201);
-      const client = spawnIn(p.a, nkperf("-c", ADDR_B, "-t", "2", "-P", "2", "-R", "-J"));
-      const cj = await finish(client, "nkperf client");
-      const sj = await finish(server, "iperf3 server");
-      assert.equal(streams(cj).length, 2);
-      assert.equal(streams(sj).length, 2);
-      const sent = sum(cj, "sum_sent");
-      const received = sum(cj, "sum_received");
-      assert.ok(received.bytes > 0 && received.bytes <= sent.bytes);
-      // iperf 3.12's server reports what it sent; our client learnt it in the exchange.
-      assert.equal(sum(sj, "sum_sent").bytes, sent.bytes);
-      log("iperf3 -R -P 2 -> nkperf", sent, received);
-    });
-  },
-});
+/**
+ * Starts `serverCmd` in B, waits until it listens on 5201, runs `clientCmd` in A, and returns
+ * both -J reports (client's first, as each test awaits them in that order).
+ */
+async function runTest(
+  p: Pair,
+  serverCmd: string[],
+  serverWhat: string,
+  clientCmd: string[],
+  clientWhat: string,
+): Promise<{ cj: Json; sj: Json }> {
+  const server = spawnIn(p.b, serverCmd);
+  await waitListening(p.b, 5201);
+  const client = spawnIn(p.a, clientCmd);
+  const cj = await finish(client, clientWhat);
+  const sj = await finish(server, serverWhat);
+  return { cj, sj };
+}
 
-Deno.test({
-  name: "iperf3 -c -t 2 -P 2 -J against nkperf -s -1 -J: both reports agree on every count",
-  ignore: gate.ignore,
-  async fn(): Promise<void> {
-    gate.assert();
-    await withPair(async (p) => {
-      const server = spawnIn(p.b, nkperf("-s", "-1", "-J"));
-      await waitListening(p.b, 5201);
-      const client = spawnIn(p.a, ["iperf3", "-c", ADDR_B, "-t", "2", "-P", "2", "-J"]);
-      const cj = await finish(client, "iperf3 client");
-      const sj = await finish(server, "nkperf server");
-      for (const k of ["sum_sent", "sum_received"] as const) {
-        assert.ok(sum(cj, k).bytes > 0, k);
-        assert.equal(sum(sj, k).bytes, sum(cj, k).bytes, k);
-      }
-      assert.ok(sum(sj, "sum_received").bytes <= sum(sj, "sum_sent").bytes);
-      assert.deepEqual(
-        streams(sj).map((s) => (s.receiver as Json).bytes),
-        streams(cj).map((s) => (s.receiver as Json).bytes),
-      );
-      log("iperf3 -P 2 -> nkperf", sum(cj, "sum_sent"), sum(cj, "sum_received"));
-    });
-  },
-});
+/** Both directions moved data and the server's sums equal the client's. */
+function assertSumsAgree(cj: Json, sj: Json): void {
+  for (const k of ["sum_sent", "sum_received"] as const) {
+    assert.ok(sum(cj, k).bytes > 0, k);
+    assert.equal(sum(sj, k).bytes, sum(cj, k).bytes, k);
+  }
+}
 
-Deno.test({
-  name: "iperf3 -c -R -J against nkperf -s -1 -J: nkperf sends and both reports agree",
-  ignore: gate.ignore,
-  async fn(): Promise<void> {
-    gate.assert();
-    await withPair(async (p) => {
-      const server = spawnIn(p.b, nkperf("-s", "-1", "-J"));
-      await waitListening(p.b, 5201);
-      const client = spawnIn(p.a, ["iperf3", "-c", ADDR_B, "-t", "2", "-R", "-J"]);
-      const cj = await finish(client, "iperf3 client");
-      const sj = await finish(server, "nkperf server");
-      for (const k of ["sum_sent", "sum_received"] as const) {
-        assert.ok(sum(cj, k).bytes > 0, k);
-        assert.equal(sum(sj, k).bytes, sum(cj, k).bytes, k);
-      }
-      assert.equal(((sj.start as Json).test_start as Json).reverse, 1);
-      log("nkperf -R -> iperf3", sum(cj, "sum_sent"), sum(cj, "sum_received"));
-    });
+pairTest(
+  "nkperf -c -t 2 -J against iperf3 -s -1: the receiver's count reaches both reports",
+  async (p) => {
+    const { cj, sj } = await runTest(
+      p,
+      ["iperf3", "-s", "-1", "-J"],
+      "iperf3 server",
+      nkperf("-c", ADDR_B, "-t", "2", "-J"),
+      "nkperf client",
+    );
+    const sent = sum(cj, "sum_sent");
+    const received = sum(cj, "sum_received");
+    assert.ok(sent.bytes > 0);
+    assert.ok(received.bytes > 0 && received.bytes <= sent.bytes);
+    // iperf 3.12's server reports what it received; our client learnt it in the exchange.
+    assert.equal(sum(sj, "sum_received").bytes, received.bytes);
+    assert.ok(sent.seconds >= 1.9 && sent.seconds < 3, `duration ${sent.seconds}`);
+    assert.ok((cj.intervals as Json[]).length >= 2);
+    log("nkperf -> iperf3", sent, received);
   },
-});
+);
 
-Deno.test({
-  name: "a second iperf3 client while nkperf -s runs a test is refused (ACCESS_DENIED)",
-  ignore: gate.ignore,
-  async fn(): Promise<void> {
-    gate.assert();
-    await withPair(async (p) => {
-      const server = spawnIn(p.b, nkperf("-s", "-1", "-J"));
-      await waitListening(p.b, 5201);
-      // 4 s keeps the first test running well past the second client's attempt.
-      const first = spawnIn(p.a, ["iperf3", "-c", ADDR_B, "-t", "4", "-J"]);
-      // The first test runs once its data stream is connected (the server accepts it only
-      // after taking the control connection): wait for both (bounded) instead of a fixed 700 ms
-      // that a loaded machine can outlast, which let the second client win the server.
-      await waitEstablished(p.b, 5201, 2);
-      const second = await new Deno.Command("ip", {
-        args: ["netns", "exec", p.a, "iperf3", "-c", ADDR_B, "-t", "1", "-J"],
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(PROC_TIMEOUT_MS),
-      }).output();
-      const sj2 = JSON.parse(new TextDecoder().decode(second.stdout)) as Json;
-      assert.match(String(sj2.error), /busy/);
-      await finish(first, "iperf3 client");
-      await finish(server, "nkperf server");
-    });
+pairTest(
+  "nkperf -c -P 2 -R -J against iperf3 -s -1: iperf3 sends, both count the same bytes",
+  async (p) => {
+    const { cj, sj } = await runTest(
+      p,
+      ["iperf3", "-s", "-1", "-J"],
+      "iperf3 server",
+      nkperf("-c", ADDR_B, "-t", "2", "-P", "2", "-R", "-J"),
+      "nkperf client",
+    );
+    assert.equal(streams(cj).length, 2);
+    assert.equal(streams(sj).length, 2);
+    const sent = sum(cj, "sum_sent");
+    const received = sum(cj, "sum_received");
+    assert.ok(received.bytes > 0 && received.bytes <= sent.bytes);
+    // iperf 3.12's server reports what it sent; our client learnt it in the exchange.
+    assert.equal(sum(sj, "sum_sent").bytes, sent.bytes);
+    log("iperf3 -R -P 2 -> nkperf", sent, received);
   },
-});
+);
 
-Deno.test({
-  name: "iperf3 -c -O 1 -t 1 -J against nkperf -s -1 -J: the omitted second is left out on both",
-  ignore: gate.ignore,
-  async fn(): Promise<void> {
-    gate.assert();
-    await withPair(async (p) => {
-      const server = spawnIn(p.b, nkperf("-s", "-1", "-J"));
-      await waitListening(p.b, 5201);
-      const client = spawnIn(p.a, ["iperf3", "-c", ADDR_B, "-t", "1", "-O", "1", "-J"]);
-      const cj = await finish(client, "iperf3 client");
-      const sj = await finish(server, "nkperf server");
-      assert.equal(sum(sj, "sum_sent").bytes, sum(cj, "sum_sent").bytes);
-      assert.equal(sum(sj, "sum_received").bytes, sum(cj, "sum_received").bytes);
-      // Only the measured second counts, not the two seconds the data flowed.
-      const received = sum(sj, "sum_received");
-      // Counting the omitted second would give >= 2; below that, allow a loaded machine to end
-      // the measured second late (the bound was 1.5).
-      assert.ok(received.seconds > 0.9 && received.seconds < 1.9, `seconds ${received.seconds}`);
-      const ivs = sj.intervals as Json[];
-      assert.equal((ivs[0]!.sum as Json).omitted, true);
-      assert.equal((ivs.at(-1)!.sum as Json).omitted, false);
-    });
+pairTest(
+  "iperf3 -c -t 2 -P 2 -J against nkperf -s -1 -J: both reports agree on every count",
+  async (p) => {
+    const { cj, sj } = await runTest(
+      p,
+      nkperf("-s", "-1", "-J"),
+      "nkperf server",
+      ["iperf3", "-c", ADDR_B, "-t", "2", "-P", "2", "-J"],
+      "iperf3 client",
+    );
+    assertSumsAgree(cj, sj);
+    assert.ok(sum(sj, "sum_received").bytes <= sum(sj, "sum_sent").bytes);
+    assert.deepEqual(
+      streams(sj).map((s) => (s.receiver as Json).bytes),
+      streams(cj).map((s) => (s.receiver as Json).bytes),
+    );
+    log("iperf3 -P 2 -> nkperf", sum(cj, "sum_sent"), sum(cj, "sum_received"));
   },
-});
+);
+
+pairTest(
+  "iperf3 -c -R -J against nkperf -s -1 -J: nkperf sends and both reports agree",
+  async (p) => {
+    const { cj, sj } = await runTest(
+      p,
+      nkperf("-s", "-1", "-J"),
+      "nkperf server",
+      ["iperf3", "-c", ADDR_B, "-t", "2", "-R", "-J"],
+      "iperf3 client",
+    );
+    assertSumsAgree(cj, sj);
+    assert.equal(((sj.start as Json).test_start as Json).reverse, 1);
+    log("nkperf -R -> iperf3", sum(cj, "sum_sent"), sum(cj, "sum_received"));
+  },
+);
+
+pairTest(
+  "a second iperf3 client while nkperf -s runs a test is refused (ACCESS_DENIED)",
+  async (p) => {
+    const server = spawnIn(p.b, nkperf("-s", "-1", "-J"));
+    await waitListening(p.b, 5201);
+    // 4 s keeps the first test running well past the second client's attempt.
+    const first = spawnIn(p.a, ["iperf3", "-c", ADDR_B, "-t", "4", "-J"]);
+    // The first test runs once its data stream is connected (the server accepts it only
+    // after taking the control connection): wait for both (bounded) instead of a fixed 700 ms
+    // that a loaded machine can outlast, which let the second client win the server.
+    await waitEstablished(p.b, 5201, 2);
+    const second = await new Deno.Command("ip", {
+      args: ["netns", "exec", p.a, "iperf3", "-c", ADDR_B, "-t", "1", "-J"],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(PROC_TIMEOUT_MS),
+    }).output();
+    const sj2 = JSON.parse(new TextDecoder().decode(second.stdout)) as Json;
+    assert.match(String(sj2.error), /busy/);
+    await finish(first, "iperf3 client");
+    await finish(server, "nkperf server");
+  },
+);
+
+pairTest(
+  "iperf3 -c -O 1 -t 1 -J against nkperf -s -1 -J: the omitted second is left out on both",
+  async (p) => {
+    const { cj, sj } = await runTest(
+      p,
+      nkperf("-s", "-1", "-J"),
+      "nkperf server",
+      ["iperf3", "-c", ADDR_B, "-t", "1", "-O", "1", "-J"],
+      "iperf3 client",
+    );
+    assert.equal(sum(sj, "sum_sent").bytes, sum(cj, "sum_sent").bytes);
+    assert.equal(sum(sj, "sum_received").bytes, sum(cj, "sum_received").bytes);
+    // Only the measured second counts, not the two seconds the data flowed.
+    const received = sum(sj, "sum_received");
+    // Counting the omitted second would give >= 2; below that, allow a loaded machine to end
+    // the measured second late (the bound was 1.5).
+    assert.ok(received.seconds > 0.9 && received.seconds < 1.9, `seconds ${received.seconds}`);
+    const ivs = sj.intervals as Json[];
+    assert.equal((ivs[0]!.sum as Json).omitted, true);
+    assert.equal((ivs.at(-1)!.sum as Json).omitted, false);
+  },
+);
