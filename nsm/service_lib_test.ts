@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MILLISECOND } from "../stacks/time.ts";
-import { Errno, SockLevel, SockOpt } from "./backend.ts";
+import { Errno, type SockAddr, SockLevel, SockOpt } from "./backend.ts";
 import { memoryWire } from "./memory_link.ts";
 import { Nqe, NqeEvent, NqeFlag, NqeOp } from "./nqe.ts";
 import { RawGuest } from "./raw_guest.ts";
@@ -80,6 +80,38 @@ function socket(l: Lab, g: RawGuest, type = 1): number {
   const c = one(g, r);
   assert.ok(c.result > 0, `SOCKET failed: ${c.result}`);
   return c.result;
+}
+
+/** Peer B listens on TCP `port` with its backend directly (no guest); `any` is reused by accept. */
+async function listenOnB(
+  l: Lab,
+  port: number,
+): Promise<{ pb: Lab["b"]["backend"]; ls: number; any: SockAddr }> {
+  const pb = l.b.backend;
+  const ls = pb.socket(2, 1, 0);
+  const any = new (await import("./backend.ts")).SockAddr();
+  any.family = 2;
+  any.port = port;
+  pb.bind(ls, any);
+  pb.listen(ls, 8);
+  return { pb, ls, any };
+}
+
+/** A blocking CONNECT of socket `s` to 198.18.0.2:`port`; its completion, if one came in 50 steps. */
+function connectToB(l: Lab, g: RawGuest, s: number, port: number): Nqe | undefined {
+  const conn = g.submit((n) => {
+    n.op = NqeOp.CONNECT;
+    n.socketId = s;
+    n.family = 2;
+    n.addr.set([198, 18, 0, 2]);
+    n.port = port;
+  });
+  let c: Nqe | undefined;
+  for (let i = 0; i < 50 && c === undefined; i++) {
+    l.step();
+    c = g.completions().find((x) => x.requestId === conn);
+  }
+  return c;
 }
 
 Deno.test("ServiceLib answers NOP and SOCKET, and rejects unknown ops, bad flags, reserved byte and wrong queue set", async () => {
@@ -350,26 +382,9 @@ Deno.test("ServiceLib TCP through NQEs: connect, send, RECV chunks with stream o
   try {
     const g = await l.attach();
     // Peer B listens with the backend directly.
-    const pb = l.b.backend;
-    const ls = pb.socket(2, 1, 0);
-    const any = new (await import("./backend.ts")).SockAddr();
-    any.family = 2;
-    any.port = 5001;
-    pb.bind(ls, any);
-    pb.listen(ls, 8);
+    const { pb, ls, any } = await listenOnB(l, 5001);
     const s = socket(l, g);
-    const conn = g.submit((n) => {
-      n.op = NqeOp.CONNECT;
-      n.socketId = s;
-      n.family = 2;
-      n.addr.set([198, 18, 0, 2]);
-      n.port = 5001;
-    });
-    let c: Nqe | undefined;
-    for (let i = 0; i < 50 && c === undefined; i++) {
-      l.step();
-      c = g.completions().find((x) => x.requestId === conn);
-    }
+    const c = connectToB(l, g, s, 5001);
     assert.ok(c);
     assert.equal(c.result, 0);
     assert.equal(c.family, 2); // local address extension
@@ -433,18 +448,7 @@ Deno.test("ServiceLib: a refused blocking CONNECT completes with -ECONNREFUSED; 
   try {
     const g = await l.attach();
     const s = socket(l, g);
-    const conn = g.submit((n) => {
-      n.op = NqeOp.CONNECT;
-      n.socketId = s;
-      n.family = 2;
-      n.addr.set([198, 18, 0, 2]);
-      n.port = 9;
-    });
-    let c: Nqe | undefined;
-    for (let i = 0; i < 50 && c === undefined; i++) {
-      l.step();
-      c = g.completions().find((x) => x.requestId === conn);
-    }
+    const c = connectToB(l, g, s, 9);
     assert.equal(c?.result, -Errno.ECONNREFUSED);
     socket(l, g);
     assert.equal(l.a.backend.socketCount, 2);
@@ -465,13 +469,7 @@ Deno.test("ServiceLib: a NONBLOCK CONNECT answers -EINPROGRESS, then an EVENT wi
   const l = await lab();
   try {
     const g = await l.attach();
-    const pb = l.b.backend;
-    const ls = pb.socket(2, 1, 0);
-    const any = new (await import("./backend.ts")).SockAddr();
-    any.family = 2;
-    any.port = 5002;
-    pb.bind(ls, any);
-    pb.listen(ls, 8);
+    await listenOnB(l, 5002);
     const results: Record<number, { c?: Nqe | undefined; ev?: Nqe | undefined }> = {};
     for (const port of [5002, 9]) {
       const s = socket(l, g);
