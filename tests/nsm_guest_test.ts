@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { Errno } from "../nsm/backend.ts";
 import { NqeFlag, NqeOp } from "../nsm/nqe.ts";
 import { RawGuest } from "../nsm/raw_guest.ts";
+import { closedByNsm, poll } from "./support/raw_guest_wait.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -264,26 +265,6 @@ Deno.test({
     }
   },
 });
-
-async function poll<T>(f: () => T | undefined, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-/** Whether the NSM closes `g`'s control socket within `ms` (bounded; generous by default). */
-async function closedByNsm(g: RawGuest, ms = 30_000): Promise<boolean> {
-  const buf = new Uint8Array(16);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
-  const r = await Promise.race([g.ctl.read(buf).catch(() => null), t]);
-  clearTimeout(timer);
-  return r === null;
-}
 
 Deno.test({
   name:
