@@ -72,6 +72,14 @@ class Harness {
   }
 }
 
+/** Connects stream socket `id` to listener `l` on B4, accepts, and waits until `id` is writable. */
+async function connectTo(h: Harness, l: Deno.Listener, id: number): Promise<Deno.Conn> {
+  h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
+  const pc = await l.accept();
+  await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+  return pc;
+}
+
 async function readAll(c: Deno.Conn, max = 1 << 30): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let n = 0;
@@ -412,9 +420,7 @@ Deno.test("KernelBackend: a peer that stops reading fills the send ring, OUT dro
   const l = Deno.listen({ hostname: B4, port: 0 });
   try {
     const id = h.b.socket(Family.INET, SockType.STREAM, 0);
-    h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
-    const pc = await l.accept();
-    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    const pc = await connectTo(h, l, id);
     const chunk = pattern(16384, 9);
     let taken = 0;
     // Fill until the ring stays full (the kernel's buffers fill first, then ours).
@@ -448,9 +454,7 @@ Deno.test("KernelBackend: a guest that stops receiving stops reading the kernel 
   const l = Deno.listen({ hostname: B4, port: 0 });
   try {
     const id = h.b.socket(Family.INET, SockType.STREAM, 0);
-    h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
-    const pc = await l.accept();
-    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    const pc = await connectTo(h, l, id);
     const total = 32 * 1024 * 1024;
     let written = 0;
     const writer = (async () => {
@@ -488,9 +492,7 @@ Deno.test("KernelBackend: close() still delivers queued bytes, then FIN; abort()
   const l = Deno.listen({ hostname: B4, port: 0 });
   try {
     const id = h.b.socket(Family.INET, SockType.STREAM, 0);
-    h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
-    const pc = await l.accept();
-    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    const pc = await connectTo(h, l, id);
     const data = pattern(200_000, 5);
     let off = 0;
     while (off < data.length) {
@@ -506,9 +508,7 @@ Deno.test("KernelBackend: close() still delivers queued bytes, then FIN; abort()
     pc.close();
 
     const id2 = h.b.socket(Family.INET, SockType.STREAM, 0);
-    h.b.connect(id2, addr(B4, (l.addr as Deno.NetAddr).port), 0);
-    const pc2 = await l.accept();
-    await h.until("connected", () => (h.b.events(id2) & NqeEvent.OUT) !== 0);
+    const pc2 = await connectTo(h, l, id2);
     assert.equal(h.b.abort(id2, 0), 0);
     assert.equal(h.b.send(id2, data, false, 0), -Errno.EBADF);
     assert.equal((await readAll(pc2)).length, 0, "the peer sees the end (FIN: Deno cannot RST)");
@@ -528,9 +528,7 @@ Deno.test("KernelBackend: options Deno exposes work, the rest answer ENOPROTOOPT
     assert.equal(h.b.setsockopt(id, TCP, SockOpt.TCP_NODELAY, 1, 0), 0);
     assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_RCVBUF, 100_000, 0), 0);
     assert.equal(h.b.getsockopt(id, SOL, SockOpt.SO_RCVBUF), 100_000);
-    h.b.connect(id, addr(B4, (l.addr as Deno.NetAddr).port), 0);
-    const pc = await l.accept();
-    await h.until("connected", () => (h.b.events(id) & NqeEvent.OUT) !== 0);
+    const pc = await connectTo(h, l, id);
     assert.equal(h.b.getsockopt(id, TCP, SockOpt.TCP_NODELAY), 1);
     assert.equal(h.b.setsockopt(id, SOL, SockOpt.SO_KEEPALIVE, 1, 0), 0);
     assert.equal(h.b.getsockopt(id, SOL, SockOpt.SO_KEEPALIVE), 1);
