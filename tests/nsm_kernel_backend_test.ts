@@ -226,6 +226,22 @@ function peer(ns: string, args: string[]): Proc {
   ]);
 }
 
+/** Runs `fn` with a kernel peer started in `ns` once it listens; the peer is killed and reaped after. */
+async function withListeningPeer(
+  ns: string,
+  args: string[],
+  fn: (pr: Proc) => Promise<void>,
+): Promise<void> {
+  const pr = peer(ns, args);
+  try {
+    await pr.lines(/^listening$/);
+    await fn(pr);
+  } finally {
+    kill(pr);
+    await pr.done;
+  }
+}
+
 const MB = 1024 * 1024;
 const SIZE = 100 * MB;
 
@@ -262,7 +278,7 @@ Deno.test({
   async fn(): Promise<void> {
     req.assert();
     await withKernelNsm(async (ns, ctl) => {
-      const pr = peer(ns, [
+      await withListeningPeer(ns, [
         "--listen",
         "198.18.0.2",
         "7001",
@@ -270,9 +286,7 @@ Deno.test({
         String(SIZE),
         "--seed",
         "2",
-      ]);
-      try {
-        await pr.lines(/^listening$/);
+      ], async (pr) => {
         const up = pattern(1, SIZE);
         const t0 = performance.now();
         const g = nkcat(["--ctl", ctl, "198.18.0.2", "7001"]);
@@ -289,10 +303,7 @@ Deno.test({
           `kernel stack: 2 x ${SIZE / MB} MB in ${secs.toFixed(2)} s = ` +
             `${(2 * SIZE / MB / secs).toFixed(0)} MB/s total through NQEs`,
         );
-      } finally {
-        kill(pr);
-        await pr.done;
-      }
+      });
     });
   },
 });
@@ -410,73 +421,78 @@ Deno.test({
     await withKernelNsm(
       async (ns, ctl) => {
         const size = 50 * MB;
-        const pr = peer(ns, ["--listen", "198.18.0.2", "7021", "--send", "0"]);
-        try {
-          await pr.lines(/^listening$/);
-          const data = pattern(5, size);
-          const a = nkcat(["--ctl", ctl, "198.18.0.2", "7021"]);
-          const moved = Promise.all([drainHash(a), feed(a, data)]);
+        await withListeningPeer(
+          ns,
+          ["--listen", "198.18.0.2", "7021", "--send", "0"],
+          async (pr) => {
+            const data = pattern(5, size);
+            const a = nkcat(["--ctl", ctl, "198.18.0.2", "7021"]);
+            const moved = Promise.all([drainHash(a), feed(a, data)]);
 
-          const h = await RawGuest.attach(ctl);
-          const ask = async (fill: Parameters<RawGuest["submit"]>[0], send = false, rsv = 0) => {
-            const id = h.submit(fill, send, rsv);
-            return await poll(() => h.completions().find((c) => c.requestId === id));
-          };
-          assert.equal((await ask((n) => n.op = 200)).result, -Errno.ENOSYS, "unknown op");
-          assert.equal((await ask((n) => n.op = NqeOp.RECV)).result, -Errno.ENOSYS, "NSM-only op");
-          assert.equal((await ask((n) => n.op = NqeOp.NOP, false, 1)).result, -Errno.EINVAL);
-          for (const sid of [1, 2, 0xffff_ffff]) {
-            const c = await ask((n) => {
-              n.op = NqeOp.SHUTDOWN;
-              n.socketId = sid;
+            const h = await RawGuest.attach(ctl);
+            const ask = async (fill: Parameters<RawGuest["submit"]>[0], send = false, rsv = 0) => {
+              const id = h.submit(fill, send, rsv);
+              return await poll(() => h.completions().find((c) => c.requestId === id));
+            };
+            assert.equal((await ask((n) => n.op = 200)).result, -Errno.ENOSYS, "unknown op");
+            assert.equal(
+              (await ask((n) => n.op = NqeOp.RECV)).result,
+              -Errno.ENOSYS,
+              "NSM-only op",
+            );
+            assert.equal((await ask((n) => n.op = NqeOp.NOP, false, 1)).result, -Errno.EINVAL);
+            for (const sid of [1, 2, 0xffff_ffff]) {
+              const c = await ask((n) => {
+                n.op = NqeOp.SHUTDOWN;
+                n.socketId = sid;
+                n.arg0 = 2;
+              });
+              assert.equal(c.result, -Errno.EBADF, `socket ${sid} is not this guest's`);
+            }
+            const sock = (await ask((n) => {
+              n.op = NqeOp.SOCKET;
               n.arg0 = 2;
-            });
-            assert.equal(c.result, -Errno.EBADF, `socket ${sid} is not this guest's`);
-          }
-          const sock = (await ask((n) => {
-            n.op = NqeOp.SOCKET;
-            n.arg0 = 2;
-            n.arg1 = 2;
-          })).result;
-          assert.ok(sock > 0, `UDP socket on the kernel: ${sock}`);
-          for (const [off, len] of [[0xffff_fff0, 64], [h.dev.data.peerBase, 8], [100, 1 << 20]]) {
-            const c = await ask((n) => {
-              n.op = NqeOp.SENDTO;
-              n.socketId = sock;
-              n.dataOffset = off!;
-              n.dataLength = len!;
-              n.family = 2;
-              n.port = 9;
-            }, true);
-            assert.equal(c.result, -Errno.EFAULT, `data ${off}+${len}`);
-            assert.equal(c.flags & NqeFlag.CHUNK_RETURNED, 0);
-          }
-          h.corruptIndex("job", h.qs.job.index + 5000);
-          assert.ok(await closedByNsm(h), "the NSM closes a guest whose job ring index jumped");
-          h.close();
+              n.arg1 = 2;
+            })).result;
+            assert.ok(sock > 0, `UDP socket on the kernel: ${sock}`);
+            for (
+              const [off, len] of [[0xffff_fff0, 64], [h.dev.data.peerBase, 8], [100, 1 << 20]]
+            ) {
+              const c = await ask((n) => {
+                n.op = NqeOp.SENDTO;
+                n.socketId = sock;
+                n.dataOffset = off!;
+                n.dataLength = len!;
+                n.family = 2;
+                n.port = 9;
+              }, true);
+              assert.equal(c.result, -Errno.EFAULT, `data ${off}+${len}`);
+              assert.equal(c.flags & NqeFlag.CHUNK_RETURNED, 0);
+            }
+            h.corruptIndex("job", h.qs.job.index + 5000);
+            assert.ok(await closedByNsm(h), "the NSM closes a guest whose job ring index jumped");
+            h.close();
 
-          const s = await RawGuest.attach(ctl);
-          let submitted = 0;
-          for (let burst = 0; burst < 100; burst++) {
-            let k = 0;
-            while (s.submit((n) => n.op = NqeOp.NOP) > 0) k++;
-            submitted += k;
-            if (k === 0 && submitted > 2 * s.qs.job.capacity) break;
-            await new Promise((r) => setTimeout(r, 5));
-          }
-          assert.ok(await closedByNsm(s), "stalled guest disconnected");
-          s.close();
+            const s = await RawGuest.attach(ctl);
+            let submitted = 0;
+            for (let burst = 0; burst < 100; burst++) {
+              let k = 0;
+              while (s.submit((n) => n.op = NqeOp.NOP) > 0) k++;
+              submitted += k;
+              if (k === 0 && submitted > 2 * s.qs.job.capacity) break;
+              await new Promise((r) => setTimeout(r, 5));
+            }
+            assert.ok(await closedByNsm(s), "stalled guest disconnected");
+            s.close();
 
-          const [down] = await moved;
-          assert.equal((await a.status).code, 0);
-          assert.equal(down.bytes, 0);
-          const res = JSON.parse(await pr.lines(/^\{/));
-          assert.equal(res.received, size);
-          assert.equal(res.sha256, sha(data), "the other guest's transfer is intact");
-        } finally {
-          kill(pr);
-          await pr.done;
-        }
+            const [down] = await moved;
+            assert.equal((await a.status).code, 0);
+            assert.equal(down.bytes, 0);
+            const res = JSON.parse(await pr.lines(/^\{/));
+            assert.equal(res.received, size);
+            assert.equal(res.sha256, sha(data), "the other guest's transfer is intact");
+          },
+        );
       },
       // 2 s: CPU-starved well-behaved guests on a loaded machine are never taken for stalled.
       ["--stall-ms", "2000"],
@@ -498,30 +514,29 @@ Deno.test({
   async fn(): Promise<void> {
     req.assert();
     await withKernelNsm(async (ns, ctl) => {
-      const pr = peer(ns, ["--listen", "198.18.0.2", "7031", "--send", String(1024 * MB)]);
-      try {
-        await pr.lines(/^listening$/);
-        const g = nkcat(["--ctl", ctl, "198.18.0.2", "7031"]);
-        // Read a little, then die without closing anything.
-        const reader = g.stdout.getReader();
-        let got = 0;
-        while (got < 4 * MB) got += (await reader.read()).value?.length ?? 0;
-        g.kill("SIGKILL");
-        await g.status;
-        reader.releaseLock();
-        await g.stdout.cancel().catch(() => {});
-        await g.stderr.cancel().catch(() => {});
-        const st = await Promise.race([
-          pr.done,
-          new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
-        ]);
-        assert.ok(st !== null, "the peer's connection ended");
-        assert.ok(!st.success, "the peer saw an error, not a clean end");
-        assert.match(pr.err.join("\n"), /ConnectionReset|BrokenPipe/);
-      } finally {
-        kill(pr);
-        await pr.done;
-      }
+      await withListeningPeer(
+        ns,
+        ["--listen", "198.18.0.2", "7031", "--send", String(1024 * MB)],
+        async (pr) => {
+          const g = nkcat(["--ctl", ctl, "198.18.0.2", "7031"]);
+          // Read a little, then die without closing anything.
+          const reader = g.stdout.getReader();
+          let got = 0;
+          while (got < 4 * MB) got += (await reader.read()).value?.length ?? 0;
+          g.kill("SIGKILL");
+          await g.status;
+          reader.releaseLock();
+          await g.stdout.cancel().catch(() => {});
+          await g.stderr.cancel().catch(() => {});
+          const st = await Promise.race([
+            pr.done,
+            new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
+          ]);
+          assert.ok(st !== null, "the peer's connection ended");
+          assert.ok(!st.success, "the peer saw an error, not a clean end");
+          assert.match(pr.err.join("\n"), /ConnectionReset|BrokenPipe/);
+        },
+      );
     });
   },
 });
@@ -533,9 +548,15 @@ Deno.test({
     req.assert();
     await withKernelNsm(async (ns, ctl) => {
       const size = 8 * MB;
-      const pr = peer(ns, ["--listen", "fd00::2", "7041", "--send", String(size), "--seed", "6"]);
-      try {
-        await pr.lines(/^listening$/);
+      await withListeningPeer(ns, [
+        "--listen",
+        "fd00::2",
+        "7041",
+        "--send",
+        String(size),
+        "--seed",
+        "6",
+      ], async (pr) => {
         const up = pattern(7, size);
         const g = nkcat(["--ctl", ctl, "fd00::2", "7041"]);
         const [, down, st] = await Promise.all([feed(g, up), drainHash(g), g.status]);
@@ -544,10 +565,7 @@ Deno.test({
         assert.equal(res.received, size);
         assert.equal(res.sha256, sha(up));
         assert.equal(down.sha256, sha(pattern(6, size)));
-      } finally {
-        kill(pr);
-        await pr.done;
-      }
+      });
     });
   },
 });
