@@ -6,7 +6,7 @@
  */
 
 import { type Instant, monotonicNow } from "../../stacks/time.ts";
-import { DataPhase, IntervalClock } from "./data.ts";
+import { DataPhase, IntervalClock, startRun } from "./data.ts";
 import { denoNet, type NetApi, type NetConn } from "./net.ts";
 import {
   ControlReader,
@@ -35,8 +35,6 @@ import {
   cpuPercent,
   endJson,
   endLines,
-  intervalHeader,
-  intervalLines,
   type Json,
   localResults,
   NKPERF_VERSION,
@@ -190,21 +188,20 @@ export async function runClient(opts: ClientOptions): Promise<Json> {
         }
         const now = clock();
         cpu0 = cpuMark(now);
-        if (intervalSec > 0) text?.(intervalHeader(net.tcpInfo !== undefined && isSender));
-        timeline = new IntervalClock({
-          streams: counters,
-          isSender,
-          net,
-          clock,
-          intervalSec,
-          omitSec: params.omit,
-          durationSec: params.time,
-          onInterval: (iv) => {
-            for (const l of intervalLines(iv)) text?.(l);
+        timeline = startRun(
+          phase,
+          {
+            streams: counters,
+            isSender,
+            net,
+            clock,
+            intervalSec,
+            omitSec: params.omit,
+            durationSec: params.time,
           },
-        });
-        phase.start(now);
-        timeline.start(now);
+          now,
+          text,
+        );
         endTimer = setTimeout(() => {
           ending = endTest();
           ending.catch(() => {}); // surfaced when awaited at EXCHANGE_RESULTS

@@ -10,7 +10,14 @@
 
 import { type Instant, SECOND } from "../../stacks/time.ts";
 import type { NetApi } from "./net.ts";
-import { IntervalMeter, type Json, rebaseStreams, type StreamCounter } from "./report.ts";
+import {
+  intervalHeader,
+  intervalLines,
+  IntervalMeter,
+  type Json,
+  rebaseStreams,
+  type StreamCounter,
+} from "./report.ts";
 
 /** Runs and stops the data loops of one test. */
 export class DataPhase {
@@ -212,4 +219,27 @@ export class IntervalClock {
     this.#finished = true;
     clearTimeout(this.#timer);
   }
+}
+
+/**
+ * Starts a test's measured run at `now`, the same way on client and server: prints the interval
+ * header (when -i > 0), then starts the data loops and a timeline that prints each interval
+ * sample as iperf3 does. Returns the running timeline.
+ */
+export function startRun(
+  phase: DataPhase,
+  o: Omit<IntervalClockOptions, "onInterval">,
+  now: Instant,
+  text: ((line: string) => void) | undefined,
+): IntervalClock {
+  if (o.intervalSec > 0) text?.(intervalHeader(o.net.tcpInfo !== undefined && o.isSender));
+  const timeline = new IntervalClock({
+    ...o,
+    onInterval: (iv) => {
+      for (const l of intervalLines(iv)) text?.(l);
+    },
+  });
+  phase.start(now);
+  timeline.start(now);
+  return timeline;
 }

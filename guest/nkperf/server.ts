@@ -12,7 +12,7 @@
 
 import { type Instant, monotonicNow } from "../../stacks/time.ts";
 import { closeQuietly, describeConn, label } from "./client.ts";
-import { DataPhase, IntervalClock } from "./data.ts";
+import { DataPhase, startRun } from "./data.ts";
 import { denoNet, type NetApi, type NetConn, type NetListener } from "./net.ts";
 import {
   ControlReader,
@@ -37,8 +37,6 @@ import {
   cpuPercent,
   endJson,
   endLines,
-  intervalHeader,
-  intervalLines,
   type Json,
   localResults,
   NKPERF_VERSION,
@@ -232,22 +230,21 @@ export class NkperfServer {
     await writeState(ctrl, State.TEST_RUNNING);
     const started = clock();
     const cpu0 = cpuMark(started);
-    if (intervalSec > 0) text?.(intervalHeader(net.tcpInfo !== undefined && isSender));
     // The client decides when the test ends, so ticks run until TEST_END.
-    const timeline = new IntervalClock({
-      streams: test.streams,
-      isSender,
-      net,
-      clock,
-      intervalSec,
-      omitSec: params.omit,
-      durationSec: Number.POSITIVE_INFINITY,
-      onInterval: (iv) => {
-        for (const l of intervalLines(iv)) text?.(l);
+    const timeline = startRun(
+      phase,
+      {
+        streams: test.streams,
+        isSender,
+        net,
+        clock,
+        intervalSec,
+        omitSec: params.omit,
+        durationSec: Number.POSITIVE_INFINITY,
       },
-    });
-    phase.start(started);
-    timeline.start(started);
+      started,
+      text,
+    );
     const budget = params.omit + params.time + (opts.slackSec ?? 30);
     let timedOut = false;
     const watchdog = setTimeout(() => {
