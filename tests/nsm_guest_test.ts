@@ -12,9 +12,15 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Errno } from "../nsm/backend.ts";
-import { NqeFlag, NqeOp } from "../nsm/nqe.ts";
+import { NqeOp } from "../nsm/nqe.ts";
 import { RawGuest } from "../nsm/raw_guest.ts";
-import { closedByNsm, poll } from "./support/raw_guest_wait.ts";
+import { closedByNsm } from "./support/raw_guest_wait.ts";
+import {
+  askOn,
+  assertBadSendtoRejected,
+  assertForeignSocketsRejected,
+  stallJobRing,
+} from "./support/hostile_guest.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -284,10 +290,7 @@ Deno.test({
       const moved = Promise.all([drainHash(b), drainHash(a), feed(a, data)]);
 
       const h = await RawGuest.attach(nsm.ctlA);
-      const ask = async (fill: Parameters<RawGuest["submit"]>[0], send = false, rsv = 0) => {
-        const id = h.submit(fill, send, rsv);
-        return await poll(() => h.completions().find((c) => c.requestId === id));
-      };
+      const ask = askOn(h);
       assert.equal((await ask((n) => n.op = 200)).result, -Errno.ENOSYS, "unknown op");
       assert.equal((await ask((n) => n.op = NqeOp.RECV)).result, -Errno.ENOSYS, "NSM-only op");
       assert.equal(
@@ -300,32 +303,14 @@ Deno.test({
       );
       assert.equal((await ask((n) => n.op = NqeOp.NOP, false, 1)).result, -Errno.EINVAL);
       // The benign guest is guest 1 of this NSM and has socket 1: not ours.
-      for (const sid of [1, 2, 0xffff_ffff]) {
-        const c = await ask((n) => {
-          n.op = NqeOp.SHUTDOWN;
-          n.socketId = sid;
-          n.arg0 = 2;
-        });
-        assert.equal(c.result, -Errno.EBADF, `socket ${sid} is not this guest's`);
-      }
+      await assertForeignSocketsRejected(ask);
       const sock = (await ask((n) => {
         n.op = NqeOp.SOCKET;
         n.arg0 = 2;
         n.arg1 = 2;
       })).result;
       assert.ok(sock > 0);
-      for (const [off, len] of [[0xffff_fff0, 64], [h.dev.data.peerBase, 8], [100, 1 << 20]]) {
-        const c = await ask((n) => {
-          n.op = NqeOp.SENDTO;
-          n.socketId = sock;
-          n.dataOffset = off!;
-          n.dataLength = len!;
-          n.family = 2;
-          n.port = 9;
-        }, true);
-        assert.equal(c.result, -Errno.EFAULT, `data ${off}+${len}`);
-        assert.equal(c.flags & NqeFlag.CHUNK_RETURNED, 0);
-      }
+      await assertBadSendtoRejected(h, ask, sock);
       // Ring index that jumps: disconnected.
       h.corruptIndex("job", h.qs.job.index + 5000);
       assert.ok(await closedByNsm(h), "the NSM closes a guest whose job ring index jumped");
@@ -334,14 +319,7 @@ Deno.test({
 
       // A guest that never drains its completion ring: disconnected after --stall-ms.
       const s = await RawGuest.attach(nsm.ctlA);
-      let submitted = 0;
-      for (let burst = 0; burst < 100; burst++) {
-        let k = 0;
-        while (s.submit((n) => n.op = NqeOp.NOP) > 0) k++;
-        submitted += k;
-        if (k === 0 && submitted > 2 * s.qs.job.capacity) break; // NSM stopped taking
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await stallJobRing(s);
       assert.ok(await closedByNsm(s), "stalled guest disconnected");
       await waitLog(nsm, /detached: stalled/);
       s.close();

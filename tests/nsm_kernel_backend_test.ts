@@ -16,9 +16,15 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { pattern } from "./support/kernel_peer.ts";
 import { Errno } from "../nsm/backend.ts";
-import { NqeFlag, NqeOp } from "../nsm/nqe.ts";
+import { NqeOp } from "../nsm/nqe.ts";
 import { RawGuest } from "../nsm/raw_guest.ts";
-import { closedByNsm, poll } from "./support/raw_guest_wait.ts";
+import { closedByNsm } from "./support/raw_guest_wait.ts";
+import {
+  askOn,
+  assertBadSendtoRejected,
+  assertForeignSocketsRejected,
+  stallJobRing,
+} from "./support/hostile_guest.ts";
 import { closeAll, listenDatagram } from "../guest/guestlib/mod.ts";
 import { needsAll, needsRoot, needsTool } from "./support/require.ts";
 
@@ -191,28 +197,8 @@ function sha(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
-/** Starts the kernel NSM in `ns`; returns it once it printed `ready`. */
-async function startKernelNsmIn(ns: string, ctl: string, extra: string[] = []): Promise<Proc> {
-  const p = spawn("ip", [
-    "netns",
-    "exec",
-    ns,
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--unstable-net",
-    `${ROOT}nsm/cli.ts`, // deno task nsm, plus --unstable-net for UDP
-    "--stack",
-    "kernel",
-    "--ctl",
-    ctl,
-    ...extra,
-  ]);
-  await p.lines(/^ready stack=kernel ctl=/);
-  return p;
-}
-
-function peer(ns: string, args: string[]): Proc {
+/** `deno run -A --unstable-net script args` inside namespace `ns`. */
+function runInNs(ns: string, script: string, args: string[]): Proc {
   return spawn("ip", [
     "netns",
     "exec",
@@ -221,9 +207,21 @@ function peer(ns: string, args: string[]): Proc {
     "run",
     "-A",
     "--unstable-net",
-    `${ROOT}tests/support/kernel_peer.ts`,
+    script,
     ...args,
   ]);
+}
+
+/** Starts the kernel NSM in `ns`; returns it once it printed `ready`. */
+async function startKernelNsmIn(ns: string, ctl: string, extra: string[] = []): Promise<Proc> {
+  // deno task nsm, plus --unstable-net for UDP
+  const p = runInNs(ns, `${ROOT}nsm/cli.ts`, ["--stack", "kernel", "--ctl", ctl, ...extra]);
+  await p.lines(/^ready stack=kernel ctl=/);
+  return p;
+}
+
+function peer(ns: string, args: string[]): Proc {
+  return runInNs(ns, `${ROOT}tests/support/kernel_peer.ts`, args);
 }
 
 /** Runs `fn` with a kernel peer started in `ns` once it listens; the peer is killed and reaped after. */
@@ -430,10 +428,7 @@ Deno.test({
             const moved = Promise.all([drainHash(a), feed(a, data)]);
 
             const h = await RawGuest.attach(ctl);
-            const ask = async (fill: Parameters<RawGuest["submit"]>[0], send = false, rsv = 0) => {
-              const id = h.submit(fill, send, rsv);
-              return await poll(() => h.completions().find((c) => c.requestId === id));
-            };
+            const ask = askOn(h);
             assert.equal((await ask((n) => n.op = 200)).result, -Errno.ENOSYS, "unknown op");
             assert.equal(
               (await ask((n) => n.op = NqeOp.RECV)).result,
@@ -441,47 +436,20 @@ Deno.test({
               "NSM-only op",
             );
             assert.equal((await ask((n) => n.op = NqeOp.NOP, false, 1)).result, -Errno.EINVAL);
-            for (const sid of [1, 2, 0xffff_ffff]) {
-              const c = await ask((n) => {
-                n.op = NqeOp.SHUTDOWN;
-                n.socketId = sid;
-                n.arg0 = 2;
-              });
-              assert.equal(c.result, -Errno.EBADF, `socket ${sid} is not this guest's`);
-            }
+            await assertForeignSocketsRejected(ask);
             const sock = (await ask((n) => {
               n.op = NqeOp.SOCKET;
               n.arg0 = 2;
               n.arg1 = 2;
             })).result;
             assert.ok(sock > 0, `UDP socket on the kernel: ${sock}`);
-            for (
-              const [off, len] of [[0xffff_fff0, 64], [h.dev.data.peerBase, 8], [100, 1 << 20]]
-            ) {
-              const c = await ask((n) => {
-                n.op = NqeOp.SENDTO;
-                n.socketId = sock;
-                n.dataOffset = off!;
-                n.dataLength = len!;
-                n.family = 2;
-                n.port = 9;
-              }, true);
-              assert.equal(c.result, -Errno.EFAULT, `data ${off}+${len}`);
-              assert.equal(c.flags & NqeFlag.CHUNK_RETURNED, 0);
-            }
+            await assertBadSendtoRejected(h, ask, sock);
             h.corruptIndex("job", h.qs.job.index + 5000);
             assert.ok(await closedByNsm(h), "the NSM closes a guest whose job ring index jumped");
             h.close();
 
             const s = await RawGuest.attach(ctl);
-            let submitted = 0;
-            for (let burst = 0; burst < 100; burst++) {
-              let k = 0;
-              while (s.submit((n) => n.op = NqeOp.NOP) > 0) k++;
-              submitted += k;
-              if (k === 0 && submitted > 2 * s.qs.job.capacity) break;
-              await new Promise((r) => setTimeout(r, 5));
-            }
+            await stallJobRing(s);
             assert.ok(await closedByNsm(s), "stalled guest disconnected");
             s.close();
 
