@@ -11,12 +11,10 @@
 
 import { createHash } from "node:crypto";
 import { type Instant, MILLISECOND, SECOND } from "../stacks/time.ts";
-import { Interface } from "../stacks/tcpip/iface/interface.ts";
-import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
-import { type SimNode, Simulator } from "./simulator.ts";
-import type { SimPort } from "./port.ts";
+import { Simulator } from "./simulator.ts";
 import { dumbbell } from "./topology.ts";
+import { StackHost } from "./stack_host.ts";
 import { type DemoSample, type DemoSwap, secondOf } from "./demo_report.ts";
 
 /** Parameters of the simulated story. */
@@ -62,34 +60,6 @@ export interface SimStoryResult {
 const PORT = 5201;
 const PERIOD = 1_000_003;
 
-class Host implements SimNode {
-  readonly iface: Interface;
-  readonly tcp: TcpStack;
-  app: (now: Instant) => void = () => {};
-  constructor(port: SimPort, address: string, seed: number) {
-    this.iface = new Interface(port, { ipv4: [{ address, prefixLength: 24 }] });
-    let s = seed >>> 0 || 1;
-    const random = (): number => {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      return s;
-    };
-    this.tcp = new TcpStack({ ip: this.iface, random });
-    this.iface.register(this.tcp);
-  }
-  poll(now: Instant): void {
-    this.iface.poll(now);
-    this.app(now);
-    this.iface.poll(now);
-  }
-  pollAt(): Instant {
-    return this.iface.pollAt();
-  }
-}
-
 /** Runs the story (synchronously, in virtual time). The algorithms must be registered. */
 export function runSimStory(p: SimStoryParams = {}): SimStoryResult {
   const duration = p.duration ?? 20;
@@ -111,8 +81,16 @@ export function runSimStory(p: SimStoryParams = {}): SimStoryResult {
     access: { rateBps: rate * 10, delay: 0, queuePackets: 10_000 },
     prefix: "demo",
   });
-  const a = new Host(db.senders[0]!, "198.18.0.1", 11);
-  const b = new Host(db.receivers[0]!, "198.18.0.2", 12);
+  const a = new StackHost(
+    db.senders[0]!,
+    { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] },
+    11,
+  );
+  const b = new StackHost(
+    db.receivers[0]!,
+    { ipv4: [{ address: "198.18.0.2", prefixLength: 24 }] },
+    12,
+  );
   const dst = IpAddress.parse("198.18.0.2");
   a.iface.neighbors.confirm(4, dst.bytes, db.receivers[0]!.mac, 0, true);
   b.iface.neighbors.confirm(4, IpAddress.parse("198.18.0.1").bytes, db.senders[0]!.mac, 0, true);

@@ -32,8 +32,6 @@
 import { Buffer } from "node:buffer";
 import type { Duration, Instant } from "../stacks/time.ts";
 import { MILLISECOND, SECOND } from "../stacks/time.ts";
-import { Interface } from "../stacks/tcpip/iface/interface.ts";
-import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import type { Tcb } from "../stacks/tcpip/tcp/tcb.ts";
 import type { TcpConfig } from "../stacks/tcpip/tcp/config.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
@@ -46,13 +44,12 @@ import type { RecoveryInfo } from "../stacks/tcpip/tcp/recovery/api.ts";
 import type { RecoveryEngineApi } from "../stacks/tcpip/tcp/recovery/api.ts";
 import type { CcHost } from "../cc/mod.ts";
 import { Simulator } from "./simulator.ts";
-import type { SimNode } from "./simulator.ts";
-import type { SimPort } from "./port.ts";
 import { dumbbell } from "./topology.ts";
 import type { Dumbbell } from "./topology.ts";
 import { SimEvent } from "./event_queue.ts";
 import type { EventHandler } from "./event_queue.ts";
 import { jainIndex } from "./metrics.ts";
+import { StackHost } from "./stack_host.ts";
 import { UnitParseError } from "./units.ts";
 
 /** Everything an experiment needs; `defaultParams()` gives the CLI defaults. */
@@ -333,40 +330,6 @@ class FlowProbe {
 // ---------------------------------------------------------------------------------------------
 // Hosts and applications
 
-/** An Interface + TcpStack on a simulated port, with an application run after each poll. */
-class Host implements SimNode {
-  readonly iface: Interface;
-  readonly tcp: TcpStack;
-  /** Application run after each poll; returns true when it used a socket. */
-  app: ((now: Instant) => boolean) | null = null;
-
-  constructor(port: SimPort, address: string, seed: number, config: Partial<TcpConfig>) {
-    this.iface = new Interface(port, { ipv4: [{ address, prefixLength: 16 }] });
-    let s = seed >>> 0 || 1;
-    const random = (): number => {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      return s;
-    };
-    this.tcp = new TcpStack({ ip: this.iface, random, config });
-    this.iface.register(this.tcp);
-  }
-
-  poll(now: Instant): void {
-    this.iface.poll(now);
-    const app = this.app;
-    // Push out what the application wrote (or the window update a read caused) at once.
-    if (app !== null && app(now)) this.iface.poll(now);
-  }
-
-  pollAt(): Instant {
-    return this.iface.pollAt();
-  }
-}
-
 /** Period of the verification stream, bytes (prime). */
 export const PATTERN_PERIOD = 1_000_003;
 
@@ -435,8 +398,8 @@ class Flow {
   constructor(
     readonly id: number,
     readonly cc: ResolvedCc,
-    readonly sender: Host,
-    readonly receiver: Host,
+    readonly sender: StackHost,
+    readonly receiver: StackHost,
     readonly dst: IpAddress,
     readonly listener: number,
     readonly pattern: FlowPattern,
@@ -880,15 +843,15 @@ export function simulate(
   const flows: Flow[] = [];
   for (let i = 0; i < n; i++) {
     const hi = 1 + (i >> 8);
-    const s = new Host(
+    const s = new StackHost(
       db.senders[i]!,
-      `198.18.${hi}.${(i & 255) + 1}`,
+      { ipv4: [{ address: `198.18.${hi}.${(i & 255) + 1}`, prefixLength: 16 }] },
       p.seed * 1000 + 2 * i + 1,
       p.tcp,
     );
-    const r = new Host(
+    const r = new StackHost(
       db.receivers[i]!,
-      `198.18.${hi + 100}.${(i & 255) + 1}`,
+      { ipv4: [{ address: `198.18.${hi + 100}.${(i & 255) + 1}`, prefixLength: 16 }] },
       p.seed * 1000 + 2 * i + 2,
       p.tcp,
     );

@@ -14,15 +14,14 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { type Instant, MILLISECOND, SECOND } from "../../stacks/time.ts";
-import { Interface } from "../../stacks/tcpip/iface/interface.ts";
-import { TcpStack } from "../../stacks/tcpip/tcp/stack.ts";
 import { type RecoveryEngineApi, RecoveryInfo } from "../../stacks/tcpip/tcp/recovery/api.ts";
 import type { AckSample, CongestionControl } from "../../stacks/tcpip/tcp/recovery/cc.ts";
 import { IpAddress } from "../../stacks/tcpip/wire/address.ts";
-import { type SimNode, Simulator } from "../../sim/simulator.ts";
+import { Simulator } from "../../sim/simulator.ts";
 import type { SimPort } from "../../sim/port.ts";
 import { type Dumbbell, dumbbell } from "../../sim/topology.ts";
 import type { ChannelParams } from "../../sim/channel.ts";
+import { StackHost } from "../../sim/stack_host.ts";
 
 const PORT = 5001;
 /** Period of each flow's byte stream (prime, so nothing window-sized lines up with it). */
@@ -241,36 +240,10 @@ export class LabFlow {
 }
 
 /** Interface + TcpStack on a port, with the flows' application code run after each poll. */
-export class LabHost implements SimNode {
-  readonly iface: Interface;
-  readonly tcp: TcpStack;
-  app: ((now: Instant) => void) | null = null;
-
+export class LabHost extends StackHost {
+  /** A host with `address`/24 on `port`; `seed` feeds TCP's randomness. */
   constructor(port: SimPort, address: string, seed: number) {
-    this.iface = new Interface(port, { ipv4: [{ address, prefixLength: 24 }] });
-    let s = seed >>> 0 || 1;
-    const random = (): number => {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      return s;
-    };
-    this.tcp = new TcpStack({ ip: this.iface, random });
-    this.iface.register(this.tcp);
-  }
-
-  poll(now: Instant): void {
-    this.iface.poll(now);
-    if (this.app !== null) {
-      this.app(now);
-      this.iface.poll(now);
-    }
-  }
-
-  pollAt(): Instant {
-    return this.iface.pollAt();
+    super(port, { ipv4: [{ address, prefixLength: 24 }] }, seed);
   }
 }
 

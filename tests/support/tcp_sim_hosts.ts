@@ -3,60 +3,36 @@
  * `SimPort`, with an application hook run after every poll.
  */
 
-import type { Instant } from "../../stacks/time.ts";
-import { Interface } from "../../stacks/tcpip/iface/interface.ts";
-import { TcpStack } from "../../stacks/tcpip/tcp/stack.ts";
 import type { TcpConfig } from "../../stacks/tcpip/tcp/config.ts";
-import type { SimNode, Simulator } from "../../sim/simulator.ts";
+import type { Simulator } from "../../sim/simulator.ts";
 import type { SimPort } from "../../sim/port.ts";
 import type { Channel } from "../../sim/channel.ts";
 import { pointToPoint, type PointToPointParams } from "../../sim/topology.ts";
 import { IpAddress } from "../../stacks/tcpip/wire/address.ts";
+import { type StackApp, StackHost } from "../../sim/stack_host.ts";
 
-/** A simulated host running TCP. */
-export class TcpHost implements SimNode {
-  /** The IP interface. */
-  readonly iface: Interface;
-  /** The TCP stack registered on it. */
-  readonly tcp: TcpStack;
+/** A simulated host running TCP over IPv4 and IPv6. */
+export class TcpHost extends StackHost {
   /** Application code run after each poll (reads, writes, accepts). */
-  app: (now: Instant) => void = () => {};
+  override app: StackApp | null = () => {};
 
   /** A host with `v4`/`v6` addresses (/24, /64) on `port`; `seed` feeds TCP's randomness. */
   constructor(
-    readonly port: SimPort,
+    port: SimPort,
     v4: string,
     v6: string,
     seed: number,
     config: Partial<TcpConfig> = {},
   ) {
-    this.iface = new Interface(port, {
-      ipv4: [{ address: v4, prefixLength: 24 }],
-      ipv6: [{ address: v6, prefixLength: 64 }],
-    });
-    let s = seed >>> 0 || 1;
-    const random = (): number => {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      return s;
-    };
-    this.tcp = new TcpStack({ ip: this.iface, random, config });
-    this.iface.register(this.tcp);
-  }
-
-  /** Receive, timers, application, then push out what the application wrote. */
-  poll(now: Instant): void {
-    this.iface.poll(now);
-    this.app(now);
-    this.iface.poll(now);
-  }
-
-  /** Next instant the host has work. */
-  pollAt(): Instant {
-    return this.iface.pollAt();
+    super(
+      port,
+      {
+        ipv4: [{ address: v4, prefixLength: 24 }],
+        ipv6: [{ address: v6, prefixLength: 64 }],
+      },
+      seed,
+      config,
+    );
   }
 }
 
