@@ -12,6 +12,7 @@ import {
   addressOf,
   check,
   cString,
+  EAGAIN,
   EINVAL,
   EOPNOTSUPP,
   errno,
@@ -155,6 +156,9 @@ export function createXskMap(maxEntries: number, name = "nsm_xsks"): number {
   return check(bpf(BPF_MAP_CREATE, attr), "bpf(BPF_MAP_CREATE)", "bpf", "XSKMAP");
 }
 
+/** Retries of a BPF_PROG_LOAD interrupted by a signal (EAGAIN). */
+const PROG_LOAD_EAGAIN_RETRIES = 100;
+
 /** Loads an XDP program; on rejection reloads with a log buffer and throws `BpfVerifierError`. */
 export function loadXdpProgram(insns: Uint8Array, name = "nsm_redirect", progFlags = 0): number {
   const license = cString("GPL"); // bpf_redirect_map is GPL-only
@@ -169,9 +173,15 @@ export function loadXdpProgram(insns: Uint8Array, name = "nsm_redirect", progFla
   v.setUint32(44, progFlags, true); // prog_flags (BPF_F_XDP_HAS_FRAGS for multi-buffer)
   setName(attr, 48, name); // prog_name
   v.setUint32(68, BPF_XDP, true); // expected_attach_type
-  const fd = bpf(BPF_PROG_LOAD, attr);
+  let fd = bpf(BPF_PROG_LOAD, attr);
+  // The verifier gives up with EAGAIN when a signal is pending: under `--cpu-prof` (a SIGPROF
+  // every 100 µs) every load failed that way. Retry a bounded number of times.
+  let first = fd < 0 ? errno() : 0;
+  for (let i = 0; fd < 0 && first === EAGAIN && i < PROG_LOAD_EAGAIN_RETRIES; i++) {
+    fd = bpf(BPF_PROG_LOAD, attr);
+    first = fd < 0 ? errno() : 0;
+  }
   if (fd >= 0) return fd;
-  const first = errno();
   if (first !== EINVAL && first !== 13 /* EACCES: verifier */) {
     throw syscallError("bpf(BPF_PROG_LOAD)", first, "bpf", "XDP redirect program");
   }
