@@ -20,13 +20,14 @@ import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import { defaultSocketOptions } from "../stacks/tcpip/tcp/config.ts";
 import { registeredCcNames } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
-import { monotonicNow } from "../stacks/time.ts";
+import { MICROSECOND, monotonicNow } from "../stacks/time.ts";
 import { kernelMain, splitStackFlag } from "./kernel_nsm.ts";
 import type { AttachMode } from "../xdp/bpf.ts";
 import type { BindMode } from "../xdp/socket.ts";
 import { netdevInfo } from "../xdp/netdev.ts";
 import { TapLink } from "../xdp/tap.ts";
 import { XdpLink } from "../xdp/xdp_link.ts";
+import { libc } from "../stacks/sys/libc.ts";
 import { NsmRuntime, type WaitableLink } from "./runtime.ts";
 import { type ServiceKind, Services } from "./services.ts";
 import { TcpipBackend } from "./backend_tcpip.ts";
@@ -76,6 +77,10 @@ export interface NsmOptions {
   readonly partialChecksums: "auto" | "on" | "off";
   /** TCP congestion control name. */
   readonly congestion: string | undefined;
+  /** Busy-poll this long (µs) after the last work before sleeping (`--spin-us`). */
+  readonly spinUs: number;
+  /** `sched_yield(2)` on every spinning pass without work (`--spin-yield`). */
+  readonly spinYield: boolean;
   /** Control socket for guests (ServiceLib), or null with --no-ctl. */
   readonly ctl: string | null;
   /** --ctl was given explicitly (a busy path is then an error, not a warning). */
@@ -103,6 +108,11 @@ export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN 
                           Linux peer (auto: only on veth)
   --cc NAME               TCP congestion control of new connections (default reno; cubic,
                           dctcp, bbr from cc/dist/; change live with deno task ctl cc set)
+  --spin-us N             busy-poll N µs after the last packet or request before sleeping
+                          (default 200; 0 sleeps at once: least CPU, most latency)
+  --spin-yield on|off     sched_yield() on every empty spinning pass (default on), so a
+                          guest or peer sharing the NSM's CPU runs instead of waiting out the
+                          spin; off only when the NSM has its CPU to itself
   --ctl PATH              control socket guests attach to (GuestLib, nkcat; default
                           $NSM_CTL, $XDG_RUNTIME_DIR/nsm/ctl.sock, /run/nsm/ctl.sock as root)
   --no-ctl                serve no guests
@@ -176,6 +186,8 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
   let xdpModeGiven = false;
   let partialChecksums: NsmOptions["partialChecksums"] = "auto";
   let congestion: string | undefined;
+  let spinUs = 200;
+  let spinYield = true;
   let ctl: string | null = defaultCtlPath();
   let ctlGiven = false;
   for (let i = 0; i < args.length; i++) {
@@ -275,6 +287,12 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
         }
         break;
       }
+      case "--spin-us":
+        spinUs = parseInteger(flag, takeValue(), 0, 1_000_000);
+        break;
+      case "--spin-yield":
+        spinYield = oneOf(flag, takeValue(), ["on", "off"] as const) === "on";
+        break;
       default:
         throw new NsmUsageError(
           a.startsWith("-") ? `unknown flag ${a}` : `unexpected argument '${a}'`,
@@ -324,6 +342,8 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
     ring,
     partialChecksums,
     congestion,
+    spinUs,
+    spinYield,
     ctl,
     ctlGiven,
   };
@@ -541,7 +561,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         console.error(`nsm: chmod 0660 ${sl.ctlPath}: ${(e as Error).message}`);
       }
     }
-    const rt = new NsmRuntime(sl === null ? link : sl.wrapLink(link), iface);
+    // Yielding while spinning: pinned to one CPU with a guest (bench:e2e), a spin without
+    // yields held the CPU the guest needed to produce the next request (rr_1b ~4,000 ->
+    // 6,000-8,000 trans/s with it, bulk 1.3 -> 1.8-2.0 Gbit/s; bench/RESULTS.md).
+    const sys = libc();
+    const rt = new NsmRuntime(sl === null ? link : sl.wrapLink(link), iface, {
+      spinNs: o.spinUs * MICROSECOND,
+      ...(o.spinYield ? { idle: () => void sys.sched_yield() } : {}),
+    });
     // Operators: ctl on the shared control socket, metrics, SLAs (nsm/ops.ts).
     const serviceConns = (): { guest: number; stack: TcpStack; id: number }[] =>
       services.connectionIds().map((id) => ({ guest: NSM_GUEST, stack: tcp, id }));

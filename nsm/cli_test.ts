@@ -19,6 +19,13 @@ Deno.test("parseNsmArgs() reads link, addresses, gateways, MTU, services and XDP
   assert.equal(o.xdpMode, "copy");
   assert.equal(o.queues, 2);
   assert.equal(o.partialChecksums, "off");
+  assert.equal(o.spinUs, 200, "busy-poll 200 µs by default");
+  assert.equal(o.spinYield, true, "yield while spinning by default");
+  const p = parseNsmArgs([
+    ...["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-us", "0", "--spin-yield", "off"],
+  ]);
+  assert.equal(p.spinUs, 0);
+  assert.equal(p.spinYield, false);
 });
 
 const cases: [string[], RegExp][] = [
@@ -43,6 +50,9 @@ const cases: [string[], RegExp][] = [
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--ring", "1000"], /--ring 1000: .*power of two/],
   [["--link", "tap:t0", "--ip", "198.18.0.1/24", "--ring", "1024"], /xdp:IF only/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--cc", "nosuchcc"], /--cc nosuchcc: .*reno/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-us", "-1"], /--spin-us -1: .*0..1000000/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-us", "2s"], /--spin-us 2s: .*0..1000000/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-yield", "yes"], /on, off/],
 ];
 
 for (const [args, message] of cases) {

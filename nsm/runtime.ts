@@ -54,6 +54,11 @@ export interface NsmRuntimeOptions {
   readonly yieldNs?: Duration;
   /** Longest single sleep (bounds the latency of components without a wake source); 250 ms. */
   readonly maxSleepMs?: number;
+  /**
+   * Called on every spinning pass that found no work (e.g. `sched_yield(2)`, so a guest or peer
+   * sharing this CPU runs instead of waiting for the spin to end); default none.
+   */
+  readonly idle?: () => void;
 }
 
 /** Counters of the loop (for the idle-CPU measurement and the shutdown line). */
@@ -97,6 +102,7 @@ export class NsmRuntime {
   readonly #spinNs: Duration;
   readonly #yieldNs: Duration;
   readonly #maxSleepMs: number;
+  readonly #idle: (() => void) | null;
   #running = false;
   #stopRequested = false;
   #wakePending = false;
@@ -109,6 +115,7 @@ export class NsmRuntime {
     this.#spinNs = options.spinNs ?? 200 * MICROSECOND;
     this.#yieldNs = options.yieldNs ?? 2 * MILLISECOND;
     this.#maxSleepMs = options.maxSleepMs ?? 250;
+    this.#idle = options.idle ?? null;
   }
 
   /** Adds a component polled after the interface on every iteration; returns a remover. */
@@ -196,6 +203,8 @@ export class NsmRuntime {
         if (this.step(now)) {
           s.busyIterations++;
           lastWork = now;
+        } else if (this.#idle !== null) {
+          this.#idle();
         }
         const after = monotonicNow();
         if (after - lastWork < this.#spinNs || this.pollAt() <= after) {

@@ -143,3 +143,33 @@ Deno.test("NsmRuntime.wake() ends an idle sleep at once so a hook woken from the
   assert.equal(rt.running, false);
   for (const r of link.pending) r(); // release the abandoned waits
 });
+
+Deno.test("NsmRuntime calls the idle hook on every spinning pass that found no work, never on a busy pass", async () => {
+  const link = new IdleLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  const hook = new Hook(50, NEVER);
+  const pollsAtIdle: number[] = [];
+  // A long spin: the loop stays in the spinning branch (no sleep) until stopped.
+  const rt = new NsmRuntime(link, iface, {
+    spinNs: 60_000 * MILLISECOND,
+    idle: () => pollsAtIdle.push(hook.polls),
+  });
+  rt.add(hook);
+  const done = rt.run();
+  const until = Date.now() + 30_000;
+  while (pollsAtIdle.length < 20 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  rt.stop();
+  await done;
+  assert.ok(pollsAtIdle.length >= 20, `idle hook called ${pollsAtIdle.length} times`);
+  // The first 50 passes were busy: the hook ran only after the 51st poll, and then on every
+  // pass that did no work.
+  assert.ok(pollsAtIdle[0]! > 50, `first idle call after poll ${pollsAtIdle[0]}`);
+  assert.equal(
+    rt.stats.iterations - rt.stats.busyIterations,
+    pollsAtIdle.length,
+    "one idle call per empty pass",
+  );
+  assert.equal(rt.stats.sleeps, 0, "spinning, never asleep");
+});

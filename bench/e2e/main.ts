@@ -4,6 +4,7 @@
  * ```text
  * sudo deno task bench:e2e [--quick] [--json FILE] [--seconds S] [--repeat N] [--no-pin]
  *                          [--offloads off,on] [--only NAME,...]
+ *                          [--stacks linux,nsm_kernel,nsm_tcpip]
  * ```
  *
  * One lab (xdp/lab.ts, NSM end in its own namespace), and on it, in this order for each peer
@@ -339,6 +340,7 @@ async function runSetting(
     dir: string;
     only: string | undefined;
     repeat: number;
+    stacks: ReadonlySet<StackKind>;
     log: (s: string) => void;
   },
   results: Results,
@@ -392,26 +394,32 @@ async function runSetting(
     };
     // (a) Linux
     await kernelAddresses(lab, true);
-    await run({ kind: "linux", prefix: ["ip", "netns", "exec", lab.nsmNs!] });
+    if (o.stacks.has("linux")) {
+      await run({ kind: "linux", prefix: ["ip", "netns", "exec", lab.nsmNs!] });
+    }
     // (c) NSM --stack kernel, in the same namespace with the same addresses
-    const kctl = `${o.dir}/kernel-${offloads}.sock`;
-    const kn = await startNsm(lab, ["--stack", "kernel", "--ctl", kctl], o.pins);
-    try {
-      await run({ kind: "nsm_kernel", prefix: [], ctl: kctl, nsmPid: kn.pid });
-    } finally {
-      await stopProc(kn);
+    if (o.stacks.has("nsm_kernel")) {
+      const kctl = `${o.dir}/kernel-${offloads}.sock`;
+      const kn = await startNsm(lab, ["--stack", "kernel", "--ctl", kctl], o.pins);
+      try {
+        await run({ kind: "nsm_kernel", prefix: [], ctl: kctl, nsmPid: kn.pid });
+      } finally {
+        await stopProc(kn);
+      }
     }
     // (b) NSM with our stack on AF_XDP: the kernel gives the interface up.
     await kernelAddresses(lab, false);
-    const tctl = `${o.dir}/tcpip-${offloads}.sock`;
-    const tn = await startNsm(lab, [
-      ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ip6", `${lab.nsmV6}/64`],
-      ...["--ctl", tctl],
-    ], o.pins);
-    try {
-      await run({ kind: "nsm_tcpip", prefix: [], ctl: tctl, nsmPid: tn.pid });
-    } finally {
-      await stopProc(tn);
+    if (o.stacks.has("nsm_tcpip")) {
+      const tctl = `${o.dir}/tcpip-${offloads}.sock`;
+      const tn = await startNsm(lab, [
+        ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ip6", `${lab.nsmV6}/64`],
+        ...["--ctl", tctl],
+      ], o.pins);
+      try {
+        await run({ kind: "nsm_tcpip", prefix: [], ctl: tctl, nsmPid: tn.pid });
+      } finally {
+        await stopProc(tn);
+      }
     }
     await stopProc(iperfS);
     await stopProc(rrS);
@@ -522,6 +530,7 @@ async function main(): Promise<number> {
       offloads: { type: "string", default: "off,on" },
       only: { type: "string" },
       repeat: { type: "string", default: "1" },
+      stacks: { type: "string", default: "linux,nsm_kernel,nsm_tcpip" },
     },
   });
   if (Deno.uid() !== 0) {
@@ -529,6 +538,15 @@ async function main(): Promise<number> {
     return 2;
   }
   const quick = values.quick;
+  const known: StackKind[] = ["linux", "nsm_kernel", "nsm_tcpip"];
+  const stacks = new Set<StackKind>();
+  for (const x of values.stacks.split(",")) {
+    if (!known.includes(x as StackKind)) {
+      console.error(`--stacks: unknown stack '${x}'; use ${known.join(",")}`);
+      return 2;
+    }
+    stacks.add(x as StackKind);
+  }
   const seconds = Number(values.seconds ?? (quick ? 1 : 5));
   const ncpu = navigator.hardwareConcurrency;
   const pins: Pins = values["no-pin"] || ncpu < 2
@@ -554,7 +572,11 @@ async function main(): Promise<number> {
       console.error(`peer offloads ${off}:`);
       const log = (s: string): void => console.error(s);
       const repeat = Math.max(1, Number(values.repeat));
-      await runSetting(off, { seconds, quick, pins, dir, only: values.only, repeat, log }, results);
+      await runSetting(
+        off,
+        { seconds, quick, pins, dir, only: values.only, repeat, stacks, log },
+        results,
+      );
     }
   } finally {
     await cleanup();

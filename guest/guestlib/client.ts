@@ -19,6 +19,12 @@ import { defaultCtlPath } from "../../nsm/ctl_path.ts";
 import { GuestDevice, type GuestQueueSet } from "../../nsm/device.ts";
 import { decodeNqe, encodeNqe, Nqe, NqeEvent, NqeFlag, NqeOp } from "../../nsm/nqe.ts";
 import { monotonicNow } from "../../stacks/time.ts";
+import { libc } from "../../stacks/sys/libc.ts";
+
+/** `sched_yield(2)`: lets an NSM sharing this CPU run while the guest spins for its answer. */
+function yieldCpu(): void {
+  libc().sched_yield();
+}
 import { RING_HEADER_SIZE, SLOT_SIZE } from "../../nsm/ring.ts";
 import { errnoError } from "./errors.ts";
 import { AdaptiveSpin } from "./spin.ts";
@@ -123,7 +129,7 @@ export class NkClient {
   readonly #chunkWaiters: (() => void)[] = [];
   readonly #rx = new Nqe();
   /** The pump's spin-before-sleep policy (budget and hit/miss counts). */
-  readonly spin: AdaptiveSpin = new AdaptiveSpin();
+  readonly spin: AdaptiveSpin = new AdaptiveSpin({ idle: yieldCpu });
   #nextReq = 1;
   #waiters = 0;
   #dead: string | null = null;
@@ -432,6 +438,12 @@ export class NkClient {
       this.device.hasWork() ||
       (this.#jobBacklog.length > 0 && this.#qs.job.claim(1) > 0) ||
       (this.#sendBacklog.length > 0 && this.#qs.send.claim(1) > 0);
+    const spin = this.spin;
+    const spinCheck = (): boolean => {
+      if (hasWork()) return true;
+      spin.idle();
+      return false;
+    };
     let idle = 0;
     while (!this.#closed && this.#dead === null) {
       if (this.#drain()) {
@@ -450,7 +462,7 @@ export class NkClient {
       // doorbell write when traffic is steady, and falls to 0 (no CPU) when idle.
       const sleeps = bell.sleeps;
       const t0 = monotonicNow();
-      const why = await bell.wait(hasWork, this.spin.budgetNs);
+      const why = await bell.wait(spinCheck, this.spin.budgetNs);
       const slept = bell.sleeps !== sleeps;
       this.spin.record(slept, slept ? monotonicNow() - t0 : 0);
       idle = 0;

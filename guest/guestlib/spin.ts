@@ -10,6 +10,10 @@
  * was woken quickly (within `maxNs` of going to sleep) re-arms the spin at `minNs`: the
  * traffic came back.
  *
+ * Every empty pass of the spin calls `idle()` (GuestLib: `sched_yield(2)`): when the guest and
+ * the NSM share a CPU, a spin that does not yield holds the CPU the NSM needs to produce the
+ * very completion the guest waits for.
+ *
  * @module
  */
 
@@ -21,6 +25,8 @@ export interface AdaptiveSpinOptions {
   maxNs?: number;
   /** First budget, ns (default 10 µs). */
   initialNs?: number;
+  /** Called on every spinning pass that found nothing (default: nothing). */
+  idle?: () => void;
 }
 
 /** Spin budget that grows while spins pay off and falls to 0 when they do not. */
@@ -31,14 +37,24 @@ export class AdaptiveSpin {
   hits = 0;
   /** Spins that ran out and slept. */
   misses = 0;
+  /** Empty spinning passes (calls of `idle`). */
+  idlePasses = 0;
   readonly #min: number;
   readonly #max: number;
+  readonly #idle: (() => void) | null;
 
   /** Builds the policy; see {@link AdaptiveSpinOptions} for the defaults. */
   constructor(options: AdaptiveSpinOptions = {}) {
     this.#min = options.minNs ?? 2_000;
     this.#max = options.maxNs ?? 50_000;
     this.budgetNs = Math.min(this.#max, options.initialNs ?? 10_000);
+    this.#idle = options.idle ?? null;
+  }
+
+  /** One spinning pass found nothing: counts it and runs the `idle` option. */
+  idle(): void {
+    this.idlePasses++;
+    if (this.#idle !== null) this.#idle();
   }
 
   /**

@@ -28,3 +28,15 @@ Deno.test("AdaptiveSpin re-arms at minNs when a sleep at budget 0 was woken quic
   s.record(false, 0);
   assert.equal(s.budgetNs, 4_000);
 });
+
+Deno.test("AdaptiveSpin.idle() counts empty passes and runs the idle option (the guest's CPU yield)", () => {
+  let yields = 0;
+  const s = new AdaptiveSpin({ idle: () => yields++ });
+  s.idle();
+  s.idle();
+  assert.equal(s.idlePasses, 2);
+  assert.equal(yields, 2);
+  const quiet = new AdaptiveSpin();
+  quiet.idle();
+  assert.equal(quiet.idlePasses, 1, "counted without an idle option");
+});

@@ -247,6 +247,8 @@ export const LIBC_SYMBOLS = {
    * park and poll its I/O driver (nsm/backend_kernel.ts `yield()`); only the round trip matters.
    */
   getpid_hop: { name: "getpid", parameters: [], result: "i32", nonblocking: true },
+  /** int sched_yield(void): lets another runnable thread on this CPU go first. */
+  sched_yield: { parameters: [], result: "i32" },
   /** int *__errno_location(void): errno of the calling thread. */
   __errno_location: { parameters: [], result: "pointer" },
   /** char *strerror(int errnum) */
