@@ -200,14 +200,17 @@ export class NsmRuntime {
       while (!this.#stopRequested) {
         const now = monotonicNow();
         s.iterations++;
-        if (this.step(now)) {
+        const busy = this.step(now);
+        if (busy) {
           s.busyIterations++;
           lastWork = now;
-        } else if (this.#idle !== null) {
-          this.#idle();
         }
         const after = monotonicNow();
         if (after - lastWork < this.#spinNs || this.pollAt() <= after) {
+          // Only here, where the loop passes again: a yield may hand the CPU to the guest for
+          // a whole time slice, and what it produced meanwhile is found by the next step, not
+          // slept on.
+          if (!busy && this.#idle !== null) this.#idle();
           if (after - lastYield >= this.#yieldNs) {
             // A zero-timeout wait is a thread-pool hop: the event loop runs (signals, timers).
             s.yields++;
