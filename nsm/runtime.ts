@@ -201,11 +201,13 @@ export class NsmRuntime {
         const now = monotonicNow();
         s.iterations++;
         const busy = this.step(now);
+        const after = monotonicNow();
         if (busy) {
           s.busyIterations++;
-          lastWork = now;
+          // The spin counts from the end of the work: a pass that ran longer than spinNs (a
+          // batch of 100+ segments does) must still be followed by a spin, not a sleep.
+          lastWork = after;
         }
-        const after = monotonicNow();
         if (after - lastWork < this.#spinNs || this.pollAt() <= after) {
           // Only here, where the loop passes again: a yield may hand the CPU to the guest for
           // a whole time slice, and what it produced meanwhile is found by the next step, not
