@@ -10,6 +10,11 @@
  *     deno run -A bench/gc_steady.ts [--seconds 10] [--json] [--half-window] [--coalesce]
  *                                    [--poll-us N]
  *
+ * Allocation sites per data segment (V8's sampling heap profiler, inner `D` frames per site):
+ *
+ *     deno run -A [--v8-flags=--no-turbo-inlining] bench/gc_steady.ts --child --seconds 2 \
+ *       --heap-sample D
+ *
  * `--half-window` sets `TcpConfig.windowUpdateOnRead: "half-window"` on both stacks (no
  * window-update ACK after every read: one ACK per two segments); `--coalesce` sets
  * `ackCoalescing: true` (one ACK per receive batch); `--poll-us N` polls the link every N µs
@@ -24,8 +29,10 @@
  * @module
  */
 
+import process from "node:process";
 import { SECOND } from "../stacks/time.ts";
 import { SteadyPair } from "./steady_pair.ts";
+import { formatHeapSites, startHeapSampling, stopHeapSampling } from "./heap_sample.ts";
 
 /** What one run measured. */
 export interface GcSteadyResult {
@@ -39,6 +46,10 @@ export interface GcSteadyResult {
   wallMs: number;
   /** Wall ns per data segment (both stacks' work, ACKs included). */
   nsPerSegment: number;
+  /** CPU time of the process in the counted interval (all threads). */
+  cpuMs: number;
+  /** CPU ns per data segment (steadier than `nsPerSegment` under load). */
+  cpuNsPerSegment: number;
   /** Garbage collections in the counted interval, by kind. */
   gcs: { scavenge: number; markCompact: number; other: number; pauseMs: number };
   /** Heap bytes allocated per data segment (window without GC), or -1 when not measured. */
@@ -53,7 +64,7 @@ function arg(name: string, fallback: string): string {
 }
 
 /** Child: warm up, then the counted interval between markers, then the allocation window. */
-function child(seconds: number, opts: SteadyOptions): void {
+async function child(seconds: number, opts: SteadyOptions): Promise<void> {
   const p = new SteadyPair({
     config: {
       windowUpdateOnRead: opts.halfWindow ? "half-window" : "every-mss",
@@ -63,14 +74,28 @@ function child(seconds: number, opts: SteadyOptions): void {
   });
   p.runUntil(2 * SECOND); // handshake, slow start, JIT warm-up
   if (p.server < 0 || p.received === 0) throw new Error("the transfer did not start");
+  const sampleDepth = Number(arg("--heap-sample", "0"));
+  if (sampleDepth > 0) {
+    // Allocation sites instead of the GC count (run the child directly, see the module doc).
+    const s = startHeapSampling(64);
+    const seg0 = p.ab.packets;
+    p.runUntil(p.now + seconds * SECOND);
+    console.log(formatHeapSites(await stopHeapSampling(s, sampleDepth), 40, p.ab.packets - seg0));
+    return;
+  }
   const gc = (globalThis as { gc?: () => void }).gc;
   // V8 prints --trace-gc lines through its own buffered stdout, so console.log markers do not
   // stay in order with them; explicit gc() calls (reason "testing") mark the interval instead.
   gc?.();
   const seg0 = p.ab.packets, ack0 = p.ba.packets;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   p.runUntil(p.now + seconds * SECOND);
   const wall = performance.now() - t0;
+  const c1 = process.cpuUsage(c0);
+  // CPU time of the process (all threads; GC helpers included): steadier than the wall time
+  // on a shared machine, where the thread is descheduled.
+  const cpuMs = (c1.user + c1.system) / 1000;
   gc?.();
   const segments = p.ab.packets - seg0, acks = p.ba.packets - ack0;
   let bytesPerSegment = -1;
@@ -98,7 +123,7 @@ function child(seconds: number, opts: SteadyOptions): void {
   const batch = p.batches > 0 ? p.batched / p.batches : 0;
   console.error(
     "@@result " +
-      JSON.stringify({ seconds, segments, acks, wallMs: wall, bytesPerSegment, batch }),
+      JSON.stringify({ seconds, segments, acks, wallMs: wall, cpuMs, bytesPerSegment, batch }),
   );
 }
 
@@ -158,7 +183,12 @@ export async function measureGcSteady(
     else gcs.other++;
   }
   const r = JSON.parse(res.slice("@@result ".length)) as Omit<GcSteadyResult, "gcs">;
-  return { ...r, gcs, nsPerSegment: (r.wallMs * 1e6) / r.segments };
+  return {
+    ...r,
+    gcs,
+    nsPerSegment: (r.wallMs * 1e6) / r.segments,
+    cpuNsPerSegment: (r.cpuMs * 1e6) / r.segments,
+  };
 }
 
 if (import.meta.main) {
@@ -169,7 +199,7 @@ if (import.meta.main) {
     pollUs: Number(arg("--poll-us", "0")),
   };
   if (Deno.args.includes("--child")) {
-    child(seconds, opts);
+    await child(seconds, opts);
   } else {
     const r = await measureGcSteady(seconds, opts);
     if (Deno.args.includes("--json")) console.log(JSON.stringify(r));
@@ -177,7 +207,9 @@ if (import.meta.main) {
       console.log(
         `${r.seconds} virtual s of 1 Gbit/s bulk between two stacks: ${r.segments} data segments, ` +
           `${r.acks} ACKs, ${r.wallMs.toFixed(0)} ms wall (${r.nsPerSegment.toFixed(0)} ns per ` +
-          `data segment, both ends)\nGCs: ${r.gcs.scavenge} scavenges, ${r.gcs.markCompact} ` +
+          `data segment, both ends; CPU ${
+            r.cpuNsPerSegment.toFixed(0)
+          } ns)\nGCs: ${r.gcs.scavenge} scavenges, ${r.gcs.markCompact} ` +
           `mark-compacts, ${r.gcs.other} other; ${
             r.gcs.pauseMs.toFixed(1)
           } ms of pauses\nheap allocated per data segment: ${

@@ -175,7 +175,8 @@ export class Reassembly {
   /**
    * Writes up to `max` SACK blocks into `out` (left,right pairs): the pending D-SACK block
    * first (RFC 2883 4), then ranges most recently changed first (RFC 2018 4). Consumes the
-   * D-SACK. Returns the number of blocks written.
+   * D-SACK. Returns the number of blocks written. `rcvNxt` may be given as int32 (the
+   * comparisons are modulo 2^32), which keeps a heap number out of the per-ACK call.
    */
   fillSack(out: Uint32Array, max: number, rcvNxt: Seq): number {
     let k = 0;

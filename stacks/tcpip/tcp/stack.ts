@@ -176,6 +176,8 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   readonly #portUse = new Map<number, number>();
   readonly #sockets = new Map<number, SocketRec>();
   readonly #heap = new TimerHeap<Tcb>();
+  /** Out-parameter for a connection's deadline (`changed`). */
+  readonly #key = new Float64Array(1);
   readonly #ready: number[] = [];
   readonly #locals: IpAddress[] = [];
   readonly #due: Tcb[] = [];
@@ -424,7 +426,9 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       this.#heap.remove(tcb);
       this.#onClosed(tcb);
     } else {
-      this.#heap.set(tcb, tcb.pollAt());
+      // Through a Float64Array, not a returned Instant (a heap number per call).
+      tcb.pollAtInto(this.#key, 0);
+      this.#heap.setFrom(tcb, this.#key, 0);
     }
     const owner = tcb.owner;
     if (owner instanceof Listener) {

@@ -110,6 +110,8 @@ const OOW_ACK_INTERVAL = 500 * MILLISECOND;
 const OUTPUT_BUDGET = 1024;
 /** Delay before retrying after the IP layer refused a buffer. */
 const RETRY_DELAY = MILLISECOND;
+/** Out-parameter for times read from the engine (see `pollAtInto`); single-threaded use. */
+const TIME_OUT = new Float64Array(1);
 
 /** Largest window shift (RFC 7323 2.3). */
 const MAX_WSCALE = 14;
@@ -817,9 +819,11 @@ export class Tcb {
     }
     if (advanced || (ack === this.sndUna && this.sndUna !== this.sndNxt)) {
       const tsRtt = advanced ? this.#tsRtt(seg, now) : -1;
+      // Sequence numbers cross the engine's call as int32 (the engine reduces them mod 2^32):
+      // an unsigned one above 2^31 would be boxed as a heap number per call.
       const r = this.rec.onAck(
         now,
-        ack,
+        ack | 0,
         seg.sackBlocks,
         this.#sackOk ? seg.sackCount : 0,
         tsRtt,
@@ -1135,7 +1139,19 @@ export class Tcb {
 
   /** The next instant `poll()` has work, or NEVER. */
   pollAt(): Instant {
-    if (this.state === TcpState.Closed) return NEVER;
+    this.pollAtInto(TIME_OUT, 0);
+    return TIME_OUT[0]!;
+  }
+
+  /**
+   * `out[i] = pollAt()`: the socket layer re-files the connection after every segment, and a
+   * returned Instant above 2^31 ns is a heap number when the call is not inlined.
+   */
+  pollAtInto(out: Float64Array, i: number): void {
+    if (this.state === TcpState.Closed) {
+      out[i] = NEVER;
+      return;
+    }
     let t = this.#delayedAckAt;
     if (this.#persistAt < t) t = this.#persistAt;
     if (this.#keepaliveAt < t) t = this.#keepaliveAt;
@@ -1144,10 +1160,11 @@ export class Tcb {
     if (this.#lingerAt < t) t = this.#lingerAt;
     if (this.#pacingAt < t) t = this.#pacingAt;
     if (this.#engineStarted && this.state !== TcpState.TimeWait) {
-      const e = this.rec.pollAt();
-      if (e < t) t = e;
+      this.rec.pollAtInto(out, i);
+      if (t < out[i]!) out[i] = t;
+    } else {
+      out[i] = t;
     }
-    return t;
   }
 
   /** Runs due timers and sends what is due. */
@@ -1304,9 +1321,13 @@ export class Tcb {
         this.#pacingAt = now; // bounded work per call: continue on the next poll
         return;
       }
-      const paceAt = this.rec.nextSendTime();
-      if (paceAt > now) {
-        if (this.#unsentBytes() > 0 || this.rec.nextRetransmit() !== null) this.#pacingAt = paceAt;
+      // Compared inside the engine, the time copied through a Float64Array: a returned
+      // Instant is a heap number when the call is not inlined.
+      if (this.rec.pacedAfter(now)) {
+        if (this.#unsentBytes() > 0 || this.rec.nextRetransmit() !== null) {
+          this.rec.nextSendTimeInto(TIME_OUT, 0);
+          this.#pacingAt = TIME_OUT[0]!;
+        }
         return;
       }
       const rt = this.rec.nextRetransmit();
@@ -1318,7 +1339,7 @@ export class Tcb {
           this.#pacingAt = now + RETRY_DELAY; // the IP layer had no room: try again shortly
           return;
         }
-        this.rec.onSend(seq, len, now, true);
+        this.rec.onSend(seq | 0, len, now, true);
         this.#host.counters.retransmits++;
         continue;
       }
@@ -1356,7 +1377,7 @@ export class Tcb {
       if (len > 0 && len === dataUnsent) flags |= TCP_PSH;
       if (len > 0 && this.rec.takeCwr()) flags |= TCP_CWR; // RFC 3168 6.1.2
       const off = seqDiff(seq, this.#sndBufSeq);
-      if (!this.#sendSegment(flags, seq, off, len, now, len > 0 && this.rec.sendEct)) {
+      if (!this.#sendSegment(flags, seq | 0, off, len, now, len > 0 && this.rec.sendEct)) {
         this.#pacingAt = now + RETRY_DELAY;
         return;
       }
@@ -1367,7 +1388,7 @@ export class Tcb {
       }
       this.sndNxt = seqAdd(seq, seqLen);
       this.bytesSent += len;
-      this.rec.onSend(seq, seqLen, now, false);
+      this.rec.onSend(seq | 0, seqLen, now, false);
     }
   }
 
@@ -1387,7 +1408,7 @@ export class Tcb {
     const off = seqDiff(seq, this.#sndBufSeq);
     if (off < 0 || off + dataLen > this.sndRing.length) return true; // already freed: nothing to do
     if (dataLen > 0) flags |= TCP_PSH;
-    const ok = this.#sendSegment(flags, seq, off, dataLen, now, false);
+    const ok = this.#sendSegment(flags, seq | 0, off, dataLen, now, false);
     if (ok) this.bytesSent += dataLen;
     return ok;
   }
@@ -1508,7 +1529,7 @@ export class Tcb {
     r.reset();
     r.srcPort = this.localPort;
     r.dstPort = this.remotePort;
-    r.seq = seq;
+    r.seq = seq >>> 0; // callers may pass it as int32 (no heap number for the call)
     let win = 0;
     if (flags & TCP_ACK) {
       r.ack = this.rcvNxt;
@@ -1521,7 +1542,7 @@ export class Tcb {
         r.tsEcr = this.#tsRecent;
       }
       if (this.#sackOk) {
-        r.sackCount = this.#reass.fillSack(r.sackBlocks, this.#tsOk ? 3 : 4, this.rcvNxt);
+        r.sackCount = this.#reass.fillSack(r.sackBlocks, this.#tsOk ? 3 : 4, this.rcvNxt | 0);
       }
     }
     r.flags = flags;

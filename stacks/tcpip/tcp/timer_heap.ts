@@ -53,6 +53,29 @@ export class TimerHeap<T extends HeapEntry> {
     else if (key > old) this.#down(e.heapIndex);
   }
 
+  /**
+   * `set(e, keys[i])` with the key read here: a deadline above 2^31 ns passed as an argument to
+   * a call that is not inlined is a heap number (one per re-filed connection).
+   */
+  setFrom(e: T, keys: Float64Array, i: number): void {
+    const key = keys[i]!;
+    if (key === NEVER) {
+      this.remove(e);
+      return;
+    }
+    if (e.heapIndex < 0) {
+      e.heapKey = key;
+      e.heapIndex = this.#items.length;
+      this.#items.push(e);
+      this.#up(e.heapIndex);
+      return;
+    }
+    const old = e.heapKey;
+    e.heapKey = key;
+    if (key < old) this.#up(e.heapIndex);
+    else if (key > old) this.#down(e.heapIndex);
+  }
+
   /** Removes `e` if queued. */
   remove(e: T): void {
     const i = e.heapIndex;

@@ -305,6 +305,12 @@ export interface RecoveryEngineApi {
   pollAt(): Instant;
 
   /**
+   * `out[i] = pollAt()` without returning the time: an Instant above 2^31 ns returned from a
+   * call that is not inlined is a heap number (garbage per call on the per-segment path).
+   */
+  pollAtInto(out: Float64Array, i: number): void;
+
+  /**
    * Runs the timer that is due at `now` (at most one per call; call again if `pollAt() <= now`).
    * @param newDataAvailable true when the core has unsent data and the peer window admits at
    *   least one segment of it; decides whether a TLP probes with new data or with the last
@@ -339,6 +345,12 @@ export interface RecoveryEngineApi {
    * (-Infinity when not pacing). The core includes it in its own pollAt() when it has data.
    */
   nextSendTime(): Instant;
+
+  /** `nextSendTime() > now`, compared inside (no time value returned; see `pollAtInto`). */
+  pacedAfter(now: Instant): boolean;
+
+  /** `out[i] = nextSendTime()` (see `pollAtInto`). */
+  nextSendTimeInto(out: Float64Array, i: number): void;
 
   /**
    * True once after the engine reduced the window for an ECN echo: the core sets CWR on the

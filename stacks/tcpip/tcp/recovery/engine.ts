@@ -137,6 +137,15 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private txOrder = 0;
   private rackOrder = -1;
   private rackXmitTs: Instant = -1;
+  // The current ACK's context for deliver(), which is too large to inline: fields, because a
+  // time or sequence number above 2^30 passed as an argument is boxed (a heap number per
+  // delivered record). echoTime is the timestamp echo as a send time (-1: none); prevFack and
+  // prevFackValid are RACK's highest SACKed sequence before this ACK.
+  private echoTime: Instant = -1;
+  private prevFack: Seq = 0;
+  private prevFackValid = false;
+  /** When the segment ring last grew (shrinking waits a second after it). */
+  private ringGrownAt: Instant = Number.NEGATIVE_INFINITY;
   private rackEndSeq: Seq = 0;
   private rackRtt: Duration = -1;
   private rackFack: Seq = 0;
@@ -386,7 +395,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
       ) {
         this.ccImpl.onIdleRestart(now);
       }
+      const cap = this.ring.capacity;
       const s = this.ring.push(seq, len, now);
+      if (this.ring.capacity !== cap) this.ringGrownAt = now;
       this.ring.a[this.ring.oOrder + s] = ++this.txOrder;
       this.ring.linkTail(s);
       this.snapshot(s);
@@ -562,9 +573,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const priorDelivered = this.cDelivered;
     const priorRenoSacked = this.renoSacked;
     const priorUna = this.una;
-    const prevFack = this.rackFack;
-    const prevFackValid = this.rackFackValid;
+    this.prevFack = this.rackFack;
+    this.prevFackValid = this.rackFackValid;
     const echoTime = tsRtt >= 0 ? now - tsRtt : -1;
+    this.echoTime = echoTime;
     let ackedPkts = 0; // records removed by the cumulative ACK (AckResult.newlyAckedPackets)
     let deliveredPkts = 0; // segments newly delivered: not counting ones SACKed earlier
     this.rsPrior = -1;
@@ -613,7 +625,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
         const covered = (ack - start) >>> 0;
         const take = covered < l ? covered : l;
         if (!(f & F_SACKED)) {
-          this.deliver(s, take, now, echoTime, prevFack, prevFackValid);
+          this.deliver(s, take, now);
           if (f & F_EVER_RETRANS) retransAcked = true;
           else karnSend = r.a[r.oLast + s]!;
         }
@@ -691,7 +703,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
         r.unlink(s);
         res.newlySackedBytes += l;
         deliveredPkts++;
-        this.deliver(s, l, now, echoTime, prevFack, prevFackValid);
+        this.deliver(s, l, now);
       }
     }
 
@@ -844,7 +856,8 @@ export class RecoveryEngine implements RecoveryEngineApi {
       const iv = this.rsSendElapsed > this.rsAckElapsed ? this.rsSendElapsed : this.rsAckElapsed;
       rs.interval = iv > 0 && !(this.est.minRtt > 0 && iv < this.est.minRtt) ? iv : -1;
       if (rs.interval > 0) {
-        const rate = rs.deliveryRate;
+        // Computed here: the getter's fractional result is boxed when it is not inlined.
+        const rate = (rs.delivered * 1e9) / rs.interval;
         if (!rs.isAppLimited || rate > this.lastRate) this.lastRate = rate;
       }
     }
@@ -881,9 +894,13 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (r.count === 0) {
       this.rtoAt = this.tlpAt = this.reoAt = NEVER;
       this.tlpOutstanding = false;
-      // Give back a large ring after a burst (idle connections stay small); steady bulk
-      // transfers rarely drain completely, so this does not allocate per segment.
-      if (r.capacity > 4 * this.initialCapacity) r.shrink(this.initialCapacity);
+      // Give back a large ring after a burst (idle connections stay small), but not within a
+      // second of its last growth: an application-limited bulk sender (an NSM serving a guest)
+      // drains the flight many times a second, and shrinking at each drain regrew the ring
+      // (a new Float64Array per doubling) right after.
+      if (r.capacity > 4 * this.initialCapacity && now - this.ringGrownAt > SECOND) {
+        r.shrink(this.initialCapacity);
+      }
     } else {
       if (advanced || this.rtoAt === NEVER) this.rtoAt = now + this.est.rto;
       if (advanced || this.tlpAt === NEVER) this.armTlp(now);
@@ -916,10 +933,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
     s: number,
     bytes: number,
     now: Instant,
-    echoTime: Instant,
-    prevFack: Seq,
-    prevFackValid: boolean,
   ): void {
+    const prevFack = this.prevFack;
+    const prevFackValid = this.prevFackValid;
     const r = this.ring;
     const f = r.a[r.oFlags + s]!;
     const xmit = r.a[r.oLast + s]!;
@@ -939,6 +955,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     const rtt = now - xmit;
     let usable = true;
     if (f & F_EVER_RETRANS) {
+      const echoTime = this.echoTime;
       if (echoTime >= 0 && echoTime < xmit) usable = false;
       else if (this.est.minRtt >= 0 && rtt < this.est.minRtt) usable = false;
     } else {
@@ -1136,7 +1153,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
       const factor = cwnd < this.ccImpl.ssthresh / 2 ? 2 : 1.2;
       rate = (factor * cwnd * SECOND) / srtt;
     }
-    this.pacer.configure(rate > 0 ? rate : 0, (this.burstSegs - 1) * this.mss);
+    // Field stores, not configure(rate, ...): a fractional rate passed to a call that is not
+    // inlined is boxed (a heap number per ACK).
+    this.pacer.rate = rate > 0 ? rate : 0;
+    this.pacer.credit = (this.burstSegs - 1) * this.mss;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1177,6 +1197,14 @@ export class RecoveryEngine implements RecoveryEngineApi {
     if (this.tlpAt < t) t = this.tlpAt;
     if (this.reoAt < t) t = this.reoAt;
     return t;
+  }
+
+  /** See `RecoveryEngineApi.pollAtInto`. */
+  pollAtInto(out: Float64Array, i: number): void {
+    let t = this.rtoAt;
+    if (this.tlpAt < t) t = this.tlpAt;
+    if (this.reoAt < t) t = this.reoAt;
+    out[i] = t;
   }
 
   /** See `RecoveryEngineApi.onTimer`. */
@@ -1313,6 +1341,18 @@ export class RecoveryEngine implements RecoveryEngineApi {
   /** See `RecoveryEngineApi.nextSendTime`. */
   nextSendTime(): Instant {
     return this.pacer.nextSendTime();
+  }
+
+  /** See `RecoveryEngineApi.pacedAfter`. */
+  pacedAfter(now: Instant): boolean {
+    const p = this.pacer;
+    return p.rate > 0 && p.vt > now;
+  }
+
+  /** See `RecoveryEngineApi.nextSendTimeInto`. */
+  nextSendTimeInto(out: Float64Array, i: number): void {
+    const p = this.pacer;
+    out[i] = p.rate > 0 ? p.vt : Number.NEGATIVE_INFINITY;
   }
 
   /** See `RecoveryEngineApi.takeCwr`. */

@@ -16,7 +16,8 @@ export class Pacer {
   rate = 0;
   /** Bytes the sender may run ahead of the rate after idle (burst = credit + one segment). */
   credit = 0;
-  private vt: Instant = Number.NEGATIVE_INFINITY;
+  /** The virtual send clock (read by the engine's allocation-free `pacedAfter`). */
+  vt: Instant = Number.NEGATIVE_INFINITY;
 
   /** Forgets the send history (a new connection). */
   reset(): void {

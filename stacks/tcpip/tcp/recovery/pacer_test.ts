@@ -62,3 +62,25 @@ Deno.test("engine nextSendTime() spaces segments at the pacing rate", () => {
   const gap = e.nextSendTime() - ms(100);
   assert.equal(Math.round(gap), Math.round(1e9 / 200));
 });
+
+Deno.test("RecoveryEngine.pacedAfter/nextSendTimeInto/pollAtInto agree with nextSendTime/pollAt", () => {
+  const e = new RecoveryEngine({ mss: 1000, pacing: true, cc: new RenoCc() });
+  const t0 = 5_000_000_000; // above 2^31 ns, where the *Into forms matter
+  e.reset(0xfff0_0000, t0);
+  const out = new Float64Array(2);
+  e.nextSendTimeInto(out, 1);
+  assert.equal(out[1], e.nextSendTime());
+  assert.equal(e.pacedAfter(t0), false, "not pacing before an RTT sample");
+  sendNew(e, 4, 1000, t0);
+  ackWith(e, t0 + ms(1), (e.sndUna + 1000) >>> 0);
+  sendNew(e, 8, 1000, t0 + ms(1));
+  const next = e.nextSendTime();
+  assert.ok(next > t0 + ms(1), "pacing holds the next segment back");
+  assert.equal(e.pacedAfter(t0 + ms(1)), true);
+  assert.equal(e.pacedAfter(next), false);
+  e.nextSendTimeInto(out, 0);
+  assert.equal(out[0], next);
+  e.pollAtInto(out, 1);
+  assert.equal(out[1], e.pollAt());
+  assert.ok(out[1]! > t0 && out[1]! < Number.POSITIVE_INFINITY);
+});

@@ -1,0 +1,95 @@
+/**
+ * Allocation sites and GCs of our NSM during a bulk send, in this process: the NSM (XdpLink +
+ * stack + ServiceLib + NsmRuntime, as bench/e2e/inproc_nsm.ts builds it) on a veth lab, an
+ * nkperf guest pushing to the peer's iperf3 for `--seconds`. With `--sample D` V8's sampling
+ * heap profiler (dead objects included) runs over the guest's run and prints bytes per
+ * transmitted frame by site (inner `D` frames); without it, run under
+ * `--v8-flags=--trace-gc` and count the lines.
+ *
+ * ```text
+ * sudo deno run -A [--v8-flags=--no-turbo-inlining] bench/e2e/nsm_alloc.ts [--seconds 3]
+ *   [--sample 3]
+ * ```
+ *
+ * Optimized code attributes inlined callees' allocations to the outer function;
+ * `--no-turbo-inlining` shows the inner sites (and over-counts boxed numbers that inlining
+ * would have avoided).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Lab } from "../../xdp/lab.ts";
+import { XdpLink } from "../../xdp/xdp_link.ts";
+import { NsmRuntime } from "../../nsm/runtime.ts";
+import { ServiceLib } from "../../nsm/service_lib.ts";
+import { createTcpipHost } from "../../nsm/stack_host.ts";
+import { monotonicNow } from "../../stacks/time.ts";
+import {
+  formatHeapSites,
+  type HeapSampler,
+  startHeapSampling,
+  stopHeapSampling,
+} from "../heap_sample.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    seconds: { type: "string", default: "3" },
+    sample: { type: "string", default: "0" },
+    top: { type: "string", default: "40" },
+  },
+});
+const lab = await Lab.up({ offloads: "off" });
+const dir = await Deno.makeTempDir({ prefix: "nsm-alloc-" });
+const link = XdpLink.open({ ifname: lab.nsmIf });
+try {
+  const host = createTcpipHost(link, { ipv4: "198.18.0.1/24", tcp: { ackCoalescing: true } });
+  const sl = new ServiceLib(host.backend, { ctlPath: `${dir}/ctl.sock` });
+  await sl.listen();
+  const rt = new NsmRuntime(sl.wrapLink(link), host.iface, {});
+  rt.add(sl);
+  const done = rt.run();
+  const srv = lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);
+  await new Promise((r) => setTimeout(r, 1000));
+  const guest = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...["run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", sl.ctlPath, "-c", lab.peerV4],
+      ...["-i", "0", "-t", values.seconds],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Skip the first second of the run (connection set-up, slow start, JIT).
+  await new Promise((r) => setTimeout(r, 1000));
+  const tx0 = link.stats().txPackets;
+  const depth = Number(values.sample);
+  let sampler: HeapSampler | null = null;
+  if (depth > 0) sampler = startHeapSampling(64);
+  const t0 = performance.now();
+  console.error(`@@mark start ${Math.round(t0)}`);
+  const out = await guest.output();
+  const t1 = performance.now();
+  console.error(`@@mark end ${Math.round(t1)}`);
+  const frames = link.stats().txPackets - tx0;
+  if (sampler !== null) {
+    console.log(
+      formatHeapSites(await stopHeapSampling(sampler, depth), Number(values.top), frames),
+    );
+  }
+  console.log(
+    new TextDecoder().decode(out.stdout).split("\n").filter((l) => /receiver/.test(l)).join("\n"),
+  );
+  console.log(`${frames} frames transmitted in ${((t1 - t0) / 1000).toFixed(2)} s of sampling`);
+  await srv.status;
+  rt.stop();
+  await done;
+  sl.close(monotonicNow());
+  host.iface.poll(monotonicNow());
+} finally {
+  link.close();
+  await lab.down();
+  await Deno.remove(dir, { recursive: true });
+}
