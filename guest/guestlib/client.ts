@@ -464,7 +464,7 @@ export class NkClient {
       const t0 = monotonicNow();
       const why = await bell.wait(spinCheck, this.spin.budgetNs);
       const slept = bell.sleeps !== sleeps;
-      this.spin.record(slept, slept ? monotonicNow() - t0 : 0);
+      this.spin.record(slept, slept ? monotonicNow() - t0 : 0); // the whole wait, spin included
       idle = 0;
       if (why === "closed") this.#die("the NSM closed the doorbell");
     }

@@ -2,13 +2,19 @@
  * The guest's adaptive spin before it sleeps on the doorbell.
  *
  * A sleeping guest costs the NSM a doorbell write to wake it and costs itself a wake-up (tens to
- * a hundred µs through the event loop); spinning a little first catches the NSM's next batch
- * when traffic is steady. But a spin that finds nothing burns a core the NSM may need (on a
- * pinned or shared machine the two compete), so the budget adapts: a spin that ended with work
- * doubles the next one (up to `maxNs`), a spin that ran out halves it, and below `minNs` it is
- * 0: an idle guest then sleeps at once and uses no CPU. While the budget is 0, every sleep that
- * was woken quickly (within `maxNs` of going to sleep) re-arms the spin at `minNs`: the
- * traffic came back.
+ * a hundred µs through the event loop); spinning first catches the NSM's answer when it comes
+ * soon. A spin that finds nothing burns CPU, so the budget follows the waits it sees, as KVM's
+ * halt polling does:
+ * - a spin that found work keeps its budget;
+ * - a wait that slept but ended within `maxNs` (spin included) would have been caught by a
+ *   longer spin: the budget grows to cover it (the larger of twice the budget and 5/4 of the
+ *   wait, at most `maxNs`, at least `minNs`);
+ * - a wait longer than `maxNs` (idle traffic) halves the budget, and below `minNs` it is 0: an
+ *   idle guest sleeps at once and uses no CPU.
+ *
+ * A request/response exchange whose answers come every ~100 µs thus settles on a spin that
+ * catches them; the earlier policy (grow only on hits, from 2 µs) could never reach such a
+ * budget and slept on every answer.
  *
  * Every empty pass of the spin calls `idle()` (GuestLib: `sched_yield(2)`): when the guest and
  * the NSM share a CPU, a spin that does not yield holds the CPU the NSM needs to produce the
@@ -21,7 +27,7 @@
 export interface AdaptiveSpinOptions {
   /** Smallest non-zero budget, ns (default 2 µs). */
   minNs?: number;
-  /** Largest budget, ns (default 50 µs). */
+  /** Largest budget, ns (default 200 µs, KVM's default halt-poll ceiling). */
   maxNs?: number;
   /** First budget, ns (default 10 µs). */
   initialNs?: number;
@@ -29,7 +35,7 @@ export interface AdaptiveSpinOptions {
   idle?: () => void;
 }
 
-/** Spin budget that grows while spins pay off and falls to 0 when they do not. */
+/** Spin budget that follows the waits it sees: see the module comment. */
 export class AdaptiveSpin {
   /** The budget for the next wait, ns (0 = sleep at once). */
   budgetNs: number;
@@ -46,7 +52,7 @@ export class AdaptiveSpin {
   /** Builds the policy; see {@link AdaptiveSpinOptions} for the defaults. */
   constructor(options: AdaptiveSpinOptions = {}) {
     this.#min = options.minNs ?? 2_000;
-    this.#max = options.maxNs ?? 50_000;
+    this.#max = options.maxNs ?? 200_000;
     this.budgetNs = Math.min(this.#max, options.initialNs ?? 10_000);
     this.#idle = options.idle ?? null;
   }
@@ -59,21 +65,20 @@ export class AdaptiveSpin {
 
   /**
    * Records how the last wait ended: `slept` = it went to sleep (the spin ran out or was 0),
-   * `sleptNs` = how long the sleep lasted (ignored when it did not sleep).
+   * `waitedNs` = the whole wait, spin and sleep (ignored when it did not sleep).
    */
-  record(slept: boolean, sleptNs: number): void {
+  record(slept: boolean, waitedNs: number): void {
     if (!slept) {
       if (this.budgetNs > 0) this.hits++;
-      this.budgetNs = Math.min(this.#max, Math.max(this.#min, this.budgetNs * 2));
       return;
     }
-    if (this.budgetNs > 0) {
-      this.misses++;
-      const half = this.budgetNs / 2;
-      this.budgetNs = half < this.#min ? 0 : half;
-    } else if (sleptNs <= this.#max) {
-      // Woken within a spin's reach of going to sleep: a spin would have caught it.
-      this.budgetNs = this.#min;
+    if (this.budgetNs > 0) this.misses++;
+    if (waitedNs <= this.#max) {
+      const grown = Math.max(this.budgetNs * 2, waitedNs + waitedNs / 4, this.#min);
+      this.budgetNs = grown > this.#max ? this.#max : grown;
+      return;
     }
+    const half = this.budgetNs / 2;
+    this.budgetNs = half < this.#min ? 0 : half;
   }
 }
