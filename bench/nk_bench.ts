@@ -1,6 +1,8 @@
 /**
  * NK device hot paths in one process (CPU cost per element, no cross-core traffic):
- * NQE encode/decode, ring batch push+pop at batch 1/8/64, data region borrow checks.
+ * NQE encode/decode, ring batch push+pop at batch 1/8/64, data region borrow checks, and the
+ * doorbell's `notify()` after a publish while the peer is awake (the per-batch cost every driver
+ * loop pays).
  * Cross-process numbers (throughput, round trips, wake-up latency, idle CPU) come from
  * bench/nk_two_process.ts.
  *
@@ -12,6 +14,7 @@
 import { DataRegion, dataRegionBytes } from "../nsm/data_region.ts";
 import { decodeNqe, encodeCompletion, encodeNqe, Nqe, NqeOp } from "../nsm/nqe.ts";
 import { initRing, ringBytes, RingConsumer, RingProducer } from "../nsm/ring.ts";
+import { Doorbell } from "../nsm/wake.ts";
 
 const PER_ITER = 1024;
 
@@ -72,6 +75,27 @@ for (const batch of [1, 8, 64]) {
       for (let j = 0; j < m; j++) decodeNqe(c.view, c.slot(j), b);
       c.release(m);
       done += m;
+    }
+  });
+}
+
+{
+  // An external-like (non-shared) buffer as the NK mapping is; the peer's flag stays 0 (awake),
+  // so notify() never touches the socket, which is therefore a stub.
+  const [p] = ringPair(1024);
+  const flags = new ArrayBuffer(512);
+  const bell = new Doorbell(
+    null as unknown as Deno.Conn,
+    new Uint32Array(flags, 256, 1),
+    new Uint32Array(flags, 384, 1),
+  );
+  Deno.bench(`publish(0) x${PER_ITER}`, { group: "notify", baseline: true }, () => {
+    for (let i = 0; i < PER_ITER; i++) p.publish(0);
+  });
+  Deno.bench(`publish(0) + notify(), peer awake x${PER_ITER}`, { group: "notify" }, () => {
+    for (let i = 0; i < PER_ITER; i++) {
+      p.publish(0);
+      bell.notify();
     }
   });
 }

@@ -12,14 +12,30 @@
  * Protocol (per side, one u32 flag in the device header, on its own cache line pair):
  * - Waiter: spin for `spinNs` re-checking its rings; then `Atomics.exchange(flag, 1)`; re-check
  *   the rings once more; if still empty, await one read on the doorbell socket.
- * - Notifier (after publishing entries or releasing slots): compareExchange(flag, 1 -> 0); only
- *   if that flipped it, write one byte. While the peer is awake this is one locked instruction
- *   on a cache line only the notifier writes (~20-30 ns per batch) and no system call.
- * - No lost wake-up: the waiter does store(flag) then load(ring index); the notifier does
- *   store(ring index) then read(flag). Both flag accesses are locked read-modify-writes
- *   (xchg / lock cmpxchg: full barriers on x86), so the two reads cannot both miss the other
- *   side's store (Dekker): either the waiter sees the new entries, or the notifier sees the flag
- *   and rings. This does not depend on how V8 compiles a plain Atomics.store.
+ * - Notifier (after publishing entries or releasing slots with `RingProducer.publish` /
+ *   `RingConsumer.release`, i.e. after an `Atomics.store` of a ring index): `Atomics.load(flag)`;
+ *   only if it reads 1, compareExchange(flag, 1 -> 0), and only if that flipped it, write one
+ *   byte. While the peer is awake this is one atomic load (a plain `mov` on x86-64) of a line the
+ *   peer rarely writes: no locked instruction, no system call (the compare-exchange it replaced
+ *   cost 5-10 ns more per call; bench/RESULTS.md, "NQE ring against C (session 2)").
+ * - No lost wake-up (Dekker). Waiter: W1 `Atomics.exchange(flag, 1)`, W2 `Atomics.load(ring
+ *   index)` (inside hasWork). Notifier: N1 `Atomics.store(ring index)` (publish/release), N2
+ *   `Atomics.load(flag)`. All four are sequentially consistent atomics, so they take place in
+ *   one total order that respects each side's program order. If N2 reads 0, N2 precedes W1, so
+ *   N1 precedes W2 and the waiter's re-check sees the new index and does not sleep; if W2 misses
+ *   the new index, W2 precedes N1, so W1 precedes N2 and the notifier reads 1 and rings. Either
+ *   way no side sleeps on work that is already there. Machine level: V8 compiles a seq_cst
+ *   `Atomics.store` to `xchg` on x86-64 (a full barrier; that is what N1 -> N2 needs, a plain
+ *   `mov` would let N2 pass it in the store buffer) and to `stlr` on arm64, which a later
+ *   `ldar` cannot pass. The argument needs N1 to be an Atomics write: a caller that signals by
+ *   some other shared-memory write must make that write with `Atomics.store` too.
+ *   The compare-exchange after reading 1 keeps it to one byte per sleep when several notifiers
+ *   race; a 1 read just before the waiter takes its flag back (its re-check found work) costs
+ *   at worst a spurious byte, as before.
+ * - That premise (a seq_cst store is not reordered with a later load on an NK mapping, which is
+ *   an external buffer, not a SharedArrayBuffer) is tested directly with two processes in
+ *   tests/doorbell_wakeup_test.ts (store-buffer litmus: 0 reorderings with Atomics.store, ~11 %
+ *   of rounds with a plain typed-array store).
  * - Spurious wake-ups are harmless (a byte may arrive for a sleep that already ended because the
  *   re-check found work); callers loop: wait, drain rings, wait again.
  * - EOF on the socket means the peer closed or died: `wait()` returns "closed".
@@ -69,14 +85,18 @@ export class Doorbell {
   }
 
   /**
-   * Call after publishing entries the peer consumes. Writes a byte only when the peer sleeps;
-   * otherwise one atomic load.
+   * Call after publishing entries the peer consumes (or releasing slots it waits for) through
+   * the ring's `publish`/`release`. Writes a byte only when the peer sleeps; otherwise one
+   * atomic load.
    */
   notify(): void {
-    // A locked read-modify-write, not a plain load: it orders the caller's preceding index
-    // store before this read of the flag (StoreLoad), which no plain load guarantees. Only the
-    // notifier that flips 1 -> 0 rings, so one byte per sleep.
-    if (this.#peer.length === 0 || Atomics.compareExchange(this.#peer, 0, 1, 0) !== 1) return;
+    // The preceding publish/release was a seq_cst Atomics.store (xchg on x86-64): it already
+    // orders the index store before this load of the flag (module comment, "No lost wake-up").
+    // The common case, peer awake, is this one load; the compare-exchange runs only when the
+    // peer announced sleep, and only the notifier that flips 1 -> 0 rings: one byte per sleep.
+    const peer = this.#peer;
+    if (peer.length === 0 || Atomics.load(peer, 0) === 0) return;
+    if (Atomics.compareExchange(peer, 0, 1, 0) !== 1) return;
     this.wakesSent++;
     this.#conn.write(ONE).catch(() => {
       this.closed = true;
