@@ -5,7 +5,9 @@
  * storage grows on demand in powers of two, so thousands of idle connections cost no buffer
  * memory. In steady state (storage already grown) nothing is allocated but the source views
  * `Uint8Array.set` needs: one per contiguous piece copied, none when the source given already
- * is the piece (`writeRangeAt` copies a range of a packet without a view of the payload first).
+ * is the piece (`writeRangeAt` copies a range of a packet without a view of the payload first),
+ * and none for segments sent from a ring with a unit (`setUnit`, `copySegment`: storage in
+ * whole MSS units, so segment positions repeat every lap and their views are kept).
  *
  * Besides the queued bytes `[0, length)`, the receive side writes out-of-order data at offsets
  * past `length` (`writeAt`) and later makes it part of the queue (`commit`).
@@ -23,6 +25,13 @@ export class ByteRing {
   #head = 0;
   #length = 0;
   #capacity: number;
+  /** Storage granularity for `copySegment` (the sender's MSS), 0 when not set. */
+  #unit = 0;
+  /**
+   * `copySegment`'s source views, two per storage unit (index 2k and 2k+1 for views starting in
+   * unit k), made once and reused while the storage lives.
+   */
+  #views: (Uint8Array | undefined)[] = [];
 
   /** A ring that holds at most `capacity` bytes; storage is allocated lazily. */
   constructor(capacity: number) {
@@ -63,7 +72,22 @@ export class ByteRing {
       this.#buf = EMPTY;
       this.#ab = EMPTY.buffer;
       this.#head = 0;
+      this.#views = [];
     }
+  }
+
+  /**
+   * Sets the storage granularity to `unit` bytes (the MSS of the connection sending from this
+   * ring): storage grown from now on is a whole number of units, so full-sized segments start at
+   * the same few positions on every lap and `copySegment` reuses one source view per position
+   * instead of making one per segment. 0 turns it off.
+   */
+  setUnit(unit: number): void {
+    const u = Math.max(0, Math.floor(unit));
+    if (u === this.#unit) return;
+    this.#unit = u;
+    const size = this.#buf.length;
+    this.#views = u > 0 && size > 0 ? new Array(2 * (Math.ceil(size / u) + 1)) : [];
   }
 
   #ensure(bytes: number): void {
@@ -71,6 +95,8 @@ export class ByteRing {
     let size = Math.max(this.#buf.length, 2048);
     while (size < bytes) size *= 2;
     size = Math.max(Math.min(size, this.#capacity), bytes);
+    const unit = this.#unit;
+    if (unit > 0) size = Math.ceil(size / unit) * unit;
     const next = new Uint8Array(size);
     // Keep queued bytes and any out-of-order bytes past them: copy the whole old ring, unrolled.
     const old = this.#buf;
@@ -82,6 +108,7 @@ export class ByteRing {
     this.#buf = next;
     this.#ab = next.buffer;
     this.#head = 0;
+    this.#views = unit > 0 ? new Array(2 * (size / unit + 1)) : [];
   }
 
   /** Appends as much of `src` as fits; returns the number of bytes taken. */
@@ -141,6 +168,50 @@ export class ByteRing {
     // The constructor over the known buffer is ~30% cheaper than subarray() (no species lookup).
     dst.set(new Uint8Array(this.#ab, pos, first), dstOffset);
     if (first < n) dst.set(new Uint8Array(this.#ab, 0, n - first), dstOffset + first);
+  }
+
+  /**
+   * `copyOut` for segments sent from the ring: the source views come from a cache keyed by
+   * storage position (see `setUnit`), so a steady sender copies without allocating. A miss
+   * makes the view and keeps it (two per storage unit, the older one replaced).
+   */
+  copySegment(offset: number, dst: Uint8Array, dstOffset: number, n: number): void {
+    if (n <= 0) return;
+    const size = this.#buf.length;
+    const pos = (this.#head + offset) % size;
+    const first = Math.min(n, size - pos);
+    dst.set(this.#segmentView(pos, first), dstOffset);
+    if (first < n) dst.set(this.#segmentView(0, n - first), dstOffset + first);
+  }
+
+  /**
+   * Bytes from queue position `offset` to the next storage-unit boundary (a whole unit when
+   * it is on one); Infinity when no unit is set or no storage exists.
+   */
+  toUnitBoundary(offset: number): number {
+    const unit = this.#unit;
+    const size = this.#buf.length;
+    if (unit === 0 || size === 0) return Number.POSITIVE_INFINITY;
+    return unit - ((this.#head + offset) % size) % unit;
+  }
+
+  #segmentView(pos: number, len: number): Uint8Array {
+    const unit = this.#unit;
+    if (unit === 0) return new Uint8Array(this.#ab, pos, len);
+    const t = this.#views;
+    const k = 2 * ((pos / unit) | 0);
+    const a = t[k];
+    if (a !== undefined && a.byteOffset === pos && a.length === len) return a;
+    const b = t[k + 1];
+    if (b !== undefined && b.byteOffset === pos && b.length === len) {
+      t[k] = b; // most recent first
+      t[k + 1] = a;
+      return b;
+    }
+    const v = new Uint8Array(this.#ab, pos, len);
+    t[k + 1] = a;
+    t[k] = v;
+    return v;
   }
 
   /** Consumes up to `dst.length` bytes into `dst`; returns the number read. */

@@ -51,3 +51,33 @@ Deno.test("ByteRing.copyOut peeks at an offset without consuming", () => {
   r.releaseIfEmpty();
   assert.equal(r.allocated, 0);
 });
+
+Deno.test("ByteRing with a unit: storage is whole units, copySegment copies like copyOut across wrap-around, toUnitBoundary counts to the next unit", () => {
+  const unit = 1448;
+  const r = new ByteRing(262_144);
+  r.setUnit(unit);
+  assert.equal(r.toUnitBoundary(0), Number.POSITIVE_INFINITY, "no storage yet");
+  const src = new Uint8Array(65_536).map((_, i) => (i * 31 + 7) & 0xff);
+  let stream = 0; // stream offset of the ring's first byte
+  let end = 0; // stream offset just past the last byte written
+  const a = new Uint8Array(unit + 100);
+  const b = new Uint8Array(unit + 100);
+  for (let round = 0; round < 200; round++) {
+    while (r.free >= src.length) end += r.write(src);
+    assert.equal(r.allocated % unit, 0, `${r.allocated} B of storage`);
+    // Segments of one unit (and a short one now and then), copied both ways.
+    for (let off = 0; off + unit <= r.length && off < 40 * unit; off += unit) {
+      const n = off % (7 * unit) === 0 ? 56 : unit;
+      r.copyOut(off, a, 100, n);
+      r.copySegment(off, b, 100, n);
+      assert.deepEqual(b.subarray(100, 100 + n), a.subarray(100, 100 + n));
+      assert.equal(b[100 + n - 1], src[(stream + off + n - 1) % src.length]);
+    }
+    const step = 20 * unit + (round % 3) * 56;
+    r.discard(step);
+    stream += step;
+    const t = r.toUnitBoundary(0);
+    assert.ok(t >= 1 && t <= unit);
+  }
+  assert.ok(end > 10 * r.capacity, "wrapped many times");
+});

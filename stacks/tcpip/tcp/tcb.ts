@@ -257,6 +257,8 @@ export class Tcb {
   #lingerAt: Instant = NEVER;
   #pacingAt: Instant = NEVER;
   #swsOverride = false;
+  /** A short segment emptied the send queue: the next full segment re-aligns (see #output). */
+  #realign = false;
   #lastOowAck: Instant = -Infinity;
 
   // --- ECN (RFC 3168 / RFC 8257) ---
@@ -499,6 +501,7 @@ export class Tcb {
   #setMssFromPeer(peerMss: number): void {
     // RFC 9293 3.7.1: Eff.snd.MSS = min(SendMSS, MMS_S) minus option bytes in every segment.
     this.mss = Math.max(64, Math.min(peerMss, this.#ourMss) - (this.#tsOk ? 12 : 0));
+    this.sndRing.setUnit(this.mss);
   }
 
   #establish(seg: TcpRepr, now: Instant): void {
@@ -1053,7 +1056,7 @@ export class Tcb {
 
   /** Queued bytes, as a view on the next in-order bytes without consuming (for peeks). */
   copySendData(dst: Uint8Array, dstOffset: number, offset: number, length: number): void {
-    this.sndRing.copyOut(offset, dst, dstOffset, length);
+    this.sndRing.copySegment(offset, dst, dstOffset, length);
   }
 
   /** shutdown(SHUT_WR) (RFC 9293 3.10.4 CLOSE for the sending half). */
@@ -1353,13 +1356,26 @@ export class Tcb {
       const quota = this.rec.sendQuota();
       let len = Math.min(this.mss, dataUnsent, quota);
       if (len < 0) len = 0;
+      // After a short segment that emptied the queue (the tail of a write), the next full one
+      // ends at an MSS boundary of the send ring's storage: segments re-align with the
+      // ring's cached source views (`ByteRing.copySegment`), which a bulk sender fed in pieces
+      // (an NSM serving a guest) otherwise missed on every segment, one view each.
+      let aligning = false;
+      if (len === this.mss && this.#realign) {
+        this.#realign = false;
+        const b = this.sndRing.toUnitBoundary(seqDiff(this.sndNxt, this.#sndBufSeq));
+        if (b < len) {
+          len = b;
+          aligning = true;
+        }
+      }
       const fin = finWanted && len === dataUnsent && quota > len;
       if (len === 0 && !fin) {
         // Blocked by the peer's window with nothing in flight: start persisting.
         if (this.#windowRoom() <= 0 && this.sndNxt === this.sndUna) this.#armPersist(now);
         return;
       }
-      if (len < this.mss && !fin && !this.#swsOverride) {
+      if (len < this.mss && !fin && !this.#swsOverride && !aligning) {
         // Sender SWS avoidance (RFC 9293 3.8.6.2.1) and Nagle (RFC 896, RFC 9293 3.7.4).
         const allQueuedFits = len === dataUnsent;
         const halfWindow = len >= this.maxSndWnd / 2;
@@ -1381,6 +1397,7 @@ export class Tcb {
         this.#pacingAt = now + RETRY_DELAY;
         return;
       }
+      if (len < this.mss && len === dataUnsent) this.#realign = true;
       const seqLen = len + (fin ? 1 : 0);
       if (fin) {
         this.#finSent = true;
