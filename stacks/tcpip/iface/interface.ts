@@ -393,6 +393,8 @@ export class Interface implements IpOutput {
   private readonly scratch = new Uint8Array(ETH_HEADER_LEN + 60 + 65535);
   /** Payload views handed out by `begin`, per lent link buffer (weak: links may drop them). */
   private readonly payloadViews = new WeakMap<Uint8Array, Uint8Array>();
+  /** Received-payload views per received buffer (see `rxPayload`). */
+  private readonly rxPayloadViews = new WeakMap<Uint8Array, Uint8Array>();
   private readonly fragBuf: Uint8Array;
   private readonly snBuf = new Uint8Array(16);
   private pendingMode = P_NONE;
@@ -773,7 +775,7 @@ export class Interface implements IpOutput {
     const info = this.rxInfo;
     this.fillInfo(4, this.rxSrc4, this.rxDst4, ip.ecn, ip.ttl);
     info.setPacket(buf, start, ip.payloadEnd);
-    let body = ip.payload;
+    let body = this.rxPayload(buf, ip.payloadStart, ip.payloadEnd);
     const protocol = ip.protocol;
     if (ip.isFragment) {
       const header = buf.subarray(start, ip.payloadStart);
@@ -792,6 +794,21 @@ export class Interface implements IpOutput {
     }
     if (protocol === PROTO_ICMP) return this.receiveIcmpv4(body);
     this.dispatch(protocol, body, 0);
+  }
+
+  /**
+   * `buf[start, end)` for the protocol handler: one view per received buffer, reused while the
+   * link lends the same buffer object with the same payload range again (an AF_XDP link lends
+   * one view per UMEM frame, and a bulk transfer's ACKs or data repeat their lengths); a fresh
+   * view per received packet was the receive path's largest allocation.
+   */
+  private rxPayload(buf: Uint8Array, start: number, end: number): Uint8Array {
+    let v = this.rxPayloadViews.get(buf);
+    if (v === undefined || v.length !== end - start || v.byteOffset !== buf.byteOffset + start) {
+      v = buf.subarray(start, end);
+      this.rxPayloadViews.set(buf, v);
+    }
+    return v;
   }
 
   /**
@@ -943,7 +960,7 @@ export class Interface implements IpOutput {
     const info = this.rxInfo;
     this.fillInfo(6, src, dst, ip.ecn, ip.hopLimit);
     info.setPacket(buf, start, start + 40 + ip.payloadLength);
-    let body = ip.payload;
+    let body = this.rxPayload(buf, ip.payloadStart, ip.payloadEnd);
     const protocol = ip.protocol;
     if (ip.fragmentPresent) {
       const header = buf.subarray(start, start + 40);

@@ -421,3 +421,29 @@ Deno.test("Interface rejects a gateway outside its prefixes with a typed error",
     { name: "InterfaceConfigError" },
   );
 });
+
+Deno.test("Interface hands a handler the same payload view for a buffer the link lends again with the same range, and a new one when the range or buffer differs", () => {
+  const { link, iface } = setup();
+  const got: Uint8Array[] = [];
+  iface.register({
+    protocol: 253, // experimental (RFC 3692)
+    receive(_info, payload): void {
+      got.push(payload);
+    },
+    poll(): void {},
+    pollAt: (): number => Number.POSITIVE_INFINITY,
+  });
+  const frame = eth(OUR_MAC, 0x0800, ipv4(B4, A4, 253, new Uint8Array([1, 2, 3, 4])));
+  const other = eth(OUR_MAC, 0x0800, ipv4(B4, A4, 253, new Uint8Array([9, 9, 9])));
+  link.rx.push(frame, frame, other);
+  iface.poll(0);
+  frame[14 + 20] = 7; // the link reuses its buffer for a new packet of the same length
+  link.rx.push(frame);
+  iface.poll(1);
+  assert.equal(got.length, 4);
+  assert.deepEqual([...got[0]!], [7, 2, 3, 4], "a view of the frame, not a copy");
+  assert.equal(got[1], got[0], "same buffer, same range: the view is reused");
+  assert.equal(got[3], got[0]);
+  assert.notEqual(got[2], got[0], "another buffer: its own view");
+  assert.deepEqual([...got[2]!], [9, 9, 9]);
+});
