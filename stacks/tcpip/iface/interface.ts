@@ -363,6 +363,13 @@ export class Interface implements IpOutput {
   private readonly rxBudget: number;
   private rxPending = false;
   private now: Instant = 0;
+  /**
+   * `now` as the driver passed it, for the per-packet calls that take a time (handlers'
+   * receive, route and neighbour lookups): a field holding doubles is unboxed on load and
+   * re-boxed (a heap number) for every call that is not inlined once the time exceeds 2^31 ns;
+   * this field starts as null, so V8 keeps it tagged and passes the driver's number itself.
+   */
+  private nowRef: Instant | null = null;
   private inPoll = false;
 
   // Receive-side reprs and scratch, reused for every packet.
@@ -569,6 +576,7 @@ export class Interface implements IpOutput {
    */
   poll(now: Instant): boolean {
     this.now = now;
+    this.nowRef = now;
     this.inPoll = true;
     const tx0 = this.counters.ethernet.tx;
     let rx = false;
@@ -610,7 +618,7 @@ export class Interface implements IpOutput {
    * there is no route or no room. Replies are read with `takeEchoReply()`.
    */
   ping(dst: IpAddress, id: number, seq: number, payload: Uint8Array, now: Instant): boolean {
-    if (now > this.now) this.now = now;
+    if (now > this.now) this.now = this.nowRef = now;
     const src = this.sourceFor(dst);
     if (src === null) {
       this.drops.count("no-route");
@@ -755,13 +763,13 @@ export class Interface implements IpOutput {
     if (bad !== undefined) return this.drop(bad);
     this.counters.ipv4.rx++;
     const src = ip.src, dst = ip.dst;
-    if ((src >>> 28) === 0xe || src === 0xffffffff || this.isBroadcast4(src)) {
+    if ((src >>> 28) === 0xe || src === 0xffffffff || this.isBroadcast4(src | 0)) {
       return this.drop("bad-source-address");
     }
-    const bcast = dst === 0xffffffff || this.isBroadcast4(dst);
+    const bcast = dst === 0xffffffff || this.isBroadcast4(dst | 0);
     write32(this.rxSrc4, 0, src);
     write32(this.rxDst4, 0, dst);
-    if (!bcast && !this.isLocal4(dst) && dst !== 0xe0000001) {
+    if (!bcast && !this.isLocal4(dst | 0) && dst !== 0xe0000001) {
       if (this.forwarder === null || this.rxLinkMulticast || (dst >>> 28) === 0xe) {
         return this.drop("not-for-us");
       }
@@ -877,7 +885,7 @@ export class Interface implements IpOutput {
     }
     this.counters.delivered++;
     if (this.rxPartialOk && !info.checksumVerified) this.checkPartial(protocol, body);
-    h.receive(info, body, this.now);
+    h.receive(info, body, this.nowRef ?? 0);
   }
 
   private receiveIcmpv4(body: Uint8Array): void {
@@ -1149,7 +1157,11 @@ export class Interface implements IpOutput {
       this.drops.count("no-route");
       return -1;
     }
-    const mtu = this.routes.pathMtu(dst, version === 4 ? this.link.mtu : this.mtu6, this.now);
+    const mtu = this.routes.pathMtu(
+      dst,
+      version === 4 ? this.link.mtu : this.mtu6,
+      this.nowRef ?? 0,
+    );
     this.pendingKind = kind;
     this.pendingMtu = mtu;
     if (packet.length <= mtu) {
@@ -1330,7 +1342,11 @@ export class Interface implements IpOutput {
       this.drops.count("too-big");
       return null;
     }
-    const mtu = this.routes.pathMtu(dst, version === 4 ? this.link.mtu : this.mtu6, this.now);
+    const mtu = this.routes.pathMtu(
+      dst,
+      version === 4 ? this.link.mtu : this.mtu6,
+      this.nowRef ?? 0,
+    );
     const fits = hl + length <= mtu;
     let mac: Uint8Array | null;
     if (kind === NH_UNICAST) {
@@ -1429,7 +1445,7 @@ export class Interface implements IpOutput {
       return;
     }
     const nh = this.pendingNextHopLen === 4 ? this.pendingNextHop4 : this.pendingNextHop;
-    const mac = this.neighbors.lookup(version, nh, this.now);
+    const mac = this.neighbors.lookup(version, nh, this.nowRef ?? 0);
     if (mac !== null) this.transmitFrame(mac, ethertype, packet);
     else this.neighbors.enqueue(version, nh, packet, this.now);
   }
@@ -1502,8 +1518,9 @@ export class Interface implements IpOutput {
    */
   private nextHop(version: 4 | 6, dst: Uint8Array): number {
     if (version === 4) {
-      const d = read32(dst, 0);
-      if (d === 0xffffffff || this.isBroadcast4(d)) {
+      // int32, not read32's unsigned value: no heap number for the calls below.
+      const d = (dst[0]! << 24) | (dst[1]! << 16) | (dst[2]! << 8) | dst[3]!;
+      if (d === -1 || this.isBroadcast4(d)) {
         this.txMac.set(BROADCAST_MAC);
         return this.v4.length > 0 ? NH_BROADCAST : NH_NONE;
       }
@@ -1526,7 +1543,7 @@ export class Interface implements IpOutput {
       }
       if (this.isLocal6(dst)) return NH_NONE;
     }
-    const r = this.routes.lookup(dst, this.now);
+    const r = this.routes.lookup(dst, this.nowRef ?? 0);
     if (r === null) return NH_NONE;
     const hop = r.gateway === null ? dst : r.gateway.bytes;
     this.pendingNextHop.set(hop);
@@ -1650,8 +1667,10 @@ export class Interface implements IpOutput {
 
   private sourceForBytes(version: 4 | 6, dst: Uint8Array): IpAddress | null {
     if (version === 4) {
-      if (this.v4.length === 0) return null;
-      for (const a of this.v4) {
+      const v4 = this.v4;
+      if (v4.length === 0) return null;
+      for (let i = 0; i < v4.length; i++) {
+        const a = v4[i]!;
         if (prefixMatches(a.network.bytes, a.prefixLength, dst)) return a.address;
       }
       const r = this.routes.lookup(dst, this.now);
@@ -1677,13 +1696,17 @@ export class Interface implements IpOutput {
     return version === 4 ? this.isLocal4(read32(b, 0)) : this.isLocal6(b);
   }
 
+  // The per-packet callers pass the address as int32 (`| 0`): an unsigned one above 2^31
+  // passed to a call that is not inlined is boxed as a heap number. Either form matches.
   private isLocal4(a: number): boolean {
-    for (let i = 0; i < this.v4.length; i++) if (this.v4[i]!.address.v4 === a) return true;
+    const v4 = this.v4;
+    for (let i = 0; i < v4.length; i++) if ((v4[i]!.address.v4 | 0) === (a | 0)) return true;
     return false;
   }
 
   private isBroadcast4(a: number): boolean {
-    for (let i = 0; i < this.v4.length; i++) if (this.v4[i]!.broadcast === a) return true;
+    const v4 = this.v4;
+    for (let i = 0; i < v4.length; i++) if ((v4[i]!.broadcast | 0) === (a | 0)) return true;
     return false;
   }
 

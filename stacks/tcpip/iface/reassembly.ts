@@ -244,7 +244,11 @@ export class Reassembler {
 
   /** Drops timed-out datagrams (counted "fragment-timeout"). */
   poll(now: Instant): void {
-    for (const s of this.slots) {
+    // Indexed loops here and in pollAt (called every driver pass): an array iterator is an
+    // allocation wherever the loop runs unoptimized.
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
       if (!s.inUse || now < s.deadline) continue;
       if (!s.dead) {
         this.stats.timedOut++;
@@ -256,7 +260,11 @@ export class Reassembler {
   /** The earliest reassembly deadline, or NEVER. */
   pollAt(): Instant {
     let at = NEVER;
-    for (const s of this.slots) if (s.inUse && s.deadline < at) at = s.deadline;
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (s.inUse && s.deadline < at) at = s.deadline;
+    }
     return at;
   }
 

@@ -179,9 +179,17 @@ export class RouteTable {
 
   /** The earliest expiry of a route or PMTU entry, or NEVER. */
   pollAt(): Instant {
+    // Indexed loops (here and in findPmtu, per packet): no array iterator objects.
     let at = NEVER;
-    for (const r of this.routes) if (r.expiresAt < at) at = r.expiresAt;
-    for (const p of this.pmtu) if (p.expiresAt < at) at = p.expiresAt;
+    const routes = this.routes, pmtu = this.pmtu;
+    for (let i = 0; i < routes.length; i++) {
+      const t = routes[i]!.expiresAt;
+      if (t < at) at = t;
+    }
+    for (let i = 0; i < pmtu.length; i++) {
+      const t = pmtu[i]!.expiresAt;
+      if (t < at) at = t;
+    }
     return at;
   }
 
@@ -226,7 +234,9 @@ export class RouteTable {
   }
 
   private findPmtu(dst: Uint8Array, now: Instant): PmtuEntry | null {
-    for (const e of this.pmtu) {
+    const pmtu = this.pmtu;
+    for (let k = 0; k < pmtu.length; k++) {
+      const e = pmtu[k]!;
       if (e.expiresAt <= now || e.address.length !== dst.length) continue;
       let same = true;
       for (let i = 0; i < dst.length; i++) {
