@@ -655,6 +655,8 @@ export class TcpipBackend implements SocketBackend {
       fn(r.id, this.#eventsOf(r));
     }
     own.length = 0;
+    // Called every driver pass: a Set iterator is an allocation, so none without UDP sockets.
+    if (this.#udpRecs.size === 0) return n;
     for (const r of this.#udpRecs) {
       const u = r.udp;
       if (u === null) continue;

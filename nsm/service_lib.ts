@@ -623,7 +623,11 @@ export class ServiceLib implements Pollable {
   /** The earliest stall deadline, or now while sockets wait for service. */
   pollAt(): Instant {
     let at = NEVER;
-    for (const g of this.#guests) {
+    // Indexed loops in the per-pass functions: an array iterator is an allocation wherever the
+    // loop runs unoptimized.
+    const guests = this.#guests;
+    for (let i = 0; i < guests.length; i++) {
+      const g = guests[i]!;
       if (g.dead || g.dirty.length > 0) return this.#now;
       if (g.stalledSince >= 0) {
         const t = g.stalledSince + this.#o.stallNs;
@@ -640,9 +644,12 @@ export class ServiceLib implements Pollable {
 
   /** True when some guest has requests the loop can take now (the idle wake predicate). */
   hasWork(): boolean {
-    for (const g of this.#guests) {
+    const guests = this.#guests;
+    for (let i = 0; i < guests.length; i++) {
+      const g = guests[i]!;
       if (g.dead || g.bell.closed || g.dirty.length > 0) return true;
-      for (const q of g.qs) {
+      for (let k = 0; k < g.qs.length; k++) {
+        const q = g.qs[k]!;
         const r = q.rings;
         if (q.outq.length > 0 || r.job.peekFill() > 0 || r.send.peekFill() > 0) {
           if (r.completion.claim(1) > 0) return true;
@@ -664,7 +671,11 @@ export class ServiceLib implements Pollable {
 
   /** @internal Live doorbells (for the idle wait). */
   liveBells(into: Doorbell[]): void {
-    for (const g of this.#guests) if (!g.dead && !g.bell.closed) into.push(g.bell);
+    const guests = this.#guests;
+    for (let i = 0; i < guests.length; i++) {
+      const g = guests[i]!;
+      if (!g.dead && !g.bell.closed) into.push(g.bell);
+    }
   }
 
   /** @internal Arms the wake-up used when a guest attaches or detaches during a sleep. */
@@ -675,7 +686,9 @@ export class ServiceLib implements Pollable {
   #serve(g: Guest, now: Instant): boolean {
     let busy = false;
     const batch = this.#o.batch;
-    for (const q of g.qs) {
+    const qs = g.qs;
+    for (let k = 0; k < qs.length; k++) {
+      const q = qs[k]!;
       const r = q.rings;
       if (r.job.fault || r.send.fault || r.completion.fault || r.receive.fault) {
         this.#count(g, "ring-fault");
@@ -755,10 +768,14 @@ export class ServiceLib implements Pollable {
         s.inDirty = false;
         if (!s.closed) this.#service(s, now);
       }
-      dirty.splice(0, n);
+      // Compact in place: splice() would allocate an array of the removed entries.
+      const left = dirty.length - n;
+      for (let j = 0; j < left; j++) dirty[j] = dirty[j + n]!;
+      dirty.length = left;
     }
     let rang = false;
-    for (const q of g.qs) {
+    for (let k = 0; k < qs.length; k++) {
+      const q = qs[k]!;
       this.#flushOutq(q);
       q.receive.flush();
       if (q.completions.published > 0 || q.receive.published > 0) {
@@ -1581,7 +1598,8 @@ class GuestWakeLink implements WaitableLink {
     this.#link.close();
   }
   #hasWork(): boolean {
-    for (const l of this.#libs) if (l.hasWork()) return true;
+    const libs = this.#libs;
+    for (let i = 0; i < libs.length; i++) if (libs[i]!.hasWork()) return true;
     return false;
   }
   #sleeping: Promise<boolean> | null = null;
