@@ -36,7 +36,16 @@ export {
   type XdpProgramOptions,
 } from "./bpf.ts";
 export {
+  allowedCpus,
+  type KickCounters,
+  kickUntilDrained,
+  ThreadKicker,
+  type TxRingMapping,
+} from "./kick.ts";
+export {
   type BindMode,
+  DEFAULT_TX_BUDGET,
+  XDP_MAX_TX_SKB_BUDGET,
   XDP_PKT_CONTD,
   XDP_USE_SG,
   type XdpStatistics,

@@ -40,6 +40,7 @@ import {
   XDP_DESC_LEN,
 } from "./ring.ts";
 import { FrameOwner, FramePool, type HugepageMode, Umem } from "./umem.ts";
+import type { TxRingMapping } from "./kick.ts";
 
 /** Address family of AF_XDP sockets. */
 export const AF_XDP = 44;
@@ -63,8 +64,12 @@ export const XDP_UMEM_COMPLETION_RING = 6;
 export const XDP_STATISTICS = 7;
 /** getsockopt: bound options (u32 flags, bit 0 = zero-copy). */
 export const XDP_OPTIONS = 8;
-/** setsockopt: descriptors sent per copy-mode kick (Linux >= 6.x). */
+/** setsockopt: descriptors sent per copy-mode kick (Linux >= 6.17; range 32 .. TX ring size). */
 export const XDP_MAX_TX_SKB_BUDGET = 9;
+/** The kernel's copy-mode kick budget without XDP_MAX_TX_SKB_BUDGET (TX_BATCH_SIZE). */
+export const DEFAULT_TX_BUDGET = 32;
+/** errno of setsockopt for an option the kernel does not know. */
+const ENOPROTOOPT = 92;
 /** bind flag: force copy mode. */
 export const XDP_COPY = 2;
 /** bind flag: force zero-copy mode. */
@@ -119,6 +124,12 @@ export interface XskSocketOptions {
   readonly hugepages?: HugepageMode;
   /** Bind with XDP_USE_SG (multi-buffer, Linux >= 6.6); default false. */
   readonly multiBuffer?: boolean;
+  /**
+   * Descriptors one copy-mode kick (sendto) may send: 32 .. ringSize; default 256 (capped by
+   * ringSize; rings of fewer than 32 slots keep 32). Kernels
+   * without XDP_MAX_TX_SKB_BUDGET (< 6.17) keep 32 (see `XskSocket.txBudget`).
+   */
+  readonly txBudget?: number;
 }
 
 /** Kernel drop counters of one socket (`struct xdp_statistics`). */
@@ -170,6 +181,25 @@ function setU32(fd: number, opt: number, value: number): number {
   return libc().setsockopt(fd, SOL_XDP, opt, b, 4) < 0 ? errno() || -1 : 0;
 }
 
+/** The budget `XskSocket.open` asks for: a bulk pass queues ~100-150 frames per flush. */
+const DEFAULT_SOCKET_TX_BUDGET = 256;
+
+/**
+ * setsockopt(XDP_MAX_TX_SKB_BUDGET) after checking the kernel's range (32 .. TX ring size);
+ * returns the budget in force (32 when the kernel lacks the option).
+ */
+function applyTxBudget(fd: number, budget: number, ringSize: number): number {
+  if (!Number.isInteger(budget) || budget < DEFAULT_TX_BUDGET || budget > ringSize) {
+    throw new XskOptionError(
+      `txBudget ${budget}: use an integer in ${DEFAULT_TX_BUDGET} .. ${ringSize} (the TX ring size)`,
+    );
+  }
+  const err = setU32(fd, XDP_MAX_TX_SKB_BUDGET, budget);
+  if (err === 0) return budget;
+  if (err === ENOPROTOOPT) return DEFAULT_TX_BUDGET;
+  throw syscallError("setsockopt(XDP_MAX_TX_SKB_BUDGET)", err, "other", `budget ${budget}`);
+}
+
 /** A mapping to unmap on close. */
 interface Mapping {
   ptr: Deno.PointerObject;
@@ -209,7 +239,13 @@ export class XskSocket {
   readonly frames: FramePool;
   /** Receive frames (the first half of the UMEM). */
   readonly rxFrameCount: number;
+  /** Descriptors the kernel sends per copy-mode kick (32 unless XDP_MAX_TX_SKB_BUDGET took). */
+  get txBudget(): number {
+    return this.#txBudget;
+  }
+  #txBudget: number;
   #maps: Mapping[];
+  readonly #txMapping: TxRingMapping;
   #closed = false;
   readonly #pollfd = struct(8);
   readonly #stats = struct(48);
@@ -225,6 +261,8 @@ export class XskSocket {
     frames: FramePool,
     rxFrameCount: number,
     maps: Mapping[],
+    txBudget: number,
+    txMapping: TxRingMapping,
   ) {
     this.fd = fd;
     this.queue = queue;
@@ -235,6 +273,8 @@ export class XskSocket {
     this.frames = frames;
     this.rxFrameCount = rxFrameCount;
     this.#maps = maps;
+    this.#txBudget = txBudget;
+    this.#txMapping = txMapping;
     const pv = new DataView(this.#pollfd.buffer);
     pv.setInt32(0, fd, true);
     pv.setInt16(4, POLLIN, true);
@@ -300,8 +340,13 @@ export class XskSocket {
         const err = setU32(fd, opt, n);
         if (err !== 0) throw syscallError(`setsockopt(${name})`, err, "umem", where);
       }
-      // More than 32 descriptors per copy-mode kick (pitfall 3); older kernels lack it: ignore.
-      setU32(fd, XDP_MAX_TX_SKB_BUDGET, 256);
+      // More than 32 descriptors per copy-mode kick (pitfall 3); older kernels keep 32.
+      // The default is capped by the ring; rings below 32 slots keep the kernel's 32.
+      const txBudget = options.txBudget !== undefined
+        ? applyTxBudget(fd, options.txBudget, ringSize)
+        : ringSize >= DEFAULT_TX_BUDGET
+        ? applyTxBudget(fd, Math.min(DEFAULT_SOCKET_TX_BUDGET, ringSize), ringSize)
+        : DEFAULT_TX_BUDGET;
       const off = readOffsets(fd);
       const map = (pgoff: number, o: RingOffsets, n: number, descLen: number, what: string) => {
         const length = o.desc + n * descLen;
@@ -324,7 +369,7 @@ export class XskSocket {
         XDP_DESC_LEN,
       );
       const tx = new ProducerRing(
-        map(XDP_PGOFF_TX_RING, off.tx, ringSize, XDP_DESC_LEN, "TX"),
+        map(XDP_PGOFF_TX_RING, off.tx, ringSize, XDP_DESC_LEN, "TX"), // maps[1]: txRingMapping
         off.tx,
         ringSize,
         XDP_DESC_LEN,
@@ -390,6 +435,13 @@ export class XskSocket {
         frames,
         ringSize,
         maps,
+        txBudget,
+        {
+          pointer: maps[1]!.ptr,
+          bytes: maps[1]!.length,
+          producerWord: off.tx.producer >>> 2,
+          consumerWord: off.tx.consumer >>> 2,
+        },
       );
     } catch (e) {
       // Unmap before closing: a socket fd closed with rings still mapped keeps the queue busy.
@@ -398,6 +450,25 @@ export class XskSocket {
       umem?.close();
       throw e;
     }
+  }
+
+  /**
+   * Sets how many descriptors one copy-mode kick may send (XDP_MAX_TX_SKB_BUDGET): `budget`
+   * in 32 .. the TX ring size. Returns the budget now in force: `budget`, or 32 on a kernel
+   * without the option (< 6.17). Throws `XskOptionError` for a budget out of range.
+   */
+  setTxBudget(budget: number): number {
+    if (this.#closed) throw new XskOptionError("setTxBudget on a closed socket: open a new one");
+    this.#txBudget = applyTxBudget(this.fd, budget, this.tx.size);
+    return this.#txBudget;
+  }
+
+  /**
+   * The TX ring's mapping, for a kick thread (`ThreadKicker`): valid until `close()`, so the
+   * thread must be stopped before the socket is closed.
+   */
+  txRingMapping(): TxRingMapping {
+    return this.#txMapping;
   }
 
   /**

@@ -24,10 +24,11 @@
 
 import type { Link, LinkCapabilities } from "../stacks/link/link.ts";
 import { type AttachMode, XdpProgram } from "./bpf.ts";
-import { libc, struct, XdpError } from "./libc.ts";
+import { libc, struct, syscallError, XdpError } from "./libc.ts";
 import { netdevInfo } from "./netdev.ts";
 import { type BindMode, XDP_PKT_CONTD, XdpStatistics, XskSocket } from "./socket.ts";
 import { FrameOwner, type HugepageMode } from "./umem.ts";
+import { allowedCpus, kickUntilDrained, ThreadKicker } from "./kick.ts";
 
 /** Bytes the kernel reserves in front of a received frame (XDP_PACKET_HEADROOM). */
 export const XDP_PACKET_HEADROOM = 256;
@@ -70,6 +71,26 @@ export interface XdpLinkOptions {
    * (the `Link` hands out contiguous frames); long transmits are split across frames.
    */
   readonly multiBuffer?: "auto" | boolean;
+  /**
+   * Descriptors one copy-mode kick may send (XDP_MAX_TX_SKB_BUDGET, Linux >= 6.17): 32 ..
+   * ringSize; default 256. Older kernels keep 32 (`XdpLink.txBudget` says which).
+   */
+  readonly txBudget?: number;
+  /**
+   * Kicks one `flush()` may make while the kernel stops at its budget (EAGAIN) with frames
+   * left; default ringSize / txBudget (enough to drain a full ring). 1 = one kick per flush.
+   */
+  readonly maxKicksPerFlush?: number;
+  /**
+   * Where copy-mode TX kicks run: "inline" (sendto in `flush()`), "thread" (a worker thread
+   * that kicks until the kernel has consumed the ring, so the kernel's per-frame transmit work
+   * runs beside the stack), or "auto" ("thread" when this process may use more than one CPU,
+   * else "inline"). Default "inline": on this 2-core lab the thread did not measure faster
+   * (bench/RESULTS.md, "AF_XDP transmit (session 2)"). Zero-copy sockets always kick inline.
+   */
+  readonly txKick?: "inline" | "thread" | "auto";
+  /** How long the kick thread spins for the next batch before it sleeps (µs); default 0. */
+  readonly txKickSpinUs?: number;
   /** Where fallbacks are reported; default `console.warn`. */
   readonly onWarning?: (message: string) => void;
 }
@@ -92,8 +113,12 @@ export interface XdpLinkStats {
   txRingFull: number;
   /** A received frame found no fill slot and was parked (should stay 0). */
   fillRingFull: number;
-  /** TX kicks (sendto). */
+  /** TX kicks (sendto), inline and on the kick thread. */
   kicks: number;
+  /** Of `kicks`, those made by the kick thread. */
+  kickThreadKicks: number;
+  /** Times the kick thread went to sleep (0 with inline kicks). */
+  kickThreadSleeps: number;
   /** Kicks answered EAGAIN/EBUSY/ENOBUFS/ENETDOWN (retried on the next flush). */
   kickBusy: number;
   /** RX wakeups (recvfrom) because the fill ring asked for one. */
@@ -113,6 +138,12 @@ export interface XdpLinkStats {
 /** Per-queue state. */
 interface Queue {
   readonly sock: XskSocket;
+  /**
+   * The last view handed up per UMEM frame (index = address / frame size): a frame comes back
+   * with the same length again and again (ACKs, full-size segments), and a view per received
+   * frame was the receive path's one allocation.
+   */
+  readonly rxViews: Uint8Array[];
   /** Received frames that found no fill slot, recycled on the next receive. */
   readonly parked: Uint32Array;
   parkedCount: number;
@@ -120,6 +151,16 @@ interface Queue {
   readonly chain: Uint8Array;
   chainLen: number;
   inChain: boolean;
+}
+
+const NO_VIEW = new Uint8Array(0);
+
+/**
+ * A view per UMEM frame, pre-filled so the array is dense (V8 keeps a dense array of objects
+ * in fast elements; one first written at index 2048 would be a dictionary).
+ */
+function viewCache(frames: number): Uint8Array[] {
+  return new Array<Uint8Array>(frames).fill(NO_VIEW);
 }
 
 const openLinks = new Set<XdpLink>();
@@ -187,6 +228,14 @@ export class XdpLink implements Link {
   readonly queueIds: readonly number[];
   /** Whether multi-buffer (XDP_USE_SG) frames are in use. */
   readonly multiBuffer: boolean;
+  /** Descriptors the kernel sends per copy-mode kick (32 on kernels < 6.17). */
+  readonly txBudget: number;
+  /** "thread" when a kick thread sends (see `XdpLinkOptions.txKick`). */
+  readonly txKick: "inline" | "thread";
+  readonly #kicker: ThreadKicker | null;
+  readonly #maxKicks: number;
+  readonly #kick: () => number;
+  readonly #unsent: () => number;
   readonly #program: XdpProgram;
   readonly #queues: Queue[];
   readonly #tx: XskSocket;
@@ -195,9 +244,11 @@ export class XdpLink implements Link {
    * The last view lent per UMEM frame (index = address / frame size): a bulk sender asks for
    * the same length again and again, and a view per frame was an allocation per packet.
    */
-  readonly #txViews: (Uint8Array | undefined)[] = [];
+  readonly #txViews: Uint8Array[];
   readonly #frameMask: number;
   readonly #frameSize: number;
+  /** log2(frame size): address -> frame index. */
+  readonly #frameShift: number;
   readonly #pollfds: Uint8Array<ArrayBuffer>;
   #rxNext = 0;
   #lent = -1;
@@ -218,6 +269,8 @@ export class XdpLink implements Link {
     txRingFull: 0,
     fillRingFull: 0,
     kicks: 0,
+    kickThreadKicks: 0,
+    kickThreadSleeps: 0,
     kickBusy: 0,
     rxWakeups: 0,
     ownershipViolations: 0,
@@ -243,6 +296,9 @@ export class XdpLink implements Link {
     maxBatch: number,
     rxPartialChecksum: boolean,
     multiBuffer: boolean,
+    maxKicks: number | undefined,
+    txKick: "inline" | "thread" | "auto",
+    txKickSpinUs: number,
   ) {
     this.name = name;
     this.mac = mac;
@@ -263,6 +319,7 @@ export class XdpLink implements Link {
     const frameMax = mtu + L2_OVERHEAD;
     this.#queues = socks.map((sock) => ({
       sock,
+      rxViews: viewCache(sock.umem.frameCount),
       parked: new Uint32Array(sock.rxFrameCount),
       parkedCount: 0,
       chain: new Uint8Array(multiBuffer ? frameMax : 0),
@@ -271,8 +328,21 @@ export class XdpLink implements Link {
     }));
     this.#jumbo = new Uint8Array(multiBuffer ? frameMax : 0);
     this.#tx = first;
+    this.txBudget = first.txBudget;
+    const tx = first.tx;
+    this.#maxKicks = maxKicks ?? Math.max(1, Math.ceil(tx.size / first.txBudget));
+    this.#kick = () => first.kickTx();
+    this.#unsent = () => tx.size - tx.free(tx.size);
+    const threaded = first.mode === "copy" &&
+      (txKick === "thread" || (txKick === "auto" && allowedCpus() > 1));
+    this.txKick = threaded ? "thread" : "inline";
+    this.#kicker = threaded
+      ? new ThreadKicker(first.fd, first.txRingMapping(), txKickSpinUs)
+      : null;
     this.#txBytes = first.umem.bytes;
+    this.#txViews = viewCache(first.umem.frameCount);
     this.#frameSize = first.umem.frameSize;
+    this.#frameShift = 31 - Math.clz32(first.umem.frameSize);
     this.#frameMask = ~(first.umem.frameSize - 1);
     this.#pollfds = struct(8 * socks.length);
     const pv = new DataView(this.#pollfds.buffer);
@@ -336,6 +406,9 @@ export class XdpLink implements Link {
       options.maxBatch ?? 64,
       partial === "auto" ? info.driver === "veth" : partial,
       multiBuffer,
+      options.maxKicksPerFlush,
+      options.txKick ?? "inline",
+      options.txKickSpinUs ?? 0,
     );
     track(link, options.handleSignals ?? true);
     return link;
@@ -368,6 +441,7 @@ export class XdpLink implements Link {
           ringSize: options.ringSize ?? 2048,
           hugepages: options.hugepages ?? "auto",
           multiBuffer,
+          ...(options.txBudget === undefined ? {} : { txBudget: options.txBudget }),
         });
         socks.push(sock);
         program.setSocket(queue, sock.fd);
@@ -416,6 +490,9 @@ export class XdpLink implements Link {
     }
     const start = rx.consumerIndex;
     const bytes = sock.umem.bytes;
+    const base = bytes.byteOffset;
+    const views = q.rxViews;
+    const shift = this.#frameShift;
     let i = 0;
     let rxBytes = 0;
     let frames = 0;
@@ -431,7 +508,13 @@ export class XdpLink implements Link {
           continue;
         }
         frames++;
-        onFrame(bytes.subarray(addr, addr + len));
+        const f = addr >>> shift;
+        let v = views[f]!;
+        if (v.length !== len || v.byteOffset !== base + addr) {
+          v = bytes.subarray(addr, addr + len);
+          views[f] = v;
+        }
+        onFrame(v);
       }
     } finally {
       // Recycle every frame of the batch, even when onFrame threw part-way.
@@ -520,11 +603,9 @@ export class XdpLink implements Link {
       }
       this.#lent = addr;
     }
-    const i = (addr / this.#frameSize) | 0;
-    let v = this.#txViews[i];
-    if (
-      v === undefined || v.length !== length || v.byteOffset !== this.#txBytes.byteOffset + addr
-    ) {
+    const i = addr >>> this.#frameShift;
+    let v = this.#txViews[i]!;
+    if (v.length !== length || v.byteOffset !== this.#txBytes.byteOffset + addr) {
       v = this.#txBytes.subarray(addr, addr + length);
       this.#txViews[i] = v;
     }
@@ -607,10 +688,20 @@ export class XdpLink implements Link {
       this.#txQueued = 0;
       this.#txUnsent = true;
     }
+    const kicker = this.#kicker;
+    // Until the thread runs (and should it die), flush kicks inline as without one.
+    if (kicker !== null && this.#txUnsent && kicker.running) {
+      kicker.request(); // it kicks until the ring is consumed, including later publishes
+      this.#txUnsent = false;
+    }
+    if (kicker !== null && kicker.fatal !== 0) {
+      throw syscallError("sendto(AF_XDP kick thread)", kicker.fatal, "other", `on ${this.name}`);
+    }
     if (this.#txUnsent) {
+      // Copy mode sends at most txBudget frames per kick: kick again while that is what
+      // stopped it, rather than leave the rest for the next loop pass.
       if (tx.needsWakeup()) {
-        this.#stats.kicks++;
-        if (sock.kickTx() !== 0) this.#stats.kickBusy++;
+        kickUntilDrained(this.#kick, this.#unsent, this.#maxKicks, this.#stats);
       }
       // Everything consumed by the kernel: no more kicks until the next batch.
       if (tx.free(tx.size) === tx.size) this.#txUnsent = false;
@@ -662,7 +753,21 @@ export class XdpLink implements Link {
     }
     let violations = 0;
     for (const q of this.#queues) violations += q.sock.frames.violations;
-    return { ...this.#stats, ownershipViolations: violations, kernel: { ...k } };
+    const kicker = this.#kicker;
+    return {
+      ...this.#stats,
+      kicks: this.#stats.kicks + (kicker?.kicks ?? 0),
+      kickBusy: this.#stats.kickBusy + (kicker?.kickBusy ?? 0),
+      kickThreadKicks: kicker?.kicks ?? 0,
+      kickThreadSleeps: kicker?.sleeps ?? 0,
+      ownershipViolations: violations,
+      kernel: { ...k },
+    };
+  }
+
+  /** True while the kick thread (`txKick` "thread") is running; false without one. */
+  get kickThreadRunning(): boolean {
+    return this.#kicker?.running ?? false;
   }
 
   /** True after `close()`. */
@@ -684,6 +789,10 @@ export class XdpLink implements Link {
       this.#program.close();
     } catch (e) {
       error = e;
+    }
+    // The kick thread reads the TX ring: it must be gone before the ring is unmapped.
+    if (this.#kicker !== null && !this.#kicker.stop()) {
+      error ??= new XdpError("XdpLink.close", 0, "the TX kick thread did not stop within 2 s");
     }
     for (const q of this.#queues) {
       try {

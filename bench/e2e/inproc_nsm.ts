@@ -5,7 +5,12 @@
  *
  * ```text
  * sudo deno run -A bench/e2e/inproc_nsm.ts [--seconds 4] [-R] [--coalesce] [--half-window]
+ *                                          [--tx-budget N] [--max-kicks N]
+ *                                          [--kick inline|thread|auto] [--kick-spin-us N]
  * ```
+ *
+ * `--tx-budget`, `--max-kicks`, `--kick`, `--kick-spin-us` are XdpLinkOptions.txBudget,
+ * maxKicksPerFlush, txKick, txKickSpinUs (for A/B runs; unset = the link's defaults).
  *
  * @module
  */
@@ -21,6 +26,14 @@ import { monotonicNow } from "../../stacks/time.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
+/** CPU ms (user + system, all threads: the NSM loop and the kick thread) of this process. */
+function processCpuMs(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 (utime, stime) in clock ticks of 10 ms; f[0] is field 3.
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -30,11 +43,22 @@ const { values } = parseArgs({
     "half-window": { type: "boolean", default: false },
     rr: { type: "string" },
     "spin-us": { type: "string" },
+    "tx-budget": { type: "string" },
+    "max-kicks": { type: "string" },
+    kick: { type: "string" },
+    "kick-spin-us": { type: "string" },
   },
 });
 const lab = await Lab.up({ offloads: "off" });
 const dir = await Deno.makeTempDir({ prefix: "inproc-nsm-" });
-const link = XdpLink.open({ ifname: lab.nsmIf });
+const link = XdpLink.open({
+  ifname: lab.nsmIf,
+  ...(values["tx-budget"] === undefined ? {} : { txBudget: Number(values["tx-budget"]) }),
+  ...(values["max-kicks"] === undefined ? {} : { maxKicksPerFlush: Number(values["max-kicks"]) }),
+  ...(values.kick === undefined ? {} : { txKick: values.kick as "inline" | "thread" | "auto" }),
+  ...(values["kick-spin-us"] === undefined ? {} : { txKickSpinUs: Number(values["kick-spin-us"]) }),
+});
+console.log(`txBudget ${link.txBudget} txKick ${link.txKick}`);
 try {
   const tcp: Record<string, unknown> = {};
   if (values.coalesce) tcp.ackCoalescing = true;
@@ -54,6 +78,7 @@ try {
     : lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);
   await new Promise((r) => setTimeout(r, 1000));
   const s0 = structuredClone(link.stats());
+  const cpu0 = processCpuMs();
   // The doorbell bytes the NSM wrote to wake the guest (sampled: a bell is gone after detach).
   const wakes = new Map<Doorbell, number>();
   const sampleWakes = (): void => {
@@ -71,6 +96,7 @@ try {
     stdout: "piped",
     stderr: "piped",
   }).output();
+  const cpuMs = processCpuMs() - cpu0;
   clearInterval(sampler);
   sampleWakes();
   let guestWakes = 0;
@@ -84,6 +110,11 @@ try {
   );
   console.log(JSON.stringify(d));
   console.log(JSON.stringify({ ...rt.stats, guestWakes }));
+  const frames = d.txPackets! + d.rxPackets!;
+  console.log(
+    `nsm cpu ${cpuMs} ms (this process: NSM loop + kick thread), ` +
+      `${(cpuMs * 1000 / frames).toFixed(2)} us per frame (tx + rx ${frames})`,
+  );
   if (Deno.env.get("E2E_DEBUG")) console.log(JSON.stringify(host.tcp.counters));
   if (values.rr !== undefined) srv.kill("SIGKILL");
   await srv.status;
