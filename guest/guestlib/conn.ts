@@ -165,17 +165,7 @@ export class NkConn implements Deno.TcpConn {
       const len = Math.min(size, p.length - off);
       data.bytes.set(p.subarray(off, off + len), chunk);
       data.lend(chunk);
-      s.inFlight++;
-      client.request((n) => {
-        n.op = NqeOp.SEND;
-        n.socketId = this.id;
-        n.dataOffset = chunk;
-        n.dataLength = len;
-      }, s).then((c) => {
-        if (c.result < 0 && s.sendError === 0) s.sendError = c.result;
-        if (--s.inFlight === 0) { for (const w of s.drainWaiters.splice(0)) w(); }
-        s.roomWaiters.shift()?.();
-      });
+      client.sendChunk(s, chunk, len);
       off += len;
     }
     return p.length;

@@ -3,6 +3,7 @@ import { startMemoryNsm } from "../../nsm/memory_nsm.ts";
 import { NkClient } from "./client.ts";
 import { connectWith, NkDatagramConn, NkListener } from "./conn.ts";
 import { nkNet } from "./mod.ts";
+import { NqeOp } from "../../nsm/nqe.ts";
 
 interface Env {
   a: NkClient;
@@ -112,6 +113,23 @@ Deno.test(
       await accepted;
       other.close();
       await assert.rejects(c.read(new Uint8Array(10)), Deno.errors.ConnectionReset);
+      // SENDs complete without promises (NkClient.sendChunk): their failure still reaches
+      // the writer, at the latest one write after the NSM answered one with an error.
+      const block = new Uint8Array(4096);
+      let writeError: unknown = null;
+      for (let i = 0; i < 200 && writeError === null; i++) {
+        try {
+          await c.write(block);
+          await new Promise((r) => setTimeout(r, 1));
+        } catch (err) {
+          writeError = err;
+        }
+      }
+      assert.ok(
+        writeError instanceof Deno.errors.ConnectionReset ||
+          writeError instanceof Deno.errors.BrokenPipe,
+        `write after the reset failed with ${writeError}`,
+      );
       c.close();
       l1.close();
     } finally {
@@ -285,6 +303,36 @@ Deno.test(
       s.close();
       lazy.close();
       await pusher;
+    } finally {
+      await e.done();
+    }
+  },
+);
+
+Deno.test(
+  "NkClient.sendChunk() counts a SEND in flight until its completion, records the NSM's error in sendError and wakes drain waiters",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      // A TCP socket that never connected: the NSM fails its SEND.
+      const c = await e.a.request((n) => {
+        n.op = NqeOp.SOCKET;
+        n.arg0 = 2; // AF_INET
+        n.arg1 = 1; // SOCK_STREAM
+      });
+      assert.ok(c.result > 0, `socket id ${c.result}`);
+      const s = e.a.sock(c.result);
+      const data = e.a.device.data;
+      const chunk = await e.a.allocChunk();
+      data.bytes.fill(0x61, chunk, chunk + 100);
+      data.lend(chunk);
+      e.a.sendChunk(s, chunk, 100);
+      assert.equal(s.inFlight, 1);
+      const drained = e.a.waitFor((w) => s.drainWaiters.push(w));
+      await drained;
+      assert.equal(s.inFlight, 0);
+      assert.ok(s.sendError < 0, `sendError ${s.sendError}`);
     } finally {
       await e.done();
     }
