@@ -1504,7 +1504,7 @@ export class Tcb {
       this.#ackDue = false;
       return;
     }
-    this.#sendSegment(TCP_ACK, this.sndNxt, 0, 0, now, false);
+    this.#sendSegment(TCP_ACK, this.sndNxt | 0, 0, 0, now, false);
   }
 
   /**
@@ -1530,7 +1530,7 @@ export class Tcb {
       return;
     }
     this.#host.counters.challengeAcks++;
-    this.#sendSegment(TCP_ACK, this.sndNxt, 0, 0, now, false);
+    this.#sendSegment(TCP_ACK, this.sndNxt | 0, 0, 0, now, false);
   }
 
   /** Builds and emits one non-SYN segment; ACK-bearing ones carry window, TS and SACK. */

@@ -396,7 +396,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
         this.ccImpl.onIdleRestart(now);
       }
       const cap = this.ring.capacity;
-      const s = this.ring.push(seq, len, now);
+      const s = this.ring.push(seq | 0, len, now); // int32: see SegmentRing.push
       if (this.ring.capacity !== cap) this.ringGrownAt = now;
       this.ring.a[this.ring.oOrder + s] = ++this.txOrder;
       this.ring.linkTail(s);

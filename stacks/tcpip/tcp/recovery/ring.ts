@@ -186,13 +186,17 @@ export class SegmentRing {
     return this.a[this.oNext + s]!;
   }
 
-  /** Appends a record at the tail and returns its slot (other fields zeroed). */
+  /**
+   * Appends a record at the tail and returns its slot (other fields zeroed). `start` may be
+   * given as int32 (stored mod 2^32): the engine passes it so, because a sequence number above
+   * 2^31 passed to this call (too large to inline) would be boxed as a heap number.
+   */
   push(start: Seq, len: number, now: Instant): number {
     if (this.count === this.capacity) this.grow();
     const s = (this.head + this.count) & this.mask;
     this.count++;
     const a = this.a;
-    a[s] = start;
+    a[s] = start >>> 0;
     a[this.oLen + s] = len;
     a[this.oFirst + s] = now;
     a[this.oLast + s] = now;
