@@ -5,10 +5,16 @@
  * the producer writes the running count into each slot (one u32, like nk_two_process phase A),
  * the consumer checks it. Both sides spin (no sleeping).
  *
- *   gcc -O2 -o spsc_ring spsc_ring.c && ./spsc_ring [N]
+ *   gcc -O2 -o spsc_ring spsc_ring.c && ./spsc_ring [N [PRODUCER_CPU CONSUMER_CPU]]
+ *
+ * With the two CPU numbers each process is pinned (sched_setaffinity) to its own core, as
+ * nk_two_process.ts --pin does for the NQE ring: unpinned, a loaded scheduler sometimes runs both
+ * spinning sides on one core, and the run then measures time slices instead of the ring.
  *
  * Prints: "c_spsc elements=N seconds=S mops=M ok=1".
  */
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +36,13 @@ struct ring {
   _Alignas(64) unsigned char slot[SLOTS][ELEM];
 };
 
+static void pin(const char *cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(atoi(cpu), &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity");
+}
+
 static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -43,6 +56,7 @@ int main(int argc, char **argv) {
   pid_t pid = fork();
   if (pid < 0) { perror("fork"); return 1; }
   if (pid == 0) { /* consumer */
+    if (argc > 3) pin(argv[3]);
     uint32_t got = 0, bad = 0, tail = 0;
     uint64_t t0 = 0;
     while (got < n) {
@@ -64,6 +78,7 @@ int main(int argc, char **argv) {
     atomic_store(&r->ok, bad == 0);
     _exit(0);
   }
+  if (argc > 3) pin(argv[2]);
   uint32_t sent = 0, head = 0;
   while (sent < n) {
     uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
