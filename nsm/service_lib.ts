@@ -297,6 +297,8 @@ class Guest {
   bytesFrom = 0;
   /** Stream bytes delivered to this guest. */
   bytesTo = 0;
+  /** Views of whole send chunks by chunk index, reused by #pushSend (see #sendView). */
+  sendViews: (Uint8Array | undefined)[] = [];
   dead = false;
   deadReason = "";
   pid = 0;
@@ -1184,7 +1186,7 @@ export class ServiceLib implements Pollable {
     while (p.taken < req.dataLength) {
       if (budget <= 0) return false; // the SLA's grant is used up; the rest waits its turn
       const end = req.dataLength - p.taken > budget ? p.taken + budget : req.dataLength;
-      const view = bytes.subarray(req.dataOffset + p.taken, req.dataOffset + end);
+      const view = this.#sendView(s.guest, bytes, req.dataOffset + p.taken, end - p.taken);
       let r: number;
       if (req.op === NqeOp.SENDTO && !s.stream && req.family !== 0) {
         this.#toAddr(req);
@@ -1204,6 +1206,29 @@ export class ServiceLib implements Pollable {
       if (!s.stream) break; // one datagram per request
     }
     return true;
+  }
+
+  /**
+   * `bytes[off, off + len)` for a backend send. A range starting at a chunk boundary (a whole
+   * SEND, or its first part) gets the view kept for that chunk while the length repeats: a
+   * bulk sender reuses its chunks with the same lengths, and a fresh view per SEND was the
+   * ServiceLib's largest allocation per frame. Ranges inside a chunk (the rest of a SEND the
+   * socket took in parts) still get their own view.
+   */
+  #sendView(g: Guest, bytes: Uint8Array, off: number, len: number): Uint8Array {
+    const cs = g.dev.data.chunkSize;
+    if ((off & (cs - 1)) !== 0) return bytes.subarray(off, off + len);
+    let t = g.sendViews;
+    if (t.length === 0) t = g.sendViews = new Array(Math.ceil(bytes.length / cs));
+    const k = off / cs;
+    const v = t[k];
+    if (
+      v !== undefined && v.length === len && v.byteOffset === bytes.byteOffset + off &&
+      v.buffer === bytes.buffer
+    ) return v;
+    const nv = bytes.subarray(off, off + len);
+    t[k] = nv;
+    return nv;
   }
 
   #tryAccept(g: Guest, q: QueueSetState, s: GSock, req: Nqe): boolean {
