@@ -20,7 +20,7 @@
  *   an idle machine, worst on a loaded one, where a spinning side burns the peer's time slice).
  *   --pin: the NSM's main thread on CPU 0, the guest's on CPU 1 (sched_setaffinity, as
  *   bench/c/spsc_ring.c does with its two CPU arguments), so the scheduler cannot put both
- *   spinning sides on one core. --only-a: stop after phase A.
+ *   spinning sides on one core. --only-a: stop after phase A. --list: print every warm round.
  * Uses 2 cores for a few seconds.
  *
  * @module
@@ -255,6 +255,9 @@ async function nsmMain(): Promise<void> {
       `(best of ${ROUNDS} warm rounds of ${N_RAW}; median ${
         percentile(rates, 0.5).toFixed(1)
       }; cold first round ${cold.toFixed(1)})`;
+    if (Deno.args.includes("--list")) {
+      results["A warm rounds"] = `rounds: ${rates.map((r) => r.toFixed(1)).join(" ")}`;
+    }
     if (ONLY_A) {
       for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(44)} ${v}`);
       await out;

@@ -4,10 +4,11 @@
  * 1. the NQE queue set between two processes (bench/nk_two_process.ts phase A, both sides
  *    spinning) against a C SPSC ring with the same 64-byte elements (bench/c/spsc_ring.c,
  *    compiled here with gcc or clang into a temporary directory), as a ratio. Both on equal
- *    terms: producer and consumer pinned to CPUs 0 and 1, best of `RING_RUNS` runs of the same
- *    size (the C ring: separate runs; the NQE ring: warm rounds after one cold round, which is
- *    reported apart: it includes V8's JIT warm-up), both under `nice -n -20` when run as root
- *    (on a shared machine a preempted spinning side stalls the other for a time slice);
+ *    terms: producer and consumer pinned to CPUs 0 and 1, both under `nice -n -20` when run as
+ *    root (on a shared machine a preempted spinning side stalls the other for a time slice),
+ *    `RING_RUNS` C runs alternating with one phase-A run of `RING_RUNS` timed rounds, 3 times
+ *    (2 with --quick); best and median of all runs or rounds of each. Phase A's first round
+ *    (V8's JIT warm-up included) is reported apart, as `nqe_ring_cold_rounds`;
  * 2. no-op socket operations through ServiceLib, pipelined (bench/servicelib_two_process.ts A),
  *    and the raw NOP round trip on the rings alone (nk_two_process C, D);
  * 3. wake-up from idle (nk_two_process E, F);
@@ -42,6 +43,12 @@ async function sh(cmd: string[], ms = 120_000): Promise<string> {
   return s;
 }
 
+function num1(re: RegExp, s: string): string {
+  const m = re.exec(s);
+  if (m === null) throw new Error(`no ${re} in:\n${s}`);
+  return m[1]!.trim();
+}
+
 function num(re: RegExp, s: string): number {
   const m = re.exec(s);
   if (m === null) throw new Error(`no ${re} in:\n${s}`);
@@ -53,11 +60,22 @@ const RING_RUNS = 5;
 /** Priority prefix for both rings' processes (root only: raising priority needs it). */
 const PRIO = Deno.uid() === 0 ? ["nice", "-n", "-20"] : [];
 
-/** Builds and runs the C ring (pinned to CPUs 0, 1); returns M elements/s (best and median). */
-async function cRing(
-  n: number,
-  runs: number,
-): Promise<{ mops: number; median: number; compiler: string }> {
+interface RingResult {
+  /** C ring, M elements/s: best and median over all its runs. */
+  c: number;
+  cMedian: number;
+  /** NQE ring (phase A), M elements/s: best and median over all warm rounds; cold rounds. */
+  nqe: number;
+  nqeMedian: number;
+  nqeCold: number[];
+  compiler: string;
+}
+
+/**
+ * Builds the C ring, then alternates `pairs` times: `RING_RUNS` C runs, one phase-A run of
+ * `RING_RUNS` warm rounds. Alternating spreads a shared machine's bursts of load over both.
+ */
+async function rings(n: number, scale: number, pairs: number): Promise<RingResult> {
   const dir = await Deno.makeTempDir({ prefix: "spsc-" });
   try {
     const bin = `${dir}/spsc_ring`;
@@ -70,14 +88,34 @@ async function cRing(
       } catch { /* try the next */ }
     }
     if (compiler === "") throw new Error("neither gcc nor clang could build bench/c/spsc_ring.c");
-    const all: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const out = await sh([...PRIO, bin, String(n), "0", "1"]);
-      if (!/ok=1/.test(out)) throw new Error(`C ring failed its check: ${out}`);
-      all.push(num(/mops=([\d.]+)/, out));
+    const c: number[] = [];
+    const nqe: number[] = [];
+    const nqeCold: number[] = [];
+    for (let p = 0; p < pairs; p++) {
+      for (let i = 0; i < RING_RUNS; i++) {
+        const out = await sh([...PRIO, bin, String(n), "0", "1"]);
+        if (!/ok=1/.test(out)) throw new Error(`C ring failed its check: ${out}`);
+        c.push(num(/mops=([\d.]+)/, out));
+      }
+      const out = await sh([
+        ...PRIO,
+        ...[Deno.execPath(), "run", "-A", `${ROOT}bench/nk_two_process.ts`, String(scale)],
+        ...["--spin", "--pin", "--only-a", "--rounds", String(RING_RUNS), "--list"],
+      ], 300_000);
+      if (!/ok=true/.test(out)) throw new Error(`NQE ring failed its check: ${out}`);
+      nqe.push(...num1(/rounds: ([\d. ]+)/, out).split(" ").map(Number));
+      nqeCold.push(num(/cold first round ([\d.]+)/, out));
     }
-    all.sort((a, b) => a - b);
-    return { mops: all.at(-1)!, median: all[all.length >> 1]!, compiler };
+    c.sort((a, b) => a - b);
+    nqe.sort((a, b) => a - b);
+    return {
+      c: c.at(-1)!,
+      cMedian: c[c.length >> 1]!,
+      nqe: nqe.at(-1)!,
+      nqeMedian: nqe[nqe.length >> 1]!,
+      nqeCold,
+      compiler,
+    };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -183,12 +221,7 @@ async function main(): Promise<number> {
   const scale = quick ? 0.2 : 1;
   const out: Record<string, unknown> = {};
 
-  const c = await cRing(Math.round(20_000_000 * scale), RING_RUNS);
-  const nkRing = await sh([
-    ...PRIO,
-    ...[Deno.execPath(), "run", "-A", `${ROOT}bench/nk_two_process.ts`, String(scale), "--spin"],
-    ...["--pin", "--only-a", "--rounds", String(RING_RUNS)],
-  ], 300_000);
+  const r = await rings(Math.round(20_000_000 * scale), scale, quick ? 2 : 3);
   const nk = await sh([
     ...[Deno.execPath(), "run", "-A", `${ROOT}bench/nk_two_process.ts`, String(scale), "--spin"],
     ...["--rounds", "1"],
@@ -196,19 +229,17 @@ async function main(): Promise<number> {
   const nkSleep = await sh([
     ...[Deno.execPath(), "run", "-A", `${ROOT}bench/nk_two_process.ts`, String(scale / 4)],
   ], 300_000);
-  const tsRaw = num(/A raw [^\n]*?([\d.]+) M NQE\/s/, nkRing);
-  const tsMedian = num(/A raw [^\n]*?median ([\d.]+)/, nkRing);
   out.queue = {
     unit: "M elements/s",
-    c_spsc: c.mops,
-    nqe_ring: tsRaw,
-    ratio: Number((tsRaw / c.mops).toFixed(3)),
-    c_spsc_median: c.median,
-    nqe_ring_median: tsMedian,
-    ratio_of_medians: Number((tsMedian / c.median).toFixed(3)),
-    nqe_ring_cold_round: num(/A raw [^\n]*?cold first round ([\d.]+)/, nkRing),
+    c_spsc: r.c,
+    nqe_ring: r.nqe,
+    ratio: Number((r.nqe / r.c).toFixed(3)),
+    c_spsc_median: r.cMedian,
+    nqe_ring_median: r.nqeMedian,
+    ratio_of_medians: Number((r.nqeMedian / r.cMedian).toFixed(3)),
+    nqe_ring_cold_rounds: r.nqeCold,
     nqe_encoded: num(/B encoded [^\n]*?([\d.]+) M NQE\/s/, nk),
-    compiler: c.compiler,
+    compiler: r.compiler,
   };
   const sl = await sh([
     ...[Deno.execPath(), "run", "-A", `${ROOT}bench/servicelib_two_process.ts`, "10"],
