@@ -1,0 +1,147 @@
+/**
+ * Garbage collections of the NSM process (`nsm/cli.ts --link xdp:IF`, the command an operator
+ * runs, under `--trace-gc`) while an nkperf guest pushes a bulk transfer through it to the
+ * peer's iperf3 for `--seconds`: the same measurement as bench/e2e/micro.ts's "NSM GCs during
+ * the bulk transfer", without the ring and NOP benchmarks before it, repeated `--runs` times.
+ *
+ * ```text
+ * sudo deno run -A --unstable-net bench/e2e/gc_nsm.ts [--seconds 10] [--runs 1] [--json]
+ * ```
+ *
+ * Prints per run: Gbit/s (iperf3's receiver), scavenges and mark-compacts of the NSM within the
+ * guest's run, scavenges per Gbit sent, and the main-thread pause time of those GCs.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Lab } from "../../xdp/lab.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+/** One run's result. */
+export interface GcNsmResult {
+  /** Seconds the guest sent. */
+  seconds: number;
+  /** iperf3 receiver rate. */
+  gbps: number;
+  /** NSM scavenges (young-generation GCs) within the guest's run. */
+  scavenges: number;
+  /** NSM mark-compacts within the guest's run. */
+  markCompacts: number;
+  /** Main-thread pause of those GCs, ms. */
+  pauseMs: number;
+  /** Scavenges per Gbit sent. */
+  scavengesPerGbit: number;
+}
+
+/** Counts `--trace-gc` lines stamped within [fromMs, toMs] of the process start. */
+function countGcs(
+  text: string,
+  fromMs: number,
+  toMs: number,
+): { scavenges: number; markCompacts: number; pauseMs: number } {
+  let scavenges = 0, markCompacts = 0, pauseMs = 0;
+  for (const l of text.split("\n")) {
+    const m = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: (\S+)/.exec(l);
+    if (m === null || Number(m[1]) < fromMs || Number(m[1]) > toMs) continue;
+    const p = / ([0-9.]+) \/ [0-9.]+ ms/.exec(l);
+    if (p !== null) pauseMs += Number(p[1]);
+    if (/Scavenge|Minor/.test(l)) scavenges++;
+    else if (/Mark-Compact|Mark-sweep/i.test(l)) markCompacts++;
+  }
+  return { scavenges, markCompacts, pauseMs };
+}
+
+/** One NSM + guest + iperf3 run on a fresh veth lab. */
+export async function gcNsmRun(seconds: number): Promise<GcNsmResult> {
+  const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
+  const dir = await Deno.makeTempDir({ prefix: "gc-nsm-" });
+  const kids: Deno.ChildProcess[] = [];
+  try {
+    const iperf = lab.spawnPeer(["iperf3", "-s", "-1", "-J", "-B", lab.peerV4]);
+    kids.push(iperf);
+    const ctl = `${dir}/ctl.sock`;
+    const spawned = performance.now();
+    const nsm = new Deno.Command("ip", {
+      args: [
+        ...["netns", "exec", lab.nsmNs!, Deno.execPath(), "run", "-A", "--unstable-net"],
+        ...["--v8-flags=--trace-gc", `${ROOT}nsm/cli.ts`, "--link", `xdp:${lab.nsmIf}`],
+        ...["--ip", `${lab.nsmV4}/24`, "--ctl", ctl],
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    kids.push(nsm);
+    let out = "";
+    const rd = nsm.stdout.getReader();
+    const pump = (async (): Promise<void> => {
+      for (;;) {
+        const c = await rd.read();
+        if (c.done) break;
+        out += dec.decode(c.value);
+      }
+    })();
+    for (let i = 0; i < 300 && !/^ready/m.test(out); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!/^ready/m.test(out)) throw new Error(`NSM not ready: ${out.slice(0, 400)}`);
+    // --trace-gc stamps are ms since the NSM's start (~ our spawn time).
+    const from = performance.now() - spawned;
+    const guest = await new Deno.Command(Deno.execPath(), {
+      args: [
+        ...["run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl, "-c", lab.peerV4],
+        ...["-i", "0", "-t", String(seconds)],
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const to = performance.now() - spawned;
+    if (!guest.success) throw new Error(`nkperf failed: ${dec.decode(guest.stderr)}`);
+    const json = JSON.parse(dec.decode((await iperf.output()).stdout));
+    nsm.kill("SIGTERM");
+    await nsm.status;
+    await pump;
+    const g = countGcs(out, from, to);
+    const gbps = json.end.sum_received.bits_per_second / 1e9;
+    return {
+      seconds,
+      gbps: Number(gbps.toFixed(3)),
+      ...g,
+      pauseMs: Number(g.pauseMs.toFixed(1)),
+      scavengesPerGbit: Number((g.scavenges / (gbps * seconds)).toFixed(3)),
+    };
+  } finally {
+    for (const k of kids) {
+      try {
+        k.kill("SIGKILL");
+      } catch { /* gone */ }
+      await k.status.catch(() => {});
+    }
+    await lab.down();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      seconds: { type: "string", default: "10" },
+      runs: { type: "string", default: "1" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  for (let i = 0; i < Number(values.runs); i++) {
+    const r = await gcNsmRun(Number(values.seconds));
+    if (values.json) console.log(JSON.stringify(r));
+    else {
+      console.log(
+        `${r.seconds} s at ${r.gbps} Gbit/s: ${r.scavenges} scavenges, ${r.markCompacts} ` +
+          `mark-compacts (${r.pauseMs} ms of pauses), ${r.scavengesPerGbit} scavenges per Gbit`,
+      );
+    }
+  }
+}
