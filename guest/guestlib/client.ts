@@ -288,12 +288,13 @@ export class NkClient {
    * Queues a stream SEND of `length` bytes of the lent chunk at `offset` for socket `s`, and
    * counts it in `s.inFlight` until its completion, which records a failure in `s.sendError`
    * and wakes `s`'s room and drain waiters. No promise, closure or NQE object per chunk: at
-   * several thousand chunks a second those were most of the guest's garbage.
+   * several thousand chunks a second those were most of the guest's garbage. False (nothing
+   * queued) when the NSM is gone.
    */
-  sendChunk(s: SocketState, offset: number, length: number): void {
+  sendChunk(s: SocketState, offset: number, length: number): boolean {
     if (this.#dead !== null) {
       if (s.sendError === 0) s.sendError = -104;
-      return;
+      return false;
     }
     const id = this.#nextReq;
     this.#nextReq = (this.#nextReq + 1) >>> 0 || 1;
@@ -311,11 +312,12 @@ export class NkClient {
     n.dataLength = length;
     if (n !== this.#sendNqe) {
       this.#sendBacklog.push(n);
-      return;
+      return true;
     }
     encodeNqe(ring.view, ring.slot(0), n);
     ring.publish(1);
     this.device.bell.notify();
+    return true;
   }
 
   /** Fire-and-forget request (RECV_CREDIT): no completion unless rejected. */

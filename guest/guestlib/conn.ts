@@ -160,12 +160,14 @@ export class NkConn implements Deno.TcpConn {
         await client.waitFor((w) => s.roomWaiters.push(w));
       }
       if (s.sendError !== 0) throw errnoError(-s.sendError, "write");
-      const chunk = await client.allocChunk();
+      // A free chunk is taken without a promise; only a full region waits.
+      let chunk = data.alloc();
+      if (chunk < 0) chunk = await client.allocChunk();
       if (chunk < 0) throw errnoError(104, "write");
       const len = Math.min(size, p.length - off);
       data.bytes.set(p.subarray(off, off + len), chunk);
       data.lend(chunk);
-      client.sendChunk(s, chunk, len);
+      if (!client.sendChunk(s, chunk, len)) throw errnoError(104, "write");
       off += len;
     }
     return p.length;

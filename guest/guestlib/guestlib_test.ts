@@ -327,7 +327,7 @@ Deno.test(
       const chunk = await e.a.allocChunk();
       data.bytes.fill(0x61, chunk, chunk + 100);
       data.lend(chunk);
-      e.a.sendChunk(s, chunk, 100);
+      assert.ok(e.a.sendChunk(s, chunk, 100));
       assert.equal(s.inFlight, 1);
       const drained = e.a.waitFor((w) => s.drainWaiters.push(w));
       await drained;
