@@ -52,20 +52,20 @@ export interface Completion {
   readonly port: number;
 }
 
-/** A received stream chunk or datagram not yet fully read. */
+/** A received stream chunk or datagram not yet fully read (reused: see `SocketState.recycle`). */
 export interface RxItem {
   /** Offset in the data region. */
-  readonly offset: number;
+  offset: number;
   /** Bytes. */
-  readonly length: number;
+  length: number;
   /** Bytes already read. */
   pos: number;
   /** RECVFROM: source. */
-  readonly family: number;
+  family: number;
   /** RECVFROM: source address bytes. */
-  readonly addr: Uint8Array | null;
+  addr: Uint8Array | null;
   /** RECVFROM: source port. */
-  readonly port: number;
+  port: number;
 }
 
 /** Per-socket state of the guest side. */
@@ -88,7 +88,37 @@ export class SocketState {
   readonly roomWaiters: (() => void)[] = [];
   /** Closed locally. */
   closed = false;
+  /** Items `recycle`d by the reader, reused for the next chunks (none per chunk in steady state). */
+  readonly #spare: RxItem[] = [];
   constructor(readonly id: number) {}
+
+  /** Queues a received chunk. */
+  pushRx(
+    offset: number,
+    length: number,
+    family: number,
+    addr: Uint8Array | null,
+    port: number,
+  ): void {
+    const it = this.#spare.pop();
+    if (it === undefined) {
+      this.rx.push({ offset, length, pos: 0, family, addr, port });
+      return;
+    }
+    it.offset = offset;
+    it.length = length;
+    it.pos = 0;
+    it.family = family;
+    it.addr = addr;
+    it.port = port;
+    this.rx.push(it);
+  }
+
+  /** Gives back an item taken off `rx` once nothing refers to it any more. */
+  recycle(it: RxItem): void {
+    it.addr = null;
+    if (this.#spare.length < 64) this.#spare.push(it);
+  }
 
   wakeReaders(): void {
     const w = this.readWaiters.splice(0);
@@ -128,6 +158,8 @@ export class NkClient {
   readonly #sendPending = new Map<number, SocketState>();
   /** Encoding scratch for `sendChunk` when the ring has room (no Nqe per chunk). */
   readonly #sendNqe = new Nqe();
+  /** Encoding scratch for RECV_CREDIT (only its op, socket, offset and credit are ever set). */
+  readonly #creditNqe = new Nqe();
   readonly #socks = new Map<number, SocketState>();
   readonly #jobBacklog: Nqe[] = [];
   readonly #sendBacklog: Nqe[] = [];
@@ -377,22 +409,31 @@ export class NkClient {
   /** Returns a received chunk (RECV) and opens `credit` bytes of receive window. */
   returnChunk(sockId: number, offset: number, credit: number): void {
     this.device.data.giveBack(offset);
-    this.post((n) => {
-      n.op = NqeOp.RECV_CREDIT;
-      n.socketId = sockId;
-      n.dataOffset = offset;
-      n.arg0 = credit;
-    });
+    this.#postCredit(sockId, offset, credit);
   }
 
   /** Opens credit without returning a chunk. */
   credit(sockId: number, bytes: number): void {
-    this.post((n) => {
-      n.op = NqeOp.RECV_CREDIT;
-      n.socketId = sockId;
-      n.dataOffset = FREE_CREDIT;
-      n.arg0 = bytes;
-    });
+    this.#postCredit(sockId, FREE_CREDIT, bytes);
+  }
+
+  /** RECV_CREDIT from a scratch NQE when the job ring has room (one per received chunk). */
+  #postCredit(sockId: number, dataOffset: number, credit: number): void {
+    if (this.#dead !== null) return;
+    const ring = this.#qs.job;
+    const direct = this.#jobBacklog.length === 0 && ring.claim(1) > 0;
+    const n = direct ? this.#creditNqe : new Nqe();
+    n.op = NqeOp.RECV_CREDIT;
+    n.socketId = sockId;
+    n.dataOffset = dataOffset;
+    n.arg0 = credit;
+    if (!direct) {
+      this.#jobBacklog.push(n);
+      return;
+    }
+    encodeNqe(ring.view, ring.slot(0), n);
+    ring.publish(1);
+    this.device.bell.notify();
   }
 
   /** Processes everything in the completion and receive rings. True when anything happened. */
@@ -470,14 +511,13 @@ export class NkClient {
         this.returnChunk(r.socketId, r.dataOffset, r.dataLength);
         return;
       }
-      s.rx.push({
-        offset: r.dataOffset,
-        length: r.dataLength,
-        pos: 0,
-        family: r.family,
-        addr: r.op === NqeOp.RECVFROM ? r.addr.slice() : null,
-        port: r.port,
-      });
+      s.pushRx(
+        r.dataOffset,
+        r.dataLength,
+        r.family,
+        r.op === NqeOp.RECVFROM ? r.addr.slice() : null,
+        r.port,
+      );
       s.wakeReaders();
     } else if (r.op === NqeOp.EVENT && s !== undefined) {
       if (r.arg0 & NqeEvent.RDHUP) s.eof = true;

@@ -131,6 +131,7 @@ export class NkConn implements Deno.TcpConn {
           if (it.pos === it.length) {
             s.rx.shift();
             client.returnChunk(this.id, it.offset, it.length);
+            s.recycle(it);
           }
         }
         return n;
