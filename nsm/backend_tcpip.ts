@@ -631,7 +631,7 @@ export class TcpipBackend implements SocketBackend {
       const f = this.#foreignReady;
       const n = f.length >> 1;
       for (let i = 0; i < f.length; i += 2) fn(f[i]!, f[i + 1]!);
-      f.length = 0;
+      while (f.length > 0) f.pop(); // keeps the capacity: `length = 0` drops the store
       return n;
     };
     return new Proxy(tcp, {
@@ -654,7 +654,7 @@ export class TcpipBackend implements SocketBackend {
       n++;
       fn(r.id, this.#eventsOf(r));
     }
-    own.length = 0;
+    while (own.length > 0) own.pop(); // keeps the capacity: `length = 0` drops the store
     // Called every driver pass: a Set iterator is an allocation, so none without UDP sockets.
     if (this.#udpRecs.size === 0) return n;
     for (const r of this.#udpRecs) {

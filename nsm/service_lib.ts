@@ -773,7 +773,9 @@ export class ServiceLib implements Pollable {
       // Compact in place: splice() would allocate an array of the removed entries.
       const left = dirty.length - n;
       for (let j = 0; j < left; j++) dirty[j] = dirty[j + n]!;
-      dirty.length = left;
+      // pop(), not `length = left`: at 0 V8 drops the backing store and the next push
+      // allocates a new one; pop() keeps the capacity.
+      while (dirty.length > left) dirty.pop();
     }
     let rang = false;
     for (let k = 0; k < qs.length; k++) {
@@ -811,7 +813,7 @@ export class ServiceLib implements Pollable {
       // Compact in place: splice() would allocate an array of the removed entries.
       const left = out.length - i;
       for (let j = 0; j < left; j++) out[j] = out[j + i]!;
-      out.length = left;
+      while (out.length > left) out.pop(); // keeps the capacity (see #serve)
     }
     q.completions.flush();
     return i;
@@ -1641,9 +1643,15 @@ class GuestWakeLink implements WaitableLink {
     this.#sleeping = p;
     return p;
   }
+  readonly #hasWorkFn = (): boolean => this.#hasWork();
+  /** The doorbells of one sleep, reused (emptied by pop(), which keeps the capacity). */
+  readonly #bells: Doorbell[] = [];
+
   async #sleep(ms: number): Promise<boolean> {
-    const bells: Doorbell[] = [];
-    for (const l of this.#libs) l.liveBells(bells);
+    const bells = this.#bells;
+    while (bells.length > 0) bells.pop();
+    const libs = this.#libs;
+    for (let i = 0; i < libs.length; i++) libs[i]!.liveBells(bells);
     const kick = new Promise<void>((r) => {
       for (const l of this.#libs) l.setKick(r);
     });
@@ -1662,7 +1670,7 @@ class GuestWakeLink implements WaitableLink {
         clearTimeout(timer);
         return r;
       }
-      const why = await Doorbell.waitAny(bells, () => this.#hasWork(), 0, ms, also);
+      const why = await Doorbell.waitAny(bells, this.#hasWorkFn, 0, ms, also);
       return why !== "timeout";
     } finally {
       for (const l of this.#libs) l.setKick(null);

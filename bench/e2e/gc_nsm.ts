@@ -34,6 +34,8 @@ export interface GcNsmResult {
   pauseMs: number;
   /** Scavenges per Gbit sent. */
   scavengesPerGbit: number;
+  /** Seconds into the guest's run at which each scavenge started. */
+  scavengeAt: number[];
 }
 
 /** Counts `--trace-gc` lines stamped within [fromMs, toMs] of the process start. */
@@ -41,17 +43,20 @@ function countGcs(
   text: string,
   fromMs: number,
   toMs: number,
-): { scavenges: number; markCompacts: number; pauseMs: number } {
+): { scavenges: number; markCompacts: number; pauseMs: number; scavengeAt: number[] } {
   let scavenges = 0, markCompacts = 0, pauseMs = 0;
+  const scavengeAt: number[] = [];
   for (const l of text.split("\n")) {
     const m = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: (\S+)/.exec(l);
     if (m === null || Number(m[1]) < fromMs || Number(m[1]) > toMs) continue;
     const p = / ([0-9.]+) \/ [0-9.]+ ms/.exec(l);
     if (p !== null) pauseMs += Number(p[1]);
-    if (/Scavenge|Minor/.test(l)) scavenges++;
-    else if (/Mark-Compact|Mark-sweep/i.test(l)) markCompacts++;
+    if (/Scavenge|Minor/.test(l)) {
+      scavenges++;
+      scavengeAt.push(Number(((Number(m[1]) - fromMs) / 1000).toFixed(2)));
+    } else if (/Mark-Compact|Mark-sweep/i.test(l)) markCompacts++;
   }
-  return { scavenges, markCompacts, pauseMs };
+  return { scavenges, markCompacts, pauseMs, scavengeAt };
 }
 
 /** One NSM + guest + iperf3 run on a fresh veth lab. */
@@ -140,7 +145,8 @@ if (import.meta.main) {
     else {
       console.log(
         `${r.seconds} s at ${r.gbps} Gbit/s: ${r.scavenges} scavenges, ${r.markCompacts} ` +
-          `mark-compacts (${r.pauseMs} ms of pauses), ${r.scavengesPerGbit} scavenges per Gbit`,
+          `mark-compacts (${r.pauseMs} ms of pauses), ${r.scavengesPerGbit} scavenges per Gbit; ` +
+          `scavenges at ${r.scavengeAt.join(" ")} s`,
       );
     }
   }

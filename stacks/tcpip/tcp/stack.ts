@@ -332,7 +332,9 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       }
       if (t.heapIndex < 0) this.changed(t);
     }
-    due.length = 0;
+    // pop(), not `length = 0`: V8 drops the backing store at length 0 and the next push
+    // allocates a new one (a ~150 B array per poll); pop() keeps the capacity.
+    while (due.length > 0) due.pop();
   }
 
   /** The earliest connection deadline (now while coalesced ACKs wait), or NEVER. */
@@ -359,7 +361,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       }
       this.changed(t);
     }
-    list.length = 0;
+    while (list.length > 0) list.pop(); // keeps the capacity (see poll)
   }
 
   /**
@@ -1068,7 +1070,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       n++;
       fn(id, ev);
     }
-    ready.length = 0;
+    while (ready.length > 0) ready.pop(); // keeps the capacity (see poll)
     return n;
   }
 
