@@ -98,6 +98,12 @@ for (const batch of [1, 8, 64]) {
       bell.notify();
     }
   });
+  Deno.bench(`publish(0) + notifyLazy(), peer awake x${PER_ITER}`, { group: "notify" }, () => {
+    for (let i = 0; i < PER_ITER; i++) {
+      p.publish(0);
+      bell.notifyLazy();
+    }
+  });
 }
 
 const G = { chunkSize: 2048, chunksPerHalf: 1024 };

@@ -15,25 +15,36 @@
  * Each side keeps its own index in a local variable and never reads it back from shared memory
  * (the peer could scribble on it); it only reads the opposite index, and only when its cached
  * copy says "empty" (consumer) or "not enough room" (producer), so a batch costs one atomic load
- * and one atomic store instead of one per slot.
+ * and one index store instead of one per slot.
  *
- * Memory ordering. The producer writes slots with plain stores, then publishes with one
- * `Atomics.store` of its index; the consumer reads the index with `Atomics.load`, then the slots
- * with plain loads, then frees them with `Atomics.store` of its index.
- * - x86-TSO never reorders a store with an older store, nor a load with an older load, nor a
- *   store with an older load. So the slot stores become visible before the index store; the
- *   consumer cannot see the new index and then stale slots; and the consumer's index store (the
- *   "slot is free again" signal) cannot overtake its slot reads, so the producer never
- *   overwrites a slot still being read.
- * - The compiler side: `Atomics.store`/`Atomics.load` are sequentially consistent operations; V8
- *   keeps plain typed-array accesses on the same effect chain and never moves them across an
- *   atomic (at 8-9 ns each they are builtin calls here, see the af_xdp notes), so the program
- *   order above is the machine order. No StoreLoad fence is needed for the data hand-off; the
- *   sleep/wake protocol, which does need one, uses locked read-modify-writes (wake.ts).
+ * Memory ordering. The producer writes slots with plain stores, then publishes them with one
+ * release store of its index; the consumer reads the index with `Atomics.load`, then the slots
+ * with plain loads, then frees them with one release store of its index.
+ * - A release store is all the hand-off needs: the slot stores must be visible before the index
+ *   store, and the consumer's slot reads must be done before its index store frees the slots.
+ *   On x86-64 it is a plain typed-array store: x86-TSO never reorders a store with an older
+ *   store, nor a store with an older load, nor a load with an older load (so the consumer
+ *   cannot see the new index and then stale slots). Elsewhere it is `Atomics.store` (`stlr` on
+ *   arm64).
+ * - Why not `Atomics.store` on x86-64 too: it is sequentially consistent, which V8 compiles to
+ *   `xchg`, a full barrier that makes the producer wait, once per batch, until every slot store
+ *   of the batch has left its store buffer (64 cache lines the consumer holds). Measured with two
+ *   processes (bench/nk_two_process.ts phase A, pinned, best warm round): 329-344 M elements/s
+ *   with it (and a fenced notify per batch), 388-408 with a plain store (and
+ *   `Doorbell.notifyLazy()` per batch), against 379 for the C ring (bench/RESULTS.md, "NQE ring
+ *   against C (session 2)"); in a hand-written loop over the same mapping the producer's store
+ *   alone made the difference (282-308 -> 335-360; the consumer's: none measurable).
+ * - The compiler side: V8 keeps typed-array and DataView accesses on the effect chain and emits
+ *   them in program order (it may drop a store overwritten before any read, never reorder two);
+ *   the index load is an atomic (a builtin call here), which nothing moves across. So the
+ *   program order above is the machine order.
+ * - No StoreLoad fence comes with publish/release. The sleep/wake protocol, which needs one
+ *   (index store, then read of the peer's sleep flag), takes it from locked read-modify-writes
+ *   in wake.ts.
  * - The ECMAScript memory model formally covers SharedArrayBuffers only; these buffers are
  *   external mmaps shared with another process, so the argument above (TSO + V8's codegen) is
- *   what we rely on; it is x86-64 specific. On a weakly ordered CPU (arm64) the same code is still
- *   correct because V8 emits acquire/release (ldar/stlr) for these atomics.
+ *   what we rely on, as for the earlier `Atomics.store`; tests/nk_two_process_test.ts (3 M NQEs
+ *   with checksums across two processes, index wrap, full-ring backpressure) exercises it.
  *
  * A full ring is backpressure: `claim()` returns fewer slots (0 when full); nothing is ever
  * overwritten. A hostile peer can write any value into its index: every index read from shared
@@ -56,6 +67,9 @@ export const PRODUCER_OFFSET = 0;
 export const CONSUMER_OFFSET = 128;
 /** Largest capacity: fill must stay below 2^31 so mod-2^32 differences are unambiguous. */
 export const MAX_CAPACITY = 1 << 30;
+
+/** x86-64: a plain store is a release store (TSO); see the module comment. */
+const PLAIN_STORE_RELEASES = Deno.build.arch === "x86_64";
 
 /** Bytes a ring of `capacity` slots occupies (a multiple of 64). */
 export function ringBytes(capacity: number): number {
@@ -230,11 +244,15 @@ export class RingProducer {
     return n < r ? n : r;
   }
 
-  /** Makes the next `n` written slots visible to the consumer (one atomic store). */
+  /**
+   * Makes the next `n` written slots visible to the consumer (one release store; no StoreLoad
+   * fence: wake a sleeping consumer with `Doorbell.notify()`).
+   */
   publish(n: number): void {
     this.#prod = (this.#prod + n) >>> 0;
-    // After the slot stores in program order: see the module comment for why this suffices.
-    Atomics.store(this.#idx, PRODUCER_OFFSET / 4, this.#prod);
+    // A release store after the slot stores in program order (module comment).
+    if (PLAIN_STORE_RELEASES) this.#idx[PRODUCER_OFFSET / 4] = this.#prod;
+    else Atomics.store(this.#idx, PRODUCER_OFFSET / 4, this.#prod);
   }
 
   /** Slots published but not yet known to be consumed (uses the cached consumer index). */
@@ -333,10 +351,15 @@ export class RingConsumer {
     return n < r ? n : r;
   }
 
-  /** Frees the next `n` read slots for the producer (one atomic store). */
+  /**
+   * Frees the next `n` read slots for the producer (one release store; no StoreLoad fence: wake
+   * a producer waiting for room with `Doorbell.notify()`).
+   */
   release(n: number): void {
     this.#cons = (this.#cons + n) >>> 0;
-    // After the slot loads in program order; TSO keeps loads before a later store.
-    Atomics.store(this.#idx, CONSUMER_OFFSET / 4, this.#cons);
+    // A release store after the slot loads in program order (TSO keeps loads before a later
+    // store).
+    if (PLAIN_STORE_RELEASES) this.#idx[CONSUMER_OFFSET / 4] = this.#cons;
+    else Atomics.store(this.#idx, CONSUMER_OFFSET / 4, this.#cons);
   }
 }

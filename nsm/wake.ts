@@ -12,30 +12,30 @@
  * Protocol (per side, one u32 flag in the device header, on its own cache line pair):
  * - Waiter: spin for `spinNs` re-checking its rings; then `Atomics.exchange(flag, 1)`; re-check
  *   the rings once more; if still empty, await one read on the doorbell socket.
- * - Notifier (after publishing entries or releasing slots with `RingProducer.publish` /
- *   `RingConsumer.release`, i.e. after an `Atomics.store` of a ring index): `Atomics.load(flag)`;
- *   only if it reads 1, compareExchange(flag, 1 -> 0), and only if that flipped it, write one
- *   byte. While the peer is awake this is one atomic load (a plain `mov` on x86-64) of a line the
- *   peer rarely writes: no locked instruction, no system call (the compare-exchange it replaced
- *   cost 5-10 ns more per call; bench/RESULTS.md, "NQE ring against C (session 2)").
- * - No lost wake-up (Dekker). Waiter: W1 `Atomics.exchange(flag, 1)`, W2 `Atomics.load(ring
- *   index)` (inside hasWork). Notifier: N1 `Atomics.store(ring index)` (publish/release), N2
- *   `Atomics.load(flag)`. All four are sequentially consistent atomics, so they take place in
- *   one total order that respects each side's program order. If N2 reads 0, N2 precedes W1, so
- *   N1 precedes W2 and the waiter's re-check sees the new index and does not sleep; if W2 misses
- *   the new index, W2 precedes N1, so W1 precedes N2 and the notifier reads 1 and rings. Either
- *   way no side sleeps on work that is already there. Machine level: V8 compiles a seq_cst
- *   `Atomics.store` to `xchg` on x86-64 (a full barrier; that is what N1 -> N2 needs, a plain
- *   `mov` would let N2 pass it in the store buffer) and to `stlr` on arm64, which a later
- *   `ldar` cannot pass. The argument needs N1 to be an Atomics write: a caller that signals by
- *   some other shared-memory write must make that write with `Atomics.store` too.
- *   The compare-exchange after reading 1 keeps it to one byte per sleep when several notifiers
- *   race; a 1 read just before the waiter takes its flag back (its re-check found work) costs
- *   at worst a spurious byte, as before.
- * - That premise (a seq_cst store is not reordered with a later load on an NK mapping, which is
- *   an external buffer, not a SharedArrayBuffer) is tested directly with two processes in
- *   tests/doorbell_wakeup_test.ts (store-buffer litmus: 0 reorderings with Atomics.store, ~11 %
- *   of rounds with a plain typed-array store).
+ * - Notifier (after publishing entries or releasing slots): `notify()` = compareExchange(flag,
+ *   1 -> 0); only if that flipped it, write one byte. While the peer is awake this is one locked
+ *   instruction on a line only the notifier writes and no system call.
+ * - No lost wake-up (Dekker). Waiter: W1 `Atomics.exchange(flag, 1)`, W2 load of the ring index
+ *   (inside hasWork). Notifier: N1 store of the ring index (publish/release), N2 the flag read
+ *   of the compare-exchange. W1 and N2 are locked read-modify-writes (xchg / lock cmpxchg),
+ *   full barriers on x86-64 (and seq_cst RMWs, i.e. barriers, on arm64), so W2 cannot pass W1
+ *   and N2 cannot pass N1: either the waiter's re-check sees the new index, or the notifier sees
+ *   the flag and rings. This holds whatever kind of store N1 is: publish/release use a plain
+ *   store on x86-64 (ring.ts: release order is all the ring needs) and leave the StoreLoad
+ *   fence to this protocol.
+ * - `notifyLazy()`, for a producer that publishes many batches in a row: one atomic load of the
+ *   flag, no barrier; rings if it reads 1, otherwise records a debt. Without the barrier it can
+ *   miss a sleep announced in the last few nanoseconds (N2 passing N1 in the store buffer), so
+ *   the debt must be settled by a fenced check before the caller stops publishing: the next
+ *   `notify()` does it, and so does `wait()`/`waitAny()` before sleeping (its own exchange W1 is
+ *   the fence; then it reads the peer's flag and rings if set). Between the two, a sleeping peer
+ *   is woken by the next `notifyLazy()` that reads its flag (the flag store is globally visible
+ *   once the peer's exchange completes), so a missed sleep costs at most one batch of latency.
+ *   The debt keeps two idle sides from waking each other forever: `wait()` rings only for
+ *   entries published since the last fenced notify.
+ * - The ordering premises (a locked RMW or a seq_cst store is not reordered with a later load on
+ *   an NK mapping, an external buffer rather than a SharedArrayBuffer; a plain store is) are
+ *   tested with two processes in tests/doorbell_wakeup_test.ts (store-buffer litmus).
  * - Spurious wake-ups are harmless (a byte may arrive for a sleep that already ended because the
  *   re-check found work); callers loop: wait, drain rings, wait again.
  * - EOF on the socket means the peer closed or died: `wait()` returns "closed".
@@ -67,6 +67,8 @@ export class Doorbell {
   readonly #own: Uint32Array;
   readonly #peer: Uint32Array;
   readonly #buf = new Uint8Array(64);
+  /** A notifyLazy() found the peer awake without a barrier: a fenced check is owed. */
+  #owed = false;
   #read: Promise<number | null> | null = null;
 
   /**
@@ -85,18 +87,37 @@ export class Doorbell {
   }
 
   /**
-   * Call after publishing entries the peer consumes (or releasing slots it waits for) through
-   * the ring's `publish`/`release`. Writes a byte only when the peer sleeps; otherwise one
-   * atomic load.
+   * Call after publishing entries the peer consumes (or releasing slots it waits for). Writes a
+   * byte only when the peer sleeps; otherwise one locked compare-exchange (the StoreLoad fence
+   * of the protocol). Settles any `notifyLazy()` debt.
    */
   notify(): void {
-    // The preceding publish/release was a seq_cst Atomics.store (xchg on x86-64): it already
-    // orders the index store before this load of the flag (module comment, "No lost wake-up").
-    // The common case, peer awake, is this one load; the compare-exchange runs only when the
-    // peer announced sleep, and only the notifier that flips 1 -> 0 rings: one byte per sleep.
+    // A locked read-modify-write, not a plain load: it orders the caller's preceding index
+    // store before this read of the flag (StoreLoad), which no plain load guarantees. Only the
+    // notifier that flips 1 -> 0 rings, so one byte per sleep.
+    this.#owed = false;
+    if (this.#peer.length === 0 || Atomics.compareExchange(this.#peer, 0, 1, 0) !== 1) return;
+    this.#ring();
+  }
+
+  /**
+   * A cheaper `notify()` for publishing many batches in a row: one atomic load of the peer's
+   * flag, no barrier. Rings when it sees the peer asleep; otherwise the check is owed, and a
+   * later `notify()`, `wait()` or `waitAny()` settles it (see the module comment). Never the
+   * last call before the caller stops publishing for good without waiting: end with `notify()`.
+   */
+  notifyLazy(): void {
     const peer = this.#peer;
-    if (peer.length === 0 || Atomics.load(peer, 0) === 0) return;
-    if (Atomics.compareExchange(peer, 0, 1, 0) !== 1) return;
+    if (peer.length === 0) return;
+    if (Atomics.load(peer, 0) === 0) {
+      this.#owed = true;
+      return;
+    }
+    this.#owed = false;
+    if (Atomics.compareExchange(peer, 0, 1, 0) === 1) this.#ring();
+  }
+
+  #ring(): void {
     this.wakesSent++;
     this.#conn.write(ONE).catch(() => {
       this.closed = true;
@@ -137,7 +158,11 @@ export class Doorbell {
         if ((i & 63) === 0 && monotonicNow() >= until) break;
       }
     }
-    for (const b of bells) Atomics.exchange(b.#own, 0, 1);
+    for (const b of bells) {
+      Atomics.exchange(b.#own, 0, 1);
+      // A notifyLazy() debt: our exchange was the fence it lacked; now check the peer's flag.
+      if (b.#owed) b.notify();
+    }
     if (hasWork()) {
       for (const b of bells) Atomics.compareExchange(b.#own, 0, 1, 0);
       return "work";

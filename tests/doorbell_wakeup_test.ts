@@ -2,12 +2,16 @@
  * The doorbell's no-lost-wake-up argument (nsm/wake.ts, "No lost wake-up"), checked with two real
  * processes on two cores:
  *
- * 1. the ordering it rests on: an `Atomics.store` followed by an `Atomics.load` of another word
- *    of an NK mapping is never reordered (store-buffer litmus), while a plain typed-array store
- *    is (the control that shows the litmus can see a reordering at all);
+ * 1. the ordering it rests on (store-buffer litmus on an NK mapping): a plain store followed by
+ *    the notifier's compare-exchange read, and the waiter's exchange followed by a load, are
+ *    never reordered (nor is a seq_cst `Atomics.store` followed by a load), while a plain store
+ *    followed by a plain atomic load is (the control that shows the litmus can see a
+ *    reordering at all);
  * 2. the protocol itself: a producer and a consumer that go to sleep whenever they have nothing to
- *    do (spin 0) pass 20,000 entries through a 4-slot ring, each side waking the other with
- *    `notify()`; a lost wake-up would leave a side asleep on work until its 1 s timeout.
+ *    do (spin 0) pass 20,000 entries through a 4-slot ring, the consumer waking the producer
+ *    with `notify()`, the producer waking the consumer with `notifyLazy()` (whose skipped fence
+ *    its own `wait()` and a final `notify()` must make up); a lost wake-up would leave a side
+ *    asleep on work until its 1 s timeout.
  *    The race a wrong protocol loses is nanoseconds wide, so this catches gross bugs only
  *    sometimes (a waiter without its re-check after raising the flag failed 1 run in 6); test 1
  *    is the one that checks the ordering directly.
@@ -32,21 +36,34 @@ const WAIT_MS = 1000;
  * Returns what each round's load saw. The sides keep loosely in step (round i starts once the
  * peer has started round i - 1), so their stores and loads overlap often.
  */
-function litmusSide(buffer: ArrayBuffer, me: number, atomic: boolean, rounds: number): Int32Array {
+function litmusSide(buffer: ArrayBuffer, me: number, mode: Litmus, rounds: number): Int32Array {
   const mine = new Int32Array(buffer, me * 256, 1);
   const peer = new Int32Array(buffer, (1 - me) * 256, 1);
   const seen = new Int32Array(rounds);
   for (let i = 1; i <= rounds; i++) {
     while (Atomics.load(peer, 0) < i - 1) { /* wait for the peer's previous round */ }
-    if (atomic) Atomics.store(mine, 0, i);
-    else mine[0] = i;
-    seen[i - 1] = Atomics.load(peer, 0);
+    if (mode === "plain") {
+      mine[0] = i;
+      seen[i - 1] = Atomics.load(peer, 0);
+    } else if (mode === "notify") {
+      mine[0] = i; // publish()'s plain index store on x86-64
+      seen[i - 1] = Atomics.compareExchange(peer, 0, -1, -1); // notify()'s flag read (never swaps)
+    } else if (mode === "wait") {
+      Atomics.exchange(mine, 0, i); // wait()'s flag store
+      seen[i - 1] = Atomics.load(peer, 0); // its re-check of the ring index
+    } else {
+      Atomics.store(mine, 0, i);
+      seen[i - 1] = Atomics.load(peer, 0);
+    }
   }
   return seen;
 }
 
+/** Store-then-load variants: the control, the notifier's, the waiter's, a seq_cst store. */
+type Litmus = "plain" | "notify" | "wait" | "seqcst";
+
 /** Rounds in which both loads missed the other side's store of the same round. */
-async function litmus(atomic: boolean): Promise<number> {
+async function litmus(mode: Litmus): Promise<number> {
   const shm = SharedMemory.create({
     name: `litmus-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
     size: 1024 + 4 * LITMUS_ROUNDS,
@@ -54,11 +71,11 @@ async function litmus(atomic: boolean): Promise<number> {
   });
   try {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", SELF, "litmus", shm.path, atomic ? "atomic" : "plain"],
+      args: ["run", "-A", SELF, "litmus", shm.path, mode],
       stdout: "null",
       stderr: "inherit",
     }).spawn();
-    const seen = litmusSide(shm.buffer, 0, atomic, LITMUS_ROUNDS);
+    const seen = litmusSide(shm.buffer, 0, mode, LITMUS_ROUNDS);
     assert.equal((await child.status).code, 0, "litmus peer failed");
     const theirs = new Int32Array(shm.buffer, 1024, LITMUS_ROUNDS);
     let both = 0;
@@ -89,10 +106,11 @@ async function ringProducer(path: string, n: number): Promise<void> {
       }
       job.view.setUint32(job.slot(0), i, true);
       job.publish(1);
-      dev.bell.notify();
+      dev.bell.notifyLazy(); // the debt path: wait() or the final notify() must settle it
       seed = (seed * 1103515245 + 12345) >>> 0;
       if ((seed & 3) === 0) pause((seed >>> 8) % 40);
     }
+    dev.bell.notify();
     console.log(JSON.stringify({ timeouts, sleeps: dev.bell.sleeps, wakes: dev.bell.wakesSent }));
   } finally {
     dev.close();
@@ -101,12 +119,14 @@ async function ringProducer(path: string, n: number): Promise<void> {
 
 Deno.test({
   name:
-    "Atomics.store then Atomics.load across two processes is never reordered (store-buffer litmus), plain stores are",
+    "a store then a load across two processes is never reordered when the doorbell's locked RMW sits between (store-buffer litmus); plain store + load is",
   ignore: navigator.hardwareConcurrency < 2,
   async fn(): Promise<void> {
-    const plain = await litmus(false);
-    const atomic = await litmus(true);
-    assert.equal(atomic, 0, `${atomic} of ${LITMUS_ROUNDS} rounds reordered a seq_cst store`);
+    const plain = await litmus("plain");
+    for (const mode of ["notify", "wait", "seqcst"] as const) {
+      const n = await litmus(mode);
+      assert.equal(n, 0, `${mode}: ${n} of ${LITMUS_ROUNDS} rounds had both loads miss`);
+    }
     assert.ok(plain > 0, `the control saw no reordering in ${LITMUS_ROUNDS} rounds: inconclusive`);
   },
 });
@@ -175,7 +195,7 @@ if (import.meta.main) {
   if (mode === "litmus") {
     const shm = SharedMemory.open(path!);
     try {
-      const seen = litmusSide(shm.buffer, 1, arg === "atomic", LITMUS_ROUNDS);
+      const seen = litmusSide(shm.buffer, 1, arg as Litmus, LITMUS_ROUNDS);
       new Int32Array(shm.buffer, 1024, LITMUS_ROUNDS).set(seen);
     } finally {
       shm.close();
