@@ -7,10 +7,13 @@
  * sudo deno run -A bench/e2e/inproc_nsm.ts [--seconds 4] [-R] [--coalesce] [--half-window]
  *                                          [--tx-budget N] [--max-kicks N]
  *                                          [--kick inline|thread|auto] [--kick-spin-us N]
+ *                                          [--attach auto|skb|native]
  * ```
  *
  * `--tx-budget`, `--max-kicks`, `--kick`, `--kick-spin-us` are XdpLinkOptions.txBudget,
  * maxKicksPerFlush, txKick, txKickSpinUs (for A/B runs; unset = the link's defaults).
+ * `--attach native` attaches the XDP program as `deno task nsm` does on veth (the default
+ * "auto" is generic/skb on veth, which earlier inproc numbers used).
  *
  * @module
  */
@@ -47,6 +50,7 @@ const { values } = parseArgs({
     "max-kicks": { type: "string" },
     kick: { type: "string" },
     "kick-spin-us": { type: "string" },
+    attach: { type: "string" },
   },
 });
 const lab = await Lab.up({ offloads: "off" });
@@ -56,9 +60,12 @@ const link = XdpLink.open({
   ...(values["tx-budget"] === undefined ? {} : { txBudget: Number(values["tx-budget"]) }),
   ...(values["max-kicks"] === undefined ? {} : { maxKicksPerFlush: Number(values["max-kicks"]) }),
   ...(values.kick === undefined ? {} : { txKick: values.kick as "inline" | "thread" | "auto" }),
+  ...(values.attach === undefined
+    ? {}
+    : { attachMode: values.attach as "auto" | "skb" | "native" }),
   ...(values["kick-spin-us"] === undefined ? {} : { txKickSpinUs: Number(values["kick-spin-us"]) }),
 });
-console.log(`txBudget ${link.txBudget} txKick ${link.txKick}`);
+console.log(`txBudget ${link.txBudget} txKick ${link.txKick} attach ${link.attachMode}`);
 try {
   const tcp: Record<string, unknown> = {};
   if (values.coalesce) tcp.ackCoalescing = true;
