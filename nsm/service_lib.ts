@@ -1185,9 +1185,13 @@ export class ServiceLib implements Pollable {
     const bytes = s.guest.dev.data.bytes;
     const b = this.#backend;
     if (req.dataLength === 0) return true;
+    // The grant as a small integer: `budget - r` with the default Infinity was re-boxed as a
+    // heap number on every pass of the loop.
+    const limited = budget !== Infinity;
+    let left = limited ? budget : 0;
     while (p.taken < req.dataLength) {
-      if (budget <= 0) return false; // the SLA's grant is used up; the rest waits its turn
-      const end = req.dataLength - p.taken > budget ? p.taken + budget : req.dataLength;
+      if (limited && left <= 0) return false; // the SLA's grant is used up; the rest waits
+      const end = limited && req.dataLength - p.taken > left ? p.taken + left : req.dataLength;
       const view = this.#sendView(s.guest, bytes, req.dataOffset + p.taken, end - p.taken);
       let r: number;
       if (req.op === NqeOp.SENDTO && !s.stream && req.family !== 0) {
@@ -1202,7 +1206,7 @@ export class ServiceLib implements Pollable {
         return true;
       }
       p.taken += r;
-      budget -= r;
+      if (limited) left -= r;
       this.stats.bytesFromGuests += r;
       s.guest.bytesFrom += r;
       if (!s.stream) break; // one datagram per request

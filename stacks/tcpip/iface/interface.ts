@@ -400,6 +400,8 @@ export class Interface implements IpOutput {
   private readonly scratch = new Uint8Array(ETH_HEADER_LEN + 60 + 65535);
   /** Payload views handed out by `begin`, per lent link buffer (weak: links may drop them). */
   private readonly payloadViews = new WeakMap<Uint8Array, Uint8Array>();
+  /** The payload view `payloadViews` held before its current one, per lent buffer. */
+  private readonly payloadViews2 = new WeakMap<Uint8Array, Uint8Array>();
   /** Received-payload views per received buffer (see `rxPayload`). */
   private readonly rxPayloadViews = new WeakMap<Uint8Array, Uint8Array>();
   private readonly fragBuf: Uint8Array;
@@ -1403,13 +1405,21 @@ export class Interface implements IpOutput {
     this.pendingTotal = hl + length;
     this.pendingMtu = mtu;
     this.pendingKind = kind;
-    // One payload view per lent buffer, reused while the link lends the same buffer object
-    // for the same length again (bulk traffic): a fresh view was an allocation per packet.
+    // Payload views per lent buffer, reused while the link lends the same buffer object for
+    // a length seen before (bulk traffic): a fresh view was an allocation per packet. Two per
+    // buffer (the last two ranges), so full segments and the short ones between them (a
+    // write's tail, an ACK) do not evict each other.
     const start = base + hl;
+    const at = out.byteOffset + start;
     let pv = this.payloadViews.get(out);
-    if (pv === undefined || pv.length !== length || pv.byteOffset !== out.byteOffset + start) {
-      pv = out.subarray(start, start + length);
+    if (pv === undefined || pv.length !== length || pv.byteOffset !== at) {
+      const prev = pv;
+      const alt = this.payloadViews2.get(out);
+      pv = alt !== undefined && alt.length === length && alt.byteOffset === at
+        ? alt
+        : out.subarray(start, start + length);
       this.payloadViews.set(out, pv);
+      if (prev !== undefined) this.payloadViews2.set(out, prev);
     }
     return pv;
   }

@@ -447,3 +447,21 @@ Deno.test("Interface hands a handler the same payload view for a buffer the link
   assert.notEqual(got[2], got[0], "another buffer: its own view");
   assert.deepEqual([...got[2]!], [9, 9, 9]);
 });
+
+Deno.test("Interface.beginPacket reuses the payload views of the last two lengths for a buffer the link lends again", () => {
+  const { iface } = setup();
+  const views: Uint8Array[] = [];
+  for (const len of [1000, 40, 1000, 40, 1000, 600, 1000, 40]) {
+    const v = iface.beginPacket(A4, B4, 17, len, 0);
+    assert.ok(v !== null);
+    assert.equal(v.length, len);
+    views.push(v);
+    iface.commitPacket();
+  }
+  // Two lengths alternating (full segments and ACKs): no new view after the first two.
+  assert.equal(views[2], views[0]);
+  assert.equal(views[3], views[1]);
+  assert.equal(views[4], views[0]);
+  assert.notEqual(views[5], views[0], "a third length gets a view of its own");
+  assert.equal(views[6], views[4], "and the full-size view is still kept");
+});
