@@ -49,10 +49,25 @@ export {
   XDP_PKT_CONTD,
   XDP_USE_SG,
   type XdpStatistics,
+  XdpTxChecksumUnsupportedError,
   XskOptionError,
   XskSocket,
   type XskSocketOptions,
 } from "./socket.ts";
+export {
+  completeChecksum,
+  TX_METADATA_LEN,
+  TXMD_CSUM_OFFSET,
+  TXMD_CSUM_START,
+  TXMD_FLAGS,
+  validChecksumRequest,
+  writeChecksumRequest,
+  XDP_TX_METADATA,
+  XDP_TXMD_FLAGS_CHECKSUM,
+  XDP_TXMD_FLAGS_TIMESTAMP,
+  XDP_UMEM_TX_METADATA_LEN,
+  XDP_UMEM_TX_SW_CSUM,
+} from "./tx_metadata.ts";
 export { FrameOwner, FramePool, type HugepageMode, Umem, UmemOptionError } from "./umem.ts";
 export { ConsumerRing, ProducerRing, RingLayoutError, type RingOffsets } from "./ring.ts";
 export { type NetdevInfo, netdevInfo } from "./netdev.ts";

@@ -41,6 +41,7 @@ import {
 } from "./ring.ts";
 import { FrameOwner, FramePool, type HugepageMode, Umem } from "./umem.ts";
 import type { TxRingMapping } from "./kick.ts";
+import { TX_METADATA_LEN, XDP_UMEM_TX_METADATA_LEN, XDP_UMEM_TX_SW_CSUM } from "./tx_metadata.ts";
 
 /** Address family of AF_XDP sockets. */
 export const AF_XDP = 44;
@@ -130,6 +131,28 @@ export interface XskSocketOptions {
    * without XDP_MAX_TX_SKB_BUDGET (< 6.17) keep 32 (see `XskSocket.txBudget`).
    */
   readonly txBudget?: number;
+  /**
+   * TX metadata for checksum offload (`tx_metadata_len` = 24 bytes before every TX frame):
+   * "off" (default) registers none; "auto" asks and falls back to none when the kernel refuses
+   * (`txChecksumFallback` says why); "on" insists (`XdpTxChecksumUnsupportedError`);
+   * "software" insists and adds XDP_UMEM_TX_SW_CSUM (copy mode computes on the CPU).
+   */
+  readonly txChecksum?: "off" | "auto" | "on" | "software";
+}
+
+/** The kernel refused TX metadata (checksum offload) although it was required. */
+export class XdpTxChecksumUnsupportedError extends XdpError {
+  /** Builds the error. */
+  constructor(detail: string) {
+    super(
+      "setsockopt(XDP_UMEM_REG)",
+      0,
+      `AF_XDP TX checksum offload unavailable: ${detail}; it needs Linux >= 6.11 ` +
+        `(XDP_UMEM_TX_METADATA_LEN): upgrade, or open with txChecksumOffload "auto"/"off" ` +
+        `(the stack then computes checksums itself)`,
+    );
+    this.name = "XdpTxChecksumUnsupportedError";
+  }
 }
 
 /** Kernel drop counters of one socket (`struct xdp_statistics`). */
@@ -239,6 +262,15 @@ export class XskSocket {
   readonly frames: FramePool;
   /** Receive frames (the first half of the UMEM). */
   readonly rxFrameCount: number;
+  /**
+   * Bytes of TX metadata before every TX frame's data (0 = none registered). TX descriptors
+   * must then point `txMetadataLen` bytes into their frame (the kernel checks every one).
+   */
+  readonly txMetadataLen: number;
+  /** XDP_UMEM_TX_SW_CSUM is set: copy mode completes requested checksums on the CPU. */
+  readonly txSoftwareChecksum: boolean;
+  /** Why TX metadata was asked for ("auto") but not registered, or undefined. */
+  readonly txChecksumFallback: string | undefined;
   /** Descriptors the kernel sends per copy-mode kick (32 unless XDP_MAX_TX_SKB_BUDGET took). */
   get txBudget(): number {
     return this.#txBudget;
@@ -263,8 +295,12 @@ export class XskSocket {
     maps: Mapping[],
     txBudget: number,
     txMapping: TxRingMapping,
+    txMeta: { len: number; software: boolean; fallback: string | undefined },
   ) {
     this.fd = fd;
+    this.txMetadataLen = txMeta.len;
+    this.txSoftwareChecksum = txMeta.software;
+    this.txChecksumFallback = txMeta.fallback;
     this.queue = queue;
     this.mode = mode;
     this.fallbackReason = fallbackReason;
@@ -315,19 +351,47 @@ export class XskSocket {
         frameCount: ringSize * 2,
         ...(options.hugepages === undefined ? {} : { hugepages: options.hugepages }),
       });
-      // struct xdp_umem_reg: u64 addr, u64 len, u32 chunk_size, u32 headroom, u32 flags, u32 tx_metadata_len
+      // struct xdp_umem_reg: u64 addr, u64 len, u32 chunk_size, u32 headroom, u32 flags,
+      // u32 tx_metadata_len (32 bytes; kernels before 6.8 read only the first 24/28).
+      const txChecksum = options.txChecksum ?? "off";
       const reg = struct(32);
       const rv = new DataView(reg.buffer);
       rv.setBigUint64(0, umem.address, true);
       rv.setBigUint64(8, BigInt(frameSize * ringSize * 2), true);
       rv.setUint32(16, frameSize, true);
       rv.setUint32(20, 0, true);
-      check(
-        c.setsockopt(fd, SOL_XDP, XDP_UMEM_REG, reg, 32),
-        "setsockopt(XDP_UMEM_REG)",
-        "umem",
-        `${where}, ${ringSize * 2} frames of ${frameSize} bytes`,
-      );
+      const regDetail = `${where}, ${ringSize * 2} frames of ${frameSize} bytes`;
+      let txMeta = { len: 0, software: false, fallback: undefined as string | undefined };
+      if (txChecksum !== "off") {
+        // XDP_UMEM_TX_METADATA_LEN makes the kernel honour tx_metadata_len (6.11+). Kernels
+        // that do not know the flag refuse it (EINVAL), so an accepted registration proves
+        // support; a kernel < 6.8 would silently ignore a bare tx_metadata_len.
+        const software = txChecksum === "software";
+        rv.setUint32(24, XDP_UMEM_TX_METADATA_LEN | (software ? XDP_UMEM_TX_SW_CSUM : 0), true);
+        rv.setUint32(28, TX_METADATA_LEN, true);
+        if (c.setsockopt(fd, SOL_XDP, XDP_UMEM_REG, reg, 32) === 0) {
+          txMeta = { len: TX_METADATA_LEN, software, fallback: undefined };
+        } else {
+          const err = errno();
+          const why = `setsockopt(XDP_UMEM_REG) with tx_metadata_len ${TX_METADATA_LEN} ` +
+            `failed (errno ${err})`;
+          if (txChecksum !== "auto" || err !== 22 /* EINVAL */) {
+            if (txChecksum !== "auto") throw new XdpTxChecksumUnsupportedError(why);
+            throw syscallError("setsockopt(XDP_UMEM_REG)", err, "umem", regDetail);
+          }
+          txMeta.fallback = why;
+          rv.setUint32(24, 0, true);
+          rv.setUint32(28, 0, true);
+        }
+      }
+      if (txMeta.len === 0) {
+        check(
+          c.setsockopt(fd, SOL_XDP, XDP_UMEM_REG, reg, 32),
+          "setsockopt(XDP_UMEM_REG)",
+          "umem",
+          regDetail,
+        );
+      }
       const fillSize = ringSize * 2;
       for (
         const [opt, n, name] of [
@@ -442,6 +506,7 @@ export class XskSocket {
           producerWord: off.tx.producer >>> 2,
           consumerWord: off.tx.consumer >>> 2,
         },
+        txMeta,
       );
     } catch (e) {
       // Unmap before closing: a socket fd closed with rings still mapped keeps the queue busy.

@@ -29,6 +29,12 @@ import { netdevInfo } from "./netdev.ts";
 import { type BindMode, XDP_PKT_CONTD, XdpStatistics, XskSocket } from "./socket.ts";
 import { FrameOwner, type HugepageMode } from "./umem.ts";
 import { allowedCpus, kickUntilDrained, ThreadKicker } from "./kick.ts";
+import {
+  completeChecksum,
+  validChecksumRequest,
+  writeChecksumRequest,
+  XDP_TX_METADATA,
+} from "./tx_metadata.ts";
 
 /** Bytes the kernel reserves in front of a received frame (XDP_PACKET_HEADROOM). */
 export const XDP_PACKET_HEADROOM = 256;
@@ -91,6 +97,17 @@ export interface XdpLinkOptions {
   readonly txKick?: "inline" | "thread" | "auto";
   /** How long the kick thread spins for the next batch before it sleeps (µs); default 0. */
   readonly txKickSpinUs?: number;
+  /**
+   * TX checksum offload through AF_XDP TX metadata (`commitPartial()`,
+   * `capabilities.txChecksumOffload`): "auto" (default) registers 24 bytes of TX metadata per
+   * frame when the kernel accepts it (Linux >= 6.11) and uses it in copy mode; on refusal, or
+   * with a zero-copy socket (driver support is not probed), offload stays off and
+   * `txChecksumReason` says why (also reported through `onWarning` when the kernel refused).
+   * "on" insists (throws `XdpTxChecksumUnsupportedError`; trusts a zero-copy driver);
+   * "software" also sets XDP_UMEM_TX_SW_CSUM so copy mode completes checksums on the CPU
+   * (wire checksums always complete; for tests and debugging); "off" registers nothing.
+   */
+  readonly txChecksumOffload?: "auto" | "on" | "off" | "software";
   /** Where fallbacks are reported; default `console.warn`. */
   readonly onWarning?: (message: string) => void;
 }
@@ -131,6 +148,15 @@ export interface XdpLinkStats {
   txMultiBuffer: number;
   /** Received chains longer than the MTU allows (dropped). */
   rxTooLong: number;
+  /** Frames sent with a checksum request in their TX metadata (`commitPartial`). */
+  txChecksumOffloaded: number;
+  /**
+   * `commitPartial` frames whose checksum the link completed itself (offload off, or a
+   * multi-buffer frame in "software" mode, which the kernel would sum over the first buffer).
+   */
+  txChecksumCompleted: number;
+  /** `commitPartial` requests outside the frame (dropped; the kernel would wedge the ring). */
+  txChecksumBadRequest: number;
   /** The kernel's counters, summed over the queues. */
   kernel: XdpStatistics;
 }
@@ -203,8 +229,9 @@ globalThis.addEventListener("unload", () => {
 
 /**
  * An AF_XDP `Link`; see the module comment. With several queues, `receive()` visits them
- * round-robin and transmit uses the first queue's socket. Checksums are neither verified nor
- * completed (no offloads). A Linux peer on veth with TX checksum offload on sends UDP/TCP
+ * round-robin and transmit uses the first queue's socket. Received checksums are not verified;
+ * transmitted TCP/UDP checksums can be left partial with `commitPartial()` and completed by
+ * the kernel/device through AF_XDP TX metadata (`txChecksum`, `XdpLinkOptions.txChecksumOffload`). A Linux peer on veth with TX checksum offload on sends UDP/TCP
  * frames with partial checksums (pseudo-header sum only): on veth (`partialChecksums`
  * "auto") the link says so in `capabilities.rxPartialChecksum` and the IP layer accepts
  * exactly those; elsewhere they would be dropped as bad-checksum.
@@ -232,6 +259,17 @@ export class XdpLink implements Link {
   readonly txBudget: number;
   /** "thread" when a kick thread sends (see `XdpLinkOptions.txKick`). */
   readonly txKick: "inline" | "thread";
+  /**
+   * Who completes `commitPartial()` checksums: "offload" (the kernel/device, via TX metadata),
+   * "software" (the kernel on the CPU, XDP_UMEM_TX_SW_CSUM), "off" (this link, in JS).
+   */
+  readonly txChecksum: "offload" | "software" | "off";
+  /** Why TX checksum offload is off although not disabled by the options, or undefined. */
+  readonly txChecksumReason: string | undefined;
+  /** Bytes between a TX frame's start and its data (the TX metadata area; 0 or 24). */
+  readonly #txOff: number;
+  /** Bytes of packet one TX UMEM frame holds (frame size minus `#txOff`). */
+  readonly #txCap: number;
   readonly #kicker: ThreadKicker | null;
   readonly #maxKicks: number;
   readonly #kick: () => number;
@@ -277,6 +315,9 @@ export class XdpLink implements Link {
     rxMultiBuffer: 0,
     txMultiBuffer: 0,
     rxTooLong: 0,
+    txChecksumOffloaded: 0,
+    txChecksumCompleted: 0,
+    txChecksumBadRequest: 0,
     kernel: {
       rxDropped: 0,
       rxInvalidDescs: 0,
@@ -299,13 +340,17 @@ export class XdpLink implements Link {
     maxKicks: number | undefined,
     txKick: "inline" | "thread" | "auto",
     txKickSpinUs: number,
+    txChecksum: "offload" | "software" | "off",
+    txChecksumReason: string | undefined,
   ) {
     this.name = name;
     this.mac = mac;
     this.mtu = mtu;
+    this.txChecksum = txChecksum;
+    this.txChecksumReason = txChecksumReason;
     this.capabilities = {
       rxChecksumVerified: false,
-      txChecksumOffload: false,
+      txChecksumOffload: txChecksum !== "off",
       rxPartialChecksum,
       maxBatch,
     };
@@ -342,6 +387,8 @@ export class XdpLink implements Link {
     this.#txBytes = first.umem.bytes;
     this.#txViews = viewCache(first.umem.frameCount);
     this.#frameSize = first.umem.frameSize;
+    this.#txOff = first.txMetadataLen;
+    this.#txCap = first.umem.frameSize - first.txMetadataLen;
     this.#frameShift = 31 - Math.clz32(first.umem.frameSize);
     this.#frameMask = ~(first.umem.frameSize - 1);
     this.#pollfds = struct(8 * socks.length);
@@ -396,6 +443,22 @@ export class XdpLink implements Link {
             `UMEM frame holds; using MTU ${fit} (jumbo frames need multi-buffer AF_XDP)`,
       );
     }
+    const csumOption = options.txChecksumOffload ?? "auto";
+    let txChecksum: "offload" | "software" | "off" = "off";
+    let txChecksumReason: string | undefined = undefined;
+    if (csumOption !== "off") {
+      if (first.txMetadataLen === 0) {
+        txChecksumReason = first.txChecksumFallback ?? "no TX metadata registered";
+        warn(`XdpLink ${info.name}: TX checksum offload off: ${txChecksumReason}`);
+      } else if (csumOption === "software") {
+        txChecksum = "software";
+      } else if (first.mode === "zerocopy" && csumOption === "auto") {
+        txChecksumReason = "zero-copy socket: the driver's TX checksum support (netdev " +
+          "xsk-features tx-checksum) is not probed; open with txChecksumOffload 'on' to trust it";
+      } else {
+        txChecksum = "offload";
+      }
+    }
     const partial = options.partialChecksums ?? "auto";
     const link = new XdpLink(
       info.name,
@@ -409,6 +472,8 @@ export class XdpLink implements Link {
       options.maxKicksPerFlush,
       options.txKick ?? "inline",
       options.txKickSpinUs ?? 0,
+      txChecksum,
+      txChecksumReason,
     );
     track(link, options.handleSignals ?? true);
     return link;
@@ -441,6 +506,7 @@ export class XdpLink implements Link {
           ringSize: options.ringSize ?? 2048,
           hugepages: options.hugepages ?? "auto",
           multiBuffer,
+          txChecksum: options.txChecksumOffload ?? "auto",
           ...(options.txBudget === undefined ? {} : { txBudget: options.txBudget }),
         });
         socks.push(sock);
@@ -584,11 +650,12 @@ export class XdpLink implements Link {
   transmitBuffer(length: number): Uint8Array | null {
     if (this.#closed) return null;
     this.#lentJumbo = false;
-    if (length > this.#frameSize && length <= this.#jumbo.length) {
+    const cap = this.#txCap;
+    if (length > cap && length <= this.#jumbo.length) {
       this.#lentJumbo = true;
       return this.#jumbo.subarray(0, length);
     }
-    if (length > this.#frameSize || length <= 0) {
+    if (length > cap || length <= 0) {
       this.#stats.txTooLong++;
       return null;
     }
@@ -604,9 +671,11 @@ export class XdpLink implements Link {
       this.#lent = addr;
     }
     const i = addr >>> this.#frameShift;
+    // Data starts after the frame's TX metadata area (the kernel checks every descriptor).
+    const at = addr + this.#txOff;
     let v = this.#txViews[i]!;
-    if (v.length !== length || v.byteOffset !== this.#txBytes.byteOffset + addr) {
-      v = this.#txBytes.subarray(addr, addr + length);
+    if (v.length !== length || v.byteOffset !== this.#txBytes.byteOffset + at) {
+      v = this.#txBytes.subarray(at, at + length);
       this.#txViews[i] = v;
     }
     return v;
@@ -616,34 +685,91 @@ export class XdpLink implements Link {
   commit(length: number): void {
     if (this.#lentJumbo) {
       this.#lentJumbo = false;
-      this.#commitChain(length);
+      this.#commitChain(length, -1, 0);
+      return;
+    }
+    this.#commitOne(length, 0);
+  }
+
+  /**
+   * Queues the lent frame like `commit(length)` with a request to complete the checksum at
+   * `csumStart + csumOffset` over [csumStart, end of frame); the field must hold the folded,
+   * uncomplemented pseudo-header sum (see `Link.commitPartial`). With `txChecksum` "offload"
+   * or "software" the request goes in the frame's TX metadata (XDP_TX_METADATA on the first
+   * descriptor); with "off" the link completes the checksum itself. A request outside the
+   * frame (or outside a chain's first buffer) is dropped and counted (`txChecksumBadRequest`):
+   * the kernel would refuse it and stall the TX ring.
+   */
+  commitPartial(length: number, csumStart: number, csumOffset: number): void {
+    if (this.#lentJumbo) {
+      this.#lentJumbo = false;
+      const len = length < this.#jumbo.length ? length : this.#jumbo.length;
+      const first = len < this.#txCap ? len : this.#txCap;
+      if (!validChecksumRequest(first, csumStart, csumOffset)) {
+        this.#stats.txChecksumBadRequest++;
+        return;
+      }
+      // The kernel's software path sums only the first buffer of a chain: finish it here.
+      if (this.txChecksum !== "offload") {
+        completeChecksum(this.#jumbo.subarray(0, len), csumStart, csumOffset);
+        this.#stats.txChecksumCompleted++;
+        this.#commitChain(length, -1, 0);
+        return;
+      }
+      this.#commitChain(length, csumStart, csumOffset);
       return;
     }
     const addr = this.#lent;
     if (addr < 0 || this.#closed) return;
+    const len = length < this.#txCap ? length : this.#txCap;
+    if (!validChecksumRequest(len, csumStart, csumOffset)) {
+      this.#stats.txChecksumBadRequest++;
+      return; // the frame stays lent, as when the ring is full
+    }
+    const at = addr + this.#txOff;
+    if (this.txChecksum === "off") {
+      completeChecksum(this.#txBytes.subarray(at, at + len), csumStart, csumOffset);
+      this.#stats.txChecksumCompleted++;
+      this.#commitOne(length, 0);
+      return;
+    }
+    writeChecksumRequest(this.#txBytes, at, csumStart, csumOffset);
+    if (this.#commitOne(length, XDP_TX_METADATA)) this.#stats.txChecksumOffloaded++;
+  }
+
+  /** Posts the lent single-buffer frame with descriptor `options`; false when not queued. */
+  #commitOne(length: number, options: number): boolean {
+    const addr = this.#lent;
+    if (addr < 0 || this.#closed) return false;
     const sock = this.#tx;
     const tx = sock.tx;
     const idx = tx.producerIndex;
     if (tx.reserve(1) === 0) {
       // Keep the frame lent: the next transmitBuffer() reuses it; this packet is lost.
       this.#stats.txRingFull++;
-      return;
+      return false;
     }
-    const len = length < this.#frameSize ? length : this.#frameSize;
-    tx.setDesc(idx, addr, len);
+    const len = length < this.#txCap ? length : this.#txCap;
+    tx.setDesc(idx, addr + this.#txOff, len, options);
     sock.frames.move(addr, FrameOwner.User, FrameOwner.KernelTx); // counts violations itself
     this.#lent = -1;
     this.#txQueued++;
     this.#txInFlight++;
     this.#stats.txPackets++;
     this.#stats.txBytes += len;
+    return true;
   }
 
-  /** Splits the jumbo scratch frame over UMEM frames chained with XDP_PKT_CONTD. */
-  #commitChain(length: number): void {
+  /**
+   * Splits the jumbo scratch frame over UMEM frames chained with XDP_PKT_CONTD; with
+   * `csumStart` >= 0 the first descriptor carries a checksum request (the kernel reads TX
+   * metadata from a packet's first descriptor only).
+   */
+  #commitChain(length: number, csumStart: number, csumOffset: number): void {
     if (this.#closed) return;
     const len = length < this.#jumbo.length ? length : this.#jumbo.length;
-    const size = this.#frameSize;
+    const size = this.#txCap;
+    const txOff = this.#txOff;
     const parts = Math.ceil(len / size);
     const sock = this.#tx;
     const frames = sock.frames;
@@ -667,10 +793,17 @@ export class XdpLink implements Link {
       else addr = frames.pop();
       const off = k * size;
       const n = len - off < size ? len - off : size;
-      this.#txBytes.set(src.subarray(off, off + n), addr);
-      tx.setDesc(idx + k, addr, n, k < parts - 1 ? XDP_PKT_CONTD : 0);
+      const at = addr + txOff;
+      this.#txBytes.set(src.subarray(off, off + n), at);
+      let opts = k < parts - 1 ? XDP_PKT_CONTD : 0;
+      if (k === 0 && csumStart >= 0) {
+        writeChecksumRequest(this.#txBytes, at, csumStart, csumOffset);
+        opts |= XDP_TX_METADATA;
+      }
+      tx.setDesc(idx + k, at, n, opts);
       frames.move(addr, FrameOwner.User, FrameOwner.KernelTx);
     }
+    if (csumStart >= 0) this.#stats.txChecksumOffloaded++;
     this.#txQueued += parts;
     this.#txInFlight += parts;
     this.#stats.txPackets++;

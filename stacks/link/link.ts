@@ -17,7 +17,12 @@
 export interface LinkCapabilities {
   /** Frames arrive with IP/TCP/UDP checksums already verified (true only for offloading NICs). */
   readonly rxChecksumVerified: boolean;
-  /** The device completes TCP/UDP checksums on transmit; the stack may leave them partial. */
+  /**
+   * The device completes TCP/UDP checksums on transmit: frames queued with `commitPartial()`
+   * leave the kernel/NIC with only the pseudo-header sum in the checksum field. Use it only
+   * together with `Link.commitPartial` being defined (a middleware may copy this flag from the
+   * device it wraps without forwarding `commitPartial`).
+   */
   readonly txChecksumOffload: boolean;
   /**
    * The device is a local virtual link (veth) whose Linux peer may send TCP/UDP frames with
@@ -54,6 +59,26 @@ export interface Link {
   transmitBuffer(length: number): Uint8Array | null;
   /** Queues the frame written into the last lent buffer, trimmed to `length` bytes. */
   commit(length: number): void;
+  /**
+   * Queues the frame like `commit(length)` and asks the device to complete one 16-bit
+   * one's-complement checksum (Linux CHECKSUM_PARTIAL semantics, `skb_checksum_help`):
+   *
+   * - `csumStart`: byte offset from the start of the frame (the Ethernet header) where the
+   *   summed region begins, i.e. the TCP/UDP header; the region runs to the end of the frame.
+   * - `csumOffset`: offset of the 16-bit checksum field from `csumStart` (TCP 16, UDP 6).
+   * - Before the call, the field at `csumStart + csumOffset` must hold the folded
+   *   pseudo-header sum (source/destination address, protocol, L4 length), in network byte
+   *   order and NOT complemented: exactly what Linux leaves there (`~tcp_v4_check(len, s, d,
+   *   0)`). The device sums [csumStart, end of frame) including that field, folds to 16 bits
+   *   and stores the complement; a result of 0 is stored as 0xffff (CSUM_MANGLED_0, right for
+   *   UDP, harmless for TCP).
+   *
+   * Requires `csumStart + csumOffset + 2 <= length`; a request outside the frame is dropped
+   * and counted by the device. Optional: only links that can (`capabilities.txChecksumOffload`)
+   * should be asked; an implementation that cannot offload completes the checksum itself.
+   * Allocation-free on the devices that implement it.
+   */
+  commitPartial?(length: number, csumStart: number, csumOffset: number): void;
   /** Pushes committed frames to the wire; cheap when nothing is queued. */
   flush(): void;
   /** Releases the device. Idempotent. */
