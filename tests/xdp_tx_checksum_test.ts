@@ -355,3 +355,57 @@ Deno.test({
     assert.equal(link.stats().kernel.txInvalidDescs, 0);
   },
 });
+
+Deno.test({
+  name: "XdpLink commitPartial completes an IPv6 UDP checksum (csumStart 54) the peer accepts",
+  ignore: gate.ignore,
+  async fn(): Promise<void> {
+    gate.assert();
+    await using lab = await openLab();
+    await lab.nsm(["ethtool", "-K", lab.nsmIf, "tx", "off"]); // the peer verifies the sum
+    using link = open(lab);
+    const script = "import socket\n" +
+      "r = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n" +
+      `r.bind(('::', ${UDP_PORT})); r.settimeout(4)\n` +
+      "d, a = r.recvfrom(65535)\n" +
+      "print(len(d), d.decode(), a[0])\n";
+    const got = lab.peer(["timeout", "9", "python3", "-c", script], true);
+    await readyDelay();
+    const payload = new TextEncoder().encode("v6-partial");
+    const udpLen = 8 + payload.length;
+    const len = 14 + 40 + udpLen;
+    const b = link.transmitBuffer(len)!;
+    assert.ok(b !== null);
+    const v = new DataView(b.buffer, b.byteOffset, len);
+    const mac = (m: string) => m.split(":").map((h) => parseInt(h, 16));
+    b.set(mac(lab.peerMac), 0);
+    b.set(mac(lab.nsmMac), 6);
+    v.setUint16(12, 0x86dd);
+    v.setUint32(14, 0x60000000);
+    v.setUint16(18, udpLen);
+    v.setUint8(20, 17);
+    v.setUint8(21, 64);
+    const src = new Uint8Array(16);
+    const dst = new Uint8Array(16);
+    src[0] = dst[0] = 0xfd;
+    src[15] = 1; // fd00::1
+    dst[15] = 2; // fd00::2
+    b.set(src, 22);
+    b.set(dst, 38);
+    v.setUint16(54, 40041);
+    v.setUint16(56, UDP_PORT);
+    v.setUint16(58, udpLen);
+    b.set(payload, 62);
+    let sum = 17 + udpLen;
+    for (let i = 0; i < 16; i += 2) {
+      sum += ((src[i]! << 8) | src[i + 1]!) + ((dst[i]! << 8) | dst[i + 1]!);
+    }
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    v.setUint16(60, sum);
+    link.commitPartial(len, 54, 6);
+    const r = await flushUntil(link, got);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "10 v6-partial fd00::1");
+    assert.equal(link.stats().txChecksumOffloaded, 1);
+  },
+});

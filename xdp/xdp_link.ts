@@ -26,7 +26,13 @@ import type { Link, LinkCapabilities } from "../stacks/link/link.ts";
 import { type AttachMode, XdpProgram } from "./bpf.ts";
 import { libc, struct, syscallError, XdpError } from "./libc.ts";
 import { netdevInfo } from "./netdev.ts";
-import { type BindMode, XDP_PKT_CONTD, XdpStatistics, XskSocket } from "./socket.ts";
+import {
+  type BindMode,
+  XDP_PKT_CONTD,
+  XdpStatistics,
+  XdpTxChecksumUnsupportedError,
+  XskSocket,
+} from "./socket.ts";
 import { FrameOwner, type HugepageMode } from "./umem.ts";
 import { allowedCpus, kickUntilDrained, ThreadKicker } from "./kick.ts";
 import {
@@ -422,7 +428,10 @@ export class XdpLink implements Link {
     } catch (e) {
       // An older kernel refuses BPF_F_XDP_HAS_FRAGS or XDP_USE_SG (EINVAL/EOPNOTSUPP): in
       // "auto" mode fall back to single-buffer frames and a capped MTU.
-      if (!multiBuffer || mbOption !== "auto" || !(e instanceof XdpError) || e.errno === 1) {
+      if (
+        !multiBuffer || mbOption !== "auto" || !(e instanceof XdpError) || e.errno === 1 ||
+        e instanceof XdpTxChecksumUnsupportedError // not about multi-buffer: report as is
+      ) {
         throw e;
       }
       warn(`XdpLink ${info.name}: multi-buffer AF_XDP unavailable (${e.message})`);
