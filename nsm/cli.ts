@@ -75,6 +75,8 @@ export interface NsmOptions {
   readonly ring: number;
   /** Accept partial checksums from a local veth peer: auto (veth only), on, off. */
   readonly partialChecksums: "auto" | "on" | "off";
+  /** Transmit checksum offload through AF_XDP TX metadata (`--tx-checksum`). */
+  readonly txChecksum: "auto" | "on" | "off" | "software";
   /** TCP congestion control name. */
   readonly congestion: string | undefined;
   /** Busy-poll this long (µs) after the last work before sleeping (`--spin-us`). */
@@ -106,6 +108,9 @@ export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN 
                           connections opening at once while the stack works)
   --partial-checksums M   auto | on | off: accept TCP/UDP checksums left partial by a local
                           Linux peer (auto: only on veth)
+  --tx-checksum M         auto | on | off | software: TCP checksums completed by the kernel or
+                          NIC through AF_XDP TX metadata (auto: on in copy mode when the kernel
+                          has it, 6.11+); software: the kernel sums on the CPU; off: we do
   --cc NAME               TCP congestion control of new connections (default reno; cubic,
                           dctcp, bbr from cc/dist/; change live with deno task ctl cc set)
   --spin-us N             busy-poll N µs after the last packet or request before sleeping
@@ -185,6 +190,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
   let ring = 8192;
   let xdpModeGiven = false;
   let partialChecksums: NsmOptions["partialChecksums"] = "auto";
+  let txChecksum: NsmOptions["txChecksum"] = "auto";
   let congestion: string | undefined;
   let spinUs = 200;
   let spinYield = true;
@@ -279,6 +285,9 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
       case "--partial-checksums":
         partialChecksums = oneOf(flag, takeValue(), ["auto", "on", "off"] as const);
         break;
+      case "--tx-checksum":
+        txChecksum = oneOf(flag, takeValue(), ["auto", "on", "off", "software"] as const);
+        break;
       case "--cc": {
         congestion = takeValue();
         const known = registeredCcNames();
@@ -341,6 +350,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
     queues,
     ring,
     partialChecksums,
+    txChecksum,
     congestion,
     spinUs,
     spinYield,
@@ -422,6 +432,7 @@ function openLink(o: NsmOptions): OpenedLink {
     attachMode: attach,
     handleSignals: false,
     partialChecksums: o.partialChecksums === "auto" ? "auto" : o.partialChecksums === "on",
+    txChecksumOffload: o.txChecksum,
     onWarning: (m) => console.error(`nsm: ${m}`),
   });
   let link: WaitableLink = xdp;
@@ -647,6 +658,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         link: opened.stats(),
         drops: iface.drops.snapshot?.() ?? {},
         partialChecksums: iface.counters.partialChecksums,
+        txPartialChecksums: iface.counters.txPartialChecksums,
         tcpInternalErrors: tcp.counters.internalErrors,
         tcpDrops: tcp.counters.snapshot(),
         tcp: {

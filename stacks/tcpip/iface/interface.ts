@@ -159,6 +159,11 @@ export interface InterfaceConfig {
   reassembly?: ReassemblyConfig;
   /** Path MTU cache tunables. */
   pmtu?: PmtuConfig;
+  /**
+   * Let transports leave TCP checksums to the link when it offers to complete them
+   * (`LinkCapabilities.txChecksumOffload` with `Link.commitPartial`); default true.
+   */
+  txChecksumOffload?: boolean;
 }
 
 /** Thrown for an invalid configuration or registration; the message says what to fix. */
@@ -197,6 +202,8 @@ export class InterfaceCounters {
    * a link with `capabilities.rxPartialChecksum` (a local Linux peer over veth).
    */
   partialChecksums = 0;
+  /** Packets sent with their transport checksum left to the link (`commitPacketPartial`). */
+  txPartialChecksums = 0;
 
   /** A plain copy for logs and tests. */
   snapshot(): Record<string, unknown> {
@@ -409,6 +416,10 @@ export class Interface implements IpOutput {
   private pendingMode = P_NONE;
   private pendingVersion: 4 | 6 = 4;
   private pendingFrameLen = 0;
+  /** Frame offset of the pending direct packet's transport header. */
+  private pendingL4Start = 0;
+  /** The link completes checksums of frames queued with `commitPartial` (and we may use it). */
+  private readonly txOffload: boolean;
   private pendingTotal = 0;
   private pendingMtu = 0;
   private pendingKind = NH_NONE;
@@ -428,6 +439,8 @@ export class Interface implements IpOutput {
     this.ttl = config.ttl ?? 64;
     this.rxBatch = config.rxBatch ?? link.capabilities.maxBatch;
     this.rxPartialOk = link.capabilities.rxPartialChecksum === true;
+    this.txOffload = config.txChecksumOffload !== false && link.capabilities.txChecksumOffload &&
+      typeof link.commitPartial === "function";
     this.rxBudget = config.rxBudget ?? 16;
     this.routes = new RouteTable(config.pmtu ?? {});
     this.reassembler = new Reassembler((r) => this.drops.count(r), config.reassembly ?? {});
@@ -681,6 +694,28 @@ export class Interface implements IpOutput {
   /** See `IpOutput.commitPacket`. */
   commitPacket(): void {
     this.commit();
+  }
+
+  /** See `IpOutput.canOffloadChecksum`: a direct packet on an offloading link. */
+  canOffloadChecksum(): boolean {
+    return this.txOffload && this.pendingMode === P_DIRECT;
+  }
+
+  /** See `IpOutput.commitPacketPartial`. */
+  commitPacketPartial(checksumOffset: number): void {
+    if (!this.canOffloadChecksum()) {
+      throw new InterfaceConfigError(
+        "commitPacketPartial() without canOffloadChecksum(): complete the checksum and use commitPacket()",
+      );
+    }
+    this.pendingMode = P_NONE;
+    const c = this.counters;
+    this.link.commitPartial!(this.pendingFrameLen, this.pendingL4Start, checksumOffset);
+    c.txPartialChecksums++;
+    c.ethernet.tx++;
+    if (this.pendingVersion === 4) c.ipv4.tx++;
+    else c.ipv6.tx++;
+    if (!this.inPoll) this.link.flush();
   }
 
   /** See `IpOutput.sourceFor`. */
@@ -1372,6 +1407,7 @@ export class Interface implements IpOutput {
       base = ETH_HEADER_LEN;
       this.pendingMode = P_DIRECT;
       this.pendingFrameLen = frameLen;
+      this.pendingL4Start = ETH_HEADER_LEN + hl;
     } else {
       out = this.scratch;
       base = ETH_HEADER_LEN;

@@ -63,6 +63,21 @@ export interface IpOutput {
   ): Uint8Array | null;
   /** Sends the packet begun last (queued behind neighbour resolution when needed). */
   commitPacket(): void;
+  /**
+   * Optional transmit checksum offload. True when the packet begun last goes straight into a
+   * device buffer of a link that completes TCP/UDP checksums (`LinkCapabilities
+   * .txChecksumOffload`); then the caller may write only the folded pseudo-header sum into
+   * the checksum field (`writePartialChecksum`) and send with `commitPacketPartial`. False for
+   * packets that are queued, fragmented or sent on a link without offload: compute the full
+   * checksum and use `commitPacket`.
+   */
+  canOffloadChecksum?(): boolean;
+  /**
+   * Sends the packet begun last, asking the device to complete the transport checksum at
+   * `checksumOffset` within the transport header (TCP 16, UDP 6). Only after
+   * `canOffloadChecksum()` answered true for this packet.
+   */
+  commitPacketPartial?(checksumOffset: number): void;
   /** The source address a packet to `dst` would leave from, or null without a route. */
   sourceFor(dst: IpAddress): IpAddress | null;
   /** The IP MTU towards `dst` (the link MTU, or a smaller path MTU learned from ICMP). */

@@ -21,6 +21,7 @@ import {
   pseudoHeaderSumV4Bytes,
   pseudoHeaderSumV6,
   transportChecksumOk,
+  writePartialChecksum,
   writeTransportChecksum,
 } from "../wire/checksum.ts";
 import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_RST, TCP_SYN, TcpRepr } from "../wire/tcp.ts";
@@ -397,8 +398,15 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     const seg = buf.length === total ? buf : buf.subarray(0, total);
     repr.emit(seg);
     if (dataLength > 0) tcb.copySendData(seg, hl, dataOffset, dataLength);
-    writeTransportChecksum(seg, 16, pseudoFor(tcb.localAddr, tcb.remoteAddr, total));
-    this.#ip.commitPacket();
+    const ip = this.#ip;
+    if (ip.canOffloadChecksum?.() === true) {
+      // The link completes it (AF_XDP TX metadata): no pass over the payload here.
+      writePartialChecksum(seg, 16, pseudoFor(tcb.localAddr, tcb.remoteAddr, total));
+      ip.commitPacketPartial!(16);
+    } else {
+      writeTransportChecksum(seg, 16, pseudoFor(tcb.localAddr, tcb.remoteAddr, total));
+      ip.commitPacket();
+    }
     this.counters.segmentsOut++;
     return true;
   }

@@ -280,6 +280,22 @@ export function writeTransportChecksum(
 }
 
 /**
+ * Leaves the transport checksum at `checksumOffset` partial for a device to complete (Linux
+ * CHECKSUM_PARTIAL): the field holds the folded pseudo-header sum, not complemented. The device
+ * sums the segment from its start, field included, and stores the complement, which equals what
+ * `writeTransportChecksum` computes.
+ */
+export function writePartialChecksum(
+  segment: Uint8Array,
+  checksumOffset: number,
+  pseudoSum: number,
+): void {
+  const f = fold(pseudoSum);
+  segment[checksumOffset] = f >>> 8;
+  segment[checksumOffset + 1] = f;
+}
+
+/**
  * RFC 1624 eqn. 3: the new checksum after one 16-bit word of the covered data changes from
  * `oldWord` to `newWord`: HC' = ~(~HC + ~m + m'). Unlike eqn. 2 it gives the same result as a
  * full recomputation (0x0000, not 0xffff, in the RFC's section 4 example).
