@@ -5,7 +5,7 @@
  *
  * ```
  * deno run -A --unstable-net nsm/kernel_nsm.ts [--ctl PATH] [--rcvbuf BYTES] [--sndbuf BYTES]
- *                                              [--stall-ms MS]
+ *                                              [--stall-ms MS] [--spin-us N]
  * ```
  * Prints `ready stack=kernel ctl=PATH` once serving; SIGINT/SIGTERM reset every guest socket
  * and print `stopped SIGNAL {json}`. `deno task nsm --stack kernel ...` runs `kernelMain`.
@@ -14,7 +14,10 @@
  * yield to Deno's event loop and its I/O driver after every pass (`KernelBackend.yield()`, a
  * thread-pool hop of ~8 us: the kernel's socket I/O completes only there); after `spinNs`
  * without work sleep until a doorbell, a socket event (`KernelBackend.wait`) or the next
- * deadline. Measured (guest nkperf -> kernel NSM -> iperf3 -s on a veth pair): 10.1 Gbit/s,
+ * deadline. `spinNs` is 0 by default: sharing a CPU with a guest whose wait spins (GuestLib
+ * yields while it spins), the hops held back the guest and the kernel's own socket work
+ * (pinned to one core: rr_1b 1,950 -> 8,300-9,100 trans/s, conn_rate 700 -> 2,600-2,800 conn/s
+ * with 0; unpinned bulk send 7.2 -> 5.2 Gbit/s, so `--spin-us 200` on a CPU of its own). Measured (guest nkperf -> kernel NSM -> iperf3 -s on a veth pair): 10.1 Gbit/s,
  * reverse 8.0 Gbit/s; iperf3 kernel-to-kernel on the same pair: 24.9 Gbit/s.
  *
  * @module
@@ -33,7 +36,7 @@ export interface KernelNsmOptions {
   readonly backend?: KernelBackendOptions;
   /** ServiceLib tunables (the control path is `ctl`). */
   readonly serviceLib?: Omit<ServiceLibOptions, "ctlPath">;
-  /** Busy-poll this long after the last work before sleeping (default 200 us). */
+  /** Busy-poll this long after the last work before sleeping (default 0: sleep at once). */
   readonly spinNs?: Duration;
   /** Longest single sleep in ms (default 250). */
   readonly maxSleepMs?: number;
@@ -68,7 +71,7 @@ export async function startKernelNsm(o: KernelNsmOptions): Promise<KernelNsm> {
   const backend = new KernelBackend(o.backend ?? {});
   const sl = new ServiceLib(backend, { ...(o.serviceLib ?? {}), ctlPath: o.ctl });
   await sl.listen();
-  const spinNs = o.spinNs ?? 200 * MICROSECOND;
+  const spinNs = o.spinNs ?? 0;
   const maxSleepMs = o.maxSleepMs ?? 250;
   const stats: KernelNsmStats = { iterations: 0, busyIterations: 0, sleeps: 0 };
   let stopping = false;
@@ -124,19 +127,24 @@ export interface KernelNsmArgs {
   sndBuf?: number;
   /** Disconnect a guest whose completion ring stays full this long (ms). */
   stallMs?: number;
+  /** Busy-poll this long (µs) after the last work before sleeping. */
+  spinUs?: number;
 }
 
 /** Usage of the kernel stack's flags. */
 export const KERNEL_USAGE =
   `usage: deno task nsm --stack kernel [--ctl PATH] [--rcvbuf BYTES] [--sndbuf BYTES]
-                                    [--stall-ms MS]
+                                    [--stall-ms MS] [--spin-us N]
 
   Serves guests (GuestLib, nkcat) with the host kernel's sockets, in the network namespace the
   NSM runs in: the kernel owns interfaces, addresses, routes and TCP.
   --ctl PATH      control socket guests attach to (default as for --stack tcpip)
   --rcvbuf BYTES  per-connection receive buffer in the NSM (default 262144)
   --sndbuf BYTES  per-connection send buffer in the NSM (default 262144)
-  --stall-ms MS   disconnect a guest whose completion ring stays full this long (default 5000)`;
+  --stall-ms MS   disconnect a guest whose completion ring stays full this long (default 5000)
+  --spin-us N     keep polling N µs after the last work before sleeping on the sockets and
+                  doorbells (default 0; 200 helps bulk throughput when the NSM has a CPU of
+                  its own, and costs latency when it shares one with guests)`;
 
 /** Flags of our stack that mean nothing for the kernel stack, with the reason. */
 const NOT_FOR_KERNEL: Readonly<Record<string, string>> = {
@@ -225,6 +233,7 @@ export function parseKernelNsmArgs(args: readonly string[]): KernelNsmArgs {
     else if (flag === "--rcvbuf") o.rcvBuf = int(4096);
     else if (flag === "--sndbuf") o.sndBuf = int(4096);
     else if (flag === "--stall-ms") o.stallMs = int(1);
+    else if (flag === "--spin-us") o.spinUs = int(0);
     else throw new KernelNsmUsageError(`unknown flag ${a}`);
   }
   return o;
@@ -255,6 +264,7 @@ export async function kernelMain(args: readonly string[]): Promise<number> {
   try {
     nsm = await startKernelNsm({
       ctl: o.ctl,
+      ...(o.spinUs !== undefined ? { spinNs: o.spinUs * MICROSECOND } : {}),
       backend: {
         ...(o.rcvBuf !== undefined ? { rcvBuf: o.rcvBuf } : {}),
         ...(o.sndBuf !== undefined ? { sndBuf: o.sndBuf } : {}),

@@ -28,8 +28,10 @@ Deno.test("parseKernelNsmArgs() reads its flags and rejects our stack's with the
       "8192",
       "--stall-ms",
       "300",
+      "--spin-us",
+      "200",
     ]),
-    { ctl: "/tmp/c.sock", rcvBuf: 65536, sndBuf: 8192, stallMs: 300 },
+    { ctl: "/tmp/c.sock", rcvBuf: 65536, sndBuf: 8192, stallMs: 300, spinUs: 200 },
   );
   assert.throws(() => parseKernelNsmArgs(["--ip", "198.18.0.1/24"]), /owns the addresses/);
   assert.throws(() => parseKernelNsmArgs(["--link", "xdp:eth0"]), /owns the interfaces/);
