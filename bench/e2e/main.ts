@@ -5,6 +5,7 @@
  * sudo deno task bench:e2e [--quick] [--json FILE] [--seconds S] [--repeat N] [--no-pin]
  *                          [--offloads off,on] [--only NAME,...]
  *                          [--stacks linux,nsm_kernel,nsm_tcpip]
+ *                          [--tcpip-args "FLAGS"] [--kernel-args "FLAGS"]
  * ```
  *
  * One lab (xdp/lab.ts, NSM end in its own namespace), and on it, in this order for each peer
@@ -341,6 +342,9 @@ async function runSetting(
     only: string | undefined;
     repeat: number;
     stacks: ReadonlySet<StackKind>;
+    /** Extra command-line flags for (b) and (c) (`--tcpip-args`, `--kernel-args`). */
+    tcpipArgs: string[];
+    kernelArgs: string[];
     log: (s: string) => void;
   },
   results: Results,
@@ -400,7 +404,7 @@ async function runSetting(
     // (c) NSM --stack kernel, in the same namespace with the same addresses
     if (o.stacks.has("nsm_kernel")) {
       const kctl = `${o.dir}/kernel-${offloads}.sock`;
-      const kn = await startNsm(lab, ["--stack", "kernel", "--ctl", kctl], o.pins);
+      const kn = await startNsm(lab, ["--stack", "kernel", "--ctl", kctl, ...o.kernelArgs], o.pins);
       try {
         await run({ kind: "nsm_kernel", prefix: [], ctl: kctl, nsmPid: kn.pid });
       } finally {
@@ -413,7 +417,7 @@ async function runSetting(
       const tctl = `${o.dir}/tcpip-${offloads}.sock`;
       const tn = await startNsm(lab, [
         ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ip6", `${lab.nsmV6}/64`],
-        ...["--ctl", tctl],
+        ...["--ctl", tctl, ...o.tcpipArgs],
       ], o.pins);
       try {
         await run({ kind: "nsm_tcpip", prefix: [], ctl: tctl, nsmPid: tn.pid });
@@ -531,6 +535,8 @@ async function main(): Promise<number> {
       only: { type: "string" },
       repeat: { type: "string", default: "1" },
       stacks: { type: "string", default: "linux,nsm_kernel,nsm_tcpip" },
+      "tcpip-args": { type: "string", default: "" },
+      "kernel-args": { type: "string", default: "" },
     },
   });
   if (Deno.uid() !== 0) {
@@ -574,7 +580,11 @@ async function main(): Promise<number> {
       const repeat = Math.max(1, Number(values.repeat));
       await runSetting(
         off,
-        { seconds, quick, pins, dir, only: values.only, repeat, stacks, log },
+        {
+          ...{ seconds, quick, pins, dir, only: values.only, repeat, stacks, log },
+          tcpipArgs: values["tcpip-args"].split(/\s+/).filter((x) => x !== ""),
+          kernelArgs: values["kernel-args"].split(/\s+/).filter((x) => x !== ""),
+        },
         results,
       );
     }
