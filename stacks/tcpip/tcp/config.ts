@@ -70,6 +70,13 @@ export interface TcpConfig {
   ephemeralLow: number;
   /** Upper end of the ephemeral range. */
   ephemeralHigh: number;
+  /**
+   * When every ephemeral port towards a destination is taken, `connect()` may reuse one whose
+   * connection has been in TIME-WAIT for at least a second and used timestamps (Linux's
+   * tcp_tw_reuse = 1; RFC 6191: the peer tells the new incarnation apart by its larger
+   * timestamps, and its ISN starts above the old SND.NXT, RFC 1122 4.2.2.13).
+   */
+  timeWaitReuse: boolean;
   /** Largest SYN queue per listener (half-open connections); SYN cookies beyond it. */
   synQueueMax: number;
   /** Use SYN cookies when the SYN queue is full (else drop the SYN). */
@@ -134,6 +141,7 @@ export function defaultTcpConfig(): TcpConfig {
     socket: defaultSocketOptions(),
     ephemeralLow: 32768,
     ephemeralHigh: 60999,
+    timeWaitReuse: true,
     synQueueMax: 256,
     synCookies: true,
     pacing: false,

@@ -68,6 +68,8 @@ export class TcpCounters {
   cookiesSent = 0;
   /** Connections made from a valid cookie. */
   cookiesAccepted = 0;
+  /** Outgoing connections that took over a TIME-WAIT 4-tuple (`TcpConfig.timeWaitReuse`). */
+  timeWaitReused = 0;
   /** Exceptions caught at the stack boundary (bugs; should stay 0). */
   internalErrors = 0;
   /** Segments that could not be emitted because IpOutput had no buffer or route. */

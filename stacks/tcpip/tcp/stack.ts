@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Instant } from "../../time.ts";
+import { type Instant, SECOND } from "../../time.ts";
 import { IpAddress } from "../wire/address.ts";
 import {
   pseudoHeaderSumV4,
@@ -185,6 +185,8 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   /** Connections owing an ACK at the end of the receive batch (ACK coalescing). */
   readonly #deferredAcks: Tcb[] = [];
   #nextId = 1;
+  /** The TIME-WAIT connection `#pickPort` chose to take over (connect() retires it). */
+  #reusedTimeWait: Tcb | null = null;
   #connections = 0;
   #challengeSecond = -1;
   #challengeCount = 0;
@@ -891,7 +893,14 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       }
       lport = fixedPort;
     } else {
-      lport = this.#pickPort(local, remote, port);
+      lport = this.#pickPort(local, remote, port, now);
+      const reused = this.#reusedTimeWait;
+      if (reused !== null) {
+        this.#reusedTimeWait = null;
+        minIss = seqAdd(reused.sndNxt, 65537); // RFC 1122 4.2.2.13: above the old SND.NXT
+        this.#retire(reused, now);
+        this.counters.timeWaitReused++;
+      }
     }
     const sock = new SocketRec(this.#nextId++, opts);
     const tcb = this.#newTcb(opts, local, lport, remote, port);
@@ -906,16 +915,28 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     return sock.id;
   }
 
-  /** A random free ephemeral port (RFC 6056 algorithm 1: random start, linear probe). */
-  #pickPort(local: IpAddress, remote: IpAddress, port: number): number {
+  /**
+   * A random free ephemeral port (RFC 6056 algorithm 1: random start, linear probe). When none
+   * is free, a port whose connection to `remote`:`port` is in reusable TIME-WAIT
+   * (`TcpConfig.timeWaitReuse`): it is left in `#reusedTimeWait` for `connect()` to retire.
+   */
+  #pickPort(local: IpAddress, remote: IpAddress, port: number, now: Instant): number {
     const lo = this.config.ephemeralLow;
     const n = this.config.ephemeralHigh - lo + 1;
     const start = (this.#random() >>> 0) % n;
+    const reuse = this.config.timeWaitReuse;
+    let spare: Tcb | null = null;
     for (let i = 0; i < n; i++) {
       const p = lo + ((start + i) % n);
       if (this.#listeners.has(p)) continue;
       const h = tupleHash(local.bytes, p, remote.bytes, port);
-      if (this.#lookup(h, local.bytes, p, remote.bytes, port) === null) return p;
+      const old = this.#lookup(h, local.bytes, p, remote.bytes, port);
+      if (old === null) return p;
+      if (reuse && spare === null && old.timeWaitReusable(now, SECOND)) spare = old;
+    }
+    if (spare !== null) {
+      this.#reusedTimeWait = spare;
+      return spare.localPort;
     }
     throw new AddressNotAvailable(`${remote}:${port}`);
   }

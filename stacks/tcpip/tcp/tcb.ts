@@ -1628,6 +1628,16 @@ export class Tcb {
    * timestamps the SYN's TSval must exceed TS.Recent, else its sequence number must exceed
    * RCV.NXT.
    */
+  /**
+   * True when an outgoing connection may take over this TIME-WAIT 4-tuple at `now` (see
+   * `TcpConfig.timeWaitReuse`): timestamps were in use and TIME-WAIT (re)started at least
+   * `minAge` ago.
+   */
+  timeWaitReusable(now: Instant, minAge: Duration): boolean {
+    return this.state === TcpState.TimeWait && this.#tsOk &&
+      now - (this.#timeWaitAt - 2 * this.#cfg.msl) >= minAge;
+  }
+
   acceptsNewSyn(seg: TcpRepr): boolean {
     if (this.state !== TcpState.TimeWait) return false;
     if (this.#tsOk && seg.tsPresent) return seqGt(seg.tsVal, this.#tsRecent);
