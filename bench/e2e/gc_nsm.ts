@@ -30,21 +30,40 @@ export interface GcNsmResult {
   scavenges: number;
   /** NSM mark-compacts within the guest's run. */
   markCompacts: number;
+  /** Other NSM GC lines within the guest's run. */
+  otherGcs: number;
   /** Main-thread pause of those GCs, ms. */
   pauseMs: number;
   /** Scavenges per Gbit sent. */
   scavengesPerGbit: number;
   /** Seconds into the guest's run at which each scavenge started. */
   scavengeAt: number[];
+  /** With `traceGuest`: the NSM's GCs over its whole life (start-up included). */
+  nsmWholeRun?: GcCounts;
+  /** With `traceGuest`: the nkperf guest's GCs over its whole run. */
+  guest?: GcCounts;
+}
+
+/** GC lines of one process by kind. */
+export interface GcCounts {
+  scavenge: number;
+  markCompact: number;
+  other: number;
 }
 
 /** Counts `--trace-gc` lines stamped within [fromMs, toMs] of the process start. */
 function countGcs(
   text: string,
-  fromMs: number,
-  toMs: number,
-): { scavenges: number; markCompacts: number; pauseMs: number; scavengeAt: number[] } {
-  let scavenges = 0, markCompacts = 0, pauseMs = 0;
+  fromMs = 0,
+  toMs = Infinity,
+): {
+  scavenges: number;
+  markCompacts: number;
+  others: number;
+  pauseMs: number;
+  scavengeAt: number[];
+} {
+  let scavenges = 0, markCompacts = 0, others = 0, pauseMs = 0;
   const scavengeAt: number[] = [];
   for (const l of text.split("\n")) {
     const m = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: (\S+)/.exec(l);
@@ -55,12 +74,23 @@ function countGcs(
       scavenges++;
       scavengeAt.push(Number(((Number(m[1]) - fromMs) / 1000).toFixed(2)));
     } else if (/Mark-Compact|Mark-sweep/i.test(l)) markCompacts++;
+    else others++;
   }
-  return { scavenges, markCompacts, pauseMs, scavengeAt };
+  return { scavenges, markCompacts, others, pauseMs, scavengeAt };
 }
 
-/** One NSM + guest + iperf3 run on a fresh veth lab. */
-export async function gcNsmRun(seconds: number): Promise<GcNsmResult> {
+function kinds(c: ReturnType<typeof countGcs>): GcCounts {
+  return { scavenge: c.scavenges, markCompact: c.markCompacts, other: c.others };
+}
+
+/**
+ * One NSM + guest + iperf3 run on a fresh veth lab. `traceGuest`: the guest runs under
+ * `--trace-gc` too, and the result carries its counts and the NSM's over its whole life.
+ */
+export async function gcNsmRun(
+  seconds: number,
+  options: { traceGuest?: boolean } = {},
+): Promise<GcNsmResult> {
   const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
   const dir = await Deno.makeTempDir({ prefix: "gc-nsm-" });
   const kids: Deno.ChildProcess[] = [];
@@ -97,7 +127,8 @@ export async function gcNsmRun(seconds: number): Promise<GcNsmResult> {
     const from = performance.now() - spawned;
     const guest = await new Deno.Command(Deno.execPath(), {
       args: [
-        ...["run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl, "-c", lab.peerV4],
+        ...["run", "-A", ...(options.traceGuest ? ["--v8-flags=--trace-gc"] : [])],
+        ...[`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl, "-c", lab.peerV4],
         ...["-i", "0", "-t", String(seconds)],
       ],
       stdout: "piped",
@@ -114,9 +145,19 @@ export async function gcNsmRun(seconds: number): Promise<GcNsmResult> {
     return {
       seconds,
       gbps: Number(gbps.toFixed(3)),
-      ...g,
+      scavenges: g.scavenges,
+      markCompacts: g.markCompacts,
+      otherGcs: g.others,
       pauseMs: Number(g.pauseMs.toFixed(1)),
       scavengesPerGbit: Number((g.scavenges / (gbps * seconds)).toFixed(3)),
+      scavengeAt: g.scavengeAt,
+      ...(options.traceGuest
+        ? {
+          nsmWholeRun: kinds(countGcs(out)),
+          // --trace-gc writes into the guest's stdout (the rate came from the iperf3 server).
+          guest: kinds(countGcs(dec.decode(guest.stdout))),
+        }
+        : {}),
     };
   } finally {
     for (const k of kids) {

@@ -23,7 +23,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { Lab } from "../../xdp/lab.ts";
+import { gcNsmRun } from "./gc_nsm.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -121,90 +121,16 @@ async function rings(n: number, scale: number, pairs: number): Promise<RingResul
   }
 }
 
-/** V8 --trace-gc lines by kind. */
-function gcCounts(
-  text: string,
-  fromMs = 0,
-  toMs = Infinity,
-): { scavenge: number; markCompact: number; other: number } {
-  let scavenge = 0, markCompact = 0, other = 0;
-  for (const l of text.split("\n")) {
-    const m = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: /.exec(l);
-    if (m === null || Number(m[1]) < fromMs || Number(m[1]) > toMs) continue;
-    if (/Scavenge|Minor Mark/.test(l)) scavenge++;
-    else if (/Mark-Compact|Mark-sweep/i.test(l)) markCompact++;
-    else other++;
-  }
-  return { scavenge, markCompact, other };
-}
-
-/** Our NSM on AF_XDP with --trace-gc; nkperf (also traced) sends for `seconds`. */
+/** Our NSM on AF_XDP with --trace-gc; nkperf (also traced) sends for `seconds` (gc_nsm.ts). */
 async function gcRun(seconds: number): Promise<Record<string, unknown>> {
-  const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
-  const dir = await Deno.makeTempDir({ prefix: "e2e-gc-" });
-  const kids: Deno.ChildProcess[] = [];
-  try {
-    const iperf = lab.spawnPeer(["iperf3", "-s", "-1", "-J", "-B", lab.peerV4]);
-    kids.push(iperf);
-    const ctl = `${dir}/ctl.sock`;
-    const spawned = performance.now();
-    const nsm = new Deno.Command("ip", {
-      args: [
-        ...["netns", "exec", lab.nsmNs!, Deno.execPath(), "run", "-A", "--unstable-net"],
-        ...["--v8-flags=--trace-gc", `${ROOT}nsm/cli.ts`, "--link", `xdp:${lab.nsmIf}`],
-        ...["--ip", `${lab.nsmV4}/24`, "--ctl", ctl],
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    kids.push(nsm);
-    let nsmOut = "";
-    const rd = nsm.stdout.getReader();
-    const pump = (async (): Promise<void> => {
-      for (;;) {
-        const c = await rd.read();
-        if (c.done) break;
-        nsmOut += dec.decode(c.value);
-      }
-    })();
-    for (let i = 0; i < 300 && !/^ready/m.test(nsmOut); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    if (!/^ready/m.test(nsmOut)) throw new Error(`NSM not ready: ${nsmOut.slice(0, 400)}`);
-    // V8 prints --trace-gc with stdio buffering (the lines arrive at exit) and stamps them with
-    // ms since its start (~ our spawn): the guest's window is picked out by those stamps.
-    const from = performance.now() - spawned;
-    const guest = await sh([
-      ...[Deno.execPath(), "run", "-A", "--v8-flags=--trace-gc"],
-      ...[`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl, "-c", lab.peerV4, "-i", "0"],
-      ...["-t", String(seconds)],
-    ], (seconds + 60) * 1000);
-    const to = performance.now() - spawned;
-    // --trace-gc writes into the guest's stdout too: the rate comes from the iperf3 server.
-    const json = JSON.parse(dec.decode((await iperf.output()).stdout));
-    nsm.kill("SIGTERM");
-    await nsm.status;
-    await pump;
-    const g = gcCounts(guest);
-    const during = gcCounts(nsmOut, from, to);
-    return {
-      seconds,
-      gbps: Number((json.end.sum_received.bits_per_second / 1e9).toFixed(3)),
-      nsm: during,
-      nsmWholeRun: gcCounts(nsmOut),
-      guest: g,
-    };
-  } finally {
-    for (const k of kids) {
-      try {
-        k.kill("SIGKILL");
-      } catch { /* gone */ }
-      await k.status.catch(() => {});
-    }
-    await lab.down();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  const r = await gcNsmRun(seconds, { traceGuest: true });
+  return {
+    seconds,
+    gbps: r.gbps,
+    nsm: { scavenge: r.scavenges, markCompact: r.markCompacts, other: r.otherGcs },
+    nsmWholeRun: r.nsmWholeRun,
+    guest: r.guest,
+  };
 }
 
 async function main(): Promise<number> {
