@@ -395,12 +395,32 @@ export class RecoveryEngine implements RecoveryEngineApi {
       ) {
         this.ccImpl.onIdleRestart(now);
       }
-      const cap = this.ring.capacity;
-      const s = this.ring.push(seq | 0, len, now); // int32: see SegmentRing.push
-      if (this.ring.capacity !== cap) this.ringGrownAt = now;
-      this.ring.a[this.ring.oOrder + s] = ++this.txOrder;
-      this.ring.linkTail(s);
-      this.snapshot(s);
+      // The record written field by field here, once each (push + snapshot + linkTail wrote
+      // most fields twice and cost ~150 ns per segment as calls).
+      const r = this.ring;
+      const cap = r.capacity;
+      const s = r.pushSlot();
+      if (r.capacity !== cap) this.ringGrownAt = now;
+      const a = r.a;
+      let f = F_INLIST;
+      if (this.cAppLimited !== 0) f |= F_APP_LIMITED;
+      if (this.ecnOn && this.ccImpl.wantsEcn) f |= F_ECT;
+      a[s] = seq;
+      a[r.oLen + s] = len;
+      a[r.oFirst + s] = now;
+      a[r.oLast + s] = now;
+      a[r.oXmits + s] = 1;
+      a[r.oFlags + s] = f;
+      a[r.oDeliv + s] = this.cDelivered;
+      a[r.oDelivT + s] = this.cDeliveredTime;
+      a[r.oFirstSent + s] = this.cFirstSentTime;
+      a[r.oOrder + s] = ++this.txOrder;
+      const tail = r.listTail;
+      a[r.oPrev + s] = tail;
+      a[r.oNext + s] = -1;
+      if (tail >= 0) a[r.oNext + tail] = s;
+      else r.listHead = s;
+      r.listTail = s;
       this.nxt = end;
       if (this.probeQuota > 0 && !this.probePending) {
         this.tlpOutstanding = true;
@@ -1286,7 +1306,13 @@ export class RecoveryEngine implements RecoveryEngineApi {
   /** See `RecoveryEngineApi.nextRetransmit`. */
   nextRetransmit(): RetransmitRange | null {
     const r = this.ring;
-    let i = seqLt(this.retransHint, this.una) ? 0 : r.find(this.una, this.retransHint);
+    // No byte marked lost means no record to repeat: skip the binary search (the output loop
+    // asks before every segment, and a bulk sender is almost never in loss).
+    let i = this.lost === 0
+      ? r.count
+      : seqLt(this.retransHint, this.una)
+      ? 0
+      : r.find(this.una, this.retransHint);
     if (i < 0) i = r.count;
     for (; i < r.count; i++) {
       const s = r.slot(i);

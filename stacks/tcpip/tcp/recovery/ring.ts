@@ -211,6 +211,17 @@ export class SegmentRing {
     return s;
   }
 
+  /**
+   * Appends a record at the tail and returns its slot, writing no field: the caller fills all
+   * of them (the engine's send path writes each field once instead of zeroing them first).
+   */
+  pushSlot(): number {
+    if (this.count === this.capacity) this.grow();
+    const s = (this.head + this.count) & this.mask;
+    this.count++;
+    return s;
+  }
+
   /** Drops the oldest record (taking it off the in-flight list first). */
   popFront(): void {
     this.unlink(this.head);
