@@ -56,8 +56,8 @@ import {
 } from "../wire/ethernet.ts";
 import { Icmpv4Repr } from "../wire/icmpv4.ts";
 import { Icmpv6Repr } from "../wire/icmpv6.ts";
-import { IPV4_FLAG_MF, Ipv4Repr } from "../wire/ipv4.ts";
-import { IPV6_NH_FRAGMENT, Ipv6Repr } from "../wire/ipv6.ts";
+import { emitIpv4Header, IPV4_FLAG_DF, IPV4_FLAG_MF, Ipv4Repr } from "../wire/ipv4.ts";
+import { emitIpv6Header, IPV6_NH_FRAGMENT, Ipv6Repr } from "../wire/ipv6.ts";
 import { type EchoReply, EchoTracker } from "./echo.ts";
 import {
   classifyIcmpV4,
@@ -84,7 +84,7 @@ import {
   ICMPV6_ROUTER_SOLICIT,
   TokenBucket,
 } from "./icmp.ts";
-import { NeighborCache, type NeighborConfig } from "./neighbor.ts";
+import { NeighborCache, type NeighborConfig, type NeighborEntry } from "./neighbor.ts";
 import type { IpOutput, IpProtocolHandler, IpReceiveInfo } from "./protocol.ts";
 import { Reassembler, type ReassemblyConfig } from "./reassembly.ts";
 import { maskAddress, type PmtuConfig, prefixMatches, RouteTable } from "./route.ts";
@@ -273,6 +273,35 @@ class Candidate implements ErrorCandidate {
   icmpType = -1;
 }
 
+/**
+ * One cached transmit destination, like Linux's per-socket dst cache: what `begin` worked out
+ * for a unicast destination with a resolved neighbour (route, next hop, neighbour entry, path
+ * MTU) and the Ethernet header built from it. Valid while the interface's transmit generation
+ * (route table + neighbour cache + interface, each bumped on every change) is the one it was
+ * filled at and the earliest route/PMTU expiry has not passed.
+ */
+class TxDest {
+  /** 4 or 6; 0 while empty. */
+  version = 0;
+  /** The IPv4 destination as int32. */
+  key4 = 0;
+  /** The IPv6 destination. */
+  readonly key6 = new Uint8Array(16);
+  /** The transmit generation it was filled at. */
+  gen = -1;
+  /** The earliest route or PMTU expiry at fill time: a lookup after it may differ. */
+  validUntil: Instant = 0;
+  /** Path MTU (at most what an IP header's length field can describe). */
+  mtu = 0;
+  /** The next hop's neighbour entry (resolved; the same while the generation holds). */
+  entry: NeighborEntry | null = null;
+  /** Destination MAC, our MAC, EtherType. */
+  readonly eth = new Uint8Array(ETH_HEADER_LEN);
+}
+
+/** Cached destinations per family: direct-mapped by the low bits of the address. */
+const TX_CACHE_SLOTS = 8;
+
 const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ALL_NODES = IpAddress.parse("ff02::1").bytes;
 const PROTO_ICMP = 1;
@@ -398,8 +427,6 @@ export class Interface implements IpOutput {
   private readonly rxSrcMac = new Uint8Array(6);
 
   // Send-side reprs and state.
-  private readonly txIp4 = new Ipv4Repr();
-  private readonly txIp6 = new Ipv6Repr();
   private readonly txArp = new ArpRepr();
   private readonly txIcmp4 = new Icmpv4Repr();
   private readonly txIcmp6 = new Icmpv6Repr();
@@ -428,6 +455,11 @@ export class Interface implements IpOutput {
   private readonly pendingNextHop4 = this.pendingNextHop.subarray(0, 4);
   private pendingNextHopLen = 4;
   private directFrameLen = 0;
+  /** Per-destination transmit cache (see `TxDest`), IPv4 and IPv6. */
+  private readonly txCache4: TxDest[] = [];
+  private readonly txCache6: TxDest[] = [];
+  /** Bumped when interface state a `TxDest` depends on changes (the IPv6 link MTU). */
+  private ifaceGen = 0;
   private ipId = 1;
   private fragId6 = 1;
 
@@ -447,6 +479,10 @@ export class Interface implements IpOutput {
     this.bucket4 = new TokenBucket(config.icmpErrorBurst ?? 10, config.icmpErrorsPerSecond ?? 10);
     this.bucket6 = new TokenBucket(config.icmpErrorBurst ?? 10, config.icmpErrorsPerSecond ?? 10);
     this.fragBuf = new Uint8Array(link.mtu);
+    for (let i = 0; i < TX_CACHE_SLOTS; i++) {
+      this.txCache4.push(new TxDest());
+      this.txCache6.push(new TxDest());
+    }
     this.neighbors = new NeighborCache({
       solicit: (v, target, unicast, now) => this.solicit(v, target, unicast, now),
       transmitQueued: (v, packet, mac) => {
@@ -1126,6 +1162,7 @@ export class Interface implements IpOutput {
       }
     }
     if (m.mtuOptionPresent && m.mtuOption >= 1280 && m.mtuOption <= this.link.mtu) {
+      if (this.mtu6 !== m.mtuOption) this.ifaceGen++;
       this.mtu6 = m.mtuOption;
     }
   }
@@ -1369,6 +1406,121 @@ export class Interface implements IpOutput {
     ecn: number,
   ): Uint8Array | null {
     this.pendingMode = P_NONE;
+    const d = version === 4 ? this.cachedDest4(dst) : this.cachedDest6(dst);
+    if (d !== null && (version === 4 ? 20 : 40) + length <= d.mtu) {
+      return this.beginCached(d, src, protocol, length, ecn);
+    }
+    return this.beginLookup(version, src, dst, protocol, length, ecn);
+  }
+
+  /** The sum of the generations a `TxDest` depends on: any change anywhere alters it. */
+  private txGeneration(): number {
+    return this.routes.generation + this.neighbors.generation + this.ifaceGen;
+  }
+
+  /** The valid cached destination for the IPv4 address `dst`, or null. */
+  private cachedDest4(dst: Uint8Array): TxDest | null {
+    const k = (dst[0]! << 24) | (dst[1]! << 16) | (dst[2]! << 8) | dst[3]!;
+    const d = this.txCache4[(k ^ (k >>> 8)) & (TX_CACHE_SLOTS - 1)]!;
+    if (d.key4 !== k || d.version !== 4) return null;
+    if (d.gen !== this.txGeneration() || this.now >= d.validUntil) return null;
+    return d;
+  }
+
+  /** The valid cached destination for the IPv6 address `dst`, or null. */
+  private cachedDest6(dst: Uint8Array): TxDest | null {
+    const d = this.txCache6[(dst[15]! ^ dst[13]!) & (TX_CACHE_SLOTS - 1)]!;
+    if (d.version !== 6) return null;
+    const k = d.key6;
+    for (let i = 15; i >= 0; i--) if (k[i] !== dst[i]) return null;
+    if (d.gen !== this.txGeneration() || this.now >= d.validUntil) return null;
+    return d;
+  }
+
+  /**
+   * Remembers the destination `begin` just resolved to the neighbour `entry` (a unicast next
+   * hop) with path MTU `mtu`, so the next packets to it skip the lookups.
+   */
+  private fillDest(version: 4 | 6, dst: Uint8Array, entry: NeighborEntry, mtu: number): void {
+    let d: TxDest;
+    if (version === 4) {
+      const k = (dst[0]! << 24) | (dst[1]! << 16) | (dst[2]! << 8) | dst[3]!;
+      d = this.txCache4[(k ^ (k >>> 8)) & (TX_CACHE_SLOTS - 1)]!;
+      d.key4 = k;
+    } else {
+      d = this.txCache6[(dst[15]! ^ dst[13]!) & (TX_CACHE_SLOTS - 1)]!;
+      d.key6.set(dst);
+    }
+    d.version = version;
+    d.gen = this.txGeneration();
+    // Lookups skip routes and PMTU entries past their expiry before `expire` removes them.
+    d.validUntil = this.routes.pollAt();
+    // Larger is refused as too big by the lookup path; keep those packets on it.
+    d.mtu = Math.min(mtu, version === 4 ? 65535 : 65575);
+    d.entry = entry;
+    writeEth(d.eth, entry.mac, this.mac, version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
+  }
+
+  /** `begin` for a destination in the transmit cache whose packet fits its path MTU. */
+  private beginCached(
+    d: TxDest,
+    src: Uint8Array,
+    protocol: number,
+    length: number,
+    ecn: number,
+  ): Uint8Array | null {
+    this.neighbors.touch(d.entry!, this.now);
+    const v4 = d.version === 4;
+    const hl = v4 ? 20 : 40;
+    const frameLen = ETH_HEADER_LEN + hl + length;
+    const buf = this.link.transmitBuffer(frameLen);
+    if (buf === null) {
+      this.drops.count("link-full");
+      return null;
+    }
+    const eth = d.eth;
+    for (let i = 0; i < ETH_HEADER_LEN; i++) buf[i] = eth[i]!;
+    if (v4) {
+      const id = this.ipId;
+      this.ipId = (id + 1) & 0xffff;
+      const s = (src[0]! << 24) | (src[1]! << 16) | (src[2]! << 8) | src[3]!;
+      // DF on TCP so path MTU discovery works (RFC 1191); other protocols may be fragmented.
+      const ff = protocol === 6 ? IPV4_FLAG_DF : 0;
+      emitIpv4Header(
+        buf,
+        ETH_HEADER_LEN,
+        ecn & 3,
+        hl + length,
+        id,
+        ff,
+        this.ttl,
+        protocol,
+        s,
+        d.key4,
+      );
+      this.pendingVersion = 4;
+    } else {
+      emitIpv6Header(buf, ETH_HEADER_LEN, ecn & 3, 0, length, protocol, this.ttl, src, d.key6);
+      this.pendingVersion = 6;
+    }
+    this.pendingMode = P_DIRECT;
+    this.pendingFrameLen = frameLen;
+    this.pendingL4Start = ETH_HEADER_LEN + hl;
+    this.pendingTotal = hl + length;
+    this.pendingMtu = d.mtu;
+    this.pendingKind = NH_UNICAST;
+    return this.lendPayload(buf, ETH_HEADER_LEN + hl, length);
+  }
+
+  /** `begin` by route, neighbour and PMTU lookups; fills the transmit cache when it can. */
+  private beginLookup(
+    version: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    protocol: number,
+    length: number,
+    ecn: number,
+  ): Uint8Array | null {
     const kind = this.nextHop(version, dst);
     if (kind === NH_NONE) {
       this.drops.count("no-route");
@@ -1386,12 +1538,14 @@ export class Interface implements IpOutput {
     );
     const fits = hl + length <= mtu;
     let mac: Uint8Array | null;
+    let entry: NeighborEntry | null = null;
     if (kind === NH_UNICAST) {
-      mac = this.neighbors.lookup(
+      entry = this.neighbors.lookupEntry(
         version,
         this.pendingNextHopLen === 4 ? this.pendingNextHop4 : this.pendingNextHop,
         this.now,
       );
+      mac = entry === null ? null : entry.mac;
     } else mac = this.txMac;
     let out: Uint8Array;
     let base: number;
@@ -1408,44 +1562,47 @@ export class Interface implements IpOutput {
       this.pendingMode = P_DIRECT;
       this.pendingFrameLen = frameLen;
       this.pendingL4Start = ETH_HEADER_LEN + hl;
+      if (entry !== null) this.fillDest(version, dst, entry, mtu);
     } else {
       out = this.scratch;
       base = ETH_HEADER_LEN;
       this.pendingMode = P_SCRATCH;
     }
     if (version === 4) {
-      const ip = this.txIp4;
-      ip.reset();
-      ip.ecn = ecn & 3;
-      ip.identification = this.ipId;
-      this.ipId = (this.ipId + 1) & 0xffff;
+      const id = this.ipId;
+      this.ipId = (id + 1) & 0xffff;
       // DF on TCP so path MTU discovery works (RFC 1191); other protocols may be fragmented.
-      ip.dontFragment = fits && protocol === 6;
-      ip.ttl = this.ttl;
-      ip.protocol = protocol;
-      ip.src = read32(src, 0);
-      ip.dst = read32(dst, 0);
-      ip.emitAt(out, base, length);
+      const ff = fits && protocol === 6 ? IPV4_FLAG_DF : 0;
+      emitIpv4Header(
+        out,
+        base,
+        ecn & 3,
+        hl + length,
+        id,
+        ff,
+        this.ttl,
+        protocol,
+        read32(src, 0),
+        read32(dst, 0),
+      );
     } else {
-      const ip = this.txIp6;
-      ip.trafficClass = ecn & 3;
-      ip.flowLabel = 0;
-      ip.hopLimit = this.ttl;
-      ip.protocol = protocol;
-      ip.nextHeader = protocol;
-      ip.src.set(src);
-      ip.dst.set(dst);
-      ip.emitAt(out, base, length);
+      emitIpv6Header(out, base, ecn & 3, 0, length, protocol, this.ttl, src, dst);
     }
     this.pendingVersion = version;
     this.pendingTotal = hl + length;
     this.pendingMtu = mtu;
     this.pendingKind = kind;
-    // Payload views per lent buffer, reused while the link lends the same buffer object for
-    // a length seen before (bulk traffic): a fresh view was an allocation per packet. Two per
-    // buffer (the last two ranges), so full segments and the short ones between them (a
-    // write's tail, an ACK) do not evict each other.
-    const start = base + hl;
+    return this.lendPayload(out, base + hl, length);
+  }
+
+  /**
+   * The `length`-byte payload view at `start` of the lent buffer `out`. Payload views per lent
+   * buffer, reused while the link lends the same buffer object for a length seen before (bulk
+   * traffic): a fresh view was an allocation per packet. Two per buffer (the last two ranges),
+   * so full segments and the short ones between them (a write's tail, an ACK) do not evict
+   * each other.
+   */
+  private lendPayload(out: Uint8Array, start: number, length: number): Uint8Array {
     const at = out.byteOffset + start;
     let pv = this.payloadViews.get(out);
     if (pv === undefined || pv.length !== length || pv.byteOffset !== at) {
@@ -1616,25 +1773,22 @@ export class Interface implements IpOutput {
     }
     writeEth(buf, mac, this.mac, version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
     if (version === 4) {
-      const ip = this.txIp4;
-      ip.reset();
-      ip.identification = this.ipId;
-      this.ipId = (this.ipId + 1) & 0xffff;
-      ip.ttl = ttl;
-      ip.protocol = protocol;
-      ip.src = read32(src, 0);
-      ip.dst = read32(dst, 0);
-      ip.emitAt(buf, ETH_HEADER_LEN, length);
+      const id = this.ipId;
+      this.ipId = (id + 1) & 0xffff;
+      emitIpv4Header(
+        buf,
+        ETH_HEADER_LEN,
+        0,
+        hl + length,
+        id,
+        0,
+        ttl,
+        protocol,
+        read32(src, 0),
+        read32(dst, 0),
+      );
     } else {
-      const ip = this.txIp6;
-      ip.trafficClass = 0;
-      ip.flowLabel = 0;
-      ip.hopLimit = ttl;
-      ip.protocol = protocol;
-      ip.nextHeader = protocol;
-      ip.src.set(src);
-      ip.dst.set(dst);
-      ip.emitAt(buf, ETH_HEADER_LEN, length);
+      emitIpv6Header(buf, ETH_HEADER_LEN, 0, 0, length, protocol, ttl, src, dst);
     }
     this.directFrameLen = frameLen;
     this.directVersion = version;

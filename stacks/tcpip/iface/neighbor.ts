@@ -159,6 +159,7 @@ export class NeighborCache {
   };
 
   private readonly sink: NeighborSink;
+  private gen = 0;
   /** Entries in use (timers scan only these) and free preallocated entries. */
   private readonly live: NeighborEntry[] = [];
   private readonly free: NeighborEntry[] = [];
@@ -185,6 +186,15 @@ export class NeighborCache {
     this.freeCount = slots;
   }
 
+  /**
+   * Bumped whenever a mapping the send path may have cached changes: an entry is created,
+   * removed (expired, failed, evicted) or learns a MAC. Reachability bookkeeping (REACHABLE ->
+   * STALE, probes) does not bump it: `touch` keeps doing that per packet.
+   */
+  get generation(): number {
+    return this.gen;
+  }
+
   /** Number of live entries. */
   get size(): number {
     return this.live.length;
@@ -207,13 +217,31 @@ export class NeighborCache {
    * `enqueue`). Using a STALE entry starts the DELAY before unicast reachability probes.
    */
   lookup(version: 4 | 6, addr: Uint8Array, now: Instant): Uint8Array | null {
+    const e = this.lookupEntry(version, addr, now);
+    return e === null ? null : e.mac;
+  }
+
+  /**
+   * `lookup` returning the resolved entry itself (or null), for a sender that caches it: while
+   * `generation` is unchanged the entry still maps `addr` to the same MAC, and `touch(entry,
+   * now)` is all a later send needs.
+   */
+  lookupEntry(version: 4 | 6, addr: Uint8Array, now: Instant): NeighborEntry | null {
     const e = this.find(version, addr);
     if (e === null || e.state === "incomplete") return null;
+    this.touch(e, now);
+    return e;
+  }
+
+  /**
+   * The bookkeeping of one send through the resolved entry `e` (as `lookup` does): marks it
+   * used and, when STALE, starts the DELAY before reachability probes.
+   */
+  touch(e: NeighborEntry, now: Instant): void {
     e.lastUsed = now;
     if (e.state === "stale" && e.probes === 0 && e.delayUntil === 0) {
       e.delayUntil = now + this.delayFirstProbe;
     }
-    return e.mac;
   }
 
   /**
@@ -284,6 +312,7 @@ export class NeighborCache {
       e = this.allocate(version, addr, now);
     }
     const wasIncomplete = e.state === "incomplete";
+    if (wasIncomplete || !macEquals(e.mac, mac)) this.gen++;
     e.mac.set(mac.subarray(0, 6));
     e.state = "reachable";
     e.reachableUntil = now + this.reachableTime;
@@ -309,6 +338,7 @@ export class NeighborCache {
       return;
     }
     if (e.state === "incomplete") this.stats.resolved++;
+    this.gen++;
     e.mac.set(mac.subarray(0, 6));
     e.state = "stale";
     e.probes = 0;
@@ -390,6 +420,7 @@ export class NeighborCache {
       this.stats.evicted++;
       this.release(victim!, "neighbor-evicted");
     }
+    this.gen++;
     const e = this.free.pop()!;
     e.inUse = true;
     e.liveIndex = this.live.length;
@@ -412,6 +443,7 @@ export class NeighborCache {
   }
 
   private release(e: NeighborEntry, reason: NeighborDropReason): void {
+    this.gen++;
     while (e.queueCount > 0) this.dropOldest(e, reason);
     // Unlink from its bucket chain.
     const head = this.buckets.get(e.hash) ?? null;

@@ -228,3 +228,46 @@ Deno.test("NeighborCache keeps its bounds and bookkeeping under random operation
   // Every queued packet was sent, dropped (counted), or is still waiting.
   assert.equal(c.stats.queued, c.stats.flushed + (sink.drops.length - rejected) + c.queuedPackets);
 });
+
+Deno.test("NeighborCache.generation changes when a mapping changes, not on refreshes or lookups", () => {
+  const c = new NeighborCache(new RecordingSink(), { reachableTime: SECOND });
+  let g = c.generation;
+  const changed = (what: string): void => {
+    assert.notEqual(c.generation, g, what);
+    g = c.generation;
+  };
+  c.confirm(4, A, MAC, 0, true);
+  changed("new entry");
+  c.confirm(4, A, MAC, SECOND);
+  c.observe(4, A, MAC, SECOND, false);
+  c.confirmReachable(4, A, SECOND);
+  const e = c.lookupEntry(4, A, SECOND);
+  assert.ok(e !== null);
+  c.touch(e, SECOND);
+  c.poll(3 * SECOND); // REACHABLE -> STALE
+  assert.equal(c.generation, g, "same MAC, reachability bookkeeping and lookups leave it");
+  c.observe(4, A, new Uint8Array([2, 0, 0, 0, 0, 9]), 3 * SECOND, false);
+  changed("MAC learned from an unconfirmed mapping");
+  c.confirm(4, A, MAC, 3 * SECOND);
+  changed("MAC changed by a confirmation");
+  c.enqueue(4, B, new Uint8Array(20), 3 * SECOND);
+  changed("INCOMPLETE entry created");
+  c.confirm(4, B, MAC, 3 * SECOND);
+  changed("INCOMPLETE entry resolved (same MAC bytes as a recycled entry may hold)");
+  assert.ok(c.remove(4, A));
+  changed("removed");
+});
+
+Deno.test("NeighborCache.touch() starts the DELAY of a STALE entry like lookup()", () => {
+  const c = new NeighborCache(new RecordingSink(), {
+    reachableTime: SECOND,
+    delayFirstProbe: SECOND,
+  });
+  c.confirm(4, A, MAC, 0, true);
+  const e = c.lookupEntry(4, A, 0)!;
+  c.poll(2 * SECOND);
+  assert.equal(e.state, "stale");
+  c.touch(e, 2 * SECOND);
+  assert.equal(e.lastUsed, 2 * SECOND);
+  assert.equal(e.delayUntil, 3 * SECOND);
+});

@@ -80,11 +80,22 @@ export class RouteTable {
   private readonly pmtuMax: number;
   private readonly pmtuLifetime: Duration;
   private readonly minV4: number;
+  private gen = 0;
 
   constructor(config: PmtuConfig = {}) {
     this.pmtuMax = config.maxEntries ?? 128;
     this.pmtuLifetime = config.lifetime ?? 600 * SECOND;
     this.minV4 = config.minV4 ?? 552;
+  }
+
+  /**
+   * Bumped by every change a cached lookup could depend on: a route added or removed (by
+   * hand, by `expire`, by a router advertisement) and a path MTU learned, lowered or expired.
+   * Routes and PMTU entries that merely pass their expiry are skipped by lookups before
+   * `expire` removes them, so a cache must also stop at `pollAt()`.
+   */
+  get generation(): number {
+    return this.gen;
   }
 
   /** Adds a route (replacing one with the same prefix, length and origin). */
@@ -117,6 +128,7 @@ export class RouteTable {
       expiresAt: options.expiresAt ?? NEVER,
     };
     this.routes.push(route);
+    this.gen++;
     // Longest prefix first, so lookup returns the first match.
     this.routes.sort((a, b) => b.prefixLength - a.prefixLength);
     return route;
@@ -136,6 +148,7 @@ export class RouteTable {
         n++;
       }
     }
+    if (n > 0) this.gen++;
     return n;
   }
 
@@ -170,10 +183,16 @@ export class RouteTable {
   /** Drops expired routes; call from the interface's poll. */
   expire(now: Instant): void {
     for (let i = this.routes.length - 1; i >= 0; i--) {
-      if (this.routes[i]!.expiresAt <= now) this.routes.splice(i, 1);
+      if (this.routes[i]!.expiresAt <= now) {
+        this.routes.splice(i, 1);
+        this.gen++;
+      }
     }
     for (let i = this.pmtu.length - 1; i >= 0; i--) {
-      if (this.pmtu[i]!.expiresAt <= now) this.pmtu.splice(i, 1);
+      if (this.pmtu[i]!.expiresAt <= now) {
+        this.pmtu.splice(i, 1);
+        this.gen++;
+      }
     }
   }
 
@@ -206,6 +225,8 @@ export class RouteTable {
     if (e !== null) {
       if (value < e.mtu) e.mtu = value;
       e.expiresAt = now + this.pmtuLifetime;
+      // Also for a refresh: the new expiry is later than the one a cache stopped at.
+      this.gen++;
       return e.mtu;
     }
     if (value >= linkMtu) return linkMtu;
@@ -219,6 +240,7 @@ export class RouteTable {
     }
     e = { version, address: dst.slice(), mtu: value, expiresAt: now + this.pmtuLifetime };
     this.pmtu.push(e);
+    this.gen++;
     return value;
   }
 

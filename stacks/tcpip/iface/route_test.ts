@@ -70,3 +70,31 @@ Deno.test("RouteTable bounds the PMTU cache by replacing the oldest entry", () =
   assert.equal(t.pathMtu(ip("198.18.1.1").bytes, 1500, 3), 1500);
   assert.equal(t.pathMtu(ip("198.18.1.3").bytes, 1500, 3), 1000);
 });
+
+Deno.test("RouteTable.generation changes with every route and path-MTU change, not on lookups", () => {
+  const t = new RouteTable({ lifetime: 10 * SECOND });
+  let g = t.generation;
+  const changed = (what: string): void => {
+    assert.notEqual(t.generation, g, what);
+    g = t.generation;
+  };
+  t.add(ip("198.18.0.0"), 24, null);
+  changed("add");
+  t.lookup(ip("198.18.0.1").bytes);
+  t.pathMtu(ip("198.18.0.1").bytes, 1500);
+  assert.equal(t.generation, g, "lookups leave it");
+  assert.equal(t.remove(ip("10.0.0.0"), 8), 0);
+  assert.equal(t.generation, g, "removing nothing leaves it");
+  t.add(ip("198.19.0.0"), 16, ip("198.18.0.1"), { expiresAt: 5 * SECOND });
+  changed("add with expiry");
+  t.learnPmtu(ip("198.19.0.9").bytes, 1400, 1500, 0);
+  changed("new PMTU");
+  t.learnPmtu(ip("198.19.0.9").bytes, 1300, 1500, 0);
+  changed("lowered PMTU");
+  t.expire(6 * SECOND);
+  changed("route expired");
+  t.expire(11 * SECOND);
+  changed("PMTU expired");
+  t.remove(ip("198.18.0.0"), 24);
+  changed("remove");
+});

@@ -261,28 +261,92 @@ export class Ipv4Repr {
    */
   emitAt(buf: Uint8Array, at: number, payloadLength: number): number {
     const hl = this.headerLength;
+    const total = (hl + payloadLength) & 0xffff;
     this.totalLength = hl + payloadLength;
-    buf[at + IPV4_VER_IHL] = 0x40 | (hl >>> 2);
-    buf[at + IPV4_TOS] = (this.dscp << 2) | (this.ecn & 3);
-    write16(buf, at + IPV4_TOTAL_LEN, this.totalLength);
-    write16(buf, at + IPV4_IDENT, this.identification);
-    write16(
-      buf,
-      at + IPV4_FLAGS_FRAG,
-      (this.reservedFlag ? IPV4_FLAG_RESERVED : 0) | (this.dontFragment ? IPV4_FLAG_DF : 0) |
-        (this.moreFragments ? IPV4_FLAG_MF : 0) | ((this.fragmentOffset >>> 3) & 0x1fff),
-    );
-    buf[at + IPV4_TTL] = this.ttl;
-    buf[at + IPV4_PROTOCOL] = this.protocol;
-    write16(buf, at + IPV4_CHECKSUM, 0);
-    write32(buf, at + IPV4_SRC, this.src);
-    write32(buf, at + IPV4_DST, this.dst);
+    // Masked to the bits written, so the sum matches the bytes even for out-of-range fields.
+    const w0 = ((0x40 | (hl >>> 2)) << 8) | (((this.dscp << 2) | (this.ecn & 3)) & 0xff);
+    const id = this.identification & 0xffff;
+    const ff = (this.reservedFlag ? IPV4_FLAG_RESERVED : 0) |
+      (this.dontFragment ? IPV4_FLAG_DF : 0) | (this.moreFragments ? IPV4_FLAG_MF : 0) |
+      ((this.fragmentOffset >>> 3) & 0x1fff);
+    const w4 = ((this.ttl & 0xff) << 8) | (this.protocol & 0xff);
+    const src = this.src, dst = this.dst;
+    write16(buf, at, w0);
+    write16(buf, at + IPV4_TOTAL_LEN, total);
+    write16(buf, at + IPV4_IDENT, id);
+    write16(buf, at + IPV4_FLAGS_FRAG, ff);
+    write16(buf, at + IPV4_TTL, w4);
+    write32(buf, at + IPV4_SRC, src);
+    write32(buf, at + IPV4_DST, dst);
     const opt = this.optionSpan;
     const n = opt.length;
-    copyBytes(buf, at + IPV4_MIN_HEADER_LEN, opt.src, opt.start, n);
-    for (let i = IPV4_MIN_HEADER_LEN + n; i < hl; i++) buf[at + i] = 0;
-    this.checksum = ~onesComplementSumRange(buf, at, at + hl) & 0xffff; // no view per packet
+    // The fixed part's sum from the field values (no pass over the written bytes); options,
+    // rare, are summed from the buffer once written.
+    let sum = w0 + total + id + ff + w4 + (src >>> 16) + (src & 0xffff) +
+      (dst >>> 16) + (dst & 0xffff);
+    if (n > 0 || hl > IPV4_MIN_HEADER_LEN) {
+      copyBytes(buf, at + IPV4_MIN_HEADER_LEN, opt.src, opt.start, n);
+      for (let i = IPV4_MIN_HEADER_LEN + n; i < hl; i++) buf[at + i] = 0;
+      sum += onesComplementSumRange(buf, at + IPV4_MIN_HEADER_LEN, at + hl);
+    }
+    this.checksum = ipv4FoldChecksum(sum);
     write16(buf, at + IPV4_CHECKSUM, this.checksum);
     return hl;
   }
+}
+
+/** The complemented 16-bit checksum of a header word sum below 2^31. */
+function ipv4FoldChecksum(sum: number): number {
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/**
+ * Writes a 20-byte IPv4 header without options at `buf[at..]`, its checksum computed from the
+ * field values rather than by summing the written bytes: the IP layer's per-packet transmit
+ * header. `tos` is DSCP << 2 | ECN, `flagsFragment` the flags/fragment-offset word as on the
+ * wire (e.g. `IPV4_FLAG_DF`), `src`/`dst` u32 (or the same bits as int32). Returns the
+ * checksum written.
+ */
+export function emitIpv4Header(
+  buf: Uint8Array,
+  at: number,
+  tos: number,
+  totalLength: number,
+  identification: number,
+  flagsFragment: number,
+  ttl: number,
+  protocol: number,
+  src: number,
+  dst: number,
+): number {
+  const w0 = 0x4500 | (tos & 0xff);
+  const w4 = ((ttl & 0xff) << 8) | (protocol & 0xff);
+  const ck = ipv4FoldChecksum(
+    w0 + (totalLength & 0xffff) + (identification & 0xffff) + (flagsFragment & 0xffff) + w4 +
+      (src >>> 16) + (src & 0xffff) +
+      (dst >>> 16) + (dst & 0xffff),
+  );
+  buf[at] = 0x45;
+  buf[at + IPV4_TOS] = tos;
+  buf[at + IPV4_TOTAL_LEN] = totalLength >>> 8;
+  buf[at + IPV4_TOTAL_LEN + 1] = totalLength;
+  buf[at + IPV4_IDENT] = identification >>> 8;
+  buf[at + IPV4_IDENT + 1] = identification;
+  buf[at + IPV4_FLAGS_FRAG] = flagsFragment >>> 8;
+  buf[at + IPV4_FLAGS_FRAG + 1] = flagsFragment;
+  buf[at + IPV4_TTL] = ttl;
+  buf[at + IPV4_PROTOCOL] = protocol;
+  buf[at + IPV4_CHECKSUM] = ck >>> 8;
+  buf[at + IPV4_CHECKSUM + 1] = ck;
+  buf[at + IPV4_SRC] = src >>> 24;
+  buf[at + IPV4_SRC + 1] = src >>> 16;
+  buf[at + IPV4_SRC + 2] = src >>> 8;
+  buf[at + IPV4_SRC + 3] = src;
+  buf[at + IPV4_DST] = dst >>> 24;
+  buf[at + IPV4_DST + 1] = dst >>> 16;
+  buf[at + IPV4_DST + 2] = dst >>> 8;
+  buf[at + IPV4_DST + 3] = dst;
+  return ck;
 }

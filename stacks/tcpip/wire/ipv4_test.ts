@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { internetChecksum } from "./checksum.ts";
-import { Ipv4Repr, Ipv4View } from "./ipv4.ts";
+import { emitIpv4Header, IPV4_FLAG_DF, IPV4_FLAG_MF, Ipv4Repr, Ipv4View } from "./ipv4.ts";
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g)!, (b) => parseInt(b, 16));
 
@@ -134,4 +134,70 @@ Deno.test("Ipv4View reads the header at the view's byteOffset", () => {
   assert.equal(v.totalLength, 115);
   assert.equal(v.src, 0xc0a80001);
   assert.equal(v.flagsFragment, 0x4000);
+});
+
+Deno.test("emitIpv4Header() writes the worked-example header with checksum 0xb861", () => {
+  const buf = new Uint8Array(24).fill(0xee);
+  const ck = emitIpv4Header(buf, 2, 0, 115, 0, IPV4_FLAG_DF, 64, 17, 0xc0a80001, 0xc0a800c7);
+  assert.equal(ck, 0xb861);
+  assert.deepEqual(buf.subarray(2, 22), HEADER);
+  assert.equal(buf[1], 0xee, "nothing written before the offset");
+  assert.equal(buf[22], 0xee, "nothing written after the header");
+});
+
+Deno.test("emitIpv4Header() checksums verify over random fields (int32 or u32 addresses)", () => {
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const buf = new Uint8Array(20);
+  const ip = new Ipv4Repr();
+  for (let i = 0; i < 2000; i++) {
+    const src = rnd(0x100000000), dst = rnd(0x100000000);
+    const tos = rnd(256), total = 20 + rnd(65516), id = rnd(65536), ttl = rnd(256);
+    const ff = [0, IPV4_FLAG_DF, IPV4_FLAG_MF | rnd(0x2000)][rnd(3)]!;
+    const ck = emitIpv4Header(buf, 0, tos, total, id, ff, ttl, rnd(256), src | 0, dst);
+    assert.equal(internetChecksum(buf), 0, `case ${i}`);
+    assert.equal(ck, (buf[10]! << 8) | buf[11]!);
+    const p = new Uint8Array(total);
+    p.set(buf);
+    assert.equal(ip.parse(p), undefined);
+    assert.equal(ip.src, src);
+    assert.equal(ip.dst, dst);
+    assert.equal(ip.identification, id);
+    assert.equal(ip.ttl, ttl);
+    assert.equal(ip.totalLength, total);
+  }
+});
+
+Deno.test("Ipv4Repr.emit() computes the checksum from the fields, options included", () => {
+  let seed = 99;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const ip = new Ipv4Repr();
+  for (let i = 0; i < 1000; i++) {
+    ip.reset();
+    ip.dscp = rnd(64);
+    ip.ecn = rnd(4);
+    ip.identification = rnd(65536);
+    ip.dontFragment = rnd(2) === 1;
+    ip.moreFragments = rnd(2) === 1;
+    ip.reservedFlag = rnd(4) === 0;
+    ip.fragmentOffset = rnd(0x2000) * 8;
+    ip.ttl = rnd(256);
+    ip.protocol = rnd(256);
+    ip.src = rnd(0x100000000);
+    ip.dst = rnd(0x100000000);
+    const opts = new Uint8Array(rnd(41)).map(() => rnd(256));
+    ip.options = opts;
+    const buf = new Uint8Array(80).fill(0xaa);
+    const hl = ip.emit(buf, 0);
+    assert.equal(hl, 20 + ((opts.length + 3) & ~3));
+    assert.equal(internetChecksum(buf.subarray(0, hl)), 0, `case ${i}`);
+    assert.equal(ip.checksum, (buf[10]! << 8) | buf[11]!);
+    for (let k = 20 + opts.length; k < hl; k++) assert.equal(buf[k], 0, "option padding zeroed");
+  }
 });

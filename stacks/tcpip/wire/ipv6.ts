@@ -297,3 +297,32 @@ export class Ipv6Repr {
     return IPV6_HEADER_LEN + ext;
   }
 }
+
+/**
+ * Writes a 40-byte IPv6 header without extension headers at `buf[at..]`: the IP layer's
+ * per-packet transmit header, without a repr to fill. `src`/`dst` are 16 bytes each.
+ */
+export function emitIpv6Header(
+  buf: Uint8Array,
+  at: number,
+  trafficClass: number,
+  flowLabel: number,
+  payloadLength: number,
+  nextHeader: number,
+  hopLimit: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+): void {
+  buf[at] = 0x60 | ((trafficClass >>> 4) & 0x0f);
+  buf[at + 1] = ((trafficClass & 0x0f) << 4) | ((flowLabel >>> 16) & 0x0f);
+  buf[at + 2] = flowLabel >>> 8;
+  buf[at + 3] = flowLabel;
+  buf[at + IPV6_PAYLOAD_LEN] = payloadLength >>> 8;
+  buf[at + IPV6_PAYLOAD_LEN + 1] = payloadLength;
+  buf[at + IPV6_NEXT_HEADER] = nextHeader;
+  buf[at + IPV6_HOP_LIMIT] = hopLimit;
+  for (let i = 0; i < 16; i++) {
+    buf[at + IPV6_SRC + i] = src[i]!;
+    buf[at + IPV6_DST + i] = dst[i]!;
+  }
+}

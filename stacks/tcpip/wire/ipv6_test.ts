@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Ipv6Repr, Ipv6View } from "./ipv6.ts";
+import { emitIpv6Header, Ipv6Repr, Ipv6View } from "./ipv6.ts";
 
 function fixed(nextHeader: number, payloadLength: number, extra = 0): Uint8Array {
   const p = new Uint8Array(40 + payloadLength + extra);
@@ -125,4 +125,21 @@ Deno.test("Ipv6View reads the header at the view's byteOffset", () => {
   assert.equal(v.flowLabel, 0x1abcd);
   assert.equal(v.nextHeader, 58);
   assert.equal(v.src[0], 0xfd);
+});
+
+Deno.test("emitIpv6Header() writes the same bytes as Ipv6Repr.emit() at an offset", () => {
+  const r = new Ipv6Repr();
+  r.trafficClass = 0xb9;
+  r.flowLabel = 0x1abcd;
+  r.hopLimit = 17;
+  r.protocol = 6;
+  r.src.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  r.dst.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34]);
+  const want = new Uint8Array(40);
+  r.emit(want, 1234);
+  const buf = new Uint8Array(46).fill(0xee);
+  emitIpv6Header(buf, 3, 0xb9, 0x1abcd, 1234, 6, 17, r.src, r.dst);
+  assert.deepEqual(buf.subarray(3, 43), want);
+  assert.equal(buf[2], 0xee);
+  assert.equal(buf[43], 0xee);
 });
