@@ -2,7 +2,8 @@
  * Interface hot paths over an in-memory link: receiving UDP datagrams (Ethernet + IPv4/IPv6
  * parse, UDP checksum, socket queue, recvFrom) and sending them to a resolved neighbour (route,
  * neighbour lookup, headers written into the link's buffer, checksum). 64 datagrams of 1000
- * bytes per iteration; divide by 64 for per-packet cost.
+ * bytes per iteration; divide by 64 for per-packet cost. The "rx ... ACKs" cases hand 64 TCP
+ * ACK frames to a handler that only counts them: Ethernet + IP parse and demux alone.
  *
  * The "tx tcp" cases are the transmit path of a bulk TCP sender (`beginPacket` of a full-sized
  * TCP segment, a 1500-byte IP packet, to a resolved neighbour, then `commitPacket`, or
@@ -17,6 +18,7 @@
 
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import type { Link } from "../stacks/link/link.ts";
+import type { IpProtocolHandler, IpReceiveInfo } from "../stacks/tcpip/iface/protocol.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 
 const BATCH = 64;
@@ -83,6 +85,54 @@ for (const version of [4, 6] as const) {
     link.pending = BATCH;
     a.poll(now += 1000);
     for (let r = sock.recvFrom(into); r !== null; r = sock.recvFrom(into));
+  });
+}
+
+/** 32-byte TCP ACKs (header + timestamps) that B would send to A, in 66/86-byte frames. */
+function captureAcks(version: 4 | 6): Uint8Array[] {
+  const linkB = new ReplayLink(macB);
+  const captured: Uint8Array[] = [];
+  linkB.commit = function (this: ReplayLink, length?: number): void {
+    captured.push((this as unknown as { tx: Uint8Array }).tx.slice(0, length));
+  } as ReplayLink["commit"];
+  const b = new Interface(linkB, cfg(2));
+  const src = IpAddress.parse(version === 4 ? "198.18.0.2" : "fd00::2");
+  const dst = IpAddress.parse(version === 4 ? "198.18.0.1" : "fd00::1");
+  b.neighbors.confirm(version, dst.bytes, macA, 0, true);
+  for (let i = 0; i < BATCH; i++) {
+    const seg = b.beginPacket(src, dst, 6, 32, 0)!;
+    seg.fill(0);
+    seg[12] = 8 << 4; // data offset 8 words
+    seg[13] = 0x10; // ACK
+    seg[7] = i;
+    b.commitPacket();
+  }
+  return captured;
+}
+
+/** A transport that only counts what it is handed: the IP layer's receive cost alone. */
+class CountingHandler implements IpProtocolHandler {
+  readonly protocol = 6;
+  received = 0;
+  receive(_info: IpReceiveInfo, payload: Uint8Array): void {
+    this.received += payload.length;
+  }
+  poll(): void {}
+  pollAt(): number {
+    return Infinity;
+  }
+}
+
+for (const version of [4, 6] as const) {
+  const link = new ReplayLink(macA);
+  link.frames = captureAcks(version);
+  const a = new Interface(link, cfg(1));
+  const h = new CountingHandler();
+  a.register(h);
+  let now = 0;
+  Deno.bench(`iface rx: ${BATCH} TCP/IPv${version} ACKs (32-byte segments) to a handler`, () => {
+    link.pending = BATCH;
+    a.poll(now += 1000);
   });
 }
 

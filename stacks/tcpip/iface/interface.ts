@@ -387,6 +387,12 @@ export class Interface implements IpOutput {
 
   private readonly v4: V4Addr[] = [];
   private readonly v6: V6Addr[] = [];
+  /**
+   * The IPv4 addresses and broadcast addresses as int32, for the per-packet checks: the
+   * records' u32 fields above 2^31 are heap numbers, loaded and converted on every compare.
+   */
+  private local4 = new Int32Array(0);
+  private bcast4 = new Int32Array(0);
   private mtu6: number;
   private readonly handlers: (IpProtocolHandler | undefined)[] = new Array(256);
   private readonly handlerList: IpProtocolHandler[] = [];
@@ -505,6 +511,8 @@ export class Interface implements IpOutput {
       this.v4.push({ address, prefixLength: a.prefixLength, network, broadcast });
       this.routes.add(network, a.prefixLength, null, { source: address, origin: "address" });
     }
+    this.local4 = Int32Array.from(this.v4, (a) => a.address.v4 | 0);
+    this.bcast4 = Int32Array.from(this.v4, (a) => a.broadcast | 0);
     this.linkLocal = linkLocalFromMac(link.mac);
     this.v6.push({ address: this.linkLocal, prefixLength: 64 });
     this.routes.add(IpAddress.parse("fe80::"), 64, null, {
@@ -781,7 +789,9 @@ export class Interface implements IpOutput {
     const multicast = (d[0]! & 1) !== 0;
     if (!multicast && !macEq(d, this.mac)) return this.drop("not-for-us");
     this.rxLinkMulticast = multicast;
-    this.rxSrcMac.set(eth.src);
+    // A loop, not set(): a builtin call per frame for 6 bytes.
+    const sm = this.rxSrcMac, es = eth.src;
+    for (let i = 0; i < 6; i++) sm[i] = es[i]!;
     switch (eth.ethertype) {
       // Offsets rather than views: nothing is allocated until a transport needs its payload.
       case ETHERTYPE_ARP:
@@ -1899,14 +1909,14 @@ export class Interface implements IpOutput {
   // The per-packet callers pass the address as int32 (`| 0`): an unsigned one above 2^31
   // passed to a call that is not inlined is boxed as a heap number. Either form matches.
   private isLocal4(a: number): boolean {
-    const v4 = this.v4;
-    for (let i = 0; i < v4.length; i++) if ((v4[i]!.address.v4 | 0) === (a | 0)) return true;
+    const l = this.local4, k = a | 0;
+    for (let i = 0; i < l.length; i++) if (l[i] === k) return true;
     return false;
   }
 
   private isBroadcast4(a: number): boolean {
-    const v4 = this.v4;
-    for (let i = 0; i < v4.length; i++) if ((v4[i]!.broadcast | 0) === (a | 0)) return true;
+    const b = this.bcast4, k = a | 0;
+    for (let i = 0; i < b.length; i++) if (b[i] === k) return true;
     return false;
   }
 

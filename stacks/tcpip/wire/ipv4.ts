@@ -226,22 +226,34 @@ export class Ipv4Repr {
     if (hl > avail) return "truncated";
     const total = read16(buf, start + IPV4_TOTAL_LEN);
     if (total < hl || total > avail) return "bad-length";
-    if (onesComplementSumRange(buf, start, start + hl) !== 0xffff) return "bad-checksum";
     const tos = buf[start + IPV4_TOS]!;
+    const id = read16(buf, start + IPV4_IDENT);
+    const ff = read16(buf, start + IPV4_FLAGS_FRAG);
+    const ttl = buf[start + IPV4_TTL]!, protocol = buf[start + IPV4_PROTOCOL]!;
+    const checksum = read16(buf, start + IPV4_CHECKSUM);
+    const src = read32(buf, start + IPV4_SRC), dst = read32(buf, start + IPV4_DST);
+    // The header checksum from the words just read (no second pass over the bytes); options,
+    // rare, are summed from the buffer.
+    let sum = ((vihl << 8) | tos) + total + id + ff + ((ttl << 8) | protocol) + checksum +
+      (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+    if (hl > IPV4_MIN_HEADER_LEN) {
+      sum += onesComplementSumRange(buf, start + IPV4_MIN_HEADER_LEN, start + hl);
+    }
+    sum = (sum & 0xffff) + (sum >>> 16);
+    if ((sum & 0xffff) + (sum >>> 16) !== 0xffff) return "bad-checksum";
     this.dscp = tos >>> 2;
     this.ecn = tos & 3;
     this.totalLength = total;
-    this.identification = read16(buf, start + IPV4_IDENT);
-    const ff = read16(buf, start + IPV4_FLAGS_FRAG);
+    this.identification = id;
     this.reservedFlag = (ff & IPV4_FLAG_RESERVED) !== 0;
     this.dontFragment = (ff & IPV4_FLAG_DF) !== 0;
     this.moreFragments = (ff & IPV4_FLAG_MF) !== 0;
     this.fragmentOffset = (ff & 0x1fff) * 8;
-    this.ttl = buf[start + IPV4_TTL]!;
-    this.protocol = buf[start + IPV4_PROTOCOL]!;
-    this.checksum = read16(buf, start + IPV4_CHECKSUM);
-    this.src = read32(buf, start + IPV4_SRC);
-    this.dst = read32(buf, start + IPV4_DST);
+    this.ttl = ttl;
+    this.protocol = protocol;
+    this.checksum = checksum;
+    this.src = src;
+    this.dst = dst;
     this.optionSpan.set(buf, start + IPV4_MIN_HEADER_LEN, start + hl);
     this.payloadSpan.set(buf, start + hl, start + total);
     return undefined;

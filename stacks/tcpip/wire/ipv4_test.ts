@@ -148,8 +148,11 @@ Deno.test("emitIpv4Header() writes the worked-example header with checksum 0xb86
 Deno.test("emitIpv4Header() checksums verify over random fields (int32 or u32 addresses)", () => {
   let seed = 12345;
   const rnd = (n: number): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed % n;
+    // xorshift32: the low bits of a power-of-two LCG would repeat with a short period.
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
   };
   const buf = new Uint8Array(20);
   const ip = new Ipv4Repr();
@@ -174,8 +177,11 @@ Deno.test("emitIpv4Header() checksums verify over random fields (int32 or u32 ad
 Deno.test("Ipv4Repr.emit() computes the checksum from the fields, options included", () => {
   let seed = 99;
   const rnd = (n: number): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed % n;
+    // xorshift32: the low bits of a power-of-two LCG would repeat with a short period.
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
   };
   const ip = new Ipv4Repr();
   for (let i = 0; i < 1000; i++) {
@@ -200,4 +206,39 @@ Deno.test("Ipv4Repr.emit() computes the checksum from the fields, options includ
     assert.equal(ip.checksum, (buf[10]! << 8) | buf[11]!);
     for (let k = 20 + opts.length; k < hl; k++) assert.equal(buf[k], 0, "option padding zeroed");
   }
+});
+
+Deno.test("Ipv4Repr.parse() accepts exactly the headers whose bytes checksum to zero (options too)", () => {
+  let seed = 7;
+  const rnd = (n: number): number => {
+    // xorshift32: the low bits of a power-of-two LCG would repeat with a short period.
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const ip = new Ipv4Repr();
+  let accepted = 0, rejected = 0;
+  for (let i = 0; i < 4000; i++) {
+    const hl = 20 + 4 * rnd(11);
+    const p = new Uint8Array(hl + 8).map(() => rnd(256));
+    p[0] = 0x40 | (hl >>> 2);
+    p[2] = 0;
+    p[3] = hl + rnd(9);
+    // Half the cases get a correct checksum, then maybe one flipped bit anywhere in the header.
+    if (rnd(2) === 0) withChecksum(p.subarray(0, hl));
+    if (rnd(2) === 0) {
+      const bit = rnd(hl * 8);
+      if (bit >= 32) p[bit >>> 3] = p[bit >>> 3]! ^ (1 << (bit & 7)); // not version/IHL/length
+    }
+    const ok = internetChecksum(p.subarray(0, hl)) === 0;
+    assert.equal(ip.parse(p), ok ? undefined : "bad-checksum", `case ${i}`);
+    if (ok) {
+      accepted++;
+      assert.equal(ip.checksum, (p[10]! << 8) | p[11]!);
+      assert.equal(ip.src, ((p[12]! << 24) | (p[13]! << 16) | (p[14]! << 8) | p[15]!) >>> 0);
+      assert.equal(ip.options.length, hl - 20);
+    } else rejected++;
+  }
+  assert.ok(accepted > 1000 && rejected > 1000, `${accepted} accepted, ${rejected} rejected`);
 });
