@@ -34,6 +34,7 @@ import { createCc, RecoveryEngine, RecoveryInfo } from "./recovery/mod.ts";
 import type { RecoveryEngineApi } from "./recovery/mod.ts";
 import { ByteRing } from "./ring.ts";
 import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt } from "./seq.ts";
+import { AS_DOUBLE } from "./f64.ts";
 
 /** The eleven connection states of RFC 9293 3.3.2. */
 export const TcpState = {
@@ -184,11 +185,11 @@ export class Tcb {
 
   // --- Send sequence space (RFC 9293 3.3.1) ---
   /** Initial send sequence number. */
-  iss: Seq = 0;
+  iss: Seq = AS_DOUBLE;
   /** Oldest unacknowledged sequence number. */
-  sndUna: Seq = 0;
+  sndUna: Seq = AS_DOUBLE;
   /** Next sequence number to send (highest sent + 1). */
-  sndNxt: Seq = 0;
+  sndNxt: Seq = AS_DOUBLE;
   /** Peer's window in bytes (scaled). */
   sndWnd = 0;
   /** Largest window the peer ever offered (RFC 5961 5.2, sender SWS). */
@@ -196,20 +197,20 @@ export class Tcb {
   #sndWl1: Seq = 0;
   #sndWl2: Seq = 0;
   /** Sequence number of send-ring byte 0. */
-  #sndBufSeq: Seq = 0;
+  #sndBufSeq: Seq = AS_DOUBLE;
   #finQueued = false;
   #finSent = false;
-  #finSeq: Seq = 0;
+  #finSeq: Seq = AS_DOUBLE;
 
   // --- Receive sequence space ---
   /** Initial receive sequence number. */
-  irs: Seq = 0;
+  irs: Seq = AS_DOUBLE;
   /** Next sequence number expected. */
-  rcvNxt: Seq = 0;
+  rcvNxt: Seq = AS_DOUBLE;
   /** Right edge of the window last advertised (never moved left, RFC 9293 3.8.6). */
-  #rcvAdv: Seq = 0;
-  #lastAckSent: Seq = 0;
-  #rcvFinSeq: Seq = 0;
+  #rcvAdv: Seq = AS_DOUBLE;
+  #lastAckSent: Seq = AS_DOUBLE;
+  #rcvFinSeq: Seq = AS_DOUBLE;
   #rcvFinPending = false;
   /** True once the peer's FIN was consumed (end of stream). */
   rcvEof = false;
@@ -225,7 +226,7 @@ export class Tcb {
   #tsOk = false;
   #sackOk = false;
   #ecnOk = false;
-  #tsRecent = 0;
+  #tsRecent = AS_DOUBLE;
   #tsRecentAt: Instant = -Infinity;
   #tsOffset = 0;
 
@@ -267,9 +268,9 @@ export class Tcb {
 
   // --- Statistics ---
   /** In-order payload bytes received. */
-  bytesReceived = 0;
+  bytesReceived = AS_DOUBLE;
   /** Payload bytes handed to the IP layer. */
-  bytesSent = 0;
+  bytesSent = AS_DOUBLE;
   /** Heap slot used by the socket layer's timer heap (-1 when not queued). */
   heapIndex = -1;
   /** Deadline under which the socket layer queued this TCB. */
@@ -307,6 +308,20 @@ export class Tcb {
     routeMss: number,
     tsOffset: number,
   ) {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.iss = 0;
+    this.sndUna = 0;
+    this.sndNxt = 0;
+    this.#sndBufSeq = 0;
+    this.#finSeq = 0;
+    this.irs = 0;
+    this.rcvNxt = 0;
+    this.#rcvAdv = 0;
+    this.#lastAckSent = 0;
+    this.#rcvFinSeq = 0;
+    this.#tsRecent = 0;
+    this.bytesReceived = 0;
+    this.bytesSent = 0;
     this.#host = host;
     this.#cfg = cfg;
     this.#halfWindowUpdates = cfg.windowUpdateOnRead === "half-window";

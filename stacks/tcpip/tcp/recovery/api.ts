@@ -22,6 +22,7 @@
 import type { Duration, Instant } from "../../../time.ts";
 import type { Seq } from "../seq.ts";
 import type { AckSample, CongestionControl } from "./cc.ts";
+import { AS_DOUBLE } from "../f64.ts";
 
 /**
  * Linux-style congestion state of the sender (TCP_INFO `tcpi_ca_state`):
@@ -88,23 +89,34 @@ export interface RecoveryConfig {
  */
 export class RateSample {
   /** Bytes delivered during `interval` (C.delivered - P.delivered of the newest acked packet). */
-  delivered = 0;
+  delivered = AS_DOUBLE;
   /** Bytes newly ACKed/SACKed by this ACK when it carried ECE, else 0 (per ACK, see AckSample). */
-  deliveredCe = 0;
+  deliveredCe = AS_DOUBLE;
   /** Sample interval = max(send elapsed, ack elapsed); -1 when invalid (no delivery or < minRtt). */
-  interval: Duration = -1;
+  interval: Duration = AS_DOUBLE;
   /** RTT of the newest delivered, never-retransmitted packet; -1 when none. */
-  rtt: Duration = -1;
+  rtt: Duration = AS_DOUBLE;
   /** Bytes newly marked lost by this ACK. */
-  losses = 0;
+  losses = AS_DOUBLE;
   /** Bytes in flight (RFC 6675 pipe) before this ACK was processed. */
-  priorInFlight = 0;
+  priorInFlight = AS_DOUBLE;
   /** `delivered` counter snapshot of the packet the sample is taken from. */
-  priorDelivered = 0;
+  priorDelivered = AS_DOUBLE;
   /** True when the sampled packet was sent while the application limited the flow. */
   isAppLimited = false;
   /** Bytes newly acknowledged or SACKed by this ACK (the DeliveredData of RFC 6937). */
-  ackedSacked = 0;
+  ackedSacked = AS_DOUBLE;
+  constructor() {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.delivered = 0;
+    this.deliveredCe = 0;
+    this.interval = -1;
+    this.rtt = -1;
+    this.losses = 0;
+    this.priorInFlight = 0;
+    this.priorDelivered = 0;
+    this.ackedSacked = 0;
+  }
 
   /** `delivered / interval` in bytes per second, or 0 when the sample is invalid. */
   get deliveryRate(): number {
@@ -117,19 +129,19 @@ export class AckResult {
   /** True when the ACK was ignored (acks beyond snd_nxt); nothing else is meaningful then. */
   ignored = false;
   /** Bytes by which snd_una advanced (SYN/FIN count 1). */
-  newlyAckedBytes = 0;
+  newlyAckedBytes = AS_DOUBLE;
   /** Segment records fully removed by the cumulative ACK. */
   newlyAckedPackets = 0;
   /** Bytes newly marked SACKed by this ACK's blocks. */
-  newlySackedBytes = 0;
+  newlySackedBytes = AS_DOUBLE;
   /** Bytes newly marked lost (by RACK, DupThresh, or NewReno partial ACK). */
-  newlyLostBytes = 0;
+  newlyLostBytes = AS_DOUBLE;
   /** Segment records newly marked lost. */
   newlyLostPackets = 0;
   /** True when the ACK carried a D-SACK (RFC 2883). */
   dsack = false;
   /** The RTT sample fed to the RTO estimator, or -1 (none, or Karn's rule forbade one). */
-  rttSample: Duration = -1;
+  rttSample: Duration = AS_DOUBLE;
   /** True when this ACK entered fast recovery (the core should send `nextRetransmit()`). */
   enteredRecovery = false;
   /** True when this ACK ended fast recovery or RTO loss state. */
@@ -140,16 +152,27 @@ export class AckResult {
   dupAck = false;
   /** The delivery-rate sample of this ACK. */
   readonly rate: RateSample = new RateSample();
+  constructor() {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.newlyAckedBytes = 0;
+    this.newlySackedBytes = 0;
+    this.newlyLostBytes = 0;
+    this.rttSample = -1;
+  }
 }
 
 /** A range the core must (re)transmit now. Reused by the engine. */
 export class RetransmitRange {
   /** First sequence number to send. */
-  seq: Seq = 0;
+  seq: Seq = AS_DOUBLE;
   /** Length in sequence space (at most the MSS; a FIN counts 1). */
   len = 0;
   /** True when this is a tail loss probe of the last segment (not a declared loss). */
   isProbe = false;
+  constructor() {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.seq = 0;
+  }
 }
 
 /** Counters and estimators for TCP_INFO. Filled by `RecoveryEngine.info()`. */

@@ -36,28 +36,44 @@ import {
   SegmentRing,
 } from "./ring.ts";
 import { RtoEstimator } from "./rtt.ts";
+import { AS_DOUBLE } from "../f64.ts";
 
 /** The engine's reused `AckSample`. */
 class SampleRecord implements AckSample {
-  ackedBytes = 0;
+  ackedBytes = AS_DOUBLE;
   ackedPackets = 0;
-  delivered = 0;
+  delivered = AS_DOUBLE;
   deliveredCe = 0;
-  interval: Duration = -1;
-  rtt: Duration = -1;
-  minRtt: Duration = -1;
-  srtt: Duration = -1;
-  inFlight = 0;
-  priorInFlight = 0;
-  losses = 0;
+  interval: Duration = AS_DOUBLE;
+  rtt: Duration = AS_DOUBLE;
+  minRtt: Duration = AS_DOUBLE;
+  srtt: Duration = AS_DOUBLE;
+  inFlight = AS_DOUBLE;
+  priorInFlight = AS_DOUBLE;
+  losses = AS_DOUBLE;
   isAppLimited = false;
   isCwndLimited = false;
   ece = false;
   inRecovery = false;
-  now: Instant = 0;
+  now: Instant = AS_DOUBLE;
   mss = 0;
-  totalDelivered = 0;
-  priorDelivered = 0;
+  totalDelivered = AS_DOUBLE;
+  priorDelivered = AS_DOUBLE;
+  constructor() {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.ackedBytes = 0;
+    this.delivered = 0;
+    this.interval = -1;
+    this.rtt = -1;
+    this.minRtt = -1;
+    this.srtt = -1;
+    this.inFlight = 0;
+    this.priorInFlight = 0;
+    this.losses = 0;
+    this.now = 0;
+    this.totalDelivered = 0;
+    this.priorDelivered = 0;
+  }
 }
 
 /** RFC 8985: how many recoveries a D-SACK-widened reordering window persists. */
@@ -94,19 +110,19 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private readonly delAck: Duration;
   private readonly tsGran: Duration;
 
-  private una: Seq = 0;
-  private nxt: Seq = 0;
+  private una: Seq = AS_DOUBLE;
+  private nxt: Seq = AS_DOUBLE;
   private peerWnd = 0x7fff_ffff;
   private st: RecoveryState = "open";
 
   // Scoreboard byte counters (kept in step with the record flags).
-  private sacked = 0;
+  private sacked = AS_DOUBLE;
   private sackedPkts = 0;
-  private lost = 0;
-  private retrans = 0;
-  private renoSacked = 0;
+  private lost = AS_DOUBLE;
+  private retrans = AS_DOUBLE;
+  private renoSacked = AS_DOUBLE;
   private dupAcks = 0;
-  private retransHint: Seq = 0;
+  private retransHint: Seq = AS_DOUBLE;
   // The previous ACK's SACK blocks: two halves of one array used alternately (offset 0 or 8).
   private readonly sackCache = new Uint32Array(16);
   private sackCacheOff = 0;
@@ -118,70 +134,70 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private reoAt: Instant = NEVER;
 
   // Recovery episode and PRR (RFC 6937).
-  private recoveryPoint: Seq = 0;
+  private recoveryPoint: Seq = AS_DOUBLE;
   private recoverValid = false;
-  private prrDelivered = 0;
-  private prrOut = 0;
-  private recoverFs = 0;
-  private prrQuota = 0;
+  private prrDelivered = AS_DOUBLE;
+  private prrOut = AS_DOUBLE;
+  private recoverFs = AS_DOUBLE;
+  private prrQuota = AS_DOUBLE;
 
   // Undo (Eifel and D-SACK).
   private undoValid = false;
-  private undoMarker: Seq = 0;
+  private undoMarker: Seq = AS_DOUBLE;
   private undoRetrans = 0;
-  private undoRetransTime: Instant = -1;
+  private undoRetransTime: Instant = AS_DOUBLE;
   private eifelPending = false;
 
   // RACK (RFC 8985). "Sent after" compares transmission order numbers, not (time, seq):
   // a retransmission sent at the same instant as, but after, new data is newer.
-  private txOrder = 0;
-  private rackOrder = -1;
-  private rackXmitTs: Instant = -1;
+  private txOrder = AS_DOUBLE;
+  private rackOrder = AS_DOUBLE;
+  private rackXmitTs: Instant = AS_DOUBLE;
   // The current ACK's context for deliver(), which is too large to inline: fields, because a
   // time or sequence number above 2^30 passed as an argument is boxed (a heap number per
   // delivered record). echoTime is the timestamp echo as a send time (-1: none); prevFack and
   // prevFackValid are RACK's highest SACKed sequence before this ACK.
-  private echoTime: Instant = -1;
-  private prevFack: Seq = 0;
+  private echoTime: Instant = AS_DOUBLE;
+  private prevFack: Seq = AS_DOUBLE;
   private prevFackValid = false;
   /** When the segment ring last grew (shrinking waits a second after it). */
   private ringGrownAt: Instant = Number.NEGATIVE_INFINITY;
-  private rackEndSeq: Seq = 0;
-  private rackRtt: Duration = -1;
-  private rackFack: Seq = 0;
+  private rackEndSeq: Seq = AS_DOUBLE;
+  private rackRtt: Duration = AS_DOUBLE;
+  private rackFack: Seq = AS_DOUBLE;
   private rackFackValid = false;
   private reorderingSeen = false;
   private reoWndMult = 1;
   private reoWndPersist = 0;
-  private dsackRound: Seq = 0;
+  private dsackRound: Seq = AS_DOUBLE;
   private dsackRoundValid = false;
-  private reoWnd: Duration = 0;
+  private reoWnd: Duration = AS_DOUBLE;
 
   // TLP (RFC 8985 section 7).
-  private probeQuota = 0;
+  private probeQuota = AS_DOUBLE;
   private probePending = false;
-  private probeSeq: Seq = 0;
+  private probeSeq: Seq = AS_DOUBLE;
   private probeLen = 0;
   private tlpOutstanding = false;
   private tlpIsRetrans = false;
-  private tlpEndSeq: Seq = 0;
-  private tlpSeq: Seq = 0;
+  private tlpEndSeq: Seq = AS_DOUBLE;
+  private tlpSeq: Seq = AS_DOUBLE;
 
   // Delivery rate (draft-cheng-iccrg-delivery-rate-estimation).
-  private cDelivered = 0;
-  private cDeliveredTime: Instant = 0;
-  private cFirstSentTime: Instant = 0;
-  private cAppLimited = 0;
-  private rsPrior = -1;
-  private rsSendElapsed: Duration = 0;
-  private rsAckElapsed: Duration = 0;
+  private cDelivered = AS_DOUBLE;
+  private cDeliveredTime: Instant = AS_DOUBLE;
+  private cFirstSentTime: Instant = AS_DOUBLE;
+  private cAppLimited = AS_DOUBLE;
+  private rsPrior = AS_DOUBLE;
+  private rsSendElapsed: Duration = AS_DOUBLE;
+  private rsAckElapsed: Duration = AS_DOUBLE;
   private rsApp = false;
-  private rsRtt: Duration = -1;
-  private lastRate = 0;
+  private rsRtt: Duration = AS_DOUBLE;
+  private lastRate = AS_DOUBLE;
 
   // ECN (RFC 3168).
   private cwrPending = false;
-  private ecnRoundEnd: Seq = 0;
+  private ecnRoundEnd: Seq = AS_DOUBLE;
   private ecnRoundValid = false;
 
   private lastSendTime: Instant = Number.NEGATIVE_INFINITY;
@@ -191,14 +207,14 @@ export class RecoveryEngine implements RecoveryEngineApi {
   // data (until snd_una passes cwndUsageSeq), whether a send found the congestion allowance
   // used up, and the largest flight after a send.
   private cwndLimited = false;
-  private maxFlight = 0;
-  private cwndUsageSeq: Seq = 0;
+  private maxFlight = AS_DOUBLE;
+  private cwndUsageSeq: Seq = AS_DOUBLE;
 
   // Statistics.
-  private bytesAcked = 0;
-  private bytesSent = 0;
+  private bytesAcked = AS_DOUBLE;
+  private bytesSent = AS_DOUBLE;
   private retransSegs = 0;
-  private retransBytes = 0;
+  private retransBytes = AS_DOUBLE;
   private lostSegs = 0;
   private spurious = 0;
   private dsacks = 0;
@@ -208,6 +224,50 @@ export class RecoveryEngine implements RecoveryEngineApi {
 
   /** Creates an engine; call `reset(iss, now)` before the first `onSend`. */
   constructor(config: RecoveryConfig) {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.una = 0;
+    this.nxt = 0;
+    this.retransHint = 0;
+    this.sacked = 0;
+    this.lost = 0;
+    this.retrans = 0;
+    this.renoSacked = 0;
+    this.recoveryPoint = 0;
+    this.prrDelivered = 0;
+    this.prrOut = 0;
+    this.recoverFs = 0;
+    this.prrQuota = 0;
+    this.undoMarker = 0;
+    this.undoRetransTime = -1;
+    this.txOrder = 0;
+    this.rackOrder = -1;
+    this.rackXmitTs = -1;
+    this.echoTime = -1;
+    this.prevFack = 0;
+    this.rackEndSeq = 0;
+    this.rackRtt = -1;
+    this.rackFack = 0;
+    this.dsackRound = 0;
+    this.reoWnd = 0;
+    this.probeQuota = 0;
+    this.probeSeq = 0;
+    this.tlpEndSeq = 0;
+    this.tlpSeq = 0;
+    this.cDelivered = 0;
+    this.cDeliveredTime = 0;
+    this.cFirstSentTime = 0;
+    this.cAppLimited = 0;
+    this.rsPrior = -1;
+    this.rsSendElapsed = 0;
+    this.rsAckElapsed = 0;
+    this.rsRtt = -1;
+    this.lastRate = 0;
+    this.ecnRoundEnd = 0;
+    this.maxFlight = 0;
+    this.cwndUsageSeq = 0;
+    this.bytesAcked = 0;
+    this.bytesSent = 0;
+    this.retransBytes = 0;
     if (!(config.mss > 0)) {
       throw new RangeError(`RecoveryConfig.mss must be a positive byte count, got ${config.mss}`);
     }

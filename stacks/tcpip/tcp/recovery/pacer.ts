@@ -9,15 +9,21 @@
  */
 
 import type { Instant } from "../../../time.ts";
+import { AS_DOUBLE } from "../f64.ts";
 
 /** Timestamp-based pacer. Allocation-free. */
 export class Pacer {
   /** Pacing rate in bytes per second; 0 or less disables pacing. */
-  rate = 0;
+  rate = AS_DOUBLE;
   /** Bytes the sender may run ahead of the rate after idle (burst = credit + one segment). */
-  credit = 0;
+  credit = AS_DOUBLE;
   /** The virtual send clock (read by the engine's allocation-free `pacedAfter`). */
   vt: Instant = Number.NEGATIVE_INFINITY;
+  constructor() {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.rate = 0;
+    this.credit = 0;
+  }
 
   /** Forgets the send history (a new connection). */
   reset(): void {

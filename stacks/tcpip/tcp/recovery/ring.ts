@@ -15,6 +15,7 @@
 
 import type { Instant } from "../../../time.ts";
 import type { Seq } from "../seq.ts";
+import { AS_DOUBLE } from "../f64.ts";
 
 /** Record flag: SACKed by the receiver. */
 export const F_SACKED = 1;
@@ -70,12 +71,15 @@ export class SegmentRing {
   /** Offset of the next-in-transmission-order slot (-1 = none). */
   oNext = 0;
   /** Slot of the oldest transmission on the in-flight list, -1 when empty. */
-  listHead = -1;
+  listHead = AS_DOUBLE;
   /** Slot of the newest transmission on the in-flight list, -1 when empty. */
-  listTail = -1;
+  listTail = AS_DOUBLE;
 
   /** Creates a ring with room for `capacity` records (rounded up to a power of two). */
   constructor(capacity: number) {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.listHead = -1;
+    this.listTail = -1;
     let c = 4;
     while (c < capacity) c *= 2;
     this.alloc(c);
