@@ -299,6 +299,9 @@ class TxDest {
   readonly eth = new Uint8Array(ETH_HEADER_LEN);
 }
 
+/** Slots of the interface's payload-view memo (see `Interface.memoBuf`). */
+const PV_MEMO_SLOTS = 4096;
+
 /** Cached destinations per family: direct-mapped by the low bits of the address. */
 const TX_CACHE_SLOTS = 8;
 
@@ -442,6 +445,14 @@ export class Interface implements IpOutput {
   private readonly payloadViews = new WeakMap<Uint8Array, Uint8Array>();
   /** The payload view `payloadViews` held before its current one, per lent buffer. */
   private readonly payloadViews2 = new WeakMap<Uint8Array, Uint8Array>();
+  /**
+   * A direct-mapped memo in front of `payloadViews`, indexed by the lent buffer's byte offset
+   * (frames of a UMEM-like region sit at distinct offsets): the lent buffer and the payload
+   * view handed out for it last. An index and two compares instead of a WeakMap probe per
+   * packet; a slot holds one buffer at a time, so a miss falls back to the WeakMaps.
+   */
+  private readonly memoBuf: (Uint8Array | null)[] = new Array(PV_MEMO_SLOTS).fill(null);
+  private readonly memoView: Uint8Array[] = new Array(PV_MEMO_SLOTS).fill(EMPTY);
   /** Received-payload views per received buffer (see `rxPayload`). */
   private readonly rxPayloadViews = new WeakMap<Uint8Array, Uint8Array>();
   private readonly fragBuf: Uint8Array;
@@ -1614,6 +1625,12 @@ export class Interface implements IpOutput {
    */
   private lendPayload(out: Uint8Array, start: number, length: number): Uint8Array {
     const at = out.byteOffset + start;
+    // Frame-aligned regions put each lent buffer at its own offset: slot = offset / 2048.
+    const slot = (out.byteOffset >>> 11) & (PV_MEMO_SLOTS - 1);
+    if (this.memoBuf[slot] === out) {
+      const m = this.memoView[slot]!;
+      if (m.length === length && m.byteOffset === at) return m;
+    }
     let pv = this.payloadViews.get(out);
     if (pv === undefined || pv.length !== length || pv.byteOffset !== at) {
       const prev = pv;
@@ -1624,6 +1641,8 @@ export class Interface implements IpOutput {
       this.payloadViews.set(out, pv);
       if (prev !== undefined) this.payloadViews2.set(out, prev);
     }
+    this.memoBuf[slot] = out;
+    this.memoView[slot] = pv;
     return pv;
   }
 

@@ -465,3 +465,22 @@ Deno.test("Interface.beginPacket reuses the payload views of the last two length
   assert.notEqual(views[5], views[0], "a third length gets a view of its own");
   assert.equal(views[6], views[4], "and the full-size view is still kept");
 });
+
+Deno.test("Interface.beginPacket never hands out a payload view of another buffer lent at the same offset", () => {
+  // Two regions (distinct ArrayBuffers) whose frames sit at the same byte offset; each frame
+  // is lent as one stable view, in turn, like a UMEM link's per-frame views.
+  const regions = [new Uint8Array(4096), new Uint8Array(4096)];
+  const frames = regions.map((r) => r.subarray(2048, 2048 + 14 + 20 + 100));
+  let turn = 0;
+  const link = new FakeLink();
+  link.transmitBuffer = (): Uint8Array | null => frames[turn++ & 1]!;
+  const iface = new Interface(link, { ipv4: [{ address: A4, prefixLength: 24 }] });
+  iface.neighbors.confirm(4, B4.bytes, PEER_MAC, 0, true);
+  for (let i = 0; i < 6; i++) {
+    const lentTo = regions[turn & 1]!;
+    const v = iface.beginPacket(A4, B4, 17, 100, 0)!;
+    assert.equal(v.buffer, lentTo.buffer, `packet ${i}: a view into the buffer just lent`);
+    assert.equal(v.byteOffset, 2048 + 14 + 20);
+    iface.commitPacket();
+  }
+});
