@@ -332,3 +332,129 @@ export interface SocketBackend {
   /** Releases everything (all sockets reset). Idempotent. */
   dispose(now: Instant): void;
 }
+
+/**
+ * A map from socket ids (integers 0..2^53-1) to values that never shrinks: open addressing
+ * with linear probing and backward-shift deletion (no tombstones). A `Map` that empties
+ * rehashes into a new table on the delete, and a connection per transaction (TCP_CRR) takes
+ * the socket tables from one entry to none and back on every connection: ~300 bytes of
+ * garbage per table per connection. The table grows at half full and keeps its size.
+ */
+export class IntMap<V> {
+  #keys: Float64Array;
+  #vals: (V | undefined)[];
+  #mask: number;
+  #size = 0;
+
+  /** An empty map with room for `capacity` entries before it grows (rounded up to 2^n). */
+  constructor(capacity = 16) {
+    let c = 16;
+    while (c < 2 * capacity) c *= 2;
+    this.#keys = new Float64Array(c).fill(-1);
+    this.#vals = new Array<V | undefined>(c).fill(undefined);
+    this.#mask = c - 1;
+  }
+
+  /** Entries held. */
+  get size(): number {
+    return this.#size;
+  }
+
+  #slot(key: number): number {
+    // `key | 0`: the low 32 bits (ids are sequential, so the low bits differ).
+    return Math.imul(key | 0, 0x9e3779b1) >>> 0 & this.#mask;
+  }
+
+  /** Index of `key`, or -1. */
+  #find(key: number): number {
+    const keys = this.#keys, mask = this.#mask;
+    for (let i = this.#slot(key);; i = (i + 1) & mask) {
+      const k = keys[i]!;
+      if (k === key) return i;
+      if (k === -1) return -1;
+    }
+  }
+
+  /** The value of `key`, or undefined. */
+  get(key: number): V | undefined {
+    const i = this.#find(key);
+    return i < 0 ? undefined : this.#vals[i];
+  }
+
+  /** True when `key` is present. */
+  has(key: number): boolean {
+    return this.#find(key) >= 0;
+  }
+
+  /** Sets `key` (an integer in 0..2^53-1) to `value`. */
+  set(key: number, value: V): this {
+    if (!Number.isSafeInteger(key) || key < 0) {
+      throw new RangeError(`IntMap key ${key} is not an integer in 0..2^53-1`);
+    }
+    const keys = this.#keys, mask = this.#mask;
+    let i = this.#slot(key);
+    for (;; i = (i + 1) & mask) {
+      const k = keys[i]!;
+      if (k === key) {
+        this.#vals[i] = value;
+        return this;
+      }
+      if (k === -1) break;
+    }
+    keys[i] = key;
+    this.#vals[i] = value;
+    if (++this.#size * 2 > keys.length) this.#grow();
+    return this;
+  }
+
+  /** Removes `key`; true when it was present. */
+  delete(key: number): boolean {
+    let i = this.#find(key);
+    if (i < 0) return false;
+    const keys = this.#keys, vals = this.#vals, mask = this.#mask;
+    // Backward shift: move later entries of the probe run into the hole when their home slot
+    // does not lie (cyclically) between the hole and their position.
+    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
+      const k = keys[j]!;
+      if (k === -1) break;
+      const home = this.#slot(k);
+      if (((j - home) & mask) >= ((j - i) & mask)) {
+        keys[i] = k;
+        vals[i] = vals[j];
+        i = j;
+      }
+    }
+    keys[i] = -1;
+    vals[i] = undefined;
+    this.#size--;
+    return true;
+  }
+
+  #grow(): void {
+    const oldKeys = this.#keys, oldVals = this.#vals;
+    const c = oldKeys.length * 2;
+    this.#keys = new Float64Array(c).fill(-1);
+    this.#vals = new Array<V | undefined>(c).fill(undefined);
+    this.#mask = c - 1;
+    this.#size = 0;
+    for (let i = 0; i < oldKeys.length; i++) {
+      if (oldKeys[i] !== -1) this.set(oldKeys[i]!, oldVals[i] as V);
+    }
+  }
+
+  /** The keys (a snapshot: the map may change while the caller walks it). */
+  keys(): number[] {
+    const out: number[] = [];
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== -1) out.push(keys[i]!);
+    return out;
+  }
+
+  /** The values (a snapshot: the map may change while the caller walks it). */
+  values(): V[] {
+    const out: V[] = [];
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== -1) out.push(this.#vals[i] as V);
+    return out;
+  }
+}

@@ -20,6 +20,7 @@ import {
   type BackendTcpInfo,
   Errno,
   Family,
+  IntMap,
   SockAddr,
   type SocketBackend,
   SockLevel,
@@ -86,14 +87,21 @@ const enum Kind {
   Udp,
 }
 
+/** The options of a socket nobody set any on (copied on the first write). */
+const NO_OPTS: Partial<TcpSocketOptions> = Object.freeze({});
+
 class Rec {
+  id: number;
+  kind: Kind;
+  family: number;
   tcpId = -1;
   udp: UdpSocket | null = null;
   readonly bound = new SockAddr();
   isBound = false;
   readonly peer = new SockAddr();
   hasPeer = false;
-  opts: Partial<TcpSocketOptions> = {};
+  /** Options set before connect/listen; `NO_OPTS` (shared, frozen) until the first one. */
+  opts: Partial<TcpSocketOptions> = NO_OPTS;
   /** Pending error for SO_ERROR (positive errno), 0 none. */
   soError = 0;
   /** The stack's connection error was handed out through SO_ERROR already. */
@@ -103,13 +111,51 @@ class Rec {
   readShut = false;
   /** In the backend's own ready list. */
   queued = false;
-  constructor(readonly id: number, public kind: Kind, readonly family: number) {}
+  constructor(id: number, kind: Kind, family: number) {
+    this.id = id;
+    this.kind = kind;
+    this.family = family;
+  }
+
+  /** Makes a released record a new socket's (see `TcpipBackend.#newRec`). */
+  reset(id: number, kind: Kind, family: number): this {
+    this.id = id;
+    this.kind = kind;
+    this.family = family;
+    this.tcpId = -1;
+    this.udp = null;
+    this.bound.clear();
+    this.isBound = false;
+    this.peer.clear();
+    this.hasPeer = false;
+    this.opts = NO_OPTS;
+    this.soError = 0;
+    this.errTaken = false;
+    this.lastRx = 0;
+    this.readShut = false;
+    return this;
+  }
 }
+
+/** Released socket records kept for reuse (a Rec is 5 objects: it and two SockAddrs). */
+const REC_POOL_MAX = 256;
 
 function toIp(a: SockAddr): IpAddress | null {
   if (a.family === Family.INET) return IpAddress.fromBytes(a.addr.subarray(0, 4));
   if (a.family === Family.INET6) return IpAddress.fromBytes(a.addr);
   return null;
+}
+
+/** True when `a` holds `ip` (same family and bytes). */
+function sameIp(ip: IpAddress, a: SockAddr): boolean {
+  const b = ip.bytes, x = a.addr;
+  if (ip.version === 4) {
+    return a.family === Family.INET && x[0] === b[0] && x[1] === b[1] && x[2] === b[2] &&
+      x[3] === b[3];
+  }
+  if (a.family !== Family.INET6) return false;
+  for (let i = 0; i < 16; i++) if (x[i] !== b[i]) return false;
+  return true;
 }
 
 function fromIp(ip: IpAddress, port: number, out: SockAddr): void {
@@ -141,12 +187,17 @@ export class TcpipBackend implements SocketBackend {
   readonly name = "tcpip";
   readonly #tcp: TcpStack;
   readonly #udp: UdpLayer;
-  readonly #recs = new Map<number, Rec>();
-  readonly #byTcp = new Map<number, Rec>();
+  // IntMaps: a Map that empties rehashes into a new table, once per TCP_CRR connection each.
+  readonly #recs = new IntMap<Rec>();
+  readonly #byTcp = new IntMap<Rec>();
   readonly #udpRecs = new Set<Rec>();
   readonly #maxSockets: number;
   readonly #rand = new Uint32Array(1);
   #nextId = 1;
+  /** Released TCP records for reuse (see `#newRec`). */
+  readonly #recPool: Rec[] = [];
+  /** The last remote of `connect()` (IpAddress is immutable: one per peer, not per call). */
+  #lastRemote: IpAddress | null = null;
 
   /** Wraps `tcp` and `udp` (both registered on the same interface). */
   constructor(tcp: TcpStack, udp: UdpLayer, options: TcpipBackendOptions = {}) {
@@ -173,6 +224,7 @@ export class TcpipBackend implements SocketBackend {
     if (r === undefined) return -Errno.EBADF;
     if (r.kind === Kind.Udp) return -Errno.ENOPROTOOPT;
     if (r.tcpId < 0) {
+      if (r.opts === NO_OPTS) r.opts = {};
       r.opts.congestionControl = name;
       return 0;
     }
@@ -198,6 +250,16 @@ export class TcpipBackend implements SocketBackend {
     }
   }
 
+  /**
+   * A record for a new socket: a released one when there is one. A connection per transaction
+   * (TCP_CRR) made a Rec, two SockAddrs and their byte arrays per connection.
+   */
+  #newRec(kind: Kind, family: number): Rec {
+    const id = this.#newId();
+    const r = this.#recPool.pop();
+    return r !== undefined ? r.reset(id, kind, family) : new Rec(id, kind, family);
+  }
+
   socket(domain: number, type: number, protocol: number): number {
     if (domain !== Family.INET && domain !== Family.INET6) return -Errno.EAFNOSUPPORT;
     let kind: Kind;
@@ -205,7 +267,7 @@ export class TcpipBackend implements SocketBackend {
     else if (type === SockType.DGRAM && (protocol === 0 || protocol === 17)) kind = Kind.Udp;
     else return -Errno.EPROTONOSUPPORT;
     if (this.#recs.size >= this.#maxSockets) return -Errno.ENOBUFS;
-    const r = new Rec(this.#newId(), kind, domain);
+    const r = this.#newRec(kind, domain);
     this.#recs.set(r.id, r);
     if (kind === Kind.Udp) this.#udpRecs.add(r);
     return r.id;
@@ -282,7 +344,7 @@ export class TcpipBackend implements SocketBackend {
       this.#tcp.abort(tid, 0);
       return -Errno.ENOBUFS;
     }
-    const c = new Rec(this.#newId(), Kind.TcpConn, r.family);
+    const c = this.#newRec(Kind.TcpConn, r.family);
     c.tcpId = tid;
     this.#recs.set(c.id, c);
     this.#byTcp.set(tid, c);
@@ -300,7 +362,7 @@ export class TcpipBackend implements SocketBackend {
   connect(id: number, remote: SockAddr, now: Instant): number {
     const r = this.#recs.get(id);
     if (r === undefined) return -Errno.EBADF;
-    const ip = toIp(remote);
+    const ip = this.#remoteIp(remote);
     if (ip === null) return -Errno.EAFNOSUPPORT;
     if (r.kind === Kind.Udp) {
       r.peer.copyFrom(remote);
@@ -310,12 +372,15 @@ export class TcpipBackend implements SocketBackend {
     if (r.kind === Kind.TcpConn) return r.hasPeer ? -Errno.EISCONN : -Errno.EALREADY;
     if (r.kind === Kind.TcpListen) return -Errno.EINVAL;
     if (remote.port < 1 || remote.port > 65535) return -Errno.EINVAL;
+    this.#lastRemote = ip;
     const local = r.isBound ? toIp(r.bound) : null;
-    const o: Partial<TcpSocketOptions> & { localPort?: number; local?: IpAddress } = {
-      ...r.opts,
-    };
-    if (local !== null && !local.isUnspecified) o.local = local;
-    if (r.isBound && r.bound.port !== 0) o.localPort = r.bound.port;
+    let o: Partial<TcpSocketOptions> & { localPort?: number; local?: IpAddress } = r.opts;
+    if (r.isBound) {
+      // TcpStack.connect() only reads its options: the unbound common case passes r.opts as is.
+      o = { ...r.opts };
+      if (local !== null && !local.isUnspecified) o.local = local;
+      if (r.bound.port !== 0) o.localPort = r.bound.port;
+    }
     try {
       r.tcpId = this.#tcp.connect(ip, remote.port, now, o);
     } catch (e) {
@@ -326,6 +391,13 @@ export class TcpipBackend implements SocketBackend {
     r.hasPeer = true;
     this.#byTcp.set(r.tcpId, r);
     return -Errno.EINPROGRESS;
+  }
+
+  /** `toIp(a)`, the previous connect's address object when `a` names it again. */
+  #remoteIp(a: SockAddr): IpAddress | null {
+    const last = this.#lastRemote;
+    if (last !== null && sameIp(last, a)) return last;
+    return toIp(a);
   }
 
   send(id: number, data: Uint8Array, _more: boolean, now: Instant): number {
@@ -425,7 +497,7 @@ export class TcpipBackend implements SocketBackend {
     if (r === undefined) return -Errno.EBADF;
     this.#recs.delete(id);
     if (r.udp !== null) r.udp.close();
-    this.#udpRecs.delete(r);
+    if (r.kind === Kind.Udp) this.#udpRecs.delete(r);
     if (r.tcpId >= 0) {
       this.#byTcp.delete(r.tcpId);
       try {
@@ -434,6 +506,10 @@ export class TcpipBackend implements SocketBackend {
       } catch {
         // already gone inside the stack (e.g. failed connection): nothing to release
       }
+    }
+    // Not while it sits in #ownReady: drainReady() skips it there by its (old) id.
+    if (r.kind !== Kind.Udp && !r.queued && this.#recPool.length < REC_POOL_MAX) {
+      this.#recPool.push(r);
     }
     return 0;
   }
@@ -491,6 +567,7 @@ export class TcpipBackend implements SocketBackend {
     } else return -Errno.ENOPROTOOPT;
     if (r.kind === Kind.Udp) return key === "reuseAddress" ? 0 : -Errno.ENOPROTOOPT;
     if (r.tcpId < 0) {
+      if (r.opts === NO_OPTS) r.opts = {};
       (r.opts as Record<string, unknown>)[key] = v;
       return 0;
     }
@@ -538,31 +615,33 @@ export class TcpipBackend implements SocketBackend {
       return -Errno.ENOPROTOOPT;
     }
     if (r.kind === Kind.Udp) return -Errno.ENOPROTOOPT;
-    const o: Partial<TcpSocketOptions> = r.tcpId >= 0 ? this.#tcp.getOptions(r.tcpId) : {
-      ...this.#tcp.config.socket,
-      ...r.opts,
-    };
+    // Not connected: r.opts over the stack's defaults, read field by field (SO_SNDBUF is asked
+    // for every new socket; a merged copy was an object per socket).
+    const o: Partial<TcpSocketOptions> = r.tcpId >= 0 ? this.#tcp.getOptions(r.tcpId) : r.opts;
+    const d: Partial<TcpSocketOptions> = r.tcpId >= 0 ? o : this.#tcp.config.socket;
     if (level === SockLevel.SOL_SOCKET) {
       switch (name) {
         case SockOpt.SO_REUSEADDR:
-          return o.reuseAddress ? 1 : 0;
+          return (o.reuseAddress ?? d.reuseAddress) ? 1 : 0;
         case SockOpt.SO_KEEPALIVE:
-          return o.keepAlive ? 1 : 0;
+          return (o.keepAlive ?? d.keepAlive) ? 1 : 0;
         case SockOpt.SO_SNDBUF:
-          return o.sendBufferSize ?? 0;
+          return o.sendBufferSize ?? d.sendBufferSize ?? 0;
         case SockOpt.SO_RCVBUF:
-          return o.receiveBufferSize ?? 0;
-        case SockOpt.SO_LINGER:
-          return o.linger === undefined || o.linger < 0 ? 0 : o.linger + 1;
+          return o.receiveBufferSize ?? d.receiveBufferSize ?? 0;
+        case SockOpt.SO_LINGER: {
+          const l = o.linger ?? d.linger;
+          return l === undefined || l < 0 ? 0 : l + 1;
+        }
       }
     } else if (level === SockLevel.IPPROTO_TCP) {
       switch (name) {
         case SockOpt.TCP_NODELAY:
-          return o.noDelay ? 1 : 0;
+          return (o.noDelay ?? d.noDelay) ? 1 : 0;
         case SockOpt.TCP_KEEPIDLE:
-          return Math.round((o.keepIdle ?? 0) / SECOND);
+          return Math.round((o.keepIdle ?? d.keepIdle ?? 0) / SECOND);
         case SockOpt.TCP_KEEPINTVL:
-          return Math.round((o.keepInterval ?? 0) / SECOND);
+          return Math.round((o.keepInterval ?? d.keepInterval ?? 0) / SECOND);
       }
     }
     return -Errno.ENOPROTOOPT;
@@ -676,8 +755,15 @@ export class TcpipBackend implements SocketBackend {
     const r = this.#recs.get(id);
     if (r === undefined) return -Errno.EBADF;
     if (r.kind === Kind.TcpConn) {
+      // The Tcb's fields rather than localAddress(), whose result is an object per call (asked
+      // once per connection, for the CONNECT completion).
+      const t = this.#tcp.tcbOf(r.tcpId);
+      if (t !== null) {
+        fromIp(t.localAddr, t.localPort, out);
+        return 0;
+      }
       try {
-        const a = this.#tcp.localAddress(r.tcpId);
+        const a = this.#tcp.localAddress(r.tcpId); // throws the stack's reason (-errno below)
         fromIp(a.address, a.port, out);
         return 0;
       } catch (e) {
@@ -728,7 +814,7 @@ export class TcpipBackend implements SocketBackend {
   }
 
   dispose(now: Instant): void {
-    for (const id of [...this.#recs.keys()]) this.abort(id, now);
+    for (const id of this.#recs.keys()) this.abort(id, now);
   }
 }
 

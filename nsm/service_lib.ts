@@ -35,7 +35,15 @@
 
 import { type Instant, MILLISECOND, NEVER, SECOND } from "../stacks/time.ts";
 import type { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
-import { Errno, SockAddr, type SocketBackend, SockLevel, SockOpt, SockType } from "./backend.ts";
+import {
+  Errno,
+  IntMap,
+  SockAddr,
+  type SocketBackend,
+  SockLevel,
+  SockOpt,
+  SockType,
+} from "./backend.ts";
 import { defaultCtlPath } from "./ctl_path.ts";
 import { NsmDevice, type NsmQueueSet } from "./device.ts";
 import {
@@ -281,7 +289,8 @@ class QueueSetState {
 
 /** One attached guest. */
 class Guest {
-  readonly socks = new Map<number, GSock>();
+  /** By guest socket id (an IntMap: a Map that empties rehashes, once per TCP_CRR connection). */
+  readonly socks = new IntMap<GSock>();
   readonly qs: QueueSetState[];
   readonly dirty: GSock[] = [];
   /** Sockets waiting for receive-ring room or a free chunk. */
@@ -298,7 +307,9 @@ class Guest {
   /** Stream bytes delivered to this guest. */
   bytesTo = 0;
   /** Views of whole send chunks by chunk index, reused by #pushSend (see #sendView). */
-  sendViews: (Uint8Array | undefined)[] = [];
+  readonly sendViews: (Uint8Array | undefined)[];
+  /** Views of own receive chunks by chunk index, reused by #deliver (see #chunkView). */
+  readonly recvViews: (Uint8Array | undefined)[];
   dead = false;
   deadReason = "";
   pid = 0;
@@ -309,6 +320,9 @@ class Guest {
     readonly ctl: Deno.Conn,
   ) {
     this.qs = dev.queueSets.map((r, i) => new QueueSetState(r, i));
+    const chunks = Math.ceil(dev.data.bytes.length / dev.data.chunkSize);
+    this.sendViews = new Array(chunks);
+    this.recvViews = new Array(chunks);
   }
 }
 
@@ -388,7 +402,7 @@ export class ServiceLib implements Pollable {
   #sq: SlaSendQueue<GSock> | null = null;
   readonly #log: (line: string) => void;
   readonly #guests: Guest[] = [];
-  readonly #byBid = new Map<number, GSock>();
+  readonly #byBid = new IntMap<GSock>();
   readonly #req = new Nqe();
   readonly #out = new Nqe();
   readonly #addr = new SockAddr();
@@ -961,7 +975,7 @@ export class ServiceLib implements Pollable {
             this.#count(g, "limit-memory");
             this.#completeNow(q, req, -Errno.ENOBUFS, 0);
           } else {
-            s.accepts.push(new Parked(cloneNqe(req, new Nqe())));
+            s.accepts.push(this.#park(req));
             g.parkedAccepts++;
           }
         }
@@ -978,7 +992,7 @@ export class ServiceLib implements Pollable {
             s.connectEvent = true; // README: then an EVENT with OUT (or ERR)
             this.#markDirty(s);
           } else {
-            s.connecting = new Parked(cloneNqe(req, new Nqe()));
+            s.connecting = this.#park(req);
             this.#markDirty(s);
           }
           return;
@@ -996,7 +1010,7 @@ export class ServiceLib implements Pollable {
         if (s.sends.length > 0 && req.arg0 !== 0) {
           // Queued data first, then the FIN: finish when the parked sends are taken.
           if (s.shutdownReq !== null) return void this.#completeNow(q, req, -Errno.EALREADY, 0);
-          s.shutdownReq = new Parked(cloneNqe(req, new Nqe()));
+          s.shutdownReq = this.#park(req);
           return;
         }
         this.#completeNow(q, req, b.shutdown(s.bid, req.arg0, now), 0);
@@ -1122,16 +1136,20 @@ export class ServiceLib implements Pollable {
     this.#completeNow(q, req, this.#backend.setsockopt(s.bid, level, name, value, now), 0);
   }
 
-  /** A parked copy of SEND `req`, from the pool (a fresh Nqe costs three objects). */
-  #parkSend(req: Nqe): Parked {
+  /**
+   * A parked copy of `req` (a SEND, CONNECT, ACCEPT or SHUTDOWN), from the pool: a fresh
+   * Parked + Nqe is five objects (the Nqe's address bytes, their buffer and view), and a
+   * blocking CONNECT parks once per connection.
+   */
+  #park(req: Nqe): Parked {
     const p = this.#parkedPool.pop() ?? new Parked(new Nqe());
     cloneNqe(req, p.req);
     p.taken = 0;
     return p;
   }
 
-  /** Returns a parked SEND that has been completed (its Nqe was copied) to the pool. */
-  #unparkSend(p: Parked): void {
+  /** Returns a parked request that has been completed (its Nqe was copied) to the pool. */
+  #unpark(p: Parked): void {
     if (this.#parkedPool.length < PARKED_POOL_MAX) this.#parkedPool.push(p);
   }
 
@@ -1142,7 +1160,7 @@ export class ServiceLib implements Pollable {
     }
     if (this.#sq !== null && s.stream && s.sends.length === 0) {
       // SLAs on: every stream SEND waits for its guest's turn (the scheduler admits bytes).
-      s.sends.push(this.#parkSend(req));
+      s.sends.push(this.#park(req));
       this.#sq.update(g.id, s, pendingBytes(s), now);
       return;
     }
@@ -1152,7 +1170,7 @@ export class ServiceLib implements Pollable {
         data.giveBack(req.dataOffset);
         this.#completeNow(q, req, -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
       } else {
-        s.sends.push(this.#parkSend(req));
+        s.sends.push(this.#park(req));
         if (this.#sq !== null && s.stream) this.#sq.update(g.id, s, pendingBytes(s), now);
       }
       return;
@@ -1171,7 +1189,7 @@ export class ServiceLib implements Pollable {
       this.#completeNow(q, req, p.taken > 0 ? p.taken : -Errno.EAGAIN, NqeFlag.CHUNK_RETURNED);
       return;
     }
-    const parked = this.#parkSend(req);
+    const parked = this.#park(req);
     parked.taken = p.taken;
     s.sends.push(parked);
   }
@@ -1222,10 +1240,22 @@ export class ServiceLib implements Pollable {
    * socket took in parts) still get their own view.
    */
   #sendView(g: Guest, bytes: Uint8Array, off: number, len: number): Uint8Array {
-    const cs = g.dev.data.chunkSize;
+    return this.#chunkView(g.sendViews, bytes, g.dev.data.chunkSize, off, len);
+  }
+
+  /**
+   * `bytes[off, off + len)`, kept in `t` by chunk index for reuse while the length repeats
+   * (see `#sendView`; `#deliver` asks for a whole-chunk view per receive attempt, and most
+   * attempts of a short connection find nothing to read).
+   */
+  #chunkView(
+    t: (Uint8Array | undefined)[],
+    bytes: Uint8Array,
+    cs: number,
+    off: number,
+    len: number,
+  ): Uint8Array {
     if ((off & (cs - 1)) !== 0) return bytes.subarray(off, off + len);
-    let t = g.sendViews;
-    if (t.length === 0) t = g.sendViews = new Array(Math.ceil(bytes.length / cs));
     const k = off / cs;
     const v = t[k];
     if (
@@ -1286,6 +1316,7 @@ export class ServiceLib implements Pollable {
         }
         const c = this.#complete(q, s.connecting.req, -err, 0);
         if (err === 0) this.#withLocal(c, s.bid);
+        this.#unpark(s.connecting);
         s.connecting = null;
         if (err !== 0) s.connected = false;
       }
@@ -1307,8 +1338,10 @@ export class ServiceLib implements Pollable {
       }
     }
     while (s.accepts.length > 0) {
-      if (!this.#tryAccept(g, q, s, s.accepts[0]!.req)) break;
+      const p = s.accepts[0]!;
+      if (!this.#tryAccept(g, q, s, p.req)) break;
       s.accepts.shift();
+      this.#unpark(p);
       g.parkedAccepts--;
     }
     if (this.#sq !== null && s.stream && s.sends.length > 0) {
@@ -1321,11 +1354,12 @@ export class ServiceLib implements Pollable {
         g.dev.data.giveBack(p.req.dataOffset);
         this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
         s.sends.shift();
-        this.#unparkSend(p);
+        this.#unpark(p);
       }
     }
     if (s.sends.length === 0 && s.shutdownReq !== null) {
       this.#complete(q, s.shutdownReq.req, b.shutdown(s.bid, s.shutdownReq.req.arg0, now), 0);
+      this.#unpark(s.shutdownReq);
       s.shutdownReq = null;
     }
     if (!this.#deliver(s, q, now)) {
@@ -1375,7 +1409,7 @@ export class ServiceLib implements Pollable {
       const chunk = data.alloc();
       if (chunk < 0) return false;
       const max = room < data.chunkSize ? room : data.chunkSize;
-      const dst = data.bytes.subarray(chunk, chunk + max);
+      const dst = this.#chunkView(g.recvViews, data.bytes, data.chunkSize, chunk, max);
       let n: number;
       if (s.stream) n = b.recv(s.bid, dst, now);
       else n = b.recvFrom(s.bid, dst, this.#addr);
@@ -1444,8 +1478,12 @@ export class ServiceLib implements Pollable {
     const g = s.guest;
     if (q !== null) {
       if (s.connecting !== null) this.#complete(q, s.connecting.req, -Errno.ECONNABORTED, 0);
-      for (const p of s.accepts) this.#complete(q, p.req, -Errno.ECONNABORTED, 0);
-      for (const p of s.sends) {
+      // Indexed loops: an array iterator is an allocation wherever this runs unoptimized.
+      for (let i = 0; i < s.accepts.length; i++) {
+        this.#complete(q, s.accepts[i]!.req, -Errno.ECONNABORTED, 0);
+      }
+      for (let i = 0; i < s.sends.length; i++) {
+        const p = s.sends[i]!;
         g.dev.data.giveBack(p.req.dataOffset);
         this.#complete(
           q,
@@ -1456,13 +1494,18 @@ export class ServiceLib implements Pollable {
       }
       if (s.shutdownReq !== null) this.#complete(q, s.shutdownReq.req, -Errno.ECONNABORTED, 0);
     }
+    // Completed above (copied) or dropped with the guest: back to the pool either way.
+    if (s.connecting !== null) this.#unpark(s.connecting);
     s.connecting = null;
     g.parkedAccepts -= s.accepts.length;
+    for (let i = 0; i < s.accepts.length; i++) this.#unpark(s.accepts[i]!);
     s.accepts.length = 0;
+    for (let i = 0; i < s.sends.length; i++) this.#unpark(s.sends[i]!);
     s.sends.length = 0;
+    if (s.shutdownReq !== null) this.#unpark(s.shutdownReq);
     s.shutdownReq = null;
     g.socks.delete(s.sid);
-    g.starved.delete(s);
+    if (g.starved.size > 0) g.starved.delete(s);
     g.bufferBytes -= s.reserved;
     this.#byBid.delete(s.bid);
     this.#sq?.remove(s, now);
@@ -1472,7 +1515,7 @@ export class ServiceLib implements Pollable {
 
   #teardown(g: Guest): void {
     const now = this.#now;
-    for (const s of [...g.socks.values()]) this.#closeSock(s, null, now, true);
+    for (const s of g.socks.values()) this.#closeSock(s, null, now, true);
     g.dirty.length = 0;
     g.starved.clear();
     g.dev.close();
@@ -1506,7 +1549,7 @@ export class ServiceLib implements Pollable {
       g.dev.data.giveBack(p.req.dataOffset);
       this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
       s.sends.shift();
-      this.#unparkSend(p);
+      this.#unpark(p);
     }
     // Completions are flushed by the guest's next #serve; a deferred SHUTDOWN runs there too.
     if (s.sends.length === 0 && s.shutdownReq !== null) this.#markDirty(s);

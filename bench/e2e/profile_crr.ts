@@ -1,0 +1,133 @@
+/**
+ * CPU profile of the NSM (our stack on AF_XDP) under the connection-rate load of bench:e2e's
+ * `conn_rate` (TCP_CRR: connect, 1 byte each way, close, one at a time): `rr.ts client --net nk
+ * --mode crr` as the guest against `rr.ts server` in the peer namespace, the NSM command under
+ * `--cpu-prof`. Prints the client's JSON line and the profile paths; summarise with
+ * `deno run -A bench/profile_summary.ts DIR/CPU.*.cpuprofile --per CONNECTIONS`.
+ *
+ * ```text
+ * sudo deno run -A bench/e2e/profile_crr.ts [--seconds 5] [--dir /tmp/nsm-crr-prof] [--pin]
+ *                                           [--no-prof] [--mode crr|rr] [-- NSM FLAGS...]
+ * ```
+ *
+ * `--pin` places the guest and the NSM on CPU 0 and the peer's server on CPU 1, as bench:e2e
+ * does; `--no-prof` runs the same without the profiler (a quick A/B of one change).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Lab } from "../../xdp/lab.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const RR = `${ROOT}bench/e2e/rr.ts`;
+const dec = new TextDecoder();
+
+async function readUntil(
+  rd: ReadableStreamDefaultReader<Uint8Array>,
+  re: RegExp,
+  what: string,
+): Promise<string> {
+  let out = "";
+  while (!re.test(out)) {
+    const c = await rd.read();
+    if (c.done) throw new Error(`${what} exited: ${out}`);
+    out += dec.decode(c.value);
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      seconds: { type: "string", default: "5" },
+      dir: { type: "string", default: "/tmp/nsm-crr-prof" },
+      pin: { type: "boolean", default: false },
+      "no-prof": { type: "boolean", default: false },
+      mode: { type: "string", default: "crr" },
+    },
+  });
+  const pin = (cpu: number, c: string[]): string[] =>
+    values.pin ? ["taskset", "-c", String(cpu), ...c] : c;
+  const prof = !values["no-prof"];
+  if (prof) {
+    await Deno.remove(values.dir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(values.dir, { recursive: true });
+  }
+  const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
+  const tmp = await Deno.makeTempDir({ prefix: "nsm-crr-" });
+  let nsm: Deno.ChildProcess | undefined;
+  const server = new Deno.Command("ip", {
+    args: [
+      ...["netns", "exec", lab.peerNs],
+      ...pin(1, [Deno.execPath(), "run", "-A", RR, "server", "--port", "7100"]),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    await readUntil(server.stdout.getReader(), /^ready/m, "rr.ts server");
+    const ctl = `${tmp}/ctl.sock`;
+    const profArgs = prof
+      ? ["--cpu-prof", `--cpu-prof-dir=${values.dir}`, "--cpu-prof-interval=100"]
+      : [];
+    nsm = new Deno.Command("ip", {
+      args: [
+        ...["netns", "exec", lab.nsmNs!],
+        ...pin(0, [Deno.execPath(), "run", "-A", "--unstable-net", ...profArgs]),
+        ...[`${ROOT}nsm/cli.ts`, "--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`],
+        ...["--ctl", ctl, ...positionals],
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const rd = nsm.stdout.getReader();
+    let out = await readUntil(rd, /^ready/m, "NSM");
+    const argv = pin(0, [
+      ...[Deno.execPath(), "run", "-A", RR, "client", "--net", "nk", "--ctl", ctl],
+      ...["--host", lab.peerV4, "--port", "7100", "--mode", values.mode, "--size", "1"],
+      ...["--seconds", values.seconds],
+    ]);
+    const g = await new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    console.log(dec.decode(g.stdout).trim());
+    if (!g.success) console.log(dec.decode(g.stderr).slice(0, 2000));
+    nsm.kill("SIGTERM");
+    for (;;) {
+      const c = await rd.read();
+      if (c.done) break;
+      out += dec.decode(c.value);
+    }
+    await nsm.status;
+    nsm = undefined;
+    console.log(out.split("\n").filter((l) => l.startsWith("stopped")).join("\n").slice(0, 2000));
+  } finally {
+    if (nsm !== undefined) {
+      try {
+        nsm.kill("SIGKILL");
+      } catch { /* gone */ }
+      await nsm.status;
+    }
+    try {
+      server.kill("SIGKILL");
+    } catch { /* gone */ }
+    await server.status;
+    await lab.down();
+    await Deno.remove(tmp, { recursive: true });
+  }
+  if (prof) {
+    for (const e of Deno.readDirSync(values.dir)) {
+      console.log(`${values.dir}/${e.name}`);
+    }
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());
