@@ -11,7 +11,11 @@
  * Send path: `beginPacket` writes Ethernet + IP headers straight into a link buffer when the
  * next hop's MAC is known and the packet fits the path MTU (zero copy); otherwise it lends a
  * scratch buffer and `commitPacket` fragments (IPv4 and IPv6) and/or queues the packet in the
- * neighbour cache until resolution.
+ * neighbour cache until resolution. Like Linux's per-socket dst cache, a small per-destination
+ * cache (`TxDest`: neighbour entry, path MTU, prebuilt Ethernet header) lets repeated sends to
+ * a resolved unicast destination skip the route, PMTU and neighbour lookups; it is checked
+ * against generation counters that every route, PMTU, neighbour and interface change bumps,
+ * and against the earliest route/PMTU expiry, so it never outlives what it was built from.
  *
  * Simplifications, on purpose:
  * - no duplicate address detection (RFC 4862 DAD): configured addresses are used at once;
@@ -433,7 +437,6 @@ export class Interface implements IpOutput {
   private readonly candidate = new Candidate();
   private rxLinkMulticast = false;
   private rxDstBroadcast = false;
-  private readonly rxSrcMac = new Uint8Array(6);
 
   // Send-side reprs and state.
   private readonly txArp = new ArpRepr();
@@ -800,9 +803,8 @@ export class Interface implements IpOutput {
     const multicast = (d[0]! & 1) !== 0;
     if (!multicast && !macEq(d, this.mac)) return this.drop("not-for-us");
     this.rxLinkMulticast = multicast;
-    // A loop, not set(): a builtin call per frame for 6 bytes.
-    const sm = this.rxSrcMac, es = eth.src;
-    for (let i = 0; i < 6; i++) sm[i] = es[i]!;
+    // The sender's MAC stays in `eth.src` until the next frame is parsed, which is after this
+    // one is handled: the NDP handlers read it there (no copy per frame).
     switch (eth.ethertype) {
       // Offsets rather than views: nothing is allocated until a transport needs its payload.
       case ETHERTYPE_ARP:
@@ -1128,7 +1130,7 @@ export class Interface implements IpOutput {
       ? multicastMac6(ALL_NODES, this.txMac)
       : m.sourceLlaPresent
       ? m.sourceLla
-      : this.rxSrcMac;
+      : this.eth.src;
     const dstIp = unspecifiedSrc ? ALL_NODES : info.src;
     const body = this.beginDirect(6, dstMac, m.target, dstIp, PROTO_ICMPV6, 255, 32);
     if (body === null) return;
@@ -1149,7 +1151,7 @@ export class Interface implements IpOutput {
     // RFC 4861 7.1.2: a solicited NA to a multicast destination is invalid.
     if (m.solicitedFlag && this.rxDstBroadcast) return this.drop("bad-ndp");
     if (this.isLocal6(m.target)) return this.drop("bad-source-address"); // address conflict
-    const mac = m.targetLlaPresent ? m.targetLla : this.rxSrcMac;
+    const mac = m.targetLlaPresent ? m.targetLla : this.eth.src;
     if (m.solicitedFlag) this.neighbors.confirm(6, m.target, mac, this.now);
     else if (m.overrideFlag || m.targetLlaPresent) {
       this.neighbors.observe(6, m.target, mac, this.now, false);

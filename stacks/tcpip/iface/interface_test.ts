@@ -484,3 +484,29 @@ Deno.test("Interface.beginPacket never hands out a payload view of another buffe
     iface.commitPacket();
   }
 });
+
+Deno.test("NDP without link-layer options uses the frame's source MAC (NA answer, NA learning)", () => {
+  const { link, iface } = setup();
+  // A unicast NS without a source LLA option: the NA goes back to the frame's source MAC.
+  const ns = new Icmpv6Repr();
+  ns.type = 135;
+  ns.target.set(A6.bytes);
+  link.rx.push(eth(OUR_MAC, 0x86dd, icmp6(B6, A6, ns)));
+  iface.poll(0);
+  assert.equal(link.sent.length, 1);
+  assert.deepEqual([...parseSent(link.sent[0]!).eth.dst], [...PEER_MAC]);
+  // A solicited NA without a target LLA option resolves the entry to the frame's source MAC.
+  const C6 = IpAddress.parse("fd00::3");
+  const s = iface.createUdp().bind(null, 5000);
+  s.sendTo(new Uint8Array(4), C6, 9); // queued; an NS goes out
+  const na = new Icmpv6Repr();
+  na.type = 136;
+  na.solicitedFlag = true;
+  na.target.set(C6.bytes);
+  link.rx.push(eth(OUR_MAC, 0x86dd, icmp6(C6, A6, na)));
+  iface.poll(1);
+  const e = iface.neighbors.find(6, C6.bytes);
+  assert.ok(e !== null && e.state === "reachable");
+  assert.deepEqual([...e.mac], [...PEER_MAC]);
+  assert.deepEqual([...link.sent.at(-1)!.subarray(0, 6)], [...PEER_MAC], "queued datagram sent");
+});
