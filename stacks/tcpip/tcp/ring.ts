@@ -17,31 +17,6 @@
 
 const EMPTY = new Uint8Array(0);
 
-/**
- * Source views `#store` made of other buffers (packet payloads, a guest's send chunks), shared
- * by every ring: such sources come from a few reused buffers at repeating offsets (an
- * interface's receive slabs, a shared-memory ring's chunk slots), so one view per (buffer,
- * offset, length) serves every later copy of that range instead of a new view per segment
- * (~180 B each). Direct-mapped, keyed by offset and length; a miss replaces the entry. At most
- * 2048 views are kept (a few hundred KiB, for the whole process).
- */
-const SRC_VIEWS = 2048;
-const srcViews: (Uint8Array | undefined)[] = new Array(SRC_VIEWS);
-
-/** A view of `src[start, start + n)` from the cache above, made and kept on a miss. */
-function sourceView(src: Uint8Array, start: number, n: number): Uint8Array {
-  const ab = src.buffer;
-  const off = src.byteOffset + start;
-  // Packet buffers are 2 KiB or 4 KiB slots: the slot number spreads them, the offset in the
-  // slot and the length separate ranges within one.
-  const k = ((off >>> 11) + 7 * (off & 2047) + n) & (SRC_VIEWS - 1);
-  const v = srcViews[k];
-  if (v !== undefined && v.byteOffset === off && v.length === n && v.buffer === ab) return v;
-  const w = new Uint8Array(ab, off, n);
-  srcViews[k] = w;
-  return w;
-}
-
 /** A growable circular byte queue with a fixed logical capacity. */
 export class ByteRing {
   #buf: Uint8Array = EMPTY;
@@ -173,8 +148,8 @@ export class ByteRing {
     const pos = (this.#head + at) % size;
     const first = Math.min(n, size - pos);
     // A view of the source is needed for set(); skip it when the source is exactly the piece.
-    buf.set(start === 0 && first === src.length ? src : sourceView(src, start, first), pos);
-    if (first < n) buf.set(sourceView(src, start + first, n - first), 0);
+    buf.set(start === 0 && first === src.length ? src : src.subarray(start, start + first), pos);
+    if (first < n) buf.set(src.subarray(start + first, start + n), 0);
   }
 
   /** Makes `n` bytes already stored by `writeAt(0, ...)` part of the queue. */
