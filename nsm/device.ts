@@ -38,7 +38,12 @@ import {
 import { initRing, ringBytes, RingConsumer, RingProducer, SLOT_SIZE } from "./ring.ts";
 import { type HugePagePolicy, SharedMemory, type ShmBacking } from "./shm.ts";
 import { selfStartTime } from "./proc_identity.ts";
-import { Doorbell, GUEST_SLEEP_FLAG_OFFSET, NSM_SLEEP_FLAG_OFFSET } from "./wake.ts";
+import {
+  Doorbell,
+  findDoorbellFd,
+  GUEST_SLEEP_FLAG_OFFSET,
+  NSM_SLEEP_FLAG_OFFSET,
+} from "./wake.ts";
 
 /** "NKDV" as a little-endian u32. */
 export const NK_MAGIC = 0x56444b4e;
@@ -361,6 +366,9 @@ export class NsmDevice {
       flagView(buf, NSM_SLEEP_FLAG_OFFSET),
       flagView(buf, GUEST_SLEEP_FLAG_OFFSET),
     );
+    // Wakes of a sleeping guest as one send(2) each, without a promise (when FFI is granted).
+    const fd = findDoorbellFd(this.bellPath);
+    if (fd !== null) this.bell.useSyncRing(fd);
     return this.bell;
   }
 

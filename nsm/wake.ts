@@ -44,6 +44,7 @@
  */
 
 import { monotonicNow } from "../stacks/time.ts";
+import { EAGAIN, EINTR, errno, libc } from "../stacks/sys/libc.ts";
 
 /** Why `wait()` returned ("other": the caller's extra wake source, e.g. a link, won). */
 export type WakeReason = "work" | "timeout" | "closed" | "other";
@@ -54,6 +55,21 @@ export const GUEST_SLEEP_FLAG_OFFSET = 256;
 export const NSM_SLEEP_FLAG_OFFSET = 384;
 
 const ONE = new Uint8Array([1]);
+/** send(2) flags of a synchronous ring: never block, no SIGPIPE from a gone peer. */
+const RING_FLAGS = 0x40 /* MSG_DONTWAIT */ | 0x4000 /* MSG_NOSIGNAL */;
+// Pointers made once: libc's sendto takes its buffer and length as pointers (the fast call
+// path, no BigInt per call), as the AF_XDP kick does.
+let onePtr: Deno.PointerValue = null;
+let oneLen: Deno.PointerValue = null;
+
+/** One byte on `fd` with sendto(2); the result of the call (-1: see errno). */
+function ringFd(fd: number): number {
+  if (onePtr === null) {
+    onePtr = Deno.UnsafePointer.of(ONE);
+    oneLen = Deno.UnsafePointer.create(1n);
+  }
+  return libc().sendto(fd, onePtr, oneLen, RING_FLAGS, null, 0);
+}
 
 /** One side's end of a device doorbell. */
 export class Doorbell {
@@ -70,6 +86,11 @@ export class Doorbell {
   /** A notifyLazy() found the peer awake without a barrier: a fenced check is owed. */
   #owed = false;
   #read: Promise<number | null> | null = null;
+  /** The socket's descriptor for synchronous rings (`useSyncRing`), -1: Deno's async write. */
+  #fd = -1;
+  readonly #onWriteError = (): void => {
+    this.closed = true;
+  };
 
   /**
    * `conn`: the connected doorbell socket. `ownFlag`/`peerFlag`: one-element views of the two
@@ -119,9 +140,30 @@ export class Doorbell {
 
   #ring(): void {
     this.wakesSent++;
-    this.#conn.write(ONE).catch(() => {
-      this.closed = true;
-    });
+    if (this.#fd >= 0) {
+      // One send(2) on the JS thread: no promise per wake. EAGAIN means the socket buffer is
+      // full of unread bytes, which wake the peer anyway.
+      if (ringFd(this.#fd) >= 0) return;
+      const e = errno();
+      if (e === EAGAIN) return;
+      if (e !== EINTR || ringFd(this.#fd) < 0) this.closed = true;
+      return;
+    }
+    this.#conn.write(ONE).catch(this.#onWriteError);
+  }
+
+  /**
+   * Rings with a synchronous send(2) on `fd`, the doorbell socket's own descriptor (see
+   * `findDoorbellFd`), instead of Deno's async write and its promise per wake. Needs FFI;
+   * `fd` must stay the socket's until `close()`, which stops using it first.
+   */
+  useSyncRing(fd: number): void {
+    this.#fd = fd;
+  }
+
+  /** True when rings are synchronous writes (`useSyncRing`). */
+  get syncRing(): boolean {
+    return this.#fd >= 0;
   }
 
   /**
@@ -231,10 +273,50 @@ export class Doorbell {
   /** Closes the socket (the peer's wait returns "closed"). Idempotent. */
   close(): void {
     this.closed = true;
+    this.#fd = -1; // before Deno closes it: the number may be reused at once
     try {
       this.#conn.close();
     } catch {
       // already closed
     }
+  }
+}
+
+/**
+ * The descriptor of this process's connected UNIX stream socket bound to `path` (the NSM's
+ * accepted end of a device doorbell), found through /proc/net/unix (the socket inode of a
+ * connected, non-listening socket with that path) and /proc/self/fd; null when FFI is not
+ * granted, /proc is unreadable, or not exactly one descriptor matches. For
+ * `Doorbell.useSyncRing`: Deno does not expose a Conn's descriptor.
+ */
+export function findDoorbellFd(path: string): number | null {
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    const inodes = new Set<string>();
+    const lines = Deno.readTextFileSync("/proc/net/unix").split("\n");
+    // Num RefCount Protocol Flags Type St Inode Path; St 03 = connected, flag 0x10000 = listening.
+    for (let i = 1; i < lines.length; i++) {
+      const f = lines[i]!.trim().split(/\s+/);
+      if (f.length < 8 || f.slice(7).join(" ") !== path) continue;
+      if (f[5] !== "03" || (parseInt(f[3]!, 16) & 0x10000) !== 0) continue;
+      inodes.add(f[6]!);
+    }
+    if (inodes.size !== 1) return null;
+    let found: number | null = null;
+    for (const e of Deno.readDirSync("/proc/self/fd")) {
+      let target: string;
+      try {
+        target = Deno.readLinkSync(`/proc/self/fd/${e.name}`);
+      } catch {
+        continue; // closed meanwhile (the directory's own descriptor)
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m === null || !inodes.has(m[1]!)) continue;
+      if (found !== null) return null;
+      found = Number(e.name);
+    }
+    return found;
+  } catch {
+    return null;
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { GuestDevice, NsmDevice } from "./device.ts";
-import { Doorbell } from "./wake.ts";
+import { Doorbell, findDoorbellFd } from "./wake.ts";
 
 Deno.test("Doorbell.waitAny: two overlapping waits over one bell both end with 'work' on one ring, and the bell stays open", async () => {
   const dir = await Deno.makeTempDir();
@@ -32,4 +32,43 @@ Deno.test("Doorbell.waitAny: two overlapping waits over one bell both end with '
     dev.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("NsmDevice.acceptGuest(): the NSM's doorbell rings with send(2) on its own descriptor (FFI granted), wakes a sleeping guest, and drops the descriptor on close", async () => {
+  const dir = await Deno.makeTempDir();
+  const dev = NsmDevice.create({
+    name: `wake-sync-${Deno.pid}`,
+    dir,
+    bellDir: dir,
+    hugePages: "never",
+    ringCapacity: 8,
+    chunksPerHalf: 2,
+  });
+  const accepted = dev.acceptGuest();
+  const g = await GuestDevice.attach(dev.path);
+  const bell = await accepted;
+  try {
+    assert.equal(bell.syncRing, true);
+    assert.equal(g.bell.syncRing, false); // the guest's end has no path: Deno's write
+    for (let round = 0; round < 3; round++) {
+      let work = false;
+      const sleeping = Doorbell.waitAny([g.bell], () => work, 0, 2000);
+      await new Promise((r) => setTimeout(r, 10));
+      assert.equal(bell.peerSleeping, true);
+      work = true;
+      bell.notify(); // the guest announced its sleep: one byte, written synchronously
+      assert.equal(await sleeping, "work");
+    }
+    assert.equal(bell.wakesSent, 3);
+    assert.equal(bell.closed, false);
+  } finally {
+    g.close();
+    dev.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.equal(bell.syncRing, false);
+});
+
+Deno.test("findDoorbellFd() returns null for a path no connected socket of this process is bound to", () => {
+  assert.equal(findDoorbellFd("/nonexistent/nk-none.bell"), null);
 });
