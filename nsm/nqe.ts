@@ -214,9 +214,13 @@ const TWO_32 = 0x1_0000_0000;
 
 /** Writes `n` into the 64 bytes at `offset` of `view`. No allocation. */
 export function encodeNqe(view: DataView, offset: number, n: Nqe): void {
-  view.setUint8(offset + NQE_OP, n.op);
-  view.setUint8(offset + NQE_FLAGS, n.flags);
-  view.setUint16(offset + NQE_QUEUE_SET, n.queueSet, true);
+  // op, flags and queueSet as one little-endian word (so are port, family and reserved): one
+  // access instead of three (each DataView access is a bounds check and a store).
+  view.setUint32(
+    offset + NQE_OP,
+    (n.op & 0xff) | (n.flags & 0xff) << 8 | (n.queueSet & 0xffff) << 16,
+    true,
+  );
   view.setUint32(offset + NQE_SOCKET, n.socketId, true);
   view.setUint32(offset + NQE_REQUEST, n.requestId, true);
   view.setInt32(offset + NQE_RESULT, n.result, true);
@@ -232,9 +236,7 @@ export function encodeNqe(view: DataView, offset: number, n: Nqe): void {
   view.setUint32(offset + NQE_ADDR + 4, a.getUint32(4, true), true);
   view.setUint32(offset + NQE_ADDR + 8, a.getUint32(8, true), true);
   view.setUint32(offset + NQE_ADDR + 12, a.getUint32(12, true), true);
-  view.setUint16(offset + NQE_PORT, n.port, true);
-  view.setUint8(offset + NQE_FAMILY, n.family);
-  view.setUint8(offset + NQE_RESERVED, 0);
+  view.setUint32(offset + NQE_PORT, (n.port & 0xffff) | (n.family & 0xff) << 16, true); // rsvd 0
   view.setUint32(offset + NQE_AUX, n.aux, true);
 }
 
@@ -244,9 +246,10 @@ export function encodeNqe(view: DataView, offset: number, n: Nqe): void {
  * arg2's high word is masked to 21 bits so the value stays an exact integer.
  */
 export function decodeNqe(view: DataView, offset: number, n: Nqe): Nqe {
-  n.op = view.getUint8(offset + NQE_OP);
-  n.flags = view.getUint8(offset + NQE_FLAGS);
-  n.queueSet = view.getUint16(offset + NQE_QUEUE_SET, true);
+  const w0 = view.getUint32(offset + NQE_OP, true); // op | flags << 8 | queueSet << 16
+  n.op = w0 & 0xff;
+  n.flags = (w0 >>> 8) & 0xff;
+  n.queueSet = w0 >>> 16;
   n.socketId = view.getUint32(offset + NQE_SOCKET, true);
   n.requestId = view.getUint32(offset + NQE_REQUEST, true);
   n.result = view.getInt32(offset + NQE_RESULT, true);
@@ -261,8 +264,9 @@ export function decodeNqe(view: DataView, offset: number, n: Nqe): Nqe {
   a.setUint32(4, view.getUint32(offset + NQE_ADDR + 4, true), true);
   a.setUint32(8, view.getUint32(offset + NQE_ADDR + 8, true), true);
   a.setUint32(12, view.getUint32(offset + NQE_ADDR + 12, true), true);
-  n.port = view.getUint16(offset + NQE_PORT, true);
-  n.family = view.getUint8(offset + NQE_FAMILY);
+  const w14 = view.getUint32(offset + NQE_PORT, true); // port | family << 16 | reserved << 24
+  n.port = w14 & 0xffff;
+  n.family = (w14 >>> 16) & 0xff;
   n.aux = view.getUint32(offset + NQE_AUX, true);
   return n;
 }
@@ -279,10 +283,11 @@ export function encodeCompletion(
   result: number,
   flags: number,
 ): void {
-  view.setUint32(offset + NQE_OP, 0, true); // op, flags, queueSet are rewritten below
-  view.setUint8(offset + NQE_OP, req.op);
-  view.setUint8(offset + NQE_FLAGS, flags | NqeFlag.COMPLETION);
-  view.setUint16(offset + NQE_QUEUE_SET, req.queueSet, true);
+  view.setUint32(
+    offset + NQE_OP,
+    (req.op & 0xff) | ((flags | NqeFlag.COMPLETION) & 0xff) << 8 | (req.queueSet & 0xffff) << 16,
+    true,
+  );
   view.setUint32(offset + NQE_SOCKET, req.socketId, true);
   view.setUint32(offset + NQE_REQUEST, req.requestId, true);
   view.setInt32(offset + NQE_RESULT, result, true);

@@ -106,3 +106,24 @@ Deno.test("Nqe.clear() zeroes a reused request", () => {
   assert.equal(n.op + n.socketId + n.arg2 + n.result + n.port, 0);
   assert.ok(n.addr.every((x) => x === 0));
 });
+
+Deno.test("encodeNqe writes op/flags/queueSet and port/family as packed words: fields cut to their widths, the reserved byte 0", () => {
+  const buf = new DataView(new ArrayBuffer(64));
+  new Uint8Array(buf.buffer).fill(0xff);
+  const n = new Nqe();
+  n.op = 0x1ff; // cut to 0xff like setUint8 did
+  n.flags = 0x102;
+  n.queueSet = 0x1_0005;
+  n.port = 0x1_0050;
+  n.family = NqeFamily.INET;
+  encodeNqe(buf, 0, n);
+  const b = new Uint8Array(buf.buffer);
+  assert.deepEqual([...b.subarray(0, 4)], [0xff, 0x02, 0x05, 0x00]);
+  assert.deepEqual([...b.subarray(NQE_PORT, NQE_PORT + 4)], [0x50, 0x00, NqeFamily.INET, 0]);
+  const d = decodeNqe(buf, 0, new Nqe());
+  assert.deepEqual([d.op, d.flags, d.queueSet, d.port, d.family], [0xff, 2, 5, 0x50, 2]);
+  // A hostile reserved byte does not leak into family or port.
+  b[NQE_PORT + 3] = 0xaa;
+  const h = decodeNqe(buf, 0, new Nqe());
+  assert.deepEqual([h.port, h.family], [0x50, 2]);
+});

@@ -338,7 +338,12 @@ function cloneNqe(src: Nqe, dst: Nqe): Nqe {
   dst.arg0 = src.arg0;
   dst.arg1 = src.arg1;
   dst.arg2 = src.arg2;
-  dst.addr.set(src.addr);
+  // The address as four words: TypedArray.prototype.set is a builtin call per copy.
+  const s = src.addrView, d = dst.addrView;
+  d.setUint32(0, s.getUint32(0, true), true);
+  d.setUint32(4, s.getUint32(4, true), true);
+  d.setUint32(8, s.getUint32(8, true), true);
+  d.setUint32(12, s.getUint32(12, true), true);
   dst.port = src.port;
   dst.family = src.family;
   dst.aux = src.aux;
@@ -403,7 +408,8 @@ export class ServiceLib implements Pollable {
   readonly #log: (line: string) => void;
   readonly #guests: Guest[] = [];
   readonly #byBid = new IntMap<GSock>();
-  readonly #req = new Nqe();
+  /** Decode target of the request loop; `#park` may trade it for a pooled one (no copy). */
+  #req = new Nqe();
   readonly #out = new Nqe();
   readonly #addr = new SockAddr();
   readonly #pool: Nqe[] = [];
@@ -880,13 +886,24 @@ export class ServiceLib implements Pollable {
 
   /** Queues a completion of `req` (copied) with `result` and `flags`; returns it for extras. */
   #complete(q: QueueSetState, req: Nqe, result: number, flags: number): Nqe {
-    const c = cloneNqe(req, this.#pool.pop() ?? new Nqe());
+    // Only what a completion echoes is copied; the rest is zero (no address copy and fill).
+    const c = this.#pool.pop() ?? new Nqe();
+    c.op = req.op;
     c.flags = flags | NqeFlag.COMPLETION;
+    c.queueSet = req.queueSet;
+    c.socketId = req.socketId;
+    c.requestId = req.requestId;
     c.result = result;
+    c.dataOffset = req.dataOffset;
+    c.dataLength = req.dataLength;
     c.arg0 = 0;
     c.arg1 = 0;
     c.arg2 = 0;
-    c.addr.fill(0);
+    const a = c.addrView;
+    a.setUint32(0, 0, true);
+    a.setUint32(4, 0, true);
+    a.setUint32(8, 0, true);
+    a.setUint32(12, 0, true);
     c.port = 0;
     c.family = 0;
     c.aux = 0;
@@ -1143,7 +1160,14 @@ export class ServiceLib implements Pollable {
    */
   #park(req: Nqe): Parked {
     const p = this.#parkedPool.pop() ?? new Parked(new Nqe());
-    cloneNqe(req, p.req);
+    if (req === this.#req) {
+      // The request loop's decode target: hand it over and decode the next NQE into the
+      // pooled record's Nqe instead of copying every field (a bulk sender parks a SEND per
+      // full send buffer). The loop reads `#req` afresh for every NQE.
+      const spare = p.req;
+      p.req = req;
+      this.#req = spare;
+    } else cloneNqe(req, p.req);
     p.taken = 0;
     return p;
   }
