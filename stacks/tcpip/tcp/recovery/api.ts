@@ -97,9 +97,9 @@ export class RateSample {
   /** RTT of the newest delivered, never-retransmitted packet; -1 when none. */
   rtt: Duration = AS_DOUBLE;
   /** Bytes newly marked lost by this ACK. */
-  losses = AS_DOUBLE;
+  losses = 0;
   /** Bytes in flight (RFC 6675 pipe) before this ACK was processed. */
-  priorInFlight = AS_DOUBLE;
+  priorInFlight = 0;
   /** `delivered` counter snapshot of the packet the sample is taken from. */
   priorDelivered = AS_DOUBLE;
   /** True when the sampled packet was sent while the application limited the flow. */
@@ -112,8 +112,6 @@ export class RateSample {
     this.deliveredCe = 0;
     this.interval = -1;
     this.rtt = -1;
-    this.losses = 0;
-    this.priorInFlight = 0;
     this.priorDelivered = 0;
     this.ackedSacked = 0;
   }
@@ -129,13 +127,13 @@ export class AckResult {
   /** True when the ACK was ignored (acks beyond snd_nxt); nothing else is meaningful then. */
   ignored = false;
   /** Bytes by which snd_una advanced (SYN/FIN count 1). */
-  newlyAckedBytes = AS_DOUBLE;
+  newlyAckedBytes = 0;
   /** Segment records fully removed by the cumulative ACK. */
   newlyAckedPackets = 0;
   /** Bytes newly marked SACKed by this ACK's blocks. */
-  newlySackedBytes = AS_DOUBLE;
+  newlySackedBytes = 0;
   /** Bytes newly marked lost (by RACK, DupThresh, or NewReno partial ACK). */
-  newlyLostBytes = AS_DOUBLE;
+  newlyLostBytes = 0;
   /** Segment records newly marked lost. */
   newlyLostPackets = 0;
   /** True when the ACK carried a D-SACK (RFC 2883). */
@@ -154,9 +152,6 @@ export class AckResult {
   readonly rate: RateSample = new RateSample();
   constructor() {
     // Double fields from the start (see f64.ts), then their real start values.
-    this.newlyAckedBytes = 0;
-    this.newlySackedBytes = 0;
-    this.newlyLostBytes = 0;
     this.rttSample = -1;
   }
 }
@@ -184,31 +179,31 @@ export class RecoveryInfo {
   /** Slow-start threshold in bytes (Infinity when never set). */
   ssthresh: number = Infinity;
   /** Smoothed RTT, or -1 before the first sample. */
-  srtt: Duration = -1;
+  srtt: Duration = AS_DOUBLE;
   /** RTT variance, or -1 before the first sample. */
-  rttvar: Duration = -1;
+  rttvar: Duration = AS_DOUBLE;
   /** Current RTO including backoff. */
-  rto: Duration = 0;
+  rto: Duration = AS_DOUBLE;
   /** Number of consecutive RTO backoffs. */
   backoff = 0;
   /** Minimum RTT seen, or -1. */
-  minRtt: Duration = -1;
+  minRtt: Duration = AS_DOUBLE;
   /** Bytes in flight (RFC 6675 pipe). */
   inFlight = 0;
   /** snd_nxt - snd_una. */
   outstanding = 0;
   /** Bytes currently SACKed above snd_una. */
-  sackedBytes = 0;
+  sackedBytes = AS_DOUBLE;
   /** Bytes currently marked lost and not retransmitted-in-flight. */
-  lostBytes = 0;
+  lostBytes = AS_DOUBLE;
   /** Total bytes cumulatively acknowledged. */
-  bytesAcked = 0;
+  bytesAcked = AS_DOUBLE;
   /** Total bytes sent (new data and retransmissions). */
-  bytesSent = 0;
+  bytesSent = AS_DOUBLE;
   /** Total retransmitted segments. */
   retransSegs = 0;
   /** Total retransmitted bytes. */
-  retransBytes = 0;
+  retransBytes = AS_DOUBLE;
   /** Total segments ever marked lost. */
   lostSegs = 0;
   /** Reductions undone as spurious. */
@@ -222,13 +217,28 @@ export class RecoveryInfo {
   /** Fast recovery episodes entered. */
   recoveries = 0;
   /** Last valid delivery rate, bytes/s. */
-  deliveryRate = 0;
+  deliveryRate = AS_DOUBLE;
   /** Pacing rate in use, bytes/s (0 = not pacing). */
-  pacingRate = 0;
+  pacingRate = AS_DOUBLE;
   /** True once reordering was observed (RACK). */
   reorderingSeen = false;
   /** Current RACK reordering window. */
-  reoWnd: Duration = 0;
+  reoWnd: Duration = AS_DOUBLE;
+  constructor() {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.srtt = -1;
+    this.rttvar = -1;
+    this.rto = 0;
+    this.minRtt = -1;
+    this.sackedBytes = 0;
+    this.lostBytes = 0;
+    this.bytesAcked = 0;
+    this.bytesSent = 0;
+    this.retransBytes = 0;
+    this.deliveryRate = 0;
+    this.pacingRate = 0;
+    this.reoWnd = 0;
+  }
 }
 
 /**

@@ -43,14 +43,14 @@ class SampleRecord implements AckSample {
   ackedBytes = AS_DOUBLE;
   ackedPackets = 0;
   delivered = AS_DOUBLE;
-  deliveredCe = 0;
+  deliveredCe = AS_DOUBLE;
   interval: Duration = AS_DOUBLE;
   rtt: Duration = AS_DOUBLE;
   minRtt: Duration = AS_DOUBLE;
   srtt: Duration = AS_DOUBLE;
-  inFlight = AS_DOUBLE;
-  priorInFlight = AS_DOUBLE;
-  losses = AS_DOUBLE;
+  inFlight = 0;
+  priorInFlight = 0;
+  losses = 0;
   isAppLimited = false;
   isCwndLimited = false;
   ece = false;
@@ -62,14 +62,12 @@ class SampleRecord implements AckSample {
   constructor() {
     // Double fields from the start (see f64.ts), then their real start values.
     this.ackedBytes = 0;
+    this.deliveredCe = 0;
     this.delivered = 0;
     this.interval = -1;
     this.rtt = -1;
     this.minRtt = -1;
     this.srtt = -1;
-    this.inFlight = 0;
-    this.priorInFlight = 0;
-    this.losses = 0;
     this.now = 0;
     this.totalDelivered = 0;
     this.priorDelivered = 0;
@@ -116,11 +114,11 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private st: RecoveryState = "open";
 
   // Scoreboard byte counters (kept in step with the record flags).
-  private sacked = AS_DOUBLE;
+  private sacked = 0;
   private sackedPkts = 0;
-  private lost = AS_DOUBLE;
-  private retrans = AS_DOUBLE;
-  private renoSacked = AS_DOUBLE;
+  private lost = 0;
+  private retrans = 0;
+  private renoSacked = 0;
   private dupAcks = 0;
   private retransHint: Seq = AS_DOUBLE;
   // The previous ACK's SACK blocks: two halves of one array used alternately (offset 0 or 8).
@@ -136,10 +134,10 @@ export class RecoveryEngine implements RecoveryEngineApi {
   // Recovery episode and PRR (RFC 6937).
   private recoveryPoint: Seq = AS_DOUBLE;
   private recoverValid = false;
-  private prrDelivered = AS_DOUBLE;
-  private prrOut = AS_DOUBLE;
-  private recoverFs = AS_DOUBLE;
-  private prrQuota = AS_DOUBLE;
+  private prrDelivered = 0;
+  private prrOut = 0;
+  private recoverFs = 0;
+  private prrQuota = 0;
 
   // Undo (Eifel and D-SACK).
   private undoValid = false;
@@ -150,7 +148,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
 
   // RACK (RFC 8985). "Sent after" compares transmission order numbers, not (time, seq):
   // a retransmission sent at the same instant as, but after, new data is newer.
-  private txOrder = AS_DOUBLE;
+  private txOrder = 0;
   private rackOrder = AS_DOUBLE;
   private rackXmitTs: Instant = AS_DOUBLE;
   // The current ACK's context for deliver(), which is too large to inline: fields, because a
@@ -174,7 +172,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
   private reoWnd: Duration = AS_DOUBLE;
 
   // TLP (RFC 8985 section 7).
-  private probeQuota = AS_DOUBLE;
+  private probeQuota = 0;
   private probePending = false;
   private probeSeq: Seq = AS_DOUBLE;
   private probeLen = 0;
@@ -207,7 +205,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
   // data (until snd_una passes cwndUsageSeq), whether a send found the congestion allowance
   // used up, and the largest flight after a send.
   private cwndLimited = false;
-  private maxFlight = AS_DOUBLE;
+  private maxFlight = 0;
   private cwndUsageSeq: Seq = AS_DOUBLE;
 
   // Statistics.
@@ -228,18 +226,9 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.una = 0;
     this.nxt = 0;
     this.retransHint = 0;
-    this.sacked = 0;
-    this.lost = 0;
-    this.retrans = 0;
-    this.renoSacked = 0;
     this.recoveryPoint = 0;
-    this.prrDelivered = 0;
-    this.prrOut = 0;
-    this.recoverFs = 0;
-    this.prrQuota = 0;
     this.undoMarker = 0;
     this.undoRetransTime = -1;
-    this.txOrder = 0;
     this.rackOrder = -1;
     this.rackXmitTs = -1;
     this.echoTime = -1;
@@ -249,7 +238,6 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.rackFack = 0;
     this.dsackRound = 0;
     this.reoWnd = 0;
-    this.probeQuota = 0;
     this.probeSeq = 0;
     this.tlpEndSeq = 0;
     this.tlpSeq = 0;
@@ -263,7 +251,6 @@ export class RecoveryEngine implements RecoveryEngineApi {
     this.rsRtt = -1;
     this.lastRate = 0;
     this.ecnRoundEnd = 0;
-    this.maxFlight = 0;
     this.cwndUsageSeq = 0;
     this.bytesAcked = 0;
     this.bytesSent = 0;
@@ -1413,7 +1400,14 @@ export class RecoveryEngine implements RecoveryEngineApi {
   /** See `RecoveryEngineApi.sendQuota`. */
   sendQuota(): number {
     let a = this.allowance();
-    a -= a % this.mss; // whole segments only: no runt segments because of the window
+    // Whole segments only: no runt segments because of the window. As int32 when it fits: a
+    // float64 remainder is a call to fmod.
+    if (a <= 0x7fff_ffff) {
+      const i = a | 0; // a >= 0: the same result as a - a % mss
+      a = i - i % (this.mss | 0);
+    } else {
+      a -= a % this.mss;
+    }
     const w = this.windowRoom();
     return a < w ? a : w;
   }
