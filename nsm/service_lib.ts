@@ -203,6 +203,8 @@ class Parked {
 
 /** Most parked SENDs kept for reuse (a bulk sender parks one per full send buffer). */
 const PARKED_POOL_MAX = 1024;
+/** Most closed sockets kept for reuse (a GSock is three objects: it and two lists). */
+const SOCK_POOL_MAX = 256;
 
 /** A guest's socket. */
 class GSock {
@@ -226,17 +228,60 @@ class GSock {
   connected = false;
   inDirty = false;
   closed = false;
+  guest: Guest;
+  sid: number;
+  bid: number;
+  stream: boolean;
+  queueSet: number;
   constructor(
-    readonly guest: Guest,
-    readonly sid: number,
-    readonly bid: number,
-    readonly stream: boolean,
-    readonly queueSet: number,
+    guest: Guest,
+    sid: number,
+    bid: number,
+    stream: boolean,
+    queueSet: number,
     rcvBuf: number,
     sndBuf: number,
   ) {
+    this.guest = guest;
+    this.sid = sid;
+    this.bid = bid;
+    this.stream = stream;
+    this.queueSet = queueSet;
     this.rcvBuf = rcvBuf;
     this.sndBuf = sndBuf;
+  }
+
+  /** Makes a closed socket (from `ServiceLib`'s pool) a new one; its lists are empty. */
+  reset(
+    guest: Guest,
+    sid: number,
+    bid: number,
+    stream: boolean,
+    queueSet: number,
+    rcvBuf: number,
+    sndBuf: number,
+  ): this {
+    this.guest = guest;
+    this.sid = sid;
+    this.bid = bid;
+    this.stream = stream;
+    this.queueSet = queueSet;
+    this.rcvBuf = rcvBuf;
+    this.sndBuf = sndBuf;
+    this.uncredited = 0;
+    this.streamOffset = 0;
+    this.interest = 0;
+    this.lastReported = 0;
+    this.eofSent = false;
+    this.errSent = false;
+    this.connecting = null;
+    this.connectEvent = false;
+    this.shutdownReq = null;
+    this.listening = false;
+    this.connected = false;
+    this.inDirty = false;
+    this.closed = false;
+    return this;
   }
 
   get reserved(): number {
@@ -414,6 +459,8 @@ export class ServiceLib implements Pollable {
   readonly #addr = new SockAddr();
   readonly #pool: Nqe[] = [];
   readonly #parkedPool: Parked[] = [];
+  /** Closed sockets for reuse by #adopt (TCP_CRR closes one per connection). */
+  readonly #sockPool: GSock[] = [];
   readonly #sendTmp = new Parked(new Nqe());
   #listener: Deno.Listener | null = null;
   #nextGuest = 1;
@@ -789,6 +836,7 @@ export class ServiceLib implements Pollable {
         const s = dirty[i]!;
         s.inDirty = false;
         if (!s.closed) this.#service(s, now);
+        else this.#poolSock(s); // closed while listed here (#closeSock left it)
       }
       // Compact in place: splice() would allocate an array of the removed entries.
       const left = dirty.length - n;
@@ -1097,19 +1145,20 @@ export class ServiceLib implements Pollable {
     while (g.socks.has(sid)) sid = sid >= 0x7fff_ffff ? 1 : sid + 1;
     g.nextSid = sid >= 0x7fff_ffff ? 1 : sid + 1;
     const snd = this.#backend.getsockopt(bid, SockLevel.SOL_SOCKET, SockOpt.SO_SNDBUF);
-    const s = new GSock(
-      g,
-      sid,
-      bid,
-      stream,
-      qs,
-      this.#o.defaultRcvBuf,
-      snd > 0 ? snd : this.#o.defaultRcvBuf,
-    );
+    const rcv = this.#o.defaultRcvBuf;
+    const old = this.#sockPool.pop();
+    const s = old !== undefined
+      ? old.reset(g, sid, bid, stream, qs, rcv, snd > 0 ? snd : rcv)
+      : new GSock(g, sid, bid, stream, qs, rcv, snd > 0 ? snd : rcv);
     g.socks.set(sid, s);
     g.bufferBytes += s.reserved;
     this.#byBid.set(bid, s);
     return s;
+  }
+
+  /** Keeps closed socket `s` for #adopt (not a dead guest's: its teardown drops them all). */
+  #poolSock(s: GSock): void {
+    if (!s.guest.dead && this.#sockPool.length < SOCK_POOL_MAX) this.#sockPool.push(s);
   }
 
   #opCredit(g: Guest, q: QueueSetState, req: Nqe): void {
@@ -1535,6 +1584,8 @@ export class ServiceLib implements Pollable {
     this.#sq?.remove(s, now);
     if (reset) this.#backend.abort(s.bid, now);
     else this.#backend.close(s.bid, now);
+    // Reused only once nothing refers to it: while in the dirty list, #serve pools it there.
+    if (!s.inDirty) this.#poolSock(s);
   }
 
   #teardown(g: Guest): void {
