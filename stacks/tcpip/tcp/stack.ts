@@ -55,6 +55,7 @@ import {
   WRITABLE,
 } from "./tcb.ts";
 import { TimerHeap } from "./timer_heap.ts";
+import { AS_DOUBLE } from "./f64.ts";
 
 /** IP protocol number of TCP. */
 export const IP_PROTOCOL_TCP = 6;
@@ -191,12 +192,14 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   #challengeSecond = -1;
   #challengeCount = 0;
   #challengeBudget = 0;
-  #now: Instant = 0;
+  #now: Instant = AS_DOUBLE;
   /** The last exception caught at the stack boundary (a bug; tests assert it stays null). */
   lastInternalError: unknown = null;
 
   /** A stack sending through `opts.ip`. */
   constructor(opts: TcpStackOptions) {
+    // Double fields from the start (see f64.ts), then their real start values.
+    this.#now = 0;
     this.#ip = opts.ip;
     this.#random = opts.random;
     this.#isnHook = opts.isn ?? null;

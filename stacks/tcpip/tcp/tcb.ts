@@ -194,8 +194,8 @@ export class Tcb {
   sndWnd = 0;
   /** Largest window the peer ever offered (RFC 5961 5.2, sender SWS). */
   maxSndWnd = 0;
-  #sndWl1: Seq = 0;
-  #sndWl2: Seq = 0;
+  #sndWl1: Seq = AS_DOUBLE;
+  #sndWl2: Seq = AS_DOUBLE;
   /** Sequence number of send-ring byte 0. */
   #sndBufSeq: Seq = AS_DOUBLE;
   #finQueued = false;
@@ -228,7 +228,7 @@ export class Tcb {
   #ecnOk = false;
   #tsRecent = AS_DOUBLE;
   #tsRecentAt: Instant = -Infinity;
-  #tsOffset = 0;
+  #tsOffset = AS_DOUBLE;
 
   // --- Buffers ---
   /** Send queue: bytes from `sndBufSeq` on (unacked + unsent). */
@@ -322,6 +322,8 @@ export class Tcb {
     this.#tsRecent = 0;
     this.bytesReceived = 0;
     this.bytesSent = 0;
+    this.#sndWl1 = 0;
+    this.#sndWl2 = 0;
     this.#host = host;
     this.#cfg = cfg;
     this.#halfWindowUpdates = cfg.windowUpdateOnRead === "half-window";
