@@ -891,7 +891,9 @@ export class ServiceLib implements Pollable {
    * Completes `req` with `result` and `flags` and no extras: written straight into the
    * completion ring (published by the next `#flushOutq`) when nothing is queued before it and
    * the ring has room, so the common request allocates nothing and copies no `Nqe`; otherwise
-   * queued like `#complete`. Only from the request path of `#serve` (which flushes after it).
+   * queued like `#complete`. Only where a `#serve` of the guest follows in the same poll (it
+   * publishes at its end): its request path and ready sockets, and the SLA drain before it.
+   * A parked SEND's completion goes this way too (no copy of the parked Nqe).
    */
   #completeNow(q: QueueSetState, req: Nqe, result: number, flags: number): void {
     if (q.outq.length === 0) {
@@ -1425,7 +1427,7 @@ export class ServiceLib implements Pollable {
         const p = s.sends[0]!;
         if (!this.#pushSend(s, p, now)) break;
         g.dev.data.giveBack(p.req.dataOffset);
-        this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
+        this.#completeNow(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
         s.sends.shift();
         this.#unpark(p);
       }
@@ -1622,7 +1624,7 @@ export class ServiceLib implements Pollable {
       if (p.taken > before) total += p.taken - before;
       if (!done) break;
       g.dev.data.giveBack(p.req.dataOffset);
-      this.#complete(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
+      this.#completeNow(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
       s.sends.shift();
       this.#unpark(p);
     }
