@@ -173,3 +173,43 @@ Deno.test("NsmRuntime calls the idle hook on every spinning pass that found no w
   );
   assert.equal(rt.stats.sleeps, 0, "spinning, never asleep");
 });
+
+Deno.test("NsmRuntime counts the spin from the end of a busy pass: a pass longer than spinNs is followed by spinning passes, not a sleep", async () => {
+  const link = new IdleLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  let polls = 0;
+  const slow: Pollable = {
+    name: "slow",
+    poll(): boolean {
+      polls++;
+      if (polls !== 1) return false;
+      // One busy pass that outlasts the 20 ms spin (real time: the loop reads the real clock;
+      // the spin is long against the yield that follows the pass, a setTimeout in IdleLink).
+      const until = performance.now() + 40;
+      while (performance.now() < until) { /* busy */ }
+      return true;
+    },
+    pollAt: () => NEVER,
+  };
+  let waitsAtFirstIdle = -1;
+  const rt = new NsmRuntime(link, iface, {
+    spinNs: 20 * MILLISECOND,
+    idle: () => {
+      if (waitsAtFirstIdle < 0) waitsAtFirstIdle = link.waits.filter((ms) => ms > 0).length;
+    },
+  });
+  rt.add(slow);
+  const done = rt.run();
+  const until = Date.now() + 30_000;
+  while (link.waits.filter((ms) => ms > 0).length === 0 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  rt.stop();
+  await done;
+  assert.equal(
+    waitsAtFirstIdle,
+    0,
+    `spun (idle hook) before the first sleep: ${JSON.stringify({ polls, stats: rt.stats })}`,
+  );
+  assert.ok(rt.stats.sleeps >= 1, "and slept once the spin ran out");
+});
