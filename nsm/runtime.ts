@@ -6,10 +6,10 @@
  * Polling is adaptive: while something happens the loop busy-polls (no system call between
  * batches except the link's own kicks, and the `idle` hook on empty passes, which the NSM
  * command sets to `sched_yield(2)`); after `spinNs` without work (counted from the end of the
- * last busy pass) it sleeps in the link's
- * `wait(ms)` (poll(2) on the device descriptor) until a frame arrives or the earliest
- * `pollAt()` deadline of every component, so an idle NSM uses next to no CPU. While busy it
- * still yields to Deno's event loop every `yieldNs` so signals and timers are served.
+ * last busy pass) it sleeps in the link's `wait(ms)` (poll(2) on the device descriptor) until
+ * a frame arrives or the earliest `pollAt()` deadline of every component, so an idle NSM uses
+ * next to no CPU. While busy it still yields to Deno's event loop every `yieldNs` so signals
+ * and timers are served.
  *
  * ```ts
  * const rt = new NsmRuntime(link, iface);
