@@ -77,6 +77,8 @@ export interface NsmOptions {
   readonly partialChecksums: "auto" | "on" | "off";
   /** Transmit checksum offload through AF_XDP TX metadata (`--tx-checksum`). */
   readonly txChecksum: "auto" | "on" | "off" | "software";
+  /** Who makes the AF_XDP transmit kicks (`--tx-kick`). */
+  readonly txKick: "inline" | "thread" | "auto";
   /** TCP congestion control name. */
   readonly congestion: string | undefined;
   /** Busy-poll this long (µs) after the last work before sleeping (`--spin-us`). */
@@ -111,6 +113,9 @@ export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN 
   --tx-checksum M         auto | on | off | software: TCP checksums completed by the kernel or
                           NIC through AF_XDP TX metadata (auto: on in copy mode when the kernel
                           has it, 6.11+); software: the kernel sums on the CPU; off: we do
+  --tx-kick M             inline | thread | auto: who makes the AF_XDP transmit system calls
+                          (default inline: the loop; thread: a worker thread beside it, for an
+                          NSM with a spare CPU; auto: thread when the process may use 2+ CPUs)
   --cc NAME               TCP congestion control of new connections (default reno; cubic,
                           dctcp, bbr from cc/dist/; change live with deno task ctl cc set)
   --spin-us N             busy-poll N µs after the last packet or request before sleeping
@@ -191,6 +196,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
   let xdpModeGiven = false;
   let partialChecksums: NsmOptions["partialChecksums"] = "auto";
   let txChecksum: NsmOptions["txChecksum"] = "auto";
+  let txKick: NsmOptions["txKick"] = "inline";
   let congestion: string | undefined;
   let spinUs = 200;
   let spinYield = true;
@@ -288,6 +294,9 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
       case "--tx-checksum":
         txChecksum = oneOf(flag, takeValue(), ["auto", "on", "off", "software"] as const);
         break;
+      case "--tx-kick":
+        txKick = oneOf(flag, takeValue(), ["inline", "thread", "auto"] as const);
+        break;
       case "--cc": {
         congestion = takeValue();
         const known = registeredCcNames();
@@ -351,6 +360,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
     ring,
     partialChecksums,
     txChecksum,
+    txKick,
     congestion,
     spinUs,
     spinYield,
@@ -433,6 +443,7 @@ function openLink(o: NsmOptions): OpenedLink {
     handleSignals: false,
     partialChecksums: o.partialChecksums === "auto" ? "auto" : o.partialChecksums === "on",
     txChecksumOffload: o.txChecksum,
+    txKick: o.txKick,
     onWarning: (m) => console.error(`nsm: ${m}`),
   });
   let link: WaitableLink = xdp;
@@ -451,7 +462,9 @@ function openLink(o: NsmOptions): OpenedLink {
     describe: `link=xdp:${xdp.name} mode=${xdp.mode} attach=${xdp.attachMode} ` +
       `queues=${xdp.queueIds.length} multi-buffer=${
         xdp.multiBuffer ? "on" : "off"
-      } partial-checksums=${xdp.capabilities.rxPartialChecksum ? "on" : "off"}`,
+      } partial-checksums=${
+        xdp.capabilities.rxPartialChecksum ? "on" : "off"
+      } tx-checksum=${xdp.txChecksum} tx-kick=${xdp.txKick}`,
     stats: () => {
       const s = xdp.stats();
       return {
@@ -462,6 +475,9 @@ function openLink(o: NsmOptions): OpenedLink {
         rxTooLong: s.rxTooLong,
         txNoFrame: s.txNoFrame,
         txRingFull: s.txRingFull,
+        kicks: s.kicks,
+        kickThreadKicks: s.kickThreadKicks,
+        txChecksumOffloaded: s.txChecksumOffloaded,
         kernel: s.kernel,
       };
     },

@@ -22,11 +22,13 @@ Deno.test("parseNsmArgs() reads link, addresses, gateways, MTU, services and XDP
   assert.equal(o.spinUs, 200, "busy-poll 200 µs by default");
   assert.equal(o.spinYield, true, "yield while spinning by default");
   assert.equal(o.txChecksum, "auto", "TX checksum offload when the kernel has it");
+  assert.equal(o.txKick, "inline", "the loop kicks by default");
   const p = parseNsmArgs([
     ...["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-us", "0", "--spin-yield", "off"],
-    ...["--tx-checksum", "software"],
+    ...["--tx-checksum", "software", "--tx-kick", "thread"],
   ]);
   assert.equal(p.txChecksum, "software");
+  assert.equal(p.txKick, "thread");
   assert.equal(p.spinUs, 0);
   assert.equal(p.spinYield, false);
 });
@@ -57,6 +59,7 @@ const cases: [string[], RegExp][] = [
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-us", "2s"], /--spin-us 2s: .*0..1000000/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-yield", "yes"], /on, off/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--tx-checksum", "hw"], /auto, on, off, software/],
+  [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--tx-kick", "nic"], /inline, thread, auto/],
 ];
 
 for (const [args, message] of cases) {
