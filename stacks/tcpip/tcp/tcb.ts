@@ -249,6 +249,15 @@ export class Tcb {
   ackDeferred = false;
   #unackedBytes = 0;
   #quickAcks: number;
+  /**
+   * Interactive mode (Linux's "pingpong"): we sent data within `delayedAckTimeout` of
+   * receiving some, so the peer's next data is acknowledged by our next segment rather than at
+   * once, even while quick ACKs remain (a request/response or connect/request/close exchange
+   * then sends no separate ACK). Left when a delayed ACK had to go out on its own.
+   */
+  #interactive = false;
+  /** When data (or the SYN-ACK) last arrived, for `#interactive`. */
+  #lastDataAt = -Infinity;
   #persistAt: Instant = NEVER;
   #persistBackoff = 0;
   #keepaliveAt: Instant = NEVER;
@@ -615,6 +624,7 @@ export class Tcb {
       this.sndWnd = seg.window; // RFC 7323 2.2: unscaled in a SYN-ACK
       this.#establishAfterSynAck(seg, now);
       this.#ackNow = true;
+      this.#lastDataAt = now; // a request sent right away makes this an exchange (Linux lrcvtime)
       void ecn;
     } else {
       // RFC 9293 3.10.7.3: simultaneous open -> SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><SYN,ACK>.
@@ -926,7 +936,8 @@ export class Tcb {
       this.rcvNxt = next;
       this.bytesReceived += advancedBy;
       this.#unackedBytes += advancedBy;
-      if (this.#quickAcks > 0) {
+      this.#lastDataAt = now;
+      if (this.#quickAcks > 0 && !this.#interactive) {
         this.#quickAcks--;
         this.#ackNow = true;
       } else if (this.#unackedBytes >= 2 * this.mss) {
@@ -1240,7 +1251,11 @@ export class Tcb {
     }
     if (this.#pacingAt <= now) this.#pacingAt = NEVER;
     this.#output(now);
-    if (this.#delayedAckAt <= now || this.#ackNow || this.#ackDue) this.#sendAck(now);
+    if (this.#delayedAckAt <= now) {
+      // Nothing of ours carried the ACK within the delay: not an exchange after all.
+      this.#interactive = false;
+      this.#sendAck(now);
+    } else if (this.#ackNow || this.#ackDue) this.#sendAck(now);
     this.#host.changed(this);
   }
 
@@ -1599,6 +1614,10 @@ export class Tcb {
     r.flags = flags;
     const ok = this.#host.transmit(this, r, dataOffset, dataLength, ect ? ECN_ECT0 : 0);
     if (!ok) return false;
+    // Data sent soon after data arrived: a request/response exchange (Linux tcp_event_data_sent).
+    if (dataLength > 0 && now - this.#lastDataAt < this.#cfg.delayedAckTimeout) {
+      this.#interactive = true;
+    }
     if (flags & TCP_ACK) {
       this.#lastAckSent = this.rcvNxt;
       const right = seqAdd(this.rcvNxt, win);
