@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Interface, linkLocalFromMac, solicitedNode } from "./interface.ts";
 import type { IcmpErrorInfo } from "./icmp.ts";
-import type { Link } from "../../link/link.ts";
+import { FakeLink } from "../../../tests/support/fake_link.ts";
 import { IpAddress } from "../wire/address.ts";
 import { ArpRepr } from "../wire/arp.ts";
 import { pseudoHeaderSumV6, writeTransportChecksum } from "../wire/checksum.ts";
@@ -18,33 +18,6 @@ const A4 = IpAddress.parse("198.18.0.1");
 const B4 = IpAddress.parse("198.18.0.2");
 const A6 = IpAddress.parse("fd00::1");
 const B6 = IpAddress.parse("fd00::2");
-
-/** A Link whose received frames the test supplies and whose sent frames it inspects. */
-class FakeLink implements Link {
-  readonly name = "fake";
-  readonly mac = OUR_MAC;
-  readonly mtu = 1500;
-  readonly capabilities = { rxChecksumVerified: false, txChecksumOffload: false, maxBatch: 8 };
-  rx: Uint8Array[] = [];
-  sent: Uint8Array[] = [];
-  private lent = new Uint8Array(1514);
-  receive(onFrame: (frame: Uint8Array) => void, max: number): number {
-    let n = 0;
-    while (n < max && this.rx.length > 0) {
-      onFrame(this.rx.shift()!);
-      n++;
-    }
-    return n;
-  }
-  transmitBuffer(length: number): Uint8Array | null {
-    return this.lent.subarray(0, length);
-  }
-  commit(length: number): void {
-    this.sent.push(this.lent.slice(0, length));
-  }
-  flush(): void {}
-  close(): void {}
-}
 
 function setup(config: ConstructorParameters<typeof Interface>[1] = {}): {
   link: FakeLink;

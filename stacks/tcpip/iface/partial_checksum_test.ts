@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Interface } from "./interface.ts";
-import type { Link } from "../../link/link.ts";
+import { FakeLink } from "../../../tests/support/fake_link.ts";
 import { IpAddress } from "../wire/address.ts";
 import {
   foldChecksum,
@@ -22,40 +22,6 @@ const A4 = IpAddress.parse("198.18.0.1");
 const B4 = IpAddress.parse("198.18.0.2");
 const A6 = IpAddress.parse("fd00::1");
 const B6 = IpAddress.parse("fd00::2");
-
-class FakeLink implements Link {
-  readonly name = "fake-veth";
-  readonly mac = OUR_MAC;
-  readonly mtu = 1500;
-  readonly capabilities;
-  rx: Uint8Array[] = [];
-  sent: Uint8Array[] = [];
-  private lent = new Uint8Array(1514);
-  constructor(partial: boolean) {
-    this.capabilities = {
-      rxChecksumVerified: false,
-      txChecksumOffload: false,
-      rxPartialChecksum: partial,
-      maxBatch: 8,
-    };
-  }
-  receive(onFrame: (frame: Uint8Array) => void, max: number): number {
-    let n = 0;
-    while (n < max && this.rx.length > 0) {
-      onFrame(this.rx.shift()!);
-      n++;
-    }
-    return n;
-  }
-  transmitBuffer(length: number): Uint8Array | null {
-    return this.lent.subarray(0, length);
-  }
-  commit(length: number): void {
-    this.sent.push(this.lent.slice(0, length));
-  }
-  flush(): void {}
-  close(): void {}
-}
 
 type Csum = "full" | "partial" | "bad";
 
@@ -115,7 +81,7 @@ function frame(version: 4 | 6, proto: 6 | 17, csum: Csum, payload = 32): Uint8Ar
 }
 
 function setup(partial: boolean): { link: FakeLink; iface: Interface } {
-  const link = new FakeLink(partial);
+  const link = new FakeLink({ name: "fake-veth", rxPartialChecksum: partial });
   const iface = new Interface(link, {
     ipv4: [{ address: A4, prefixLength: 24 }],
     ipv6: [{ address: A6, prefixLength: 64 }],

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Interface } from "./interface.ts";
-import type { Link } from "../../link/link.ts";
+import { FakeLink } from "../../../tests/support/fake_link.ts";
 import { IpAddress } from "../wire/address.ts";
 import { ARP_REPLY, ARP_REQUEST, ArpRepr } from "../wire/arp.ts";
 import { internetChecksum, pseudoHeaderSumV6, writeTransportChecksum } from "../wire/checksum.ts";
@@ -29,33 +29,6 @@ const GW2 = IpAddress.parse("198.18.0.253");
 const FAR4 = IpAddress.parse("198.19.7.7");
 const A6 = IpAddress.parse("fd00::1");
 const B6 = IpAddress.parse("fd00::2");
-
-/** A Link that records sent frames (copies) and lends one buffer. */
-class FakeLink implements Link {
-  readonly name = "fake";
-  readonly mac = OUR_MAC;
-  readonly mtu = 1500;
-  readonly capabilities = { rxChecksumVerified: false, txChecksumOffload: false, maxBatch: 8 };
-  rx: Uint8Array[] = [];
-  sent: Uint8Array[] = [];
-  private readonly lent = new Uint8Array(1514);
-  receive(onFrame: (frame: Uint8Array) => void, max: number): number {
-    let n = 0;
-    while (n < max && this.rx.length > 0) {
-      onFrame(this.rx.shift()!);
-      n++;
-    }
-    return n;
-  }
-  transmitBuffer(length: number): Uint8Array | null {
-    return this.lent.subarray(0, length);
-  }
-  commit(length: number): void {
-    this.sent.push(this.lent.slice(0, length));
-  }
-  flush(): void {}
-  close(): void {}
-}
 
 function setup(config: ConstructorParameters<typeof Interface>[1] = {}): {
   link: FakeLink;

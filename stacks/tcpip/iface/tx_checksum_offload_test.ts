@@ -6,77 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { Interface } from "./interface.ts";
-import type { Link, LinkCapabilities } from "../../link/link.ts";
-import { foldChecksum, onesComplementSumRange } from "../wire/checksum.ts";
+import { FakeLink } from "../../../tests/support/fake_link.ts";
 import { TcpStack } from "../tcp/stack.ts";
 import { IpAddress } from "../wire/address.ts";
 import { Endpoint, payload } from "../../../tests/support/tcp_pair.ts";
 import { SECOND } from "../../time.ts";
 
-/** One end of a wire: frames committed here arrive at `peer`'s receive queue. */
-class WireLink implements Link {
-  readonly mtu = 1500;
-  readonly capabilities: LinkCapabilities;
-  peer: WireLink | null = null;
-  readonly rx: Uint8Array[] = [];
-  /** (length, csumStart, csumOffset) of every commitPartial. */
-  readonly partials: [number, number, number][] = [];
-  /** Frames committed whole. */
-  fullCommits = 0;
-  #lent = new Uint8Array(1514);
-  /**
-   * `offload`: offers transmit checksum offload and completes partial checksums the way a
-   * NIC (or Linux's skb_checksum_help) does; `complete` false models a device that forgets to.
-   */
-  constructor(
-    readonly name: string,
-    readonly mac: Uint8Array,
-    offload: boolean,
-    readonly complete = true,
-  ) {
-    this.capabilities = {
-      rxChecksumVerified: false,
-      txChecksumOffload: offload,
-      maxBatch: 16,
-    };
-  }
-  receive(onFrame: (frame: Uint8Array) => void, max: number): number {
-    let n = 0;
-    while (n < max && this.rx.length > 0) {
-      onFrame(this.rx.shift()!);
-      n++;
-    }
-    return n;
-  }
-  transmitBuffer(length: number): Uint8Array | null {
-    return this.#lent.subarray(0, length);
-  }
-  commit(length: number): void {
-    this.fullCommits++;
-    this.peer!.rx.push(this.#lent.slice(0, length));
-  }
-  commitPartial?(length: number, csumStart: number, csumOffset: number): void {
-    this.partials.push([length, csumStart, csumOffset]);
-    const f = this.#lent;
-    if (this.complete) {
-      let c = foldChecksum(onesComplementSumRange(f, csumStart, length));
-      if (c === 0) c = 0xffff;
-      f[csumStart + csumOffset] = c >>> 8;
-      f[csumStart + csumOffset + 1] = c & 0xff;
-    }
-    this.peer!.rx.push(f.slice(0, length));
-  }
-  flush(): void {}
-  close(): void {}
-}
-
 interface Host {
-  link: WireLink;
+  link: FakeLink;
   iface: Interface;
   tcp: TcpStack;
 }
 
-function host(link: WireLink, v4: string, v6: string, offloadConfig?: boolean): Host {
+function host(link: FakeLink, v4: string, v6: string, offloadConfig?: boolean): Host {
   const iface = new Interface(link, {
     ipv4: [{ address: v4, prefixLength: 24 }],
     ipv6: [{ address: v6, prefixLength: 64 }],
@@ -98,8 +40,13 @@ function transfer(
   aCompletes = true,
   offloadConfig?: boolean,
 ): { a: Host; b: Host; ok: boolean; received: Uint8Array; sent: Uint8Array } {
-  const la = new WireLink("a", new Uint8Array([2, 0, 0, 0, 0, 1]), aOffload, aCompletes);
-  const lb = new WireLink("b", new Uint8Array([2, 0, 0, 0, 0, 2]), false);
+  const la = new FakeLink({
+    name: "a",
+    mac: new Uint8Array([2, 0, 0, 0, 0, 1]),
+    txChecksumOffload: aOffload,
+    completesChecksums: aCompletes,
+  });
+  const lb = new FakeLink({ name: "b", mac: new Uint8Array([2, 0, 0, 0, 0, 2]) });
   la.peer = lb;
   lb.peer = la;
   const a = host(la, "198.18.0.1", "fd00::1", offloadConfig);
