@@ -17,6 +17,7 @@ export interface HeapEntry {
 
 /** Min-heap with O(log n) update and removal of arbitrary entries. */
 export class TimerHeap<T extends HeapEntry> {
+  readonly #key = new Float64Array(1);
   readonly #items: T[] = [];
 
   /** Number of queued entries. */
@@ -36,21 +37,9 @@ export class TimerHeap<T extends HeapEntry> {
 
   /** Queues, re-keys or (for key NEVER) removes `e`. */
   set(e: T, key: Instant): void {
-    if (key === NEVER) {
-      this.remove(e);
-      return;
-    }
-    if (e.heapIndex < 0) {
-      e.heapKey = key;
-      e.heapIndex = this.#items.length;
-      this.#items.push(e);
-      this.#up(e.heapIndex);
-      return;
-    }
-    const old = e.heapKey;
-    e.heapKey = key;
-    if (key < old) this.#up(e.heapIndex);
-    else if (key > old) this.#down(e.heapIndex);
+    // Through setFrom's slot, so the filing logic exists once and `key` is not passed on.
+    this.#key[0] = key;
+    this.setFrom(e, this.#key, 0);
   }
 
   /**
