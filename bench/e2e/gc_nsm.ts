@@ -16,6 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
+import { LabNsm } from "./lab_nsm.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -94,35 +95,18 @@ export async function gcNsmRun(
   const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
   const dir = await Deno.makeTempDir({ prefix: "gc-nsm-" });
   const kids: Deno.ChildProcess[] = [];
+  let running: LabNsm | null = null;
   try {
     const iperf = lab.spawnPeer(["iperf3", "-s", "-1", "-J", "-B", lab.peerV4]);
     kids.push(iperf);
     const ctl = `${dir}/ctl.sock`;
-    const spawned = performance.now();
-    const nsm = new Deno.Command("ip", {
-      args: [
-        ...["netns", "exec", lab.nsmNs!, Deno.execPath(), "run", "-A", "--unstable-net"],
-        ...["--v8-flags=--trace-gc", `${ROOT}nsm/cli.ts`, "--link", `xdp:${lab.nsmIf}`],
-        ...["--ip", `${lab.nsmV4}/24`, "--ctl", ctl],
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    kids.push(nsm);
-    let out = "";
-    const rd = nsm.stdout.getReader();
-    const pump = (async (): Promise<void> => {
-      for (;;) {
-        const c = await rd.read();
-        if (c.done) break;
-        out += dec.decode(c.value);
-      }
-    })();
-    for (let i = 0; i < 300 && !/^ready/m.test(out); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    if (!/^ready/m.test(out)) throw new Error(`NSM not ready: ${out.slice(0, 400)}`);
+    const nsm = await LabNsm.start(lab, {
+      ctl,
+      denoFlags: ["--v8-flags=--trace-gc"],
+      stderr: "null",
+    });
+    running = nsm;
+    const spawned = nsm.spawnedAt;
     // --trace-gc stamps are ms since the NSM's start (~ our spawn time).
     const from = performance.now() - spawned;
     const guest = await new Deno.Command(Deno.execPath(), {
@@ -137,9 +121,7 @@ export async function gcNsmRun(
     const to = performance.now() - spawned;
     if (!guest.success) throw new Error(`nkperf failed: ${dec.decode(guest.stderr)}`);
     const json = JSON.parse(dec.decode((await iperf.output()).stdout));
-    nsm.kill("SIGTERM");
-    await nsm.status;
-    await pump;
+    const out = await nsm.stop();
     const g = countGcs(out, from, to);
     const gbps = json.end.sum_received.bits_per_second / 1e9;
     return {
@@ -160,6 +142,7 @@ export async function gcNsmRun(
         : {}),
     };
   } finally {
+    await running?.kill();
     for (const k of kids) {
       try {
         k.kill("SIGKILL");

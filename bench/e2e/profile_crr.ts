@@ -18,6 +18,7 @@
 
 import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
+import { LabNsm } from "./lab_nsm.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const RR = `${ROOT}bench/e2e/rr.ts`;
@@ -58,7 +59,7 @@ async function main(): Promise<number> {
   }
   const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
   const tmp = await Deno.makeTempDir({ prefix: "nsm-crr-" });
-  let nsm: Deno.ChildProcess | undefined;
+  let nsm: LabNsm | undefined;
   const server = new Deno.Command("ip", {
     args: [
       ...["netns", "exec", lab.peerNs],
@@ -71,22 +72,14 @@ async function main(): Promise<number> {
   try {
     await readUntil(server.stdout.getReader(), /^ready/m, "rr.ts server");
     const ctl = `${tmp}/ctl.sock`;
-    const profArgs = prof
-      ? ["--cpu-prof", `--cpu-prof-dir=${values.dir}`, "--cpu-prof-interval=100"]
-      : [];
-    nsm = new Deno.Command("ip", {
-      args: [
-        ...["netns", "exec", lab.nsmNs!],
-        ...pin(0, [Deno.execPath(), "run", "-A", "--unstable-net", ...profArgs]),
-        ...[`${ROOT}nsm/cli.ts`, "--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`],
-        ...["--ctl", ctl, ...positionals],
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const rd = nsm.stdout.getReader();
-    let out = await readUntil(rd, /^ready/m, "NSM");
+    nsm = await LabNsm.start(lab, {
+      ctl,
+      denoFlags: prof
+        ? ["--cpu-prof", `--cpu-prof-dir=${values.dir}`, "--cpu-prof-interval=100"]
+        : [],
+      ...(values.pin ? { cpu: 0 } : {}),
+      args: positionals,
+    });
     const argv = pin(0, [
       ...[Deno.execPath(), "run", "-A", RR, "client", "--net", "nk", "--ctl", ctl],
       ...["--host", lab.peerV4, "--port", "7100", "--mode", values.mode, "--size", "1"],
@@ -99,22 +92,10 @@ async function main(): Promise<number> {
     }).output();
     console.log(dec.decode(g.stdout).trim());
     if (!g.success) console.log(dec.decode(g.stderr).slice(0, 2000));
-    nsm.kill("SIGTERM");
-    for (;;) {
-      const c = await rd.read();
-      if (c.done) break;
-      out += dec.decode(c.value);
-    }
-    await nsm.status;
-    nsm = undefined;
-    console.log(out.split("\n").filter((l) => l.startsWith("stopped")).join("\n").slice(0, 2000));
+    await nsm.stop();
+    console.log(nsm.stoppedLine().slice(0, 2000));
   } finally {
-    if (nsm !== undefined) {
-      try {
-        nsm.kill("SIGKILL");
-      } catch { /* gone */ }
-      await nsm.status;
-    }
+    await nsm?.kill();
     try {
       server.kill("SIGKILL");
     } catch { /* gone */ }

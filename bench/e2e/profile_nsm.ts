@@ -13,6 +13,7 @@
 
 import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
+import { LabNsm } from "./lab_nsm.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -34,29 +35,16 @@ async function main(): Promise<number> {
   await Deno.mkdir(values.dir, { recursive: true });
   const lab = await Lab.up({ offloads: values.offloads as "on" | "off", nsmNamespace: true });
   const tmp = await Deno.makeTempDir({ prefix: "nsm-prof-" });
-  let nsm: Deno.ChildProcess | undefined;
+  let nsm: LabNsm | undefined;
   const iperf = lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);
   try {
     const ctl = `${tmp}/ctl.sock`;
-    nsm = new Deno.Command("ip", {
-      args: [
-        ...["netns", "exec", lab.nsmNs!],
-        ...pin([Deno.execPath(), "run", "-A", "--unstable-net", "--cpu-prof"]),
-        ...[`--cpu-prof-dir=${values.dir}`, "--cpu-prof-interval=100", `${ROOT}nsm/cli.ts`],
-        ...["--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`, "--ctl", ctl],
-        ...positionals,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const rd = nsm.stdout.getReader();
-    let out = "";
-    while (!/^ready/m.test(out)) {
-      const c = await rd.read();
-      if (c.done) throw new Error(`NSM exited: ${out}`);
-      out += dec.decode(c.value);
-    }
+    nsm = await LabNsm.start(lab, {
+      ctl,
+      denoFlags: ["--cpu-prof", `--cpu-prof-dir=${values.dir}`, "--cpu-prof-interval=100"],
+      ...(values.pin ? { cpu: 0 } : {}),
+      args: positionals,
+    });
     const argv = pin([
       ...[Deno.execPath(), "run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl],
       ...["-c", lab.peerV4, "-t", values.seconds, "-i", "0", ...(values.R ? ["-R"] : [])],
@@ -69,22 +57,10 @@ async function main(): Promise<number> {
     console.log(
       dec.decode(g.stdout).split("\n").filter((l) => /sender|receiver/.test(l)).join("\n"),
     );
-    nsm.kill("SIGTERM");
-    for (;;) {
-      const c = await rd.read();
-      if (c.done) break;
-      out += dec.decode(c.value);
-    }
-    await nsm.status;
-    nsm = undefined;
-    console.log(out.split("\n").filter((l) => l.startsWith("stopped")).join("\n").slice(0, 2000));
+    await nsm.stop();
+    console.log(nsm.stoppedLine().slice(0, 2000));
   } finally {
-    if (nsm !== undefined) {
-      try {
-        nsm.kill("SIGKILL");
-      } catch { /* gone */ }
-      await nsm.status;
-    }
+    await nsm?.kill();
     try {
       iperf.kill("SIGKILL");
     } catch { /* gone */ }
