@@ -477,7 +477,29 @@ function rows(results: Results): E2eRow[] {
   return out;
 }
 
-/** The markdown table printed and pasted into RESULTS.md. */
+/** Heading of the section of bench/RESULTS.md that `bench:e2e` appends its runs to. */
+export const RECORD_HEADING = "## bench:e2e runs (recorded by the tool)";
+
+/**
+ * `results` (the text of bench/RESULTS.md) with one more run appended to its recorded-runs
+ * section (made at the end when missing): a heading with the date, the machine, the command,
+ * then the table. Pure, so the format is tested without running a lab.
+ */
+export function recordRun(
+  results: string,
+  run: { date: string; machine: string; command: string; table: string },
+): string {
+  let out = results.endsWith("\n") ? results : results + "\n";
+  if (!out.includes(`\n${RECORD_HEADING}\n`) && !out.startsWith(`${RECORD_HEADING}\n`)) {
+    out +=
+      `\n${RECORD_HEADING}\n\nEach full run of \`deno task bench:e2e\` (not \`--quick\`, unless ` +
+      `\`--record\`; \`--no-record\` skips) appends itself here.\n`;
+  }
+  return out +
+    `\n### ${run.date}\n\n${run.machine}\n\n\`${run.command}\`\n\n${run.table}\n`;
+}
+
+/** The markdown table printed and recorded into RESULTS.md. */
 export function table(rs: E2eRow[]): string {
   const lines = [
     "| test | unit | (a) Linux | (b) NSM tcpip | (c) NSM kernel | b/a | c/a | CPU a / b / c |",
@@ -537,6 +559,8 @@ async function main(): Promise<number> {
       stacks: { type: "string", default: "linux,nsm_kernel,nsm_tcpip" },
       "tcpip-args": { type: "string", default: "" },
       "kernel-args": { type: "string", default: "" },
+      record: { type: "boolean", default: false },
+      "no-record": { type: "boolean", default: false },
     },
   });
   if (Deno.uid() !== 0) {
@@ -600,6 +624,25 @@ async function main(): Promise<number> {
       `load ${(m.loadavg as number[]).join(" ")}, ${secs} s in all`,
   );
   console.log(table(rs));
+  // The issue asks for runs to land in bench/RESULTS.md with the machine: full runs do, quick
+  // ones only with --record (they are for iterating).
+  if (!values["no-record"] && (values.record || !quick) && rs.length > 0) {
+    const file = `${ROOT}bench/RESULTS.md`;
+    const machineLine =
+      `${m.cpu}, ${m.cores} vCPU, Linux ${m.kernel}, Deno ${m.deno}, ${m.iperf3}; ` +
+      `${m.pinning}; load ${(m.loadavg as number[]).join(" ")}; ${seconds} s per test, ` +
+      `median of ${values.repeat}; ${secs} s in all`;
+    await Deno.writeTextFile(
+      file,
+      recordRun(await Deno.readTextFile(file), {
+        date: String(m.date),
+        machine: machineLine,
+        command: `deno task bench:e2e ${Deno.args.join(" ")}`.trim(),
+        table: table(rs),
+      }),
+    );
+    console.error(`recorded in ${file}`);
+  }
   if (values.json !== undefined) {
     await Deno.writeTextFile(
       values.json,
