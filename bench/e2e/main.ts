@@ -5,7 +5,8 @@
  * sudo deno task bench:e2e [--quick] [--json FILE] [--seconds S] [--repeat N] [--no-pin]
  *                          [--offloads off,on] [--only NAME,...]
  *                          [--stacks linux,nsm_kernel,nsm_tcpip]
- *                          [--tcpip-args "FLAGS"] [--kernel-args "FLAGS"]
+ *                          [--tcpip-args="FLAGS"] [--kernel-args="FLAGS"]
+ *                          [--record | --no-record]
  * ```
  *
  * One lab (xdp/lab.ts, NSM end in its own namespace), and on it, in this order for each peer
