@@ -9,6 +9,7 @@
 
 import type { Link, LinkCapabilities } from "../../stacks/link/link.ts";
 import { foldChecksum, onesComplementSumRange } from "../../stacks/tcpip/wire/checksum.ts";
+import { Interface } from "../../stacks/tcpip/iface/interface.ts";
 
 /** What a {@link FakeLink} offers. */
 export interface FakeLinkOptions {
@@ -100,4 +101,20 @@ export class FakeLink implements Link {
   flush(): void {}
   /** Nothing to release. */
   close(): void {}
+}
+
+/**
+ * A {@link FakeLink} with an `Interface` on it at 198.18.0.1/24 and fd00::1/64 (plus `config`),
+ * the setup of the interface unit tests.
+ */
+export function fakeInterface(
+  config: ConstructorParameters<typeof Interface>[1] = {},
+): { link: FakeLink; iface: Interface } {
+  const link = new FakeLink();
+  const iface = new Interface(link, {
+    ipv4: [{ address: "198.18.0.1", prefixLength: 24 }],
+    ipv6: [{ address: "fd00::1", prefixLength: 64 }],
+    ...config,
+  });
+  return { link, iface };
 }

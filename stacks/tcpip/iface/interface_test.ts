@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Interface, linkLocalFromMac, solicitedNode } from "./interface.ts";
 import type { IcmpErrorInfo } from "./icmp.ts";
-import { FakeLink } from "../../../tests/support/fake_link.ts";
+import { fakeInterface, FakeLink } from "../../../tests/support/fake_link.ts";
 import { IpAddress } from "../wire/address.ts";
 import { ArpRepr } from "../wire/arp.ts";
 import { pseudoHeaderSumV6, writeTransportChecksum } from "../wire/checksum.ts";
@@ -19,18 +19,7 @@ const B4 = IpAddress.parse("198.18.0.2");
 const A6 = IpAddress.parse("fd00::1");
 const B6 = IpAddress.parse("fd00::2");
 
-function setup(config: ConstructorParameters<typeof Interface>[1] = {}): {
-  link: FakeLink;
-  iface: Interface;
-} {
-  const link = new FakeLink();
-  const iface = new Interface(link, {
-    ipv4: [{ address: A4, prefixLength: 24 }],
-    ipv6: [{ address: A6, prefixLength: 64 }],
-    ...config,
-  });
-  return { link, iface };
-}
+const setup = fakeInterface;
 
 function eth(dst: Uint8Array, ethertype: number, payload: Uint8Array): Uint8Array {
   const r = new EthernetRepr();

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Interface } from "./interface.ts";
-import { FakeLink } from "../../../tests/support/fake_link.ts";
+import { fakeInterface } from "../../../tests/support/fake_link.ts";
 import { IpAddress } from "../wire/address.ts";
 import { ARP_REPLY, ARP_REQUEST, ArpRepr } from "../wire/arp.ts";
 import { internetChecksum, pseudoHeaderSumV6, writeTransportChecksum } from "../wire/checksum.ts";
@@ -30,18 +30,7 @@ const FAR4 = IpAddress.parse("198.19.7.7");
 const A6 = IpAddress.parse("fd00::1");
 const B6 = IpAddress.parse("fd00::2");
 
-function setup(config: ConstructorParameters<typeof Interface>[1] = {}): {
-  link: FakeLink;
-  iface: Interface;
-} {
-  const link = new FakeLink();
-  const iface = new Interface(link, {
-    ipv4: [{ address: A4, prefixLength: 24 }],
-    ipv6: [{ address: A6, prefixLength: 64 }],
-    ...config,
-  });
-  return { link, iface };
-}
+const setup = fakeInterface;
 
 /** Sends one TCP-protocol packet with a `length`-byte payload; returns false when refused. */
 function send(iface: Interface, src: IpAddress, dst: IpAddress, length = 100): boolean {
