@@ -352,16 +352,6 @@ export class NkClient {
     return true;
   }
 
-  /** Fire-and-forget request (RECV_CREDIT): no completion unless rejected. */
-  post(fill: (n: Nqe) => void): void {
-    if (this.#dead !== null) return;
-    const n = new Nqe();
-    fill(n);
-    n.queueSet = 0;
-    n.requestId = 0;
-    this.#submit(n, false);
-  }
-
   #submit(n: Nqe, send: boolean): void {
     const backlog = send ? this.#sendBacklog : this.#jobBacklog;
     if (backlog.length > 0 || !this.#write(send ? this.#qs.send : this.#qs.job, n)) {
