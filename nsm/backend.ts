@@ -298,6 +298,14 @@ export interface SocketBackend {
   events(id: number): number;
 
   /**
+   * Bytes a stream `send` on `id` would take now: 0 when it would answer -EAGAIN,
+   * `Number.MAX_SAFE_INTEGER` when the backend cannot tell (it then takes what it can). The
+   * ServiceLib hands a guest's SEND over whole when it fits, so the bytes it passes are always
+   * a whole chunk (a view it keeps) and never a piece of one (a new view per piece).
+   */
+  sendSpace(id: number): number;
+
+  /**
    * Hands every socket whose readiness may have changed since it was last handed out to `fn`
    * once, with its bits now (NqeEvent: IN 0x1, OUT 0x4, ERR 0x8, HUP 0x10, RDHUP 0x2000);
    * returns the count. Costs O(ready). Closed ids are never handed out.

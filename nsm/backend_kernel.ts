@@ -804,6 +804,11 @@ export class KernelBackend implements SocketBackend {
   }
 
   /** Current readiness (NqeEvent bits); 0 for an unknown id. */
+  /** The kernel's send(2) takes what fits itself: no limit known here. */
+  sendSpace(_id: number): number {
+    return Number.MAX_SAFE_INTEGER;
+  }
+
   events(id: number): number {
     const s = this.#socks.get(id);
     return s === undefined ? 0 : this.#eventsOf(s);

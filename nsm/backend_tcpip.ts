@@ -657,6 +657,12 @@ export class TcpipBackend implements SocketBackend {
     }
   }
 
+  sendSpace(id: number): number {
+    const r = this.#recs.get(id);
+    if (r === undefined || r.kind !== Kind.TcpConn) return Number.MAX_SAFE_INTEGER;
+    return this.#tcp.sendSpace(r.tcpId);
+  }
+
   events(id: number): number {
     const r = this.#recs.get(id);
     if (r === undefined) return 0;

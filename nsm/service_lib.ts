@@ -1285,6 +1285,12 @@ export class ServiceLib implements Pollable {
     while (p.taken < req.dataLength) {
       if (limited && left <= 0) return false; // the SLA's grant is used up; the rest waits
       const end = limited && req.dataLength - p.taken > left ? p.taken + left : req.dataLength;
+      // A SEND goes over whole when it fits (its view is kept per chunk, see #sendView); one
+      // taken in parts needed a view per part. Only a socket writable by the stack's own
+      // measure (free >= half of what is queued) takes a part: a buffer under three chunks.
+      if (s.stream && b.sendSpace(s.bid) < end - p.taken) {
+        if ((b.events(s.bid) & NqeEvent.OUT) === 0) return false;
+      }
       const view = this.#sendView(s.guest, bytes, req.dataOffset + p.taken, end - p.taken);
       let r: number;
       if (req.op === NqeOp.SENDTO && !s.stream && req.family !== 0) {

@@ -498,3 +498,105 @@ Deno.test("ServiceLib: a NONBLOCK CONNECT answers -EINPROGRESS, then an EVENT wi
     l.close();
   }
 });
+
+/**
+ * Streams `count` one-chunk SENDs (`len` bytes each, byte k of SEND i = (i + k) & 0xff) from a
+ * guest to peer B, which reads slowly; returns what the backend's send() was handed each
+ * time and the bytes B received, in order.
+ */
+async function streamChunks(
+  sndBuf: number,
+  count: number,
+  len: number,
+): Promise<{ handed: number[]; received: Uint8Array; taken: number[] }> {
+  const l = await lab({ defaultRcvBuf: 64 * 1024 });
+  try {
+    const g = await l.attach();
+    const { pb, ls, any } = await listenOnB(l, 5002);
+    const s = socket(l, g);
+    setopt(l, g, s, SockLevel.SOL_SOCKET, SockOpt.SO_SNDBUF, sndBuf);
+    assert.equal(connectToB(l, g, s, 5002)?.result, 0);
+    const peer = pb.accept(ls, any);
+    assert.ok(peer > 0);
+    const handed: number[] = [];
+    const backend = l.a.backend;
+    const send = backend.send.bind(backend);
+    backend.send = (id, data, more, now) => {
+      handed.push(data.length);
+      return send(id, data, more, now);
+    };
+    const data = g.dev.data;
+    const expected = new Uint8Array(count * len);
+    const got = new Uint8Array(count * len);
+    const taken: number[] = [];
+    let sent = 0, rcvd = 0;
+    const buf = new Uint8Array(3000);
+    for (let step = 0; step < 5000 && (taken.length < count || rcvd < got.length); step++) {
+      while (sent < count) {
+        const off = data.alloc();
+        if (off < 0) break;
+        for (let k = 0; k < len; k++) {
+          data.bytes[off + k] = expected[sent * len + k] = (sent + k) & 0xff;
+        }
+        data.lend(off);
+        g.submit((n) => {
+          n.op = NqeOp.SEND;
+          n.socketId = s;
+          n.dataOffset = off;
+          n.dataLength = len;
+        }, true);
+        sent++;
+      }
+      l.step();
+      for (const c of g.completions()) {
+        if (c.flags & NqeFlag.CHUNK_RETURNED) data.reclaim(c.dataOffset);
+        taken.push(c.result);
+      }
+      // B reads at most 3000 bytes a step: the guest's socket buffer fills and drains.
+      const n = pb.recv(peer, buf, l.t.now);
+      if (n > 0) {
+        got.set(buf.subarray(0, n), rcvd);
+        rcvd += n;
+      }
+    }
+    assert.deepEqual(got, expected);
+    return { handed, received: got, taken };
+  } finally {
+    l.close();
+  }
+}
+
+function setopt(
+  l: Lab,
+  g: RawGuest,
+  s: number,
+  level: number,
+  name: number,
+  value: number,
+): void {
+  const r = g.submit((n) => {
+    n.op = NqeOp.SETSOCKOPT;
+    n.socketId = s;
+    n.arg0 = level;
+    n.arg1 = name;
+    n.arg2 = value;
+  });
+  l.step();
+  assert.equal(one(g, r).result, 0);
+}
+
+Deno.test("ServiceLib hands a stream SEND to the backend whole, waiting for room rather than splitting it", async () => {
+  const { handed, taken } = await streamChunks(64 * 1024, 200, 2048);
+  assert.equal(taken.length, 200);
+  assert.ok(taken.every((t) => t === 2048), `results ${taken.filter((t) => t !== 2048)}`);
+  // Every call got a whole SEND; none got a part (a part needs a fresh view of the chunk).
+  assert.ok(handed.length >= 200);
+  assert.deepEqual(handed.filter((n) => n !== 2048), []);
+});
+
+Deno.test("ServiceLib still splits a SEND when the socket buffer is under three chunks (no stall)", async () => {
+  const { handed, taken } = await streamChunks(3000, 40, 2048);
+  assert.equal(taken.length, 40);
+  assert.ok(taken.every((t) => t === 2048));
+  assert.ok(handed.some((n) => n < 2048), "a buffer of 3000 bytes takes SENDs in parts");
+});

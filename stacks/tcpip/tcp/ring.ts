@@ -20,6 +20,14 @@ const EMPTY = new Uint8Array(0);
 /** A growable circular byte queue with a fixed logical capacity. */
 export class ByteRing {
   #buf: Uint8Array = EMPTY;
+  /** The whole backing store: `#buf` plus `#spillBytes` after it. */
+  #spill: Uint8Array = EMPTY;
+  /**
+   * Bytes of storage past its end that a write crossing the end goes to whole, then moved to
+   * the front with `copyWithin` (which needs no view of the source): writes up to this size
+   * make no view at the wrap. 0 (the default) for rings not fed in such pieces.
+   */
+  readonly #spillBytes: number;
   /** `#buf.buffer` (its byteOffset is always 0), kept so copies need no getter call. */
   #ab: ArrayBufferLike = EMPTY.buffer;
   #head = 0;
@@ -33,9 +41,14 @@ export class ByteRing {
    */
   #views: (Uint8Array | undefined)[] = [];
 
-  /** A ring that holds at most `capacity` bytes; storage is allocated lazily. */
-  constructor(capacity: number) {
+  /**
+   * A ring that holds at most `capacity` bytes; storage is allocated lazily. `spill`: the
+   * largest write that crosses the storage's end without a view (extra storage; see
+   * `#spillBytes`).
+   */
+  constructor(capacity: number, spill = 0) {
     this.#capacity = Math.max(0, Math.floor(capacity));
+    this.#spillBytes = Math.max(0, Math.floor(spill));
   }
 
   /** Bytes queued. */
@@ -53,7 +66,7 @@ export class ByteRing {
     return this.#capacity - this.#length;
   }
 
-  /** Bytes of backing storage currently allocated. */
+  /** Bytes of ring storage currently allocated (the spill area comes on top of it). */
   get allocated(): number {
     return this.#buf.length;
   }
@@ -70,6 +83,7 @@ export class ByteRing {
   releaseIfEmpty(): void {
     if (this.#length === 0) {
       this.#buf = EMPTY;
+      this.#spill = EMPTY;
       this.#ab = EMPTY.buffer;
       this.#head = 0;
       this.#views = [];
@@ -97,7 +111,8 @@ export class ByteRing {
     size = Math.max(Math.min(size, this.#capacity), bytes);
     const unit = this.#unit;
     if (unit > 0) size = Math.ceil(size / unit) * unit;
-    const next = new Uint8Array(size);
+    const ab = new ArrayBuffer(size + this.#spillBytes);
+    const next = new Uint8Array(ab, 0, size);
     // Keep queued bytes and any out-of-order bytes past them: copy the whole old ring, unrolled.
     const old = this.#buf;
     if (old.length > 0) {
@@ -106,7 +121,8 @@ export class ByteRing {
       next.set(old.subarray(0, this.#head), first.length);
     }
     this.#buf = next;
-    this.#ab = next.buffer;
+    this.#spill = new Uint8Array(ab);
+    this.#ab = ab;
     this.#head = 0;
     this.#views = unit > 0 ? new Array(2 * (size / unit + 1)) : [];
   }
@@ -147,8 +163,15 @@ export class ByteRing {
     const size = buf.length;
     const pos = (this.#head + at) % size;
     const first = Math.min(n, size - pos);
+    const whole = start === 0 && n === src.length;
+    if (first < n && whole && n - first <= this.#spillBytes) {
+      // Crossing the end: the whole source past it, then the overflow to the front.
+      this.#spill.set(src, pos);
+      this.#spill.copyWithin(0, size, pos + n);
+      return;
+    }
     // A view of the source is needed for set(); skip it when the source is exactly the piece.
-    buf.set(start === 0 && first === src.length ? src : src.subarray(start, start + first), pos);
+    buf.set(whole && first === n ? src : src.subarray(start, start + first), pos);
     if (first < n) buf.set(src.subarray(start + first, start + n), 0);
   }
 

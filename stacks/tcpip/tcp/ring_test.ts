@@ -81,3 +81,23 @@ Deno.test("ByteRing with a unit: storage is whole units, copySegment copies like
   }
   assert.ok(end > 10 * r.capacity, "wrapped many times");
 });
+
+Deno.test("ByteRing.write() across the storage end keeps byte order (spilled, then moved to the front)", () => {
+  const r = new ByteRing(10_000, 1500);
+  r.setUnit(1000);
+  const out = new Uint8Array(3000);
+  let next = 0, expect = 0;
+  // 700 bytes ahead, then 1500 in and 1500 out per round: 3000 B of storage, and writes cross
+  // its end at a different point each lap.
+  assert.equal(r.write(new Uint8Array(700).map(() => next++ & 0xff)), 700);
+  for (let round = 0; round < 40; round++) {
+    const src = new Uint8Array(1500).map(() => next++ & 0xff);
+    assert.equal(r.write(src), 1500);
+    assert.equal(r.allocated, 3000);
+    const n = r.read(out.subarray(0, 1500));
+    for (let i = 0; i < n; i++) assert.equal(out[i], expect++ & 0xff, `byte ${expect - 1}`);
+  }
+  const rest = r.read(out);
+  for (let i = 0; i < rest; i++) assert.equal(out[i], expect++ & 0xff);
+  assert.equal(expect, next);
+});

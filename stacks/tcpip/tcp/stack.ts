@@ -962,6 +962,20 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   }
 
   /**
+   * Bytes `send(id)` would take now: the send buffer's free space, 0 when it is full.
+   * `Number.MAX_SAFE_INTEGER` when `send` would throw instead (unknown id, not connected,
+   * shut down, failed), so a caller that sizes its sends by this still gets the error.
+   */
+  sendSpace(id: number): number {
+    const s = this.#sockets.get(id);
+    const tcb = s === undefined || s.closed ? null : s.tcb;
+    if (
+      tcb === null || tcb.error !== null || tcb.writeShut || tcb.state === TcpState.Closed
+    ) return Number.MAX_SAFE_INTEGER;
+    return tcb.writableBytes;
+  }
+
+  /**
    * Reads received bytes into `dst`: the count, 0 at end of stream, or `WOULD_BLOCK` when
    * nothing is there yet. Throws the connection's error (reset, timeout) once data ran out.
    */

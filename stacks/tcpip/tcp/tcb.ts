@@ -345,7 +345,7 @@ export class Tcb {
     this.#ourMss = Math.max(88, routeMss);
     this.#tsOffset = tsOffset >>> 0;
     this.#quickAcks = cfg.quickAckSegments;
-    this.sndRing = new ByteRing(opts.sendBufferSize);
+    this.sndRing = new ByteRing(opts.sendBufferSize, cfg.sendSpillBytes);
     this.rcvRing = new ByteRing(opts.receiveBufferSize);
     const { cc } = createCc(opts.congestionControl);
     this.rec = new RecoveryEngine({
