@@ -289,6 +289,8 @@ export class XdpLink implements Link {
    * the same length again and again, and a view per frame was an allocation per packet.
    */
   readonly #txViews: Uint8Array[];
+  /** Whole-frame views by frame index (`transmitFrame`), made once per frame. */
+  readonly #txFrames: Uint8Array[];
   readonly #frameMask: number;
   readonly #frameSize: number;
   /** log2(frame size): address -> frame index. */
@@ -392,6 +394,7 @@ export class XdpLink implements Link {
       : null;
     this.#txBytes = first.umem.bytes;
     this.#txViews = viewCache(first.umem.frameCount);
+    this.#txFrames = viewCache(first.umem.frameCount);
     this.#frameSize = first.umem.frameSize;
     this.#txOff = first.txMetadataLen;
     this.#txCap = first.umem.frameSize - first.txMetadataLen;
@@ -668,17 +671,8 @@ export class XdpLink implements Link {
       this.#stats.txTooLong++;
       return null;
     }
-    let addr = this.#lent;
-    if (addr < 0) {
-      const sock = this.#tx;
-      if (sock.frames.available === 0) this.#reclaim();
-      addr = sock.frames.pop();
-      if (addr < 0) {
-        this.#stats.txNoFrame++;
-        return null;
-      }
-      this.#lent = addr;
-    }
+    const addr = this.#lendAddr();
+    if (addr < 0) return null;
     const i = addr >>> this.#frameShift;
     // Data starts after the frame's TX metadata area (the kernel checks every descriptor).
     const at = addr + this.#txOff;
@@ -688,6 +682,48 @@ export class XdpLink implements Link {
       this.#txViews[i] = v;
     }
     return v;
+  }
+
+  /**
+   * `transmitBuffer(length)` that lends the UMEM frame's whole data area (the same view every
+   * time that frame is lent), for callers writing at offsets: no view per frame length. A
+   * multi-buffer frame longer than one UMEM frame gets the scratch buffer as with
+   * `transmitBuffer`.
+   */
+  transmitFrame(length: number): Uint8Array | null {
+    if (length > this.#txCap) return this.transmitBuffer(length);
+    if (this.#closed) return null;
+    this.#lentJumbo = false;
+    if (length <= 0) {
+      this.#stats.txTooLong++;
+      return null;
+    }
+    const addr = this.#lendAddr();
+    if (addr < 0) return null;
+    const i = addr >>> this.#frameShift;
+    let v = this.#txFrames[i]!;
+    if (v === NO_VIEW) {
+      const at = addr + this.#txOff;
+      v = this.#txBytes.subarray(at, at + this.#txCap);
+      this.#txFrames[i] = v;
+    }
+    return v;
+  }
+
+  /** The lent TX frame's UMEM address (a free one taken if none is lent), or -1 (counted). */
+  #lendAddr(): number {
+    let addr = this.#lent;
+    if (addr < 0) {
+      const sock = this.#tx;
+      if (sock.frames.available === 0) this.#reclaim();
+      addr = sock.frames.pop();
+      if (addr < 0) {
+        this.#stats.txNoFrame++;
+        return -1;
+      }
+      this.#lent = addr;
+    }
+    return addr;
   }
 
   /** Queues the lent frame (trimmed to `length`) on the TX ring; `flush()` publishes it. */

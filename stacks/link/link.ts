@@ -57,6 +57,13 @@ export interface Link {
    * next `transmitBuffer()` call, the buffer is the caller's to fill.
    */
   transmitBuffer(length: number): Uint8Array | null;
+  /**
+   * Optional: `transmitBuffer(length)` that may lend a longer buffer, the device's whole frame
+   * buffer, as the same view object every time that buffer is lent; `commit(length)` sends its
+   * first `length` bytes. For callers that write at offsets (the IP layer's `beginPacketAt`):
+   * no view per frame length on the transmit path.
+   */
+  transmitFrame?(length: number): Uint8Array | null;
   /** Queues the frame written into the last lent buffer, trimmed to `length` bytes. */
   commit(length: number): void;
   /**

@@ -23,6 +23,8 @@ export interface FakeLinkOptions {
   txChecksumOffload?: boolean;
   /** With `txChecksumOffload`: false models a device that leaves the checksums partial. */
   completesChecksums?: boolean;
+  /** Offer `transmitFrame` (lends the whole 2 KiB buffer); default false. */
+  wholeFrames?: boolean;
 }
 
 /** A test link: frames in through `rx`, out into `sent` (and the peer's `rx`). */
@@ -41,8 +43,12 @@ export class FakeLink implements Link {
   fullCommits = 0;
   /** Where committed frames are delivered too (a wire between two test links). */
   peer: FakeLink | null = null;
-  readonly #lent = new Uint8Array(1514);
+  readonly #lent = new Uint8Array(2048);
   readonly #completes: boolean;
+  /** With `wholeFrames`: lends the whole buffer (the same view every time). */
+  readonly transmitFrame?: (length: number) => Uint8Array | null;
+  /** Buffers lent by `transmitFrame`. */
+  framesLent = 0;
 
   /** Builds the link; see {@link FakeLinkOptions}. */
   constructor(options: FakeLinkOptions = {}) {
@@ -55,6 +61,13 @@ export class FakeLink implements Link {
       maxBatch: 8,
     };
     this.#completes = options.completesChecksums ?? true;
+    if (options.wholeFrames === true) {
+      this.transmitFrame = (length) => {
+        if (length > this.#lent.length) return null;
+        this.framesLent++;
+        return this.#lent;
+      };
+    }
   }
 
   /** Hands out up to `max` frames of `rx`. */
@@ -69,7 +82,7 @@ export class FakeLink implements Link {
 
   /** Lends the one transmit buffer. */
   transmitBuffer(length: number): Uint8Array | null {
-    return this.#lent.subarray(0, length);
+    return length > this.#lent.length ? null : this.#lent.subarray(0, length);
   }
 
   /** Records (and delivers to the peer) the frame in the lent buffer. */

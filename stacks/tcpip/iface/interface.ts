@@ -467,6 +467,8 @@ export class Interface implements IpOutput {
   private pendingL4Start = 0;
   /** The link completes checksums of frames queued with `commitPartial` (and we may use it). */
   private readonly txOffload: boolean;
+  /** The link lends whole frame buffers (`Link.transmitFrame`), used by `beginPacketAt`. */
+  private readonly linkFrames: boolean;
   private pendingTotal = 0;
   private pendingMtu = 0;
   private pendingKind = NH_NONE;
@@ -493,6 +495,7 @@ export class Interface implements IpOutput {
     this.rxPartialOk = link.capabilities.rxPartialChecksum === true;
     this.txOffload = config.txChecksumOffload !== false && link.capabilities.txChecksumOffload &&
       typeof link.commitPartial === "function";
+    this.linkFrames = typeof link.transmitFrame === "function";
     this.rxBudget = config.rxBudget ?? 16;
     this.routes = new RouteTable(config.pmtu ?? {});
     this.reassembler = new Reassembler((r) => this.drops.count(r), config.reassembly ?? {});
@@ -747,6 +750,39 @@ export class Interface implements IpOutput {
       return null;
     }
     return this.begin(dst.version, src.bytes, dst.bytes, protocol, length, ecn);
+  }
+
+  /** See `IpOutput.packetBuffer`. */
+  packetBuffer: Uint8Array = EMPTY;
+
+  /**
+   * See `IpOutput.beginPacketAt`. A destination in the transmit cache, on a link that lends
+   * whole frames (`Link.transmitFrame`), gets the frame itself: the same view per device buffer,
+   * so the transmit path makes no view per packet; anything else goes through `beginPacket`
+   * (offset 0 of its payload view).
+   */
+  beginPacketAt(
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: number,
+    length: number,
+    ecn: number,
+  ): number {
+    if (this.linkFrames && src.version === dst.version) {
+      this.pendingMode = P_NONE;
+      const v4 = dst.version === 4;
+      const d = v4 ? this.cachedDest4(dst.bytes) : this.cachedDest6(dst.bytes);
+      if (d !== null && (v4 ? 20 : 40) + length <= d.mtu) {
+        const frame = this.beginCachedFrame(d, src.bytes, protocol, length, ecn, true);
+        if (frame === null) return -1;
+        this.packetBuffer = frame;
+        return this.pendingL4Start;
+      }
+    }
+    const payload = this.beginPacket(src, dst, protocol, length, ecn);
+    if (payload === null) return -1;
+    this.packetBuffer = payload;
+    return 0;
   }
 
   /** See `IpOutput.commitPacket`. */
@@ -1492,11 +1528,28 @@ export class Interface implements IpOutput {
     length: number,
     ecn: number,
   ): Uint8Array | null {
+    const buf = this.beginCachedFrame(d, src, protocol, length, ecn, false);
+    return buf === null ? null : this.lendPayload(buf, this.pendingL4Start, length);
+  }
+
+  /**
+   * Lends a link buffer for a packet to the cached destination `d` and writes its Ethernet and
+   * IP headers; returns the buffer (the whole frame buffer with `whole`, else exactly the
+   * frame) with the pending state set, or null (counted).
+   */
+  private beginCachedFrame(
+    d: TxDest,
+    src: Uint8Array,
+    protocol: number,
+    length: number,
+    ecn: number,
+    whole: boolean,
+  ): Uint8Array | null {
     this.neighbors.touch(d.entry!, this.now);
     const v4 = d.version === 4;
     const hl = v4 ? 20 : 40;
     const frameLen = ETH_HEADER_LEN + hl + length;
-    const buf = this.link.transmitBuffer(frameLen);
+    const buf = whole ? this.link.transmitFrame!(frameLen) : this.link.transmitBuffer(frameLen);
     if (buf === null) {
       this.drops.count("link-full");
       return null;
@@ -1532,7 +1585,7 @@ export class Interface implements IpOutput {
     this.pendingTotal = hl + length;
     this.pendingMtu = d.mtu;
     this.pendingKind = NH_UNICAST;
-    return this.lendPayload(buf, ETH_HEADER_LEN + hl, length);
+    return buf;
   }
 
   /** `begin` by route, neighbour and PMTU lookups; fills the transmit cache when it can. */

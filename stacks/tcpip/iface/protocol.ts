@@ -61,6 +61,21 @@ export interface IpOutput {
     length: number,
     ecn: number,
   ): Uint8Array | null;
+  /**
+   * Optional: `beginPacket` without a payload view, for a transport that writes at offsets.
+   * Returns the payload's offset in `packetBuffer` (-1 where `beginPacket` returns null); the
+   * buffer may run past the payload, and bytes after it are not sent. Finish with
+   * `commitPacket` or `commitPacketPartial` as after `beginPacket`.
+   */
+  beginPacketAt?(
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: number,
+    length: number,
+    ecn: number,
+  ): number;
+  /** The buffer of the packet begun last by `beginPacketAt`. */
+  readonly packetBuffer?: Uint8Array;
   /** Sends the packet begun last (queued behind neighbour resolution when needed). */
   commitPacket(): void;
   /**

@@ -39,12 +39,14 @@ function transfer(
   aOffload: boolean,
   aCompletes = true,
   offloadConfig?: boolean,
+  wholeFrames = false,
 ): { a: Host; b: Host; ok: boolean; received: Uint8Array; sent: Uint8Array } {
   const la = new FakeLink({
     name: "a",
     mac: new Uint8Array([2, 0, 0, 0, 0, 1]),
     txChecksumOffload: aOffload,
     completesChecksums: aCompletes,
+    wholeFrames,
   });
   const lb = new FakeLink({ name: "b", mac: new Uint8Array([2, 0, 0, 0, 0, 2]) });
   la.peer = lb;
@@ -109,3 +111,20 @@ Deno.test("Interface computes TCP checksums itself on a link without offload, or
     assert.equal(a.link.partials.length, 0);
   }
 });
+
+for (const family of [4, 6] as const) {
+  for (const offload of [false, true]) {
+    Deno.test(`TCP over a link that lends whole frames (Link.transmitFrame) sends the same IPv${family} frames as over one lending exact buffers${offload ? ", with checksum offload" : ""}`, () => {
+      const whole = transfer(family, offload, true, undefined, true);
+      const exact = transfer(family, offload, true, undefined, false);
+      assert.ok(whole.ok && exact.ok, "both transfers finished");
+      assert.deepEqual(whole.received, whole.sent);
+      // Data segments went through beginPacketAt into the lent frame (ARP/ND and the first
+      // packets before the neighbour is known go through the scratch buffer).
+      assert.ok(whole.a.link.framesLent > 200, `${whole.a.link.framesLent} frames lent whole`);
+      assert.equal(exact.a.link.framesLent, 0);
+      assert.equal(whole.a.link.sent.length, exact.a.link.sent.length);
+      assert.deepEqual(whole.a.link.sent, exact.a.link.sent);
+    });
+  }
+}

@@ -196,12 +196,26 @@ export class ByteRing {
   /**
    * `copyOut` for segments sent from the ring: the source views come from a cache keyed by
    * storage position (see `setUnit`), so a steady sender copies without allocating. A miss
-   * makes the view and keeps it (two per storage unit, the older one replaced).
+   * makes the view and keeps it (two per storage unit, the older one replaced). With a unit, it
+   * may write up to the unit's end, past `n` bytes, when `dst` has room there.
    */
   copySegment(offset: number, dst: Uint8Array, dstOffset: number, n: number): void {
     if (n <= 0) return;
     const size = this.#buf.length;
     const pos = (this.#head + offset) % size;
+    const unit = this.#unit;
+    if (unit > 0) {
+      // A segment that ends inside its storage unit, into a destination with room past it (a
+      // whole frame buffer): copy up to the unit's end. The view then depends on the position
+      // only, so a short segment (a write's tail) reuses the unit's view instead of making one
+      // for its length; the bytes past the segment land where the caller does not send them.
+      // (Storage grown before the unit was set need not be whole units: stay inside it.)
+      const toEnd = unit - pos % unit;
+      if (n <= toEnd && pos + toEnd <= size && dstOffset + toEnd <= dst.length) {
+        dst.set(this.#segmentView(pos, toEnd), dstOffset);
+        return;
+      }
+    }
     const first = Math.min(n, size - pos);
     dst.set(this.#segmentView(pos, first), dstOffset);
     if (first < n) dst.set(this.#segmentView(0, n - first), dstOffset + first);

@@ -101,3 +101,32 @@ Deno.test("ByteRing.write() across the storage end keeps byte order (spilled, th
   for (let i = 0; i < rest; i++) assert.equal(out[i], expect++ & 0xff);
   assert.equal(expect, next);
 });
+
+Deno.test("ByteRing.copySegment() into a roomy buffer copies the segment exactly; only bytes past it may change", () => {
+  const r = new ByteRing(20_000);
+  r.setUnit(1000);
+  const src = new Uint8Array(5000).map((_, i) => (i * 7) & 0xff);
+  r.write(src);
+  for (const [off, n] of [[0, 1000], [0, 56], [56, 944], [1500, 300], [1999, 1], [900, 700]]) {
+    const frame = new Uint8Array(2048).fill(0xee);
+    r.copySegment(off!, frame, 66, n!);
+    assert.deepEqual(frame.subarray(66, 66 + n!), src.subarray(off!, off! + n!), `[${off}, +${n})`);
+    assert.ok(frame.subarray(0, 66).every((b) => b === 0xee), "nothing before the segment");
+  }
+  // An exact-length destination gets exactly the segment.
+  const exact = new Uint8Array(56);
+  r.copySegment(0, exact, 0, 56);
+  assert.deepEqual(exact, src.subarray(0, 56));
+});
+
+Deno.test("ByteRing.copySegment() across the end of storage grown before setUnit() copies the wrapped bytes", () => {
+  const r = new ByteRing(3000);
+  r.write(new Uint8Array(2900)); // storage grows to 3000 B with no unit
+  r.discard(2900);
+  r.setUnit(1448); // 3000 is not a whole number of units: the next boundary after 2900 is 4340
+  const src = new Uint8Array(500).map((_, i) => (i * 13) & 0xff);
+  r.write(src); // stored at 2900..2999 and 0..399
+  const frame = new Uint8Array(2048);
+  r.copySegment(0, frame, 66, 500);
+  assert.deepEqual(frame.subarray(66, 566), src);
+});

@@ -23,6 +23,7 @@ import {
   transportChecksumOk,
   writePartialChecksum,
   writeTransportChecksum,
+  writeTransportChecksumAt,
 } from "../wire/checksum.ts";
 import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_RST, TCP_SYN, TcpRepr } from "../wire/tcp.ts";
 import type { IpOutput, IpProtocolHandler, IpReceiveInfo } from "../iface/protocol.ts";
@@ -168,6 +169,8 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   readonly config: TcpConfig;
 
   readonly #ip: IpOutput;
+  /** `#ip` lends frame buffers at offsets (`IpOutput.beginPacketAt`). */
+  readonly #ipAt: boolean;
   readonly #random: () => number;
   readonly #isnHook: ((now: Instant) => number) | null;
   readonly #rx = new TcpRepr();
@@ -201,6 +204,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     // Double fields from the start (see f64.ts), then their real start values.
     this.#now = 0;
     this.#ip = opts.ip;
+    this.#ipAt = typeof opts.ip.beginPacketAt === "function";
     this.#random = opts.random;
     this.#isnHook = opts.isn ?? null;
     const base = defaultTcpConfig();
@@ -393,6 +397,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
 
   /** Emits one segment of `tcb` (TcbHost). */
   transmit(tcb: Tcb, repr: TcpRepr, dataOffset: number, dataLength: number, ecn: number): boolean {
+    if (this.#ipAt) return this.#transmitAt(tcb, repr, dataOffset, dataLength, ecn);
     const hl = repr.headerLength;
     const total = hl + dataLength;
     const buf = this.#ip.beginPacket(tcb.localAddr, tcb.remoteAddr, IP_PROTOCOL_TCP, total, ecn);
@@ -410,6 +415,40 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
       ip.commitPacketPartial!(16);
     } else {
       writeTransportChecksum(seg, 16, pseudoFor(tcb.localAddr, tcb.remoteAddr, total));
+      ip.commitPacket();
+    }
+    this.counters.segmentsOut++;
+    return true;
+  }
+
+  /**
+   * `transmit` through `IpOutput.beginPacketAt`: the segment is written at its offset in the
+   * lent frame buffer, so no view of it is made per segment.
+   */
+  #transmitAt(
+    tcb: Tcb,
+    repr: TcpRepr,
+    dataOffset: number,
+    dataLength: number,
+    ecn: number,
+  ): boolean {
+    const hl = repr.headerLength;
+    const total = hl + dataLength;
+    const ip = this.#ip;
+    const at = ip.beginPacketAt!(tcb.localAddr, tcb.remoteAddr, IP_PROTOCOL_TCP, total, ecn);
+    if (at < 0) {
+      this.counters.outputFailures++;
+      return false;
+    }
+    const buf = ip.packetBuffer!;
+    repr.emitAt(buf, at);
+    if (dataLength > 0) tcb.copySendData(buf, at + hl, dataOffset, dataLength);
+    const pseudo = pseudoFor(tcb.localAddr, tcb.remoteAddr, total);
+    if (ip.canOffloadChecksum?.() === true) {
+      writePartialChecksum(buf, at + 16, pseudo);
+      ip.commitPacketPartial!(16);
+    } else {
+      writeTransportChecksumAt(buf, at, at + total, 16, pseudo);
       ip.commitPacket();
     }
     this.counters.segmentsOut++;

@@ -280,6 +280,26 @@ export function writeTransportChecksum(
 }
 
 /**
+ * `writeTransportChecksum(buf.subarray(start, end), checksumOffset, pseudoSum)` without the
+ * view: the segment sits at `[start, end)` of a frame buffer.
+ */
+export function writeTransportChecksumAt(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  checksumOffset: number,
+  pseudoSum: number,
+): void {
+  const at = start + checksumOffset;
+  buf[at] = 0;
+  buf[at + 1] = 0;
+  let c = foldChecksum(onesComplementSumRange(buf, start, end, pseudoSum));
+  if (c === 0 && checksumOffset === 6) c = 0xffff;
+  buf[at] = c >>> 8;
+  buf[at + 1] = c;
+}
+
+/**
  * Leaves the transport checksum at `checksumOffset` partial for a device to complete (Linux
  * CHECKSUM_PARTIAL): the field holds the folded pseudo-header sum, not complemented. The device
  * sums the segment from its start, field included, and stores the complement, which equals what

@@ -313,17 +313,25 @@ export class TcpRepr {
    * `headerLength`. Write the payload after it, then `writeTransportChecksum(seg, 16, pseudo)`.
    */
   emit(buf: Uint8Array): number {
+    return this.emitAt(buf, 0);
+  }
+
+  /**
+   * `emit` into `buf` at byte `at` (a segment inside a frame buffer, no view of it needed):
+   * writes `buf[at, at + headerLength)`; returns `headerLength`.
+   */
+  emitAt(buf: Uint8Array, at: number): number {
     const hl = this.headerLength;
-    write16(buf, TCP_SRC_PORT, this.srcPort);
-    write16(buf, TCP_DST_PORT, this.dstPort);
-    write32(buf, TCP_SEQ, this.seq);
-    write32(buf, TCP_ACK_NUM, this.ack);
-    buf[TCP_DATA_OFFSET] = ((hl >>> 2) << 4) | ((this.flags >>> 8) & 0x0f);
-    buf[TCP_FLAGS] = this.flags;
-    write16(buf, TCP_WINDOW, this.window);
-    write16(buf, TCP_CHECKSUM, 0);
-    write16(buf, TCP_URGENT, this.urgent);
-    let i = TCP_OPTIONS;
+    write16(buf, at + TCP_SRC_PORT, this.srcPort);
+    write16(buf, at + TCP_DST_PORT, this.dstPort);
+    write32(buf, at + TCP_SEQ, this.seq);
+    write32(buf, at + TCP_ACK_NUM, this.ack);
+    buf[at + TCP_DATA_OFFSET] = ((hl >>> 2) << 4) | ((this.flags >>> 8) & 0x0f);
+    buf[at + TCP_FLAGS] = this.flags;
+    write16(buf, at + TCP_WINDOW, this.window);
+    write16(buf, at + TCP_CHECKSUM, 0);
+    write16(buf, at + TCP_URGENT, this.urgent);
+    let i = at + TCP_OPTIONS;
     if (this.mss > 0) {
       write32(buf, i, 0x02040000 | (this.mss & 0xffff));
       i += 4;
