@@ -34,6 +34,7 @@
  */
 
 import { type Instant, MILLISECOND, NEVER, SECOND } from "../stacks/time.ts";
+import { AS_DOUBLE } from "../stacks/tcpip/tcp/f64.ts";
 import type { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import {
   Errno,
@@ -212,8 +213,12 @@ class GSock {
   uncredited = 0;
   rcvBuf: number;
   sndBuf: number;
-  /** Bytes of this socket's stream delivered so far (RECV arg2). */
-  streamOffset = 0;
+  /**
+   * Bytes of this socket's stream delivered so far (RECV arg2). A double field from the start
+   * (see stacks/tcpip/tcp/f64.ts; 0 in the constructor): one that became double at 2^30 cost a
+   * heap number per RECV.
+   */
+  streamOffset = AS_DOUBLE;
   interest = 0;
   lastReported = 0;
   eofSent = false;
@@ -249,6 +254,7 @@ class GSock {
     this.queueSet = queueSet;
     this.rcvBuf = rcvBuf;
     this.sndBuf = sndBuf;
+    this.streamOffset = 0;
   }
 
   /** Makes a closed socket (from `ServiceLib`'s pool) a new one; its lists are empty. */
@@ -347,10 +353,11 @@ class Guest {
   parkedAccepts = 0;
   stalledSince = -1;
   bad = 0;
-  /** Stream bytes taken from this guest's SENDs. */
-  bytesFrom = 0;
-  /** Stream bytes delivered to this guest. */
-  bytesTo = 0;
+  /**
+   * Stream bytes taken from this guest's SENDs [0] and delivered to it [1]. In a Float64Array:
+   * a number field that passed 2^30 cost a heap number per update.
+   */
+  readonly bytes = new Float64Array(2);
   /** Views of whole send chunks by chunk index, reused by #pushSend (see #sendView). */
   readonly sendViews: (Uint8Array | undefined)[];
   /** Views of own receive chunks by chunk index, reused by #deliver (see #chunkView). */
@@ -427,7 +434,15 @@ export class ServiceLib implements Pollable {
   /** The control socket path. */
   readonly ctlPath: string;
   /** Totals. */
-  readonly stats: ServiceLibStats = {
+  get stats(): ServiceLibStats {
+    const s = this.#stats;
+    s.bytesFromGuests = this.#bytes[0]!;
+    s.bytesToGuests = this.#bytes[1]!;
+    return s;
+  }
+  /** Stream bytes from guests [0] and to them [1] (see `Guest.bytes`). */
+  readonly #bytes = new Float64Array(2);
+  readonly #stats: ServiceLibStats = {
     attached: 0,
     detached: {},
     attachFailed: 0,
@@ -558,7 +573,7 @@ export class ServiceLib implements Pollable {
       }
       // One socket for guests and operators: the client's first line says which it is.
       dispatchShared(conn, this.#ops, (c) => this.#attach(c)).catch((e) => {
-        this.stats.attachFailed++;
+        this.#stats.attachFailed++;
         this.#log(`attach failed: ${e instanceof Error ? e.message : String(e)}`);
         try {
           conn.close();
@@ -614,7 +629,7 @@ export class ServiceLib implements Pollable {
     const g = new Guest(id, dev, bell, conn);
     g.pid = dev.guestPid;
     this.#guests.push(g);
-    this.stats.attached++;
+    this.#stats.attached++;
     this.#log(`guest ${id} attached: pid ${g.pid}, ${dev.path}`);
     this.onGuest?.("attach", id, this.#now);
     this.#watchCtl(g);
@@ -863,7 +878,7 @@ export class ServiceLib implements Pollable {
 
   #count(g: Guest, c: GuestCounter): void {
     g.counters[c]++;
-    this.stats.rejected[c]++;
+    this.#stats.rejected[c]++;
   }
 
   #flushOutq(q: QueueSetState): number {
@@ -875,7 +890,7 @@ export class ServiceLib implements Pollable {
       const n = out[i++]!;
       encodeNqe(q.rings.completion.view, slot, n);
       this.#pool.push(n);
-      this.stats.completions++;
+      this.#stats.completions++;
     }
     if (i > 0) {
       // Compact in place: splice() would allocate an array of the removed entries.
@@ -900,7 +915,7 @@ export class ServiceLib implements Pollable {
       const slot = q.completions.next();
       if (slot >= 0) {
         encodeCompletion(q.rings.completion.view, slot, req, result, flags);
-        this.stats.completions++;
+        this.#stats.completions++;
         return;
       }
     }
@@ -929,8 +944,8 @@ export class ServiceLib implements Pollable {
     c.setUint32(out + NQE_DATA_LENGTH, v.getUint32(at + NQE_DATA_LENGTH, true), true);
     for (let i = NQE_ARG0; i < NQE_SIZE; i += 4) c.setUint32(out + i, 0, true);
     g.counters.nqes++;
-    this.stats.requests++;
-    this.stats.completions++;
+    this.#stats.requests++;
+    this.#stats.completions++;
     return true;
   }
 
@@ -976,7 +991,7 @@ export class ServiceLib implements Pollable {
     now: Instant,
   ): void {
     g.counters.nqes++;
-    this.stats.requests++;
+    this.#stats.requests++;
     const op = req.op;
     const okOnRing = sendRing
       ? op === NqeOp.SEND || op === NqeOp.SENDTO
@@ -1306,8 +1321,8 @@ export class ServiceLib implements Pollable {
       }
       p.taken += r;
       if (limited) left -= r;
-      this.stats.bytesFromGuests += r;
-      s.guest.bytesFrom += r;
+      this.#bytes[0] = this.#bytes[0]! + r;
+      s.guest.bytes[0] = s.guest.bytes[0]! + r;
       if (!s.stream) break; // one datagram per request
     }
     return true;
@@ -1471,7 +1486,7 @@ export class ServiceLib implements Pollable {
     o.arg0 = bits;
     o.result = result;
     encodeNqe(q.rings.receive.view, slot, o);
-    this.stats.notifications++;
+    this.#stats.notifications++;
     return true;
   }
 
@@ -1516,7 +1531,7 @@ export class ServiceLib implements Pollable {
           s.errSent = true;
         }
         encodeNqe(view, slot, o);
-        this.stats.notifications++;
+        this.#stats.notifications++;
         return true;
       }
       if (n < 0) {
@@ -1535,8 +1550,8 @@ export class ServiceLib implements Pollable {
         o.op = NqeOp.RECV;
         o.arg2 = s.streamOffset;
         s.streamOffset += len;
-        this.stats.bytesToGuests += len;
-        g.bytesTo += len;
+        this.#bytes[1] = this.#bytes[1]! + len;
+        g.bytes[1] = g.bytes[1]! + len;
       } else {
         o.op = NqeOp.RECVFROM;
         o.arg0 = n;
@@ -1548,7 +1563,7 @@ export class ServiceLib implements Pollable {
       }
       s.uncredited += len;
       encodeNqe(view, slot, o); // hasRoom() above guaranteed the slot
-      this.stats.notifications++;
+      this.#stats.notifications++;
     }
   }
 
@@ -1608,7 +1623,7 @@ export class ServiceLib implements Pollable {
       // already closed
     }
     const why = g.deadReason.split(":")[0] || "unknown";
-    this.stats.detached[why] = (this.stats.detached[why] ?? 0) + 1;
+    this.#stats.detached[why] = (this.#stats.detached[why] ?? 0) + 1;
     this.#log(`guest ${g.id} detached: ${g.deadReason}`);
     this.#sq?.removeGuest(g.id, now);
     this.onGuest?.("detach", g.id, now);
@@ -1669,8 +1684,8 @@ export class ServiceLib implements Pollable {
           pid: g.pid,
           device: g.dev.path,
           sockets: g.socks.size,
-          bytesFromGuest: g.bytesFrom,
-          bytesToGuest: g.bytesTo,
+          bytesFromGuest: g.bytes[0]!,
+          bytesToGuest: g.bytes[1]!,
           counters: { ...g.counters },
         })),
       connections: (): ConnRef[] => {
