@@ -711,6 +711,7 @@ export class TcpipBackend implements SocketBackend {
    */
   servicesView(): TcpStack {
     const tcp = this.#tcp;
+    const foreign = this.#foreignReady;
     const drain = (fn: (id: number, events: number) => void): number => {
       this.#pullTcp();
       const f = this.#foreignReady;
@@ -722,6 +723,7 @@ export class TcpipBackend implements SocketBackend {
     return new Proxy(tcp, {
       get(target, key): unknown {
         if (key === "drainReady") return drain;
+        if (key === "readyCount") return target.readyCount + (foreign.length >> 1);
         const v = Reflect.get(target, key, target);
         return typeof v === "function" ? v.bind(target) : v;
       },

@@ -40,19 +40,36 @@ export interface Pollable {
   poll(now: Instant): boolean;
   /** The next instant `poll` has timed work, or `NEVER`. */
   pollAt(): Instant;
+  /**
+   * Optional: true when `poll` would find work now other than what `pollAt()` reports (new
+   * input, a backlog); cheap and allocation-free. When the link and every hook answer it, the
+   * loop skips spinning passes with nothing to do instead of calling `poll` with a fresh
+   * `now` (a heap number per pass: while an NSM spins that was most of its garbage).
+   */
+  hasWork?(): boolean;
 }
 
 /** A link the loop can sleep on: XdpLink and TapLink both have `wait`. */
 export interface WaitableLink extends Link {
   /** Sleeps until a frame is ready or `timeoutMs` passes; true when something is ready. */
   wait(timeoutMs: number): Promise<boolean>;
+  /**
+   * Optional: true when `receive` would hand out a frame or `flush` has frames to push or
+   * retry (see `Pollable.hasWork`).
+   */
+  hasWork?(): boolean;
 }
 
 /** Tunables of `NsmRuntime`. */
 export interface NsmRuntimeOptions {
   /** Keep busy-polling this long after the last work before sleeping; default 200 µs. */
   readonly spinNs?: Duration;
-  /** While busy, yield to Deno's event loop at least this often; default 2 ms. */
+  /**
+   * While busy, yield to Deno's event loop at least this often; default 10 ms. Each yield is a
+   * thread-pool hop with a promise (~450 B of garbage): at 2 ms that was 0.5 B per frame of a
+   * bulk transfer, a quarter of the NSM's steady allocation; control requests wait at most
+   * this long while the data path is busy.
+   */
   readonly yieldNs?: Duration;
   /** Longest single sleep (bounds the latency of components without a wake source); 250 ms. */
   readonly maxSleepMs?: number;
@@ -75,6 +92,8 @@ export interface NsmRuntimeStats {
   wakeups: number;
   /** Yields to the event loop while busy. */
   yields: number;
+  /** Spinning passes that skipped the step: nothing had work (see `Pollable.hasWork`). */
+  skipped: number;
 }
 
 /** Thrown when `run()` is called twice at once. */
@@ -99,6 +118,7 @@ export class NsmRuntime {
     sleeps: 0,
     wakeups: 0,
     yields: 0,
+    skipped: 0,
   };
   readonly #hooks: Pollable[] = [];
   readonly #spinNs: Duration;
@@ -106,6 +126,7 @@ export class NsmRuntime {
   readonly #maxSleepMs: number;
   readonly #idle: (() => void) | null;
   #running = false;
+  #canSkip = false;
   #stopRequested = false;
   #wakePending = false;
   #wakeResolve: (() => void) | null = null;
@@ -115,18 +136,35 @@ export class NsmRuntime {
     this.link = link;
     this.iface = iface;
     this.#spinNs = options.spinNs ?? 200 * MICROSECOND;
-    this.#yieldNs = options.yieldNs ?? 2 * MILLISECOND;
+    this.#yieldNs = options.yieldNs ?? 10 * MILLISECOND;
     this.#maxSleepMs = options.maxSleepMs ?? 250;
     this.#idle = options.idle ?? null;
+    this.#updateQuiet();
   }
 
   /** Adds a component polled after the interface on every iteration; returns a remover. */
   add(hook: Pollable): () => void {
     this.#hooks.push(hook);
+    this.#updateQuiet();
     return () => {
       const i = this.#hooks.indexOf(hook);
       if (i >= 0) this.#hooks.splice(i, 1);
+      this.#updateQuiet();
     };
+  }
+
+  /** Whether idle passes can be skipped: the link and every hook answer `hasWork`. */
+  #updateQuiet(): void {
+    this.#canSkip = typeof this.link.hasWork === "function" &&
+      this.#hooks.every((h) => typeof h.hasWork === "function");
+  }
+
+  /** True when the link or a hook has work (only called when all of them can tell). */
+  #anyWork(): boolean {
+    if (this.link.hasWork!()) return true;
+    const hooks = this.#hooks;
+    for (let i = 0; i < hooks.length; i++) if (hooks[i]!.hasWork!()) return true;
+    return false;
   }
 
   /** The components added, in polling order. */
@@ -199,18 +237,42 @@ export class NsmRuntime {
     try {
       let lastWork = monotonicNow();
       let lastYield = lastWork;
+      // The earliest deadline (timers change only in steps, so it is asked for once after a
+      // step, and only when needed: each pollAt() returns heap numbers), and whether the next
+      // pass must step whatever `hasWork` says (first pass, after the event loop ran).
+      let deadline = NEVER;
+      let stale = true;
+      let mustStep = true;
       while (!this.#stopRequested) {
         const now = monotonicNow();
         s.iterations++;
-        const busy = this.step(now);
-        const after = monotonicNow();
+        let busy = false;
+        let after = now;
+        let work = mustStep || !this.#canSkip || this.#wakePending || this.#anyWork();
+        if (!work) {
+          if (stale) {
+            deadline = this.pollAt();
+            stale = false;
+          }
+          work = now >= deadline;
+        }
+        if (work) {
+          busy = this.step(now);
+          after = monotonicNow();
+          stale = true;
+          mustStep = false;
+        } else s.skipped++;
         if (busy) {
           s.busyIterations++;
           // The spin counts from the end of the work: a pass that ran longer than spinNs (a
           // batch of 100+ segments does) must still be followed by a spin, not a sleep.
           lastWork = after;
         }
-        if (after - lastWork < this.#spinNs || this.pollAt() <= after) {
+        if (after - lastWork >= this.#spinNs && stale) {
+          deadline = this.pollAt();
+          stale = false;
+        }
+        if (after - lastWork < this.#spinNs || deadline <= after) {
           // Only here, where the loop passes again: a yield may hand the CPU to the guest for
           // a whole time slice, and what it produced meanwhile is found by the next step, not
           // slept on.
@@ -220,10 +282,11 @@ export class NsmRuntime {
             s.yields++;
             await this.link.wait(0);
             lastYield = monotonicNow();
+            mustStep = true;
           }
           continue;
         }
-        const at = this.pollAt();
+        const at = deadline;
         let ms = at === NEVER ? this.#maxSleepMs : Math.ceil((at - after) / MILLISECOND);
         if (ms > this.#maxSleepMs) ms = this.#maxSleepMs;
         if (ms < 1) ms = 1;
@@ -242,6 +305,7 @@ export class NsmRuntime {
         this.#wakePending = false;
         lastYield = monotonicNow();
         lastWork = lastYield; // spin again briefly after a wake-up: a burst likely follows
+        mustStep = true;
       }
     } finally {
       this.#running = false;

@@ -213,3 +213,54 @@ Deno.test("NsmRuntime counts the spin from the end of a busy pass: a pass longer
   );
   assert.ok(rt.stats.sleeps >= 1, "and slept once the spin ran out");
 });
+
+Deno.test("NsmRuntime skips spinning passes while the link and every hook report no work, and steps again for work or a deadline", async () => {
+  class QuietLink extends IdleLink {
+    work = false;
+    hasWork(): boolean {
+      return this.work;
+    }
+  }
+  const link = new QuietLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  let polls = 0;
+  let at = NEVER;
+  let due = 0;
+  const hook: Pollable = {
+    name: "quiet",
+    poll(now: Instant): boolean {
+      polls++;
+      if (now >= at) {
+        at = NEVER;
+        due++;
+      }
+      return false;
+    },
+    pollAt: () => at,
+    hasWork: () => false,
+  };
+  const rt = new NsmRuntime(link, iface, { spinNs: 60_000 * MILLISECOND });
+  rt.add(hook);
+  const done = rt.run();
+  const waitFor = async (ok: () => boolean): Promise<void> => {
+    const until = Date.now() + 30_000;
+    while (!ok() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  };
+  try {
+    await waitFor(() => rt.stats.skipped > 1000);
+    assert.ok(rt.stats.skipped > 1000, `${rt.stats.skipped} passes skipped`);
+    // Only passes after a yield to the event loop stepped (the test's timers ran there).
+    assert.ok(polls <= rt.stats.yields + 1, `${polls} polls, ${rt.stats.yields} yields`);
+    const before = polls;
+    link.work = true;
+    await waitFor(() => polls > before + 100);
+    assert.ok(polls > before + 100, "the link's work makes every pass step");
+    link.work = false;
+    at = 0; // due at once: the next pass that looks at deadlines steps even with no work
+    await waitFor(() => due > 0);
+    assert.equal(due, 1);
+  } finally {
+    rt.stop();
+    await done;
+  }
+});

@@ -215,7 +215,7 @@ class GSock {
   sndBuf: number;
   /**
    * Bytes of this socket's stream delivered so far (RECV arg2). A double field from the start
-   * (see stacks/tcpip/tcp/f64.ts; 0 in the constructor): one that became double at 2^30 cost a
+   * (see stacks/tcpip/tcp/f64.ts; 0 in the constructor): one that became double at 2^31 cost a
    * heap number per RECV.
    */
   streamOffset = AS_DOUBLE;
@@ -355,7 +355,7 @@ class Guest {
   bad = 0;
   /**
    * Stream bytes taken from this guest's SENDs [0] and delivered to it [1]. In a Float64Array:
-   * a number field that passed 2^30 cost a heap number per update.
+   * a number field that passed 2^31 cost a heap number per update.
    */
   readonly bytes = new Float64Array(2);
   /** Views of whole send chunks by chunk index, reused by #pushSend (see #sendView). */
@@ -1765,6 +1765,9 @@ class GuestWakeLink implements WaitableLink {
   }
   flush(): void {
     this.#link.flush();
+  }
+  hasWork(): boolean {
+    return this.#link.hasWork?.() ?? true;
   }
   close(): void {
     this.#link.close();

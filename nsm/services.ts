@@ -110,6 +110,14 @@ export class Services implements Pollable {
     return this.#conns.size;
   }
 
+  /** True when a socket is ready or a datagram waits (see `Pollable.hasWork`). */
+  hasWork(): boolean {
+    if (this.#tcp.readyCount > 0) return true;
+    const us = this.#udpSockets;
+    for (let i = 0; i < us.length; i++) if (us[i]!.sock.pending > 0) return true;
+    return false;
+  }
+
   /** Serves ready sockets and queued datagrams; true when anything was done. */
   poll(now: Instant): boolean {
     this.#now = now;

@@ -554,6 +554,21 @@ export class XdpLink implements Link {
     return total;
   }
 
+  /**
+   * True when `receive` has a frame (or a parked fill slot or an RX wake-up to do) or `flush`
+   * has frames to publish or kicks to retry: the runtime's cheap check on a spinning pass.
+   */
+  hasWork(): boolean {
+    if (this.#closed) return false;
+    if (this.#txQueued > 0 || this.#txUnsent) return true;
+    const queues = this.#queues;
+    for (let k = 0; k < queues.length; k++) {
+      const q = queues[k]!;
+      if (q.parkedCount > 0 || q.sock.rx.peek(1) > 0 || q.sock.fill.needsWakeup()) return true;
+    }
+    return false;
+  }
+
   #receiveQueue(q: Queue, onFrame: (frame: Uint8Array) => void, max: number): number {
     const sock = q.sock;
     if (q.parkedCount > 0) this.#unpark(q);

@@ -6,6 +6,7 @@
  *
  * ```text
  * sudo deno run -A --unstable-net bench/e2e/gc_nsm.ts [--seconds 10] [--runs 1] [--json]
+ *   [--nsm-v8-flags=--max-semi-space-size=16,...] [--trace-guest]
  * ```
  *
  * Prints per run: Gbit/s (iperf3's receiver), scavenges and mark-compacts of the NSM within the
@@ -90,7 +91,7 @@ function kinds(c: ReturnType<typeof countGcs>): GcCounts {
  */
 export async function gcNsmRun(
   seconds: number,
-  options: { traceGuest?: boolean } = {},
+  options: { traceGuest?: boolean; nsmV8Flags?: string } = {},
 ): Promise<GcNsmResult> {
   const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
   const dir = await Deno.makeTempDir({ prefix: "gc-nsm-" });
@@ -102,7 +103,7 @@ export async function gcNsmRun(
     const ctl = `${dir}/ctl.sock`;
     const nsm = await LabNsm.start(lab, {
       ctl,
-      denoFlags: ["--v8-flags=--trace-gc"],
+      denoFlags: [`--v8-flags=--trace-gc${options.nsmV8Flags ? `,${options.nsmV8Flags}` : ""}`],
       stderr: "null",
     });
     running = nsm;
@@ -161,16 +162,22 @@ if (import.meta.main) {
       seconds: { type: "string", default: "10" },
       runs: { type: "string", default: "1" },
       json: { type: "boolean", default: false },
+      "nsm-v8-flags": { type: "string", default: "" },
+      "trace-guest": { type: "boolean", default: false },
     },
   });
   for (let i = 0; i < Number(values.runs); i++) {
-    const r = await gcNsmRun(Number(values.seconds));
+    const r = await gcNsmRun(Number(values.seconds), {
+      nsmV8Flags: values["nsm-v8-flags"],
+      traceGuest: values["trace-guest"],
+    });
     if (values.json) console.log(JSON.stringify(r));
     else {
       console.log(
         `${r.seconds} s at ${r.gbps} Gbit/s: ${r.scavenges} scavenges, ${r.markCompacts} ` +
           `mark-compacts (${r.pauseMs} ms of pauses), ${r.scavengesPerGbit} scavenges per Gbit; ` +
-          `scavenges at ${r.scavengeAt.join(" ")} s`,
+          `scavenges at ${r.scavengeAt.join(" ")} s` +
+          (r.guest ? `; guest: ${JSON.stringify(r.guest)}` : ""),
       );
     }
   }

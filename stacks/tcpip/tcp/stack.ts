@@ -1140,6 +1140,11 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     return s.tcb === null ? 0 : s.tcb.events();
   }
 
+  /** Sockets queued for the next `drainReady` (a driver's cheap "anything new?" check). */
+  get readyCount(): number {
+    return this.#ready.length;
+  }
+
   /**
    * Hands every ready socket id (and its current event bits) to `fn` once and empties the
    * ready list; returns how many were handed out. Costs O(ready), not O(sockets).
