@@ -170,8 +170,14 @@ export class RingProducer {
   fault: RingIndexError | null = null;
   /** Number of `claim()` calls that found no free slot at all (backpressure events). */
   fullCount = 0;
-  readonly #idx: Uint32Array;
+  /** The header's index words as int32 (see `#prod`). */
+  readonly #idx: Int32Array;
   readonly #mask: number;
+  /**
+   * Our index and the consumer's last seen, as int32 (the u32 bits): a uint32 past 2^31 is no
+   * small integer for V8, and each store of one into a field allocated a heap number (after
+   * 2^31 NQEs through the ring). Differences are taken `>>> 0` as before.
+   */
   #prod: number;
   #consCache: number;
 
@@ -183,20 +189,25 @@ export class RingProducer {
     this.view = new DataView(buffer, offset, ringBytes(capacity));
     this.bytes = new Uint8Array(buffer, offset, ringBytes(capacity));
     this.words = new Uint32Array(buffer, offset, ringBytes(capacity) / 4);
-    this.#idx = new Uint32Array(buffer, offset, RING_HEADER_SIZE / 4);
+    this.#idx = new Int32Array(buffer, offset, RING_HEADER_SIZE / 4);
     this.#mask = capacity - 1;
     // Our own index is read once, at attach; from then on the local copy is the truth.
     this.#prod = Atomics.load(this.#idx, PRODUCER_OFFSET / 4);
     const cons = Atomics.load(this.#idx, CONSUMER_OFFSET / 4);
     this.#consCache = cons;
     if (((this.#prod - cons) >>> 0) > capacity) {
-      this.fault = new RingIndexError(name, "consumer-index-beyond-producer", cons, this.#prod);
+      this.fault = new RingIndexError(
+        name,
+        "consumer-index-beyond-producer",
+        cons >>> 0,
+        this.#prod >>> 0,
+      );
     }
   }
 
   /** The next index this producer will publish (free-running u32). */
   get index(): number {
-    return this.#prod;
+    return this.#prod >>> 0;
   }
 
   /**
@@ -214,7 +225,7 @@ export class RingProducer {
         const reason = moved > 0x80000000
           ? "consumer-index-backwards"
           : "consumer-index-beyond-producer";
-        this.fault = new RingIndexError(this.name, reason, cons, this.#consCache);
+        this.fault = new RingIndexError(this.name, reason, cons >>> 0, this.#consCache >>> 0);
         return 0;
       }
       this.#consCache = cons;
@@ -249,7 +260,7 @@ export class RingProducer {
    * fence: wake a sleeping consumer with `Doorbell.notify()`).
    */
   publish(n: number): void {
-    this.#prod = (this.#prod + n) >>> 0;
+    this.#prod = (this.#prod + n) | 0;
     // A release store after the slot stores in program order (module comment).
     if (PLAIN_STORE_RELEASES) this.#idx[PRODUCER_OFFSET / 4] = this.#prod;
     else Atomics.store(this.#idx, PRODUCER_OFFSET / 4, this.#prod);
@@ -275,7 +286,8 @@ export class RingConsumer {
   readonly name: string;
   /** Set when the producer wrote an impossible index; the ring is dead from then on. */
   fault: RingIndexError | null = null;
-  readonly #idx: Uint32Array;
+  /** The header's index words as int32 (see `#prod`). */
+  readonly #idx: Int32Array;
   readonly #mask: number;
   #cons: number;
   #prodCache: number;
@@ -288,7 +300,7 @@ export class RingConsumer {
     this.view = new DataView(buffer, offset, ringBytes(capacity));
     this.bytes = new Uint8Array(buffer, offset, ringBytes(capacity));
     this.words = new Uint32Array(buffer, offset, ringBytes(capacity) / 4);
-    this.#idx = new Uint32Array(buffer, offset, RING_HEADER_SIZE / 4);
+    this.#idx = new Int32Array(buffer, offset, RING_HEADER_SIZE / 4);
     this.#mask = capacity - 1;
     this.#cons = Atomics.load(this.#idx, CONSUMER_OFFSET / 4);
     this.#prodCache = this.#cons;
@@ -296,7 +308,7 @@ export class RingConsumer {
 
   /** The next index this consumer will read (free-running u32). */
   get index(): number {
-    return this.#cons;
+    return this.#cons >>> 0;
   }
 
   /**
@@ -328,7 +340,7 @@ export class RingConsumer {
       const reason = avail < before || avail > 0x80000000
         ? "producer-index-backwards"
         : "producer-index-beyond-capacity";
-      this.fault = new RingIndexError(this.name, reason, prod, this.#prodCache);
+      this.fault = new RingIndexError(this.name, reason, prod >>> 0, this.#prodCache >>> 0);
       return 0;
     }
     this.#prodCache = prod;
@@ -356,7 +368,7 @@ export class RingConsumer {
    * a producer waiting for room with `Doorbell.notify()`).
    */
   release(n: number): void {
-    this.#cons = (this.#cons + n) >>> 0;
+    this.#cons = (this.#cons + n) | 0;
     // A release store after the slot loads in program order (TSO keeps loads before a later
     // store).
     if (PLAIN_STORE_RELEASES) this.#idx[CONSUMER_OFFSET / 4] = this.#cons;

@@ -63,6 +63,22 @@ Deno.test("ring keeps FIFO order across index wrap-around at 2^32", () => {
   assert.equal(c.index, p.index);
 });
 
+Deno.test("ring keeps FIFO order and reports u32 indices across 2^31 (kept as int32 inside)", () => {
+  const { p, c, idx } = makeRing(16, 0x7fff_fff0);
+  const seen: number[] = [];
+  let next = 0;
+  while (seen.length < 100) {
+    next += push(p, next, 5);
+    seen.push(...pop(c, 7));
+  }
+  seen.push(...pop(c, 16));
+  assert.deepEqual(seen, Array.from({ length: next }, (_, i) => i));
+  assert.equal(p.index, 0x7fff_fff0 + next, "u32, past 2^31");
+  assert.equal(idx[PRODUCER_OFFSET / 4], p.index);
+  assert.equal(c.index, p.index);
+  assert.equal(p.claim(16), 16, "all free again");
+});
+
 Deno.test("a full ring refuses more entries and never overwrites unread slots", () => {
   const { p, c } = makeRing(8);
   assert.equal(push(p, 0, 8), 8);

@@ -90,3 +90,23 @@ Deno.test("ring constructors reject non-power-of-two sizes and short mappings", 
   assert.throws(() => new ProducerRing(mapping(8, 8), OFF, 6, ADDR_DESC_LEN), RingLayoutError);
   assert.throws(() => new ConsumerRing(mapping(4, 16), OFF, 8, XDP_DESC_LEN), RingLayoutError);
 });
+
+Deno.test("ProducerRing and ConsumerRing keep indices past 2^31 as int32 (small integers for V8) with the kernel's u32 bits", () => {
+  const w = mapping(8, XDP_DESC_LEN);
+  setIndices(w, 0x7fff_fffe, 0x7fff_fffe);
+  const p = new ProducerRing(w, OFF, 8, XDP_DESC_LEN);
+  const c = new ConsumerRing(w, OFF, 8, XDP_DESC_LEN);
+  for (let round = 0; round < 3; round++) {
+    assert.equal(p.reserve(3), 3);
+    p.submit();
+    assert.equal(c.peek(8), 3);
+    c.release(3);
+    for (const i of [p.producerIndex, c.consumerIndex]) {
+      assert.equal(i, i | 0, `index ${i} is an int32`);
+    }
+  }
+  // 0x7ffffffe + 9 = 0x80000007 in the shared words, read back as u32 by the kernel.
+  assert.equal(w[OFF.producer / 4], 0x8000_0007);
+  assert.equal(w[OFF.consumer / 4], 0x8000_0007);
+  assert.equal(p.free(8), 8);
+});
