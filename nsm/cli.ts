@@ -15,6 +15,7 @@
  */
 
 import type { Link } from "../stacks/link/link.ts";
+import { heapSizingHint } from "./heap.ts";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import { defaultSocketOptions } from "../stacks/tcpip/tcp/config.ts";
@@ -659,6 +660,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         ops.sla === null ? "" : ` sla-link=${ops.sla.link.rate}`
       }`,
     );
+    const hint = heapSizingHint();
+    if (hint !== null) console.error(`nsm: ${hint}`);
     await rt.run();
     Deno.removeSignalListener("SIGINT", onInt);
     Deno.removeSignalListener("SIGTERM", onTerm);

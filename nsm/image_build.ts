@@ -25,6 +25,7 @@
 import { ensureBuilt } from "../cc/build.ts";
 import { BUNDLED_CC } from "./cc_modules.ts";
 import { buildSfxImage } from "./image_sfx.ts";
+import { NSM_V8_FLAGS } from "./heap.ts";
 
 /** Which image to build. */
 export type ImageKind = "auto" | "compile" | "sfx";
@@ -79,10 +80,12 @@ export function parseImageArgs(argv: readonly string[]): ImageBuildOptions {
  * Permissions and unstable flags the image runs with, in both kinds. The NSM needs net
  * (metrics, control socket), read/write (/dev/shm devices, the control socket, cc modules),
  * ffi (AF_XDP, bpf(2), mmap), env (NSM_CTL, XDG_RUNTIME_DIR) and sys; no subprocesses.
- * --unstable-net: UDP of --stack kernel (Deno.listenDatagram).
+ * --unstable-net: UDP of --stack kernel (Deno.listenDatagram). `NSM_V8_FLAGS`: the young
+ * generation size (nsm/heap.ts).
  */
 export const IMAGE_RUN_FLAGS: readonly string[] = [
   "--unstable-net",
+  NSM_V8_FLAGS,
   "--allow-net",
   "--allow-read",
   "--allow-write",

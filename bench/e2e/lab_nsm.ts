@@ -7,6 +7,7 @@
  */
 
 import type { Lab } from "../../xdp/lab.ts";
+import { NSM_V8_FLAGS } from "../../nsm/heap.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -49,7 +50,15 @@ export class LabNsm {
 
   /** Spawns the NSM and waits (at most 30 s) for its `ready` line. */
   static async start(lab: Lab, o: LabNsmOptions): Promise<LabNsm> {
-    const deno = [Deno.execPath(), "run", "-A", "--unstable-net", ...(o.denoFlags ?? [])];
+    // The NSM's own V8 flags first; a caller's --v8-flags (gc_nsm.ts's --trace-gc) add to them.
+    const deno = [
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--unstable-net",
+      NSM_V8_FLAGS,
+      ...(o.denoFlags ?? []),
+    ];
     const cmd = o.cpu === undefined ? deno : ["taskset", "-c", String(o.cpu), ...deno];
     const spawnedAt = performance.now();
     const proc = new Deno.Command("ip", {

@@ -23,6 +23,7 @@
 
 import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
+import { NSM_V8_FLAGS } from "../../nsm/heap.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const NSM_CLI = `${ROOT}nsm/cli.ts`;
@@ -311,7 +312,9 @@ async function kernelAddresses(lab: Lab, on: boolean): Promise<void> {
 async function startNsm(lab: Lab, args: string[], pins: Pins): Promise<Deno.ChildProcess> {
   const cmd = [
     ...["ip", "netns", "exec", lab.nsmNs!],
-    ...pinned(pins.local, [Deno.execPath(), "run", "-A", "--unstable-net", NSM_CLI, ...args]),
+    ...pinned(pins.local, [
+      ...[Deno.execPath(), "run", "-A", "--unstable-net", NSM_V8_FLAGS, NSM_CLI, ...args],
+    ]),
   ];
   const p = spawn(cmd);
   await waitLine(p, /^ready/, 30_000);

@@ -8,7 +8,7 @@
  *
  * ```text
  * sudo deno run -A [--v8-flags=--no-turbo-inlining] bench/e2e/nsm_alloc.ts [--seconds 5]
- *   [--skip 2] [--sample 3]
+ *   [--skip 2] [--sample 3] [--spin-yield on|off]
  * ```
  *
  * Optimized code attributes inlined callees' allocations to the outer function;
@@ -25,6 +25,7 @@ import { NsmRuntime } from "../../nsm/runtime.ts";
 import { ServiceLib } from "../../nsm/service_lib.ts";
 import { createTcpipHost } from "../../nsm/stack_host.ts";
 import { monotonicNow } from "../../stacks/time.ts";
+import { libc } from "../../stacks/sys/libc.ts";
 import {
   formatHeapSites,
   type HeapSampler,
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     skip: { type: "string", default: "2" },
     sample: { type: "string", default: "0" },
     top: { type: "string", default: "40" },
+    "spin-yield": { type: "string", default: "on" },
   },
 });
 const lab = await Lab.up({ offloads: "off" });
@@ -50,7 +52,11 @@ try {
   const host = createTcpipHost(link, { ipv4: "198.18.0.1/24", tcp: { ackCoalescing: true } });
   const sl = new ServiceLib(host.backend, { ctlPath: `${dir}/ctl.sock` });
   await sl.listen();
-  const rt = new NsmRuntime(sl.wrapLink(link), host.iface, {});
+  // As nsm/cli.ts runs it: sched_yield(2) on every empty spinning pass (--spin-yield on).
+  const sys = libc();
+  const rt = new NsmRuntime(sl.wrapLink(link), host.iface, {
+    ...(values["spin-yield"] === "on" ? { idle: () => void sys.sched_yield() } : {}),
+  });
   rt.add(sl);
   const done = rt.run();
   const srv = lab.spawnPeer(["iperf3", "-s", "-1", "-B", lab.peerV4]);

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { NSM_V8_FLAGS } from "../../nsm/heap.ts";
+
 const CLI = new URL("../../nsm/cli.ts", import.meta.url).pathname;
 
 /** Peer-side TCP client: streams N bytes per connection (echo: reads them back, hashing both). */
@@ -178,7 +180,7 @@ export class NsmProcess {
 
   /** Starts `nsm/cli.ts args` (in `netns` when given) and waits for its `ready` line. */
   static async start(netns: string | null, args: string[]): Promise<NsmProcess> {
-    const deno = [Deno.execPath(), "run", "-A", CLI, ...args];
+    const deno = [Deno.execPath(), "run", "-A", NSM_V8_FLAGS, CLI, ...args];
     const cmd = netns === null ? deno : ["ip", "netns", "exec", netns, ...deno];
     const proc = new Deno.Command(cmd[0]!, {
       args: cmd.slice(1),

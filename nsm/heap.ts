@@ -1,0 +1,38 @@
+/**
+ * The NSM's heap sizing. V8 starts the young generation at 1 MB per semi-space and grows it only
+ * when many objects survive; an NSM's garbage all dies young, so it stayed at a few MB and the
+ * ~1 MB/s that remains on a bulk transfer (a clock reading per loop pass, a promise per sleep)
+ * made a scavenge every ~3-6 s. With 16 MB semi-spaces from the start the same load runs for
+ * 15 s and more between scavenges (bench/RESULTS.md, "Zero GC"), for 32 MB of address space.
+ * Every launcher of `nsm/cli.ts` passes `NSM_V8_FLAGS` (`deno task nsm`, the image, the
+ * benchmarks, the tests' NsmProcess); the CLI says so on stderr when it runs without them.
+ *
+ * @module
+ */
+
+import { getHeapSpaceStatistics } from "node:v8";
+
+/** Young-generation size the NSM runs with, per semi-space, MB. */
+export const NSM_SEMI_SPACE_MB = 16;
+
+/** The V8 flags of the NSM process, as a `deno run` argument. */
+export const NSM_V8_FLAGS = `--v8-flags=--min-semi-space-size=${NSM_SEMI_SPACE_MB}`;
+
+/** Bytes the young generation's new space can hold now (used plus available). */
+export function youngGenerationBytes(): number {
+  for (const s of getHeapSpaceStatistics()) {
+    if (s.space_name === "new_space") return s.space_used_size + s.space_available_size;
+  }
+  return 0;
+}
+
+/**
+ * A hint for the log when the process runs with a smaller young generation than
+ * `NSM_V8_FLAGS` gives (started as plain `deno run nsm/cli.ts`), else null.
+ */
+export function heapSizingHint(): string | null {
+  const mb = youngGenerationBytes() / (1 << 20);
+  if (mb >= NSM_SEMI_SPACE_MB * 0.9) return null;
+  return `note: young generation ${mb.toFixed(1)} MB; run with ${NSM_V8_FLAGS} ` +
+    `(deno task nsm does) for fewer garbage-collection pauses under load`;
+}

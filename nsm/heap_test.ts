@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { NSM_SEMI_SPACE_MB, NSM_V8_FLAGS, youngGenerationBytes } from "./heap.ts";
+
+async function childYoungMb(flags: string[]): Promise<{ mb: number; hint: string }> {
+  const src = new URL("./heap.ts", import.meta.url).href;
+  const code = `import { youngGenerationBytes, heapSizingHint } from "${src}";
+    console.log(JSON.stringify({ mb: youngGenerationBytes() / 1048576, hint: heapSizingHint() ?? "" }));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", ...flags, code],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.ok(out.success);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+Deno.test("NSM_V8_FLAGS gives the process a 16 MB young generation, and the sizing hint stays quiet then", async () => {
+  const r = await childYoungMb([NSM_V8_FLAGS]);
+  assert.ok(r.mb >= NSM_SEMI_SPACE_MB * 0.9, `${r.mb} MB`);
+  assert.equal(r.hint, "");
+});
+
+Deno.test("heapSizingHint() names the flag when the NSM runs with V8's default young generation", async () => {
+  const r = await childYoungMb([]);
+  assert.ok(r.mb < NSM_SEMI_SPACE_MB * 0.9, `${r.mb} MB by default`);
+  assert.match(r.hint, /--min-semi-space-size=16/);
+  assert.ok(youngGenerationBytes() > 0);
+});
