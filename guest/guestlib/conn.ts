@@ -66,6 +66,8 @@ export function netAddr(
   return { transport, hostname, port };
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 function check(c: Completion, what: string): number {
   if (c.result < 0) throw errnoError(-c.result, what);
   return c.result;
@@ -103,6 +105,12 @@ export class NkConn implements Deno.TcpConn {
   #writeShut = false;
   #lastInfo: NkTcpInfo | undefined;
   #infoBusy = false;
+  /** The last `tryWrite()` stopped for want of a free chunk. */
+  #noChunk = false;
+  /** The array `#srcViews` are views of. */
+  #src: Uint8Array | null = null;
+  /** Chunk-sized views of `#src` by chunk index. */
+  readonly #srcViews: (Uint8Array | null)[] = [];
 
   /** Wraps connected socket `id`. */
   constructor(client: NkClient, id: number, local: Deno.NetAddr, remote: Deno.NetAddr) {
@@ -115,63 +123,141 @@ export class NkConn implements Deno.TcpConn {
 
   /** Reads into `p`: the count, or null at end of stream. Throws ConnectionReset etc. */
   async read(p: Uint8Array): Promise<number | null> {
+    for (;;) {
+      const n = this.tryRead(p);
+      if (n !== -1) return n;
+      await this.waitReadable();
+    }
+  }
+
+  /**
+   * `read()` without waiting: copies received bytes into `p` and returns the count, null at
+   * end of stream, or -1 when nothing has arrived yet (then await `waitReadable()`). Throws
+   * as `read()` does. Received chunks are copied whole: once some bytes are in `p`, a chunk
+   * that does not fit stays for the next read (a short read, as a stream allows), so no view
+   * is made to split it.
+   */
+  tryRead(p: Uint8Array): number | null {
     const s = this.#s;
     const client = this.#client;
-    const bytes = client.device.data.bytes;
-    for (;;) {
-      if (s.closed) throw new Deno.errors.BadResource("read: the connection is closed");
-      if (s.rx.length > 0) {
-        let n = 0;
-        while (n < p.length && s.rx.length > 0) {
-          const it = s.rx[0]!;
-          const take = Math.min(p.length - n, it.length - it.pos);
-          p.set(bytes.subarray(it.offset + it.pos, it.offset + it.pos + take), n);
-          n += take;
-          it.pos += take;
-          if (it.pos === it.length) {
-            s.rx.shift();
-            client.returnChunk(this.id, it.offset, it.length);
-            s.recycle(it);
-          }
+    if (s.closed) throw new Deno.errors.BadResource("read: the connection is closed");
+    const rx = s.rx;
+    if (rx.length > 0) {
+      let n = 0;
+      while (n < p.length && rx.length > 0) {
+        const it = rx.peek()!;
+        const left = it.length - it.pos;
+        if (n > 0 && left > p.length - n) break;
+        const take = Math.min(p.length - n, left);
+        p.set(client.view(it.offset + it.pos, take), n);
+        n += take;
+        it.pos += take;
+        if (it.pos === it.length) {
+          rx.shift();
+          client.returnChunk(this.id, it.offset, it.length);
+          s.recycle(it);
         }
-        return n;
       }
-      if (s.error !== 0) throw errnoError(-s.error, "read");
-      if (s.eof || p.length === 0) return s.eof ? null : 0;
-      await client.waitFor((w) => s.readWaiters.push(w));
+      return n;
     }
+    if (s.error !== 0) throw errnoError(-s.error, "read");
+    if (s.eof || p.length === 0) return s.eof ? null : 0;
+    return -1;
+  }
+
+  /**
+   * Resolves when `tryRead()` has something to return (data, end of stream, an error) or the
+   * connection closed; at once if it has now. One shared promise per wait.
+   */
+  waitReadable(): Promise<void> {
+    const s = this.#s;
+    if (s.rx.length > 0 || s.eof || s.error !== 0 || s.closed || this.#client.closed) {
+      return RESOLVED;
+    }
+    return s.readable.wait();
   }
 
   /** Queues all of `p` for sending; resolves with `p.length`. */
   async write(p: Uint8Array): Promise<number> {
+    let off = 0;
+    do {
+      off += this.tryWrite(p, off, p.length);
+      if (off < p.length) await this.waitWritable();
+    } while (off < p.length);
+    return p.length;
+  }
+
+  /**
+   * `write()` without waiting: queues as much of `p[start, end)` as free chunks and the
+   * socket's cap on SENDs in flight (`NkClient.sendCap`) allow, and returns how many bytes
+   * (0 when none fit: await `waitWritable()`). Throws as `write()` does. Writing the same
+   * array again and again (a benchmark's block) makes no view per chunk: see `#source`.
+   */
+  tryWrite(p: Uint8Array, start = 0, end: number = p.length): number {
     const s = this.#s;
     const client = this.#client;
     if (s.closed) throw new Deno.errors.BadResource("write: the connection is closed");
     if (this.#writeShut) throw new Deno.errors.BrokenPipe("write: the sending side is shut down");
     if (s.sendError !== 0) throw errnoError(-s.sendError, "write");
     if (s.error !== 0) throw errnoError(-s.error, "write");
+    if (client.closed) throw errnoError(104, "write");
     const data = client.device.data;
     const size = data.chunkSize;
-    let off = 0;
-    // A per-socket cap on chunks in flight keeps one blocked connection (a peer that stops
-    // reading) from taking every chunk of this guest and stalling its other sockets.
-    const cap = Math.max(2, Math.min(64, data.chunksPerHalf >> 3));
-    while (off < p.length) {
-      while (s.inFlight >= cap && s.error === 0 && s.sendError === 0) {
-        await client.waitFor((w) => s.roomWaiters.push(w));
+    const cap = client.sendCap;
+    this.#noChunk = false;
+    let off = start;
+    while (off < end && s.inFlight < cap) {
+      const chunk = data.alloc();
+      if (chunk < 0) {
+        this.#noChunk = true;
+        break;
       }
-      if (s.sendError !== 0) throw errnoError(-s.sendError, "write");
-      // A free chunk is taken without a promise; only a full region waits.
-      let chunk = data.alloc();
-      if (chunk < 0) chunk = await client.allocChunk();
-      if (chunk < 0) throw errnoError(104, "write");
-      const len = Math.min(size, p.length - off);
-      data.bytes.set(p.subarray(off, off + len), chunk);
+      const len = Math.min(size, end - off);
+      data.bytes.set(this.#source(p, off, len, size), chunk);
       data.lend(chunk);
       if (!client.sendChunk(s, chunk, len)) throw errnoError(104, "write");
       off += len;
     }
-    return p.length;
+    return off - start;
+  }
+
+  /**
+   * Resolves when `tryWrite()` can take bytes again (in-flight SENDs fell to half the cap, a
+   * chunk came back) or will throw (an error, closed); at once if it can now.
+   */
+  waitWritable(): Promise<void> {
+    const s = this.#s;
+    const client = this.#client;
+    if (s.closed || s.error !== 0 || s.sendError !== 0 || client.closed) return RESOLVED;
+    if (s.inFlight >= client.sendCap) return s.room.wait();
+    if (this.#noChunk) return client.chunkFreed();
+    return RESOLVED;
+  }
+
+  /**
+   * `p[off, off + len)` as a view. A chunk-aligned view of the array written last is kept
+   * and reused, so a program that writes one block over and over (nkperf) makes none per
+   * chunk; this keeps that array alive until another is written. Arrays over resizable or
+   * growable buffers are not cached (their views could shrink).
+   */
+  #source(p: Uint8Array, off: number, len: number, size: number): Uint8Array {
+    if (off === 0 && len === p.length) return p;
+    const k = off / size;
+    const b = p.buffer as { resizable?: boolean; growable?: boolean };
+    if (!Number.isInteger(k) || k >= 1024 || b.resizable === true || b.growable === true) {
+      return p.subarray(off, off + len);
+    }
+    const views = this.#srcViews;
+    if (p !== this.#src) {
+      this.#src = p;
+      while (views.length > 0) views.pop();
+    }
+    while (views.length <= k) views.push(null);
+    const v = views[k]!;
+    if (v !== null && v.length === len) return v;
+    const nv = p.subarray(off, off + len);
+    views[k] = nv;
+    return nv;
   }
 
   async #drain(): Promise<void> {
@@ -200,7 +286,7 @@ export class NkConn implements Deno.TcpConn {
     if (s.closed) return;
     s.closed = true;
     s.wakeReaders();
-    for (const it of s.rx.splice(0)) {
+    for (const it of s.rx.takeAll()) {
       if (it.pos < it.length || it.pos === it.length) {
         this.#client.returnChunk(this.id, it.offset, it.length);
       }

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { startMemoryNsm } from "../../nsm/memory_nsm.ts";
-import { NkClient } from "./client.ts";
+import {
+  NkClient,
+  RequestTable,
+  type RxItem,
+  RxQueue,
+  Signal,
+  SocketState,
+  spinUntilWork,
+} from "./client.ts";
 import { connectWith, NkDatagramConn, NkListener } from "./conn.ts";
 import { nkNet } from "./mod.ts";
 import { NqeOp } from "../../nsm/nqe.ts";
@@ -333,6 +341,224 @@ Deno.test(
       await drained;
       assert.equal(s.inFlight, 0);
       assert.ok(s.sendError < 0, `sendError ${s.sendError}`);
+    } finally {
+      await e.done();
+    }
+  },
+);
+
+Deno.test("RequestTable files an id whose slot is taken on the side and takes each id back once", () => {
+  const t = new RequestTable<string>(16);
+  t.put(5, "a");
+  t.put(5 + 16, "b"); // same slot
+  t.put(6, "c");
+  assert.equal(t.overflowed, 1);
+  assert.equal(t.take(5 + 16), "b");
+  assert.equal(t.take(5 + 16), null);
+  assert.equal(t.take(5), "a");
+  assert.equal(t.take(5), null);
+  assert.equal(t.take(7), null);
+  t.put(0xffff_ffff, "d"); // the largest request id
+  const rest: string[] = [];
+  t.clear((v) => rest.push(v));
+  assert.deepEqual(rest.sort(), ["c", "d"]);
+  assert.equal(t.take(6), null);
+  assert.equal(t.take(0xffff_ffff), null);
+});
+
+Deno.test("Signal: wait() shares one promise until fire(); arm/disarm run once per promise", async () => {
+  let armed = 0, disarmed = 0;
+  const sig = new Signal(() => armed++, () => disarmed++);
+  sig.fire(); // nothing waits: nothing happens
+  assert.equal(disarmed, 0);
+  const p1 = sig.wait();
+  assert.equal(sig.wait(), p1);
+  assert.ok(sig.armed);
+  assert.equal(armed, 1);
+  let woke = 0;
+  p1.then(() => woke++);
+  p1.then(() => woke++);
+  sig.fire();
+  await p1;
+  assert.equal(woke, 2);
+  assert.equal(disarmed, 1);
+  assert.ok(!sig.armed);
+  const p2 = sig.wait();
+  assert.notEqual(p2, p1);
+  assert.equal(armed, 2);
+  sig.fire();
+  await p2;
+});
+
+Deno.test("RxQueue keeps first-in first-out order across wrap-around and growth", () => {
+  const q = new RxQueue();
+  const item = (n: number): RxItem => ({
+    offset: n,
+    length: 1,
+    pos: 0,
+    family: 0,
+    addr: null,
+    port: 0,
+  });
+  let next = 0, expect = 0;
+  for (let i = 0; i < 10; i++) q.push(item(next++));
+  for (let i = 0; i < 7; i++) assert.equal(q.shift()!.offset, expect++);
+  for (let i = 0; i < 40; i++) q.push(item(next++)); // wraps, then grows twice
+  assert.equal(q.length, 43);
+  assert.equal(q.peek()!.offset, expect);
+  for (let i = 0; i < 20; i++) assert.equal(q.shift()!.offset, expect++);
+  assert.deepEqual(
+    q.takeAll().map((it) => it.offset),
+    Array.from({ length: 23 }, (_, i) => i + 27),
+  );
+  assert.equal(q.length, 0);
+  assert.equal(q.shift(), undefined);
+  assert.equal(q.peek(), undefined);
+});
+
+Deno.test("SocketState.wakeReaders() wakes readWaiters in order, empties the list and fires readable", async () => {
+  const s = new SocketState(1);
+  const order: number[] = [];
+  s.readWaiters.push(() => order.push(1), () => order.push(2));
+  const p = s.readable.wait();
+  s.wakeReaders();
+  await p;
+  assert.deepEqual(order, [1, 2]);
+  assert.equal(s.readWaiters.length, 0);
+  s.roomWaiters.push(() => order.push(3));
+  s.wakeWriters();
+  assert.deepEqual(order, [1, 2, 3]);
+  assert.equal(s.roomWaiters.length, 0);
+});
+
+Deno.test("spinUntilWork() is true once the check is, false when the time runs out", () => {
+  let calls = 0;
+  assert.ok(spinUntilWork(() => ++calls === 100, Infinity));
+  assert.equal(calls, 100);
+  calls = 0;
+  assert.ok(!spinUntilWork(() => (calls++, false), 0));
+  assert.equal(calls, 64); // the clock is read every 64 checks
+});
+
+Deno.test(
+  "NkClient.view() reuses a view per chunk, offset and length (two lengths per chunk), with the region's bytes",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const data = e.a.device.data;
+      const base = data.peerBase;
+      data.bytes.fill(7, base, base + 100);
+      const v = e.a.view(base, 100);
+      assert.equal(v.length, 100);
+      assert.equal(v.byteOffset, data.bytes.byteOffset + base);
+      assert.ok(v.every((b) => b === 7));
+      const w = e.a.view(base, 50); // the same chunk with another length
+      assert.equal(w.length, 50);
+      assert.equal(e.a.view(base, 100), v);
+      assert.equal(e.a.view(base, 50), w);
+      assert.notEqual(e.a.view(base + 10, 50), w); // another offset in the chunk
+      data.bytes[base] = 9; // a view, not a copy
+      assert.equal(e.a.view(base, 100)[0], 9);
+    } finally {
+      await e.done();
+    }
+  },
+);
+
+Deno.test(
+  "NkConn.tryWrite() of one block again and again sends it as a byte stream, follows changes to the block, and takes other arrays",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8011 });
+      await l.ready;
+      const got: number[] = [];
+      const server = (async () => {
+        const c = await l.accept();
+        const buf = new Uint8Array(50_000);
+        for (;;) {
+          const n = await c.read(buf);
+          if (n === null) break;
+          for (let i = 0; i < n; i++) got.push(buf[i]!);
+        }
+        c.close();
+      })();
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8011 });
+      const size = e.a.device.data.chunkSize;
+      const block = new Uint8Array(3 * size + 100).map((_, i) => (i * 13) & 0xff);
+      const sent0 = e.a.traffic().sendBytes;
+      const want: number[] = [];
+      // Two and a half blocks through tryWrite from where each call stopped.
+      let off = 0, total = 0;
+      const goal = Math.floor(2.5 * block.length);
+      while (total < goal) {
+        const n = c.tryWrite(block, off, Math.min(block.length, off + goal - total));
+        for (let i = off; i < off + n; i++) want.push(block[i]!);
+        total += n;
+        off = (off + n) % block.length;
+        if (n === 0) await c.waitWritable();
+      }
+      block.fill(0xaa); // the cached views must show the new bytes
+      await c.write(block);
+      for (const b of block) want.push(b);
+      const other = new Uint8Array(block.length).fill(0x55); // same length, another array
+      await c.write(other);
+      for (const b of other) want.push(b);
+      assert.equal(c.tryWrite(block, 0, 0), 0);
+      await c.closeWrite();
+      await server;
+      assert.equal(got.length, want.length);
+      assert.deepEqual(got, want);
+      assert.equal(e.a.traffic().sendBytes - sent0, want.length);
+      c.close();
+      l.close();
+    } finally {
+      await e.done();
+    }
+  },
+);
+
+Deno.test(
+  "NkConn.tryRead() is -1 until data arrives; reads of any size return the exact stream and count in traffic()",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8012 });
+      await l.ready;
+      const accepted = l.accept();
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8012 });
+      const peer = await accepted;
+      assert.equal(c.tryRead(new Uint8Array(10)), -1);
+      const recv0 = e.a.traffic().recvBytes;
+      const waiting = c.waitReadable();
+      const data = new Uint8Array(300_000).map((_, i) => (i * 31 + 7) & 0xff);
+      const writing = (async () => {
+        await peer.write(data);
+        await peer.closeWrite();
+      })();
+      await waiting;
+      const back = new Uint8Array(data.length);
+      let n = 0;
+      const sizes = [1, 1000, 70_000, 5, 20_000];
+      for (let k = 0;; k++) {
+        const buf = new Uint8Array(sizes[k % sizes.length]!);
+        const r = await c.read(buf);
+        if (r === null) break;
+        assert.ok(r > 0 && r <= buf.length, `read ${r} into ${buf.length}`);
+        back.set(buf.subarray(0, r), n);
+        n += r;
+      }
+      await writing;
+      assert.equal(n, data.length);
+      assert.deepEqual(back, data);
+      assert.equal(e.a.traffic().recvBytes - recv0, data.length);
+      assert.equal(c.tryRead(new Uint8Array(10)), null);
+      c.close();
+      peer.close();
+      l.close();
     } finally {
       await e.done();
     }

@@ -18,11 +18,11 @@
 
 import { defaultCtlPath } from "../../nsm/ctl_path.ts";
 import type { NetApi, NetConn, NetListener, TcpInfoSample } from "../nkperf/net.ts";
-import { type AttachOptions, NkClient, NsmUnavailable } from "./client.ts";
+import { type AttachOptions, NkClient, type NkTraffic, NsmUnavailable } from "./client.ts";
 import { connectWith, NkConn, NkDatagramConn, NkListener, type NkTcpInfo } from "./conn.ts";
 
 export { NkClient, NkConn, NkDatagramConn, NkListener, NsmUnavailable };
-export type { AttachOptions, NkTcpInfo };
+export type { AttachOptions, NkTcpInfo, NkTraffic };
 export { errnoError } from "./errors.ts";
 export { AdaptiveSpin } from "./spin.ts";
 export type { AdaptiveSpinOptions } from "./spin.ts";
