@@ -22,6 +22,21 @@ export interface NetConn {
   readonly remoteAddr: Deno.Addr;
   /** Disables Nagle (control messages are single bytes), when the stack has it. */
   setNoDelay?(noDelay?: boolean): void;
+  /**
+   * Optional non-waiting write (GuestLib's `NkConn`): queues what fits of `p[start, end)` now
+   * and returns the count, 0 when nothing fits (then await `waitWritable`). With it and
+   * `waitWritable`, the data loop makes no promise per block.
+   */
+  tryWrite?(p: Uint8Array, start: number, end: number): number;
+  /** Resolves when `tryWrite` can take bytes again or will throw. */
+  waitWritable?(): Promise<void>;
+  /**
+   * Optional non-waiting read: the count, null at end of stream, -1 when nothing arrived yet
+   * (then await `waitReadable`).
+   */
+  tryRead?(p: Uint8Array): number | null;
+  /** Resolves when `tryRead` has something to return or will throw. */
+  waitReadable?(): Promise<void>;
 }
 
 /** What nkperf needs of a listener; `Deno.Listener` satisfies it. */

@@ -20,14 +20,17 @@ export class StreamCounter {
   readonly id: number;
   /** The data connection. */
   readonly conn: NetConn;
+  // The byte counts and times start as non-integers (reset to 0 in the constructor): a field
+  // that first held a small integer boxes a new heap number on every store once its values
+  // pass 2^30, i.e. on every read or write of a data loop after the first GB.
   /** Bytes written (sender) or read (receiver) so far. */
-  bytes = 0;
+  bytes = 0.5;
   /** When counting began. */
-  startNs: Instant = 0;
+  startNs: Instant = 0.5;
   /** When counting ended (set at stop; receivers advance it with each read). */
-  endNs: Instant = 0;
+  endNs: Instant = 0.5;
   /** Bytes at the previous interval sample. */
-  lastSampleBytes = 0;
+  lastSampleBytes = 0.5;
   /** Retransmits at the previous interval sample. */
   lastSampleRetransmits = 0;
   /** Retransmits counted before the end of -O (subtracted from the results). */
@@ -49,6 +52,10 @@ export class StreamCounter {
   constructor(id: number, conn: NetConn) {
     this.id = id;
     this.conn = conn;
+    this.bytes = 0;
+    this.startNs = 0;
+    this.endNs = 0;
+    this.lastSampleBytes = 0;
   }
 }
 
