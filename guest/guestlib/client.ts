@@ -410,18 +410,13 @@ export class NkClient {
     const views = 2 * 2 * data.chunksPerHalf;
     this.#views = new Array<Uint8Array | null>(views).fill(null);
     this.#viewOffsets = new Float64Array(views).fill(-1);
-    this.#viewNext = new Uint8Array(views >> 1);
   }
 
   readonly #arm: () => void;
   readonly #disarm: () => void;
-  /**
-   * `view()`'s cache: two views per chunk index (at 2i, 2i+1), the offsets they start at, and
-   * which of the two the next miss replaces.
-   */
+  /** `view()`'s cache: two views per chunk index (at 2i, 2i+1) and the offsets they start at. */
   readonly #views: (Uint8Array | null)[];
   readonly #viewOffsets: Float64Array;
-  readonly #viewNext: Uint8Array;
 
   /**
    * Chunks one socket may have in flight (SENDs not completed): a blocked connection (a peer
@@ -439,25 +434,22 @@ export class NkClient {
 
   /**
    * `device.data.bytes` from `offset` for `length` bytes, reusing a view made earlier for the
-   * same offset and length. The NSM fills receive chunks from a byte stream, so a chunk comes
-   * back with few different lengths (whole, and the two pieces where its buffer wraps): two
-   * views per chunk make reading received chunks view-free in steady state.
+   * same offset and length. Per chunk two are kept: the whole chunk (the NSM fills most receive
+   * chunks whole) and the last other piece (partly filled chunks come in varying lengths), so
+   * reading whole received chunks makes no view in steady state.
    */
   view(offset: number, length: number): Uint8Array {
     const data = this.device.data;
-    const i = Math.floor(offset / data.chunkSize);
+    const size = data.chunkSize;
+    const i = Math.floor(offset / size);
     const views = this.#views;
     if (i < 0 || 2 * i >= views.length) return data.bytes.subarray(offset, offset + length);
-    const offs = this.#viewOffsets;
-    const a = views[2 * i]!;
-    if (a !== null && offs[2 * i] === offset && a.length === length) return a;
-    const b = views[2 * i + 1]!;
-    if (b !== null && offs[2 * i + 1] === offset && b.length === length) return b;
-    const k = 2 * i + this.#viewNext[i]!;
-    this.#viewNext[i] = 1 - this.#viewNext[i]!;
+    const k = length === size && offset === i * size ? 2 * i : 2 * i + 1;
+    const v = views[k]!;
+    if (v !== null && this.#viewOffsets[k] === offset && v.length === length) return v;
     const nv = data.bytes.subarray(offset, offset + length);
     views[k] = nv;
-    offs[k] = offset;
+    this.#viewOffsets[k] = offset;
     return nv;
   }
 
@@ -843,6 +835,9 @@ export class NkClient {
       turns = (turns + 1) & 15;
       return turns === 0 ? macrotask() : RESOLVED;
     };
+    // The wait's start time lives in an array: a double local kept across an `await` is
+    // stored boxed in the pump's frame, a new heap number per wait.
+    const waitStart = new Float64Array(1);
     let idle = 0;
     while (!this.#closed && this.#dead === null) {
       if (this.#drain()) {
@@ -860,10 +855,10 @@ export class NkClient {
       // doorbell write when traffic is steady, and falls to 0 (no CPU) when idle. It runs
       // here, not in Doorbell.wait(), whose every call allocates (arrays, closures, promises)
       // even when the spin finds work at once.
-      const t0 = monotonicNow();
+      waitStart[0] = monotonicNow();
       idle = 0;
       const budget = spin.budgetNs;
-      if (budget > 0 ? spinUntilWork(spinCheck, t0 + budget) : hasWork()) {
+      if (budget > 0 ? spinUntilWork(spinCheck, waitStart[0] + budget) : hasWork()) {
         spin.record(false, 0);
         continue;
       }
@@ -871,7 +866,7 @@ export class NkClient {
       traffic[5]!++;
       const why = await bell.wait(spinCheck, 0);
       const slept = bell.sleeps !== sleeps;
-      spin.record(slept, slept ? monotonicNow() - t0 : 0); // the whole wait, spin included
+      spin.record(slept, slept ? monotonicNow() - waitStart[0]! : 0); // the whole wait, spin too
       if (why === "closed") this.#die("the NSM closed the doorbell");
     }
     this.#pumping = false;

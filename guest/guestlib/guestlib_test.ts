@@ -441,25 +441,29 @@ Deno.test("spinUntilWork() is true once the check is, false when the time runs o
 });
 
 Deno.test(
-  "NkClient.view() reuses a view per chunk, offset and length (two lengths per chunk), with the region's bytes",
+  "NkClient.view() keeps a chunk's whole view while its pieces vary, and reuses the last piece's view; views show the region's bytes",
   opts,
   async () => {
     const e = await env();
     try {
       const data = e.a.device.data;
+      const size = data.chunkSize;
       const base = data.peerBase;
-      data.bytes.fill(7, base, base + 100);
-      const v = e.a.view(base, 100);
-      assert.equal(v.length, 100);
-      assert.equal(v.byteOffset, data.bytes.byteOffset + base);
-      assert.ok(v.every((b) => b === 7));
-      const w = e.a.view(base, 50); // the same chunk with another length
-      assert.equal(w.length, 50);
-      assert.equal(e.a.view(base, 100), v);
-      assert.equal(e.a.view(base, 50), w);
-      assert.notEqual(e.a.view(base + 10, 50), w); // another offset in the chunk
+      data.bytes.fill(7, base, base + size);
+      const whole = e.a.view(base, size);
+      assert.equal(whole.length, size);
+      assert.equal(whole.byteOffset, data.bytes.byteOffset + base);
+      assert.ok(whole.every((b) => b === 7));
+      const piece = e.a.view(base, 100);
+      assert.equal(piece.length, 100);
+      assert.equal(e.a.view(base, 100), piece);
+      const other = e.a.view(base, 50); // another piece replaces the last one...
+      assert.equal(other.length, 50);
+      assert.notEqual(e.a.view(base, 100), piece);
+      assert.equal(e.a.view(base, size), whole); // ...never the whole chunk's view
+      assert.notEqual(e.a.view(base + 10, 100).byteOffset, whole.byteOffset);
       data.bytes[base] = 9; // a view, not a copy
-      assert.equal(e.a.view(base, 100)[0], 9);
+      assert.equal(e.a.view(base, size)[0], 9);
     } finally {
       await e.done();
     }
