@@ -309,6 +309,30 @@ async function kernelAddresses(lab: Lab, on: boolean): Promise<void> {
   await lab.peer(["ip", "neigh", "flush", "dev", lab.peerIf], true);
 }
 
+/**
+ * `--rps`: receive packet steering on both veth ends, each to its own side's CPU. A veth
+ * transmit runs the receiving end's whole protocol input in the sender's softirq, on the
+ * sender's CPU: without this, the peer's TCP receive (and its ACKs) is charged to CPU 0 when
+ * the local side sends, and the local stack's input to CPU 1 when the peer sends, for every
+ * stack alike. With it each CPU does what a machine of its own would (RPS runs before the
+ * stack and before generic XDP; the local Linux stack's input and our NSM's XDP redirect both
+ * stay on CPU 0).
+ */
+async function steerReceive(lab: Lab, pins: Pins): Promise<void> {
+  const mask = (cpus: string[]): string =>
+    cpus.reduce((m, c) => m | (1 << Number(c)), 0).toString(16);
+  if (pins.local.length === 0 || pins.peer.length === 0) {
+    throw new Error("--rps needs the pinned layout (not --no-pin): it steers to the pinned CPUs");
+  }
+  const set = (ifn: string, cpus: string[]): string[] => [
+    "sh",
+    "-c",
+    `echo ${mask(cpus)} > /sys/class/net/${ifn}/queues/rx-0/rps_cpus`,
+  ];
+  await lab.peer(set(lab.peerIf, pins.peer));
+  await lab.nsm(set(lab.nsmIf, pins.local));
+}
+
 async function startNsm(lab: Lab, args: string[], pins: Pins): Promise<Deno.ChildProcess> {
   const cmd = [
     ...["ip", "netns", "exec", lab.nsmNs!],
@@ -349,6 +373,8 @@ async function runSetting(
     /** Extra command-line flags for (b) and (c) (`--tcpip-args`, `--kernel-args`). */
     tcpipArgs: string[];
     kernelArgs: string[];
+    /** Steer each side's received packets to its own CPU (`--rps`). */
+    rps: boolean;
     log: (s: string) => void;
   },
   results: Results,
@@ -357,6 +383,7 @@ async function runSetting(
   labs.add(lab);
   try {
     await lab.nsm(["ethtool", "-K", lab.nsmIf, "tx", offloads, "tso", offloads, "gso", offloads]);
+    if (o.rps) await steerReceive(lab, o.pins);
     const peerPin = (c: string[]): string[] => pinned(o.pins.peer, c);
     const iperfS = spawn([
       ...["ip", "netns", "exec", lab.peerNs],
@@ -565,6 +592,7 @@ async function main(): Promise<number> {
       "kernel-args": { type: "string", default: "" },
       record: { type: "boolean", default: false },
       "no-record": { type: "boolean", default: false },
+      rps: { type: "boolean", default: false },
     },
   });
   if (Deno.uid() !== 0) {
@@ -610,6 +638,7 @@ async function main(): Promise<number> {
         off,
         {
           ...{ seconds, quick, pins, dir, only: values.only, repeat, stacks, log },
+          rps: values.rps,
           tcpipArgs: values["tcpip-args"].split(/\s+/).filter((x) => x !== ""),
           kernelArgs: values["kernel-args"].split(/\s+/).filter((x) => x !== ""),
         },
