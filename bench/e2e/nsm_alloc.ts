@@ -1,14 +1,14 @@
 /**
  * Allocation sites and GCs of our NSM during a bulk send, in this process: the NSM (XdpLink +
  * stack + ServiceLib + NsmRuntime, as bench/e2e/inproc_nsm.ts builds it) on a veth lab, an
- * nkperf guest pushing to the peer's iperf3 for `--seconds`. With `--sample D` V8's sampling
+ * nkperf guest pushing to the peer's iperf3 for `--seconds` (`--reverse`: the peer sends, -R). With `--sample D` V8's sampling
  * heap profiler (dead objects included) runs over the guest's run and prints bytes per
  * transmitted frame by site (inner `D` frames); without it, run under
  * `--v8-flags=--trace-gc` and count the lines.
  *
  * ```text
  * sudo deno run -A [--v8-flags=--no-turbo-inlining] bench/e2e/nsm_alloc.ts [--seconds 5]
- *   [--skip 2] [--sample 3] [--spin-yield on|off]
+ *   [--skip 2] [--sample 3] [--spin-yield on|off] [--reverse]
  * ```
  *
  * Optimized code attributes inlined callees' allocations to the outer function;
@@ -43,6 +43,7 @@ const { values } = parseArgs({
     sample: { type: "string", default: "0" },
     top: { type: "string", default: "40" },
     "spin-yield": { type: "string", default: "on" },
+    reverse: { type: "boolean", default: false },
   },
 });
 const lab = await Lab.up({ offloads: "off" });
@@ -64,7 +65,7 @@ try {
   const guest = new Deno.Command(Deno.execPath(), {
     args: [
       ...["run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", sl.ctlPath, "-c", lab.peerV4],
-      ...["-i", "0", "-t", values.seconds],
+      ...["-i", "0", "-t", values.seconds, ...(values.reverse ? ["-R"] : [])],
     ],
     stdout: "piped",
     stderr: "piped",
@@ -74,7 +75,7 @@ try {
   // small-integer times change representation then and the code using them deoptimizes once,
   // which is a start-up cost, not the steady state this measures.
   await new Promise((r) => setTimeout(r, Number(values.skip) * 1000));
-  const tx0 = link.stats().txPackets;
+  const tx0 = values.reverse ? link.stats().rxPackets : link.stats().txPackets;
   const depth = Number(values.sample);
   let sampler: HeapSampler | null = null;
   if (depth > 0) sampler = startHeapSampling(64);
@@ -83,7 +84,7 @@ try {
   const out = await guest.output();
   const t1 = performance.now();
   console.error(`@@mark end ${Math.round(t1)}`);
-  const frames = link.stats().txPackets - tx0;
+  const frames = (values.reverse ? link.stats().rxPackets : link.stats().txPackets) - tx0;
   if (sampler !== null) {
     console.log(
       formatHeapSites(await stopHeapSampling(sampler, depth), Number(values.top), frames),
@@ -92,7 +93,11 @@ try {
   console.log(
     new TextDecoder().decode(out.stdout).split("\n").filter((l) => /receiver/.test(l)).join("\n"),
   );
-  console.log(`${frames} frames transmitted in ${((t1 - t0) / 1000).toFixed(2)} s of sampling`);
+  console.log(
+    `${frames} frames ${values.reverse ? "received" : "transmitted"} in ${
+      ((t1 - t0) / 1000).toFixed(2)
+    } s of sampling`,
+  );
   await srv.status;
   rt.stop();
   await done;

@@ -17,6 +17,25 @@
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * The last range view made of each source buffer by `writeRangeAt` (weak: buffers may go).
+ * A receive path hands the same buffer object per device frame (the IP layer keeps one
+ * payload view per received buffer) and a bulk stream puts its data at the same range of it
+ * every time, so the view is made once per frame buffer, not once per segment (~100 B each).
+ */
+const rangeViews = new WeakMap<Uint8Array, Uint8Array>();
+
+function rangeView(src: Uint8Array, start: number, end: number): Uint8Array {
+  const v = rangeViews.get(src);
+  if (
+    v !== undefined && v.length === end - start && v.byteOffset === src.byteOffset + start &&
+    v.buffer === src.buffer
+  ) return v;
+  const nv = src.subarray(start, end);
+  rangeViews.set(src, nv);
+  return nv;
+}
+
 /** A growable circular byte queue with a fixed logical capacity. */
 export class ByteRing {
   #buf: Uint8Array = EMPTY;
@@ -170,9 +189,14 @@ export class ByteRing {
       this.#spill.copyWithin(0, size, pos + n);
       return;
     }
-    // A view of the source is needed for set(); skip it when the source is exactly the piece.
-    buf.set(whole && first === n ? src : src.subarray(start, start + first), pos);
-    if (first < n) buf.set(src.subarray(start + first, start + n), 0);
+    // A view of the source is needed for set(): none when the source is exactly the piece, the
+    // kept one when it is a range of a buffer seen before (a received packet).
+    if (first === n) {
+      buf.set(whole ? src : rangeView(src, start, start + n), pos);
+      return;
+    }
+    buf.set(src.subarray(start, start + first), pos);
+    buf.set(src.subarray(start + first, start + n), 0);
   }
 
   /** Makes `n` bytes already stored by `writeAt(0, ...)` part of the queue. */

@@ -130,3 +130,29 @@ Deno.test("ByteRing.copySegment() across the end of storage grown before setUnit
   r.copySegment(0, frame, 66, 500);
   assert.deepEqual(frame.subarray(66, 566), src);
 });
+
+Deno.test("ByteRing.writeAt ranges of one buffer copy the range asked for each time (kept views are checked)", () => {
+  const r = new ByteRing(1000);
+  const pkt = new Uint8Array(100).map((_, i) => i);
+  assert.equal(r.writeRangeAt(0, pkt, 10, 20), 10);
+  r.commit(10);
+  assert.equal(r.writeRangeAt(0, pkt, 12, 22), 10); // same length, other start
+  r.commit(10);
+  assert.equal(r.writeRangeAt(0, pkt, 12, 20), 8); // same start, other length
+  r.commit(8);
+  pkt.fill(7, 12, 22); // the buffer is reused for the next packet: its new bytes are copied
+  assert.equal(r.writeRangeAt(0, pkt, 12, 22), 10);
+  r.commit(10);
+  const other = new Uint8Array(pkt.buffer, 1, 50); // another view of the same memory
+  assert.equal(r.writeRangeAt(0, other, 11, 13), 2);
+  r.commit(2);
+  const out = new Uint8Array(40);
+  assert.equal(r.read(out), 40);
+  assert.deepEqual([...out], [
+    ...[10, 11, 12, 13, 14, 15, 16, 17, 18, 19],
+    ...[12, 13, 14, 15, 16, 17, 18, 19, 20, 21],
+    ...[12, 13, 14, 15, 16, 17, 18, 19],
+    ...[7, 7, 7, 7, 7, 7, 7, 7, 7, 7],
+    ...[7, 7],
+  ]);
+});
