@@ -127,14 +127,18 @@ export class RxQueue {
   }
 }
 
-/** Calls the first `n` functions of `ws` in order and removes them (no array per wake-up). */
-function wakeAll(ws: (() => void)[]): void {
+/**
+ * Calls the functions of `ws` in order and removes them (no array per wake-up); true when
+ * there were any.
+ */
+function wakeAll(ws: (() => void)[]): boolean {
   const n = ws.length;
-  if (n === 0) return;
+  if (n === 0) return false;
   for (let i = 0; i < n; i++) ws[i]!();
   if (ws.length === n) {
     for (let i = 0; i < n; i++) ws.pop();
   } else ws.splice(0, n); // a waker registered another waiter synchronously: keep it
+  return true;
 }
 
 /**
@@ -171,14 +175,15 @@ export class Signal {
     return this.#p;
   }
 
-  /** Resolves the current promise, if any. */
-  fire(): void {
+  /** Resolves the current promise, if any; true when there was one. */
+  fire(): boolean {
     const r = this.#resolve;
-    if (r === null) return;
+    if (r === null) return false;
     this.#p = null;
     this.#resolve = null;
     this.#disarm();
     r();
+    return true;
   }
 }
 
@@ -307,16 +312,16 @@ export class SocketState {
     if (this.#spare.length < 64) this.#spare.push(it);
   }
 
-  /** Wakes every reader (`readable` and `readWaiters`). */
-  wakeReaders(): void {
-    this.readable.fire();
-    wakeAll(this.readWaiters);
+  /** Wakes every reader (`readable` and `readWaiters`); true when any waited. */
+  wakeReaders(): boolean {
+    const fired = this.readable.fire();
+    return wakeAll(this.readWaiters) || fired;
   }
 
-  /** Wakes every writer waiting for room (`room` and `roomWaiters`). */
-  wakeWriters(): void {
-    this.room.fire();
-    wakeAll(this.roomWaiters);
+  /** Wakes every writer waiting for room (`room` and `roomWaiters`); true when any waited. */
+  wakeWriters(): boolean {
+    const fired = this.room.fire();
+    return wakeAll(this.roomWaiters) || fired;
   }
 }
 
@@ -393,6 +398,8 @@ export class NkClient {
   #dead: string | null = null;
   #pumping = false;
   #closed = false;
+  /** A drain since the pump last waited resolved a request or woke a waiter. */
+  #woke = false;
 
   private constructor(id: number, device: GuestDevice, ctl: Deno.Conn, ctlPath: string) {
     this.guestId = id;
@@ -753,15 +760,20 @@ export class NkClient {
     if ((c.flags & NqeFlag.CHUNK_RETURNED) !== 0) {
       this.device.data.reclaim(c.dataOffset);
       const w = this.#chunkWaiters.shift();
-      w?.();
-      this.#chunkSignal.fire();
+      if (w !== undefined) {
+        w();
+        this.#woke = true;
+      }
+      if (this.#chunkSignal.fire()) this.#woke = true;
     }
     const sent = this.#sendPending.take(c.requestId);
     if (sent !== null) {
       this.#unhold();
       if (c.result < 0 && sent.sendError === 0) sent.sendError = c.result;
-      if (--sent.inFlight === 0) wakeAll(sent.drainWaiters);
-      if (sent.inFlight <= this.#sendCap >> 1 || c.result < 0) sent.wakeWriters();
+      if (--sent.inFlight === 0 && wakeAll(sent.drainWaiters)) this.#woke = true;
+      if ((sent.inFlight <= this.#sendCap >> 1 || c.result < 0) && sent.wakeWriters()) {
+        this.#woke = true;
+      }
       return;
     }
     const p = this.#pending.get(c.requestId);
@@ -770,6 +782,7 @@ export class NkClient {
     // A new socket's data may follow its completion in the same drain, before the caller's
     // continuation runs: its state must exist now or the bytes would be taken as stray.
     if ((p.op === NqeOp.SOCKET || p.op === NqeOp.ACCEPT) && c.result > 0) this.sock(c.result);
+    this.#woke = true;
     p.resolve({
       result: c.result,
       flags: c.flags,
@@ -798,14 +811,14 @@ export class NkClient {
       const t = this.#traffic;
       t[2]!++;
       t[3]! += r.dataLength;
-      s.wakeReaders();
+      if (s.wakeReaders()) this.#woke = true;
     } else if (r.op === NqeOp.EVENT && s !== undefined) {
       if (r.arg0 & NqeEvent.RDHUP) s.eof = true;
       if (r.arg0 & NqeEvent.ERR && r.result < 0) {
         s.error = r.result;
-        s.wakeWriters();
+        if (s.wakeWriters()) this.#woke = true;
       }
-      s.wakeReaders();
+      if (s.wakeReaders()) this.#woke = true;
     }
   }
 
@@ -846,11 +859,14 @@ export class NkClient {
         continue;
       }
       // Give the application a few turns to submit more before sleeping (a sleep costs the
-      // NSM a doorbell write to wake us).
-      if (idle++ < 2) {
+      // NSM a doorbell write to wake us), when a drain since the last wait woke any of it: a
+      // woken task may answer within a few microtasks. Otherwise nothing of it is pending on
+      // us, and the turns would only allocate (a send's completions mostly wake nobody).
+      if (this.#woke && idle++ < 2) {
         await turn();
         continue;
       }
+      this.#woke = false;
       // A short adaptive spin first (spin.ts): it catches the NSM's next batch without a
       // doorbell write when traffic is steady, and falls to 0 (no CPU) when idle. It runs
       // here, not in Doorbell.wait(), whose every call allocates (arrays, closures, promises)

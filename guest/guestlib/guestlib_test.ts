@@ -416,17 +416,23 @@ Deno.test("RxQueue keeps first-in first-out order across wrap-around and growth"
   assert.equal(q.peek(), undefined);
 });
 
-Deno.test("SocketState.wakeReaders() wakes readWaiters in order, empties the list and fires readable", async () => {
+Deno.test("SocketState.wakeReaders() wakes readWaiters in order, empties the list, fires readable, and tells whether any waited", async () => {
   const s = new SocketState(1);
   const order: number[] = [];
+  assert.equal(s.wakeReaders(), false); // the pump skips its idle turns then
   s.readWaiters.push(() => order.push(1), () => order.push(2));
   const p = s.readable.wait();
-  s.wakeReaders();
+  assert.equal(s.wakeReaders(), true);
   await p;
   assert.deepEqual(order, [1, 2]);
   assert.equal(s.readWaiters.length, 0);
+  assert.equal(s.wakeReaders(), false);
+  const q = s.readable.wait(); // the signal alone counts too
+  assert.equal(s.wakeReaders(), true);
+  await q;
+  assert.equal(s.wakeWriters(), false);
   s.roomWaiters.push(() => order.push(3));
-  s.wakeWriters();
+  assert.equal(s.wakeWriters(), true);
   assert.deepEqual(order, [1, 2, 3]);
   assert.equal(s.roomWaiters.length, 0);
 });
