@@ -348,10 +348,12 @@ Deno.test({
       assert.equal(guest.checksum, 0, "the guest never needed its timeout");
       assert.equal(bad + guest.badCompletions, 0);
       assert.equal(guest.completed, PINGS);
-      // Both really slept (almost) every time, so the doorbell carried the wake-ups.
-      assert.ok(bell.sleeps > PINGS / 2, `NSM slept ${bell.sleeps} times`);
-      assert.ok(guest.sleeps > PINGS / 2, `guest slept ${guest.sleeps} times`);
-      assert.ok(bell.wakesSent > PINGS / 2 && guest.wakesSent > PINGS / 2);
+      // Both really slept, thousands of times, so the doorbell carried the wake-ups. (Most
+      // round trips alone; under CPU contention, e.g. a parallel test run, a reply sometimes
+      // arrives before its waiter gets to sleep: 4,492 of 10,000 for the guest once.)
+      assert.ok(bell.sleeps > PINGS / 10, `NSM slept ${bell.sleeps} times`);
+      assert.ok(guest.sleeps > PINGS / 10, `guest slept ${guest.sleeps} times`);
+      assert.ok(bell.wakesSent > PINGS / 10 && guest.wakesSent > PINGS / 10);
     } finally {
       nsm.close();
     }
