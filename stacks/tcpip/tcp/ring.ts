@@ -18,21 +18,23 @@
 const EMPTY = new Uint8Array(0);
 
 /**
- * The last range view made of each source buffer by `writeRangeAt` (weak: buffers may go).
- * A receive path hands the same buffer object per device frame (the IP layer keeps one
- * payload view per received buffer) and a bulk stream puts its data at the same range of it
- * every time, so the view is made once per frame buffer, not once per segment (~100 B each).
+ * Range views made by `writeRangeAt`, direct-mapped by where the range starts in its
+ * ArrayBuffer (2 KiB granules: one slot per device frame of a UMEM-like region). Received
+ * packets sit in a device's frames, and a bulk stream's data at the same range of each frame
+ * every time, so a view is made once per frame, not once per segment (~100 B each). Keyed by
+ * memory, not by the packet's view object: links that hand out a fresh view per packet over
+ * reused memory (the simulator's slabs) hit too, and no weak table grows with such views.
  */
-const rangeViews = new WeakMap<Uint8Array, Uint8Array>();
+const RANGE_SLOTS = 4096;
+const rangeMemo: Uint8Array[] = new Array<Uint8Array>(RANGE_SLOTS).fill(EMPTY);
 
 function rangeView(src: Uint8Array, start: number, end: number): Uint8Array {
-  const v = rangeViews.get(src);
-  if (
-    v !== undefined && v.length === end - start && v.byteOffset === src.byteOffset + start &&
-    v.buffer === src.buffer
-  ) return v;
+  const at = src.byteOffset + start;
+  const slot = (at >>> 11) & (RANGE_SLOTS - 1);
+  const v = rangeMemo[slot]!;
+  if (v.byteOffset === at && v.length === end - start && v.buffer === src.buffer) return v;
   const nv = src.subarray(start, end);
-  rangeViews.set(src, nv);
+  rangeMemo[slot] = nv;
   return nv;
 }
 
