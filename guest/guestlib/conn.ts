@@ -162,6 +162,7 @@ export class NkConn implements Deno.TcpConn {
     }
     if (s.error !== 0) throw errnoError(-s.error, "read");
     if (s.eof || p.length === 0) return s.eof ? null : 0;
+    if (client.closed) throw errnoError(104, "read"); // nothing will arrive: never -1 then
     return -1;
   }
 

@@ -574,3 +574,26 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "after the guest detaches, tryRead()/tryWrite() throw ConnectionReset and the waits resolve at once",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8013 });
+      await l.ready;
+      const accepted = l.accept();
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8013 });
+      await accepted;
+      e.a.close();
+      await c.waitReadable();
+      await c.waitWritable();
+      assert.throws(() => c.tryRead(new Uint8Array(10)), Deno.errors.ConnectionReset);
+      assert.throws(() => c.tryWrite(new Uint8Array(10)), Deno.errors.ConnectionReset);
+      l.close();
+    } finally {
+      await e.done();
+    }
+  },
+);
