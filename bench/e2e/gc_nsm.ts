@@ -6,10 +6,11 @@
  *
  * ```text
  * sudo deno run -A --unstable-net bench/e2e/gc_nsm.ts [--seconds 10] [--runs 1] [--json]
- *   [--nsm-v8-flags=--max-semi-space-size=16,...] [--trace-guest]
+ *   [--nsm-v8-flags=--max-semi-space-size=16,...] [--trace-guest] [--reverse]
  * ```
  *
- * Prints per run: Gbit/s (iperf3's receiver), scavenges and mark-compacts of the NSM within the
+ * `--reverse`: the guest receives (nkperf -R, the peer's iperf3 sends). Prints per run: Gbit/s
+ * (iperf3's receiver), scavenges and mark-compacts of the NSM within the
  * guest's run, scavenges per Gbit sent, and the main-thread pause time of those GCs.
  *
  * @module
@@ -91,7 +92,7 @@ function kinds(c: ReturnType<typeof countGcs>): GcCounts {
  */
 export async function gcNsmRun(
   seconds: number,
-  options: { traceGuest?: boolean; nsmV8Flags?: string } = {},
+  options: { traceGuest?: boolean; nsmV8Flags?: string; reverse?: boolean } = {},
 ): Promise<GcNsmResult> {
   const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
   const dir = await Deno.makeTempDir({ prefix: "gc-nsm-" });
@@ -114,7 +115,7 @@ export async function gcNsmRun(
       args: [
         ...["run", "-A", ...(options.traceGuest ? ["--v8-flags=--trace-gc"] : [])],
         ...[`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl, "-c", lab.peerV4],
-        ...["-i", "0", "-t", String(seconds)],
+        ...["-i", "0", "-t", String(seconds), ...(options.reverse ? ["-R"] : [])],
       ],
       stdout: "piped",
       stderr: "piped",
@@ -124,7 +125,9 @@ export async function gcNsmRun(
     const json = JSON.parse(dec.decode((await iperf.output()).stdout));
     const out = await nsm.stop();
     const g = countGcs(out, from, to);
-    const gbps = json.end.sum_received.bits_per_second / 1e9;
+    // With -R the peer sends: its iperf3 reports what it sent (its receive sum is empty).
+    const sum = options.reverse ? json.end.sum_sent : json.end.sum_received;
+    const gbps = sum.bits_per_second / 1e9;
     return {
       seconds,
       gbps: Number(gbps.toFixed(3)),
@@ -164,12 +167,14 @@ if (import.meta.main) {
       json: { type: "boolean", default: false },
       "nsm-v8-flags": { type: "string", default: "" },
       "trace-guest": { type: "boolean", default: false },
+      reverse: { type: "boolean", default: false },
     },
   });
   for (let i = 0; i < Number(values.runs); i++) {
     const r = await gcNsmRun(Number(values.seconds), {
       nsmV8Flags: values["nsm-v8-flags"],
       traceGuest: values["trace-guest"],
+      reverse: values.reverse,
     });
     if (values.json) console.log(JSON.stringify(r));
     else {
