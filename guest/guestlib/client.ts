@@ -840,8 +840,9 @@ export class NkClient {
     };
     const traffic = this.#traffic;
     // Turns between the pump's passes are microtasks (the application's continuations, which
-    // our drain resolved, run in them) and every 16th a macrotask so timers and I/O run too:
-    // a macrotask (setImmediate) allocated ~800 B, an `await` of a settled promise ~50 B.
+    // our drain resolved, run in them) and every 16th since the pump last slept a macrotask,
+    // so timers and I/O run too (a sleep lets them run): a macrotask (setImmediate) allocated
+    // ~800 B, an `await` of a settled promise ~50 B.
     let turns = 0;
     const turn = (): Promise<void> => {
       traffic[4]!++;
@@ -884,6 +885,7 @@ export class NkClient {
       traffic[5]!++;
       const why = await bell.wait(spinCheck, 0);
       const slept = bell.sleeps !== sleeps;
+      if (slept) turns = 0;
       spin.record(slept, slept ? monotonicNow() - waitStart[0]! : 0); // the whole wait, spin too
       if (why === "closed") this.#die("the NSM closed the doorbell");
     }
