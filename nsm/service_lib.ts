@@ -73,6 +73,7 @@ import { ControlHandler, ControlServer } from "./control_proto.ts";
 import { dispatchShared } from "./ops.ts";
 import type { ConnRef, GuestRow, GuestTable } from "./ops_view.ts";
 import type { EgressScheduler } from "./sla.ts";
+import { Fifo } from "./fifo.ts";
 import { SlaSendQueue } from "./sla_queue.ts";
 import { type SweepResult, sweepStaleDevices } from "./stale_sweep.ts";
 
@@ -227,7 +228,8 @@ class GSock {
   /** A non-blocking CONNECT waits for its OUT/ERR event. */
   connectEvent = false;
   readonly accepts: Parked[] = [];
-  readonly sends: Parked[] = [];
+  /** Parked SENDs in stream order (a ring: see nsm/fifo.ts). */
+  readonly sends: Fifo<Parked> = new Fifo(16);
   shutdownReq: Parked | null = null;
   listening = false;
   connected = false;
@@ -414,7 +416,10 @@ const isolateTag = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
 /** Bytes of `s`'s parked SENDs not yet taken by the backend. */
 function pendingBytes(s: GSock): number {
   let n = 0;
-  for (const p of s.sends) n += p.req.dataLength - (p.taken > 0 ? p.taken : 0);
+  for (let i = 0; i < s.sends.length; i++) {
+    const p = s.sends.at(i)!;
+    n += p.req.dataLength - (p.taken > 0 ? p.taken : 0);
+  }
   return n;
 }
 
@@ -1445,7 +1450,7 @@ export class ServiceLib implements Pollable {
       this.#sq.update(g.id, s, pendingBytes(s), now);
     } else {
       while (s.sends.length > 0) {
-        const p = s.sends[0]!;
+        const p = s.sends.peek()!;
         if (!this.#pushSend(s, p, now)) break;
         g.dev.data.giveBack(p.req.dataOffset);
         this.#completeNow(q, p.req, p.taken, NqeFlag.CHUNK_RETURNED);
@@ -1579,7 +1584,7 @@ export class ServiceLib implements Pollable {
         this.#complete(q, s.accepts[i]!.req, -Errno.ECONNABORTED, 0);
       }
       for (let i = 0; i < s.sends.length; i++) {
-        const p = s.sends[i]!;
+        const p = s.sends.at(i)!;
         g.dev.data.giveBack(p.req.dataOffset);
         this.#complete(
           q,
@@ -1596,8 +1601,8 @@ export class ServiceLib implements Pollable {
     g.parkedAccepts -= s.accepts.length;
     for (let i = 0; i < s.accepts.length; i++) this.#unpark(s.accepts[i]!);
     s.accepts.length = 0;
-    for (let i = 0; i < s.sends.length; i++) this.#unpark(s.sends[i]!);
-    s.sends.length = 0;
+    for (let i = 0; i < s.sends.length; i++) this.#unpark(s.sends.at(i)!);
+    s.sends.clear();
     if (s.shutdownReq !== null) this.#unpark(s.shutdownReq);
     s.shutdownReq = null;
     g.socks.delete(s.sid);
@@ -1639,7 +1644,7 @@ export class ServiceLib implements Pollable {
     const q = g.qs[s.queueSet]!;
     let total = 0;
     while (s.sends.length > 0 && total < max) {
-      const p = s.sends[0]!;
+      const p = s.sends.peek()!;
       const before = p.taken > 0 ? p.taken : 0;
       const done = this.#pushSend(s, p, this.#now, max - total);
       if (p.taken > before) total += p.taken - before;

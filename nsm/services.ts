@@ -122,9 +122,14 @@ export class Services implements Pollable {
   poll(now: Instant): boolean {
     this.#now = now;
     this.#worked = false;
-    this.#tcp.drainReady(this.#onReady);
+    // Through the backend's view (a Proxy): only when something is queued, and an indexed
+    // loop below: this runs on every loop pass, and the iterator of a for-of was garbage.
+    if (this.#tcp.readyCount > 0) this.#tcp.drainReady(this.#onReady);
     const buf = this.#buf;
-    for (const u of this.#udpSockets) {
+    const us = this.#udpSockets;
+    for (let i = 0; i < us.length; i++) {
+      const u = us[i]!;
+      if (u.sock.pending === 0) continue;
       for (let r = u.sock.recvFrom(buf); r !== null; r = u.sock.recvFrom(buf)) {
         this.stats.udpIn++;
         this.#worked = true;
