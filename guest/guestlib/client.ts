@@ -76,6 +76,16 @@ export interface RxItem {
 
 const noop = (): void => {};
 
+/** Calls an application callback; a throw is reported as uncaught, not into our caller. */
+function callSafely(f: (() => void) | null): void {
+  if (f === null) return;
+  try {
+    f();
+  } catch (e) {
+    reportError(e);
+  }
+}
+
 /**
  * A socket's received chunks in order: a ring of slots that doubles when full. An array used
  * as a queue (push, shift) reallocated its backing store every few dozen chunks as shift()
@@ -278,10 +288,56 @@ export class SocketState {
   readonly room: Signal;
   /** Items `recycle`d by the reader, reused for the next chunks (none per chunk in steady state). */
   readonly #spare: RxItem[] = [];
-  /** State of socket `id`; `arm`/`disarm` run when a wait on its signals starts and ends. */
+  readonly #arm: () => void;
+  readonly #disarm: () => void;
+  #onReadable: (() => void) | null = null;
+  #onWritable: (() => void) | null = null;
+  /** Callbacks the client owes this socket after its drain: 1 readable, 2 writable. */
+  notify = 0;
+  /** State of socket `id`; `arm`/`disarm` run when a wait on it starts and ends. */
   constructor(readonly id: number, arm: () => void = noop, disarm: () => void = noop) {
+    this.#arm = arm;
+    this.#disarm = disarm;
     this.readable = new Signal(arm, disarm);
     this.room = new Signal(arm, disarm);
+  }
+
+  /** Called (without a promise) when readers would be woken: see `NkConn.onReadable`. */
+  get onReadable(): (() => void) | null {
+    return this.#onReadable;
+  }
+
+  set onReadable(f: (() => void) | null) {
+    // A registered callback is a wait: it keeps the process alive like a pending read.
+    if (f !== null && this.#onReadable === null) this.#arm();
+    if (f === null && this.#onReadable !== null) this.#disarm();
+    this.#onReadable = f;
+  }
+
+  /** Called (without a promise) when writers would be woken: see `NkConn.onWritable`. */
+  get onWritable(): (() => void) | null {
+    return this.#onWritable;
+  }
+
+  set onWritable(f: (() => void) | null) {
+    if (f !== null && this.#onWritable === null) this.#arm();
+    if (f === null && this.#onWritable !== null) this.#disarm();
+    this.#onWritable = f;
+  }
+
+  /**
+   * Unregisters both callbacks and calls them once more in a microtask (outside the caller's
+   * stack), so they see the end: for close and detach.
+   */
+  endCallbacks(): void {
+    const r = this.#onReadable, w = this.#onWritable;
+    if (r === null && w === null) return;
+    this.onReadable = null;
+    this.onWritable = null;
+    queueMicrotask(() => {
+      callSafely(r);
+      callSafely(w);
+    });
   }
 
   /** Queues a received chunk. */
@@ -400,6 +456,8 @@ export class NkClient {
   #closed = false;
   /** A drain since the pump last waited resolved a request or woke a waiter. */
   #woke = false;
+  /** Sockets whose callbacks (`SocketState.notify`) run at the end of the drain. */
+  readonly #notify: SocketState[] = [];
 
   private constructor(id: number, device: GuestDevice, ctl: Deno.Conn, ctlPath: string) {
     this.guestId = id;
@@ -552,6 +610,7 @@ export class NkClient {
       const d = s.drainWaiters.splice(0);
       for (const f of d) f();
       s.wakeWriters();
+      s.endCallbacks();
     }
     for (const w of this.#chunkWaiters.splice(0)) w();
     this.#chunkSignal.fire();
@@ -752,8 +811,29 @@ export class NkClient {
       n = recv.available(64);
     }
     if (did) this.device.bell.notify(); // we released slots: the NSM may wait for room
+    this.#runCallbacks();
     if (this.#flushBacklogs()) did = true;
     return did;
+  }
+
+  /** Owes `s` its callback `bit` (1 readable, 2 writable) if it has one. */
+  #owe(s: SocketState, bit: number): void {
+    if ((bit === 1 ? s.onReadable : s.onWritable) === null) return;
+    if (s.notify === 0) this.#notify.push(s);
+    s.notify |= bit;
+  }
+
+  /** Runs the callbacks owed, after the rings were released (they may submit more). */
+  #runCallbacks(): void {
+    const q = this.#notify;
+    for (let i = 0; i < q.length; i++) {
+      const s = q[i]!;
+      const bits = s.notify;
+      s.notify = 0;
+      if ((bits & 1) !== 0) callSafely(s.onReadable);
+      if ((bits & 2) !== 0) callSafely(s.onWritable);
+    }
+    while (q.length > 0) q.pop();
   }
 
   #onCompletion(c: Nqe): void {
@@ -771,8 +851,9 @@ export class NkClient {
       this.#unhold();
       if (c.result < 0 && sent.sendError === 0) sent.sendError = c.result;
       if (--sent.inFlight === 0 && wakeAll(sent.drainWaiters)) this.#woke = true;
-      if ((sent.inFlight <= this.#sendCap >> 1 || c.result < 0) && sent.wakeWriters()) {
-        this.#woke = true;
+      if (sent.inFlight <= this.#sendCap >> 1 || c.result < 0) {
+        if (sent.wakeWriters()) this.#woke = true;
+        this.#owe(sent, 2);
       }
       return;
     }
@@ -812,13 +893,16 @@ export class NkClient {
       t[2]!++;
       t[3]! += r.dataLength;
       if (s.wakeReaders()) this.#woke = true;
+      this.#owe(s, 1);
     } else if (r.op === NqeOp.EVENT && s !== undefined) {
       if (r.arg0 & NqeEvent.RDHUP) s.eof = true;
       if (r.arg0 & NqeEvent.ERR && r.result < 0) {
         s.error = r.result;
         if (s.wakeWriters()) this.#woke = true;
+        this.#owe(s, 2);
       }
       if (s.wakeReaders()) this.#woke = true;
+      this.#owe(s, 1);
     }
   }
 

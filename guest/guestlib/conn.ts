@@ -107,6 +107,8 @@ export class NkConn implements Deno.TcpConn {
   #infoBusy = false;
   /** The last `tryWrite()` stopped for want of a free chunk. */
   #noChunk = false;
+  /** `#watchChunks` waits for a chunk. */
+  #chunkWatch = false;
   /** The array `#srcViews` are views of. */
   #src: Uint8Array | null = null;
   /** Chunk-sized views of `#src` by chunk index. */
@@ -178,6 +180,25 @@ export class NkConn implements Deno.TcpConn {
     return s.readable.wait();
   }
 
+  /**
+   * Calls `f` whenever `tryRead()` may have something new (data, end of stream, an error) or
+   * the connection closed: from the pump, synchronously, after it handled the NSM's answers,
+   * so a reader that drains with `tryRead()` in `f` makes no promise per wake-up. `f` must not
+   * throw (a throw is reported as uncaught). `null` unregisters; while one is registered the
+   * process stays alive as with a pending read. One callback per connection.
+   */
+  onReadable(f: (() => void) | null): void {
+    this.#s.onReadable = f;
+  }
+
+  /**
+   * Calls `f` whenever `tryWrite()` may take bytes again (in-flight SENDs fell to half the
+   * cap, a chunk came back) or will throw; like `onReadable`, without a promise per wake-up.
+   */
+  onWritable(f: (() => void) | null): void {
+    this.#s.onWritable = f;
+  }
+
   /** Queues all of `p` for sending; resolves with `p.length`. */
   async write(p: Uint8Array): Promise<number> {
     let off = 0;
@@ -211,6 +232,7 @@ export class NkConn implements Deno.TcpConn {
       const chunk = data.alloc();
       if (chunk < 0) {
         this.#noChunk = true;
+        this.#watchChunks();
         break;
       }
       const len = Math.min(size, end - off);
@@ -233,6 +255,17 @@ export class NkConn implements Deno.TcpConn {
     if (s.inFlight >= client.sendCap) return s.room.wait();
     if (this.#noChunk) return client.chunkFreed();
     return RESOLVED;
+  }
+
+  /** With `onWritable` set, calls it once a chunk comes back (every chunk was in flight). */
+  #watchChunks(): void {
+    if (this.#chunkWatch || this.#s.onWritable === null) return;
+    this.#chunkWatch = true;
+    this.#client.chunkFreed().then(() => {
+      this.#chunkWatch = false;
+      const f = this.#s.onWritable;
+      if (f !== null) f();
+    });
   }
 
   /**
@@ -287,6 +320,7 @@ export class NkConn implements Deno.TcpConn {
     if (s.closed) return;
     s.closed = true;
     s.wakeReaders();
+    s.endCallbacks();
     for (const it of s.rx.takeAll()) {
       if (it.pos < it.length || it.pos === it.length) {
         this.#client.returnChunk(this.id, it.offset, it.length);

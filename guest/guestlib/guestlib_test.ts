@@ -597,3 +597,74 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "NkConn.onWritable()/onReadable(): callbacks from the pump move 2 MB intact with tryWrite/tryRead; close() calls them once more and unregisters",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8014 });
+      await l.ready;
+      const accepted = l.accept();
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8014 });
+      const peer = await accepted;
+      const data = new Uint8Array(2 << 20).map((_, i) => (i * 11 + 3) & 0xff);
+      // Reader: drains in its callback until end of stream.
+      const back = new Uint8Array(data.length);
+      let got = 0, readCalls = 0;
+      const buf = new Uint8Array(40_000);
+      const received = new Promise<void>((resolve) => {
+        const pull = (): void => {
+          readCalls++;
+          for (;;) {
+            const n = peer.tryRead(buf);
+            if (n === -1) return;
+            if (n === null) {
+              peer.onReadable(null);
+              resolve();
+              return;
+            }
+            back.set(buf.subarray(0, n), got);
+            got += n;
+          }
+        };
+        peer.onReadable(pull);
+      });
+      // Writer: queues what fits in its callback, half-closes at the end.
+      let off = 0, writeCalls = 0;
+      const sent = new Promise<void>((resolve) => {
+        const push = (): void => {
+          writeCalls++;
+          off += c.tryWrite(data, off, data.length);
+          if (off === data.length) {
+            c.onWritable(null);
+            resolve();
+          }
+        };
+        c.onWritable(push);
+        push();
+      });
+      await sent;
+      await c.closeWrite();
+      await received;
+      assert.equal(got, data.length);
+      assert.deepEqual(back, data);
+      assert.ok(writeCalls > 1, `${writeCalls} write callbacks`); // it had to wait for room
+      assert.ok(readCalls > 1, `${readCalls} read callbacks`);
+      // close() calls a registered callback once more (it then sees the closed connection).
+      let afterClose = 0;
+      c.onReadable(() => {
+        afterClose++;
+        assert.throws(() => c.tryRead(buf), Deno.errors.BadResource);
+      });
+      c.close();
+      await new Promise((r) => setTimeout(r, 0));
+      assert.equal(afterClose, 1);
+      peer.close();
+      l.close();
+    } finally {
+      await e.done();
+    }
+  },
+);

@@ -28,6 +28,8 @@ export class DataPhase {
   readonly #clock: () => Instant;
   #stopped = false;
   #loops: Promise<void>[] = [];
+  /** The callback loops' steps: run by stop() and closeAll() so the loops see them. */
+  readonly #wakers: (() => void)[] = [];
   /** First error a loop hit before the stop (a reset connection, say), if any. */
   error: unknown = undefined;
 
@@ -62,22 +64,16 @@ export class DataPhase {
     }
   }
 
-  async #send(s: StreamCounter, block: Uint8Array): Promise<void> {
+  #send(s: StreamCounter, block: Uint8Array): Promise<void> {
     const c = s.conn;
+    if (c.tryWrite !== undefined && c.onWritable !== undefined) {
+      return this.#sendByCallback(s, block, c.tryWrite.bind(c), c.onWritable.bind(c));
+    }
+    return this.#sendAwaiting(s, block);
+  }
+
+  async #sendAwaiting(s: StreamCounter, block: Uint8Array): Promise<void> {
     try {
-      if (c.tryWrite !== undefined && c.waitWritable !== undefined) {
-        // Queue what fits, wait only when nothing more does: no promise per block. The block
-        // is sent as a stream from where the last call stopped, as whole writes would.
-        let off = 0;
-        while (!this.#stopped) {
-          const n = c.tryWrite(block, off, block.length);
-          s.bytes += n;
-          off += n;
-          if (off === block.length) off = 0;
-          else await c.waitWritable();
-        }
-        return;
-      }
       while (!this.#stopped) {
         // A write that completes after the stop still counts: the peer reads it before it
         // sees TEST_END, so sender and receiver totals stay comparable.
@@ -88,36 +84,55 @@ export class DataPhase {
     }
   }
 
-  async #receive(s: StreamCounter, buf: Uint8Array): Promise<void> {
-    const c = s.conn;
-    try {
-      if (c.tryRead !== undefined && c.waitReadable !== undefined) {
-        // Read what arrived, wait only when nothing has: no promise per read. The end time is
-        // read once per burst of reads, before waiting (or at the end), not per read: the
-        // clock's answer is a new heap number per call.
-        let unstamped = false;
+  /**
+   * The send loop on a connection that calls back when writable (GuestLib): queue what fits,
+   * return, and go on when called again; no promise per block or per wait. The block is sent
+   * as a stream from where the last call stopped, as whole writes would.
+   */
+  #sendByCallback(
+    s: StreamCounter,
+    block: Uint8Array,
+    tryWrite: (p: Uint8Array, start: number, end: number) => number,
+    onWritable: (f: (() => void) | null) => void,
+  ): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let off = 0;
+      let done = false;
+      const push = (): void => {
+        if (done) return;
         try {
-          for (;;) {
-            const n = c.tryRead(buf);
-            if (n === null) break;
-            if (n === -1) {
-              if (unstamped && !this.#stopped) s.endNs = this.#clock();
-              unstamped = false;
-              await c.waitReadable();
-              continue;
-            }
-            if (!this.#stopped) {
-              s.bytes += n;
-              unstamped = true;
-            }
+          while (!this.#stopped) {
+            const n = tryWrite(block, off, block.length);
+            s.bytes += n;
+            off += n;
+            if (off === block.length) off = 0;
+            else return; // called again when there is room
           }
-        } finally {
-          if (unstamped && !this.#stopped) s.endNs = this.#clock();
+        } catch (e) {
+          if (!this.#stopped) this.error ??= e;
         }
-        return;
-      }
+        done = true;
+        onWritable(null);
+        resolve();
+      };
+      this.#wakers.push(push);
+      onWritable(push);
+      push();
+    });
+  }
+
+  #receive(s: StreamCounter, buf: Uint8Array): Promise<void> {
+    const c = s.conn;
+    if (c.tryRead !== undefined && c.onReadable !== undefined) {
+      return this.#receiveByCallback(s, buf, c.tryRead.bind(c), c.onReadable.bind(c));
+    }
+    return this.#receiveAwaiting(s, buf);
+  }
+
+  async #receiveAwaiting(s: StreamCounter, buf: Uint8Array): Promise<void> {
+    try {
       for (;;) {
-        const n = await c.read(buf);
+        const n = await s.conn.read(buf);
         if (n === null) break;
         if (!this.#stopped) {
           s.bytes += n;
@@ -130,6 +145,49 @@ export class DataPhase {
   }
 
   /**
+   * The receive loop on a connection that calls back when readable (GuestLib): read what
+   * arrived, return, go on when called again; no promise per read or per wait. The end time
+   * is read once per burst of reads (the clock's answer is a new heap number per call).
+   */
+  #receiveByCallback(
+    s: StreamCounter,
+    buf: Uint8Array,
+    tryRead: (p: Uint8Array) => number | null,
+    onReadable: (f: (() => void) | null) => void,
+  ): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const pull = (): void => {
+        if (done) return;
+        let counted = false;
+        try {
+          for (;;) {
+            const n = tryRead(buf);
+            if (n === null) break;
+            if (n === -1) {
+              if (counted && !this.#stopped) s.endNs = this.#clock();
+              return; // called again when more arrives
+            }
+            if (!this.#stopped) {
+              s.bytes += n;
+              counted = true;
+            }
+          }
+        } catch (e) {
+          if (!this.#stopped) this.error ??= e;
+        }
+        if (counted && !this.#stopped) s.endNs = this.#clock();
+        done = true;
+        onReadable(null);
+        resolve();
+      };
+      this.#wakers.push(pull);
+      onReadable(pull);
+      pull();
+    });
+  }
+
+  /**
    * Stops counting at `now`. Senders finish their current write within `graceMs` (then their
    * connections are closed); receivers keep draining until `closeAll()`.
    */
@@ -138,6 +196,7 @@ export class DataPhase {
     this.#stopped = true;
     if (!this.#isSender) return;
     for (const s of this.streams) s.endNs = now;
+    this.#wake();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = await Promise.race([
       Promise.all(this.#loops).then(() => false),
@@ -157,7 +216,12 @@ export class DataPhase {
         // Already closed by the peer or an earlier stop.
       }
     }
+    this.#wake();
     await Promise.allSettled(this.#loops);
+  }
+
+  #wake(): void {
+    for (const w of this.#wakers) w();
   }
 }
 

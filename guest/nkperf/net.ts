@@ -24,19 +24,19 @@ export interface NetConn {
   setNoDelay?(noDelay?: boolean): void;
   /**
    * Optional non-waiting write (GuestLib's `NkConn`): queues what fits of `p[start, end)` now
-   * and returns the count, 0 when nothing fits (then await `waitWritable`). With it and
-   * `waitWritable`, the data loop makes no promise per block.
+   * and returns the count, 0 when nothing fits (then wait for `onWritable`'s callback). With
+   * it and `onWritable`, the data loop makes no promise per block or per wait.
    */
   tryWrite?(p: Uint8Array, start: number, end: number): number;
-  /** Resolves when `tryWrite` can take bytes again or will throw. */
-  waitWritable?(): Promise<void>;
+  /** Registers (null: removes) a function called whenever `tryWrite` may take bytes again. */
+  onWritable?(f: (() => void) | null): void;
   /**
    * Optional non-waiting read: the count, null at end of stream, -1 when nothing arrived yet
-   * (then await `waitReadable`).
+   * (then wait for `onReadable`'s callback).
    */
   tryRead?(p: Uint8Array): number | null;
-  /** Resolves when `tryRead` has something to return or will throw. */
-  waitReadable?(): Promise<void>;
+  /** Registers (null: removes) a function called whenever `tryRead` may have news. */
+  onReadable?(f: (() => void) | null): void;
 }
 
 /** What nkperf needs of a listener; `Deno.Listener` satisfies it. */
