@@ -15,13 +15,14 @@
  * the Instants passing 2^31 ns), V8's sampling heap profiler (objects that died young
  * included) runs to the end of the test; prints the sampled bytes by site (innermost
  * `--sample` frames) per data chunk and per MB the guest sent (or received with `--reverse`),
- * counted by `NkClient.traffic()`. Sampling is statistical: sites below ~1 B per chunk are
- * noise.
+ * counted by `NkClient.traffic()`, then the pump's turns, doorbell waits and sleeps per chunk
+ * (a sleep allocates ~3 KB in Doorbell.waitAny() and Deno's socket read, so under load the
+ * sleeps decide the total). Sampling is statistical: sites below ~1 B per chunk are noise.
  *
  * `--gc`: no sampling; the guest runs as the nkperf command (`guest/guestlib/nkperf.ts`) under
  * `--trace-gc`, and the tool prints its scavenges and mark-compacts over the whole run and
  * after `--skip` seconds of process time (what gc_nsm.ts --trace-guest counts for the send
- * direction, here for either).
+ * direction, here for either), with nkperf's sender and receiver lines.
  *
  * The lab, the NSM and iperf3 are removed on every exit path (errors, SIGINT, SIGTERM).
  *
@@ -174,7 +175,7 @@ async function main(): Promise<void> {
       if (!out.success) throw new Error(`nkperf failed: ${dec.decode(out.stderr)}`);
       const text = dec.decode(out.stdout);
       const c = countTraceGc(text, skipMs);
-      const summary = text.split("\n").filter((l) => /receiver$/.test(l)).join("\n");
+      const summary = text.split("\n").filter((l) => /(sender|receiver)$/.test(l)).join("\n");
       console.log(summary);
       console.log(
         `guest ${what} for ${seconds} s: ${c.scavenges} scavenges, ${c.markCompacts} ` +
