@@ -812,6 +812,8 @@ export class NkClient {
     }
     if (did) this.device.bell.notify(); // we released slots: the NSM may wait for room
     this.#runCallbacks();
+    // A callback may have detached the client (the device is unmapped then).
+    if (this.#closed || this.#dead !== null) return did;
     if (this.#flushBacklogs()) did = true;
     return did;
   }

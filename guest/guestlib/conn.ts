@@ -143,6 +143,9 @@ export class NkConn implements Deno.TcpConn {
     const s = this.#s;
     const client = this.#client;
     if (s.closed) throw new Deno.errors.BadResource("read: the connection is closed");
+    // Detached: the data region is unmapped, so even queued chunks cannot be read, and
+    // nothing will arrive (never answer -1 then: waitReadable() resolves at once).
+    if (client.closed) throw errnoError(s.error !== 0 ? -s.error : 104, "read");
     const rx = s.rx;
     if (rx.length > 0) {
       let n = 0;
@@ -164,7 +167,6 @@ export class NkConn implements Deno.TcpConn {
     }
     if (s.error !== 0) throw errnoError(-s.error, "read");
     if (s.eof || p.length === 0) return s.eof ? null : 0;
-    if (client.closed) throw errnoError(104, "read"); // nothing will arrive: never -1 then
     return -1;
   }
 

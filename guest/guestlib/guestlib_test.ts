@@ -668,3 +668,42 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "a readable callback that detaches the guest ends the drain cleanly; the connection then reports ConnectionReset",
+  opts,
+  async () => {
+    const e = await env();
+    try {
+      const l = new NkListener(Promise.resolve(e.b), { port: 8015 });
+      await l.ready;
+      const accepted = l.accept();
+      const c = await connectWith(e.a, { hostname: "198.18.0.2", port: 8015 });
+      const peer = await accepted;
+      let calls = 0;
+      const ended = new Promise<unknown>((resolve) => {
+        c.onReadable(() => {
+          calls++;
+          if (calls === 1) {
+            e.a.close(); // from inside the pump's drain
+            return;
+          }
+          try {
+            c.tryRead(new Uint8Array(10));
+            resolve(null);
+          } catch (err) {
+            resolve(err);
+          }
+        });
+      });
+      await peer.write(new Uint8Array(1000));
+      const err = await ended;
+      assert.ok(err instanceof Deno.errors.ConnectionReset, String(err));
+      assert.equal(calls, 2); // the data, then once more after the detach
+      peer.close();
+      l.close();
+    } finally {
+      await e.done();
+    }
+  },
+);
