@@ -18,6 +18,7 @@
 import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
 import { main } from "../../nsm/cli.ts";
+import { guestRunSummary } from "./lab_nsm.ts";
 import {
   formatHeapSites,
   type HeapSampler,
@@ -78,14 +79,7 @@ try {
   const frames = (await packets(lab.nsmIf, dirn)) - f0;
   const sites = await stopHeapSampling(sampler, Number(values.sample));
   console.log(formatHeapSites(sites, Number(values.top), frames));
-  console.log(
-    new TextDecoder().decode(out.stdout).split("\n").filter((l) => /receiver/.test(l)).join("\n"),
-  );
-  console.log(
-    `${frames} frames ${values.reverse ? "received" : "sent"} in ${
-      ((t1 - t0) / 1000).toFixed(2)
-    } s of sampling`,
-  );
+  console.log(guestRunSummary(out.stdout, frames, values.reverse, t1 - t0));
   await srv.status;
 } finally {
   // The CLI stops on SIGTERM (its own handler), then returns from main().

@@ -114,3 +114,20 @@ export class LabNsm {
     await this.#pump.catch(() => {});
   }
 }
+
+/**
+ * The lines the allocation tools print after a guest's run: nkperf's receiver summary (from its
+ * stdout) and the frames counted over the sampled `ms`.
+ */
+export function guestRunSummary(
+  stdout: Uint8Array,
+  frames: number,
+  received: boolean,
+  ms: number,
+): string {
+  const iperf = new TextDecoder().decode(stdout).split("\n").filter((l) => /receiver/.test(l));
+  return [
+    ...iperf,
+    `${frames} frames ${received ? "received" : "sent"} in ${(ms / 1000).toFixed(2)} s of sampling`,
+  ].join("\n");
+}

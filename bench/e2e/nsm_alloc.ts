@@ -25,6 +25,7 @@ import { NsmRuntime } from "../../nsm/runtime.ts";
 import { ServiceLib } from "../../nsm/service_lib.ts";
 import { createTcpipHost } from "../../nsm/stack_host.ts";
 import { monotonicNow } from "../../stacks/time.ts";
+import { guestRunSummary } from "./lab_nsm.ts";
 import { libc } from "../../stacks/sys/libc.ts";
 import {
   formatHeapSites,
@@ -90,14 +91,7 @@ try {
       formatHeapSites(await stopHeapSampling(sampler, depth), Number(values.top), frames),
     );
   }
-  console.log(
-    new TextDecoder().decode(out.stdout).split("\n").filter((l) => /receiver/.test(l)).join("\n"),
-  );
-  console.log(
-    `${frames} frames ${values.reverse ? "received" : "transmitted"} in ${
-      ((t1 - t0) / 1000).toFixed(2)
-    } s of sampling`,
-  );
+  console.log(guestRunSummary(out.stdout, frames, values.reverse, t1 - t0));
   await srv.status;
   rt.stop();
   await done;
