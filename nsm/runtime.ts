@@ -9,7 +9,9 @@
  * last busy pass) it sleeps in the link's `wait(ms)` (poll(2) on the device descriptor) until
  * a frame arrives or the earliest `pollAt()` deadline of every component, so an idle NSM uses
  * next to no CPU. While busy it still yields to Deno's event loop every `yieldNs` so signals
- * and timers are served.
+ * and timers are served. When the link and every hook can say whether they have work
+ * (`hasWork()`), a spinning pass with nothing to do and no deadline due skips the step, so
+ * spinning reads no clock into a heap number and allocates nothing.
  *
  * ```ts
  * const rt = new NsmRuntime(link, iface);
