@@ -34,12 +34,37 @@ function yieldCpu(): void {
 }
 import { RING_HEADER_SIZE, SLOT_SIZE } from "../../nsm/ring.ts";
 import { errnoError } from "./errors.ts";
-import { AdaptiveSpin } from "./spin.ts";
+import { AdaptiveSpin, type AdaptiveSpinOptions } from "./spin.ts";
 
 /** Options of `NkClient.attach`. */
 export interface AttachOptions {
   /** Control socket of the NSM (default `defaultCtlPath()`: same default as the NSM). */
   readonly ctl?: string;
+  /**
+   * The pump's spin before it sleeps (spin.ts). Default: `AdaptiveSpin`'s defaults, with
+   * `maxNs` from `$NK_SPIN_MAX_US` (µs) when set. A longer ceiling keeps a bulk transfer from
+   * sleeping between the NSM's bursts (each sleep allocates ~3 KB in the doorbell wait and
+   * the socket read: most of a guest's garbage then) at the cost of spinning CPU.
+   */
+  readonly spin?: AdaptiveSpinOptions;
+}
+
+/** `$NK_SPIN_MAX_US` as ns, or undefined when unset (or the environment is not readable). */
+export function spinMaxFromEnv(): number | undefined {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("NK_SPIN_MAX_US");
+  } catch {
+    return undefined; // no --allow-env
+  }
+  if (v === undefined || v === "") return undefined;
+  const us = Number(v);
+  if (!(us > 0 && us <= 1e6)) {
+    throw new RangeError(
+      `NK_SPIN_MAX_US=${v}: give the guest's spin ceiling in microseconds, in (0, 1000000]`,
+    );
+  }
+  return us * 1000;
 }
 
 /** The answer of one request: the completion's fields that ops return. */
@@ -448,7 +473,7 @@ export class NkClient {
    */
   readonly #traffic = new Float64Array(6);
   /** The pump's spin-before-sleep policy (budget and hit/miss counts). */
-  readonly spin: AdaptiveSpin = new AdaptiveSpin({ idle: yieldCpu });
+  readonly spin: AdaptiveSpin;
   #nextReq = 1;
   #waiters = 0;
   #dead: string | null = null;
@@ -459,7 +484,14 @@ export class NkClient {
   /** Sockets whose callbacks (`SocketState.notify`) run at the end of the drain. */
   readonly #notify: SocketState[] = [];
 
-  private constructor(id: number, device: GuestDevice, ctl: Deno.Conn, ctlPath: string) {
+  private constructor(
+    id: number,
+    device: GuestDevice,
+    ctl: Deno.Conn,
+    ctlPath: string,
+    spin: AdaptiveSpinOptions,
+  ) {
+    this.spin = new AdaptiveSpin({ idle: yieldCpu, ...spin });
     this.guestId = id;
     this.device = device;
     this.#ctl = ctl;
@@ -521,6 +553,10 @@ export class NkClient {
   /** Attaches to the NSM at `ctl` (see `AttachOptions`). Throws `NsmUnavailable`. */
   static async attach(options: AttachOptions = {}): Promise<NkClient> {
     const path = options.ctl ?? defaultCtlPath();
+    const envMax = options.spin?.maxNs === undefined ? spinMaxFromEnv() : undefined;
+    const spinOptions: AdaptiveSpinOptions = envMax === undefined
+      ? { ...options.spin }
+      : { ...options.spin, maxNs: envMax };
     let ctl: Deno.Conn;
     try {
       ctl = await Deno.connect({ transport: "unix", path });
@@ -542,7 +578,7 @@ export class NkClient {
         throw new NsmUnavailable(`the NSM refused the guest: ${msg.error ?? line}`);
       }
       const dev = await GuestDevice.attach(msg.device);
-      const c = new NkClient(msg.guest, dev, ctl, path);
+      const c = new NkClient(msg.guest, dev, ctl, path, spinOptions);
       c.#start();
       return c;
     } catch (e) {

@@ -7,6 +7,7 @@ import {
   RxQueue,
   Signal,
   SocketState,
+  spinMaxFromEnv,
   spinUntilWork,
 } from "./client.ts";
 import { connectWith, NkDatagramConn, NkListener } from "./conn.ts";
@@ -703,6 +704,42 @@ Deno.test(
       peer.close();
       l.close();
     } finally {
+      await e.done();
+    }
+  },
+);
+
+Deno.test(
+  "NkClient.attach() takes the spin ceiling from options.spin, else from $NK_SPIN_MAX_US; a bad value is a RangeError",
+  opts,
+  async () => {
+    const e = await env();
+    const extra: NkClient[] = [];
+    try {
+      // A sleep of 500 µs: above the default 200 µs ceiling the budget halves, below a 1 ms
+      // ceiling it grows to cover the wait (5/4 of it).
+      e.a.spin.record(true, 500_000);
+      assert.ok(e.a.spin.budgetNs <= 5_000, `budget ${e.a.spin.budgetNs}`); // halved, maybe again
+      const wide = await NkClient.attach({ ctl: e.ctlA, spin: { maxNs: 1_000_000 } });
+      extra.push(wide);
+      wide.spin.record(true, 500_000);
+      assert.equal(wide.spin.budgetNs, 625_000);
+      Deno.env.set("NK_SPIN_MAX_US", "1000");
+      try {
+        assert.equal(spinMaxFromEnv(), 1_000_000);
+        const fromEnv = await NkClient.attach({ ctl: e.ctlA });
+        extra.push(fromEnv);
+        fromEnv.spin.record(true, 500_000);
+        assert.equal(fromEnv.spin.budgetNs, 625_000);
+        Deno.env.set("NK_SPIN_MAX_US", "lots");
+        assert.throws(() => spinMaxFromEnv(), RangeError);
+        await assert.rejects(NkClient.attach({ ctl: e.ctlA }), RangeError);
+      } finally {
+        Deno.env.delete("NK_SPIN_MAX_US");
+      }
+      assert.equal(spinMaxFromEnv(), undefined);
+    } finally {
+      for (const c of extra) c.close();
       await e.done();
     }
   },
