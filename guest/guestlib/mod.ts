@@ -13,6 +13,11 @@
  * `defaultCtlPath()` (`$NSM_CTL`, `$XDG_RUNTIME_DIR/nsm/ctl.sock`, `/run/nsm/ctl.sock` for
  * root): the same default as `deno task nsm`. One `NkClient` (NK device) is shared per path.
  *
+ * Beyond Deno's shape, `NkConn` has non-waiting calls for data loops that must not allocate
+ * per chunk: `tryWrite`/`tryRead`, with `onWritable`/`onReadable` callbacks (run by the pump,
+ * no promise per wake-up) or `waitWritable`/`waitReadable`. `$NK_SPIN_MAX_US` sets the
+ * pump's spin ceiling before it sleeps (see `AttachOptions.spin`).
+ *
  * @module
  */
 
