@@ -25,7 +25,9 @@ const EMPTY = new Uint8Array(0);
  * memory, not by the packet's view object: links that hand out a fresh view per packet over
  * reused memory (the simulator's slabs) hit too, and no weak table grows with such views.
  */
-const RANGE_SLOTS = 4096;
+// 32768 slots: the NSM's default UMEM (2 x 8192 frames of 2 KiB) fits without two frames
+// sharing a slot (4096 missed on every frame once the NSM cycled through them all).
+const RANGE_SLOTS = 32768;
 const rangeMemo: Uint8Array[] = new Array<Uint8Array>(RANGE_SLOTS).fill(EMPTY);
 
 function rangeView(src: Uint8Array, start: number, end: number): Uint8Array {
