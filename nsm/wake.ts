@@ -173,7 +173,34 @@ export class Doorbell {
    * One waiter per doorbell at a time.
    */
   wait(hasWork: () => boolean, spinNs: number, timeoutMs?: number): Promise<WakeReason> {
+    if (spinNs <= 0 && timeoutMs === undefined) return this.#waitOne(hasWork);
     return Doorbell.waitAny([this], hasWork, spinNs, timeoutMs);
+  }
+
+  /**
+   * `waitAny([this], hasWork, 0)` without its arrays, per-bell `then`, race and timer: a guest
+   * that spins itself and then sleeps calls this on every sleep, and those were ~2 of the
+   * ~3.4 KB each sleep allocated (sampled; the rest is Deno's read).
+   */
+  async #waitOne(hasWork: () => boolean): Promise<WakeReason> {
+    if (this.closed) return "closed";
+    if (hasWork()) return "work";
+    Atomics.exchange(this.#own, 0, 1);
+    if (this.#owed) this.notify(); // see waitAny
+    if (hasWork()) {
+      Atomics.compareExchange(this.#own, 0, 1, 0);
+      return "work";
+    }
+    this.sleeps++;
+    const rd = this.#read ??= this.#conn.read(this.#buf).catch(() => null);
+    const n = await rd;
+    if (this.#own.length !== 0) Atomics.compareExchange(this.#own, 0, 1, 0);
+    if (this.#read === rd) this.#read = null; // shared with an overlapping wait: see waitAny
+    if (n === null) {
+      this.closed = true;
+      return "closed";
+    }
+    return "work";
   }
 
   /**

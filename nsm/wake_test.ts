@@ -72,3 +72,40 @@ Deno.test("NsmDevice.acceptGuest(): the NSM's doorbell rings with send(2) on its
 Deno.test("findDoorbellFd() returns null for a path no connected socket of this process is bound to", () => {
   assert.equal(findDoorbellFd("/nonexistent/nk-none.bell"), null);
 });
+
+Deno.test("Doorbell.wait() without spin or timeout sleeps until a ring ('work', counted as a sleep), answers at once when work is there, and reports 'closed' at the peer's close", async () => {
+  const dir = await Deno.makeTempDir();
+  const dev = NsmDevice.create({
+    name: `wake-test-one-${Deno.pid}`,
+    dir,
+    bellDir: dir,
+    hugePages: "never",
+    ringCapacity: 8,
+    chunksPerHalf: 2,
+  });
+  const accepted = dev.acceptGuest();
+  const g = await GuestDevice.attach(dev.path);
+  const bell = await accepted;
+  try {
+    let work = false;
+    const sleeps = bell.sleeps;
+    const first = bell.wait(() => work, 0);
+    const second = bell.wait(() => work, 0); // overlapping: shares the outstanding read
+    await new Promise((r) => setTimeout(r, 20));
+    work = true;
+    g.bell.notify();
+    assert.deepEqual(await Promise.all([first, second]), ["work", "work"]);
+    assert.equal(bell.sleeps, sleeps + 2);
+    assert.equal(await bell.wait(() => true, 0), "work");
+    assert.equal(bell.sleeps, sleeps + 2, "no sleep when work is already there");
+    work = false;
+    const last = bell.wait(() => work, 0);
+    g.close(); // the guest goes away: EOF on the doorbell
+    assert.equal(await last, "closed");
+    assert.equal(bell.closed, true);
+  } finally {
+    g.close();
+    dev.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
