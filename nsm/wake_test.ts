@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import { GuestDevice, NsmDevice } from "./device.ts";
 import { Doorbell, findDoorbellFd } from "./wake.ts";
 
-Deno.test("Doorbell.waitAny: two overlapping waits over one bell both end with 'work' on one ring, and the bell stays open", async () => {
+/** An NSM device with one attached guest: `fn(nsmBell, guest)`, then everything is closed. */
+async function withBell(
+  name: string,
+  fn: (bell: Doorbell, g: GuestDevice) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir();
   const dev = NsmDevice.create({
-    name: `wake-test-${Deno.pid}`,
+    name: `${name}-${Deno.pid}`,
     dir,
     bellDir: dir,
     hugePages: "never",
@@ -16,6 +20,16 @@ Deno.test("Doorbell.waitAny: two overlapping waits over one bell both end with '
   const g = await GuestDevice.attach(dev.path);
   const bell = await accepted;
   try {
+    await fn(bell, g);
+  } finally {
+    g.close();
+    dev.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("Doorbell.waitAny: two overlapping waits over one bell both end with 'work' on one ring, and the bell stays open", async () => {
+  await withBell("wake-test", async (bell, g) => {
     let work = false;
     const first = Doorbell.waitAny([bell], () => work, 0, 2000);
     const second = Doorbell.waitAny([bell], () => work, 0, 2000); // the caller gave up on `first`
@@ -27,11 +41,7 @@ Deno.test("Doorbell.waitAny: two overlapping waits over one bell both end with '
     work = false;
     const third = await Doorbell.waitAny([bell], () => work, 0, 50);
     assert.equal(third, "timeout");
-  } finally {
-    g.close();
-    dev.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("NsmDevice.acceptGuest(): the NSM's doorbell rings with send(2) on its own descriptor (FFI granted), wakes a sleeping guest, and drops the descriptor on close", async () => {
@@ -74,19 +84,7 @@ Deno.test("findDoorbellFd() returns null for a path no connected socket of this 
 });
 
 Deno.test("Doorbell.wait() without spin or timeout sleeps until a ring ('work', counted as a sleep), answers at once when work is there, and reports 'closed' at the peer's close", async () => {
-  const dir = await Deno.makeTempDir();
-  const dev = NsmDevice.create({
-    name: `wake-test-one-${Deno.pid}`,
-    dir,
-    bellDir: dir,
-    hugePages: "never",
-    ringCapacity: 8,
-    chunksPerHalf: 2,
-  });
-  const accepted = dev.acceptGuest();
-  const g = await GuestDevice.attach(dev.path);
-  const bell = await accepted;
-  try {
+  await withBell("wake-test-one", async (bell, g) => {
     let work = false;
     const sleeps = bell.sleeps;
     const first = bell.wait(() => work, 0);
@@ -103,9 +101,5 @@ Deno.test("Doorbell.wait() without spin or timeout sleeps until a ring ('work', 
     g.close(); // the guest goes away: EOF on the doorbell
     assert.equal(await last, "closed");
     assert.equal(bell.closed, true);
-  } finally {
-    g.close();
-    dev.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
