@@ -469,7 +469,7 @@ export class NkClient {
   readonly #rx = new Nqe();
   /**
    * sendChunks, sendBytes, recvChunks, recvBytes, pumpTurns, pumpWaits: doubles in an array,
-   * since byte totals pass 2^30 and a plain field would box a new heap number on every update.
+   * since byte totals pass 2^31 and a plain field would box a new heap number on every update.
    */
   readonly #traffic = new Float64Array(6);
   /** The pump's spin-before-sleep policy (budget and hit/miss counts). */

@@ -22,7 +22,7 @@ export class StreamCounter {
   readonly conn: NetConn;
   // The byte counts and times start as non-integers (reset to 0 in the constructor): a field
   // that first held a small integer boxes a new heap number on every store once its values
-  // pass 2^30, i.e. on every read or write of a data loop after the first GB.
+  // pass 2^31 (small integers are 32-bit in Deno), i.e. on every read or write after 2 GB.
   /** Bytes written (sender) or read (receiver) so far. */
   bytes = 0.5;
   /** When counting began. */
