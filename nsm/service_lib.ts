@@ -212,12 +212,12 @@ const SOCK_POOL_MAX = 256;
 class GSock {
   /** Delivered but not yet credited receive bytes. */
   uncredited = 0;
-  rcvBuf: number;
-  sndBuf: number;
+  rcvBuf!: number;
+  sndBuf!: number;
   /**
    * Bytes of this socket's stream delivered so far (RECV arg2). A double field from the start
-   * (see stacks/tcpip/tcp/f64.ts; 0 in the constructor): one that became double at 2^31 cost a
-   * heap number per RECV.
+   * (see stacks/tcpip/tcp/f64.ts; 0 from `reset`): one that became double at 2^31 cost a heap
+   * number per RECV.
    */
   streamOffset = AS_DOUBLE;
   interest = 0;
@@ -235,11 +235,12 @@ class GSock {
   connected = false;
   inDirty = false;
   closed = false;
-  guest: Guest;
-  sid: number;
-  bid: number;
-  stream: boolean;
-  queueSet: number;
+  guest!: Guest;
+  sid!: number;
+  bid!: number;
+  stream!: boolean;
+  queueSet!: number;
+  /** A new socket: the same as a pooled one made new (`reset`). */
   constructor(
     guest: Guest,
     sid: number,
@@ -249,14 +250,7 @@ class GSock {
     rcvBuf: number,
     sndBuf: number,
   ) {
-    this.guest = guest;
-    this.sid = sid;
-    this.bid = bid;
-    this.stream = stream;
-    this.queueSet = queueSet;
-    this.rcvBuf = rcvBuf;
-    this.sndBuf = sndBuf;
-    this.streamOffset = 0;
+    this.reset(guest, sid, bid, stream, queueSet, rcvBuf, sndBuf);
   }
 
   /** Makes a closed socket (from `ServiceLib`'s pool) a new one; its lists are empty. */
