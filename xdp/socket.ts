@@ -92,8 +92,13 @@ export const XDP_UMEM_PGOFF_COMPLETION_RING = 0x180000000;
 /** send/recv flag: do not block. */
 export const MSG_DONTWAIT = 0x40;
 const POLLIN = 1;
-/** How long bind() retries EBUSY while a just-closed socket releases the queue. */
-const BIND_BUSY_RETRY_MS = 500;
+/**
+ * How long bind() retries EBUSY while a just-closed socket releases the queue. The kernel
+ * clears the queue's pool after an RCU grace period, from a work item that takes the RTNL lock
+ * (xp_release_deferred), so namespace teardown elsewhere on the machine can hold it off for
+ * seconds: 500 ms was seen to fail under a parallel test run.
+ */
+const BIND_BUSY_RETRY_MS = 5000;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 /** Blocks the thread for `ms` (setup paths only). */
@@ -474,11 +479,11 @@ export class XskSocket {
       // work item a little later: EBUSY is retried for up to BIND_BUSY_RETRY_MS.
       let rc = c.bind(fd, sxdp, 16);
       for (
-        let waited = 0;
+        let waited = 0, step = 1;
         rc < 0 && errno() === EBUSY && waited < BIND_BUSY_RETRY_MS;
-        waited += 5
+        waited += step, step = Math.min(step * 2, 50)
       ) {
-        sleepSync(5);
+        sleepSync(step);
         rc = c.bind(fd, sxdp, 16);
       }
       check(rc, "bind(AF_XDP)", mode === "zerocopy" ? "zerocopy" : "bind", where);
