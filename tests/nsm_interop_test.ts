@@ -485,18 +485,41 @@ Deno.test({
         // The kernel completes a sum of 0 as 0xffff (CSUM_MANGLED_0, the same number in one's
         // complement; RFC 1624 section 3): tshark flags that as an error, TCP accepts it.
         // tshark marks such a frame Bad (it compares with its 0x0000), so match it exactly.
+        // With offloads off the peer's kernel still completes its own TCP sums that way
+        // (skb_checksum_help), about one frame in 65536: only our frames, summed by our stack,
+        // must never carry it.
         const mangled0 = "!(tcp.checksum == 0xffff && tcp.checksum_calculated == 0x0000)";
-        const filter = offloads === "off" ? BAD : `${scope}${mangled0} && ((!(icmp.type == 3) && ` +
-          `!(icmpv6.type == 1) && ${BAD}) || ((icmp.type == 3 || icmpv6.type == 1) && ` +
-          `(_ws.malformed || ip.checksum.status == "Bad" || icmp.checksum.status == "Bad" || ` +
-          `icmpv6.checksum.status == "Bad")))`;
+        const filter = offloads === "off"
+          ? `(eth.src == ${macOfUs} || ${mangled0}) && ${BAD}`
+          : `${scope}${mangled0} && ((!(icmp.type == 3) && ` +
+            `!(icmpv6.type == 1) && ${BAD}) || ((icmp.type == 3 || icmpv6.type == 1) && ` +
+            `(_ws.malformed || ip.checksum.status == "Bad" || icmp.checksum.status == "Bad" || ` +
+            `icmpv6.checksum.status == "Bad")))`;
         const unreach = await tsharkMatches(
           file,
           `eth.src == ${macOfUs} && (icmp.type == 3 || icmpv6.type == 1)`,
         );
         assert.equal(unreach.length, 2, "our port unreachable (v4 and v6) was captured");
         const bad = await tsharkMatches(file, filter);
-        assert.deepEqual(bad, [], `offloads ${offloads}: ${bad.slice(0, 5).join("\n")}`);
+        if (bad.length > 0) {
+          // Kept for a post-mortem: such a failure has only been seen under a loaded CI run.
+          const kept = `${Deno.env.get("TMPDIR") ?? "/tmp"}/nsm_interop_bad_${offloads}.pcap`;
+          await Deno.copyFile(file, kept);
+          const first = bad[0]!.split("\t")[0];
+          const verbose = await run([
+            ...["timeout", "60", "tshark", "-n", "-r", file, "-V", "-o", "tcp.check_checksum:TRUE"],
+            ...["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"],
+            ...["-Y", `frame.number == ${first}`],
+          ], true);
+          const detail = verbose.stdout.split("\n").map((l) => l.trim())
+            .filter((l) =>
+              /Expert|Bad|bad|Malformed|[Cc]hecksum|Length|Flags|Sequence|\[Len/.test(l)
+            );
+          assert.fail(
+            `offloads ${offloads}: ${bad.length} bad frames (capture kept at ${kept}); ` +
+              `first: ${bad.slice(0, 3).join(" | ")}; ${detail.join(" ")}`,
+          );
+        }
         // The "on" round judged segments whose sums the kernel completed from our seeds.
         const offloaded = stats.txPartialChecksums as number;
         if (offloads === "on") assert.ok(offloaded > 1000, `offloaded ${offloaded}`);
