@@ -6,8 +6,12 @@
  *
  * ```text
  * sudo deno run -A --unstable-net bench/e2e/gc_nsm.ts [--seconds 10] [--runs 1] [--json]
- *   [--nsm-v8-flags=--max-semi-space-size=16,...] [--trace-guest] [--reverse]
+ *   [--nsm-v8-flags=--max-semi-space-size=16,...] [--trace-guest] [--reverse] [--warmup S]
+ *   [--show-gc]
  * ```
+ *
+ * `--warmup S`: the guest runs S seconds longer and the first S are not counted (the steady
+ * state, without startup and JIT garbage). `--show-gc`: the counted window's GC lines.
  *
  * `--reverse`: the guest receives (nkperf -R, the peer's iperf3 sends). Prints per run: Gbit/s
  * (iperf3's receiver), scavenges and mark-compacts of the NSM within the
@@ -92,7 +96,15 @@ function kinds(c: ReturnType<typeof countGcs>): GcCounts {
  */
 export async function gcNsmRun(
   seconds: number,
-  options: { traceGuest?: boolean; nsmV8Flags?: string; reverse?: boolean } = {},
+  options: {
+    traceGuest?: boolean;
+    nsmV8Flags?: string;
+    reverse?: boolean;
+    /** Seconds of the guest's run before the counted window (JIT and startup garbage). */
+    warmup?: number;
+    /** Prints the NSM's `--trace-gc` lines of the counted window on stderr. */
+    showGc?: boolean;
+  } = {},
 ): Promise<GcNsmResult> {
   const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
   const dir = await Deno.makeTempDir({ prefix: "gc-nsm-" });
@@ -110,12 +122,13 @@ export async function gcNsmRun(
     running = nsm;
     const spawned = nsm.spawnedAt;
     // --trace-gc stamps are ms since the NSM's start (~ our spawn time).
-    const from = performance.now() - spawned;
+    const from = performance.now() - spawned + (options.warmup ?? 0) * 1000;
     const guest = await new Deno.Command(Deno.execPath(), {
       args: [
         ...["run", "-A", ...(options.traceGuest ? ["--v8-flags=--trace-gc"] : [])],
         ...[`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl, "-c", lab.peerV4],
-        ...["-i", "0", "-t", String(seconds), ...(options.reverse ? ["-R"] : [])],
+        ...["-i", "0", "-t", String(seconds + (options.warmup ?? 0))],
+        ...(options.reverse ? ["-R"] : []),
       ],
       stdout: "piped",
       stderr: "piped",
@@ -125,6 +138,12 @@ export async function gcNsmRun(
     const json = JSON.parse(dec.decode((await iperf.output()).stdout));
     const out = await nsm.stop();
     const g = countGcs(out, from, to);
+    if (options.showGc) {
+      for (const l of out.split("\n")) {
+        const m = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: /.exec(l);
+        if (m !== null && Number(m[1]) >= from && Number(m[1]) <= to) console.error(l);
+      }
+    }
     // With -R the peer sends: its iperf3 reports what it sent (its receive sum is empty).
     const sum = options.reverse ? json.end.sum_sent : json.end.sum_received;
     const gbps = sum.bits_per_second / 1e9;
@@ -168,6 +187,8 @@ if (import.meta.main) {
       "nsm-v8-flags": { type: "string", default: "" },
       "trace-guest": { type: "boolean", default: false },
       reverse: { type: "boolean", default: false },
+      warmup: { type: "string", default: "0" },
+      "show-gc": { type: "boolean", default: false },
     },
   });
   for (let i = 0; i < Number(values.runs); i++) {
@@ -175,6 +196,8 @@ if (import.meta.main) {
       nsmV8Flags: values["nsm-v8-flags"],
       traceGuest: values["trace-guest"],
       reverse: values.reverse,
+      warmup: Number(values.warmup),
+      showGc: values["show-gc"],
     });
     if (values.json) console.log(JSON.stringify(r));
     else {
