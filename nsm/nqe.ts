@@ -141,6 +141,13 @@ export const NqeFlag = {
   CHUNK_RETURNED: 0x02,
   /** Request: fail with -EAGAIN instead of waiting (accept, connect, send). */
   NONBLOCK: 0x04,
+  /**
+   * CONNECT: open the socket first, as a SOCKET would (arg0 domain, arg1 type, arg2 protocol;
+   * socketId 0), so a connection costs one request instead of two round trips. The completion's
+   * socketId is the new socket; when it fails (a SOCKET error such as -EMFILE, or the connect's)
+   * socketId is 0 and no socket remains.
+   */
+  OPEN: 0x08,
   /** Set on every NQE the NSM writes to the completion ring. */
   COMPLETION: 0x80,
 } as const;

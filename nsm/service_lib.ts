@@ -192,7 +192,9 @@ export interface GuestInfo {
   readonly counters: Readonly<Record<GuestCounter, number>>;
 }
 
-const REQUEST_FLAGS = NqeFlag.MORE | NqeFlag.NONBLOCK;
+const REQUEST_FLAGS = NqeFlag.MORE | NqeFlag.NONBLOCK | NqeFlag.OPEN;
+/** Flags a NOP may carry on the fast path (OPEN on a NOP is rejected by the general one). */
+const NOP_FLAGS = NqeFlag.MORE | NqeFlag.NONBLOCK;
 const ACCEPT_QUEUE_MAX = 256;
 const PARKED_ACCEPTS_PER_GUEST = 4096;
 const INTERESTING = NqeEvent.IN | NqeEvent.OUT | NqeEvent.ERR | NqeEvent.HUP | NqeEvent.RDHUP;
@@ -929,7 +931,7 @@ export class ServiceLib implements Pollable {
    */
   #nopFast(g: Guest, q: QueueSetState, v: DataView, at: number): boolean {
     if (
-      (v.getUint8(at + NQE_FLAGS) & ~REQUEST_FLAGS) !== 0 || v.getUint8(at + NQE_RESERVED) !== 0 ||
+      (v.getUint8(at + NQE_FLAGS) & ~NOP_FLAGS) !== 0 || v.getUint8(at + NQE_RESERVED) !== 0 ||
       v.getUint16(at + NQE_QUEUE_SET, true) !== q.index || q.outq.length !== 0
     ) return false;
     const out = q.completions.next();
@@ -1000,6 +1002,13 @@ export class ServiceLib implements Pollable {
       return this.#reject(g, q, req, Errno.EINVAL, "bad-flags");
     }
     if (req.queueSet !== q.index) return this.#reject(g, q, req, Errno.EINVAL, "bad-queue-set");
+    if ((req.flags & NqeFlag.OPEN) !== 0) {
+      // OPEN belongs to CONNECT alone, and names no socket yet.
+      if (op !== NqeOp.CONNECT || req.socketId !== 0) {
+        return this.#reject(g, q, req, Errno.EINVAL, "bad-flags");
+      }
+      return this.#opOpenConnect(g, q, req, now);
+    }
     switch (op) {
       case NqeOp.NOP:
         this.#completeNow(q, req, 0, 0);
@@ -1064,24 +1073,7 @@ export class ServiceLib implements Pollable {
       }
       case NqeOp.CONNECT: {
         if (s.connecting !== null) return void this.#completeNow(q, req, -Errno.EALREADY, 0);
-        this.#toAddr(req);
-        const r = b.connect(s.bid, this.#addr, now);
-        if (r === -Errno.EINPROGRESS) {
-          s.connected = true;
-          if (req.flags & NqeFlag.NONBLOCK) {
-            this.#completeNow(q, req, r, 0);
-            s.connectEvent = true; // README: then an EVENT with OUT (or ERR)
-            this.#markDirty(s);
-          } else {
-            s.connecting = this.#park(req);
-            this.#markDirty(s);
-          }
-          return;
-        }
-        if (r === 0) s.connected = true;
-        this.#completeNow(q, req, r, 0);
-        if (r === 0) this.#markDirty(s);
-        return;
+        return this.#connect(q, s, req, now);
       }
       case NqeOp.SEND:
       case NqeOp.SENDTO:
@@ -1140,20 +1132,66 @@ export class ServiceLib implements Pollable {
   }
 
   #opSocket(g: Guest, q: QueueSetState, req: Nqe): void {
+    const s = this.#newSocket(g, q, req);
+    this.#completeNow(q, req, typeof s === "number" ? s : s.sid, 0);
+  }
+
+  /** SOCKET's work: the new socket, or -errno (-EMFILE, -ENOBUFS, the backend's) if none. */
+  #newSocket(g: Guest, q: QueueSetState, req: Nqe): GSock | number {
     if (g.socks.size >= this.#o.maxSocketsPerGuest) {
       this.#count(g, "limit-sockets");
-      return void this.#completeNow(q, req, -Errno.EMFILE, 0);
+      return -Errno.EMFILE;
     }
     const rcv = this.#o.defaultRcvBuf;
     if (g.bufferBytes + 2 * rcv > this.#o.maxBufferBytesPerGuest) {
       this.#count(g, "limit-memory");
-      return void this.#completeNow(q, req, -Errno.ENOBUFS, 0);
+      return -Errno.ENOBUFS;
     }
     const bid = this.#backend.socket(req.arg0, req.arg1, req.arg2);
-    if (bid < 0) return void this.#completeNow(q, req, bid, 0);
+    if (bid < 0) return bid;
     const s = this.#adopt(g, bid, req.arg1 === SockType.STREAM, q.index);
     this.onSocket?.(g.id, bid, s.stream, this.#now);
-    this.#completeNow(q, req, s.sid, 0);
+    return s;
+  }
+
+  /**
+   * CONNECT with `NqeFlag.OPEN`: SOCKET and CONNECT in one request (one guest round trip per
+   * connection instead of two). The request's socketId becomes the new socket's, so every
+   * completion of it (now, parked, or an abort) names the socket; a failure completes with
+   * socketId 0 and closes the socket (here, or in `#service` for a parked one): nothing leaks.
+   */
+  #opOpenConnect(g: Guest, q: QueueSetState, req: Nqe, now: Instant): void {
+    const s = this.#newSocket(g, q, req);
+    if (typeof s === "number") return void this.#completeNow(q, req, s, 0);
+    req.socketId = s.sid;
+    this.#connect(q, s, req, now);
+  }
+
+  /** CONNECT's work on socket `s` (no connect in progress). */
+  #connect(q: QueueSetState, s: GSock, req: Nqe, now: Instant): void {
+    this.#toAddr(req);
+    const r = this.#backend.connect(s.bid, this.#addr, now);
+    if (r === -Errno.EINPROGRESS) {
+      s.connected = true;
+      if (req.flags & NqeFlag.NONBLOCK) {
+        this.#completeNow(q, req, r, 0);
+        s.connectEvent = true; // README: then an EVENT with OUT (or ERR)
+        this.#markDirty(s);
+      } else {
+        s.connecting = this.#park(req);
+        this.#markDirty(s);
+      }
+      return;
+    }
+    if (r < 0 && (req.flags & NqeFlag.OPEN) !== 0) {
+      req.socketId = 0;
+      this.#completeNow(q, req, r, 0);
+      this.#closeSock(s, null, now, false);
+      return;
+    }
+    if (r === 0) s.connected = true;
+    this.#completeNow(q, req, r, 0);
+    if (r === 0) this.#markDirty(s);
   }
 
   #adopt(g: Guest, bid: number, stream: boolean, qs: number): GSock {
@@ -1409,11 +1447,18 @@ export class ServiceLib implements Pollable {
           if (err <= 0) err = Errno.ECONNREFUSED;
           s.errSent = true; // the completion carries the error
         }
+        const open = err !== 0 && (s.connecting.req.flags & NqeFlag.OPEN) !== 0;
+        if (open) s.connecting.req.socketId = 0; // the guest never learns a closed socket's id
         const c = this.#complete(q, s.connecting.req, -err, 0);
         if (err === 0) this.#withLocal(c, s.bid);
         this.#unpark(s.connecting);
         s.connecting = null;
         if (err !== 0) s.connected = false;
+        if (open) {
+          // The socket was opened for this CONNECT alone: close it, or it leaks.
+          this.#closeSock(s, null, now, false);
+          return;
+        }
       }
     }
     if (s.connectEvent) {

@@ -4,7 +4,7 @@
  * ```text
  * deno run -A bench/e2e/rr.ts server --port 7100
  * deno run -A bench/e2e/rr.ts client --net deno|nk [--ctl PATH] --host 198.18.0.2 --port 7100
- *                                    --mode rr|crr --size N --seconds S
+ *                                    --mode rr|crr --size N --seconds S [--stats]
  * ```
  *
  * The server (Linux sockets, Deno.listen) echoes whatever it reads on every connection. The
@@ -12,7 +12,10 @@
  * `size` bytes back, again and again; `crr` opens a connection per transaction, writes 1 byte,
  * reads it back and closes. With `--net nk` the client's sockets go through GuestLib (NQEs to
  * the NSM at `--ctl`) instead of Deno's: the code is the same, only `connect` differs. The
- * client prints one JSON line `{ "mode", "size", "transactions", "seconds", "perSecond" }`.
+ * client prints one JSON line `{ "mode", "size", "transactions", "seconds", "perSecond" }`;
+ * `--stats` adds on stderr, for `crr`, the distribution of the connect and of the rest of each
+ * transaction (two clock readings per transaction), and with `--net nk` the guest pump's turns,
+ * spins and sleeps per transaction.
  *
  * @module
  */
@@ -42,6 +45,24 @@ interface Conn {
 
 type Connect = (host: string, port: number) => Promise<Conn>;
 
+/** Per-transaction durations (ms) of `crr`'s two phases: connect, and write + read + close. */
+export interface CrrPhases {
+  /** connect() until it resolved. */
+  readonly connect: number[];
+  /** The rest of the transaction. */
+  readonly rest: number[];
+}
+
+/** "p50 A p99 B max C us, N over 500 us" of durations in ms (sorts `xs`). */
+export function phaseSummary(xs: number[]): string {
+  if (xs.length === 0) return "none";
+  xs.sort((x, y) => x - y);
+  const q = (f: number): string => (xs[Math.floor(f * (xs.length - 1))]! * 1000).toFixed(0);
+  let over = 0;
+  for (const x of xs) if (x > 0.5) over++;
+  return `p50 ${q(0.5)} p99 ${q(0.99)} max ${q(1)} us, ${over} over 500 us`;
+}
+
 async function writeAll(c: Conn, b: Uint8Array): Promise<void> {
   let off = 0;
   while (off < b.length) off += await c.write(b.subarray(off));
@@ -65,6 +86,7 @@ export async function runClient(
   mode: "rr" | "crr",
   size: number,
   seconds: number,
+  phases?: CrrPhases,
 ): Promise<RrResult> {
   const req = new Uint8Array(size).fill(0x61);
   const resp = new Uint8Array(size);
@@ -88,12 +110,18 @@ export async function runClient(
     }
   } else {
     while (performance.now() < end) {
+      const a = phases === undefined ? 0 : performance.now();
       const c = await connect(host, port);
+      const b = phases === undefined ? 0 : performance.now();
       try {
         await writeAll(c, req);
         if (!await readExactly(c, resp)) throw new Error("crr: server closed before answering");
       } finally {
         c.close();
+      }
+      if (phases !== undefined) {
+        phases.connect.push(b - a);
+        phases.rest.push(performance.now() - b);
       }
       n++;
     }
@@ -136,12 +164,14 @@ async function main(): Promise<void> {
       mode: { type: "string", default: "rr" },
       size: { type: "string", default: "1" },
       seconds: { type: "string", default: "2" },
+      stats: { type: "boolean", default: false },
     },
   });
   const port = Number(values.port);
   if (positionals[0] === "server") return await runServer(port);
   let connect: Connect;
   let done = (): Promise<void> => Promise.resolve();
+  let stats = (_n: number): Promise<string> => Promise.resolve("");
   if (values.net === "nk") {
     const nk = await import("../../guest/guestlib/mod.ts");
     const ctl = values.ctl;
@@ -153,6 +183,14 @@ async function main(): Promise<void> {
       return c;
     };
     done = nk.closeAll;
+    // The guest's pump per transaction: how often it yielded, spun out and slept.
+    stats = async (n) => {
+      const t = (await nk.client(ctl)).traffic();
+      const per = (x: number): string => (x / Math.max(1, n)).toFixed(2);
+      return `guest per transaction: pumpTurns ${per(t.pumpTurns)} pumpWaits ${
+        per(t.pumpWaits)
+      } pumpSleeps ${per(t.pumpSleeps)} sendChunks ${per(t.sendChunks)}`;
+    };
   } else {
     connect = async (hostname, port) => {
       const c = await Deno.connect({ hostname, port });
@@ -161,6 +199,9 @@ async function main(): Promise<void> {
     };
   }
   const mode = values.mode === "crr" ? "crr" : "rr";
+  const phases: CrrPhases | undefined = values.stats && mode === "crr"
+    ? { connect: [], rest: [] }
+    : undefined;
   const r = await runClient(
     connect,
     values.host,
@@ -168,8 +209,14 @@ async function main(): Promise<void> {
     mode,
     Number(values.size),
     Number(values.seconds),
+    phases,
   );
   console.log(JSON.stringify(r));
+  if (phases !== undefined) {
+    console.error(`crr connect: ${phaseSummary(phases.connect)}`);
+    console.error(`crr rest:    ${phaseSummary(phases.rest)}`);
+  }
+  if (values.stats) console.error(await stats(r.transactions));
   await done();
 }
 

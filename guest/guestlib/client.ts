@@ -71,6 +71,8 @@ export function spinMaxFromEnv(): number | undefined {
 export interface Completion {
   /** >= 0 value, < 0 -errno. */
   readonly result: number;
+  /** The socket the completion names (a CONNECT with `NqeFlag.OPEN`: the new one, 0 if none). */
+  readonly socketId: number;
   /** Completion flags. */
   readonly flags: number;
   /** arg2 (GETSOCKOPT value). */
@@ -437,6 +439,8 @@ interface Pending {
   resolve: (c: Completion) => void;
   sock: SocketState | null;
   op: number;
+  /** A CONNECT with `NqeFlag.OPEN`: its completion names a socket this guest has no state for. */
+  open: boolean;
 }
 
 const FREE_CREDIT = 0xffff_ffff;
@@ -632,7 +636,15 @@ export class NkClient {
     this.#dead = why;
     const err = -104; // ECONNRESET for everything outstanding
     for (const [, p] of this.#pending) {
-      p.resolve({ result: err, flags: 0, arg2: 0, family: 0, addr: new Uint8Array(16), port: 0 });
+      p.resolve({
+        result: err,
+        socketId: 0,
+        flags: 0,
+        arg2: 0,
+        family: 0,
+        addr: new Uint8Array(16),
+        port: 0,
+      });
     }
     this.#pending.clear();
     this.#sendPending.clear((s) => {
@@ -699,6 +711,7 @@ export class NkClient {
         },
         sock,
         op: n.op,
+        open: n.op === NqeOp.CONNECT && (n.flags & NqeFlag.OPEN) !== 0,
       });
       this.#submit(n, send);
     });
@@ -901,9 +914,11 @@ export class NkClient {
     // A new socket's data may follow its completion in the same drain, before the caller's
     // continuation runs: its state must exist now or the bytes would be taken as stray.
     if ((p.op === NqeOp.SOCKET || p.op === NqeOp.ACCEPT) && c.result > 0) this.sock(c.result);
+    else if (p.open && c.socketId !== 0) this.sock(c.socketId);
     this.#woke = true;
     p.resolve({
       result: c.result,
+      socketId: c.socketId,
       flags: c.flags,
       arg2: c.arg2,
       family: c.family,
@@ -1086,7 +1101,15 @@ export function spinUntilWork(check: () => boolean, until: number): boolean {
 }
 
 function deadCompletion(): Completion {
-  return { result: -104, flags: 0, arg2: 0, family: 0, addr: new Uint8Array(16), port: 0 };
+  return {
+    result: -104,
+    socketId: 0,
+    flags: 0,
+    arg2: 0,
+    family: 0,
+    addr: new Uint8Array(16),
+    port: 0,
+  };
 }
 
 // One event-loop turn (I/O and timers run) for the pump to let the application submit more:

@@ -12,7 +12,7 @@
  */
 
 import { IpAddress } from "../../stacks/tcpip/wire/address.ts";
-import { NqeFamily, NqeOp } from "../../nsm/nqe.ts";
+import { NqeFamily, NqeFlag, NqeOp } from "../../nsm/nqe.ts";
 import { SockLevel, SockOpt } from "../../nsm/backend.ts";
 import { type Completion, NkClient, type SocketState } from "./client.ts";
 import { errnoError } from "./errors.ts";
@@ -440,18 +440,20 @@ export async function connectWith(
   opts: { hostname?: string; port: number },
 ): Promise<NkConn> {
   const dst = parseHost(opts.hostname ?? "127.0.0.1");
-  const id = await openSocket(client, dst.family, 1);
+  // SOCKET and CONNECT in one request (NqeFlag.OPEN): one round trip to the NSM instead of
+  // two. A failure of either (EMFILE, EAFNOSUPPORT, ECONNREFUSED, ...) comes back here, and the
+  // NSM has then closed the socket: nothing to close.
   const c = await client.request((n) => {
     n.op = NqeOp.CONNECT;
-    n.socketId = id;
+    n.flags = NqeFlag.OPEN;
+    n.arg0 = dst.family;
+    n.arg1 = 1; // SOCK_STREAM
     n.family = dst.family;
     n.addr.set(dst.addr);
     n.port = opts.port;
   });
-  if (c.result < 0) {
-    closeId(client, id);
-    throw errnoError(-c.result, `connect to ${opts.hostname}:${opts.port}`);
-  }
+  if (c.result < 0) throw errnoError(-c.result, `connect to ${opts.hostname}:${opts.port}`);
+  const id = c.socketId;
   return new NkConn(
     client,
     id,
