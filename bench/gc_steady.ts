@@ -44,6 +44,8 @@ export interface GcSteadyResult {
   acks: number;
   /** Wall time of the counted interval. */
   wallMs: number;
+  /** The receiver's RCV.NXT (unsigned) when the counted interval began. */
+  rcvNxtStart: number;
   /** Wall ns per data segment (both stacks' work, ACKs included). */
   nsPerSegment: number;
   /** CPU time of the process in the counted interval (all threads). */
@@ -71,6 +73,7 @@ async function child(seconds: number, opts: SteadyOptions): Promise<void> {
       ackCoalescing: opts.coalesce,
     },
     pollInterval: opts.pollUs * 1000,
+    seed: opts.seed ?? 1,
   });
   p.runUntil(2 * SECOND); // handshake, slow start, JIT warm-up
   if (p.server < 0 || p.received === 0) throw new Error("the transfer did not start");
@@ -83,6 +86,8 @@ async function child(seconds: number, opts: SteadyOptions): Promise<void> {
     console.log(formatHeapSites(await stopHeapSampling(s, sampleDepth), 40, p.ab.packets - seg0));
     return;
   }
+  // The receiver's RCV.NXT as the counted interval starts (the seed decides its range).
+  const rcvNxtStart = p.b.tcbOf(p.server)!.rcvNxt >>> 0;
   const gc = (globalThis as { gc?: () => void }).gc;
   // V8 prints --trace-gc lines through its own buffered stdout, so console.log markers do not
   // stay in order with them; explicit gc() calls (reason "testing") mark the interval instead.
@@ -123,7 +128,16 @@ async function child(seconds: number, opts: SteadyOptions): Promise<void> {
   const batch = p.batches > 0 ? p.batched / p.batches : 0;
   console.error(
     "@@result " +
-      JSON.stringify({ seconds, segments, acks, wallMs: wall, cpuMs, bytesPerSegment, batch }),
+      JSON.stringify({
+        seconds,
+        segments,
+        acks,
+        wallMs: wall,
+        cpuMs,
+        bytesPerSegment,
+        batch,
+        rcvNxtStart,
+      }),
   );
 }
 
@@ -136,6 +150,8 @@ export interface SteadyOptions {
   coalesce: boolean;
   /** Poll interval of the link in µs (0: every arrival on its own). */
   pollUs: number;
+  /** `SteadyPairOptions.seed` (default 1). */
+  seed?: number;
 }
 
 /** The default variant: RFC window updates, no coalescing, every arrival polled. */
@@ -158,6 +174,7 @@ export async function measureGcSteady(
       ...(opts.coalesce ? ["--coalesce"] : []),
       "--poll-us",
       String(opts.pollUs),
+      ...["--seed", String(opts.seed ?? 1)],
     ],
     stdout: "piped",
     stderr: "piped",
@@ -197,6 +214,7 @@ if (import.meta.main) {
     halfWindow: Deno.args.includes("--half-window"),
     coalesce: Deno.args.includes("--coalesce"),
     pollUs: Number(arg("--poll-us", "0")),
+    seed: Number(arg("--seed", "1")),
   };
   if (Deno.args.includes("--child")) {
     await child(seconds, opts);

@@ -26,3 +26,22 @@ Deno.test("with receive batches (link polled every 50 us) and ACK coalescing the
   // 2 s / 50 us = 40,000 polls; at most one ACK per poll that received data.
   assert.ok(r.acks <= 40_001, `${r.acks} ACKs`);
 });
+
+Deno.test("the steady transfer allocates no more per data segment when its sequence numbers are above 2^31 (no heap number per segment)", async () => {
+  // Seed 1 runs the counted interval with RCV.NXT below 2^31, seed 2 above it: an unsigned
+  // sequence number above 2^31 handed to a call that is not inlined becomes a heap number.
+  const low = await measureGcSteady(1, { ...DEFAULT_STEADY, seed: 1 });
+  const high = await measureGcSteady(1, { ...DEFAULT_STEADY, seed: 2 });
+  assert.ok(low.rcvNxtStart < 2 ** 31, `seed 1: RCV.NXT ${low.rcvNxtStart}`);
+  // Above 2^31 and far enough from 2^32 not to wrap within the interval (125 MB).
+  assert.ok(
+    high.rcvNxtStart >= 2 ** 31 && high.rcvNxtStart < 2 ** 32 - 2e8,
+    `seed 2: RCV.NXT ${high.rcvNxtStart}`,
+  );
+  assert.ok(low.bytesPerSegment > 0 && high.bytesPerSegment > 0);
+  // Was +16 B (one heap number per segment: #receiveData's seq) before seq crossed as int32.
+  assert.ok(
+    high.bytesPerSegment <= low.bytesPerSegment + 8,
+    `${high.bytesPerSegment.toFixed(1)} B above 2^31, ${low.bytesPerSegment.toFixed(1)} B below`,
+  );
+});

@@ -802,7 +802,9 @@ export class Tcb {
         if (this.#rcvFinPending && seqGt(seqAdd(seq, plen), this.#rcvFinSeq)) {
           this.#drop("data-after-fin");
         } else {
-          const r = this.#receiveData(seq, seg.payloadBuffer, seg.payloadStart, plen, now);
+          // seq crosses the call as int32, like onAck's ack: unsigned above 2^31 it would be
+          // boxed into a heap number per segment.
+          const r = this.#receiveData(seq | 0, seg.payloadBuffer, seg.payloadStart, plen, now);
           if (!r) fin = false;
         }
       } else {
@@ -900,6 +902,7 @@ export class Tcb {
    * when nothing was kept. Works on the range so no view of the payload is made.
    */
   #receiveData(seq: Seq, buf: Uint8Array, start: number, len: number, now: Instant): boolean {
+    seq = seq >>> 0; // passed as int32 (see the caller)
     // Trim bytes before RCV.NXT (duplicates: D-SACK them, RFC 2883 4.1.1).
     const before = seqDiff(this.rcvNxt, seq);
     if (before > 0) {
