@@ -114,10 +114,11 @@ export class ByteRing {
   }
 
   /**
-   * Sets the storage granularity to `unit` bytes (the MSS of the connection sending from this
-   * ring): storage grown from now on is a whole number of units, so full-sized segments start at
-   * the same few positions on every lap and `copySegment` reuses one source view per position
-   * instead of making one per segment. 0 turns it off.
+   * Sets the storage granularity to `unit` bytes (the segment size of the connection sending
+   * from, or receiving into, this ring): storage grown from now on is a whole number of units,
+   * so full-sized segments start at the same few positions on every lap and `copySegment` reuses
+   * one source view per position instead of making one per segment, and `copyOut` (`read`) one
+   * per whole unit. 0 turns it off.
    */
   setUnit(unit: number): void {
     const u = Math.max(0, Math.floor(unit));
@@ -211,9 +212,22 @@ export class ByteRing {
   /** Copies `n` queued bytes starting at `offset` into `dst` at `dstOffset`, not consuming. */
   copyOut(offset: number, dst: Uint8Array, dstOffset: number, n: number): void {
     if (n <= 0) return;
-    const buf = this.#buf;
-    const size = buf.length;
-    const pos = (this.#head + offset) % size;
+    const size = this.#buf.length;
+    let pos = (this.#head + offset) % size;
+    const unit = this.#unit;
+    if (unit > 0) {
+      // Whole storage units from a unit boundary go with their kept views (`#segmentView`): a
+      // stream of full-sized segments is stored unit by unit, so its reader copies without
+      // making a view. Off the grid, or a last partial unit, the rest goes in one piece below.
+      while (n >= unit && pos % unit === 0 && pos + unit <= size) {
+        dst.set(this.#segmentView(pos, unit), dstOffset);
+        dstOffset += unit;
+        n -= unit;
+        pos += unit;
+        if (pos === size) pos = 0;
+      }
+      if (n === 0) return;
+    }
     const first = Math.min(n, size - pos);
     // set() needs a source view: one per contiguous piece (the only allocation of a copy).
     // The constructor over the known buffer is ~30% cheaper than subarray() (no species lookup).
@@ -282,6 +296,24 @@ export class ByteRing {
   /** Consumes up to `dst.length` bytes into `dst`; returns the number read. */
   read(dst: Uint8Array): number {
     const n = Math.min(dst.length, this.#length);
+    this.copyOut(0, dst, 0, n);
+    this.discard(n);
+    return n;
+  }
+
+  /**
+   * `read(dst)`, except that with a unit set a read that `dst` cuts short ends at a unit
+   * boundary when it can (less than a unit shorter): the next read then starts on the grid and
+   * copies whole units with kept views (`copyOut`). A stream reader (TCP's receive queue)
+   * takes fewer bytes now and the rest with the next read.
+   */
+  readAligned(dst: Uint8Array): number {
+    let n = Math.min(dst.length, this.#length);
+    const unit = this.#unit;
+    if (unit > 0 && n < this.#length && n > unit) {
+      const past = (this.#head + n) % this.#buf.length % unit;
+      if (past < n) n -= past;
+    }
     this.copyOut(0, dst, 0, n);
     this.discard(n);
     return n;

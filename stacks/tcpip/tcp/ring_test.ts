@@ -156,3 +156,45 @@ Deno.test("ByteRing.writeAt ranges of one buffer copy the range asked for each t
     ...[7, 7],
   ]);
 });
+
+Deno.test("ByteRing.readAligned() with a unit: a read cut short by dst ends at a unit boundary, so the next starts on the grid; bytes stay in order", () => {
+  const unit = 100;
+  const r = new ByteRing(1000);
+  r.setUnit(unit);
+  const src = new Uint8Array(2000).map((_, i) => (i * 7 + 3) & 0xff);
+  assert.equal(r.write(src.subarray(0, 1000)), 1000);
+  const dst = new Uint8Array(256);
+  assert.equal(r.readAligned(dst), 200, "256 cut back to the boundary at 200");
+  assert.deepEqual(dst.subarray(0, 200), src.subarray(0, 200));
+  assert.equal(r.readAligned(dst.subarray(0, 50)), 50, "a read of less than a unit is not cut");
+  assert.equal(r.readAligned(dst), 250, "off the grid (at 250): up to the boundary at 500");
+  assert.deepEqual(dst.subarray(0, 250), src.subarray(250, 500));
+  assert.equal(r.readAligned(new Uint8Array(5000)), 500, "not cut by dst: everything queued");
+});
+
+Deno.test("ByteRing.readAligned() with a unit matches a plain queue over random writes and reads across wrap-around", () => {
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const unit = 1448;
+  const r = new ByteRing(64 * 1024);
+  r.setUnit(unit);
+  const src = new Uint8Array(1 << 20).map((_, i) => (i * 131 + 17) & 0xff);
+  let written = 0, read = 0;
+  const dst = new Uint8Array(20_000);
+  for (let step = 0; step < 5000; step++) {
+    // Mostly full units (a bulk stream), sometimes a short piece (off the grid from then on).
+    const w = rnd(10) < 8 ? unit * (1 + rnd(5)) : 1 + rnd(3000);
+    written += r.write(src.subarray(written % src.length, (written % src.length) + w));
+    const want = 1 + rnd(dst.length);
+    const n = r.readAligned(dst.subarray(0, want));
+    assert.ok(n <= want && n <= written - read);
+    for (let i = 0; i < n; i++) {
+      if (dst[i] !== src[(read + i) % src.length]) assert.fail(`byte ${read + i} at step ${step}`);
+    }
+    read += n;
+  }
+  assert.ok(read > 1_000_000, `${read} bytes read`);
+});

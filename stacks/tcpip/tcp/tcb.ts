@@ -528,6 +528,9 @@ export class Tcb {
     // RFC 9293 3.7.1: Eff.snd.MSS = min(SendMSS, MMS_S) minus option bytes in every segment.
     this.mss = Math.max(64, Math.min(peerMss, this.#ourMss) - (this.#tsOk ? 12 : 0));
     this.sndRing.setUnit(this.mss);
+    // The peer's full segments carry our MSS less the same options: stored unit by unit, they
+    // are read out with kept views (`ByteRing.copyOut`).
+    this.rcvRing.setUnit(this.#ourMss - (this.#tsOk ? 12 : 0));
   }
 
   #establish(seg: TcpRepr, now: Instant): void {
@@ -1063,7 +1066,7 @@ export class Tcb {
 
   /** Reads up to `dst.length` in-order bytes; opens the window when it grew enough. */
   recv(dst: Uint8Array, now: Instant): number {
-    const n = this.rcvRing.read(dst);
+    const n = this.rcvRing.readAligned(dst);
     // Nothing read: nothing changed (a reader polls until WOULD_BLOCK; do not re-file then).
     if (n === 0) return 0;
     if (this.state !== TcpState.Closed && this.synchronized) {
