@@ -99,6 +99,8 @@ export class TcpPair {
   dropped = 0;
   /** Dropped packets that carried data (longer than any header). */
   droppedData = 0;
+  /** Sees every segment a side sends (the TCP header and payload), before the path. */
+  tap: ((from: 0 | 1, segment: Uint8Array) => void) | null = null;
   readonly #q: InFlight[] = [];
   readonly #free: [number, number] = [0, 0];
   readonly #rand: () => number;
@@ -124,6 +126,7 @@ export class TcpPair {
   /** Called by a side's IP output. */
   send(from: 0 | 1, bytes: Uint8Array, ecn: number): void {
     this.sent[from]!++;
+    this.tap?.(from, bytes);
     const p = this.path;
     const r = this.#rand;
     // Bottleneck: serialization plus a tail-drop queue bounded in time.

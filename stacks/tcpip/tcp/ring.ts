@@ -89,6 +89,11 @@ export class ByteRing {
     return this.#capacity - this.#length;
   }
 
+  /** The storage granularity (`setUnit`), 0 when none is set. */
+  get unit(): number {
+    return this.#unit;
+  }
+
   /** Bytes of ring storage currently allocated (the spill area comes on top of it). */
   get allocated(): number {
     return this.#buf.length;
@@ -108,7 +113,8 @@ export class ByteRing {
       this.#buf = EMPTY;
       this.#spill = EMPTY;
       this.#ab = EMPTY.buffer;
-      this.#head = 0;
+      // The next byte keeps its offset on the unit grid (see `#ensure`).
+      this.#head = this.#unit > 0 ? this.#head % this.#unit : 0;
       this.#views = [];
     }
   }
@@ -138,16 +144,19 @@ export class ByteRing {
     const ab = new ArrayBuffer(size + this.#spillBytes);
     const next = new Uint8Array(ab, 0, size);
     // Keep queued bytes and any out-of-order bytes past them: copy the whole old ring, unrolled.
+    // With a unit, the head keeps its offset in its unit: stream bytes stay where they were on
+    // the unit grid, so whole segments stored before and after the growth stay whole units.
     const old = this.#buf;
+    const off = unit > 0 && this.#head % unit + old.length <= size ? this.#head % unit : 0;
     if (old.length > 0) {
       const first = old.subarray(this.#head);
-      next.set(first, 0);
-      next.set(old.subarray(0, this.#head), first.length);
+      next.set(first, off);
+      next.set(old.subarray(0, this.#head), off + first.length);
     }
     this.#buf = next;
     this.#spill = new Uint8Array(ab);
     this.#ab = ab;
-    this.#head = 0;
+    this.#head = off;
     this.#views = unit > 0 ? new Array(2 * (size / unit + 1)) : [];
   }
 

@@ -198,3 +198,23 @@ Deno.test("ByteRing.readAligned() with a unit matches a plain queue over random 
   }
   assert.ok(read > 1_000_000, `${read} bytes read`);
 });
+
+Deno.test("ByteRing with a unit keeps each queued byte's offset in its unit when the storage grows or is released", () => {
+  const r = new ByteRing(100_000);
+  r.setUnit(100);
+  const src = new Uint8Array(6000).map((_, i) => i & 0xff);
+  r.write(src.subarray(0, 250));
+  assert.equal(r.read(new Uint8Array(130)), 130);
+  assert.equal(r.toUnitBoundary(0), 70, "byte 130 is 70 bytes before a unit boundary");
+  const before = r.allocated;
+  r.write(src.subarray(250, 5250));
+  assert.ok(r.allocated > before, `grown: ${before} -> ${r.allocated}`);
+  assert.equal(r.toUnitBoundary(0), 70, "still 70 after the growth");
+  const out = new Uint8Array(r.length);
+  assert.equal(r.read(out), 5120);
+  assert.deepEqual(out, src.subarray(130, 5250), "bytes kept in order");
+  r.releaseIfEmpty();
+  assert.equal(r.allocated, 0);
+  r.write(src.subarray(0, 10));
+  assert.equal(r.toUnitBoundary(0), 50, "byte 5250 of the stream: 50 before a boundary");
+});

@@ -1486,7 +1486,27 @@ export class Tcb {
     // Scaled windows: round down to the granularity unless that would shrink the window.
     const g = 1 << this.#rcvWscale;
     const down = Math.floor(win / g) * g;
-    return down >= cur ? down : Math.ceil(cur / g) * g;
+    return down >= cur ? this.#alignWindowEdge(down, cur, g) : Math.ceil(cur / g) * g;
+  }
+
+  /**
+   * `win` (a multiple of the scale granularity `g`, at least `cur`) less at most two receive
+   * units so that the window's right edge falls on a unit boundary of the receive ring, when
+   * such a value exists. A sender filling the window then ends on a whole segment instead of
+   * sending a short one to the edge, which would leave every later segment off the grid the
+   * ring reads whole units from (`ByteRing.readAligned`). Otherwise `win`.
+   */
+  #alignWindowEdge(win: number, cur: number, g: number): number {
+    const unit = this.rcvRing.unit;
+    if (unit === 0 || win <= 2 * unit) return win;
+    // Bytes from RCV.NXT to the next unit boundary: the edge is on one when win = t (mod unit).
+    const next = this.rcvRing.toUnitBoundary(this.rcvRing.length);
+    if (next === Number.POSITIVE_INFINITY) return win; // no storage yet
+    const t = next % unit;
+    let c = win - ((win - t) % unit + unit) % unit;
+    const floor = Math.max(cur, win - 2 * unit);
+    for (; c >= floor; c -= unit) if (c % g === 0) return c;
+    return win;
   }
 
   /**

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { MILLISECOND, SECOND } from "../../time.ts";
 import { cleanPath, Endpoint, payload, TcpPair } from "../../../tests/support/tcp_pair.ts";
 import type { TcpConfig } from "./config.ts";
+import { TCP_SYN, TcpRepr } from "../wire/tcp.ts";
 
 /** 1 MB from A to B on a 1 Gbit/s, 1 ms path; returns [data segments A->B, segments B->A]. */
 function transfer(config: Partial<TcpConfig>): [number, number, Endpoint] {
@@ -64,4 +65,74 @@ Deno.test('windowUpdateOnRead "half-window" still reopens a closed window at onc
   // 200 kB through a 16 KiB window at 2 ms RTT: ~13 windows, far below one persist interval
   // (200 ms) each.
   assert.ok(pair.now - start < 200 * MILLISECOND, `took ${(pair.now - start) / 1e6} ms`);
+});
+
+Deno.test("a receiver behind its sender puts the window's right edge on a segment boundary, and the sender sends whole segments", () => {
+  // A reader slower than the path (16 KiB every 0.5 ms, ~33 MB/s on 125 MB/s) keeps the
+  // sender at the window's edge. Had the edge fallen inside a segment, a sender that fills
+  // the window (Linux does) would send a short segment, and every later segment would be off
+  // the receive ring's unit grid (its reads then need a new view each).
+  const pair = new TcpPair(cleanPath({ delay: MILLISECOND, rate: 125e6 }), 7, {});
+  const l = pair.b.listen(null, 5001, 4);
+  const c = pair.a.connect(pair.addrB, 5001, 0);
+  const data = payload(3_000_000, 8);
+  const ea = new Endpoint(pair.a, c, data, 0);
+  let b = -1, got = 0, nextRead = 0;
+  const chunk = new Uint8Array(16 * 1024);
+  const sizes = new Map<number, number>();
+  const repr = new TcpRepr();
+  let wscale = 0;
+  const edges: number[] = []; // B's window right edges (sequence numbers)
+  pair.tap = (from, seg) => {
+    assert.equal(repr.parse(seg), undefined);
+    if (from === 0) {
+      if (repr.payloadLength > 0) {
+        sizes.set(repr.payloadLength, (sizes.get(repr.payloadLength) ?? 0) + 1);
+      }
+    } else if (repr.flags & TCP_SYN) wscale = repr.windowScale;
+    else if (repr.window > 0) edges.push(repr.ack + (repr.window << wscale));
+  };
+  const read = (): number => {
+    const n = pair.b.recv(b, chunk, pair.now);
+    for (let i = 0; i < n; i++) if (chunk[i] !== data[got + i]) assert.fail(`byte ${got + i}`);
+    if (n > 0) got += n;
+    return n;
+  };
+  // Until the sender is done (its FIN arrived): after that no event remains to run the reader.
+  const ok = pair.run(30 * SECOND, () => {
+    if (b < 0) b = pair.b.accept(l);
+    ea.pump(pair.now);
+    // Reads are due every 0.5 ms; the pair has no timer of its own, so a due read also runs
+    // when the next event lies beyond it (else a closed window would wait forever).
+    if (b > 0 && (pair.now >= nextRead || pair.nextEvent() > nextRead)) {
+      nextRead = pair.now + MILLISECOND / 2;
+      read();
+    }
+  }, () => b > 0 && pair.b.state(b) === "CLOSE-WAIT");
+  assert.ok(ok, `the sender finished (${got} bytes read)`);
+  while (read() > 0);
+  assert.equal(got, data.length);
+  const mss = pair.a.tcbOf(c)!.mss;
+  let short = 0;
+  for (const [len, n] of sizes) if (len !== mss) short += n;
+  const full = sizes.get(mss) ?? 0;
+  assert.ok(full > 1500, `${full} full segments`);
+  // The stream's end and a few window updates that open less than a segment may cut one.
+  assert.ok(short <= 5, `short segments: ${JSON.stringify([...sizes])}`);
+  // Edges on the ring's unit grid for nearly all windows (the first ones and small ones are
+  // not aligned).
+  assert.ok(edges.length > 1000, `${edges.length} windows`);
+  const start = pair.a.tcbOf(c)!.iss + 1; // the stream's first byte
+  const residues = new Map<number, number>();
+  for (const e of edges.slice(100)) {
+    const r = ((e - start) >>> 0) % mss;
+    residues.set(r, (residues.get(r) ?? 0) + 1);
+  }
+  // The stream's full segments are on that grid too (the ring grew while reads ended on
+  // it): the edges sit at whole segments from the stream's start.
+  const onGrid = residues.get(0) ?? 0;
+  assert.ok(
+    onGrid >= 0.95 * (edges.length - 100),
+    `${onGrid} of ${edges.length - 100} edges at whole segments: ${JSON.stringify([...residues])}`,
+  );
 });
