@@ -8,15 +8,19 @@
  * heap bytes allocated per data segment over a window with no GC in it.
  *
  *     deno run -A bench/gc_steady.ts [--seconds 10] [--json] [--half-window] [--coalesce]
- *                                    [--poll-us N]
+ *                                    [--poll-us N] [--seed N] [--delay-ns N] [--v8 FLAGS]
  *
  * Allocation sites per data segment (V8's sampling heap profiler, inner `D` frames per site):
  *
  *     deno run -A [--v8-flags=--no-turbo-inlining] bench/gc_steady.ts --child --seconds 2 \
  *       --heap-sample D
  *
- * `--half-window` sets `TcpConfig.windowUpdateOnRead: "half-window"` on both stacks (no
- * window-update ACK after every read: one ACK per two segments); `--coalesce` sets
+ * `--seed N` picks the stacks' random sources (and so the sequence numbers' range),
+ * `--delay-ns N` the one-way delay, `--v8 FLAGS` more V8 flags for the child (e.g.
+ * `--max-inlined-bytecode-size=80`, to see what a call boundary that the NSM's larger
+ * functions do not inline would box). `--half-window` sets
+ * `TcpConfig.windowUpdateOnRead: "half-window"` on both stacks (no window-update ACK after
+ * every read: one ACK per two segments); `--coalesce` sets
  * `ackCoalescing: true` (one ACK per receive batch); `--poll-us N` polls the link every N µs
  * (batches, like interrupt moderation) instead of at every arrival.
  *
@@ -24,7 +28,7 @@
  * `--expose-gc`)
  * and parses the child's output; `--json` prints one JSON object:
  * `{ seconds, segments, acks, wallMs, nsPerSegment, gcs: { scavenge, markCompact, other, pauseMs },
- *    bytesPerSegment }`. tests/tcp_gc_steady_test.ts uses it.
+ *    bytesPerSegment, rcvNxtStart }`. tests/tcp_gc_steady_test.ts uses it.
  *
  * @module
  */
@@ -74,6 +78,7 @@ async function child(seconds: number, opts: SteadyOptions): Promise<void> {
     },
     pollInterval: opts.pollUs * 1000,
     seed: opts.seed ?? 1,
+    delay: opts.delayNs ?? 50_000,
   });
   p.runUntil(2 * SECOND); // handshake, slow start, JIT warm-up
   if (p.server < 0 || p.received === 0) throw new Error("the transfer did not start");
@@ -152,6 +157,10 @@ export interface SteadyOptions {
   pollUs: number;
   /** `SteadyPairOptions.seed` (default 1). */
   seed?: number;
+  /** One-way delay in ns (default 50,000). */
+  delayNs?: number;
+  /** More V8 flags for the child (e.g. `--max-inlined-bytecode-size=80`). */
+  v8Flags?: string;
 }
 
 /** The default variant: RFC window updates, no coalescing, every arrival polled. */
@@ -165,7 +174,7 @@ export async function measureGcSteady(
     args: [
       "run",
       "-A",
-      "--v8-flags=--trace-gc,--expose-gc",
+      `--v8-flags=--trace-gc,--expose-gc${opts.v8Flags ? `,${opts.v8Flags}` : ""}`,
       new URL(import.meta.url).pathname,
       "--child",
       "--seconds",
@@ -174,7 +183,7 @@ export async function measureGcSteady(
       ...(opts.coalesce ? ["--coalesce"] : []),
       "--poll-us",
       String(opts.pollUs),
-      ...["--seed", String(opts.seed ?? 1)],
+      ...["--seed", String(opts.seed ?? 1), "--delay-ns", String(opts.delayNs ?? 50_000)],
     ],
     stdout: "piped",
     stderr: "piped",
@@ -215,6 +224,8 @@ if (import.meta.main) {
     coalesce: Deno.args.includes("--coalesce"),
     pollUs: Number(arg("--poll-us", "0")),
     seed: Number(arg("--seed", "1")),
+    delayNs: Number(arg("--delay-ns", "50000")),
+    v8Flags: arg("--v8", ""),
   };
   if (Deno.args.includes("--child")) {
     await child(seconds, opts);

@@ -46,3 +46,18 @@ Deno.test("the steady transfer allocates no more per data segment when its seque
     `${high.bytesPerSegment.toFixed(1)} B above 2^31, ${low.bytesPerSegment.toFixed(1)} B below`,
   );
 });
+
+Deno.test("RACK's reordering window is stored, not returned: an RTT that is not a multiple of 4 ns costs no heap number per ACK, even where calls are not inlined", async () => {
+  // The NSM's larger functions leave calls inlined here out; a fractional reo_wnd returned
+  // from one was boxed per ACK (16 B per segment here before it became a store).
+  const v8Flags = "--max-inlined-bytecode-size=80";
+  const even = await measureGcSteady(1, { ...DEFAULT_STEADY, delayNs: 50_000, v8Flags });
+  const odd = await measureGcSteady(1, { ...DEFAULT_STEADY, delayNs: 50_001, v8Flags });
+  assert.ok(even.bytesPerSegment > 0 && odd.bytesPerSegment > 0);
+  assert.ok(
+    odd.bytesPerSegment <= even.bytesPerSegment + 8,
+    `${odd.bytesPerSegment.toFixed(1)} B with a 100,002 ns RTT, ${
+      even.bytesPerSegment.toFixed(1)
+    } B with 100,000 ns`,
+  );
+});

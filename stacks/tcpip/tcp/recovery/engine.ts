@@ -1053,20 +1053,26 @@ export class RecoveryEngine implements RecoveryEngineApi {
       this.reoWndMult++;
       this.reoWndPersist = REO_WND_PERSIST;
     }
-    this.reoWnd = this.computeReoWnd();
+    this.setReoWnd();
   }
 
-  /** RACK.reo_wnd from reordering state, min RTT and SRTT. */
-  private computeReoWnd(): Duration {
-    if (!this.reorderingSeen) {
-      if (this.st === "recovery" || this.st === "loss") return 0;
-      if (this.sackedPkts >= this.dupThresh) return 0;
-    }
+  /**
+   * Sets RACK.reo_wnd from reordering state, min RTT and SRTT. A store, not a return: a
+   * fractional window returned from a call that is not inlined is a heap number per ACK.
+   */
+  private setReoWnd(): void {
     const minRtt = this.est.minRtt;
-    if (minRtt < 0) return 0;
+    if (
+      (!this.reorderingSeen &&
+        (this.st === "recovery" || this.st === "loss" || this.sackedPkts >= this.dupThresh)) ||
+      minRtt < 0
+    ) {
+      this.reoWnd = 0;
+      return;
+    }
     const w = (this.reoWndMult * minRtt) / 4;
     const srtt = this.est.srtt;
-    return srtt >= 0 && srtt < w ? srtt : w;
+    this.reoWnd = srtt >= 0 && srtt < w ? srtt : w;
   }
 
   /** RFC 8985 6.2 step 5: marks lost by time; arms the reordering timer for the rest. */
@@ -1284,7 +1290,7 @@ export class RecoveryEngine implements RecoveryEngineApi {
     }
     if (this.reoAt <= now && this.reoAt <= this.tlpAt && this.reoAt <= this.rtoAt) {
       this.reoAt = NEVER;
-      this.reoWnd = this.computeReoWnd();
+      this.setReoWnd();
       this.rackDetect(now);
       if ((this.st === "open" || this.st === "disorder") && this.lost > 0) {
         this.enterRecovery(now);
