@@ -15,8 +15,14 @@ import { getHeapSpaceStatistics } from "node:v8";
 /** Young-generation size the NSM runs with, per semi-space, MB. */
 export const NSM_SEMI_SPACE_MB = 16;
 
-/** The V8 flags of the NSM process, as a `deno run` argument. */
-export const NSM_V8_FLAGS = `--v8-flags=--min-semi-space-size=${NSM_SEMI_SPACE_MB}`;
+/**
+ * The V8 flags of the NSM process, as a `deno run` argument. `--no-memory-reducer`: V8's memory
+ * reducer takes a low allocation rate for idleness and runs full mark-compacts to shrink the
+ * heap; with the data path's garbage this low it did so under full load, two 3-5 ms pauses
+ * ~30 s into a bulk transfer (bench/RESULTS.md).
+ */
+export const NSM_V8_FLAGS =
+  `--v8-flags=--min-semi-space-size=${NSM_SEMI_SPACE_MB},--no-memory-reducer`;
 
 /** Bytes the young generation's new space can hold now (used plus available). */
 export function youngGenerationBytes(): number {

@@ -26,3 +26,10 @@ Deno.test("heapSizingHint() names the flag when the NSM runs with V8's default y
   assert.match(r.hint, /--min-semi-space-size=16/);
   assert.ok(youngGenerationBytes() > 0);
 });
+
+Deno.test("deno task nsm runs the CLI with exactly NSM_V8_FLAGS", async () => {
+  const cfg = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const task: string = cfg.tasks.nsm;
+  assert.ok(task.split(" ").includes(NSM_V8_FLAGS), `${task} vs ${NSM_V8_FLAGS}`);
+  assert.match(NSM_V8_FLAGS, /--no-memory-reducer/);
+});
