@@ -436,7 +436,10 @@ export class NsmUnavailable extends Error {
 }
 
 interface Pending {
-  resolve: (c: Completion) => void;
+  /** `request()`: resolves its promise (null for `post()`). */
+  resolve: ((c: Completion) => void) | null;
+  /** `post()`: called with the completion's result and socket id (null: nothing to do). */
+  done: ((result: number, socketId: number) => void) | null;
   sock: SocketState | null;
   op: number;
   /** A CONNECT with `NqeFlag.OPEN`: its completion names a socket this guest has no state for. */
@@ -455,7 +458,21 @@ export class NkClient {
   readonly ctlPath: string;
   readonly #ctl: Deno.Conn;
   readonly #qs: GuestQueueSet;
-  readonly #pending = new Map<number, Pending>();
+  /** Requests in flight by request id (`request`, `post`): no Map rehash per connection. */
+  readonly #pending = new RequestTable<Pending>(256);
+  /** Encoding scratch for `request`/`post` when the job ring has room (no Nqe per request). */
+  readonly #reqNqe = new Nqe();
+  /** One slot's bytes for copying `#reqNqe` into a backlog entry (encode, then decode). */
+  readonly #copyView = new DataView(new ArrayBuffer(64));
+  /** CLOSEs posted by `closeSocket` whose completion has not come (`shutdown` waits). */
+  #closing = 0;
+  /** Fired when `#closing` drops to 0. */
+  readonly #closesDone = new Signal();
+  /** `closeSocket`'s completion: the NSM freed the id, so its state goes. */
+  readonly #closedDone = (_result: number, socketId: number): void => {
+    this.forget(socketId);
+    if (--this.#closing === 0) this.#closesDone.fire();
+  };
   /** Stream SENDs in flight (`sendChunk`), completed without a promise. */
   readonly #sendPending: RequestTable<SocketState>;
   /** Signals chunk returns while a writer waits for a free chunk (`chunkFreed`). */
@@ -635,18 +652,13 @@ export class NkClient {
     if (this.#dead !== null) return;
     this.#dead = why;
     const err = -104; // ECONNRESET for everything outstanding
-    for (const [, p] of this.#pending) {
-      p.resolve({
-        result: err,
-        socketId: 0,
-        flags: 0,
-        arg2: 0,
-        family: 0,
-        addr: new Uint8Array(16),
-        port: 0,
-      });
-    }
-    this.#pending.clear();
+    this.#pending.clear((p) => {
+      if (p.resolve !== null) p.resolve(deadCompletion());
+      else {
+        this.#unhold();
+        if (p.done !== null) p.done(err, 0);
+      }
+    });
     this.#sendPending.clear((s) => {
       this.#unhold();
       if (s.sendError === 0) s.sendError = err;
@@ -696,25 +708,66 @@ export class NkClient {
    */
   request(fill: (n: Nqe) => void, sock: SocketState | null = null): Promise<Completion> {
     if (this.#dead !== null) return Promise.resolve(deadCompletion());
-    const n = new Nqe();
+    return new Promise<Completion>((resolve) => {
+      this.#issue(fill, sock, (c) => {
+        this.#unhold();
+        resolve(c);
+      }, null);
+    });
+  }
+
+  /**
+   * `request()` without a promise, for requests nobody awaits (SETSOCKOPT, CLOSE): `done`,
+   * if given, runs from the pump with the completion's result and socket id (or -ECONNRESET
+   * and 0 when the NSM goes away). Keeps the process alive until the completion, as
+   * `request()` does. Nothing is sent once the NSM is gone.
+   */
+  post(fill: (n: Nqe) => void, done: ((result: number, socketId: number) => void) | null): void {
+    if (this.#dead !== null) return;
+    this.#issue(fill, null, null, done);
+  }
+
+  /**
+   * Closes socket `id` without waiting (CLOSE by `post`); its state is forgotten once the NSM
+   * answered. `shutdown()` waits for these. For a connection with nothing in flight.
+   */
+  closeSocket(id: number): void {
+    if (this.#dead !== null) return;
+    this.#closing++;
+    this.post((n) => {
+      n.op = NqeOp.CLOSE;
+      n.socketId = id;
+    }, this.#closedDone);
+  }
+
+  #issue(
+    fill: (n: Nqe) => void,
+    sock: SocketState | null,
+    resolve: ((c: Completion) => void) | null,
+    done: ((result: number, socketId: number) => void) | null,
+  ): void {
+    // A scratch NQE, copied only when it must wait in a backlog: a fresh Nqe is an
+    // ArrayBuffer, a Uint8Array and a DataView, three per connection in a TCP_CRR client.
+    const n = this.#reqNqe.clear();
     fill(n);
     n.queueSet = 0;
     n.requestId = this.#nextReq;
     this.#nextReq = (this.#nextReq + 1) >>> 0 || 1;
-    const send = n.op === NqeOp.SEND || n.op === NqeOp.SENDTO;
     this.#hold();
-    return new Promise<Completion>((resolve) => {
-      this.#pending.set(n.requestId, {
-        resolve: (c) => {
-          this.#unhold();
-          resolve(c);
-        },
-        sock,
-        op: n.op,
-        open: n.op === NqeOp.CONNECT && (n.flags & NqeFlag.OPEN) !== 0,
-      });
-      this.#submit(n, send);
+    this.#pending.put(n.requestId, {
+      resolve,
+      done,
+      sock,
+      op: n.op,
+      open: n.op === NqeOp.CONNECT && (n.flags & NqeFlag.OPEN) !== 0,
     });
+    const send = n.op === NqeOp.SEND || n.op === NqeOp.SENDTO;
+    const backlog = send ? this.#sendBacklog : this.#jobBacklog;
+    if (backlog.length > 0 || !this.#write(send ? this.#qs.send : this.#qs.job, n)) {
+      const copy = new Nqe();
+      encodeNqe(this.#copyView, 0, n);
+      backlog.push(decodeNqe(this.#copyView, 0, copy));
+    }
   }
 
   /**
@@ -754,13 +807,6 @@ export class NkClient {
     ring.publish(1);
     this.device.bell.notify();
     return true;
-  }
-
-  #submit(n: Nqe, send: boolean): void {
-    const backlog = send ? this.#sendBacklog : this.#jobBacklog;
-    if (backlog.length > 0 || !this.#write(send ? this.#qs.send : this.#qs.job, n)) {
-      backlog.push(n);
-    }
   }
 
   #write(ring: GuestQueueSet["job"], n: Nqe): boolean {
@@ -908,13 +954,18 @@ export class NkClient {
       }
       return;
     }
-    const p = this.#pending.get(c.requestId);
-    if (p === undefined) return; // a rejected RECV_CREDIT, or garbage
-    this.#pending.delete(c.requestId);
+    const p = this.#pending.take(c.requestId);
+    if (p === null) return; // a rejected RECV_CREDIT, or garbage
     // A new socket's data may follow its completion in the same drain, before the caller's
     // continuation runs: its state must exist now or the bytes would be taken as stray.
     if ((p.op === NqeOp.SOCKET || p.op === NqeOp.ACCEPT) && c.result > 0) this.sock(c.result);
     else if (p.open && c.socketId !== 0) this.sock(c.socketId);
+    if (p.resolve === null) {
+      // post(): nobody awaits it, so nothing of the application is woken.
+      this.#unhold();
+      if (p.done !== null) p.done(c.result, c.socketId);
+      return;
+    }
     this.#woke = true;
     p.resolve({
       result: c.result,
@@ -1056,10 +1107,15 @@ export class NkClient {
    */
   async shutdown(timeoutMs = 5000): Promise<void> {
     const until = Date.now() + timeoutMs;
-    while (this.#background.size > 0 && Date.now() < until && this.#dead === null) {
+    while (
+      (this.#background.size > 0 || this.#closing > 0) && Date.now() < until &&
+      this.#dead === null
+    ) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        Promise.allSettled([...this.#background]),
+        this.#background.size > 0
+          ? Promise.allSettled([...this.#background])
+          : this.#closesDone.wait(),
         new Promise((r) => timer = setTimeout(r, until - Date.now())),
       ]);
       clearTimeout(timer);

@@ -35,8 +35,21 @@ export interface NkTcpInfo {
   readonly sndWnd: number;
 }
 
-/** Parses a hostname (IP literal) into NQE family + 16 address bytes. */
+/** The last `parseHost` answer: a client connecting to one server again and again parses once. */
+let lastHost: { hostname: string; parsed: { family: number; addr: Uint8Array } } | null = null;
+
+/**
+ * Parses a hostname (IP literal) into NQE family + 16 address bytes. The answer may be shared
+ * between calls: do not modify its bytes.
+ */
 export function parseHost(hostname: string): { family: number; addr: Uint8Array } {
+  if (lastHost !== null && lastHost.hostname === hostname) return lastHost.parsed;
+  const parsed = parseHostOnce(hostname);
+  lastHost = { hostname, parsed };
+  return parsed;
+}
+
+function parseHostOnce(hostname: string): { family: number; addr: Uint8Array } {
   const h = hostname === "localhost" ? "127.0.0.1" : hostname.replace(/^\[|\]$/g, "");
   let ip: IpAddress;
   try {
@@ -92,10 +105,6 @@ function closeId(client: NkClient, id: number): Promise<void> {
 
 /** A TCP connection through the NSM, shaped like `Deno.Conn` (it is a `Deno.TcpConn`). */
 export class NkConn implements Deno.TcpConn {
-  /** Local address. */
-  readonly localAddr: Deno.NetAddr;
-  /** Peer address. */
-  readonly remoteAddr: Deno.NetAddr;
   /** The socket id in this guest's namespace. */
   readonly id: number;
   readonly #client: NkClient;
@@ -113,14 +122,36 @@ export class NkConn implements Deno.TcpConn {
   #src: Uint8Array | null = null;
   /** Chunk-sized views of `#src` by chunk index. */
   readonly #srcViews: (Uint8Array | null)[] = [];
+  #local: Deno.NetAddr | (() => Deno.NetAddr);
+  #remote: Deno.NetAddr | (() => Deno.NetAddr);
 
-  /** Wraps connected socket `id`. */
-  constructor(client: NkClient, id: number, local: Deno.NetAddr, remote: Deno.NetAddr) {
+  /**
+   * Wraps connected socket `id`. The addresses may be given as functions, called on first
+   * use: formatting them cost a short-lived connection more than its NQEs did.
+   */
+  constructor(
+    client: NkClient,
+    id: number,
+    local: Deno.NetAddr | (() => Deno.NetAddr),
+    remote: Deno.NetAddr | (() => Deno.NetAddr),
+  ) {
     this.#client = client;
     this.id = id;
     this.#s = client.sock(id);
-    this.localAddr = local;
-    this.remoteAddr = remote;
+    this.#local = local;
+    this.#remote = remote;
+  }
+
+  /** Local address. */
+  get localAddr(): Deno.NetAddr {
+    if (typeof this.#local === "function") this.#local = this.#local();
+    return this.#local;
+  }
+
+  /** Peer address. */
+  get remoteAddr(): Deno.NetAddr {
+    if (typeof this.#remote === "function") this.#remote = this.#remote();
+    return this.#remote;
   }
 
   /** Reads into `p`: the count, or null at end of stream. Throws ConnectionReset etc. */
@@ -328,7 +359,10 @@ export class NkConn implements Deno.TcpConn {
         this.#client.returnChunk(this.id, it.offset, it.length);
       }
     }
-    this.#client.track(this.#drain().then(() => closeId(this.#client, this.id)));
+    // Nothing in flight (a request/response client's last SEND was answered): CLOSE now,
+    // without the drain's and the request's promises.
+    if (s.inFlight === 0) this.#client.closeSocket(this.id);
+    else this.#client.track(this.#drain().then(() => closeId(this.#client, this.id)));
   }
 
   /** Deno.Conn compatibility. */
@@ -352,13 +386,14 @@ export class NkConn implements Deno.TcpConn {
   }
 
   #setopt(level: number, name: number, value: number): void {
-    this.#client.request((n) => {
+    // Nobody awaits the answer (Deno's setNoDelay is synchronous): no promise for it.
+    this.#client.post((n) => {
       n.op = NqeOp.SETSOCKOPT;
       n.socketId = this.id;
       n.arg0 = level;
       n.arg1 = name;
       n.arg2 = value;
-    });
+    }, null);
   }
 
   /** An integer socket option (GETSOCKOPT). */
@@ -457,8 +492,8 @@ export async function connectWith(
   return new NkConn(
     client,
     id,
-    netAddr(c.family || dst.family, c.addr, c.port, "tcp"),
-    netAddr(dst.family, dst.addr, opts.port, "tcp"),
+    () => netAddr(c.family || dst.family, c.addr, c.port, "tcp"),
+    () => netAddr(dst.family, dst.addr, opts.port, "tcp"),
   );
 }
 
