@@ -30,7 +30,7 @@ import {
   type Instant,
   MICROSECOND,
   MILLISECOND,
-  monotonicNow,
+  monotonicNowInto,
   NEVER,
 } from "../stacks/time.ts";
 
@@ -98,6 +98,12 @@ export interface NsmRuntimeStats {
   skipped: number;
 }
 
+/** Slots of `NsmRuntime`'s instants. */
+const LAST_WORK = 0;
+const LAST_YIELD = 1;
+const DEADLINE = 2;
+const NOW = 3;
+
 /** Thrown when `run()` is called twice at once. */
 export class RuntimeStateError extends Error {
   /** Builds the error. */
@@ -127,6 +133,12 @@ export class NsmRuntime {
   readonly #yieldNs: Duration;
   readonly #maxSleepMs: number;
   readonly #idle: (() => void) | null;
+  /** The loop's instants (`LAST_WORK`, `LAST_YIELD`, `DEADLINE`, `NOW`): stores box nothing. */
+  readonly #t = new Float64Array(4);
+  /** The deadline in `#t` is older than the last step. */
+  #stale = true;
+  /** The next pass steps whatever `hasWork` says (first pass, after the event loop ran). */
+  #mustStep = true;
   #running = false;
   #canSkip = false;
   #stopRequested = false;
@@ -236,64 +248,22 @@ export class NsmRuntime {
     this.#running = true;
     this.#stopRequested = false;
     const s = this.stats;
+    const t = this.#t;
     try {
-      let lastWork = monotonicNow();
-      let lastYield = lastWork;
-      // The earliest deadline (timers change only in steps, so it is asked for once after a
-      // step, and only when needed: each pollAt() returns heap numbers), and whether the next
-      // pass must step whatever `hasWork` says (first pass, after the event loop ran).
-      let deadline = NEVER;
-      let stale = true;
-      let mustStep = true;
+      monotonicNowInto(t, LAST_WORK);
+      t[LAST_YIELD] = t[LAST_WORK]!;
+      t[DEADLINE] = NEVER;
+      this.#stale = true;
+      this.#mustStep = true;
       while (!this.#stopRequested) {
-        const now = monotonicNow();
-        s.iterations++;
-        let busy = false;
-        let after = now;
-        let work = mustStep || !this.#canSkip || this.#wakePending || this.#anyWork();
-        if (!work) {
-          if (stale) {
-            deadline = this.pollAt();
-            stale = false;
-          }
-          work = now >= deadline;
-        }
-        if (work) {
-          busy = this.step(now);
-          after = monotonicNow();
-          stale = true;
-          mustStep = false;
-        } else s.skipped++;
-        if (busy) {
-          s.busyIterations++;
-          // The spin counts from the end of the work: a pass that ran longer than spinNs (a
-          // batch of 100+ segments does) must still be followed by a spin, not a sleep.
-          lastWork = after;
-        }
-        if (after - lastWork >= this.#spinNs && stale) {
-          deadline = this.pollAt();
-          stale = false;
-        }
-        if (after - lastWork < this.#spinNs || deadline <= after) {
-          // Only here, where the loop passes again: a yield may hand the CPU to the guest for
-          // a whole time slice, and what it produced meanwhile is found by the next step, not
-          // slept on.
-          if (!busy && this.#idle !== null) this.#idle();
-          if (after - lastYield >= this.#yieldNs) {
-            // A zero-timeout wait is a thread-pool hop: the event loop runs (signals, timers).
-            s.yields++;
-            await this.link.wait(0);
-            lastYield = monotonicNow();
-            mustStep = true;
-          }
-          continue;
-        }
-        const at = deadline;
-        let ms = at === NEVER ? this.#maxSleepMs : Math.ceil((at - after) / MILLISECOND);
-        if (ms > this.#maxSleepMs) ms = this.#maxSleepMs;
-        if (ms < 1) ms = 1;
-        if (this.#wakePending) {
-          this.#wakePending = false;
+        const ms = this.#spin();
+        if (ms < 0) break;
+        if (ms === 0) {
+          // A zero-timeout wait is a thread-pool hop: the event loop runs (signals, timers).
+          s.yields++;
+          await this.link.wait(0);
+          monotonicNowInto(t, LAST_YIELD);
+          this.#mustStep = true;
           continue;
         }
         s.sleeps++;
@@ -305,12 +275,76 @@ export class NsmRuntime {
         if (await Promise.race([this.link.wait(ms), woken])) s.wakeups++;
         this.#wakeResolve = null;
         this.#wakePending = false;
-        lastYield = monotonicNow();
-        lastWork = lastYield; // spin again briefly after a wake-up: a burst likely follows
-        mustStep = true;
+        monotonicNowInto(t, LAST_YIELD);
+        t[LAST_WORK] = t[LAST_YIELD]!; // spin again briefly after a wake-up: a burst likely follows
+        this.#mustStep = true;
       }
     } finally {
       this.#running = false;
     }
+  }
+
+  /**
+   * Spins passes until the loop must leave them: returns 0 to yield to the event loop, the
+   * milliseconds to sleep, or -1 on `stop()`. Synchronous, with the loop's instants in a
+   * Float64Array: in the async `run()` every instant that lived across an `await` was boxed
+   * into a heap number at each store, and each clock reading returned one.
+   */
+  #spin(): number {
+    const s = this.stats;
+    const t = this.#t;
+    const spinNs = this.#spinNs;
+    while (!this.#stopRequested) {
+      monotonicNowInto(t, NOW);
+      const now = t[NOW]!;
+      s.iterations++;
+      let busy = false;
+      let after = now;
+      let work = this.#mustStep || !this.#canSkip || this.#wakePending || this.#anyWork();
+      if (!work) {
+        // The earliest deadline: timers change only in steps, so it is asked for once after a
+        // step, and only when needed (each pollAt() returns heap numbers).
+        if (this.#stale) {
+          t[DEADLINE] = this.pollAt();
+          this.#stale = false;
+        }
+        work = now >= t[DEADLINE]!;
+      }
+      if (work) {
+        busy = this.step(now);
+        monotonicNowInto(t, NOW);
+        after = t[NOW]!;
+        this.#stale = true;
+        this.#mustStep = false;
+      } else s.skipped++;
+      if (busy) {
+        s.busyIterations++;
+        // The spin counts from the end of the work: a pass that ran longer than spinNs (a
+        // batch of 100+ segments does) must still be followed by a spin, not a sleep.
+        t[LAST_WORK] = after;
+      }
+      const idleFor = after - t[LAST_WORK]!;
+      if (idleFor >= spinNs && this.#stale) {
+        t[DEADLINE] = this.pollAt();
+        this.#stale = false;
+      }
+      const deadline = t[DEADLINE]!;
+      if (idleFor < spinNs || deadline <= after) {
+        // Only here, where the loop passes again: a yield may hand the CPU to the guest for
+        // a whole time slice, and what it produced meanwhile is found by the next step, not
+        // slept on.
+        if (!busy && this.#idle !== null) this.#idle();
+        if (after - t[LAST_YIELD]! >= this.#yieldNs) return 0;
+        continue;
+      }
+      if (this.#wakePending) {
+        this.#wakePending = false;
+        continue;
+      }
+      let ms = deadline === NEVER ? this.#maxSleepMs : Math.ceil((deadline - after) / MILLISECOND);
+      if (ms > this.#maxSleepMs) ms = this.#maxSleepMs;
+      return ms < 1 ? 1 : ms;
+    }
+    return -1;
   }
 }

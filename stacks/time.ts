@@ -27,3 +27,12 @@ export const NEVER: Instant = Number.POSITIVE_INFINITY;
 export function monotonicNow(): Instant {
   return Math.round(performance.now() * MILLISECOND);
 }
+
+/**
+ * `monotonicNow()` stored into `cells[index]` instead of returned: a driver loop whose clock
+ * call is not inlined would get each reading as a new heap number; a store into a Float64Array
+ * boxes nothing.
+ */
+export function monotonicNowInto(cells: Float64Array, index: number): void {
+  cells[index] = Math.round(performance.now() * MILLISECOND);
+}
