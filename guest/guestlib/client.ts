@@ -33,6 +33,7 @@ function yieldCpu(): void {
   libc().sched_yield();
 }
 import { RING_HEADER_SIZE, SLOT_SIZE } from "../../nsm/ring.ts";
+import { IntMap } from "../../nsm/backend.ts";
 import { errnoError } from "./errors.ts";
 import { AdaptiveSpin, type AdaptiveSpinOptions } from "./spin.ts";
 
@@ -483,7 +484,8 @@ export class NkClient {
   readonly #sendNqe = new Nqe();
   /** Encoding scratch for RECV_CREDIT (only its op, socket, offset and credit are ever set). */
   readonly #creditNqe = new Nqe();
-  readonly #socks = new Map<number, SocketState>();
+  /** By socket id: an IntMap, since a Map that empties rehashes (once per TCP_CRR connection). */
+  readonly #socks = new IntMap<SocketState>();
   readonly #jobBacklog: Nqe[] = [];
   readonly #sendBacklog: Nqe[] = [];
   readonly #chunkWaiters: (() => void)[] = [];
