@@ -311,24 +311,23 @@ export class Doorbell {
 
 /**
  * The descriptor of this process's connected UNIX stream socket bound to `path` (the NSM's
- * accepted end of a device doorbell), found through /proc/net/unix (the socket inode of a
- * connected, non-listening socket with that path) and /proc/self/fd; null when FFI is not
- * granted, /proc is unreadable, or not exactly one descriptor matches. For
- * `Doorbell.useSyncRing`: Deno does not expose a Conn's descriptor.
+ * accepted end of a device doorbell): the one socket in /proc/self/fd whose `getsockname` is
+ * `path` and that is not listening (SO_ACCEPTCONN 0). Null when FFI is not granted, /proc is
+ * unreadable, or not exactly one descriptor matches. For `Doorbell.useSyncRing`: Deno does not
+ * expose a Conn's descriptor. (Not through /proc/net/unix: an accepted socket belongs to the
+ * network namespace of the process that connected, so an NSM in a namespace of its own did not
+ * find its guests' doorbells there and rang each with an async write and its promise.)
  */
 export function findDoorbellFd(path: string): number | null {
   try {
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    const inodes = new Set<string>();
-    const lines = Deno.readTextFileSync("/proc/net/unix").split("\n");
-    // Num RefCount Protocol Flags Type St Inode Path; St 03 = connected, flag 0x10000 = listening.
-    for (let i = 1; i < lines.length; i++) {
-      const f = lines[i]!.trim().split(/\s+/);
-      if (f.length < 8 || f.slice(7).join(" ") !== path) continue;
-      if (f[5] !== "03" || (parseInt(f[3]!, 16) & 0x10000) !== 0) continue;
-      inodes.add(f[6]!);
-    }
-    if (inodes.size !== 1) return null;
+    const want = new TextEncoder().encode(path);
+    if (want.length === 0 || want.length > SUN_PATH_MAX) return null;
+    const c = libc();
+    const addr = new Uint8Array(2 + SUN_PATH_MAX);
+    const addrLen = new Uint32Array(1);
+    const opt = new Int32Array(1);
+    const optLen = new Uint32Array(1);
     let found: number | null = null;
     for (const e of Deno.readDirSync("/proc/self/fd")) {
       let target: string;
@@ -337,13 +336,39 @@ export function findDoorbellFd(path: string): number | null {
       } catch {
         continue; // closed meanwhile (the directory's own descriptor)
       }
-      const m = /^socket:\[(\d+)\]$/.exec(target);
-      if (m === null || !inodes.has(m[1]!)) continue;
+      if (!target.startsWith("socket:[")) continue;
+      const fd = Number(e.name);
+      addrLen[0] = addr.length;
+      if (c.getsockname(fd, addr, new Uint8Array(addrLen.buffer)) !== 0) continue;
+      if ((addr[0]! | (addr[1]! << 8)) !== AF_UNIX || !boundTo(addr, addrLen[0]!, want)) continue;
+      optLen[0] = 4;
+      const rc = c.getsockopt(
+        fd,
+        SOL_SOCKET,
+        SO_ACCEPTCONN,
+        new Uint8Array(opt.buffer),
+        new Uint8Array(optLen.buffer),
+      );
+      if (rc !== 0 || opt[0] !== 0) continue; // the listener has the same name
       if (found !== null) return null;
-      found = Number(e.name);
+      found = fd;
     }
     return found;
   } catch {
     return null;
   }
+}
+
+/** sockaddr_un's sun_path size on Linux. */
+const SUN_PATH_MAX = 108;
+const AF_UNIX = 1;
+const SOL_SOCKET = 1;
+const SO_ACCEPTCONN = 30;
+
+/** True when the sockaddr_un in `addr` (`len` bytes) names `path` (NUL-terminated or not). */
+function boundTo(addr: Uint8Array, len: number, path: Uint8Array): boolean {
+  const n = len - 2;
+  if (n < path.length || (n > path.length && addr[2 + path.length] !== 0)) return false;
+  for (let i = 0; i < path.length; i++) if (addr[2 + i] !== path[i]) return false;
+  return true;
 }

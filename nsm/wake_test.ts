@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { GuestDevice, NsmDevice } from "./device.ts";
 import { Doorbell, findDoorbellFd } from "./wake.ts";
+import { needsAll, needsRoot, needsTool } from "../tests/support/require.ts";
+
+const nsGate = needsAll(needsRoot(), needsTool("ip"));
 
 /** An NSM device with one attached guest: `fn(nsmBell, guest)`, then everything is closed. */
 async function withBell(
@@ -102,4 +105,54 @@ Deno.test("Doorbell.wait() without spin or timeout sleeps until a ring ('work', 
     assert.equal(await last, "closed");
     assert.equal(bell.closed, true);
   });
+});
+
+Deno.test({
+  name: "An NSM in a network namespace of its own finds its guest's doorbell descriptor (the " +
+    "accepted socket belongs to the guest's namespace) and wakes the guest with send(2)",
+  ignore: nsGate.ignore,
+  async fn(): Promise<void> {
+    nsGate.assert();
+    const ns = `nkwake${Deno.pid % 100000}`;
+    const dir = await Deno.makeTempDir();
+    const ip = (args: string[]) => new Deno.Command("ip", { args, stdout: "null" }).output();
+    assert.ok((await ip(["netns", "add", ns])).success, `ip netns add ${ns}`);
+    let child: Deno.ChildProcess | null = null;
+    let g: GuestDevice | null = null;
+    try {
+      const script = new URL("../tests/support/doorbell_nsm_child.ts", import.meta.url).pathname;
+      child = new Deno.Command("ip", {
+        args: ["netns", "exec", ns, Deno.execPath(), "run", "-A", script, dir],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      const line = async (re: RegExp): Promise<RegExpExecArray> => {
+        for (let m = re.exec(text);; m = re.exec(text)) {
+          if (m !== null) return m;
+          const r = await lines.read();
+          if (r.done) throw new Error(`the NSM child ended: ${text}`);
+          text += r.value;
+        }
+      };
+      g = await GuestDevice.attach((await line(/^path (\S+)$/m))[1]!);
+      assert.equal((await line(/^sync-ring (\w+)$/m))[1], "true", "found in the namespace");
+      const woken = await Doorbell.waitAny([g.bell], () => g!.bell.sleeps > 0, 0, 10_000);
+      assert.equal(woken, "work", "the guest slept and the NSM's send(2) woke it");
+      assert.equal((await line(/^woke (\d+)$/m))[1], "1");
+      lines.releaseLock();
+    } finally {
+      g?.close();
+      if (child !== null) {
+        await child.stdin.close().catch(() => {});
+        await child.stdout.cancel().catch(() => {});
+        const st = await child.status;
+        assert.ok(st.success, `child exit ${st.code}`);
+      }
+      await ip(["netns", "del", ns]);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

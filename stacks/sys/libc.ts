@@ -56,6 +56,15 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** int getsockname(int sockfd, struct sockaddr *addr, socklen_t *addrlen) */
+  getsockname: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr
+      "buffer", // socklen_t *addrlen: a 4-byte in/out buffer
+    ],
+    result: "i32",
+  },
   /** int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen) */
   bind: {
     parameters: [
