@@ -171,9 +171,12 @@ export interface XdpLinkStats {
 interface Queue {
   readonly sock: XskSocket;
   /**
-   * The last view handed up per UMEM frame (index = address / frame size): a frame comes back
-   * with the same length again and again (ACKs, full-size segments), and a view per received
-   * frame was the receive path's one allocation.
+   * The last two views handed up per UMEM frame (index 2f and 2f + 1 for frame f = address /
+   * frame size, most recent first): a frame comes back with the same length again and again
+   * (ACKs, full-size segments), and a view per received frame was the receive path's one
+   * allocation. Two, because a sender that now and then splits a segment in two hands some
+   * frames an odd length once; with one view per frame, that frame's next full-size arrival
+   * needed a new view too (and the interface a new payload view for it).
    */
   readonly rxViews: Uint8Array[];
   /** Received frames that found no fill slot, recycled on the next receive. */
@@ -188,11 +191,11 @@ interface Queue {
 const NO_VIEW = new Uint8Array(0);
 
 /**
- * A view per UMEM frame, pre-filled so the array is dense (V8 keeps a dense array of objects
- * in fast elements; one first written at index 2048 would be a dictionary).
+ * Two views per UMEM frame, pre-filled so the array is dense (V8 keeps a dense array of
+ * objects in fast elements; one first written at index 2048 would be a dictionary).
  */
 function viewCache(frames: number): Uint8Array[] {
-  return new Array<Uint8Array>(frames).fill(NO_VIEW);
+  return new Array<Uint8Array>(2 * frames).fill(NO_VIEW);
 }
 
 const openLinks = new Set<XdpLink>();
@@ -601,11 +604,18 @@ export class XdpLink implements Link {
           continue;
         }
         frames++;
-        const f = addr >>> shift;
-        let v = views[f]!;
-        if (v.length !== len || v.byteOffset !== base + addr) {
-          v = bytes.subarray(addr, addr + len);
-          views[f] = v;
+        const k = 2 * (addr >>> shift);
+        const at = base + addr;
+        let v = views[k]!;
+        if (v.length !== len || v.byteOffset !== at) {
+          const w = views[k + 1]!;
+          if (w.length === len && w.byteOffset === at) {
+            views[k + 1] = v; // most recent first
+            views[k] = v = w;
+          } else {
+            views[k + 1] = v;
+            views[k] = v = bytes.subarray(addr, addr + len);
+          }
         }
         onFrame(v);
       }

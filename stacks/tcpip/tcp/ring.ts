@@ -27,16 +27,25 @@ const EMPTY = new Uint8Array(0);
  */
 // 32768 slots: the NSM's default UMEM (2 x 8192 frames of 2 KiB) fits without two frames
 // sharing a slot (4096 missed on every frame once the NSM cycled through them all).
+// Two ways per slot (most recent first): a sender that now and then splits a segment hands a
+// frame an odd range once, and the frame's next full segment then still finds its view.
 const RANGE_SLOTS = 32768;
-const rangeMemo: Uint8Array[] = new Array<Uint8Array>(RANGE_SLOTS).fill(EMPTY);
+const rangeMemo: Uint8Array[] = new Array<Uint8Array>(2 * RANGE_SLOTS).fill(EMPTY);
 
 function rangeView(src: Uint8Array, start: number, end: number): Uint8Array {
   const at = src.byteOffset + start;
-  const slot = (at >>> 11) & (RANGE_SLOTS - 1);
-  const v = rangeMemo[slot]!;
-  if (v.byteOffset === at && v.length === end - start && v.buffer === src.buffer) return v;
+  const len = end - start;
+  const k = 2 * ((at >>> 11) & (RANGE_SLOTS - 1));
+  const v = rangeMemo[k]!;
+  if (v.byteOffset === at && v.length === len && v.buffer === src.buffer) return v;
+  const w = rangeMemo[k + 1]!;
+  rangeMemo[k + 1] = v;
+  if (w.byteOffset === at && w.length === len && w.buffer === src.buffer) {
+    rangeMemo[k] = w;
+    return w;
+  }
   const nv = src.subarray(start, end);
-  rangeMemo[slot] = nv;
+  rangeMemo[k] = nv;
   return nv;
 }
 
@@ -326,6 +335,23 @@ export class ByteRing {
     this.copyOut(0, dst, 0, n);
     this.discard(n);
     return n;
+  }
+
+  /**
+   * With a unit set and nothing queued, moves the (empty) queue's start to the next unit
+   * boundary: a receiver whose peer sent a short segment (the stream then runs off the grid)
+   * stores the following full segments as whole units again. The caller must know that no
+   * out-of-order bytes are stored past the end. Returns true when the start moved.
+   */
+  alignEmpty(): boolean {
+    const unit = this.#unit;
+    const size = this.#buf.length;
+    if (unit === 0 || size === 0 || this.#length !== 0) return false;
+    const off = this.#head % unit;
+    if (off === 0) return false;
+    const next = this.#head - off + unit;
+    this.#head = next >= size ? 0 : next;
+    return true;
   }
 
   /** Drops `n` bytes from the front of the queue. */

@@ -218,3 +218,21 @@ Deno.test("ByteRing with a unit keeps each queued byte's offset in its unit when
   r.write(src.subarray(0, 10));
   assert.equal(r.toUnitBoundary(0), 50, "byte 5250 of the stream: 50 before a boundary");
 });
+
+Deno.test("ByteRing.alignEmpty() moves an empty queue's start to the next unit boundary, and nothing else", () => {
+  const r = new ByteRing(10_000);
+  r.setUnit(100);
+  assert.equal(r.alignEmpty(), false, "no storage yet");
+  r.write(new Uint8Array(250));
+  assert.equal(r.alignEmpty(), false, "bytes queued");
+  r.read(new Uint8Array(250));
+  assert.equal(r.toUnitBoundary(0), 50, "drained at 250");
+  assert.equal(r.alignEmpty(), true);
+  assert.equal(r.toUnitBoundary(0), 100, "on a boundary");
+  assert.equal(r.alignEmpty(), false, "already there");
+  const src = new Uint8Array(300).map((_, i) => i & 0xff);
+  r.write(src);
+  const out = new Uint8Array(300);
+  assert.equal(r.read(out), 300);
+  assert.deepEqual(out, src, "the bytes written after it read back in order");
+});

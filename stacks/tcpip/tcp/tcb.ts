@@ -1069,6 +1069,8 @@ export class Tcb {
     const n = this.rcvRing.readAligned(dst);
     // Nothing read: nothing changed (a reader polls until WOULD_BLOCK; do not re-file then).
     if (n === 0) return 0;
+    // Drained, with nothing stored out of order: the next segment starts on the unit grid.
+    if (this.rcvRing.length === 0 && this.#reass.empty) this.rcvRing.alignEmpty();
     if (this.state !== TcpState.Closed && this.synchronized) {
       // RFC 9293 3.8.6.2.2: announce the window once it grew by min(RCV.BUFF/2, MSS);
       // "half-window" (Linux tcp_cleanup_rbuf) also waits until the window open at the sender

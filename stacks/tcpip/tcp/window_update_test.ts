@@ -136,3 +136,24 @@ Deno.test("a receiver behind its sender puts the window's right edge on a segmen
     `${onGrid} of ${edges.length - 100} edges at whole segments: ${JSON.stringify([...residues])}`,
   );
 });
+
+Deno.test("a receive queue drained by its reader starts the next segment on the unit grid again, after a short segment", () => {
+  const pair = new TcpPair(cleanPath({ delay: MILLISECOND, rate: 125e6 }), 9, {});
+  const l = pair.b.listen(null, 5001, 4);
+  const c = pair.a.connect(pair.addrB, 5001, 0);
+  const short = payload(1000, 10);
+  let b = -1, got = 0, sent = false;
+  const buf = new Uint8Array(64 * 1024);
+  const ok = pair.run(5 * SECOND, () => {
+    if (b < 0) b = pair.b.accept(l);
+    if (!sent && pair.a.state(c) === "ESTABLISHED") sent = pair.a.send(c, short, pair.now) > 0;
+    if (b > 0) {
+      const n = pair.b.recv(b, buf, pair.now);
+      if (n > 0) got += n;
+    }
+  }, () => got === short.length);
+  assert.ok(ok, `${got} bytes read`);
+  const ring = pair.b.tcbOf(b)!.rcvRing;
+  assert.equal(ring.length, 0);
+  assert.equal(ring.toUnitBoundary(0), ring.unit, "the next byte lands on a unit boundary");
+});
