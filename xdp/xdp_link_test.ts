@@ -47,6 +47,11 @@ function queueArpRequests(link: XdpLink, n: number): void {
   }
 }
 
+/** A link on the lab's NSM end with 8 receive frames, recycled over and over. */
+function openEightFrames(lab: Lab): XdpLink {
+  return XdpLink.open({ ifname: lab.nsmIf, ringSize: 8, txKick: "inline", handleSignals: false });
+}
+
 /** Receives until `want` ARP replies came in (bounded: 30 s); returns how many. */
 async function receiveReplies(
   link: XdpLink,
@@ -180,12 +185,7 @@ Deno.test({
   async fn(): Promise<void> {
     gate.assert();
     await using lab = await Lab.up();
-    using link = XdpLink.open({
-      ifname: lab.nsmIf,
-      ringSize: 8, // 8 receive frames, recycled over and over
-      txKick: "inline",
-      handleSignals: false,
-    });
+    using link = openEightFrames(lab);
     // The peer's pings to our address (a static neighbor: nothing answers ARP here), in rounds
     // of 8 that alternate between two sizes: each frame sees both lengths, again and again.
     const mac = [...link.mac].map((b) => b.toString(16).padStart(2, "0")).join(":");
@@ -234,12 +234,7 @@ Deno.test({
   async fn(): Promise<void> {
     gate.assert();
     await using lab = await Lab.up();
-    using link = XdpLink.open({
-      ifname: lab.nsmIf,
-      ringSize: 8, // 8 receive frames, recycled over and over
-      txKick: "inline",
-      handleSignals: false,
-    });
+    using link = openEightFrames(lab);
     const views = new Set<Uint8Array>();
     let got = 0;
     for (let round = 0; round < 16; round++) {
