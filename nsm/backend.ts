@@ -254,10 +254,12 @@ export interface SocketBackend {
   send(id: number, data: Uint8Array, more: boolean, now: Instant): number;
 
   /**
-   * Reads stream bytes into `dst`: n > 0, 0 at end of stream, -EAGAIN when nothing is there
-   * yet, or the connection's error (-ECONNRESET, -ETIMEDOUT), -ENOTCONN, -EBADF.
+   * Reads stream bytes into `dst`, at most `max` (default `dst.length`): n > 0, 0 at end of
+   * stream, -EAGAIN when nothing is there yet, or the connection's error (-ECONNRESET,
+   * -ETIMEDOUT), -ENOTCONN, -EBADF. (`max`: ServiceLib keeps one view per receive chunk and
+   * fills it to what the guest's credit allows.)
    */
-  recv(id: number, dst: Uint8Array, now: Instant): number;
+  recv(id: number, dst: Uint8Array, now: Instant, max?: number): number;
 
   /**
    * Sends one datagram to `dst` (UDP; TCP ignores `dst` and behaves like `send`). Returns the

@@ -1303,7 +1303,8 @@ export class KernelBackend implements SocketBackend {
   }
 
   /** Reads stream bytes; see `SocketBackend.recv`. */
-  recv(id: number, dst: Uint8Array, _now: Instant): number {
+  recv(id: number, dst: Uint8Array, _now: Instant, max: number = dst.length): number {
+    if (max < dst.length) dst = dst.subarray(0, Math.max(0, max));
     const s = this.#socks.get(id);
     if (s === undefined) return -Errno.EBADF;
     if (!s.stream) {

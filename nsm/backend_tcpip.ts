@@ -416,13 +416,13 @@ export class TcpipBackend implements SocketBackend {
     }
   }
 
-  recv(id: number, dst: Uint8Array, now: Instant): number {
+  recv(id: number, dst: Uint8Array, now: Instant, max: number = dst.length): number {
     const r = this.#recs.get(id);
     if (r === undefined) return -Errno.EBADF;
     if (r.kind !== Kind.TcpConn) return r.kind === Kind.Udp ? -Errno.EOPNOTSUPP : -Errno.ENOTCONN;
     if (r.readShut) return 0;
     try {
-      const n = this.#tcp.recv(r.tcpId, dst, now);
+      const n = this.#tcp.recv(r.tcpId, dst, now, max);
       return n === WOULD_BLOCK ? -Errno.EAGAIN : n;
     } catch (e) {
       return -errnoOf(e);

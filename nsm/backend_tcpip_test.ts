@@ -52,7 +52,8 @@ Deno.test("TcpipBackend: connect/accept/send/recv/shutdown with -errno results a
   assert.equal(a.backend.shutdown(c, 1, t.now), 0);
   run(a, b, t);
   const buf = new Uint8Array(100);
-  assert.equal(b.backend.recv(s, buf, t.now), 5);
+  assert.equal(b.backend.recv(s, buf, t.now, 2), 2, "at most max bytes into a larger dst");
+  assert.equal(b.backend.recv(s, buf.subarray(2), t.now), 3);
   assert.equal(new TextDecoder().decode(buf.subarray(0, 5)), "hello");
   assert.equal(b.backend.recv(s, buf, t.now), 0);
   assert.ok(b.backend.events(s) & NqeEvent.RDHUP);

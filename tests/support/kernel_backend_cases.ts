@@ -234,7 +234,12 @@ for (const [fam, local, peer] of [["IPv4", A4, B4], ["IPv6", A6, B6]] as const) 
         await c.write(new TextEncoder().encode(`hello ${i}`));
         const buf = new Uint8Array(64);
         let n = -Errno.EAGAIN;
-        await h.until("data", () => (n = h.b.recv(ids[i]!, buf, 0)) > 0);
+        // At most `max` (3) bytes into the larger buffer first, then the rest.
+        await h.until("data", () => (n = h.b.recv(ids[i]!, buf, 0, 3)) > 0);
+        assert.equal(n, 3);
+        const rest = h.b.recv(ids[i]!, buf.subarray(3), 0);
+        assert.ok(rest > 0, `rest ${rest}`);
+        n += rest;
         assert.equal(new TextDecoder().decode(buf.subarray(0, n)), `hello ${i}`);
         assert.equal(h.b.send(ids[i]!, buf.subarray(0, n), false, 0), n);
         const back = new Uint8Array(64);

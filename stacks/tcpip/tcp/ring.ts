@@ -320,13 +320,13 @@ export class ByteRing {
   }
 
   /**
-   * `read(dst)`, except that with a unit set a read that `dst` cuts short ends at a unit
-   * boundary when it can (less than a unit shorter): the next read then starts on the grid and
+   * `read(dst)` of at most `max` bytes, except that with a unit set a read that `dst` (or
+   * `max`) cuts short ends at a unit boundary when it can (less than a unit shorter): the next read then starts on the grid and
    * copies whole units with kept views (`copyOut`). A stream reader (TCP's receive queue)
    * takes fewer bytes now and the rest with the next read.
    */
-  readAligned(dst: Uint8Array): number {
-    let n = Math.min(dst.length, this.#length);
+  readAligned(dst: Uint8Array, max: number = dst.length): number {
+    let n = Math.min(max < dst.length ? max : dst.length, this.#length);
     const unit = this.#unit;
     if (unit > 0 && n < this.#length && n > unit) {
       const past = (this.#head + n) % this.#buf.length % unit;

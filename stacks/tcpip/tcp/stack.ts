@@ -1015,13 +1015,15 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   }
 
   /**
-   * Reads received bytes into `dst`: the count, 0 at end of stream, or `WOULD_BLOCK` when
-   * nothing is there yet. Throws the connection's error (reset, timeout) once data ran out.
+   * Reads received bytes into `dst` (at most `max`, default `dst.length`): the count, 0 at end
+   * of stream, or `WOULD_BLOCK` when nothing is there yet. Throws the connection's error (reset,
+   * timeout) once data ran out. (`max` lets a caller keep one view of a buffer it fills to
+   * varying lengths.)
    */
-  recv(id: number, dst: Uint8Array, now: Instant): number {
+  recv(id: number, dst: Uint8Array, now: Instant, max: number = dst.length): number {
     this.#now = now;
     const tcb = this.#conn(id, "recv()");
-    const n = tcb.recv(dst, now);
+    const n = tcb.recv(dst, now, max);
     if (n > 0) {
       this.#refresh(tcb);
       return n;

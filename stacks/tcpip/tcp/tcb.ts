@@ -1064,9 +1064,12 @@ export class Tcb {
     return n;
   }
 
-  /** Reads up to `dst.length` in-order bytes; opens the window when it grew enough. */
-  recv(dst: Uint8Array, now: Instant): number {
-    const n = this.rcvRing.readAligned(dst);
+  /**
+   * Reads up to `max` (default `dst.length`) in-order bytes into `dst`; opens the window when
+   * it grew enough.
+   */
+  recv(dst: Uint8Array, now: Instant, max: number = dst.length): number {
+    const n = this.rcvRing.readAligned(dst, max);
     // Nothing read: nothing changed (a reader polls until WOULD_BLOCK; do not re-file then).
     if (n === 0) return 0;
     // Drained, with nothing stored out of order: the next segment starts on the unit grid.
