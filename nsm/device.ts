@@ -580,6 +580,9 @@ export class GuestDevice {
         flagView(shm.buffer, GUEST_SLEEP_FLAG_OFFSET),
         flagView(shm.buffer, NSM_SLEEP_FLAG_OFFSET),
       );
+      // Wakes of a sleeping NSM as one send(2) each, without a promise (when FFI is granted).
+      const fd = findDoorbellFd(parsed.bellPath, "connected");
+      if (fd !== null) bell.useSyncRing(fd);
       return new GuestDevice(shm, parsed, bell);
     } catch (e) {
       shm.close();

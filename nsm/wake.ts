@@ -310,15 +310,19 @@ export class Doorbell {
 }
 
 /**
- * The descriptor of this process's connected UNIX stream socket bound to `path` (the NSM's
- * accepted end of a device doorbell): the one socket in /proc/self/fd whose `getsockname` is
- * `path` and that is not listening (SO_ACCEPTCONN 0). Null when FFI is not granted, /proc is
- * unreadable, or not exactly one descriptor matches. For `Doorbell.useSyncRing`: Deno does not
- * expose a Conn's descriptor. (Not through /proc/net/unix: an accepted socket belongs to the
- * network namespace of the process that connected, so an NSM in a namespace of its own did not
- * find its guests' doorbells there and rang each with an async write and its promise.)
+ * The descriptor of this process's end of a device doorbell at `path`: with `end` "accepted"
+ * (the NSM's), the one socket in /proc/self/fd whose `getsockname` is `path` and that is not
+ * listening (SO_ACCEPTCONN 0); with "connected" (the guest's), the one whose `getpeername` is
+ * `path`. Null when FFI is not granted, /proc is unreadable, or not exactly one descriptor
+ * matches. For `Doorbell.useSyncRing`: Deno does not expose a Conn's descriptor. (Not through
+ * /proc/net/unix: an accepted socket belongs to the network namespace of the process that
+ * connected, so an NSM in a namespace of its own did not find its guests' doorbells there and
+ * rang each with an async write and its promise.)
  */
-export function findDoorbellFd(path: string): number | null {
+export function findDoorbellFd(
+  path: string,
+  end: "accepted" | "connected" = "accepted",
+): number | null {
   try {
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
     const want = new TextEncoder().encode(path);
@@ -339,8 +343,17 @@ export function findDoorbellFd(path: string): number | null {
       if (!target.startsWith("socket:[")) continue;
       const fd = Number(e.name);
       addrLen[0] = addr.length;
-      if (c.getsockname(fd, addr, new Uint8Array(addrLen.buffer)) !== 0) continue;
+      const lenBytes = new Uint8Array(addrLen.buffer);
+      const rc0 = end === "accepted"
+        ? c.getsockname(fd, addr, lenBytes)
+        : c.getpeername(fd, addr, lenBytes);
+      if (rc0 !== 0) continue;
       if ((addr[0]! | (addr[1]! << 8)) !== AF_UNIX || !boundTo(addr, addrLen[0]!, want)) continue;
+      if (end === "connected") {
+        if (found !== null) return null;
+        found = fd;
+        continue;
+      }
       optLen[0] = 4;
       const rc = c.getsockopt(
         fd,

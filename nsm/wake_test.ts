@@ -47,7 +47,7 @@ Deno.test("Doorbell.waitAny: two overlapping waits over one bell both end with '
   });
 });
 
-Deno.test("NsmDevice.acceptGuest(): the NSM's doorbell rings with send(2) on its own descriptor (FFI granted), wakes a sleeping guest, and drops the descriptor on close", async () => {
+Deno.test("NsmDevice.acceptGuest(): the NSM's doorbell rings with send(2) on its own descriptor (FFI granted), wakes a sleeping guest (and the guest's end rings a sleeping NSM the same way), and drops the descriptor on close", async () => {
   const dir = await Deno.makeTempDir();
   const dev = NsmDevice.create({
     name: `wake-sync-${Deno.pid}`,
@@ -62,7 +62,7 @@ Deno.test("NsmDevice.acceptGuest(): the NSM's doorbell rings with send(2) on its
   const bell = await accepted;
   try {
     assert.equal(bell.syncRing, true);
-    assert.equal(g.bell.syncRing, false); // the guest's end has no path: Deno's write
+    assert.equal(g.bell.syncRing, true); // the guest's end, found by its peer's name
     for (let round = 0; round < 3; round++) {
       let work = false;
       const sleeping = Doorbell.waitAny([g.bell], () => work, 0, 2000);
@@ -74,6 +74,15 @@ Deno.test("NsmDevice.acceptGuest(): the NSM's doorbell rings with send(2) on its
     }
     assert.equal(bell.wakesSent, 3);
     assert.equal(bell.closed, false);
+    // And the other way: the guest rings a sleeping NSM with its own send(2).
+    let work = false;
+    const nsmSleeping = Doorbell.waitAny([bell], () => work, 0, 2000);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(g.bell.peerSleeping, true);
+    work = true;
+    g.bell.notify();
+    assert.equal(await nsmSleeping, "work");
+    assert.equal(g.bell.wakesSent, 1);
   } finally {
     g.close();
     dev.close();
@@ -139,6 +148,7 @@ Deno.test({
       };
       g = await GuestDevice.attach((await line(/^path (\S+)$/m))[1]!);
       assert.equal((await line(/^sync-ring (\w+)$/m))[1], "true", "found in the namespace");
+      assert.equal(g.bell.syncRing, true, "the guest's end too");
       const woken = await Doorbell.waitAny([g.bell], () => g!.bell.sleeps > 0, 0, 10_000);
       assert.equal(woken, "work", "the guest slept and the NSM's send(2) woke it");
       assert.equal((await line(/^woke (\d+)$/m))[1], "1");

@@ -65,6 +65,15 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** int getpeername(int sockfd, struct sockaddr *addr, socklen_t *addrlen) */
+  getpeername: {
+    parameters: [
+      "i32", // int sockfd
+      "buffer", // struct sockaddr *addr
+      "buffer", // socklen_t *addrlen: a 4-byte in/out buffer
+    ],
+    result: "i32",
+  },
   /** int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen) */
   bind: {
     parameters: [
