@@ -1549,10 +1549,16 @@ export class ServiceLib implements Pollable {
       const chunk = data.alloc();
       if (chunk < 0) return false;
       const max = room < data.chunkSize ? room : data.chunkSize;
-      const dst = this.#chunkView(g.recvViews, data.bytes, data.chunkSize, chunk, max);
       let n: number;
-      if (s.stream) n = b.recv(s.bid, dst, now);
-      else n = b.recvFrom(s.bid, dst, this.#addr);
+      if (s.stream) {
+        // The whole chunk's kept view, filled to `max`: a view of `max` bytes was a new one
+        // whenever the credit cut a chunk short.
+        const dst = this.#chunkView(g.recvViews, data.bytes, data.chunkSize, chunk, data.chunkSize);
+        n = b.recv(s.bid, dst, now, max);
+      } else {
+        const dst = this.#chunkView(g.recvViews, data.bytes, data.chunkSize, chunk, max);
+        n = b.recvFrom(s.bid, dst, this.#addr);
+      }
       if (n === -Errno.EAGAIN || n === -Errno.ENOTCONN && !s.stream) {
         data.free(chunk);
         return true;

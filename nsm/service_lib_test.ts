@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MILLISECOND } from "../stacks/time.ts";
-import { Errno, type SockAddr, SockLevel, SockOpt } from "./backend.ts";
+import { Errno, type SockAddr, type SocketBackend, SockLevel, SockOpt } from "./backend.ts";
 import { memoryWire } from "./memory_link.ts";
 import { Nqe, NqeEvent, NqeFlag, NqeOp } from "./nqe.ts";
 import { RawGuest } from "./raw_guest.ts";
@@ -18,12 +18,15 @@ interface Lab {
   close(): void;
 }
 
-async function lab(options: ServiceLibOptions = {}): Promise<Lab> {
+async function lab(
+  options: ServiceLibOptions = {},
+  wrap: (b: SocketBackend) => SocketBackend = (b) => b,
+): Promise<Lab> {
   const dir = await Deno.makeTempDir();
   const [la, lb] = memoryWire();
   const a = createTcpipHost(la, { ipv4: "198.18.0.1/24" });
   const b = createTcpipHost(lb, { ipv4: "198.18.0.2/24" });
-  const sl = new ServiceLib(a.backend, {
+  const sl = new ServiceLib(wrap(a.backend), {
     ctlPath: `${dir}/ctl.sock`,
     chunksPerHalf: 64,
     ringCapacity: 64,
@@ -438,6 +441,46 @@ Deno.test("ServiceLib TCP through NQEs: connect, send, RECV chunks with stream o
     }
     assert.equal(total, big.length);
     assert.ok(rdhup);
+  } finally {
+    l.close();
+  }
+});
+
+Deno.test("ServiceLib delivers into the whole chunk's view and limits the read to the guest's credit (one kept view per chunk)", async () => {
+  // Every stream recv the backend sees: [dst.length, max].
+  const calls: [number, number][] = [];
+  const recorder = (b: SocketBackend): SocketBackend =>
+    new Proxy(b, {
+      get(t, p): unknown {
+        const v = Reflect.get(t, p, t);
+        if (p !== "recv") return typeof v === "function" ? v.bind(t) : v;
+        return (id: number, dst: Uint8Array, now: number, max?: number): number => {
+          calls.push([dst.length, max ?? dst.length]);
+          return t.recv(id, dst, now, max);
+        };
+      },
+    });
+  // 40 KiB of credit: the reads that reach it are cut short by the guest's credit.
+  const l = await lab({ defaultRcvBuf: 40 * 1024 }, recorder);
+  try {
+    const g = await l.attach();
+    const cs = g.dev.data.chunkSize;
+    const { pb, ls, any } = await listenOnB(l, 5002);
+    const s = socket(l, g);
+    assert.equal(connectToB(l, g, s, 5002)?.result, 0);
+    const peer = pb.accept(ls, any);
+    const big = new Uint8Array(100 * 1024);
+    let off = 0, delivered = 0;
+    for (let i = 0; i < 200; i++) {
+      if (off < big.length) off += Math.max(0, pb.send(peer, big.subarray(off), false, l.t.now));
+      l.step();
+      for (const r of g.receives()) if (r.op === NqeOp.RECV) delivered += r.dataLength;
+    }
+    assert.equal(delivered, 40 * 1024, "credit-limited");
+    assert.ok(calls.length > 0);
+    assert.ok(calls.every(([len]) => len === cs), `dst lengths ${calls.map((c) => c[0])}`);
+    // The last reads were cut by the remaining credit, through max, not through a shorter view.
+    assert.ok(calls.some(([, max]) => max < cs), `max ${calls.map((c) => c[1])}`);
   } finally {
     l.close();
   }
