@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ByteRing } from "./ring.ts";
+import { ByteRing, ringStoragePool } from "./ring.ts";
 
 Deno.test("ByteRing allocates nothing until written and never beyond its capacity", () => {
   const r = new ByteRing(5000);
@@ -235,4 +235,25 @@ Deno.test("ByteRing.alignEmpty() moves an empty queue's start to the next unit b
   const out = new Uint8Array(300);
   assert.equal(r.read(out), 300);
   assert.deepEqual(out, src, "the bytes written after it read back in order");
+});
+
+Deno.test("ByteRing storage released by releaseIfEmpty() goes to a pool, and the next ring of that size takes it instead of a new ArrayBuffer", () => {
+  const size = 12_345; // a length no other test here uses
+  const a = new ByteRing(size);
+  a.write(new Uint8Array(size).fill(7));
+  a.read(new Uint8Array(size));
+  const before = ringStoragePool();
+  a.releaseIfEmpty();
+  const mid = ringStoragePool();
+  assert.equal(mid.returned, before.returned + 1);
+  assert.equal(mid.pooledBytes, before.pooledBytes + size);
+  const b = new ByteRing(size);
+  const src = new Uint8Array(size).map((_, i) => i & 0xff);
+  assert.equal(b.write(src), size);
+  const after = ringStoragePool();
+  assert.equal(after.hits, mid.hits + 1, "taken from the pool");
+  assert.equal(after.pooledBytes, mid.pooledBytes - size);
+  const out = new Uint8Array(size);
+  assert.equal(b.read(out), size);
+  assert.deepEqual(out, src, "only what was written is read (the pooled bytes were 7s)");
 });

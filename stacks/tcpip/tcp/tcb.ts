@@ -1007,7 +1007,9 @@ export class Tcb {
     this.#keepaliveAt = NEVER;
     this.#persistAt = NEVER;
     this.#delayedAckAt = NEVER;
-    this.sndRing.releaseIfEmpty();
+    // Storage back to the pool (ring.ts) now, not 2 MSL later: a TIME-WAIT connection sends no
+    // data, and reads only what is already queued.
+    this.trim();
   }
 
   /** An acceptable RST (RFC 9293 3.10.7.4 second). */
@@ -1697,8 +1699,10 @@ export class Tcb {
     this.#engineStarted = false;
     this.silentlyDropped = silent;
     this.#reass.clear();
-    // The TCB is never reopened: give the congestion control back (a Wasm slot, a module ref).
+    // The TCB is never reopened: give the congestion control back (a Wasm slot, a module ref),
+    // and the ring storage it no longer needs (unread bytes stay readable).
     this.rec.dispose();
+    this.trim();
   }
 
   /** True when the TCB went back to LISTEN (a passive half-open connection was given up). */

@@ -3,6 +3,7 @@ import { MILLISECOND, SECOND } from "../../time.ts";
 import { cleanPath, Endpoint, payload, TcpPair } from "../../../tests/support/tcp_pair.ts";
 import type { TcpConfig } from "./config.ts";
 import { TCP_SYN, TcpRepr } from "../wire/tcp.ts";
+import { type Tcb, TcpState } from "./tcb.ts";
 
 /** 1 MB from A to B on a 1 Gbit/s, 1 ms path; returns [data segments A->B, segments B->A]. */
 function transfer(config: Partial<TcpConfig>): [number, number, Endpoint] {
@@ -156,4 +157,38 @@ Deno.test("a receive queue drained by its reader starts the next segment on the 
   const ring = pair.b.tcbOf(b)!.rcvRing;
   assert.equal(ring.length, 0);
   assert.equal(ring.toUnitBoundary(0), ring.unit, "the next byte lands on a unit boundary");
+});
+
+Deno.test("a connection gives its ring storage back when it reaches TIME-WAIT or CLOSED, not 2 MSL later", () => {
+  const pair = new TcpPair(cleanPath({ delay: MILLISECOND, rate: 125e6 }), 11, {});
+  const l = pair.b.listen(null, 5001, 4);
+  const c = pair.a.connect(pair.addrB, 5001, 0);
+  const data = payload(5000, 12);
+  let b = -1, got = 0, sent = 0, closedA = false, closedB = false;
+  const buf = new Uint8Array(8192);
+  const tcbA = pair.a.tcbOf(c)!; // kept: the socket id is gone after close()
+  const held: { b: Tcb | null } = { b: null };
+  const ok = pair.run(5 * SECOND, () => {
+    if (b < 0 && (b = pair.b.accept(l)) > 0) held.b = pair.b.tcbOf(b);
+    if (sent < data.length && tcbA.state === TcpState.Established) {
+      sent += pair.a.send(c, data.subarray(sent), pair.now);
+    }
+    if (sent === data.length && !closedA) {
+      pair.a.close(c, pair.now); // active close: A ends in TIME-WAIT
+      closedA = true;
+    }
+    if (b > 0 && !closedB) {
+      const n = pair.b.recv(b, buf, pair.now);
+      if (n > 0) got += n;
+      if (n === 0) {
+        pair.b.close(b, pair.now); // EOF read: B's FIN, then CLOSED on A's ACK
+        closedB = true;
+      }
+    }
+  }, () => tcbA.state === TcpState.TimeWait && held.b?.state === TcpState.Closed);
+  assert.ok(ok, `A ${tcbA.state}, B ${held.b?.state}`);
+  const tcbB = held.b!;
+  assert.equal(got, data.length);
+  assert.equal(tcbA.sndRing.allocated + tcbA.rcvRing.allocated, 0, "TIME-WAIT holds none");
+  assert.equal(tcbB.sndRing.allocated + tcbB.rcvRing.allocated, 0, "CLOSED holds none");
 });
