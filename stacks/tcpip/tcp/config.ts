@@ -77,6 +77,13 @@ export interface TcpConfig {
    * timestamps, and its ISN starts above the old SND.NXT, RFC 1122 4.2.2.13).
    */
   timeWaitReuse: boolean;
+  /**
+   * Most connections kept in TIME-WAIT at once (Linux's tcp_max_tw_buckets): one more closes
+   * at once instead, counted in `TcpCounters.timeWaitOverflows`. A TIME-WAIT connection keeps
+   * its TCB (about 5 KB of heap); at 7,000 closes a second and 2 MSL = 60 s that was 2.4 GB
+   * without a bound.
+   */
+  maxTimeWait: number;
   /** Largest SYN queue per listener (half-open connections); SYN cookies beyond it. */
   synQueueMax: number;
   /** Use SYN cookies when the SYN queue is full (else drop the SYN). */
@@ -150,6 +157,7 @@ export function defaultTcpConfig(): TcpConfig {
     ephemeralLow: 32768,
     ephemeralHigh: 60999,
     timeWaitReuse: true,
+    maxTimeWait: 32768,
     synQueueMax: 256,
     synCookies: true,
     pacing: false,

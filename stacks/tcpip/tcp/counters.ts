@@ -70,6 +70,10 @@ export class TcpCounters {
   cookiesAccepted = 0;
   /** Outgoing connections that took over a TIME-WAIT 4-tuple (`TcpConfig.timeWaitReuse`). */
   timeWaitReused = 0;
+  /** Connections closed at once instead of entering TIME-WAIT (`TcpConfig.maxTimeWait`). */
+  timeWaitOverflows = 0;
+  /** Connections in TIME-WAIT now. */
+  timeWait = 0;
   /** Exceptions caught at the stack boundary (bugs; should stay 0). */
   internalErrors = 0;
   /** Segments that could not be emitted because IpOutput had no buffer or route. */

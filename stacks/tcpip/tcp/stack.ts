@@ -476,7 +476,21 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
 
   /** Re-files `tcb` after anything happened to it (TcbHost). */
   changed(tcb: Tcb): void {
+    if (tcb.state === TcpState.TimeWait && !tcb.inTimeWaitCount) {
+      if (this.counters.timeWait >= this.config.maxTimeWait) {
+        // Linux's "time wait bucket table overflow": no TIME-WAIT for this one.
+        this.counters.timeWaitOverflows++;
+        tcb.abort(this.#now); // no RST in TIME-WAIT: just CLOSED
+      } else {
+        tcb.inTimeWaitCount = true;
+        this.counters.timeWait++;
+      }
+    }
     if (tcb.state === TcpState.Closed) {
+      if (tcb.inTimeWaitCount) {
+        tcb.inTimeWaitCount = false;
+        this.counters.timeWait--;
+      }
       this.#heap.remove(tcb);
       this.#onClosed(tcb);
     } else {

@@ -292,6 +292,8 @@ export class Tcb {
   demuxHash = 0;
   /** True while filed in the demux table. */
   inDemux = false;
+  /** Stack bookkeeping: counted in `TcpCounters.timeWait`. */
+  inTimeWaitCount = false;
 
   readonly #host: TcbHost;
   readonly #cfg: TcpConfig;

@@ -12,7 +12,7 @@ import { TcpState } from "./tcb.ts";
  */
 function pairWithTwoPorts(config: Partial<TcpConfig> = {}): {
   pair: TcpPair;
-  exchange: () => { port: number; sndNxt: number };
+  exchange: (orClosed?: boolean) => { port: number; sndNxt: number; state: string };
 } {
   const pair = new TcpPair(cleanPath({ delay: MILLISECOND }), 11, {
     ephemeralLow: 40000,
@@ -20,7 +20,8 @@ function pairWithTwoPorts(config: Partial<TcpConfig> = {}): {
     ...config,
   });
   const l = pair.b.listen(null, 7, 16);
-  const exchange = (): { port: number; sndNxt: number } => {
+  // `orClosed`: CLOSED (no TIME-WAIT) also ends the exchange.
+  const exchange = (orClosed = false): { port: number; sndNxt: number; state: string } => {
     const c = pair.a.connect(pair.addrB, 7, pair.now);
     const tcb = pair.a.tcbOf(c)!;
     const port = tcb.localPort;
@@ -49,9 +50,9 @@ function pairWithTwoPorts(config: Partial<TcpConfig> = {}): {
         pair.a.close(c, pair.now);
         closed = true;
       }
-    }, () => tcb.state === TcpState.TimeWait);
+    }, () => tcb.state === TcpState.TimeWait || (orClosed && tcb.state === TcpState.Closed));
     assert.ok(ok, `connection from port ${port} reached TIME-WAIT (${tcb.stateName})`);
-    return { port, sndNxt: tcb.sndNxt };
+    return { port, sndNxt: tcb.sndNxt, state: tcb.stateName };
   };
   return { pair, exchange };
 }
@@ -78,4 +79,17 @@ Deno.test("TcpStack.connect() does not take over TIME-WAIT ports when timeWaitRe
   pair.run(pair.now + 2 * SECOND, () => {}, () => false);
   assert.throws(() => pair.a.connect(pair.addrB, 7, pair.now), AddressNotAvailable);
   assert.equal(pair.a.counters.timeWaitReused, 0);
+});
+
+Deno.test("TcpStack keeps at most maxTimeWait connections in TIME-WAIT: the next one closes at once and is counted", () => {
+  const { pair, exchange } = pairWithTwoPorts({ maxTimeWait: 1, timeWaitReuse: false });
+  assert.equal(exchange(true).state, "TIME-WAIT");
+  assert.equal(pair.a.counters.timeWait, 1);
+  assert.equal(exchange(true).state, "CLOSED", "the second would exceed the bound");
+  assert.equal(pair.a.counters.timeWaitOverflows, 1);
+  assert.equal(pair.a.counters.timeWait, 1);
+  // 2 MSL later the first one is gone and the count is back to 0.
+  pair.run(pair.now + 61 * SECOND, () => {}, () => pair.a.counters.timeWait === 0);
+  assert.equal(pair.a.counters.timeWait, 0);
+  assert.equal(exchange(true).state, "TIME-WAIT", "room again");
 });
