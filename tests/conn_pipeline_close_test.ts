@@ -1,42 +1,18 @@
 // GuestLib's requests nobody awaits: a CLOSE with nothing in flight is posted at once (no
 // promise chain before it), and requests that wait for ring room keep their own contents.
 import assert from "node:assert/strict";
-import { startMemoryNsm } from "../nsm/memory_nsm.ts";
+import { memoryPair } from "./support/memory_pair.ts";
 import { decodeNqe, Nqe, NqeOp } from "../nsm/nqe.ts";
 import { SockLevel, SockOpt } from "../nsm/backend.ts";
-import { NkClient } from "../guest/guestlib/client.ts";
 import { connectWith, NkListener } from "../guest/guestlib/conn.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function env(): Promise<{
-  nsm: Awaited<ReturnType<typeof startMemoryNsm>>;
-  a: NkClient;
-  b: NkClient;
-  done(): Promise<void>;
-}> {
-  const dir = await Deno.makeTempDir({ prefix: "conn-pipeline-" });
-  const nsm = await startMemoryNsm({ ctl: `${dir}/a.sock`, peerCtl: `${dir}/b.sock`, mtu: 1500 });
-  const a = await NkClient.attach({ ctl: `${dir}/a.sock` });
-  const b = await NkClient.attach({ ctl: `${dir}/b.sock` });
-  return {
-    nsm,
-    a,
-    b,
-    async done(): Promise<void> {
-      a.close();
-      b.close();
-      await nsm.stop();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
 
 Deno.test(
   "NkConn.close() with nothing in flight publishes its CLOSE before it returns, and shutdown() waits for it: the peer reads EOF, not a reset",
   opts,
   async () => {
-    const e = await env();
+    const e = await memoryPair();
     try {
       const l = new NkListener(Promise.resolve(e.b), { port: 8301 });
       await l.ready;
@@ -69,7 +45,7 @@ Deno.test(
   "NkClient requests that wait for job-ring room keep their own contents: 3000 GETSOCKOPTs of alternating options each get their own answer",
   opts,
   async () => {
-    const e = await env();
+    const e = await memoryPair();
     try {
       const l = new NkListener(Promise.resolve(e.b), { port: 8302 });
       await l.ready;

@@ -2,45 +2,16 @@
 // and one completion per connection; the open's and the connect's errors surface from connect,
 // and a failed connect leaves no socket in the NSM.
 import assert from "node:assert/strict";
-import { startMemoryNsm } from "../nsm/memory_nsm.ts";
-import { NkClient } from "../guest/guestlib/client.ts";
+import { memoryPair } from "./support/memory_pair.ts";
 import { connectWith, NkListener } from "../guest/guestlib/conn.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function env(maxSockets?: number): Promise<{
-  nsm: Awaited<ReturnType<typeof startMemoryNsm>>;
-  a: NkClient;
-  b: NkClient;
-  done(): Promise<void>;
-}> {
-  const dir = await Deno.makeTempDir({ prefix: "conn-pipeline-" });
-  const nsm = await startMemoryNsm({
-    ctl: `${dir}/a.sock`,
-    peerCtl: `${dir}/b.sock`,
-    mtu: 1500,
-    ...(maxSockets !== undefined ? { maxSockets } : {}),
-  });
-  const a = await NkClient.attach({ ctl: `${dir}/a.sock` });
-  const b = await NkClient.attach({ ctl: `${dir}/b.sock` });
-  return {
-    nsm,
-    a,
-    b,
-    async done(): Promise<void> {
-      a.close();
-      b.close();
-      await nsm.stop();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
 
 Deno.test(
   "connectWith() opens and connects with one request and one completion, and the connection carries data",
   opts,
   async () => {
-    const e = await env();
+    const e = await memoryPair();
     try {
       const l = new NkListener(Promise.resolve(e.b), { port: 8101 });
       await l.ready;
@@ -78,7 +49,7 @@ Deno.test(
   "connectWith() throws the pipelined open's EMFILE (Deno.errors.Busy) and a refused connect's ConnectionRefused, and neither leaves a socket",
   opts,
   async () => {
-    const e = await env(1);
+    const e = await memoryPair(1);
     try {
       await assert.rejects(
         connectWith(e.a, { hostname: "198.18.0.2", port: 9 }),
