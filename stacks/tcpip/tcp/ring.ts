@@ -372,9 +372,9 @@ export class ByteRing {
 
   /**
    * `read(dst)` of at most `max` bytes, except that with a unit set a read that `dst` (or
-   * `max`) cuts short ends at a unit boundary when it can (less than a unit shorter): the next read then starts on the grid and
-   * copies whole units with kept views (`copyOut`). A stream reader (TCP's receive queue)
-   * takes fewer bytes now and the rest with the next read.
+   * `max`) cuts short ends at a unit boundary when it can (less than a unit shorter): the next
+   * read then starts on the grid and copies whole units with kept views (`copyOut`). A stream
+   * reader (TCP's receive queue) takes fewer bytes now and the rest with the next read.
    */
   readAligned(dst: Uint8Array, max: number = dst.length): number {
     let n = Math.min(max < dst.length ? max : dst.length, this.#length);
