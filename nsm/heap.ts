@@ -1,9 +1,9 @@
 /**
  * The NSM's heap sizing. V8 starts the young generation at 1 MB per semi-space and grows it only
  * when many objects survive; an NSM's garbage all dies young, so it stayed at a few MB and the
- * ~1 MB/s that remains on a bulk transfer (a clock reading per loop pass, a promise per sleep)
- * made a scavenge every ~3-6 s. With 16 MB semi-spaces from the start the same load runs for
- * 15 s and more between scavenges (bench/RESULTS.md, "Zero GC"), for 32 MB of address space.
+ * trickle that remains on a bulk transfer made a scavenge every few seconds. With 16 MB
+ * semi-spaces from the start a bulk send runs ~30 s between scavenges, a bulk receive ~10 s
+ * (bench/RESULTS.md, "Session 4"), for 32 MB of address space.
  * Every launcher of `nsm/cli.ts` passes `NSM_V8_FLAGS` (`deno task nsm`, the image, the
  * benchmarks, the tests' NsmProcess); the CLI says so on stderr when it runs without them.
  *
