@@ -23,6 +23,7 @@
  */
 
 import type { Link, LinkCapabilities } from "../stacks/link/link.ts";
+import { keptView, keptViews } from "../stacks/link/kept_view.ts";
 import { type AttachMode, XdpProgram } from "./bpf.ts";
 import { libc, struct, syscallError, XdpError } from "./libc.ts";
 import { netdevInfo } from "./netdev.ts";
@@ -171,12 +172,9 @@ export interface XdpLinkStats {
 interface Queue {
   readonly sock: XskSocket;
   /**
-   * The last two views handed up per UMEM frame (index 2f and 2f + 1 for frame f = address /
-   * frame size, most recent first): a frame comes back with the same length again and again
-   * (ACKs, full-size segments), and a view per received frame was the receive path's one
-   * allocation. Two, because a sender that now and then splits a segment in two hands some
-   * frames an odd length once; with one view per frame, that frame's next full-size arrival
-   * needed a new view too (and the interface a new payload view for it).
+   * The views handed up per UMEM frame (`keptView`, slot = address / frame size): a frame
+   * comes back with the same length again and again (ACKs, full-size segments), and a view per
+   * received frame was the receive path's one allocation.
    */
   readonly rxViews: Uint8Array[];
   /** Received frames that found no fill slot, recycled on the next receive. */
@@ -191,11 +189,11 @@ interface Queue {
 const NO_VIEW = new Uint8Array(0);
 
 /**
- * Two views per UMEM frame, pre-filled so the array is dense (V8 keeps a dense array of
- * objects in fast elements; one first written at index 2048 would be a dictionary).
+ * A view per UMEM frame, pre-filled so the array is dense (V8 keeps a dense array of objects
+ * in fast elements; one first written at index 2048 would be a dictionary).
  */
 function viewCache(frames: number): Uint8Array[] {
-  return new Array<Uint8Array>(2 * frames).fill(NO_VIEW);
+  return new Array<Uint8Array>(frames).fill(NO_VIEW);
 }
 
 const openLinks = new Set<XdpLink>();
@@ -375,7 +373,7 @@ export class XdpLink implements Link {
     const frameMax = mtu + L2_OVERHEAD;
     this.#queues = socks.map((sock) => ({
       sock,
-      rxViews: viewCache(sock.umem.frameCount),
+      rxViews: keptViews(sock.umem.frameCount),
       parked: new Uint32Array(sock.rxFrameCount),
       parkedCount: 0,
       chain: new Uint8Array(multiBuffer ? frameMax : 0),
@@ -586,7 +584,6 @@ export class XdpLink implements Link {
     }
     const start = rx.consumerIndex;
     const bytes = sock.umem.bytes;
-    const base = bytes.byteOffset;
     const views = q.rxViews;
     const shift = this.#frameShift;
     let i = 0;
@@ -604,20 +601,7 @@ export class XdpLink implements Link {
           continue;
         }
         frames++;
-        const k = 2 * (addr >>> shift);
-        const at = base + addr;
-        let v = views[k]!;
-        if (v.length !== len || v.byteOffset !== at) {
-          const w = views[k + 1]!;
-          if (w.length === len && w.byteOffset === at) {
-            views[k + 1] = v; // most recent first
-            views[k] = v = w;
-          } else {
-            views[k + 1] = v;
-            views[k] = v = bytes.subarray(addr, addr + len);
-          }
-        }
-        onFrame(v);
+        onFrame(keptView(views, addr >>> shift, bytes, addr, addr + len));
       }
     } finally {
       // Recycle every frame of the batch, even when onFrame threw part-way.

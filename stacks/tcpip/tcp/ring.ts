@@ -15,6 +15,8 @@
  * @module
  */
 
+import { keptView, keptViews } from "../../link/kept_view.ts";
+
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -27,26 +29,17 @@ const EMPTY = new Uint8Array(0);
  */
 // 32768 slots: the NSM's default UMEM (2 x 8192 frames of 2 KiB) fits without two frames
 // sharing a slot (4096 missed on every frame once the NSM cycled through them all).
-// Two ways per slot (most recent first): a sender that now and then splits a segment hands a
-// frame an odd range once, and the frame's next full segment then still finds its view.
 const RANGE_SLOTS = 32768;
-const rangeMemo: Uint8Array[] = new Array<Uint8Array>(2 * RANGE_SLOTS).fill(EMPTY);
+const rangeMemo = keptViews(RANGE_SLOTS);
 
 function rangeView(src: Uint8Array, start: number, end: number): Uint8Array {
-  const at = src.byteOffset + start;
-  const len = end - start;
-  const k = 2 * ((at >>> 11) & (RANGE_SLOTS - 1));
-  const v = rangeMemo[k]!;
-  if (v.byteOffset === at && v.length === len && v.buffer === src.buffer) return v;
-  const w = rangeMemo[k + 1]!;
-  rangeMemo[k + 1] = v;
-  if (w.byteOffset === at && w.length === len && w.buffer === src.buffer) {
-    rangeMemo[k] = w;
-    return w;
-  }
-  const nv = src.subarray(start, end);
-  rangeMemo[k] = nv;
-  return nv;
+  return keptView(
+    rangeMemo,
+    ((src.byteOffset + start) >>> 11) & (RANGE_SLOTS - 1),
+    src,
+    start,
+    end,
+  );
 }
 
 /**
