@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { GuestDevice, NsmDevice } from "./device.ts";
+import { GuestDevice } from "./device.ts";
 import { Doorbell, findDoorbellFd } from "./wake.ts";
+import { smallDevice } from "../tests/support/small_device.ts";
 import { needsAll, needsRoot, needsTool } from "../tests/support/require.ts";
 
 const nsGate = needsAll(needsRoot(), needsTool("ip"));
@@ -11,14 +12,7 @@ async function withBell(
   fn: (bell: Doorbell, g: GuestDevice) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir();
-  const dev = NsmDevice.create({
-    name: `${name}-${Deno.pid}`,
-    dir,
-    bellDir: dir,
-    hugePages: "never",
-    ringCapacity: 8,
-    chunksPerHalf: 2,
-  });
+  const dev = smallDevice(name, dir);
   const accepted = dev.acceptGuest();
   const g = await GuestDevice.attach(dev.path);
   const bell = await accepted;
@@ -49,14 +43,7 @@ Deno.test("Doorbell.waitAny: two overlapping waits over one bell both end with '
 
 Deno.test("NsmDevice.acceptGuest(): the NSM's doorbell rings with send(2) on its own descriptor (FFI granted), wakes a sleeping guest (and the guest's end rings a sleeping NSM the same way), and drops the descriptor on close", async () => {
   const dir = await Deno.makeTempDir();
-  const dev = NsmDevice.create({
-    name: `wake-sync-${Deno.pid}`,
-    dir,
-    bellDir: dir,
-    hugePages: "never",
-    ringCapacity: 8,
-    chunksPerHalf: 2,
-  });
+  const dev = smallDevice("wake-sync", dir);
   const accepted = dev.acceptGuest();
   const g = await GuestDevice.attach(dev.path);
   const bell = await accepted;

@@ -7,17 +7,10 @@
  * @module
  */
 
-import { NsmDevice } from "../../nsm/device.ts";
+import { smallDevice } from "./small_device.ts";
 
 const dir = Deno.args[0]!;
-const dev = NsmDevice.create({
-  name: `wake-ns-${Deno.pid}`,
-  dir,
-  bellDir: dir,
-  hugePages: "never",
-  ringCapacity: 8,
-  chunksPerHalf: 2,
-});
+const dev = smallDevice("wake-ns", dir);
 console.log(`path ${dev.path}`);
 const bell = await dev.acceptGuest();
 console.log(`sync-ring ${bell.syncRing}`);
