@@ -94,6 +94,13 @@ export const IMAGE_RUN_FLAGS: readonly string[] = [
   "--allow-sys",
 ];
 
+/**
+ * Modules started as workers (`new Worker(new URL(...))`): no static import reaches them, so
+ * the image lists them itself. Without them an image runs, but its NSM kicks AF_XDP inline
+ * and sleeps through Deno's async I/O (the threads fail to start and are done without).
+ */
+export const WORKER_MODULES: readonly string[] = ["xdp/kick_worker.ts", "nsm/sleeper_worker.ts"];
+
 /** The `deno compile` arguments for `o` (paths relative to the repository root). */
 export function compileArgs(o: ImageBuildOptions, root: URL): string[] {
   const rel = (p: string): string => new URL(p, root).pathname;
@@ -102,6 +109,7 @@ export function compileArgs(o: ImageBuildOptions, root: URL): string[] {
     ...IMAGE_RUN_FLAGS,
     "--include",
     rel("cc/dist/"),
+    ...WORKER_MODULES.flatMap((m) => ["--include", rel(m)]),
     "--output",
     o.output,
     ...(o.target !== undefined ? ["--target", o.target] : []),
@@ -119,10 +127,28 @@ export class ImageSourcesError extends Error {
 }
 
 /**
- * Repository-relative paths of every module `entry` imports (transitively, via `deno info`)
- * plus the built cc modules present in cc/dist/: what the self-extracting image carries.
+ * Repository-relative paths of every module `entry` and the `WORKER_MODULES` import
+ * (transitively, via `deno info`) plus the built cc modules present in cc/dist/: what the
+ * self-extracting image carries.
  */
 export async function imageSourceFiles(root: URL, entry = "nsm/image_main.ts"): Promise<string[]> {
+  const files = new Set<string>();
+  for (const e of [entry, ...WORKER_MODULES]) {
+    for (const f of await moduleFiles(root, e)) files.add(f);
+  }
+  for (const n of BUNDLED_CC) {
+    try {
+      Deno.statSync(new URL(`cc/dist/${n}.wasm`, root));
+      files.add(`cc/dist/${n}.wasm`);
+    } catch {
+      // reported by buildImage
+    }
+  }
+  return [...files];
+}
+
+/** Repository-relative paths of `entry` and every module it imports (`deno info`). */
+async function moduleFiles(root: URL, entry: string): Promise<string[]> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", "--no-config", "--no-lock", "--no-remote", "--no-npm", entry],
     cwd: root,
@@ -141,14 +167,6 @@ export async function imageSourceFiles(root: URL, entry = "nsm/image_main.ts"): 
       throw new ImageSourcesError(`${m.specifier} is outside ${root.href}`);
     }
     files.push(decodeURIComponent(m.specifier.slice(root.href.length)));
-  }
-  for (const n of BUNDLED_CC) {
-    try {
-      Deno.statSync(new URL(`cc/dist/${n}.wasm`, root));
-      files.push(`cc/dist/${n}.wasm`);
-    } catch {
-      // reported by buildImage
-    }
   }
   return files;
 }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { denortUnusable, ImageArgsError, parseImageArgs } from "./image_build.ts";
+import {
+  compileArgs,
+  denortUnusable,
+  ImageArgsError,
+  imageSourceFiles,
+  parseImageArgs,
+  WORKER_MODULES,
+} from "./image_build.ts";
 
 Deno.test("parseImageArgs() defaults to out/nsm-image, kind auto; reads --output/--target/--kind", () => {
   assert.deepEqual(parseImageArgs([]), {
@@ -26,4 +33,18 @@ Deno.test("denortUnusable() refuses DENORT_BIN pointing at the full deno CLI (it
     if (old !== undefined) Deno.env.set("DENORT_BIN", old);
     else Deno.env.delete("DENORT_BIN");
   }
+});
+
+Deno.test("the image carries the worker modules no import reaches: compile includes them, the self-extractor's file list has them and their imports", async () => {
+  const root = new URL("../", import.meta.url);
+  const args = compileArgs({ output: "out/x", target: undefined, kind: "compile" }, root);
+  for (const m of WORKER_MODULES) {
+    const i = args.indexOf(new URL(m, root).pathname);
+    assert.ok(i > 0 && args[i - 1] === "--include", `${m} in ${args.join(" ")}`);
+  }
+  const files = await imageSourceFiles(root);
+  for (const m of WORKER_MODULES) assert.ok(files.includes(m), m);
+  assert.ok(files.includes("nsm/sleeper.ts")); // imported by the sleeper's worker (and the NSM)
+  assert.ok(files.includes("nsm/image_main.ts"));
+  assert.equal(new Set(files).size, files.length, "no file twice");
 });

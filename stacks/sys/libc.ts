@@ -195,6 +195,14 @@ export const LIBC_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** int eventfd(unsigned int initval, int flags): the interrupt of nsm/sleeper.ts. Cold path. */
+  eventfd: {
+    parameters: [
+      "u32", // unsigned int initval
+      "i32", // int flags: EFD_NONBLOCK | EFD_CLOEXEC
+    ],
+    result: "i32",
+  },
   /** int memfd_create(const char *name, unsigned int flags) */
   memfd_create: {
     parameters: [
