@@ -61,6 +61,10 @@ const RING_FLAGS = 0x40 /* MSG_DONTWAIT */ | 0x4000 /* MSG_NOSIGNAL */;
 // path, no BigInt per call), as the AF_XDP kick does.
 let onePtr: Deno.PointerValue = null;
 let oneLen: Deno.PointerValue = null;
+/** Where `endSleep()` reads the doorbell's bytes (their values carry nothing). */
+const DRAIN = new Uint8Array(64);
+let drainPtr: Deno.PointerValue = null;
+let drainLen: Deno.PointerValue = null;
 
 /** One byte on `fd` with sendto(2); the result of the call (-1: see errno). */
 function ringFd(fd: number): number {
@@ -164,6 +168,53 @@ export class Doorbell {
   /** True when rings are synchronous writes (`useSyncRing`). */
   get syncRing(): boolean {
     return this.#fd >= 0;
+  }
+
+  /**
+   * The descriptor a caller may sleep on itself (a `Sleeper`, nsm/sleeper.ts) with
+   * `beginSleep()`/`endSleep()` around the sleep; -1 when it may not: no synchronous
+   * descriptor (`useSyncRing`), closed, or a `wait()` left its read outstanding (that read
+   * would take the bytes the caller's sleep waits for).
+   */
+  get pollFd(): number {
+    return this.#read === null && !this.closed ? this.#fd : -1;
+  }
+
+  /**
+   * Announces a sleep on `pollFd` as `wait()` does before its read: sets this side's sleeping
+   * flag and settles a `notifyLazy()` debt. The caller then re-checks its rings once more and
+   * sleeps only if they are still empty (the Dekker protocol of the module comment); either
+   * way `endSleep()` follows.
+   */
+  beginSleep(): void {
+    Atomics.exchange(this.#own, 0, 1);
+    if (this.#owed) this.notify(); // see waitAny
+  }
+
+  /**
+   * Ends a `beginSleep()`: takes the flag back and reads the bytes the peer rang with (one per
+   * sleep it ended), without blocking. False when the peer closed the socket (`closed` is set
+   * then).
+   */
+  endSleep(): boolean {
+    if (this.#own.length !== 0) Atomics.compareExchange(this.#own, 0, 1, 0);
+    const fd = this.#fd;
+    if (fd < 0 || this.closed) return !this.closed;
+    if (drainPtr === null) {
+      drainPtr = Deno.UnsafePointer.of(DRAIN);
+      drainLen = Deno.UnsafePointer.create(BigInt(DRAIN.length));
+    }
+    const c = libc();
+    for (;;) {
+      const n = c.recvfrom(fd, drainPtr, drainLen, RING_FLAGS, null, null);
+      if (n > 0) continue;
+      if (n === 0) break; // EOF
+      const e = errno();
+      if (e === EAGAIN) return true;
+      if (e !== EINTR) break;
+    }
+    this.closed = true;
+    return false;
   }
 
   /**

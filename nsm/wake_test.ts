@@ -153,3 +153,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test("Doorbell.beginSleep()/endSleep(): the peer rings a side that announced its sleep, endSleep() reads the byte without blocking and takes the flag back, and reports the peer's close", async () => {
+  await withBell("wake-sleep-test", async (bell, g) => {
+    // Both ends have descriptors of their own (FFI granted): a caller may sleep on them.
+    assert.ok(bell.pollFd >= 0 && g.bell.pollFd >= 0);
+    bell.beginSleep();
+    assert.ok(g.bell.peerSleeping, "the flag announces the sleep");
+    g.bell.notify(); // flips the flag and writes one byte
+    assert.equal(g.bell.peerSleeping, false);
+    assert.equal(g.bell.wakesSent, 1);
+    await new Promise((r) => setTimeout(r, 10)); // the byte crosses the socket
+    assert.equal(bell.endSleep(), true);
+    // The byte was read: a wait now sleeps instead of returning on a stale byte.
+    let work = false;
+    const w = bell.wait(() => work, 0, 50);
+    assert.equal(await w, "timeout");
+    // A sleep that found work on its re-check ends without a ring: endSleep() takes the flag.
+    bell.beginSleep();
+    assert.equal(bell.endSleep(), true);
+    assert.equal(g.bell.peerSleeping, false);
+    g.bell.notify();
+    assert.equal(g.bell.wakesSent, 1, "no byte for a side that is awake");
+    work = true;
+    // The peer goes away: endSleep() sees EOF.
+    g.close();
+    await new Promise((r) => setTimeout(r, 10));
+    bell.beginSleep();
+    assert.equal(bell.endSleep(), false);
+    assert.equal(bell.closed, true);
+    assert.equal(bell.pollFd, -1);
+  });
+});
