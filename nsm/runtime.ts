@@ -24,6 +24,7 @@
  */
 
 import type { Link } from "../stacks/link/link.ts";
+import { Sleeper, SleeperUnavailableError, SleeperWake } from "./sleeper.ts";
 import type { Interface } from "../stacks/tcpip/iface/interface.ts";
 import {
   type Duration,
@@ -60,6 +61,20 @@ export interface WaitableLink extends Link {
    * retry (see `Pollable.hasWork`).
    */
   hasWork?(): boolean;
+  /**
+   * Optional: appends the descriptors whose readability ends a `wait()` and returns true, so
+   * that `NsmRuntime` can sleep on them on its sleeper thread (nsm/sleeper.ts) with no
+   * garbage per sleep; false when this sleep needs `wait()` (a wake source without one).
+   */
+  pollFds?(into: number[]): boolean;
+  /**
+   * Optional, with `pollFds`: called before such a sleep (after the runtime found no work).
+   * False when work arrived meanwhile: the runtime does not sleep, and calls `endSleep()`.
+   * `kick` ends the sleep early (for wake sources outside the descriptors).
+   */
+  beginSleep?(kick: () => void): boolean;
+  /** Optional, with `pollFds`: called after such a sleep (and after a refused `beginSleep`). */
+  endSleep?(): void;
 }
 
 /** Tunables of `NsmRuntime`. */
@@ -80,6 +95,13 @@ export interface NsmRuntimeOptions {
    * sharing this CPU runs instead of waiting for the spin to end); default none.
    */
   readonly idle?: () => void;
+  /**
+   * Yield, and sleep between bursts (after a sleep shorter than 2 ms), on a helper thread
+   * (nsm/sleeper.ts) when the link lists its descriptors (`WaitableLink.pollFds`) and FFI is
+   * granted: no promise race, thread-pool hop or timer per sleep. Sleeps after a long idle
+   * stay on `link.wait()`, whose wake-up is faster. Default true.
+   */
+  readonly sleeper?: boolean;
 }
 
 /** Counters of the loop (for the idle-CPU measurement and the shutdown line). */
@@ -94,6 +116,8 @@ export interface NsmRuntimeStats {
   wakeups: number;
   /** Yields to the event loop while busy. */
   yields: number;
+  /** Sleeps and yields taken on the sleeper thread (a subset of `sleeps` + `yields`). */
+  threadSleeps: number;
   /** Spinning passes that skipped the step: nothing had work (see `Pollable.hasWork`). */
   skipped: number;
 }
@@ -103,6 +127,15 @@ const LAST_WORK = 0;
 const LAST_YIELD = 1;
 const DEADLINE = 2;
 const NOW = 3;
+/** How long the last sleep lasted (Infinity before the first). */
+const LAST_SLEEP = 4;
+/** A sleep shorter than this puts the next one on the sleeper thread (see `run()`). */
+const SHORT_SLEEP_NS = 2 * MILLISECOND;
+
+/** `#prepareThreadSleep` results. */
+const THREAD_SLEEP = 0;
+const NO_SLEEP = 1;
+const LINK_WAIT = 2;
 
 /** Thrown when `run()` is called twice at once. */
 export class RuntimeStateError extends Error {
@@ -127,6 +160,7 @@ export class NsmRuntime {
     wakeups: 0,
     yields: 0,
     skipped: 0,
+    threadSleeps: 0,
   };
   readonly #hooks: Pollable[] = [];
   readonly #spinNs: Duration;
@@ -134,7 +168,7 @@ export class NsmRuntime {
   readonly #maxSleepMs: number;
   readonly #idle: (() => void) | null;
   /** The loop's instants (`LAST_WORK`, `LAST_YIELD`, `DEADLINE`, `NOW`): stores box nothing. */
-  readonly #t = new Float64Array(4);
+  readonly #t = new Float64Array([0, 0, 0, 0, Infinity]);
   /** The deadline in `#t` is older than the last step. */
   #stale = true;
   /** The next pass steps whatever `hasWork` says (first pass, after the event loop ran). */
@@ -144,6 +178,28 @@ export class NsmRuntime {
   #stopRequested = false;
   #wakePending = false;
   #wakeResolve: (() => void) | null = null;
+  readonly #useSleeper: boolean;
+  /** The sleeper thread while `run()` uses one. */
+  #sleeper: Sleeper | null = null;
+  /** The descriptors of one sleep, reused (emptied by pop(), which keeps the capacity). */
+  readonly #fds: number[] = [];
+  /** The armed sleep's timeout, ms, for `#armSleep`. */
+  #sleepMs = 0;
+  /** Why the last sleeper sleep ended. */
+  #why: SleeperWake = SleeperWake.Timeout;
+  /** Ends the pending sleeper sleep (its onWake). */
+  #endSleep: (() => void) | null = null;
+  readonly #armSleep = (resolve: () => void): void => {
+    this.#endSleep = resolve;
+    this.#sleeper!.sleep(this.#sleepMs);
+  };
+  readonly #onSleeperWake = (why: SleeperWake): void => {
+    this.#why = why;
+    const r = this.#endSleep;
+    this.#endSleep = null;
+    if (r !== null) r();
+  };
+  readonly #kick = (): void => this.wake();
 
   /** Builds a loop over `link` and `iface` (iface must be built on `link`). */
   constructor(link: WaitableLink, iface: Interface, options: NsmRuntimeOptions = {}) {
@@ -153,6 +209,7 @@ export class NsmRuntime {
     this.#yieldNs = options.yieldNs ?? 10 * MILLISECOND;
     this.#maxSleepMs = options.maxSleepMs ?? 250;
     this.#idle = options.idle ?? null;
+    this.#useSleeper = options.sleeper ?? true;
     this.#updateQuiet();
   }
 
@@ -204,10 +261,54 @@ export class NsmRuntime {
    */
   wake(): void {
     this.#wakePending = true;
+    this.#sleeper?.interrupt();
     const r = this.#wakeResolve;
     if (r !== null) {
       this.#wakeResolve = null;
       r();
+    }
+  }
+
+  /** True while `run()` sleeps on the sleeper thread (see `NsmRuntimeOptions.sleeper`). */
+  get sleepsOnThread(): boolean {
+    return this.#sleeper !== null;
+  }
+
+  /**
+   * Prepares one sleep on the sleeper thread over the link's descriptors (`ms` 0: a yield):
+   * `THREAD_SLEEP` when it may be armed (`await new Promise(this.#armSleep)`, then
+   * `#threadSlept`), `NO_SLEEP` when work arrived meanwhile, `LINK_WAIT` when this sleep needs
+   * `link.wait()`. Two steps around the caller's one promise: an async helper would add its
+   * own promise and await per sleep.
+   */
+  #prepareThreadSleep(sleeper: Sleeper, ms: number): number {
+    const fds = this.#fds;
+    while (fds.length > 0) fds.pop();
+    const link = this.link;
+    if (ms > 0) {
+      if (!link.pollFds!(fds)) return LINK_WAIT;
+      if (link.beginSleep !== undefined && !link.beginSleep(this.#kick)) {
+        link.endSleep?.();
+        return NO_SLEEP;
+      }
+    }
+    sleeper.setFds(fds);
+    this.#sleepMs = ms;
+    this.stats.threadSleeps++;
+    return THREAD_SLEEP;
+  }
+
+  /** After a `#prepareThreadSleep` sleep of `ms` ended. */
+  #threadSlept(ms: number): void {
+    if (ms > 0) {
+      this.link.endSleep?.();
+      if (this.#why === SleeperWake.Ready) this.stats.wakeups++;
+    }
+    const sleeper = this.#sleeper;
+    if (this.#why === SleeperWake.Error && sleeper !== null) {
+      // poll(2) failed on the thread: wait through link.wait() from now on.
+      this.#sleeper = null;
+      void sleeper.close();
     }
   }
 
@@ -249,6 +350,15 @@ export class NsmRuntime {
     this.#stopRequested = false;
     const s = this.stats;
     const t = this.#t;
+    let sleeper: Sleeper | null = null;
+    if (this.#useSleeper && this.link.pollFds !== undefined) {
+      try {
+        sleeper = await Sleeper.start(this.#onSleeperWake);
+      } catch (e) {
+        if (!(e instanceof SleeperUnavailableError)) throw e;
+      }
+    }
+    this.#sleeper = sleeper;
     try {
       monotonicNowInto(t, LAST_WORK);
       t[LAST_YIELD] = t[LAST_WORK]!;
@@ -261,26 +371,45 @@ export class NsmRuntime {
         if (ms === 0) {
           // A zero-timeout wait is a thread-pool hop: the event loop runs (signals, timers).
           s.yields++;
-          await this.link.wait(0);
+          const sl = this.#sleeper;
+          if (sl !== null && this.#prepareThreadSleep(sl, 0) === THREAD_SLEEP) {
+            await new Promise<void>(this.#armSleep);
+            this.#threadSlept(0);
+          } else await this.link.wait(0);
           monotonicNowInto(t, LAST_YIELD);
           this.#mustStep = true;
           continue;
         }
         s.sleeps++;
-        // The link's poll(2) runs on the thread pool and cannot be interrupted: a wake() lets
-        // the loop go on while that poll finishes on its own (at the latest after `ms`).
-        const woken = new Promise<boolean>((resolve) => {
-          this.#wakeResolve = () => resolve(false);
-        });
-        if (await Promise.race([this.link.wait(ms), woken])) s.wakeups++;
-        this.#wakeResolve = null;
+        // On the sleeper thread (no garbage, a slower wake-up: nsm/sleeper.ts) when the last
+        // sleep was short, i.e. between the bursts of a busy transfer; after a long one (idle)
+        // through link.wait() and the doorbells' reads, which wake faster.
+        const sl = this.#sleeper;
+        const how = sl === null || t[LAST_SLEEP]! >= SHORT_SLEEP_NS
+          ? LINK_WAIT
+          : this.#prepareThreadSleep(sl, ms);
+        if (how === THREAD_SLEEP) {
+          await new Promise<void>(this.#armSleep);
+          this.#threadSlept(ms);
+        } else if (how === LINK_WAIT) {
+          // The link's poll(2) runs on the thread pool and cannot be interrupted: a wake() lets
+          // the loop go on while that poll finishes on its own (at the latest after `ms`).
+          const woken = new Promise<boolean>((resolve) => {
+            this.#wakeResolve = () => resolve(false);
+          });
+          if (await Promise.race([this.link.wait(ms), woken])) s.wakeups++;
+          this.#wakeResolve = null;
+        }
         this.#wakePending = false;
         monotonicNowInto(t, LAST_YIELD);
+        t[LAST_SLEEP] = t[LAST_YIELD]! - t[NOW]!; // t[NOW]: #spin's last reading
         t[LAST_WORK] = t[LAST_YIELD]!; // spin again briefly after a wake-up: a burst likely follows
         this.#mustStep = true;
       }
     } finally {
+      this.#sleeper = null;
       this.#running = false;
+      await sleeper?.close();
     }
   }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import { type Instant, MILLISECOND, NEVER } from "../stacks/time.ts";
 import { NsmRuntime, type Pollable, RuntimeStateError, type WaitableLink } from "./runtime.ts";
+import { libc } from "../stacks/sys/libc.ts";
 
 /** A link with no traffic that records how long the loop asked to sleep. */
 class IdleLink implements WaitableLink {
@@ -263,4 +264,71 @@ Deno.test("NsmRuntime skips spinning passes while the link and every hook report
     rt.stop();
     await done;
   }
+});
+
+/** A link whose wake source is an eventfd: `pollFds` lists it, `wait()` sleeps 1 ms. */
+class FdLink extends IdleLink {
+  readonly fd = libc().eventfd(0, 0o4000 /* EFD_NONBLOCK */);
+  pollFds(into: number[]): boolean {
+    into.push(this.fd);
+    return true;
+  }
+  /** Makes the descriptor readable (ends a sleep on it). */
+  ring(): void {
+    libc().write(this.fd, new BigUint64Array([1n]), 8n);
+  }
+  /** Reads the count back to 0. */
+  drain(): void {
+    libc().read(this.fd, new Uint8Array(8), 8n);
+  }
+  override async wait(ms: number): Promise<boolean> {
+    this.waits.push(ms);
+    await new Promise((r) => setTimeout(r, 1));
+    return false;
+  }
+  override close(): void {
+    libc().close(this.fd);
+  }
+}
+
+Deno.test("NsmRuntime sleeps on the sleeper thread after a short sleep, wakes when the link's descriptor becomes readable, and stop() ends such a sleep", async () => {
+  const link = new FdLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  const rt = new NsmRuntime(link, iface, { maxSleepMs: 60_000 });
+  const hook = new Hook(0, NEVER);
+  rt.add(hook);
+  const done = rt.run();
+  try {
+    // The first sleep (nothing before it) is link.wait(); it lasts ~1 ms, so the next one is
+    // on the thread, for up to 60 s, with the eventfd as its only wake source.
+    while (rt.stats.threadSleeps === 0) await new Promise((r) => setTimeout(r, 1));
+    assert.ok(link.waits.length >= 1, "the first sleep went through link.wait()");
+    assert.ok(rt.sleepsOnThread);
+    const waits = link.waits.length;
+    const polls = hook.polls;
+    const wakeups = rt.stats.wakeups;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(hook.polls, polls, "asleep: not polled without a wake source");
+    link.ring();
+    const t0 = performance.now();
+    while (rt.stats.wakeups === wakeups) await new Promise((r) => setTimeout(r, 1));
+    assert.ok(performance.now() - t0 < 30_000, "woken by the descriptor, not the 60 s timeout");
+    assert.ok(hook.polls > polls, "polled after the wake-up");
+    link.drain();
+    // The sleep that follows is link.wait() again (the last one lasted ~50 ms), then one on
+    // the thread: stop() ends it at once, not after its 60 s.
+    const armed = rt.stats.threadSleeps;
+    while (rt.stats.threadSleeps === armed) await new Promise((r) => setTimeout(r, 1));
+    assert.ok(link.waits.length > waits, "after a long sleep, link.wait()");
+    const t1 = performance.now();
+    rt.stop();
+    await done;
+    assert.ok(performance.now() - t1 < 10_000, "stop() interrupted the sleep");
+  } finally {
+    rt.stop();
+    await done;
+    link.close();
+  }
+  assert.equal(rt.running, false);
+  assert.equal(rt.sleepsOnThread, false);
 });

@@ -1844,6 +1844,47 @@ class GuestWakeLink implements WaitableLink {
   readonly #hasWorkFn = (): boolean => this.#hasWork();
   /** The doorbells of one sleep, reused (emptied by pop(), which keeps the capacity). */
   readonly #bells: Doorbell[] = [];
+  /** The doorbells `beginSleep()` armed, until `endSleep()`. */
+  readonly #armed: Doorbell[] = [];
+
+  pollFds(into: number[]): boolean {
+    const link = this.#link;
+    if (link.pollFds === undefined || !link.pollFds(into)) return false;
+    const bells = this.#bells;
+    while (bells.length > 0) bells.pop();
+    const libs = this.#libs;
+    for (let i = 0; i < libs.length; i++) libs[i]!.liveBells(bells);
+    for (let i = 0; i < bells.length; i++) {
+      // A doorbell without its own descriptor, or with a read left outstanding by wait(),
+      // cannot be slept on here (that read would take its bytes).
+      const fd = bells[i]!.pollFd;
+      if (fd < 0) return false;
+      into.push(fd);
+    }
+    return true;
+  }
+
+  beginSleep(kick: () => void): boolean {
+    // The doorbells pollFds() listed: the Dekker steps of Doorbell.waitAny() for each, then
+    // one re-check of every ring.
+    const armed = this.#armed;
+    const bells = this.#bells;
+    for (let i = 0; i < bells.length; i++) {
+      bells[i]!.beginSleep();
+      armed.push(bells[i]!);
+    }
+    const libs = this.#libs;
+    for (let i = 0; i < libs.length; i++) libs[i]!.setKick(kick);
+    return !this.#hasWork();
+  }
+
+  endSleep(): void {
+    const libs = this.#libs;
+    for (let i = 0; i < libs.length; i++) libs[i]!.setKick(null);
+    const armed = this.#armed;
+    // A doorbell that reached EOF is marked closed here; ServiceLib.poll() tears its guest down.
+    while (armed.length > 0) armed.pop()!.endSleep();
+  }
 
   async #sleep(ms: number): Promise<boolean> {
     const bells = this.#bells;

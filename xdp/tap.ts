@@ -189,6 +189,13 @@ export class TapLink implements Link {
     return (await libc().poll_wait(this.#pollfd, 1n, timeoutMs)) > 0;
   }
 
+  /** The descriptor `wait()` polls, for a caller that sleeps on it itself (nsm/sleeper.ts). */
+  pollFds(into: number[]): boolean {
+    if (this.#fd < 0) return false;
+    into.push(this.#fd);
+    return true;
+  }
+
   /** A copy of the counters. */
   stats(): TapLinkStats {
     return { ...this.#stats };

@@ -297,6 +297,7 @@ export class XdpLink implements Link {
   /** log2(frame size): address -> frame index. */
   readonly #frameShift: number;
   readonly #pollfds: Uint8Array<ArrayBuffer>;
+  readonly #pollView: DataView;
   #rxNext = 0;
   #lent = -1;
   /** The jumbo scratch buffer is lent (multi-buffer transmit). */
@@ -402,7 +403,7 @@ export class XdpLink implements Link {
     this.#frameShift = 31 - Math.clz32(first.umem.frameSize);
     this.#frameMask = ~(first.umem.frameSize - 1);
     this.#pollfds = struct(8 * socks.length);
-    const pv = new DataView(this.#pollfds.buffer);
+    const pv = this.#pollView = new DataView(this.#pollfds.buffer);
     socks.forEach((s, i) => {
       pv.setInt32(i * 8, s.fd, true);
       pv.setInt16(i * 8 + 4, 1, /* POLLIN */ true);
@@ -921,6 +922,17 @@ export class XdpLink implements Link {
     if (this.#closed) return false;
     const r = await libc().poll_wait(this.#pollfds, BigInt(this.#queues.length), timeoutMs);
     return r > 0;
+  }
+
+  /**
+   * The descriptors `wait()` polls (one AF_XDP socket per queue), for a caller that sleeps on
+   * them itself (NsmRuntime's sleeper thread, nsm/sleeper.ts). False once closed.
+   */
+  pollFds(into: number[]): boolean {
+    if (this.#closed) return false;
+    const pv = this.#pollView;
+    for (let i = 0; i < this.#queues.length; i++) into.push(pv.getInt32(i * 8, true));
+    return true;
   }
 
   /** A snapshot of the counters, with the kernel's XDP_STATISTICS summed over the queues. */
