@@ -15,12 +15,14 @@
  * G. idle:     both sides wait 2 s with nothing to do; CPU time of each process
  *
  * Run: deno run -A bench/nk_two_process.ts [scale] [--spin] [--pin] [--rounds R] [--only-a]
+ *   [--sleeper]
  *   scale 1 = default counts (0.1 for a quick run). Phases A-D wait like a real driver loop:
  *   spin up to 50 us, then sleep on the doorbell; with --spin they never sleep (best numbers on
  *   an idle machine, worst on a loaded one, where a spinning side burns the peer's time slice).
  *   --pin: the NSM's main thread on CPU 0, the guest's on CPU 1 (sched_setaffinity, as
  *   bench/c/spsc_ring.c does with its two CPU arguments), so the scheduler cannot put both
  *   spinning sides on one core. --only-a: stop after phase A. --list: print every warm round.
+ *   --sleeper: E and F sleep on a Sleeper thread, as GuestLib and NsmRuntime do.
  * Uses 2 cores for a few seconds.
  *
  * @module
@@ -31,6 +33,7 @@ import { GuestDevice, NsmDevice } from "../nsm/device.ts";
 import { decodeNqe, encodeCompletion, encodeNqe, Nqe, NqeOp } from "../nsm/nqe.ts";
 import { RING_HEADER_SIZE, type RingConsumer, type RingProducer, SLOT_WORDS } from "../nsm/ring.ts";
 import type { Doorbell } from "../nsm/wake.ts";
+import { Sleeper } from "../nsm/sleeper.ts";
 import { monotonicNow } from "../stacks/time.ts";
 
 function flagValue(name: string): string | undefined {
@@ -62,6 +65,40 @@ async function idle(
   if (await bell.wait(hasWork, spinNs) === "closed") {
     throw new Error("the peer closed the device (it failed or was killed): stopping");
   }
+}
+
+/**
+ * With `--sleeper`, phases E and F sleep as GuestLib's pump and NsmRuntime do: the doorbell's
+ * `beginSleep()`/`endSleep()` around a sleep on a `Sleeper` thread (nsm/sleeper.ts), instead
+ * of `Doorbell.wait()`'s async read.
+ */
+const SLEEPER = Deno.args.includes("--sleeper");
+let sleeper: Sleeper | null = null;
+let endSleep: (() => void) | null = null;
+
+/** `idle()` for phases E and F: see SLEEPER. */
+async function idleWake(bell: Doorbell, hasWork: () => boolean, spinNs: number): Promise<void> {
+  if (!SLEEPER) return idle(bell, hasWork, spinNs);
+  const until = monotonicNow() + spinNs;
+  while (monotonicNow() < until) if (hasWork()) return;
+  if (sleeper === null) {
+    if (bell.pollFd < 0) throw new Error("--sleeper: the doorbell has no descriptor of its own");
+    sleeper = await Sleeper.start(() => {
+      const r = endSleep;
+      endSleep = null;
+      r?.();
+    });
+    sleeper.setFds([bell.pollFd]);
+  }
+  bell.beginSleep();
+  if (!hasWork()) {
+    const s = sleeper;
+    await new Promise<void>((r) => {
+      endSleep = r;
+      s.sleep(-1);
+    });
+  }
+  if (!bell.endSleep()) throw new Error("the peer closed the device: stopping");
 }
 
 /** Pins the calling thread (the JS main thread) to one CPU; other V8 threads stay free. */
@@ -229,7 +266,7 @@ async function nsmMain(): Promise<void> {
         nsm.path,
         String(SCALE),
         ...["--rounds", String(ROUNDS)],
-        ...["--spin", "--pin", "--only-a"].filter((f) => Deno.args.includes(f)),
+        ...["--spin", "--pin", "--only-a", "--sleeper"].filter((f) => Deno.args.includes(f)),
       ],
       stdout: "piped",
       stderr: "inherit",
@@ -292,7 +329,7 @@ async function nsmMain(): Promise<void> {
         if (phase === 0) {
           while (job.available(1) === 0) { /* spin */ }
         } else {
-          await idle(bell, () => job.peekFill() > 0, 0);
+          await idleWake(bell, () => job.peekFill() > 0, 0);
           while (job.available(1) === 0) { /* the byte may precede the index */ }
         }
         (phase === 0 ? lat : lat2).push(monotonicNow() - t0);
@@ -334,6 +371,7 @@ async function nsmMain(): Promise<void> {
     } ms, guest ${guest.idleCpuMs.toFixed(2)} ms`;
     for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(44)} ${v}`);
   } finally {
+    await sleeper?.close();
     nsm.close();
   }
 }
@@ -397,7 +435,7 @@ async function guestMain(path: string): Promise<void> {
     // E/F: sleep until the NSM posts on the receive ring, answer on the job ring.
     const ev = new Nqe();
     for (;;) {
-      await idle(dev.bell, () => receive.peekFill() > 0, 20_000);
+      await idleWake(dev.bell, () => receive.peekFill() > 0, 20_000);
       const k = receive.available(1);
       if (k === 0) continue;
       decodeNqe(receive.view, receive.slot(0), ev);
@@ -420,6 +458,7 @@ async function guestMain(path: string): Promise<void> {
       idleCpuMs: (cpu.user + cpu.system) / 1000,
     }));
   } finally {
+    await sleeper?.close();
     dev.close();
   }
 }

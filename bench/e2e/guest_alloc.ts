@@ -16,8 +16,8 @@
  * included) runs to the end of the test; prints the sampled bytes by site (innermost
  * `--sample` frames) per data chunk and per MB the guest sent (or received with `--reverse`),
  * counted by `NkClient.traffic()`, then the pump's turns, doorbell waits and sleeps per chunk
- * (a sleep allocates ~3 KB in Doorbell.waitAny() and Deno's socket read, so under load the
- * sleeps decide the total). Sampling is statistical: sites below ~1 B per chunk are noise.
+ * (a sleep through Deno's socket read allocates ~1.2 KB, one on the sleeper thread nothing).
+ * Sampling is statistical: sites below ~1 B per chunk are noise.
  *
  * `--gc`: no sampling; the guest runs as the nkperf command (`guest/guestlib/nkperf.ts`) under
  * `--trace-gc`, and the tool prints its scavenges and mark-compacts over the whole run and
@@ -216,7 +216,9 @@ async function main(): Promise<void> {
     console.log(
       `per chunk: ${per(p0.pumpTurns, p1.pumpTurns)} pump turns, ` +
         `${per(p0.pumpWaits, p1.pumpWaits)} doorbell waits, ` +
-        `${per(p0.pumpSleeps, p1.pumpSleeps)} sleeps`,
+        `${per(p0.pumpSleeps, p1.pumpSleeps)} sleeps (${
+          per(p0.pumpThreadSleeps, p1.pumpThreadSleeps)
+        } on the sleeper thread)`,
     );
   } finally {
     if (!exiting) {

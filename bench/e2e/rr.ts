@@ -189,7 +189,8 @@ async function main(): Promise<void> {
       const per = (x: number): string => (x / Math.max(1, n)).toFixed(2);
       return `guest per transaction: pumpTurns ${per(t.pumpTurns)} pumpWaits ${
         per(t.pumpWaits)
-      } pumpSleeps ${per(t.pumpSleeps)} sendChunks ${per(t.sendChunks)}`;
+      } pumpSleeps ${per(t.pumpSleeps)} (${per(t.pumpThreadSleeps)} on the sleeper thread) ` +
+        `sendChunks ${per(t.sendChunks)}`;
     };
   } else {
     connect = async (hostname, port) => {

@@ -24,7 +24,7 @@
 import { defaultCtlPath } from "../../nsm/ctl_path.ts";
 import { GuestDevice, type GuestQueueSet } from "../../nsm/device.ts";
 import { decodeNqe, encodeNqe, Nqe, NqeEvent, NqeFlag, NqeOp } from "../../nsm/nqe.ts";
-import { monotonicNow } from "../../stacks/time.ts";
+import { monotonicNow, monotonicNowInto } from "../../stacks/time.ts";
 import { libc } from "../../stacks/sys/libc.ts";
 import { setImmediate } from "node:timers";
 
@@ -34,8 +34,11 @@ function yieldCpu(): void {
 }
 import { RING_HEADER_SIZE, SLOT_SIZE } from "../../nsm/ring.ts";
 import { IntMap } from "../../nsm/backend.ts";
+import { keptView, keptViews } from "../../stacks/link/kept_view.ts";
 import { errnoError } from "./errors.ts";
 import { AdaptiveSpin, type AdaptiveSpinOptions } from "./spin.ts";
+import { Sleeper, SleeperUnavailableError } from "../../nsm/sleeper.ts";
+import type { WakeReason } from "../../nsm/wake.ts";
 
 /** Options of `NkClient.attach`. */
 export interface AttachOptions {
@@ -48,6 +51,13 @@ export interface AttachOptions {
    * the socket read: most of a guest's garbage then) at the cost of spinning CPU.
    */
   readonly spin?: AdaptiveSpinOptions;
+  /**
+   * Sleep on a helper thread (nsm/sleeper.ts) instead of Deno's async read of the doorbell:
+   * no garbage per sleep (the read was ~1.2 KB of it, a few scavenges a second under load),
+   * for one more thread wake-up per sleep and ~20-50 ms more at attach. Default true; used
+   * only where FFI is granted. False for short-lived tools that attach once and exit.
+   */
+  readonly sleeper?: boolean;
 }
 
 /** `$NK_SPIN_MAX_US` as ns, or undefined when unset (or the environment is not readable). */
@@ -425,6 +435,8 @@ export interface NkTraffic {
   readonly pumpWaits: number;
   /** Of those, waits that went to sleep (a doorbell read). */
   readonly pumpSleeps: number;
+  /** Of those, sleeps on the sleeper thread (`AttachOptions.sleeper`). */
+  readonly pumpThreadSleeps: number;
 }
 
 /** Thrown when the NSM cannot be reached or refused the attach; the message says what to do. */
@@ -500,7 +512,6 @@ export class NkClient {
   #nextReq = 1;
   #waiters = 0;
   #dead: string | null = null;
-  #pumping = false;
   #closed = false;
   /** A drain since the pump last waited resolved a request or woke a waiter. */
   #woke = false;
@@ -527,16 +538,20 @@ export class NkClient {
     this.#disarm = () => this.#unhold();
     this.#chunkSignal = new Signal(this.#arm, this.#disarm);
     this.#sendCap = Math.max(2, Math.min(64, data.chunksPerHalf >> 3));
-    const views = 2 * 2 * data.chunksPerHalf;
-    this.#views = new Array<Uint8Array | null>(views).fill(null);
-    this.#viewOffsets = new Float64Array(views).fill(-1);
+    const chunks = 2 * data.chunksPerHalf;
+    this.#wholeViews = new Array<Uint8Array>(chunks).fill(NO_VIEW);
+    this.#pieceViews = keptViews(chunks);
+    this.#headViews = new Array<Map<number, Uint8Array>>(chunks).fill(NO_PIECES);
   }
 
   readonly #arm: () => void;
   readonly #disarm: () => void;
-  /** `view()`'s cache: two views per chunk index (at 2i, 2i+1) and the offsets they start at. */
-  readonly #views: (Uint8Array | null)[];
-  readonly #viewOffsets: Float64Array;
+  /** `view()`'s cache: the whole chunk's view by chunk index (`NO_VIEW` until made). */
+  readonly #wholeViews: Uint8Array[];
+  /** `view()`'s cache: two kept pieces per chunk index. */
+  readonly #pieceViews: Uint8Array[];
+  /** `view()`'s cache: pieces from the chunk's start by length, per chunk index. */
+  readonly #headViews: Map<number, Uint8Array>[];
 
   /**
    * Chunks one socket may have in flight (SENDs not completed): a blocked connection (a peer
@@ -554,23 +569,35 @@ export class NkClient {
 
   /**
    * `device.data.bytes` from `offset` for `length` bytes, reusing a view made earlier for the
-   * same offset and length. Per chunk two are kept: the whole chunk (the NSM fills most receive
-   * chunks whole) and the last other piece (partly filled chunks come in varying lengths), so
-   * reading whole received chunks makes no view in steady state.
+   * same offset and length. Per chunk are kept: the whole chunk; pieces from its start by
+   * length (up to `PIECES_PER_CHUNK`, then the table starts over); and the two most recent
+   * pieces from elsewhere in it (stacks/link/kept_view.ts). The NSM fills receive chunks from
+   * their start with whole segments: mostly 11 of 1448 B in 16 KB, then a dozen other
+   * lengths, which the readers take whole. One kept piece per chunk made a view for ~40 % of
+   * the chunks received in bulk (31.6 B per chunk sampled), two most recent ones for ~15 %.
    */
   view(offset: number, length: number): Uint8Array {
     const data = this.device.data;
     const size = data.chunkSize;
     const i = Math.floor(offset / size);
-    const views = this.#views;
-    if (i < 0 || 2 * i >= views.length) return data.bytes.subarray(offset, offset + length);
-    const k = length === size && offset === i * size ? 2 * i : 2 * i + 1;
-    const v = views[k]!;
-    if (v !== null && this.#viewOffsets[k] === offset && v.length === length) return v;
-    const nv = data.bytes.subarray(offset, offset + length);
-    views[k] = nv;
-    this.#viewOffsets[k] = offset;
-    return nv;
+    const whole = this.#wholeViews;
+    if (i < 0 || i >= whole.length) return data.bytes.subarray(offset, offset + length);
+    if (offset === i * size) {
+      if (length === size) {
+        const v = whole[i]!;
+        if (v.length === size) return v;
+        return whole[i] = data.bytes.subarray(offset, offset + length);
+      }
+      let m = this.#headViews[i]!;
+      if (m === NO_PIECES) m = this.#headViews[i] = new Map();
+      const v = m.get(length);
+      if (v !== undefined) return v;
+      if (m.size >= PIECES_PER_CHUNK) m.clear();
+      const nv = data.bytes.subarray(offset, offset + length);
+      m.set(length, nv);
+      return nv;
+    }
+    return keptView(this.#pieceViews, i, data.bytes, offset, offset + length);
   }
 
   /** Attaches to the NSM at `ctl` (see `AttachOptions`). Throws `NsmUnavailable`. */
@@ -602,12 +629,32 @@ export class NkClient {
       }
       const dev = await GuestDevice.attach(msg.device);
       const c = new NkClient(msg.guest, dev, ctl, path, spinOptions);
+      if (options.sleeper !== false && dev.bell.pollFd >= 0) await c.#startSleeper();
       c.#start();
       return c;
     } catch (e) {
       ctl.close();
       throw e;
     }
+  }
+
+  /** The helper thread the pump sleeps on, or null: Deno's async read of the doorbell. */
+  #sleeper: Sleeper | null = null;
+
+  async #startSleeper(): Promise<void> {
+    try {
+      const s = await Sleeper.start(this.#onSleeperWake, { maxFds: 1 });
+      s.setFds([this.device.bell.pollFd]);
+      this.#sleeper = s;
+    } catch (e) {
+      if (!(e instanceof SleeperUnavailableError)) throw e;
+      // Deno's async read of the doorbell then (see AttachOptions.sleeper).
+    }
+  }
+
+  /** True when the pump sleeps on a helper thread (`AttachOptions.sleeper`). */
+  get sleepsOnThread(): boolean {
+    return this.#sleeper !== null;
   }
 
   #start(): void {
@@ -689,6 +736,7 @@ export class NkClient {
       pumpTurns: t[4]!,
       pumpWaits: t[5]!,
       pumpSleeps: this.device.bell.sleeps,
+      pumpThreadSleeps: this.#threadSleeps,
     };
   }
 
@@ -1017,78 +1065,176 @@ export class NkClient {
     }
   }
 
-  async #pump(): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    const bell = this.device.bell;
-    const comp = this.#qs.completion, recv = this.#qs.receive;
-    // The rings of our one queue set directly: GuestDevice.hasWork() loops over all sets.
-    const hasWork = (): boolean =>
-      comp.peekFill() > 0 || recv.peekFill() > 0 ||
-      (this.#jobBacklog.length > 0 && this.#qs.job.claim(1) > 0) ||
-      (this.#sendBacklog.length > 0 && this.#qs.send.claim(1) > 0);
+  // The pump. A step function, not an async loop: every `await` of the loop allocated (a
+  // settled promise's ~50 B per turn, a sleep's promise ~200 B, a macrotask's ~800 B). Its
+  // turns are a settled promise's `then` (96 B; queueMicrotask wraps the callback in a closure,
+  // 128 B), its macrotasks setImmediate, its sleeps the sleeper thread (nothing), or without a
+  // sleeper Doorbell.wait().
+
+  /** What the pump waits for between steps. */
+  #pumpState: PumpState = PumpState.Stopped;
+  /** Turns since the pump last slept (every 16th is a macrotask). */
+  #turns = 0;
+  /** Idle turns given to the application since the last drain that did work. */
+  #idle = 0;
+  /** bell.sleeps before the current wait: whether it slept. */
+  #sleepsBefore = 0;
+  /**
+   * The wait's start and end, how long the last sleep lasted, and the chunks moved before it
+   * (an array: a double field would box a heap number per store).
+   */
+  readonly #waitClock = new Float64Array([0, 0, Infinity, 0]);
+  /** Sleeps taken on the sleeper thread. */
+  #threadSleeps = 0;
+  readonly #step = (): void => this.#pumpStep();
+  /** The rings of our one queue set directly: GuestDevice.hasWork() loops over all sets. */
+  readonly #hasWork = (): boolean => {
+    const qs = this.#qs;
+    return qs.completion.peekFill() > 0 || qs.receive.peekFill() > 0 ||
+      (this.#jobBacklog.length > 0 && qs.job.claim(1) > 0) ||
+      (this.#sendBacklog.length > 0 && qs.send.claim(1) > 0);
+  };
+  readonly #spinCheck = (): boolean => {
+    if (this.#hasWork()) return true;
+    this.spin.idle();
+    return false;
+  };
+  readonly #onBellWait = (why: WakeReason): void => this.#afterWait(why);
+
+  #pump(): void {
+    if (this.#pumpState !== PumpState.Stopped) return;
+    this.#pumpState = PumpState.Running;
+    this.#pumpStep();
+  }
+
+  /**
+   * A turn between the pump's passes: a microtask (the application's continuations, which our
+   * drain resolved, run before it), and every 16th since the pump last slept a macrotask, so
+   * timers and I/O run too (a sleep lets them run).
+   */
+  #turn(): void {
+    this.#traffic[4]!++;
+    this.#turns = (this.#turns + 1) & 15;
+    if (this.#turns === 0) this.#macrotask();
+    else {
+      this.#pumpState = PumpState.Turn;
+      RESOLVED.then(this.#step);
+    }
+  }
+
+  #macrotask(): void {
+    // setImmediate (~800 B), not a hop through the sleeper thread (nothing): the hop is two
+    // thread wake-ups, and a request/response client takes this turn on every answer
+    // (rr_1b 20.6k -> 15.2k trans/s through the sleeper). A bulk transfer's turns are
+    // microtasks: its completions wake nobody, so it takes no idle turns.
+    this.#pumpState = PumpState.Turn;
+    setImmediate(this.#step);
+  }
+
+  #pumpStep(): void {
+    this.#pumpState = PumpState.Running;
     const spin = this.spin;
-    const spinCheck = (): boolean => {
-      if (hasWork()) return true;
-      spin.idle();
-      return false;
-    };
-    const traffic = this.#traffic;
-    // Turns between the pump's passes are microtasks (the application's continuations, which
-    // our drain resolved, run in them) and every 16th since the pump last slept a macrotask,
-    // so timers and I/O run too (a sleep lets them run): a macrotask (setImmediate) allocated
-    // ~800 B, an `await` of a settled promise ~50 B.
-    let turns = 0;
-    const turn = (): Promise<void> => {
-      traffic[4]!++;
-      turns = (turns + 1) & 15;
-      return turns === 0 ? macrotask() : RESOLVED;
-    };
-    // The wait's start time lives in an array: a double local kept across an `await` is
-    // stored boxed in the pump's frame, a new heap number per wait.
-    const waitStart = new Float64Array(1);
-    let idle = 0;
+    const bell = this.device.bell;
+    const spinCheck = this.#spinCheck;
+    const clock = this.#waitClock;
     while (!this.#closed && this.#dead === null) {
-      if (this.#drain()) {
-        idle = 0;
-        await turn();
+      const woke = this.#woke;
+      this.#woke = false;
+      const did = this.#drain();
+      const wokeNow = this.#woke;
+      this.#woke ||= woke;
+      if (did) {
+        this.#idle = 0;
+        // A turn lets the continuations of the waiters this drain resolved run before the
+        // next pass. A drain that resolved none (its callbacks, such as a bulk sender's
+        // onWritable, ran inside it) needs none: the turn was ~96 B per wake-up, most of a
+        // bulk sender's garbage. Every 16th pass is still a macrotask.
+        if (wokeNow) return this.#turn();
+        this.#turns = (this.#turns + 1) & 15;
+        if (this.#turns === 0) return this.#macrotask();
         continue;
       }
       // Give the application a few turns to submit more before sleeping (a sleep costs the
       // NSM a doorbell write to wake us), when a drain since the last wait woke any of it: a
       // woken task may answer within a few microtasks. Otherwise nothing of it is pending on
       // us, and the turns would only allocate (a send's completions mostly wake nobody).
-      if (this.#woke && idle++ < 2) {
+      if (this.#woke && this.#idle++ < 2) {
         // The second idle turn is a macrotask: once it runs, every continuation our drains
         // resolved has run, however many awaits deep (connect -> setsockopt -> write -> read
         // in a client), before the spin below blocks them. With microtask turns only, a
         // short-connection client waited out the spin on every step (conn_rate 5.0k -> 2.5k).
-        await (idle === 1 ? turn() : macrotask());
-        continue;
+        return this.#idle === 1 ? this.#turn() : this.#macrotask();
       }
       this.#woke = false;
       // A short adaptive spin first (spin.ts): it catches the NSM's next batch without a
       // doorbell write when traffic is steady, and falls to 0 (no CPU) when idle. It runs
       // here, not in Doorbell.wait(), whose every call allocates (arrays, closures, promises)
       // even when the spin finds work at once.
-      waitStart[0] = monotonicNow();
-      idle = 0;
+      monotonicNowInto(clock, 0);
+      this.#idle = 0;
       const budget = spin.budgetNs;
       // With no budget, one check, a yield of the CPU (to an NSM sharing it) and another
       // check: what Doorbell.wait() does before it sleeps, without its allocations.
-      if (budget > 0 ? spinUntilWork(spinCheck, waitStart[0] + budget) : spinCheck() || hasWork()) {
+      if (
+        budget > 0 ? spinUntilWork(spinCheck, clock[0]! + budget) : spinCheck() || this.#hasWork()
+      ) {
         spin.record(false, 0);
         continue;
       }
-      const sleeps = bell.sleeps;
-      traffic[5]!++;
-      const why = await bell.wait(spinCheck, 0);
-      const slept = bell.sleeps !== sleeps;
-      if (slept) turns = 0;
-      spin.record(slept, slept ? monotonicNow() - waitStart[0]! : 0); // the whole wait, spin too
-      if (why === "closed") this.#die("the NSM closed the doorbell");
+      this.#sleepsBefore = bell.sleeps;
+      this.#traffic[5]!++;
+      const sl = this.#sleeper;
+      const t = this.#traffic;
+      const chunks = t[0]! + t[2]!;
+      const burst = chunks - clock[3]! >= BURST_CHUNKS;
+      clock[3] = chunks;
+      // On the sleeper thread (no garbage, a slower wake-up) in a pause of a bulk transfer:
+      // data moved since the last sleep, which was short. Sleeps come by the thousand then.
+      // After request/response traffic (conn_rate 6.9k -> 6.0k conn/s with every short sleep
+      // on the thread), after a long sleep, and while nothing holds the process alive (the
+      // thread's armed sleep would), Deno's read of the doorbell, which wakes faster.
+      if (
+        sl !== null && burst && clock[2]! < SHORT_SLEEP_NS && this.#waiters > 0 &&
+        bell.pollFd >= 0
+      ) {
+        // The Dekker steps of Doorbell.wait() around a sleep on the helper thread.
+        bell.beginSleep();
+        if (spinCheck()) {
+          if (!bell.endSleep()) this.#die("the NSM closed the doorbell");
+          spin.record(false, 0);
+          continue;
+        }
+        bell.sleeps++;
+        this.#threadSleeps++;
+        this.#pumpState = PumpState.Sleep;
+        sl.sleep(-1);
+        return;
+      }
+      this.#pumpState = PumpState.Sleep;
+      bell.wait(spinCheck, 0).then(this.#onBellWait);
+      return;
     }
-    this.#pumping = false;
+    this.#pumpState = PumpState.Stopped;
+  }
+
+  /** The sleeper's wake-up: the end of a sleep. */
+  readonly #onSleeperWake = (): void => {
+    if (this.#pumpState === PumpState.Sleep) {
+      this.#afterWait(this.device.bell.endSleep() ? "work" : "closed");
+    }
+  };
+
+  #afterWait(why: WakeReason): void {
+    const clock = this.#waitClock;
+    const slept = this.device.bell.sleeps !== this.#sleepsBefore;
+    if (slept) {
+      this.#turns = 0;
+      monotonicNowInto(clock, 1);
+      clock[2] = clock[1]! - clock[0]!;
+    }
+    this.spin.record(slept, slept ? clock[1]! - clock[0]! : 0); // the whole wait, spin too
+    if (why === "closed") this.#die("the NSM closed the doorbell");
+    this.#pumpStep();
   }
 
   readonly #background = new Set<Promise<unknown>>();
@@ -1130,6 +1276,10 @@ export class NkClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#die("closed");
+    // Ends the pump's sleep (the sleeper calls nobody once closed): it sees #closed and stops.
+    const sl = this.#sleeper;
+    this.#sleeper = null;
+    if (sl !== null) void sl.close().then(this.#onSleeperWake);
     this.device.close();
     try {
       this.#ctl.close();
@@ -1146,6 +1296,15 @@ export class NkClient {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const NO_VIEW = new Uint8Array(0);
+/** The shared empty table of `view()`'s pieces from a chunk's start (never written). */
+const NO_PIECES: Map<number, Uint8Array> = new Map();
+/** Pieces from a chunk's start that `view()` keeps per chunk, by length. */
+const PIECES_PER_CHUNK = 32;
+/** The pump sleeps on the sleeper thread after a sleep shorter than this (spin included)... */
+const SHORT_SLEEP_NS = 2_000_000;
+/** ...and at least this many chunks sent and received since it. */
+const BURST_CHUNKS = 4;
 
 /**
  * Calls `check` until it returns true (then true) or the clock passes `until` (then false),
@@ -1176,9 +1335,18 @@ function deadCompletion(): Completion {
 // a serialized message per turn (a third of the guest's garbage in a bulk send, sampled with
 // --trace-allocation-stack-interval) and had to be closed before every sleep so an idle
 // process could exit (making one again cost ~20 us).
-function macrotask(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
-}
+/** What `NkClient`'s pump waits for between its steps. */
+const PumpState = {
+  /** Not started, or ended (closed, or the NSM is gone). */
+  Stopped: 0,
+  /** In a step. */
+  Running: 1,
+  /** A microtask or setImmediate turn is queued. */
+  Turn: 2,
+  /** Asleep on the doorbell (the sleeper thread, or Doorbell.wait()). */
+  Sleep: 3,
+} as const;
+type PumpState = typeof PumpState[keyof typeof PumpState];
 
 async function readLine(conn: Deno.Conn): Promise<string> {
   const buf = new Uint8Array(4096);

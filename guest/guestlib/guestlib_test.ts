@@ -448,7 +448,7 @@ Deno.test("spinUntilWork() is true once the check is, false when the time runs o
 });
 
 Deno.test(
-  "NkClient.view() keeps a chunk's whole view while its pieces vary, and reuses the last piece's view; views show the region's bytes",
+  "NkClient.view() keeps a chunk's whole view, its pieces from the start by length, and the two most recent other pieces; views show the region's bytes",
   opts,
   async () => {
     const e = await env();
@@ -461,14 +461,21 @@ Deno.test(
       assert.equal(whole.length, size);
       assert.equal(whole.byteOffset, data.bytes.byteOffset + base);
       assert.ok(whole.every((b) => b === 7));
-      const piece = e.a.view(base, 100);
-      assert.equal(piece.length, 100);
-      assert.equal(e.a.view(base, 100), piece);
-      const other = e.a.view(base, 50); // another piece replaces the last one...
-      assert.equal(other.length, 50);
-      assert.notEqual(e.a.view(base, 100), piece);
-      assert.equal(e.a.view(base, size), whole); // ...never the whole chunk's view
-      assert.notEqual(e.a.view(base + 10, 100).byteOffset, whole.byteOffset);
+      // Pieces from the chunk's start: one view per length, however they alternate.
+      const heads = [100, 50, 1448, 30].map((n) => e.a.view(base, n));
+      for (const h of heads) assert.equal(e.a.view(base, h.length), h);
+      assert.equal(heads[0]!.length, 100);
+      // Pieces from elsewhere: the two most recent are kept...
+      const piece = e.a.view(base + 10, 100);
+      assert.equal(piece.byteOffset, data.bytes.byteOffset + base + 10);
+      const other = e.a.view(base + 20, 50);
+      assert.equal(e.a.view(base + 10, 100), piece);
+      assert.equal(e.a.view(base + 20, 50), other);
+      e.a.view(base + 30, 30); // ...and a third drops the older of the two (now `piece`)
+      assert.equal(e.a.view(base + 20, 50), other);
+      assert.notEqual(e.a.view(base + 10, 100), piece);
+      assert.equal(e.a.view(base, size), whole); // the whole chunk's view is never dropped
+      for (const h of heads) assert.equal(e.a.view(base, h.length), h);
       data.bytes[base] = 9; // a view, not a copy
       assert.equal(e.a.view(base, size)[0], 9);
     } finally {
