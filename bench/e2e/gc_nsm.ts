@@ -47,8 +47,17 @@ export interface GcNsmResult {
   scavengeAt: number[];
   /** With `traceGuest`: the NSM's GCs over its whole life (start-up included). */
   nsmWholeRun?: GcCounts;
-  /** With `traceGuest`: the nkperf guest's GCs over its whole run. */
+  /** With `traceGuest`: the nkperf guest's main-thread GCs over its whole run. */
   guest?: GcCounts;
+  /**
+   * With `traceGuest`: the guest's main-thread GCs in its last `seconds` (+0.3 s for the
+   * results exchange), i.e. after the warm-up, by its own clock.
+   */
+  guestCounted?: GcCounts;
+  /** With `traceGuest`: GCs of the guest's helper threads (the sleeper), whole run. */
+  guestHelpers?: GcCounts;
+  /** NSM helper threads' GCs (the kick thread), whole run; they pause only that thread. */
+  nsmHelpers: GcCounts;
 }
 
 /** GC lines of one process by kind. */
@@ -58,11 +67,18 @@ export interface GcCounts {
   other: number;
 }
 
-/** Counts `--trace-gc` lines stamped within [fromMs, toMs] of the process start. */
+/**
+ * Counts `--trace-gc` lines stamped within [fromMs, toMs] of the isolate's start, of the main
+ * isolate (`which` "main": the one whose GC line comes first, as the main thread's isolate
+ * starts and collects before any worker exists) or of the others ("helpers": the AF_XDP kick
+ * thread, the sleeper thread; their pauses stop only their own thread, and their stamps count
+ * from their own start).
+ */
 function countGcs(
   text: string,
   fromMs = 0,
   toMs = Infinity,
+  which: "main" | "helpers" = "main",
 ): {
   scavenges: number;
   markCompacts: number;
@@ -72,9 +88,14 @@ function countGcs(
 } {
   let scavenges = 0, markCompacts = 0, others = 0, pauseMs = 0;
   const scavengeAt: number[] = [];
+  let main: string | null = null;
   for (const l of text.split("\n")) {
-    const m = /^\[\d+:0x[0-9a-f]+\]\s+(\d+) ms: (\S+)/.exec(l);
-    if (m === null || Number(m[1]) < fromMs || Number(m[1]) > toMs) continue;
+    const m = /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: (\S+)/.exec(l);
+    if (m === null) continue;
+    main ??= m[1]!;
+    if ((m[1] === main) !== (which === "main")) continue;
+    m.splice(1, 1);
+    if (Number(m[1]) < fromMs || Number(m[1]) > toMs) continue;
     const p = / ([0-9.]+) \/ [0-9.]+ ms/.exec(l);
     if (p !== null) pauseMs += Number(p[1]);
     if (/Scavenge|Minor/.test(l)) {
@@ -123,6 +144,7 @@ export async function gcNsmRun(
     const spawned = nsm.spawnedAt;
     // --trace-gc stamps are ms since the NSM's start (~ our spawn time).
     const from = performance.now() - spawned + (options.warmup ?? 0) * 1000;
+    const guestStart = performance.now();
     const guest = await new Deno.Command(Deno.execPath(), {
       args: [
         ...["run", "-A", ...(options.traceGuest ? ["--v8-flags=--trace-gc"] : [])],
@@ -134,6 +156,7 @@ export async function gcNsmRun(
       stderr: "piped",
     }).output();
     const to = performance.now() - spawned;
+    const guestWall = performance.now() - guestStart;
     if (!guest.success) throw new Error(`nkperf failed: ${dec.decode(guest.stderr)}`);
     const json = JSON.parse(dec.decode((await iperf.output()).stdout));
     const out = await nsm.stop();
@@ -156,11 +179,16 @@ export async function gcNsmRun(
       pauseMs: Number(g.pauseMs.toFixed(1)),
       scavengesPerGbit: Number((g.scavenges / (gbps * seconds)).toFixed(3)),
       scavengeAt: g.scavengeAt,
+      nsmHelpers: kinds(countGcs(out, 0, Infinity, "helpers")),
       ...(options.traceGuest
         ? {
           nsmWholeRun: kinds(countGcs(out)),
           // --trace-gc writes into the guest's stdout (the rate came from the iperf3 server).
           guest: kinds(countGcs(dec.decode(guest.stdout))),
+          guestCounted: kinds(
+            countGcs(dec.decode(guest.stdout), guestWall - 1000 * seconds - 300, guestWall),
+          ),
+          guestHelpers: kinds(countGcs(dec.decode(guest.stdout), 0, Infinity, "helpers")),
         }
         : {}),
     };
@@ -205,7 +233,12 @@ if (import.meta.main) {
         `${r.seconds} s at ${r.gbps} Gbit/s: ${r.scavenges} scavenges, ${r.markCompacts} ` +
           `mark-compacts (${r.pauseMs} ms of pauses), ${r.scavengesPerGbit} scavenges per Gbit; ` +
           `scavenges at ${r.scavengeAt.join(" ")} s` +
-          (r.guest ? `; guest: ${JSON.stringify(r.guest)}` : ""),
+          `; NSM helper threads (whole run): ${JSON.stringify(r.nsmHelpers)}` +
+          (r.guest
+            ? `; guest main thread: ${JSON.stringify(r.guestCounted)} counted, ${
+              JSON.stringify(r.guest)
+            } whole run; guest helpers: ${JSON.stringify(r.guestHelpers)}`
+            : ""),
       );
     }
   }
