@@ -1080,10 +1080,12 @@ export class NkClient {
   /** bell.sleeps before the current wait: whether it slept. */
   #sleepsBefore = 0;
   /**
-   * The wait's start and end, how long the last sleep lasted, and the chunks moved before it
-   * (an array: a double field would box a heap number per store).
+   * The wait's start and end, and how long the last sleep lasted (an array: a double field
+   * would box a heap number per store).
    */
-  readonly #waitClock = new Float64Array([0, 0, Infinity, 0]);
+  readonly #waitClock = new Float64Array([0, 0, Infinity]);
+  /** A drain since the pump last slept resolved an awaiting caller. */
+  #wokeSinceSleep = false;
   /** Sleeps taken on the sleeper thread. */
   #threadSleeps = 0;
   readonly #step = (): void => this.#pumpStep();
@@ -1143,6 +1145,7 @@ export class NkClient {
       const did = this.#drain();
       const wokeNow = this.#woke;
       this.#woke ||= woke;
+      if (wokeNow) this.#wokeSinceSleep = true;
       if (did) {
         this.#idle = 0;
         // A turn lets the continuations of the waiters this drain resolved run before the
@@ -1184,17 +1187,16 @@ export class NkClient {
       this.#sleepsBefore = bell.sleeps;
       this.#traffic[5]!++;
       const sl = this.#sleeper;
-      const t = this.#traffic;
-      const chunks = t[0]! + t[2]!;
-      const burst = chunks - clock[3]! >= BURST_CHUNKS;
-      clock[3] = chunks;
-      // On the sleeper thread (no garbage, a slower wake-up) in a pause of a bulk transfer:
-      // data moved since the last sleep, which was short. Sleeps come by the thousand then.
-      // After request/response traffic (conn_rate 6.9k -> 6.0k conn/s with every short sleep
-      // on the thread), after a long sleep, and while nothing holds the process alive (the
-      // thread's armed sleep would), Deno's read of the doorbell, which wakes faster.
+      const awaited = this.#wokeSinceSleep;
+      this.#wokeSinceSleep = false;
+      // On the sleeper thread (no garbage, a slower wake-up) when the last sleep was short and
+      // the drains since woke no awaiting caller: the pauses of a transfer driven by callbacks
+      // (onWritable/onReadable), where sleeps come by the thousand. A caller that awaits us is
+      // waiting for an answer (conn_rate 6.9k -> 6.0k conn/s with every short sleep on the
+      // thread): Deno's read of the doorbell wakes it faster; so after a long sleep, and while
+      // nothing holds the process alive (the thread's armed sleep would).
       if (
-        sl !== null && burst && clock[2]! < SHORT_SLEEP_NS && this.#waiters > 0 &&
+        sl !== null && !awaited && clock[2]! < SHORT_SLEEP_NS && this.#waiters > 0 &&
         bell.pollFd >= 0
       ) {
         // The Dekker steps of Doorbell.wait() around a sleep on the helper thread.
@@ -1301,10 +1303,8 @@ const NO_VIEW = new Uint8Array(0);
 const NO_PIECES: Map<number, Uint8Array> = new Map();
 /** Pieces from a chunk's start that `view()` keeps per chunk, by length. */
 const PIECES_PER_CHUNK = 32;
-/** The pump sleeps on the sleeper thread after a sleep shorter than this (spin included)... */
+/** A sleep shorter than this (spin included) may put the next one on the sleeper thread. */
 const SHORT_SLEEP_NS = 2_000_000;
-/** ...and at least this many chunks sent and received since it. */
-const BURST_CHUNKS = 4;
 
 /**
  * Calls `check` until it returns true (then true) or the clock passes `until` (then false),

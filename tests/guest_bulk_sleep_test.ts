@@ -1,0 +1,110 @@
+/**
+ * GuestLib's pump in a bulk send: its sleeps in the pauses of the transfer are taken on the
+ * sleeper thread (nsm/sleeper.ts), and the sender allocates almost nothing per chunk. Before
+ * (the pump an async loop, each sleep an async read of the doorbell) a 16 KB chunk cost ~127
+ * sampled bytes, most of them the sleeps'; now ~1 B.
+ *
+ * The NSM (`nsm/memory_nsm.ts`, no NIC) and the receiving nkperf server are processes of
+ * their own; the sender is a child with a young generation large enough that no GC runs while
+ * it measures (checked from its --trace-gc lines).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+/** Spawns `args` under Deno and waits for a stdout line matching `ready`. */
+async function spawnReady(args: string[], ready: RegExp): Promise<Deno.ChildProcess> {
+  const p = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const r = p.stdout.getReader();
+  let out = "";
+  while (!ready.test(out)) {
+    const { value, done } = await r.read();
+    if (done) throw new Error(`${args[0]} exited before ready: ${out}`);
+    out += dec.decode(value);
+  }
+  r.releaseLock();
+  p.stdout.cancel().catch(() => {});
+  return p;
+}
+
+Deno.test({
+  name:
+    "GuestLib's bulk sender sleeps on the sleeper thread between the NSM's bursts and allocates under 24 B per 16 KB chunk",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(): Promise<void> {
+    const dir = await Deno.makeTempDir({ prefix: "guest-bulk-" });
+    const ctlA = `${dir}/a.sock`, ctlB = `${dir}/b.sock`;
+    const kids: Deno.ChildProcess[] = [];
+    try {
+      kids.push(
+        await spawnReady(
+          [`${ROOT}nsm/memory_nsm.ts`, "--ctl", ctlA, "--peer-ctl", ctlB],
+          /^ready/m,
+        ),
+      );
+      kids.push(
+        await spawnReady(
+          [`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctlB, "-s", "-1"],
+          /Server listening/,
+        ),
+      );
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--v8-flags=--expose-gc,--trace-gc,--min-semi-space-size=64,--max-semi-space-size=64",
+          `${ROOT}tests/support/guest_bulk_child.ts`,
+          ...[ctlA, "198.18.0.2", "3"],
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = dec.decode(out.stdout);
+      assert.equal(out.code, 0, `${text}\n${dec.decode(out.stderr)}`);
+      const lines = text.trim().split("\n");
+      const r = JSON.parse(lines.findLast((l) => l.startsWith("{")) ?? "null") as {
+        chunks: number;
+        bytesPerChunk: number;
+        sleeps: number;
+        threadSleeps: number;
+      };
+      // --trace-gc lines are stamped in ms since their isolate started, as performance.now()
+      // is, and are not ordered with console.log's. The main isolate's is the forced GC's
+      // ("testing"), right before MARK0; the sleeper thread's lines carry another tag.
+      const mark = (m: string): number =>
+        Number(lines.find((l) => l.startsWith(m))?.split(" ")[1] ?? NaN);
+      const from = mark("MARK0"), to = mark("MARK1");
+      assert.ok(from > 0 && to > from, text);
+      const tag = /^\[\d+:(0x[0-9a-f]+)\]/.exec(lines.find((l) => /testing/.test(l)) ?? "")?.[1];
+      assert.ok(tag !== undefined, `the forced GC's line in\n${text}`);
+      const gcs = lines.filter((l) => {
+        const m = /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms:/.exec(l);
+        return m !== null && m[1] === tag && Number(m[2]) > from && Number(m[2]) < to &&
+          !/testing/.test(l); // the forced GC itself is stamped a few ms after MARK0's clock
+      });
+      assert.deepEqual(gcs, [], "no GC of the main thread while measuring");
+      assert.ok(r.chunks > 1000, `${r.chunks} chunks in 1.5 s`);
+      assert.ok(r.sleeps > 0, "the sender slept between bursts");
+      assert.ok(r.threadSleeps >= r.sleeps / 2, `${r.threadSleeps} of ${r.sleeps} on the thread`);
+      assert.ok(r.bytesPerChunk < 24, `${r.bytesPerChunk.toFixed(1)} B per chunk`);
+    } finally {
+      for (const k of kids) {
+        try {
+          k.kill("SIGTERM");
+        } catch { /* gone */ }
+        await k.status.catch(() => {});
+      }
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
