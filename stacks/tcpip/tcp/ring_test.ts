@@ -257,3 +257,58 @@ Deno.test("ByteRing storage released by releaseIfEmpty() goes to a pool, and the
   assert.equal(b.read(out), size);
   assert.deepEqual(out, src, "only what was written is read (the pooled bytes were 7s)");
 });
+
+Deno.test("ByteRing.copyOut() of a stream run off the grid by a short segment reuses kept views: after a lap of the storage its reads make no view, and bytes stay in order", () => {
+  const unit = 1448;
+  const r = new ByteRing(16 * unit);
+  r.setUnit(unit);
+  // A peer's 56-byte segment first (iperf3's parameters), then full segments: every segment
+  // is stored across two units, 56 bytes into them, and each read ends mid-unit.
+  const stream = new Uint8Array(56 + 200 * 4 * unit).map((_, i) => (i * 13 + 5) & 0xff);
+  let written = 0, read = 0;
+  const dst = new Uint8Array(8 * unit);
+  const round = (): void => {
+    const n = written === 0 ? 56 + 4 * unit : 4 * unit;
+    assert.equal(r.write(stream.subarray(written, written + n)), n);
+    written += n;
+    const got = r.readAligned(dst);
+    assert.equal(got, n, "everything queued is read (not cut: the queue ends there)");
+    assert.deepEqual(dst.subarray(0, got), stream.subarray(read, read + got));
+    read += got;
+  };
+  for (let i = 0; i < 8; i++) round(); // two laps of the storage: the kept views are made
+  const made = r.viewsMade;
+  assert.ok(made > 0);
+  for (let i = 0; i < 100; i++) round();
+  assert.equal(r.viewsMade, made, "no view made after the first laps");
+});
+
+Deno.test("ByteRing.readAligned() off the grid cuts a short read where a segment ends, so reads cut by their destination also reuse kept views after a lap", () => {
+  const unit = 1448;
+  const r = new ByteRing(64 * unit);
+  r.setUnit(unit);
+  const stream = new Uint8Array(56 + 300 * 12 * unit).map((_, i) => (i * 11 + 1) & 0xff);
+  let written = 0, read = 0, cut = 0;
+  const dst = new Uint8Array(16384); // a GuestLib chunk: 11 segments and a piece
+  const write = (n: number): void => {
+    assert.equal(r.write(stream.subarray(written, written + n)), n);
+    written += n;
+  };
+  write(56 + 24 * unit); // a short segment first: the stream runs 56 bytes off the grid
+  const round = (): void => {
+    write(12 * unit);
+    while (r.length > 2 * dst.length) {
+      const got = r.readAligned(dst);
+      assert.ok(got < dst.length);
+      assert.equal((read + got - 56) % unit, 0, "the read ends where a segment ends");
+      assert.deepEqual(dst.subarray(0, got), stream.subarray(read, read + got));
+      read += got;
+      cut++;
+    }
+  };
+  for (let i = 0; i < 20; i++) round();
+  const made = r.viewsMade;
+  for (let i = 0; i < 200; i++) round();
+  assert.ok(cut > 200, `${cut} reads cut by their destination`);
+  assert.equal(r.viewsMade, made, "no view made after the first laps");
+});
