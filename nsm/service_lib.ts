@@ -1545,6 +1545,11 @@ export class ServiceLib implements Pollable {
     for (;;) {
       const room = s.rcvBuf - s.uncredited;
       if (room <= 0) return true; // credit exhausted: wait for RECV_CREDIT (per-socket backpressure)
+      // A sliver of credit while the guest still holds data it will credit back: wait for more.
+      // Reads of a few segments or more end where a segment ends (ByteRing.readAligned), so the
+      // next starts there too and both copy with kept views; a read of less than a segment
+      // cannot, and cost the read after it a view as well.
+      if (room < MIN_PARTIAL_READ && s.uncredited > 0) return true;
       if (!q.receive.hasRoom()) return false;
       const chunk = data.alloc();
       if (chunk < 0) return false;
@@ -1916,6 +1921,9 @@ class GuestWakeLink implements WaitableLink {
     }
   }
 }
+
+/** Smallest credit `#deliver` reads into while the guest still holds uncredited data. */
+const MIN_PARTIAL_READ = 4096;
 
 /** Milliseconds until `at` from `now`, for callers scheduling their own sleeps. */
 export function msUntil(at: Instant, now: Instant): number {
