@@ -7,11 +7,13 @@
  * ```text
  * sudo deno run -A --unstable-net bench/e2e/gc_nsm.ts [--seconds 10] [--runs 1] [--json]
  *   [--nsm-v8-flags=--max-semi-space-size=16,...] [--trace-guest] [--reverse] [--warmup S]
- *   [--show-gc]
+ *   [--show-gc] [--sample]
  * ```
  *
  * `--warmup S`: the guest runs S seconds longer and the first S are not counted (the steady
  * state, without startup and JIT garbage). `--show-gc`: the counted window's GC lines.
+ * `--sample`: the NSM's allocation sites over that window, in bytes per second, from V8's
+ * sampling heap profiler in the NSM process itself (bench/e2e/nsm_sample_child.ts).
  *
  * `--reverse`: the guest receives (nkperf -R, the peer's iperf3 sends). Prints per run: Gbit/s
  * (iperf3's receiver), scavenges and mark-compacts of the NSM within the
@@ -125,6 +127,11 @@ export async function gcNsmRun(
     warmup?: number;
     /** Prints the NSM's `--trace-gc` lines of the counted window on stderr. */
     showGc?: boolean;
+    /**
+     * Samples the NSM's allocations over the counted window (bench/e2e/nsm_sample_child.ts)
+     * and prints the sites in bytes per second on stderr.
+     */
+    sample?: boolean;
   } = {},
 ): Promise<GcNsmResult> {
   const lab = await Lab.up({ offloads: "off", nsmNamespace: true });
@@ -135,11 +142,19 @@ export async function gcNsmRun(
     const iperf = lab.spawnPeer(["iperf3", "-s", "-1", "-J", "-B", lab.peerV4]);
     kids.push(iperf);
     const ctl = `${dir}/ctl.sock`;
+    const sampleFile = `${dir}/sites.txt`;
+    if (options.sample) {
+      // The guest starts ~1 s after the NSM: the window is the counted part, 0.5 s inside.
+      const from = 1.5 + (options.warmup ?? 0);
+      Deno.env.set("NK_HEAP_SAMPLE", `${from},${from + seconds - 1},${sampleFile}`);
+    }
     const nsm = await LabNsm.start(lab, {
       ctl,
       denoFlags: [`--v8-flags=--trace-gc${options.nsmV8Flags ? `,${options.nsmV8Flags}` : ""}`],
       stderr: "null",
+      ...(options.sample ? { script: `${ROOT}bench/e2e/nsm_sample_child.ts` } : {}),
     });
+    Deno.env.delete("NK_HEAP_SAMPLE");
     running = nsm;
     const spawned = nsm.spawnedAt;
     // --trace-gc stamps are ms since the NSM's start (~ our spawn time).
@@ -160,6 +175,9 @@ export async function gcNsmRun(
     if (!guest.success) throw new Error(`nkperf failed: ${dec.decode(guest.stderr)}`);
     const json = JSON.parse(dec.decode((await iperf.output()).stdout));
     const out = await nsm.stop();
+    if (options.sample) {
+      console.error(await Deno.readTextFile(sampleFile).catch(() => "(no sample written)"));
+    }
     const g = countGcs(out, from, to);
     if (options.showGc) {
       for (const l of out.split("\n")) {
@@ -217,6 +235,7 @@ if (import.meta.main) {
       reverse: { type: "boolean", default: false },
       warmup: { type: "string", default: "0" },
       "show-gc": { type: "boolean", default: false },
+      sample: { type: "boolean", default: false },
     },
   });
   for (let i = 0; i < Number(values.runs); i++) {
@@ -226,6 +245,7 @@ if (import.meta.main) {
       reverse: values.reverse,
       warmup: Number(values.warmup),
       showGc: values["show-gc"],
+      sample: values.sample,
     });
     if (values.json) console.log(JSON.stringify(r));
     else {

@@ -24,6 +24,8 @@ export interface LabNsmOptions {
   args?: string[];
   /** Where the NSM's stderr goes (default "inherit"). */
   stderr?: "inherit" | "null" | "piped";
+  /** The program instead of nsm/cli.ts (a wrapper taking the same arguments). */
+  script?: string;
 }
 
 /** A running NSM in `lab`'s namespace. */
@@ -64,7 +66,8 @@ export class LabNsm {
     const proc = new Deno.Command("ip", {
       args: [
         ...["netns", "exec", lab.nsmNs!, ...cmd],
-        ...[`${ROOT}nsm/cli.ts`, "--link", `xdp:${lab.nsmIf}`, "--ip", `${lab.nsmV4}/24`],
+        ...[o.script ?? `${ROOT}nsm/cli.ts`, "--link", `xdp:${lab.nsmIf}`],
+        ...["--ip", `${lab.nsmV4}/24`],
         ...["--ctl", o.ctl, ...(o.args ?? [])],
       ],
       stdin: "null",
