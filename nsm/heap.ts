@@ -1,9 +1,11 @@
 /**
  * The NSM's heap sizing. V8 starts the young generation at 1 MB per semi-space and grows it only
  * when many objects survive; an NSM's garbage all dies young, so it stayed at a few MB and the
- * trickle that remains on a bulk transfer made a scavenge every few seconds. With 16 MB
- * semi-spaces from the start a bulk send runs ~30 s between scavenges, a bulk receive ~10 s
- * (bench/RESULTS.md, "Session 4"), for 32 MB of address space.
+ * trickle that remains on a bulk transfer made a scavenge every few seconds. The data path
+ * still boxes an instant per loop step and per deadline (~0.2-0.3 MB/s sampled receiving
+ * 4 Gbit/s, bench/RESULTS.md "Session 5"); with 32 MB semi-spaces from the start a 60 s bulk
+ * receive ran into one scavenge (at 51 s, 9 ms), for 64 MB of address space. (16 MB gave one
+ * every ~10-25 s receiving: V8 scavenges when about half the new space is used.)
  * Every launcher of `nsm/cli.ts` passes `NSM_V8_FLAGS` (`deno task nsm`, the image, the
  * benchmarks, the tests' NsmProcess); the CLI says so on stderr when it runs without them.
  *
@@ -13,7 +15,7 @@
 import { getHeapSpaceStatistics } from "node:v8";
 
 /** Young-generation size the NSM runs with, per semi-space, MB. */
-export const NSM_SEMI_SPACE_MB = 16;
+export const NSM_SEMI_SPACE_MB = 32;
 
 /**
  * The V8 flags of the NSM process, as a `deno run` argument. `--no-memory-reducer`: V8's memory

@@ -14,7 +14,7 @@ async function childYoungMb(flags: string[]): Promise<{ mb: number; hint: string
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }
 
-Deno.test("NSM_V8_FLAGS gives the process a 16 MB young generation, and the sizing hint stays quiet then", async () => {
+Deno.test("NSM_V8_FLAGS gives the process a 32 MB young generation, and the sizing hint stays quiet then", async () => {
   const r = await childYoungMb([NSM_V8_FLAGS]);
   assert.ok(r.mb >= NSM_SEMI_SPACE_MB * 0.9, `${r.mb} MB`);
   assert.equal(r.hint, "");
@@ -23,7 +23,7 @@ Deno.test("NSM_V8_FLAGS gives the process a 16 MB young generation, and the sizi
 Deno.test("heapSizingHint() names the flag when the NSM runs with V8's default young generation", async () => {
   const r = await childYoungMb([]);
   assert.ok(r.mb < NSM_SEMI_SPACE_MB * 0.9, `${r.mb} MB by default`);
-  assert.match(r.hint, /--min-semi-space-size=16/);
+  assert.match(r.hint, /--min-semi-space-size=32/);
   assert.ok(youngGenerationBytes() > 0);
 });
 

@@ -8,7 +8,7 @@
  * the program adds.
  *
  * ```text
- * sudo deno run -A --unstable-net --v8-flags=--min-semi-space-size=16 bench/e2e/cli_alloc.ts
+ * sudo deno run -A --unstable-net --v8-flags=--min-semi-space-size=32 bench/e2e/cli_alloc.ts
  *   [--seconds 6] [--skip 2] [--sample 3] [--top 30] [--reverse] [-- CLI FLAGS...]
  * ```
  *
