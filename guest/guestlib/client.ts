@@ -1189,7 +1189,8 @@ export class NkClient {
       const sl = this.#sleeper;
       const awaited = this.#wokeSinceSleep;
       this.#wokeSinceSleep = false;
-      // On the sleeper thread (no garbage, a slower wake-up) when the last sleep was short and
+      // On the sleeper thread (no garbage, a slower wake-up) when the last sleep was short (under
+      // 20 ms) and
       // the drains since woke no awaiting caller: the pauses of a transfer driven by callbacks
       // (onWritable/onReadable), where sleeps come by the thousand. A caller that awaits us is
       // waiting for an answer (conn_rate 6.9k -> 6.0k conn/s with every short sleep on the
@@ -1303,8 +1304,12 @@ const NO_VIEW = new Uint8Array(0);
 const NO_PIECES: Map<number, Uint8Array> = new Map();
 /** Pieces from a chunk's start that `view()` keeps per chunk, by length. */
 const PIECES_PER_CHUNK = 32;
-/** A sleep shorter than this (spin included) may put the next one on the sleeper thread. */
-const SHORT_SLEEP_NS = 2_000_000;
+/**
+ * A sleep shorter than this (spin included) may put the next one on the sleeper thread: far
+ * above a busy transfer's pauses (~0.5 ms here, a few ms on a loaded machine), far below an
+ * idle guest's sleeps (seconds), whose end should wake fast.
+ */
+const SHORT_SLEEP_NS = 20_000_000;
 
 /**
  * Calls `check` until it returns true (then true) or the clock passes `until` (then false),
