@@ -12,29 +12,10 @@
  */
 
 import assert from "node:assert/strict";
+import { spawnReady, stopAll } from "./support/children.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const dec = new TextDecoder();
-
-/** Spawns `args` under Deno and waits for a stdout line matching `ready`. */
-async function spawnReady(args: string[], ready: RegExp): Promise<Deno.ChildProcess> {
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const r = p.stdout.getReader();
-  let out = "";
-  while (!ready.test(out)) {
-    const { value, done } = await r.read();
-    if (done) throw new Error(`${args[0]} exited before ready: ${out}`);
-    out += dec.decode(value);
-  }
-  r.releaseLock();
-  p.stdout.cancel().catch(() => {});
-  return p;
-}
 
 Deno.test({
   name:
@@ -106,12 +87,7 @@ Deno.test({
       assert.ok(r.threadSleeps >= r.sleeps / 2, `${r.threadSleeps} of ${r.sleeps} on the thread`);
       assert.ok(r.bytesPerChunk < 24, `${r.bytesPerChunk.toFixed(1)} B per chunk`);
     } finally {
-      for (const k of kids) {
-        try {
-          k.kill("SIGTERM");
-        } catch { /* gone */ }
-        await k.status.catch(() => {});
-      }
+      await stopAll(kids);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },

@@ -13,31 +13,11 @@
  */
 
 import assert from "node:assert/strict";
+import { spawnReady, stopAll } from "./support/children.ts";
 import { NkClient, type NkConn } from "../guest/guestlib/mod.ts";
 import { connectWith } from "../guest/guestlib/conn.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const dec = new TextDecoder();
-
-/** Spawns `args` under Deno and waits for a line starting with `ready`. */
-async function spawnReady(args: string[]): Promise<Deno.ChildProcess> {
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const r = p.stdout.getReader();
-  let out = "";
-  while (!/^ready/m.test(out)) {
-    const { value, done } = await r.read();
-    if (done) throw new Error(`${args[0]} exited before ready: ${out}`);
-    out += dec.decode(value);
-  }
-  r.releaseLock();
-  p.stdout.cancel().catch(() => {});
-  return p;
-}
 
 // An application's layers, as a request/response client has them (bench/e2e/rr.ts): every
 // await between the data arriving and the next request is a microtask the pump must let run.
@@ -94,12 +74,7 @@ Deno.test({
       assert.equal(client.spin.misses - misses0, 0, "a spin ran out waiting for the application");
     } finally {
       client?.close();
-      for (const k of kids) {
-        try {
-          k.kill("SIGTERM");
-        } catch { /* gone */ }
-        await k.status.catch(() => {});
-      }
+      await stopAll(kids);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
