@@ -102,6 +102,8 @@ export interface NsmRuntimeOptions {
    * stay on `link.wait()`, whose wake-up is faster. Default true.
    */
   readonly sleeper?: boolean;
+  /** @internal The sleeper thread's module (tests: one that dies). */
+  readonly sleeperModule?: URL;
 }
 
 /** Counters of the loop (for the idle-CPU measurement and the shutdown line). */
@@ -179,6 +181,7 @@ export class NsmRuntime {
   #wakePending = false;
   #wakeResolve: (() => void) | null = null;
   readonly #useSleeper: boolean;
+  readonly #sleeperModule: URL | undefined;
   /** The sleeper thread while `run()` uses one. */
   #sleeper: Sleeper | null = null;
   /** The descriptors of one sleep, reused (emptied by pop(), which keeps the capacity). */
@@ -210,6 +213,7 @@ export class NsmRuntime {
     this.#maxSleepMs = options.maxSleepMs ?? 250;
     this.#idle = options.idle ?? null;
     this.#useSleeper = options.sleeper ?? true;
+    this.#sleeperModule = options.sleeperModule;
     this.#updateQuiet();
   }
 
@@ -282,6 +286,11 @@ export class NsmRuntime {
    * own promise and await per sleep.
    */
   #prepareThreadSleep(sleeper: Sleeper, ms: number): number {
+    if (sleeper.failed) {
+      this.#sleeper = null; // its thread died: link.wait() from now on
+      void sleeper.close();
+      return LINK_WAIT;
+    }
     const fds = this.#fds;
     while (fds.length > 0) fds.pop();
     const link = this.link;
@@ -306,7 +315,7 @@ export class NsmRuntime {
     }
     const sleeper = this.#sleeper;
     if (this.#why === SleeperWake.Error && sleeper !== null) {
-      // poll(2) failed on the thread: wait through link.wait() from now on.
+      // poll(2) failed on the thread, or the thread died: link.wait() from now on.
       this.#sleeper = null;
       void sleeper.close();
     }
@@ -353,7 +362,10 @@ export class NsmRuntime {
     let sleeper: Sleeper | null = null;
     if (this.#useSleeper && this.link.pollFds !== undefined) {
       try {
-        sleeper = await Sleeper.start(this.#onSleeperWake);
+        sleeper = await Sleeper.start(
+          this.#onSleeperWake,
+          this.#sleeperModule !== undefined ? { workerModule: this.#sleeperModule } : {},
+        );
       } catch (e) {
         if (!(e instanceof SleeperUnavailableError)) throw e;
       }

@@ -332,3 +332,35 @@ Deno.test("NsmRuntime sleeps on the sleeper thread after a short sleep, wakes wh
   assert.equal(rt.running, false);
   assert.equal(rt.sleepsOnThread, false);
 });
+
+Deno.test("NsmRuntime whose sleeper thread dies in a sleep goes on with link.wait()", async () => {
+  const link = new FdLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  const rt = new NsmRuntime(link, iface, {
+    maxSleepMs: 60_000,
+    sleeperModule: new URL("../tests/support/sleeper_dying_worker.ts", import.meta.url),
+  });
+  rt.add(new Hook(0, NEVER));
+  const done = rt.run();
+  try {
+    // The first sleep is link.wait(); the second is armed on the thread, which then dies.
+    // (Bounded waits: without the fallback the loop would sleep its 60 s on a dead thread.)
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      for (let i = 0; i < 10_000 && !ok(); i++) await new Promise((r) => setTimeout(r, 1));
+      assert.ok(ok(), what);
+    };
+    await until("a sleep armed on the thread", () => rt.stats.threadSleeps > 0);
+    await until("the sleeper dropped", () => !rt.sleepsOnThread);
+    const waits = link.waits.length;
+    await until("sleeping through link.wait()", () => link.waits.length >= waits + 3);
+    assert.equal(rt.stats.threadSleeps, 1, "no sleep on the dead thread after it died");
+  } finally {
+    rt.stop();
+    // Bounded too: a loop stuck on a dead thread would not return.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([done, new Promise((r) => timer = setTimeout(r, 10_000))]);
+    clearTimeout(timer);
+    link.close();
+  }
+  assert.equal(rt.running, false, "run() returned after stop()");
+});

@@ -94,6 +94,8 @@ export class SleeperUnavailableError extends Error {
 export interface SleeperOptions {
   /** Most descriptors one sleep watches (default 1024). */
   maxFds?: number;
+  /** @internal The thread's module (tests: one that dies). Default ./sleeper_worker.ts. */
+  workerModule?: URL;
 }
 
 /** A helper thread that sleeps on descriptors for the JS thread: see the module comment. */
@@ -116,9 +118,12 @@ export class Sleeper {
   #worker: Worker | null = null;
   #sleeping = false;
   #closed: Promise<void> | null = null;
+  #failed = false;
+  readonly #workerModule: URL;
 
   private constructor(onWake: (why: SleeperWake) => void, options: SleeperOptions) {
     this.#maxFds = options.maxFds ?? 1024;
+    this.#workerModule = options.workerModule ?? new URL("./sleeper_worker.ts", import.meta.url);
     this.#ctl = new Int32Array(new SharedArrayBuffer((SleeperWord.Fds + this.#maxFds) * 4));
     this.#onWake = onWake;
     const fd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -166,11 +171,18 @@ export class Sleeper {
       eventFd: this.#eventFd,
       maxFds: this.#maxFds,
     };
-    const w = new Worker(new URL("./sleeper_worker.ts", import.meta.url), { workerData: data });
+    const w = new Worker(this.#workerModule, { workerData: data });
     this.#worker = w;
     w.unref();
     let failure: unknown = null;
     w.on("error", (e: unknown) => failure = e);
+    // A thread that dies (not asked to by close()) ends the armed sleep with Error: owners
+    // then wait another way (see `failed`) instead of sleeping for ever.
+    w.on("exit", () => {
+      if (this.#closed !== null) return;
+      this.#failed = true;
+      if (this.#sleeping) this.#woke(SleeperWake.Error);
+    });
     const ctl = this.#ctl;
     const until = Date.now() + STARTUP_TIMEOUT_MS;
     // Start-up only: polled with timers (the module loads in ~20-50 ms).
@@ -192,6 +204,11 @@ export class Sleeper {
   /** True once `close()` was called. */
   get closed(): boolean {
     return this.#closed !== null;
+  }
+
+  /** True when the thread died without `close()`: `sleep()` then throws; wait another way. */
+  get failed(): boolean {
+    return this.#failed;
   }
 
   /**
@@ -216,6 +233,7 @@ export class Sleeper {
    */
   sleep(timeoutMs: number): void {
     if (this.#closed !== null) throw new Error("Sleeper.sleep() after close()");
+    if (this.#failed) throw new SleeperUnavailableError("its thread died");
     if (this.#sleeping) throw new Error("Sleeper.sleep() while a sleep is armed");
     const ctl = this.#ctl;
     ctl[SleeperWord.Timeout] = timeoutMs < 0 || timeoutMs >= 0x7fffffff ? -1 : Math.ceil(timeoutMs);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Sleeper, SleeperWake } from "./sleeper.ts";
+import { Sleeper, SleeperUnavailableError, SleeperWake } from "./sleeper.ts";
 import { libc } from "../stacks/sys/libc.ts";
 
 const EFD_NONBLOCK = 0o4000;
@@ -123,4 +123,26 @@ Deno.test("a Sleeper sleep allocates nothing on the JS heap, where a timer hop a
   assert.ok(r.timerBytes > 500, `timer hop: ${r.timerBytes} B`);
   // 1.3 B measured (the interval's own awaits, spread over 20,000 sleeps).
   assert.ok(r.sleeperBytes < 16, `sleeper hop: ${r.sleeperBytes} B`);
+});
+
+Deno.test("a Sleeper whose thread dies ends the armed sleep with Error, reports failed, and refuses to sleep again", async () => {
+  const woke: SleeperWake[] = [];
+  let done: () => void = () => {};
+  const ended = new Promise<void>((r) => done = r);
+  const s = await Sleeper.start((why) => {
+    woke.push(why);
+    done();
+  }, { workerModule: new URL("../tests/support/sleeper_dying_worker.ts", import.meta.url) });
+  try {
+    s.setFds([]);
+    assert.equal(s.failed, false);
+    s.sleep(-1); // no timeout: only the thread's death can end it
+    await ended;
+    assert.deepEqual(woke, [SleeperWake.Error]);
+    assert.ok(s.failed);
+    assert.equal(s.sleeping, false);
+    assert.throws(() => s.sleep(0), SleeperUnavailableError);
+  } finally {
+    await s.close();
+  }
 });

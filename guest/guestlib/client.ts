@@ -1198,7 +1198,7 @@ export class NkClient {
       // nothing holds the process alive (the thread's armed sleep would).
       if (
         sl !== null && !awaited && clock[2]! < SHORT_SLEEP_NS && this.#waiters > 0 &&
-        bell.pollFd >= 0
+        bell.pollFd >= 0 && !sl.failed
       ) {
         // The Dekker steps of Doorbell.wait() around a sleep on the helper thread.
         bell.beginSleep();
@@ -1222,6 +1222,11 @@ export class NkClient {
 
   /** The sleeper's wake-up: the end of a sleep. */
   readonly #onSleeperWake = (): void => {
+    const sl = this.#sleeper;
+    if (sl !== null && sl.failed) {
+      this.#sleeper = null; // its thread died: Deno's read of the doorbell from now on
+      void sl.close();
+    }
     if (this.#pumpState === PumpState.Sleep) {
       this.#afterWait(this.device.bell.endSleep() ? "work" : "closed");
     }
