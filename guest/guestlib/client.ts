@@ -52,10 +52,11 @@ export interface AttachOptions {
    */
   readonly spin?: AdaptiveSpinOptions;
   /**
-   * Sleep on a helper thread (nsm/sleeper.ts) instead of Deno's async read of the doorbell:
-   * no garbage per sleep (the read was ~1.2 KB of it, a few scavenges a second under load),
-   * for one more thread wake-up per sleep and ~20-50 ms more at attach. Default true; used
-   * only where FFI is granted. False for short-lived tools that attach once and exit.
+   * In the pauses of a bulk transfer driven by callbacks, sleep on a helper thread
+   * (nsm/sleeper.ts) instead of Deno's async read of the doorbell: no garbage per sleep (the
+   * read was ~1.2 KB of it, a few scavenges a second under load) for a slower wake-up. The
+   * thread (a worker isolate) takes ~20-50 ms more at attach. Default true; used only where
+   * FFI is granted. False for short-lived tools that attach once and exit.
    */
   readonly sleeper?: boolean;
 }
@@ -641,6 +642,11 @@ export class NkClient {
   /** The helper thread the pump sleeps on, or null: Deno's async read of the doorbell. */
   #sleeper: Sleeper | null = null;
 
+  /**
+   * Starts the sleeper thread at attach (~20-50 ms). Started later, from a busy pump, the
+   * worker sometimes never came up (4 of 8 bulk runs sent without it): its start-up needs
+   * the event loop at moments a busy pump does not give it.
+   */
   async #startSleeper(): Promise<void> {
     try {
       const s = await Sleeper.start(this.#onSleeperWake, { maxFds: 1 });
@@ -648,7 +654,7 @@ export class NkClient {
       this.#sleeper = s;
     } catch (e) {
       if (!(e instanceof SleeperUnavailableError)) throw e;
-      // Deno's async read of the doorbell then (see AttachOptions.sleeper).
+      // Deno's read of the doorbell then (see AttachOptions.sleeper).
     }
   }
 
@@ -1016,7 +1022,7 @@ export class NkClient {
       if (p.done !== null) p.done(c.result, c.socketId);
       return;
     }
-    this.#woke = true;
+    this.#woke = this.#answered = true;
     p.resolve({
       result: c.result,
       socketId: c.socketId,
@@ -1051,16 +1057,16 @@ export class NkClient {
       // request/response client between its write and its read), and the pump's turns before
       // it spins are what let it run. Counting only readers already waiting, every such
       // transaction waited out the spin (rr_1b 21k -> 5.7k trans/s).
-      if (s.wakeReaders() || s.onReadable === null) this.#woke = true;
+      if (s.wakeReaders() || s.onReadable === null) this.#woke = this.#answered = true;
       this.#owe(s, 1);
     } else if (r.op === NqeOp.EVENT && s !== undefined) {
       if (r.arg0 & NqeEvent.RDHUP) s.eof = true;
       if (r.arg0 & NqeEvent.ERR && r.result < 0) {
         s.error = r.result;
-        if (s.wakeWriters()) this.#woke = true;
+        if (s.wakeWriters()) this.#woke = this.#answered = true;
         this.#owe(s, 2);
       }
-      if (s.wakeReaders()) this.#woke = true;
+      if (s.wakeReaders()) this.#woke = this.#answered = true;
       this.#owe(s, 1);
     }
   }
@@ -1084,8 +1090,11 @@ export class NkClient {
    * would box a heap number per store).
    */
   readonly #waitClock = new Float64Array([0, 0, Infinity]);
-  /** A drain since the pump last slept resolved an awaiting caller. */
-  #wokeSinceSleep = false;
+  /**
+   * Since the pump last slept a drain answered a caller: resolved a request, fed a reader, or
+   * reported an error or end (not room for a writer: a bulk sender waits for that).
+   */
+  #answered = false;
   /** Sleeps taken on the sleeper thread. */
   #threadSleeps = 0;
   readonly #step = (): void => this.#pumpStep();
@@ -1145,7 +1154,6 @@ export class NkClient {
       const did = this.#drain();
       const wokeNow = this.#woke;
       this.#woke ||= woke;
-      if (wokeNow) this.#wokeSinceSleep = true;
       if (did) {
         this.#idle = 0;
         // A turn lets the continuations of the waiters this drain resolved run before the
@@ -1187,17 +1195,17 @@ export class NkClient {
       this.#sleepsBefore = bell.sleeps;
       this.#traffic[5]!++;
       const sl = this.#sleeper;
-      const awaited = this.#wokeSinceSleep;
-      this.#wokeSinceSleep = false;
+      const answered = this.#answered;
+      this.#answered = false;
       // On the sleeper thread (no garbage, a slower wake-up) when the last sleep was short (under
-      // 20 ms) and
-      // the drains since woke no awaiting caller: the pauses of a transfer driven by callbacks
-      // (onWritable/onReadable), where sleeps come by the thousand. A caller that awaits us is
-      // waiting for an answer (conn_rate 6.9k -> 6.0k conn/s with every short sleep on the
-      // thread): Deno's read of the doorbell wakes it faster; so after a long sleep, and while
-      // nothing holds the process alive (the thread's armed sleep would).
+      // 20 ms) and the drains since answered no caller, only made room: the pauses of a bulk
+      // transfer, where sleeps come by the thousand. After an answer (a request's completion,
+      // data for a reader that awaits it) the next one likely waits for another
+      // (conn_rate 6.9k -> 6.0k conn/s with every short sleep on the thread): Deno's read of
+      // the doorbell wakes it faster; so after a long sleep, and while nothing holds the
+      // process alive (the thread's armed sleep would).
       if (
-        sl !== null && !awaited && clock[2]! < SHORT_SLEEP_NS && this.#waiters > 0 &&
+        sl !== null && !answered && clock[2]! < SHORT_SLEEP_NS && this.#waiters > 0 &&
         bell.pollFd >= 0 && !sl.failed
       ) {
         // The Dekker steps of Doorbell.wait() around a sleep on the helper thread.
