@@ -15,7 +15,7 @@
  */
 
 import type { Link } from "../stacks/link/link.ts";
-import { heapSizingHint } from "./heap.ts";
+import { collectStartupGarbage, heapSizingHint } from "./heap.ts";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import { defaultSocketOptions } from "../stacks/tcpip/tcp/config.ts";
@@ -651,6 +651,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       ...o.ipv6.map((a) => `${a.address}/${a.prefixLength}`),
     ];
     const svc = o.services.map((s) => `${s.kind}:${s.port}`).join(",") || "none";
+    collectStartupGarbage(); // before "ready": no guest is served yet
     console.log(
       `ready ${opened.describe} mtu=${link.mtu} mac=${
         [...link.mac].map((b) => b.toString(16).padStart(2, "0")).join(":")

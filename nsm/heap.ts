@@ -21,10 +21,23 @@ export const NSM_SEMI_SPACE_MB = 32;
  * The V8 flags of the NSM process, as a `deno run` argument. `--no-memory-reducer`: V8's memory
  * reducer takes a low allocation rate for idleness and runs full mark-compacts to shrink the
  * heap; with the data path's garbage this low it did so under full load, two 3-5 ms pauses
- * ~30 s into a bulk transfer (bench/RESULTS.md).
+ * ~30 s into a bulk transfer (bench/RESULTS.md). `--expose-gc`: for `collectStartupGarbage()`.
  */
 export const NSM_V8_FLAGS =
-  `--v8-flags=--min-semi-space-size=${NSM_SEMI_SPACE_MB},--no-memory-reducer`;
+  `--v8-flags=--min-semi-space-size=${NSM_SEMI_SPACE_MB},--no-memory-reducer,--expose-gc`;
+
+/**
+ * Collects the start-up's garbage (module loading, the stack's set-up) with a full GC when the
+ * process runs with `--expose-gc` (`NSM_V8_FLAGS`), before the NSM serves: without it, what
+ * start-up left in the young generation brought the first scavenge of a bulk transfer forward,
+ * into its first seconds. True when it ran.
+ */
+export function collectStartupGarbage(): boolean {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc !== "function") return false;
+  gc();
+  return true;
+}
 
 /** Bytes the young generation's new space can hold now (used plus available). */
 export function youngGenerationBytes(): number {
