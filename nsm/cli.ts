@@ -15,7 +15,7 @@
  */
 
 import type { Link } from "../stacks/link/link.ts";
-import { collectStartupGarbage, heapSizingHint } from "./heap.ts";
+import { collectStartupGarbage, heapSizingHint, youngGenerationBytes } from "./heap.ts";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
 import { defaultSocketOptions } from "../stacks/tcpip/tcp/config.ts";
@@ -651,7 +651,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       ...o.ipv6.map((a) => `${a.address}/${a.prefixLength}`),
     ];
     const svc = o.services.map((s) => `${s.kind}:${s.port}`).join(",") || "none";
-    collectStartupGarbage(); // before "ready": no guest is served yet
+    const startupGc = collectStartupGarbage(); // before "ready": no guest is served yet
     console.log(
       `ready ${opened.describe} mtu=${link.mtu} mac=${
         [...link.mac].map((b) => b.toString(16).padStart(2, "0")).join(":")
@@ -673,6 +673,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(`stopped ${signal || "stop()"} ${
       JSON.stringify({
         loop: rt.stats,
+        heap: { startupGc, youngGenerationMb: Math.round(youngGenerationBytes() / 2 ** 20) },
         services: services.stats,
         ...(sl !== null ? { servicelib: sl.stats } : {}),
         link: opened.stats(),

@@ -326,6 +326,8 @@ Deno.test({
       const sl = out.stopped!["servicelib"] as { attached: number; bytesFromGuests: number };
       assert.equal(sl.attached, 1);
       assert.equal(sl.bytesFromGuests, 5_000_000);
+      // Run with NSM_V8_FLAGS, it collected its start-up garbage and had their young generation.
+      assert.deepEqual(out.stopped!["heap"], { startupGc: true, youngGenerationMb: 32 });
     } finally {
       await nsm?.stop();
       await lab.down();
