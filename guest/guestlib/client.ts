@@ -1183,11 +1183,11 @@ export class NkClient {
       // even when the spin finds work at once.
       monotonicNowInto(clock, 0);
       this.#idle = 0;
-      const budget = spin.budgetNs;
+      const budget = spin.budgetNs | 0; // an int: a fractional budget would be boxed per spin
       // With no budget, one check, a yield of the CPU (to an NSM sharing it) and another
       // check: what Doorbell.wait() does before it sleeps, without its allocations.
       if (
-        budget > 0 ? spinUntilWork(spinCheck, clock[0]! + budget) : spinCheck() || this.#hasWork()
+        budget > 0 ? spinUntilIn(spinCheck, clock, budget) : spinCheck() || this.#hasWork()
       ) {
         spin.record(false, 0);
         continue;
@@ -1248,7 +1248,8 @@ export class NkClient {
       monotonicNowInto(clock, 1);
       clock[2] = clock[1]! - clock[0]!;
     }
-    this.spin.record(slept, slept ? clock[1]! - clock[0]! : 0); // the whole wait, spin too
+    // The whole wait, spin too, as a small integer (a double argument is a heap number each).
+    this.spin.record(slept, slept ? Math.min(clock[2]!, 1e9) | 0 : 0);
     if (why === "closed") this.#die("the NSM closed the doorbell");
     this.#pumpStep();
   }
@@ -1332,6 +1333,20 @@ export function spinUntilWork(check: () => boolean, until: number): boolean {
   for (let i = 1;; i++) {
     if (check()) return true;
     if ((i & 63) === 0 && monotonicNow() >= until) return false;
+  }
+}
+
+/**
+ * `spinUntilWork(check, clock[0] + budgetNs)` with the instants in `clock` (slots 0 and 1):
+ * the deadline as an argument, and each clock reading returned, were heap numbers.
+ */
+function spinUntilIn(check: () => boolean, clock: Float64Array, budgetNs: number): boolean {
+  for (let i = 1;; i++) {
+    if (check()) return true;
+    if ((i & 63) === 0) {
+      monotonicNowInto(clock, 1);
+      if (clock[1]! >= clock[0]! + budgetNs) return false;
+    }
   }
 }
 

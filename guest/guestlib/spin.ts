@@ -73,12 +73,13 @@ export class AdaptiveSpin {
       return;
     }
     if (this.budgetNs > 0) this.misses++;
+    // Whole nanoseconds: a fractional budget made the field a heap number on every store.
     if (waitedNs <= this.#max) {
-      const grown = Math.max(this.budgetNs * 2, waitedNs + waitedNs / 4, this.#min);
-      this.budgetNs = grown > this.#max ? this.#max : grown;
+      const grown = Math.max(this.budgetNs * 2, waitedNs + (waitedNs >> 2), this.#min);
+      this.budgetNs = grown > this.#max ? this.#max : Math.round(grown);
       return;
     }
-    const half = this.budgetNs / 2;
+    const half = Math.round(this.budgetNs / 2);
     this.budgetNs = half < this.#min ? 0 : half;
   }
 }

@@ -55,3 +55,12 @@ Deno.test("AdaptiveSpin.idle() counts empty passes and runs the idle option (the
   quiet.idle();
   assert.equal(quiet.idlePasses, 1, "counted without an idle option");
 });
+
+Deno.test("AdaptiveSpin keeps its budget in whole nanoseconds (a fractional one was a heap number per store)", () => {
+  const s = new AdaptiveSpin({ minNs: 1_001, maxNs: 200_001, initialNs: 3_333 });
+  // Long waits drop the budget to 0; then a wait sets it to 5/4 of itself (6,253.75 from 5,003).
+  for (const w of [300_000, 300_000, 5_003, 7_777, 12_345, 250_000, 5_555, 999_999, 33]) {
+    s.record(true, w);
+    assert.ok(Number.isInteger(s.budgetNs), `${s.budgetNs} after a wait of ${w}`);
+  }
+});
