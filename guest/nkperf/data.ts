@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Instant, SECOND } from "../../stacks/time.ts";
+import { type Instant, monotonicNow, monotonicNowInto, SECOND } from "../../stacks/time.ts";
 import type { NetApi } from "./net.ts";
 import {
   intervalHeader,
@@ -26,6 +26,8 @@ export class DataPhase {
   readonly #isSender: boolean;
   readonly #len: number;
   readonly #clock: () => Instant;
+  /** `monotonicNowInto` when `#clock` is `monotonicNow`: readings stored, not returned. */
+  readonly #clockInto: ((cells: Float64Array, i: number) => void) | null;
   #stopped = false;
   #loops: Promise<void>[] = [];
   /** The callback loops' steps: run by stop() and closeAll() so the loops see them. */
@@ -44,6 +46,14 @@ export class DataPhase {
     this.#isSender = isSender;
     this.#len = len;
     this.#clock = clock;
+    this.#clockInto = clock === monotonicNow ? monotonicNowInto : null;
+  }
+
+  /** A receiver's read counted: its end moves to now. */
+  #markEnd(s: StreamCounter): void {
+    const into = this.#clockInto;
+    if (into !== null) into(s.endCell, 0);
+    else s.endNs = this.#clock();
   }
 
   /** Whether `stop()` was called. */
@@ -136,7 +146,7 @@ export class DataPhase {
         if (n === null) break;
         if (!this.#stopped) {
           s.bytes += n;
-          s.endNs = this.#clock();
+          this.#markEnd(s);
         }
       }
     } catch (e) {
@@ -165,7 +175,7 @@ export class DataPhase {
             const n = tryRead(buf);
             if (n === null) break;
             if (n === -1) {
-              if (counted && !this.#stopped) s.endNs = this.#clock();
+              if (counted && !this.#stopped) this.#markEnd(s);
               return; // called again when more arrives
             }
             if (!this.#stopped) {
@@ -176,7 +186,7 @@ export class DataPhase {
         } catch (e) {
           if (!this.#stopped) this.error ??= e;
         }
-        if (counted && !this.#stopped) s.endNs = this.#clock();
+        if (counted && !this.#stopped) this.#markEnd(s);
         done = true;
         onReadable(null);
         resolve();

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { monotonicNow } from "../../stacks/time.ts";
 import { DataPhase } from "./data.ts";
 import type { NetConn } from "./net.ts";
 import { StreamCounter } from "./report.ts";
@@ -136,6 +137,23 @@ Deno.test(
     assert.equal(conn.promiseCalls, 0);
   },
 );
+
+Deno.test("DataPhase with monotonicNow as its clock stamps a receiver's end in the counter's cell (no number returned per read)", async () => {
+  const conn = new FastConn(0, [5, 6, -1, 7, -1]);
+  const s = new StreamCounter(1, conn);
+  const phase = new DataPhase([s], false, 16, monotonicNow);
+  const t0 = monotonicNow();
+  phase.start(t0);
+  assert.equal(s.bytes, 11);
+  const first = s.endNs;
+  assert.ok(first >= t0 && s.endCell[0] === first, `${first} vs ${t0}`);
+  await new Promise((r) => setTimeout(r, 5));
+  conn.tick();
+  assert.equal(s.bytes, 18);
+  assert.ok(s.endNs > first, "the second burst moved the end");
+  await phase.stop(monotonicNow(), 1000);
+  await phase.closeAll();
+});
 
 Deno.test("DataPhase records a receive error raised before the stop", async () => {
   const conn = new FastConn(0, []);

@@ -27,8 +27,18 @@ export class StreamCounter {
   bytes = 0.5;
   /** When counting began. */
   startNs: Instant = 0.5;
-  /** When counting ended (set at stop; receivers advance it with each read). */
-  endNs: Instant = 0.5;
+  /**
+   * When counting ended (set at stop; receivers advance it with each read, through `endCell`
+   * with the default clock: a number stored here was a heap number per read).
+   */
+  get endNs(): Instant {
+    return this.endCell[0]!;
+  }
+  set endNs(ns: Instant) {
+    this.endCell[0] = ns;
+  }
+  /** `endNs`'s storage, for `monotonicNowInto(endCell, 0)`. */
+  readonly endCell = new Float64Array(1);
   /** Bytes at the previous interval sample. */
   lastSampleBytes = 0.5;
   /** Retransmits at the previous interval sample. */
@@ -54,7 +64,6 @@ export class StreamCounter {
     this.conn = conn;
     this.bytes = 0;
     this.startNs = 0;
-    this.endNs = 0;
     this.lastSampleBytes = 0;
   }
 }
