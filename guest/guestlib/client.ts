@@ -24,7 +24,7 @@
 import { defaultCtlPath } from "../../nsm/ctl_path.ts";
 import { GuestDevice, type GuestQueueSet } from "../../nsm/device.ts";
 import { decodeNqe, encodeNqe, Nqe, NqeEvent, NqeFlag, NqeOp } from "../../nsm/nqe.ts";
-import { monotonicNow, monotonicNowInto } from "../../stacks/time.ts";
+import { monotonicNowInto } from "../../stacks/time.ts";
 import { libc } from "../../stacks/sys/libc.ts";
 import { setImmediate } from "node:timers";
 
@@ -1187,7 +1187,7 @@ export class NkClient {
       // With no budget, one check, a yield of the CPU (to an NSM sharing it) and another
       // check: what Doorbell.wait() does before it sleeps, without its allocations.
       if (
-        budget > 0 ? spinUntilIn(spinCheck, clock, budget) : spinCheck() || this.#hasWork()
+        budget > 0 ? spinUntilWork(spinCheck, clock, budget) : spinCheck() || this.#hasWork()
       ) {
         spin.record(false, 0);
         continue;
@@ -1326,21 +1326,15 @@ const PIECES_PER_CHUNK = 32;
 const SHORT_SLEEP_NS = 20_000_000;
 
 /**
- * Calls `check` until it returns true (then true) or the clock passes `until` (then false),
- * reading the clock every 64 calls: Doorbell.waitAny()'s spin, without its allocations.
+ * Spins on `check` until it is true (true) or `budgetNs` after `clock[0]` (false), reading the
+ * clock every 64 checks into `clock[1]`: the deadline as an argument, and each reading as a
+ * returned number, were heap numbers per spin.
  */
-export function spinUntilWork(check: () => boolean, until: number): boolean {
-  for (let i = 1;; i++) {
-    if (check()) return true;
-    if ((i & 63) === 0 && monotonicNow() >= until) return false;
-  }
-}
-
-/**
- * `spinUntilWork(check, clock[0] + budgetNs)` with the instants in `clock` (slots 0 and 1):
- * the deadline as an argument, and each clock reading returned, were heap numbers.
- */
-function spinUntilIn(check: () => boolean, clock: Float64Array, budgetNs: number): boolean {
+export function spinUntilWork(
+  check: () => boolean,
+  clock: Float64Array,
+  budgetNs: number,
+): boolean {
   for (let i = 1;; i++) {
     if (check()) return true;
     if ((i & 63) === 0) {
