@@ -92,17 +92,17 @@ function countGcs(
   const scavengeAt: number[] = [];
   let main: string | null = null;
   for (const l of text.split("\n")) {
-    const m = /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: (\S+)/.exec(l);
+    const m = /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: /.exec(l);
     if (m === null) continue;
-    main ??= m[1]!;
-    if ((m[1] === main) !== (which === "main")) continue;
-    m.splice(1, 1);
-    if (Number(m[1]) < fromMs || Number(m[1]) > toMs) continue;
+    const isolate = m[1]!, ms = Number(m[2]);
+    main ??= isolate;
+    if ((isolate === main) !== (which === "main")) continue;
+    if (ms < fromMs || ms > toMs) continue;
     const p = / ([0-9.]+) \/ [0-9.]+ ms/.exec(l);
     if (p !== null) pauseMs += Number(p[1]);
     if (/Scavenge|Minor/.test(l)) {
       scavenges++;
-      scavengeAt.push(Number(((Number(m[1]) - fromMs) / 1000).toFixed(2)));
+      scavengeAt.push(Number(((ms - fromMs) / 1000).toFixed(2)));
     } else if (/Mark-Compact|Mark-sweep/i.test(l)) markCompacts++;
     else others++;
   }
