@@ -360,7 +360,9 @@ export class NsmRuntime {
     const s = this.stats;
     const t = this.#t;
     let sleeper: Sleeper | null = null;
-    if (this.#useSleeper && this.link.pollFds !== undefined) {
+    // Only for a link that can list its descriptors (a GuestWakeLink over a memory link, say,
+    // has the method but never can): otherwise the thread would only ever take yields.
+    if (this.#useSleeper && this.link.pollFds !== undefined && this.link.pollFds([])) {
       try {
         sleeper = await Sleeper.start(
           this.#onSleeperWake,

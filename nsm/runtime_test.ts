@@ -364,3 +364,27 @@ Deno.test("NsmRuntime whose sleeper thread dies in a sleep goes on with link.wai
   }
   assert.equal(rt.running, false, "run() returned after stop()");
 });
+
+Deno.test("NsmRuntime starts no sleeper thread for a link whose pollFds() cannot list descriptors", async () => {
+  class NoFdLink extends IdleLink {
+    pollFds(): boolean {
+      return false; // a GuestWakeLink over a memory link
+    }
+  }
+  const link = new NoFdLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  const rt = new NsmRuntime(link, iface, { maxSleepMs: 1000 });
+  rt.add(new Hook(0, NEVER));
+  const done = rt.run();
+  try {
+    for (let i = 0; i < 5000 && link.waits.length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.ok(link.waits.length >= 3, "slept through link.wait()");
+    assert.equal(rt.sleepsOnThread, false);
+    assert.equal(rt.stats.threadSleeps, 0);
+  } finally {
+    rt.stop();
+    await done;
+  }
+});
