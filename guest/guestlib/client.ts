@@ -644,7 +644,7 @@ export class NkClient {
 
   /**
    * Starts the sleeper thread at attach (~20-50 ms). Started later, from a busy pump, the
-   * worker sometimes never came up (4 of 8 bulk runs sent without it): its start-up needs
+   * worker sometimes never came up (in 5 of 13 bulk runs it had not started by the end): its start-up needs
    * the event loop at moments a busy pump does not give it.
    */
   async #startSleeper(): Promise<void> {
