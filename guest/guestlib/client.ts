@@ -644,8 +644,8 @@ export class NkClient {
 
   /**
    * Starts the sleeper thread at attach (~20-50 ms). Started later, from a busy pump, the
-   * worker sometimes never came up (in 5 of 13 bulk runs it had not started by the end): its start-up needs
-   * the event loop at moments a busy pump does not give it.
+   * worker sometimes never came up (in 5 of 13 bulk runs it had not started by the end),
+   * presumably because its start-up needs the event loop at moments a busy pump does not give.
    */
   async #startSleeper(): Promise<void> {
     try {
