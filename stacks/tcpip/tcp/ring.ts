@@ -7,7 +7,9 @@
  * `Uint8Array.set` needs: one per contiguous piece copied, none when the source given already
  * is the piece (`writeRangeAt` copies a range of a packet without a view of the payload first),
  * and none for segments sent from a ring with a unit (`setUnit`, `copySegment`: storage in
- * whole MSS units, so segment positions repeat every lap and their views are kept).
+ * whole MSS units, so segment positions repeat every lap and their views are kept). Reads of a
+ * ring with a unit (`copyOut`) copy segment by segment as they were stored: with kept views
+ * where a piece recurs, by hand where it does not (a peer's short segment).
  *
  * Besides the queued bytes `[0, length)`, the receive side writes out-of-order data at offsets
  * past `length` (`writeAt`) and later makes it part of the queue (`commit`).
@@ -18,6 +20,8 @@
 import { keptView, keptViews } from "../../link/kept_view.ts";
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_ENDS = new Uint16Array(0);
+const EMPTY_MISSED = new Int32Array(0);
 
 /**
  * Range views made by `writeRangeAt`, direct-mapped by where the range starts in its
@@ -114,8 +118,22 @@ export class ByteRing {
    * unit k), made once and reused while the storage lives.
    */
   #views: (Uint8Array | undefined)[] = [];
+  /**
+   * Per storage unit (with a unit set), where the last segment stored ending in it ends, in
+   * (0, unit] bytes from the unit's start; 0 when none is known. `copyOut` cuts its pieces
+   * there, so each segment is copied as it was stored, with the same kept view every lap.
+   */
+  #ends = EMPTY_ENDS;
   /** Source views the copies made (kept-view misses, and every copy without a unit). */
   viewsMade = 0;
+  /** `copyOut` pieces that missed their kept views and were copied byte by byte instead. */
+  piecesLooped = 0;
+  /**
+   * Per storage unit, the last two pieces (`(offset in unit << 16) | length`, at 2k and
+   * 2k + 1) that `copyOut` copied by hand because its kept views were for other pieces (see
+   * `#copyPiece`).
+   */
+  #missed = EMPTY_MISSED;
 
   /**
    * A ring that holds at most `capacity` bytes; storage is allocated lazily. `spill`: the
@@ -170,6 +188,8 @@ export class ByteRing {
       // The next byte keeps its offset on the unit grid (see `#ensure`).
       this.#head = this.#unit > 0 ? this.#head % this.#unit : 0;
       this.#views = [];
+      this.#ends = EMPTY_ENDS;
+      this.#missed = EMPTY_MISSED;
     }
   }
 
@@ -186,6 +206,8 @@ export class ByteRing {
     this.#unit = u;
     const size = this.#buf.length;
     this.#views = u > 0 && size > 0 ? new Array(2 * (Math.ceil(size / u) + 1)) : [];
+    this.#ends = u > 0 && size > 0 ? new Uint16Array(Math.ceil(size / u)) : EMPTY_ENDS;
+    this.#missed = u > 0 && size > 0 ? new Int32Array(2 * Math.ceil(size / u)) : EMPTY_MISSED;
   }
 
   #ensure(bytes: number): void {
@@ -213,6 +235,9 @@ export class ByteRing {
     this.#ab = ab;
     this.#head = off;
     this.#views = unit > 0 ? new Array(2 * (size / unit + 1)) : [];
+    // Stored bytes moved with the head: their segment ends are not known any more.
+    this.#ends = unit > 0 ? new Uint16Array(size / unit) : EMPTY_ENDS;
+    this.#missed = unit > 0 ? new Int32Array(2 * (size / unit)) : EMPTY_MISSED;
   }
 
   /** Appends as much of `src` as fits; returns the number of bytes taken. */
@@ -250,6 +275,8 @@ export class ByteRing {
     const buf = this.#buf;
     const size = buf.length;
     const pos = (this.#head + at) % size;
+    const unit = this.#unit;
+    if (unit > 0) this.#markEnds(pos, n, size, unit);
     const first = Math.min(n, size - pos);
     const whole = start === 0 && n === src.length;
     if (first < n && whole && n - first <= this.#spillBytes) {
@@ -268,6 +295,27 @@ export class ByteRing {
     buf.set(src.subarray(start + first, start + n), 0);
   }
 
+  /**
+   * Records, for `copyOut`'s cuts, where a piece of `n` bytes stored at `pos` ends (`#ends`),
+   * in the unit its last byte is in. A piece longer than a unit (a write, not a received
+   * segment) counts as segments of a unit each ending at its end's phase, in every unit it
+   * reaches after its first.
+   */
+  #markEnds(pos: number, n: number, size: number, unit: number): void {
+    const ends = this.#ends;
+    const end = pos + n > size ? pos + n - size : pos + n; // in (0, size]
+    const k = ((end - 1) / unit) | 0;
+    const e = end - k * unit; // in (0, unit]
+    ends[k] = e;
+    if (n <= unit) return;
+    const units = ends.length;
+    const first = (pos / unit) | 0;
+    for (let j = k === 0 ? units - 1 : k - 1; j !== first; j = j === 0 ? units - 1 : j - 1) {
+      ends[j] = e;
+    }
+    if (pos - first * unit < e) ends[first] = e;
+  }
+
   /** Makes `n` bytes already stored by `writeAt(0, ...)` part of the queue. */
   commit(n: number): void {
     this.#length = Math.min(this.#capacity, this.#length + n);
@@ -284,18 +332,29 @@ export class ByteRing {
     let pos = (this.#head + offset) % size;
     const unit = this.#unit;
     if (unit > 0) {
-      // Piece by piece, each with its kept view (`#segmentView`, two per storage unit),
-      // cut where segments end: at the queue's end phase (`#phase()`) in every unit. A stream
-      // of full-sized segments is stored unit by unit (phase 0), so its reads copy whole units.
-      // One run off the grid by a peer's short segment stores each segment across two units,
-      // `phase` bytes into them: its reads copy whole segments, the same view for each unit
-      // every lap. (Copied in one piece off the grid, each read made a view: 230 KB/s of an
-      // NSM's garbage receiving 4.7 Gbit/s, sampled with gc_nsm.ts --sample.)
-      const phase = this.#phase();
+      // Piece by piece, each with its kept view (`#copyPiece`, two per storage unit), cut
+      // where the segments stored there end (`#ends`). A stream of full-sized segments is
+      // stored unit by unit, so its reads copy whole units. One run off the grid by a peer's
+      // short segment stores each segment across two units, `phase` bytes into them: its reads
+      // copy whole segments, the same view for each unit every lap. (Copied in one piece off
+      // the grid, each read made a view: 230 KB/s of an NSM's garbage receiving 4.7 Gbit/s,
+      // sampled with gc_nsm.ts --sample. Cut at the phase of the queue's end instead, bytes
+      // queued before a short segment were cut at the phase after it: ~3,000 views a second.)
+      const ends = this.#ends;
       while (n > 0) {
-        const cut = unit - ((pos % unit) - phase + unit) % unit; // in (0, unit]
+        const k = (pos / unit) | 0;
+        const off = pos - k * unit;
+        const e = ends[k]!;
+        let cut = unit - off; // not known: to the unit's end
+        if (e > off) cut = e - off;
+        else {
+          // The segment goes on into the next unit (the first one past the storage's end)
+          // and ends there, if it is no longer than a unit.
+          const e1 = ends[k + 1 < ends.length ? k + 1 : 0]!;
+          if (e1 > 0 && e1 <= off) cut += e1;
+        }
         const len = Math.min(n, cut, size - pos);
-        dst.set(this.#segmentView(pos, len), dstOffset);
+        this.#copyPiece(pos, len, dst, dstOffset);
         dstOffset += len;
         n -= len;
         pos += len;
@@ -350,6 +409,49 @@ export class ByteRing {
     return unit - ((this.#head + offset) % size) % unit;
   }
 
+  /**
+   * Copies storage `[pos, pos + len)` (one unit's piece, see `copyOut`) to `dst` at
+   * `dstOffset`: with the piece's kept view when it has one. On a miss it makes and keeps one
+   * while the unit has a free slot, or when the same piece missed there before (it recurs:
+   * the stream's phase moved for good, and the view pays off next lap); otherwise it copies
+   * byte by byte, which makes no view. A peer's short segments (the tail of an iperf3 write,
+   * ~500/s at 4.7 Gbit/s) land at new places each time: a view for each was garbage.
+   */
+  #copyPiece(pos: number, len: number, dst: Uint8Array, dstOffset: number): void {
+    const t = this.#views;
+    const k = 2 * ((pos / this.#unit) | 0);
+    const a = t[k];
+    if (a !== undefined && a.byteOffset === pos && a.length === len) {
+      dst.set(a, dstOffset);
+      return;
+    }
+    const b = t[k + 1];
+    if (b !== undefined && b.byteOffset === pos && b.length === len) {
+      t[k] = b; // most recent first
+      t[k + 1] = a;
+      dst.set(b, dstOffset);
+      return;
+    }
+    // A piece not among the unit's last two misses (since its slots filled): copied by hand,
+    // remembered; kept when it comes again (a lap later). Two, as a unit holds two pieces
+    // off the grid (a segment's tail and the next one's start).
+    const key = ((pos - (k >> 1) * this.#unit) << 16) | len;
+    const missed = this.#missed;
+    if (b !== undefined && missed[k] !== key && missed[k + 1] !== key) {
+      missed[k + 1] = missed[k]!;
+      missed[k] = key;
+      this.piecesLooped++;
+      const src = this.#buf;
+      for (let i = 0; i < len; i++) dst[dstOffset + i] = src[pos + i]!;
+      return;
+    }
+    const v = new Uint8Array(this.#ab, pos, len);
+    this.viewsMade++;
+    t[k + 1] = a;
+    t[k] = v;
+    dst.set(v, dstOffset);
+  }
+
   #segmentView(pos: number, len: number): Uint8Array {
     const unit = this.#unit;
     if (unit === 0) {
@@ -383,9 +485,9 @@ export class ByteRing {
 
   /**
    * `read(dst)` of at most `max` bytes, except that with a unit set a read that `dst` (or
-   * `max`) cuts short ends where a segment ends when it can (less than a unit shorter): at a
-   * unit boundary, or off the grid at the queue's end phase (`copyOut`). The next read then
-   * starts on the segment grid and copies whole units or segments with kept views. A stream
+   * `max`) cuts short ends where a segment stored there ends when it can (less than a unit
+   * shorter; see `copyOut`). The next read then starts where a segment starts and copies
+   * whole segments with kept views. A stream
    * reader (TCP's receive queue) takes fewer bytes now and the rest with the next read.
    */
   readAligned(dst: Uint8Array, max: number = dst.length): number {
@@ -393,7 +495,7 @@ export class ByteRing {
     const unit = this.#unit;
     if (unit > 0 && n < this.#length && n > unit) {
       // Cut where a segment ends (see copyOut): the next read starts on the segment grid.
-      const past = ((this.#head + n) % this.#buf.length % unit - this.#phase() + unit) % unit;
+      const past = this.#pastSegmentEnd((this.#head + n) % this.#buf.length);
       if (past < n) n -= past;
     }
     this.copyOut(0, dst, 0, n);
@@ -422,10 +524,20 @@ export class ByteRing {
    * Where the queue ends within its storage unit (0 without a unit, or on the grid): where a
    * stream of full-sized segments, run off the grid by a short one, ends each segment.
    */
-  #phase(): number {
+  /**
+   * Bytes from the last segment end (`#ends`) at or before storage position `pos` to `pos`,
+   * less than a unit; to the unit boundary before `pos` when no such end is known.
+   */
+  #pastSegmentEnd(pos: number): number {
     const unit = this.#unit;
-    const size = this.#buf.length;
-    return unit === 0 || size === 0 ? 0 : (this.#head + this.#length) % size % unit;
+    const ends = this.#ends;
+    const end = pos === 0 ? this.#buf.length : pos; // in (0, size]
+    const k = ((end - 1) / unit) | 0;
+    const off = end - k * unit; // in (0, unit]
+    const e = ends[k]!;
+    if (e > 0 && e <= off) return off - e;
+    const e0 = ends[k > 0 ? k - 1 : ends.length - 1]!;
+    return e0 > off ? off + unit - e0 : off % unit;
   }
 
   /** Drops `n` bytes from the front of the queue. */
