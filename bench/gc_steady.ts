@@ -9,6 +9,7 @@
  *
  *     deno run -A bench/gc_steady.ts [--seconds 10] [--json] [--half-window] [--coalesce]
  *                                    [--poll-us N] [--seed N] [--delay-ns N] [--v8 FLAGS]
+ *                                    [--drop-every N]
  *
  * Allocation sites per data segment (V8's sampling heap profiler, inner `D` frames per site):
  *
@@ -24,11 +25,14 @@
  * `ackCoalescing: true` (one ACK per receive batch); `--poll-us N` polls the link every N µs
  * (batches, like interrupt moderation) instead of at every arrival.
  *
+ * `--drop-every N` loses every N-th data segment on the way to the receiver (SACK recovery
+ * all along: the loss path's allocation).
+ *
  * The parent re-runs this file as a child with the V8 flags it needs (`--trace-gc`,
- * `--expose-gc`)
- * and parses the child's output; `--json` prints one JSON object:
- * `{ seconds, segments, acks, wallMs, nsPerSegment, gcs: { scavenge, markCompact, other, pauseMs },
- *    bytesPerSegment, rcvNxtStart }`. tests/tcp_gc_steady_test.ts uses it.
+ * `--expose-gc`) and parses the child's output; `--json` prints one JSON object:
+ * `{ seconds, segments, acks, lost, wallMs, nsPerSegment,
+ *    gcs: { scavenge, markCompact, other, pauseMs }, bytesPerSegment, rcvNxtStart }`.
+ * tests/tcp_gc_steady_test.ts uses it.
  *
  * @module
  */
@@ -62,6 +66,8 @@ export interface GcSteadyResult {
   bytesPerSegment: number;
   /** Mean packets per poll that received any (over the whole run). */
   batch: number;
+  /** Data segments the link lost in the counted interval (`dropEvery`). */
+  lost: number;
 }
 
 function arg(name: string, fallback: string): string {
@@ -79,6 +85,7 @@ async function child(seconds: number, opts: SteadyOptions): Promise<void> {
     pollInterval: opts.pollUs * 1000,
     seed: opts.seed ?? 1,
     delay: opts.delayNs ?? 50_000,
+    dropEvery: opts.dropEvery ?? 0,
   });
   p.runUntil(2 * SECOND); // handshake, slow start, JIT warm-up
   if (p.server < 0 || p.received === 0) throw new Error("the transfer did not start");
@@ -97,7 +104,7 @@ async function child(seconds: number, opts: SteadyOptions): Promise<void> {
   // V8 prints --trace-gc lines through its own buffered stdout, so console.log markers do not
   // stay in order with them; explicit gc() calls (reason "testing") mark the interval instead.
   gc?.();
-  const seg0 = p.ab.packets, ack0 = p.ba.packets;
+  const seg0 = p.ab.packets, ack0 = p.ba.packets, lost0 = p.ab.lost;
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   p.runUntil(p.now + seconds * SECOND);
@@ -107,7 +114,7 @@ async function child(seconds: number, opts: SteadyOptions): Promise<void> {
   // on a shared machine, where the thread is descheduled.
   const cpuMs = (c1.user + c1.system) / 1000;
   gc?.();
-  const segments = p.ab.packets - seg0, acks = p.ba.packets - ack0;
+  const segments = p.ab.packets - seg0, acks = p.ba.packets - ack0, lost = p.ab.lost - lost0;
   let bytesPerSegment = -1;
   if (gc !== undefined) {
     // Short windows (about 400 segments) right after a full GC; a window that saw a scavenge
@@ -142,6 +149,7 @@ async function child(seconds: number, opts: SteadyOptions): Promise<void> {
         bytesPerSegment,
         batch,
         rcvNxtStart,
+        lost,
       }),
   );
 }
@@ -159,6 +167,8 @@ export interface SteadyOptions {
   seed?: number;
   /** One-way delay in ns (default 50,000). */
   delayNs?: number;
+  /** `SteadyPairOptions.dropEvery`: lose every N-th data segment (default 0: none). */
+  dropEvery?: number;
   /** More V8 flags for the child (e.g. `--max-inlined-bytecode-size=80`). */
   v8Flags?: string;
 }
@@ -184,6 +194,7 @@ export async function measureGcSteady(
       "--poll-us",
       String(opts.pollUs),
       ...["--seed", String(opts.seed ?? 1), "--delay-ns", String(opts.delayNs ?? 50_000)],
+      ...["--drop-every", String(opts.dropEvery ?? 0)],
     ],
     stdout: "piped",
     stderr: "piped",
@@ -225,6 +236,7 @@ if (import.meta.main) {
     pollUs: Number(arg("--poll-us", "0")),
     seed: Number(arg("--seed", "1")),
     delayNs: Number(arg("--delay-ns", "50000")),
+    dropEvery: Number(arg("--drop-every", "0")),
     v8Flags: arg("--v8", ""),
   };
   if (Deno.args.includes("--child")) {

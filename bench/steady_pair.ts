@@ -48,6 +48,12 @@ class Direction implements IpOutput {
   packets = 0;
   delivered = 0;
   dropped = 0;
+  /** Drop every this-many-th data packet (0: none); see `SteadyPairOptions.dropEvery`. */
+  dropEvery = 0;
+  /** Data packets seen by `deliver` (for `dropEvery`). */
+  #data = 0;
+  /** Data packets `deliver` dropped. */
+  lost = 0;
   #pendingEcn = 0;
   #pendingLen = 0;
   readonly info: RxInfo;
@@ -126,7 +132,10 @@ class Direction implements IpOutput {
       const v = this.views[i]!;
       info.ecn = this.ecn[i]!;
       info.packet = v;
-      to.receive(info, v, now);
+      // A data segment (longer than a header with options) lost on the way, now and then.
+      if (this.dropEvery > 0 && this.lens[i]! > 100 && ++this.#data % this.dropEvery === 0) {
+        this.lost++;
+      } else to.receive(info, v, now);
       this.head = (i + 1) % this.slots;
       this.count--;
       this.delivered++;
@@ -156,6 +165,11 @@ export interface SteadyPairOptions {
    * numbers below or above 2^31 (see tests/tcp_gc_steady_test.ts).
    */
   seed?: number;
+  /**
+   * Loses every this-many-th data segment A -> B (the receiver holds data out of order and
+   * SACKs it, the sender recovers): the loss path's allocation. 0 (the default): none.
+   */
+  dropEvery?: number;
 }
 
 /** Two stacks, a bulk connection from A to B, and the zero-allocation link between them. */
@@ -203,6 +217,7 @@ export class SteadyPair {
     const addrB = IpAddress.parse("198.18.0.2");
     this.ab = new Direction(this, addrA, addrB, slots);
     this.ba = new Direction(this, addrB, addrA, slots);
+    this.ab.dropEvery = opts.dropEvery ?? 0;
     let ra = opts.seed ?? 1, rb = (opts.seed ?? 1) + 1;
     this.a = new TcpStack({
       ip: this.ab,

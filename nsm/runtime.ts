@@ -44,6 +44,12 @@ export interface Pollable {
   /** The next instant `poll` has timed work, or `NEVER`. */
   pollAt(): Instant;
   /**
+   * Optional: `out[i] = pollAt()`, stored instead of returned. The loop asks after every
+   * step, and an instant (above 2^31 ns) returned from a call that is not inlined is a new
+   * heap number each time.
+   */
+  pollAtInto?(out: Float64Array, i: number): void;
+  /**
    * Optional: true when `poll` would find work now other than what `pollAt()` reports (new
    * input, a backlog); cheap and allocation-free. When the link and every hook answer it, the
    * loop skips spinning passes with nothing to do instead of calling `poll` with a fresh
@@ -131,6 +137,8 @@ const DEADLINE = 2;
 const NOW = 3;
 /** How long the last sleep lasted (Infinity before the first). */
 const LAST_SLEEP = 4;
+/** A hook's deadline, read through `Pollable.pollAtInto`. */
+const HOOK_AT = 5;
 /** A sleep shorter than this puts the next one on the sleeper thread (see `run()`). */
 const SHORT_SLEEP_NS = 2 * MILLISECOND;
 
@@ -170,7 +178,7 @@ export class NsmRuntime {
   readonly #maxSleepMs: number;
   readonly #idle: (() => void) | null;
   /** The loop's instants (`LAST_WORK`, `LAST_YIELD`, `DEADLINE`, `NOW`): stores box nothing. */
-  readonly #t = new Float64Array([0, 0, 0, 0, Infinity]);
+  readonly #t = new Float64Array([0, 0, 0, 0, Infinity, 0]);
   /** The deadline in `#t` is older than the last step. */
   #stale = true;
   /** The next pass steps whatever `hasWork` says (first pass, after the event loop ran). */
@@ -343,13 +351,25 @@ export class NsmRuntime {
 
   /** The earliest deadline of the interface and every hook. */
   pollAt(): Instant {
-    let at = this.iface.pollAt();
+    this.#deadline();
+    return this.#t[DEADLINE]!;
+  }
+
+  /** `pollAt()` into `#t[DEADLINE]`: no instant returned from the components, none boxed. */
+  #deadline(): void {
+    const t = this.#t;
+    this.iface.pollAtInto(t, DEADLINE);
     const hooks = this.#hooks;
     for (let i = 0; i < hooks.length; i++) {
-      const h = hooks[i]!.pollAt();
-      if (h < at) at = h;
+      const h = hooks[i]!;
+      if (h.pollAtInto !== undefined) {
+        h.pollAtInto(t, HOOK_AT);
+        if (t[HOOK_AT]! < t[DEADLINE]!) t[DEADLINE] = t[HOOK_AT]!;
+      } else {
+        const at = h.pollAt();
+        if (at < t[DEADLINE]!) t[DEADLINE] = at;
+      }
     }
-    return at;
   }
 
   /** Runs until `stop()`. */
@@ -446,9 +466,9 @@ export class NsmRuntime {
       let work = this.#mustStep || !this.#canSkip || this.#wakePending || this.#anyWork();
       if (!work) {
         // The earliest deadline: timers change only in steps, so it is asked for once after a
-        // step, and only when needed (each pollAt() returns heap numbers).
+        // step, and only when needed (each asks every component).
         if (this.#stale) {
-          t[DEADLINE] = this.pollAt();
+          this.#deadline();
           this.#stale = false;
         }
         work = now >= t[DEADLINE]!;
@@ -468,7 +488,7 @@ export class NsmRuntime {
       }
       const idleFor = after - t[LAST_WORK]!;
       if (idleFor >= spinNs && this.#stale) {
-        t[DEADLINE] = this.pollAt();
+        this.#deadline();
         this.#stale = false;
       }
       const deadline = t[DEADLINE]!;

@@ -116,6 +116,32 @@ Deno.test("NsmRuntime.add() returns a remover; removed hooks are no longer polle
   assert.equal(rt.pollAt(), NEVER);
 });
 
+Deno.test("NsmRuntime.pollAt() reads a hook's deadline through pollAtInto() when it has one, through pollAt() otherwise, and the interface's through pollAtInto()", () => {
+  const link = new IdleLink();
+  const iface = new Interface(link, { ipv4: [{ address: "198.18.0.1", prefixLength: 24 }] });
+  const rt = new NsmRuntime(link, iface);
+  // A deadline above 2^31 ns with a fraction: what a returned instant would box.
+  const at = 3 * 2 ** 31 + 0.5;
+  const stored: Pollable = {
+    name: "stored",
+    poll: () => false,
+    pollAt: () => {
+      throw new Error("pollAt() called although pollAtInto() exists");
+    },
+    pollAtInto: (out, i) => {
+      out[i] = at;
+    },
+  };
+  rt.add(stored);
+  rt.add(new Hook(0, at + 7)); // returns its deadline
+  assert.equal(rt.pollAt(), at);
+  const out = new Float64Array(2);
+  iface.pollAtInto(out, 1);
+  assert.equal(out[1], iface.pollAt());
+  rt.add(new Hook(0, 12));
+  assert.equal(rt.pollAt(), 12);
+});
+
 /** A link whose wait() only ends when the test says so (a sleep that never times out). */
 class BlockingLink extends IdleLink {
   readonly pending: (() => void)[] = [];

@@ -727,6 +727,11 @@ export class ServiceLib implements Pollable {
     return b < at ? b : at;
   }
 
+  /** `out[i] = pollAt()` (see `Pollable.pollAtInto`: nothing returned, nothing boxed). */
+  pollAtInto(out: Float64Array, i: number): void {
+    out[i] = this.pollAt();
+  }
+
   /** True when some guest has requests the loop can take now (the idle wake predicate). */
   hasWork(): boolean {
     const guests = this.#guests;

@@ -687,6 +687,14 @@ export class Interface implements IpOutput {
     return at;
   }
 
+  /**
+   * `out[i] = pollAt()`, stored instead of returned: a driver loop asks after every step, and
+   * an instant (above 2^31 ns) returned from a call that is not inlined is a new heap number.
+   */
+  pollAtInto(out: Float64Array, i: number): void {
+    out[i] = this.pollAt();
+  }
+
   // ---------------------------------------------------------------- echo tool API
 
   /**
