@@ -196,6 +196,8 @@ const REQUEST_FLAGS = NqeFlag.MORE | NqeFlag.NONBLOCK | NqeFlag.OPEN;
 /** Flags a NOP may carry on the fast path (OPEN on a NOP is rejected by the general one). */
 const NOP_FLAGS = NqeFlag.MORE | NqeFlag.NONBLOCK;
 const ACCEPT_QUEUE_MAX = 256;
+/** `ServiceLib.pollAt()`'s cell. */
+const AT = new Float64Array(1);
 const PARKED_ACCEPTS_PER_GUEST = 4096;
 const INTERESTING = NqeEvent.IN | NqeEvent.OUT | NqeEvent.ERR | NqeEvent.HUP | NqeEvent.RDHUP;
 
@@ -707,29 +709,36 @@ export class ServiceLib implements Pollable {
 
   /** The earliest stall deadline, or now while sockets wait for service. */
   pollAt(): Instant {
-    let at = NEVER;
+    this.pollAtInto(AT, 0);
+    return AT[0]!;
+  }
+
+  /**
+   * `out[i] = pollAt()` (see `Pollable.pollAtInto`): nothing returned, and each candidate
+   * compared with the cell rather than merged into a local (which boxes it).
+   */
+  pollAtInto(out: Float64Array, i: number): void {
+    out[i] = NEVER;
     // Indexed loops in the per-pass functions: an array iterator is an allocation wherever the
     // loop runs unoptimized.
     const guests = this.#guests;
-    for (let i = 0; i < guests.length; i++) {
-      const g = guests[i]!;
-      if (g.dead || g.dirty.length > 0) return this.#now;
+    for (let k = 0; k < guests.length; k++) {
+      const g = guests[k]!;
+      if (g.dead || g.dirty.length > 0) {
+        out[i] = this.#now;
+        return;
+      }
       if (g.stalledSince >= 0) {
         const t = g.stalledSince + this.#o.stallNs;
-        if (t < at) at = t;
+        if (t < out[i]!) out[i] = t;
       }
     }
     if (this.#sq !== null) {
       const t = this.#sq.nextAt(this.#now);
-      if (t < at) at = t;
+      if (t < out[i]!) out[i] = t;
     }
     const b = this.#backend.pollAt();
-    return b < at ? b : at;
-  }
-
-  /** `out[i] = pollAt()` (see `Pollable.pollAtInto`: nothing returned, nothing boxed). */
-  pollAtInto(out: Float64Array, i: number): void {
-    out[i] = this.pollAt();
+    if (b < out[i]!) out[i] = b;
   }
 
   /** True when some guest has requests the loop can take now (the idle wake predicate). */

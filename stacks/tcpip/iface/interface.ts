@@ -308,6 +308,10 @@ const PV_MEMO_SLOTS = 4096;
 
 /** Cached destinations per family: direct-mapped by the low bits of the address. */
 const TX_CACHE_SLOTS = 8;
+/** A handler's deadline, read through `pollAtInto` (single-threaded use). */
+const AT = new Float64Array(1);
+/** `Interface.pollAt()`'s cell. */
+const AT_OUT = new Float64Array(1);
 
 const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ALL_NODES = IpAddress.parse("ff02::1").bytes;
@@ -674,17 +678,8 @@ export class Interface implements IpOutput {
 
   /** The earliest instant `poll` has work: own timers and every handler's. */
   pollAt(): Instant {
-    if (this.rxPending) return this.now;
-    let at = this.neighbors.pollAt();
-    const r = this.reassembler.pollAt();
-    if (r < at) at = r;
-    const t = this.routes.pollAt();
-    if (t < at) at = t;
-    for (let i = 0; i < this.handlerList.length; i++) {
-      const h = this.handlerList[i]!.pollAt();
-      if (h < at) at = h;
-    }
-    return at;
+    this.pollAtInto(AT_OUT, 0);
+    return AT_OUT[0]!;
   }
 
   /**
@@ -692,7 +687,28 @@ export class Interface implements IpOutput {
    * an instant (above 2^31 ns) returned from a call that is not inlined is a new heap number.
    */
   pollAtInto(out: Float64Array, i: number): void {
-    out[i] = this.pollAt();
+    if (this.rxPending) {
+      out[i] = this.now;
+      return;
+    }
+    // The neighbour cache's and TCP's deadlines (REACHABLE timers, retransmissions) are real
+    // instants while traffic flows: read through cells (`AT`), as this method is.
+    this.neighbors.pollAtInto(out, i);
+    const r = this.reassembler.pollAt();
+    if (r < out[i]!) out[i] = r;
+    const t = this.routes.pollAt();
+    if (t < out[i]!) out[i] = t;
+    const list = this.handlerList;
+    for (let k = 0; k < list.length; k++) {
+      const h = list[k]!;
+      if (h.pollAtInto !== undefined) {
+        h.pollAtInto(AT, 0);
+        if (AT[0]! < out[i]!) out[i] = AT[0]!;
+      } else {
+        const at = h.pollAt();
+        if (at < out[i]!) out[i] = at;
+      }
+    }
   }
 
   // ---------------------------------------------------------------- echo tool API

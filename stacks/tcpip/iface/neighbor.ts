@@ -126,6 +126,9 @@ export class NeighborEntry {
   }
 }
 
+/** `pollAt()`'s cell. */
+const AT = new Float64Array(1);
+
 function hashAddress(version: 4 | 6, addr: Uint8Array): number {
   // FNV-1a over the bytes, seeded by the version so 4-byte and 16-byte keys never mix.
   let h = version === 4 ? 0x811c9dc5 : 0x050c5d1f;
@@ -386,17 +389,30 @@ export class NeighborCache {
 
   /** The next instant `poll()` has work, or `NEVER`. */
   pollAt(): Instant {
-    let at = NEVER;
-    for (let i = 0; i < this.live.length; i++) {
-      const e = this.live[i]!;
-      let t: Instant;
-      if (e.probes > 0) t = e.lastProbe + this.retransInterval;
-      else if (e.delayUntil > 0) t = e.delayUntil;
-      else if (e.state === "reachable") t = e.reachableUntil;
-      else t = e.lastUsed + this.staleTimeout;
-      if (t < at) at = t;
+    this.pollAtInto(AT, 0);
+    return AT[0]!;
+  }
+
+  /** `out[i] = pollAt()`: stored, not returned (see `Interface.pollAtInto`). */
+  pollAtInto(out: Float64Array, i: number): void {
+    // Each candidate is compared with the cell, not merged into a local first: a local that
+    // takes instants from several places was a heap number per call (16 B, measured).
+    out[i] = NEVER;
+    const live = this.live;
+    for (let k = 0; k < live.length; k++) {
+      const e = live[k]!;
+      if (e.probes > 0) {
+        const t = e.lastProbe + this.retransInterval;
+        if (t < out[i]!) out[i] = t;
+      } else if (e.delayUntil > 0) {
+        if (e.delayUntil < out[i]!) out[i] = e.delayUntil;
+      } else if (e.state === "reachable") {
+        if (e.reachableUntil < out[i]!) out[i] = e.reachableUntil;
+      } else {
+        const t = e.lastUsed + this.staleTimeout;
+        if (t < out[i]!) out[i] = t;
+      }
     }
-    return at;
   }
 
   /** Calls `fn` for each live entry (for diagnostics). */

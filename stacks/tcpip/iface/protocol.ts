@@ -40,6 +40,12 @@ export interface IpProtocolHandler {
   /** The next instant `poll()` has work, or `NEVER`. */
   pollAt(): Instant;
   /**
+   * Optional: `out[i] = pollAt()`, stored instead of returned (a driver loop asks after every
+   * step, and an instant above 2^31 ns returned from a call that is not inlined is a new heap
+   * number each time).
+   */
+  pollAtInto?(out: Float64Array, i: number): void;
+  /**
    * Optional: a received ICMP error (unreachable, frag-needed, packet too big, time exceeded)
    * quoting a packet of this protocol that we sent. The interface has already updated its
    * path-MTU cache when the error carries an MTU. Views are valid only during the call.

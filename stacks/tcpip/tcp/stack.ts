@@ -352,6 +352,12 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     return this.#deferredAcks.length > 0 ? this.#now : this.#heap.peekKey();
   }
 
+  /** `out[i] = pollAt()`, stored instead of returned (see `IpProtocolHandler.pollAtInto`). */
+  pollAtInto(out: Float64Array, i: number): void {
+    if (this.#deferredAcks.length > 0) out[i] = this.#now;
+    else this.#heap.peekKeyInto(out, i);
+  }
+
   /** ACK coalescing (TcbHost): the ACK goes out at the next poll, the end of the batch. */
   deferAck(tcb: Tcb): void {
     if (tcb.ackDeferred) return;

@@ -30,6 +30,13 @@ export class TimerHeap<T extends HeapEntry> {
     return this.#items.length === 0 ? NEVER : this.#items[0]!.heapKey;
   }
 
+  /** `out[i] = peekKey()`: stored, not returned (no heap number for a caller not inlining). */
+  peekKeyInto(out: Float64Array, i: number): void {
+    // Two stores, not one of a conditional: merging the key with NEVER boxed it (16 B a call).
+    if (this.#items.length === 0) out[i] = NEVER;
+    else out[i] = this.#items[0]!.heapKey;
+  }
+
   /** Earliest entry, or undefined. */
   peek(): T | undefined {
     return this.#items[0];
