@@ -2,9 +2,10 @@
  * The NSM's heap sizing. V8 starts the young generation at 1 MB per semi-space and grows it only
  * when many objects survive; an NSM's garbage all dies young, so it stayed at a few MB and the
  * trickle that remains on a bulk transfer made a scavenge every few seconds. The data path
- * still boxes an instant per loop step and per deadline (~0.2-0.3 MB/s sampled receiving
- * 4 Gbit/s, bench/RESULTS.md "Session 5"); with 32 MB semi-spaces from the start a 60 s bulk
- * receive ran into one scavenge (at 51 s, 9 ms), for 64 MB of address space. (16 MB gave one
+ * still boxes an instant per loop step (most of the ~0.17 MB/s sampled receiving 4 Gbit/s,
+ * bench/RESULTS.md "Session 6"); with 32 MB semi-spaces from the start a 60 s bulk receive
+ * ran into one scavenge (at 51 s, 9 ms, when it allocated ~0.25 MB/s), for 64 MB of address
+ * space. (16 MB gave one
  * every ~10-25 s receiving: V8 scavenges when about half the new space is used.)
  * Every launcher of `nsm/cli.ts` passes `NSM_V8_FLAGS` (`deno task nsm`, the image, the
  * benchmarks, the tests' NsmProcess); the CLI says so on stderr when it runs without them.

@@ -6,10 +6,12 @@
  *
  * ```text
  * sudo deno run -A --unstable-net bench/e2e/gc_nsm.ts [--seconds 10] [--runs 1] [--json]
- *   [--nsm-v8-flags=--max-semi-space-size=16,...] [--trace-guest] [--reverse] [--warmup S]
- *   [--show-gc] [--sample]
+ *   [--nsm-v8-flags=--max-semi-space-size=16,...] [--guest-v8-flags=...] [--trace-guest]
+ *   [--reverse] [--warmup S] [--show-gc] [--sample]
  * ```
  *
+ * The guest (nkperf on GuestLib) runs with the V8 flags of `deno task nkperf`
+ * (`GUEST_V8_FLAGS`, a 16 MB young generation); `--guest-v8-flags=` runs it with V8's defaults.
  * `--warmup S`: the guest runs S seconds longer and the first S are not counted (the steady
  * state, without startup and JIT garbage). `--show-gc`: the counted window's GC lines.
  * `--sample`: the NSM's allocation sites over that window, in bytes per second, from V8's
@@ -25,6 +27,7 @@
 import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
 import { LabNsm } from "./lab_nsm.ts";
+import { GUEST_V8_FLAGS } from "../../guest/guestlib/heap.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -109,6 +112,18 @@ function countGcs(
   return { scavenges, markCompacts, others, pauseMs, scavengeAt };
 }
 
+/**
+ * `deno run` arguments of a guest: its V8 flags (a comma-separated list; default those of
+ * `deno task nkperf`, `GUEST_V8_FLAGS`; "" for V8's defaults) and, with `trace`, --trace-gc.
+ */
+export function guestFlags(flags: string | undefined, trace: boolean): string[] {
+  const list = [
+    ...(flags ?? GUEST_V8_FLAGS.slice("--v8-flags=".length)).split(","),
+    ...(trace ? ["--trace-gc"] : []),
+  ].filter((f) => f !== "");
+  return list.length > 0 ? [`--v8-flags=${list.join(",")}`] : [];
+}
+
 function kinds(c: ReturnType<typeof countGcs>): GcCounts {
   return { scavenge: c.scavenges, markCompact: c.markCompacts, other: c.others };
 }
@@ -122,6 +137,11 @@ export async function gcNsmRun(
   options: {
     traceGuest?: boolean;
     nsmV8Flags?: string;
+    /**
+     * The guest's V8 flags (a comma-separated list); default those of `deno task nkperf`
+     * (`GUEST_V8_FLAGS`), "" for V8's defaults.
+     */
+    guestV8Flags?: string;
     reverse?: boolean;
     /** Seconds of the guest's run before the counted window (JIT and startup garbage). */
     warmup?: number;
@@ -162,7 +182,7 @@ export async function gcNsmRun(
     const guestStart = performance.now();
     const guest = await new Deno.Command(Deno.execPath(), {
       args: [
-        ...["run", "-A", ...(options.traceGuest ? ["--v8-flags=--trace-gc"] : [])],
+        ...["run", "-A", ...guestFlags(options.guestV8Flags, options.traceGuest === true)],
         ...[`${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl, "-c", lab.peerV4],
         ...["-i", "0", "-t", String(seconds + (options.warmup ?? 0))],
         ...(options.reverse ? ["-R"] : []),
@@ -231,6 +251,7 @@ if (import.meta.main) {
       runs: { type: "string", default: "1" },
       json: { type: "boolean", default: false },
       "nsm-v8-flags": { type: "string", default: "" },
+      "guest-v8-flags": { type: "string" },
       "trace-guest": { type: "boolean", default: false },
       reverse: { type: "boolean", default: false },
       warmup: { type: "string", default: "0" },
@@ -241,6 +262,7 @@ if (import.meta.main) {
   for (let i = 0; i < Number(values.runs); i++) {
     const r = await gcNsmRun(Number(values.seconds), {
       nsmV8Flags: values["nsm-v8-flags"],
+      ...(values["guest-v8-flags"] !== undefined ? { guestV8Flags: values["guest-v8-flags"] } : {}),
       traceGuest: values["trace-guest"],
       reverse: values.reverse,
       warmup: Number(values.warmup),

@@ -9,6 +9,7 @@
  * sudo deno run -A --unstable-net [--v8-flags=--no-turbo-inlining] bench/e2e/guest_alloc.ts
  *   [--seconds 5] [--skip 2] [--sample 3] [--top 30] [--reverse]
  * sudo deno run -A --unstable-net bench/e2e/guest_alloc.ts --gc [--seconds 10] [--reverse]
+ *   [--guest-v8-flags=...]
  * ```
  *
  * Sampling (default): after `--skip` seconds of the test (connection set-up, slow start, JIT,
@@ -20,9 +21,10 @@
  * Sampling is statistical: sites below ~1 B per chunk are noise.
  *
  * `--gc`: no sampling; the guest runs as the nkperf command (`guest/guestlib/nkperf.ts`) under
- * `--trace-gc`, and the tool prints its scavenges and mark-compacts over the whole run and
- * after `--skip` seconds of process time (what gc_nsm.ts --trace-guest counts for the send
- * direction, here for either), with nkperf's sender and receiver lines.
+ * `--trace-gc` with the V8 flags of `deno task nkperf` (`--guest-v8-flags=` for V8's
+ * defaults), and the tool prints the scavenges and mark-compacts of all its threads over the
+ * whole run and after `--skip` seconds of process time, with nkperf's sender and receiver
+ * lines.
  *
  * The lab, the NSM and iperf3 are removed on every exit path (errors, SIGINT, SIGTERM).
  *
@@ -32,6 +34,7 @@
 import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
 import { LabNsm } from "./lab_nsm.ts";
+import { guestFlags } from "./gc_nsm.ts";
 import { runClient } from "../../guest/nkperf/client.ts";
 import { client, closeAll, nkNet, type NkTraffic } from "../../guest/guestlib/mod.ts";
 import { type HeapSampler, startHeapSampling, stopHeapSampling } from "../heap_sample.ts";
@@ -132,6 +135,7 @@ async function main(): Promise<void> {
       top: { type: "string", default: "30" },
       reverse: { type: "boolean", default: false },
       gc: { type: "boolean", default: false },
+      "guest-v8-flags": { type: "string" },
     },
   });
   const seconds = Number(values.seconds);
@@ -162,7 +166,8 @@ async function main(): Promise<void> {
     if (values.gc) {
       const guest = new Deno.Command(Deno.execPath(), {
         args: [
-          ...["run", "-A", "--v8-flags=--trace-gc", `${ROOT}guest/guestlib/nkperf.ts`],
+          ...["run", "-A", ...guestFlags(values["guest-v8-flags"], true)],
+          `${ROOT}guest/guestlib/nkperf.ts`,
           ...["--ctl", ctl, "-c", lab.peerV4, "-i", "0", "-t", String(seconds)],
           ...(reverse ? ["-R"] : []),
         ],

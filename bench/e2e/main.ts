@@ -24,6 +24,7 @@
 import { parseArgs } from "node:util";
 import { Lab } from "../../xdp/lab.ts";
 import { NSM_V8_FLAGS } from "../../nsm/heap.ts";
+import { GUEST_V8_FLAGS } from "../../guest/guestlib/heap.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const NSM_CLI = `${ROOT}nsm/cli.ts`;
@@ -253,7 +254,7 @@ async function measure(
     cmd = loc.kind === "linux"
       ? [...loc.prefix, ...pinned(pins.local, ["iperf3", ...common, ...t.args])]
       : pinned(pins.local, [
-        ...[Deno.execPath(), "run", "-A", NKPERF, "--ctl", loc.ctl!],
+        ...[Deno.execPath(), "run", "-A", GUEST_V8_FLAGS, NKPERF, "--ctl", loc.ctl!],
         ...common,
         ...t.args,
       ]);

@@ -16,7 +16,8 @@
  * Beyond Deno's shape, `NkConn` has non-waiting calls for data loops that must not allocate
  * per chunk: `tryWrite`/`tryRead`, with `onWritable`/`onReadable` callbacks (run by the pump,
  * no promise per wake-up) or `waitWritable`/`waitReadable`. `$NK_SPIN_MAX_US` sets the
- * pump's spin ceiling before it sleeps (see `AttachOptions.spin`).
+ * pump's spin ceiling before it sleeps (see `AttachOptions.spin`). A program whose data path
+ * must not pause for collections runs with `GUEST_V8_FLAGS` (a 16 MB young generation).
  *
  * @module
  */
@@ -27,6 +28,7 @@ import { type AttachOptions, NkClient, type NkTraffic, NsmUnavailable } from "./
 import { connectWith, NkConn, NkDatagramConn, NkListener, type NkTcpInfo } from "./conn.ts";
 
 export { NkClient, NkConn, NkDatagramConn, NkListener, NsmUnavailable };
+export { GUEST_SEMI_SPACE_MB, GUEST_V8_FLAGS } from "./heap.ts";
 export type { AttachOptions, NkTcpInfo, NkTraffic };
 export { errnoError } from "./errors.ts";
 export { AdaptiveSpin } from "./spin.ts";

@@ -1,14 +1,14 @@
 /**
  * Child of tests/guest_bulk_sleep_test.ts: an nkperf client on GuestLib (`ctl`) sends to
- * `host` for `seconds`; from 1 s in, for 1.5 s, it measures the JS-heap bytes the process
- * allocates per chunk sent (started with --expose-gc and a 64 MB young generation, so that no
+ * `host` for `seconds` (with `reverse`, receives from it: nkperf -R); from 1 s in, for 1.5 s,
+ * it measures the JS-heap bytes the process allocates per chunk sent (received) (started with --expose-gc and a 64 MB young generation, so that no
  * GC runs in the interval: the test checks the --trace-gc lines stamped between MARK0 and
  * MARK1, which carry the interval's ends in ms since the isolate started) and
  * the pump's sleeps, then prints one JSON line.
  *
  * ```
  * deno run -A --v8-flags=--expose-gc,--trace-gc,--min-semi-space-size=64,--max-semi-space-size=64 \
- *   tests/support/guest_bulk_child.ts CTL HOST SECONDS
+ *   tests/support/guest_bulk_child.ts CTL HOST SECONDS [reverse]
  * ```
  *
  * @module
@@ -17,13 +17,15 @@
 import { runClient } from "../../guest/nkperf/client.ts";
 import { client, closeAll, nkNet } from "../../guest/guestlib/mod.ts";
 
-const [ctl, host, seconds] = Deno.args as [string, string, string];
+const [ctl, host, seconds, direction] = Deno.args as [string, string, string, string?];
+const reverse = direction === "reverse";
 const gc = (globalThis as unknown as { gc: () => void }).gc;
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const test = runClient({
   host,
   time: Number(seconds),
+  reverse,
   intervalSec: 0,
   net: nkNet({ ctl }),
 });
@@ -40,7 +42,7 @@ const t1 = nk.traffic();
 console.log(`MARK1 ${performance.now()}`);
 await test;
 await closeAll();
-const chunks = t1.sendChunks - t0.sendChunks;
+const chunks = reverse ? t1.recvChunks - t0.recvChunks : t1.sendChunks - t0.sendChunks;
 console.log(JSON.stringify({
   chunks,
   bytesPerChunk: (h1 - h0) / Math.max(1, chunks),
