@@ -11,7 +11,10 @@ Deno.test("deno task nkperf and deno task nkcat run their CLIs with exactly GUES
     const words = tasks[name]!.split(" ");
     assert.ok(words.includes(GUEST_V8_FLAGS), `${tasks[name]} vs ${GUEST_V8_FLAGS}`);
   }
-  assert.equal(GUEST_V8_FLAGS, `--v8-flags=--min-semi-space-size=${GUEST_SEMI_SPACE_MB}`);
+  assert.equal(
+    GUEST_V8_FLAGS,
+    `--v8-flags=--min-semi-space-size=${GUEST_SEMI_SPACE_MB},--no-memory-reducer`,
+  );
 });
 
 Deno.test("GUEST_V8_FLAGS gives a program a 16 MB young generation (V8 starts it at 1 MB)", async () => {

@@ -17,7 +17,8 @@
  * per chunk: `tryWrite`/`tryRead`, with `onWritable`/`onReadable` callbacks (run by the pump,
  * no promise per wake-up) or `waitWritable`/`waitReadable`. `$NK_SPIN_MAX_US` sets the
  * pump's spin ceiling before it sleeps (see `AttachOptions.spin`). A program whose data path
- * must not pause for collections runs with `GUEST_V8_FLAGS` (a 16 MB young generation).
+ * must not pause for collections runs with `GUEST_V8_FLAGS` (a 16 MB young generation, no
+ * memory reducer).
  *
  * @module
  */
