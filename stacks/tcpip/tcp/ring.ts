@@ -22,6 +22,7 @@ import { keptView, keptViews } from "../../link/kept_view.ts";
 const EMPTY = new Uint8Array(0);
 const EMPTY_ENDS = new Uint16Array(0);
 const EMPTY_MISSED = new Int32Array(0);
+const EMPTY_WORDS: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
 /**
  * Range views made by `writeRangeAt`, direct-mapped by where the range starts in its
@@ -126,8 +127,12 @@ export class ByteRing {
   #ends = EMPTY_ENDS;
   /** Source views the copies made (kept-view misses, and every copy without a unit). */
   viewsMade = 0;
-  /** `copyOut` pieces that missed their kept views and were copied byte by byte instead. */
+  /** `copyOut` pieces that missed their kept views and were copied by hand instead. */
   piecesLooped = 0;
+  /** `#copyByHand`'s word views: of the storage, and of the last destination's buffer. */
+  #src32 = EMPTY_WORDS;
+  #dst32 = EMPTY_WORDS;
+  #dstAb: ArrayBufferLike = EMPTY_WORDS.buffer;
   /**
    * Per storage unit, the last two pieces (`(offset in unit << 16) | length`, at 2k and
    * 2k + 1) that `copyOut` copied by hand because its kept views were for other pieces (see
@@ -441,8 +446,7 @@ export class ByteRing {
       missed[k + 1] = missed[k]!;
       missed[k] = key;
       this.piecesLooped++;
-      const src = this.#buf;
-      for (let i = 0; i < len; i++) dst[dstOffset + i] = src[pos + i]!;
+      this.#copyByHand(pos, len, dst, dstOffset);
       return;
     }
     const v = new Uint8Array(this.#ab, pos, len);
@@ -450,6 +454,35 @@ export class ByteRing {
     t[k + 1] = a;
     t[k] = v;
     dst.set(v, dstOffset);
+  }
+
+  /**
+   * Copies storage `[pos, pos + len)` to `dst` at `dstOffset` without a view of the source: 4
+   * bytes at a time through Int32Arrays of both buffers when both ends are 4-aligned (a
+   * stream of segments whose sizes are multiples of 4, into a guest's chunk: ~130 ns per
+   * 1448 B), else byte by byte (~560 ns).
+   */
+  #copyByHand(pos: number, len: number, dst: Uint8Array, dstOffset: number): void {
+    const src = this.#buf;
+    const at = dst.byteOffset + dstOffset;
+    let i = 0;
+    if (((pos | at) & 3) === 0 && len >= 64) {
+      const ab = dst.buffer;
+      let d32 = this.#dst32;
+      if (this.#dstAb !== ab) {
+        d32 = this.#dst32 = new Int32Array(ab, 0, ab.byteLength >> 2);
+        this.#dstAb = ab;
+      }
+      let s32 = this.#src32;
+      if (s32.buffer !== this.#ab) {
+        s32 = this.#src32 = new Int32Array(this.#ab, 0, this.#ab.byteLength >> 2);
+      }
+      const words = len >> 2;
+      const s0 = pos >> 2, d0 = at >> 2;
+      for (let w = 0; w < words; w++) d32[d0 + w] = s32[s0 + w]!;
+      i = words << 2;
+    }
+    for (; i < len; i++) dst[dstOffset + i] = src[pos + i]!;
   }
 
   #segmentView(pos: number, len: number): Uint8Array {

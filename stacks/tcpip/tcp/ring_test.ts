@@ -386,3 +386,32 @@ Deno.test("ByteRing.readAligned() returns the stream in order for random segment
     );
   }
 });
+
+Deno.test("ByteRing pieces copied by hand land whole at any alignment of source and destination (word and byte copies)", () => {
+  const unit = 1448;
+  for (const dstShift of [0, 1, 2, 3]) {
+    for (const lead of [0, 1, 2, 3, 752]) {
+      const r = new ByteRing(8 * unit);
+      r.setUnit(unit);
+      const stream = new Uint8Array(60 * unit).map((_, i) => (i * 29 + 11) & 0xff);
+      const back = new Uint8Array(20 * unit + 8);
+      const dst = back.subarray(dstShift, dstShift + 4 * unit); // a view at an odd byteOffset
+      let written = 0, read = 0;
+      const put = (n: number): void => {
+        assert.equal(r.write(stream.subarray(written, written + n)), n);
+        written += n;
+      };
+      if (lead > 0) put(lead);
+      // Segment sizes that move the phase every lap: every piece is seen once, copied by hand.
+      for (let k = 0; written + unit < stream.length - 2 * unit; k++) {
+        put(unit - 4 * (k % 7) - (k % 3));
+        while (r.length > unit) {
+          const got = r.readAligned(dst, r.length - unit);
+          assert.deepEqual(dst.subarray(0, got), stream.subarray(read, read + got));
+          read += got;
+        }
+      }
+      assert.ok(r.piecesLooped > 0, `shift ${dstShift}, lead ${lead}: nothing copied by hand`);
+    }
+  }
+});
