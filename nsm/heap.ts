@@ -18,14 +18,22 @@ import { getHeapSpaceStatistics } from "node:v8";
 /** Young-generation size the NSM runs with, per semi-space, MB. */
 export const NSM_SEMI_SPACE_MB = 32;
 
+/** The old generation's first limit, MB (see `NSM_V8_FLAGS`). */
+export const NSM_INITIAL_OLD_SPACE_MB = 64;
+
 /**
  * The V8 flags of the NSM process, as a `deno run` argument. `--no-memory-reducer`: V8's memory
  * reducer takes a low allocation rate for idleness and runs full mark-compacts to shrink the
  * heap; with the data path's garbage this low it did so under full load, two 3-5 ms pauses
  * ~30 s into a bulk transfer (bench/RESULTS.md). `--expose-gc`: for `collectStartupGarbage()`.
+ * `--initial-old-space-size`: after that full GC V8 set the old generation's limit just above
+ * what start-up left (~9 MB), and the first connection's buffers and kept views took it past:
+ * an incremental mark-compact ~270 ms after start, 1.9-2.6 ms paused plus marking steps, in 3 of
+ * 4 transfers (gc_nsm.ts --warmup 0 --show-gc); none in 4 with a 64 MB first limit.
  */
 export const NSM_V8_FLAGS =
-  `--v8-flags=--min-semi-space-size=${NSM_SEMI_SPACE_MB},--no-memory-reducer,--expose-gc`;
+  `--v8-flags=--min-semi-space-size=${NSM_SEMI_SPACE_MB},--no-memory-reducer,--expose-gc,` +
+  `--initial-old-space-size=${NSM_INITIAL_OLD_SPACE_MB}`;
 
 /**
  * Collects the start-up's garbage (module loading, the stack's set-up) with a full GC when the

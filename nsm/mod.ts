@@ -54,7 +54,13 @@ export {
   SLOT_WORDS,
 } from "./ring.ts";
 export type { RingFaultReason } from "./ring.ts";
-export { heapSizingHint, NSM_SEMI_SPACE_MB, NSM_V8_FLAGS, youngGenerationBytes } from "./heap.ts";
+export {
+  heapSizingHint,
+  NSM_INITIAL_OLD_SPACE_MB,
+  NSM_SEMI_SPACE_MB,
+  NSM_V8_FLAGS,
+  youngGenerationBytes,
+} from "./heap.ts";
 export { hugePageInfo, SharedMemory, ShmConfigError } from "./shm.ts";
 export type { HugePageInfo, HugePagePolicy, ShmBacking, ShmCreateOptions } from "./shm.ts";
 export { Doorbell } from "./wake.ts";
