@@ -177,7 +177,7 @@ export class NsmRuntime {
   readonly #yieldNs: Duration;
   readonly #maxSleepMs: number;
   readonly #idle: (() => void) | null;
-  /** The loop's instants (`LAST_WORK`, `LAST_YIELD`, `DEADLINE`, `NOW`): stores box nothing. */
+  /** The loop's instants and durations (`LAST_WORK` ... `HOOK_AT`): stores box nothing. */
   readonly #t = new Float64Array([0, 0, 0, 0, Infinity, 0]);
   /** The deadline in `#t` is older than the last step. */
   #stale = true;

@@ -340,8 +340,8 @@ export class ByteRing {
       // Piece by piece, each with its kept view (`#copyPiece`, two per storage unit), cut
       // where the segments stored there end (`#ends`). A stream of full-sized segments is
       // stored unit by unit, so its reads copy whole units. One run off the grid by a peer's
-      // short segment stores each segment across two units, `phase` bytes into them: its reads
-      // copy whole segments, the same view for each unit every lap. (Copied in one piece off
+      // short segment stores each segment across two units: its reads copy whole segments,
+      // the same view for each unit every lap. (Copied in one piece off
       // the grid, each read made a view: 230 KB/s of an NSM's garbage receiving 4.7 Gbit/s,
       // sampled with gc_nsm.ts --sample. Cut at the phase of the queue's end instead, bytes
       // queued before a short segment were cut at the phase after it: ~3,000 views a second.)
@@ -419,8 +419,9 @@ export class ByteRing {
    * `dstOffset`: with the piece's kept view when it has one. On a miss it makes and keeps one
    * while the unit has a free slot, or when the same piece missed there before (it recurs:
    * the stream's phase moved for good, and the view pays off next lap); otherwise it copies
-   * byte by byte, which makes no view. A peer's short segments (the tail of an iperf3 write,
-   * ~500/s at 4.7 Gbit/s) land at new places each time: a view for each was garbage.
+   * it by hand (`#copyByHand`), which makes no view. A peer's short segments (the tail of an
+   * iperf3 write, ~500/s at 4.7 Gbit/s) land at new places each time: a view for each was
+   * garbage.
    */
   #copyPiece(pos: number, len: number, dst: Uint8Array, dstOffset: number): void {
     const t = this.#views;
@@ -520,8 +521,8 @@ export class ByteRing {
    * `read(dst)` of at most `max` bytes, except that with a unit set a read that `dst` (or
    * `max`) cuts short ends where a segment stored there ends when it can (less than a unit
    * shorter; see `copyOut`). The next read then starts where a segment starts and copies
-   * whole segments with kept views. A stream
-   * reader (TCP's receive queue) takes fewer bytes now and the rest with the next read.
+   * whole segments with kept views. A stream reader (TCP's receive queue) takes fewer bytes
+   * now and the rest with the next read.
    */
   readAligned(dst: Uint8Array, max: number = dst.length): number {
     let n = Math.min(max < dst.length ? max : dst.length, this.#length) | 0;

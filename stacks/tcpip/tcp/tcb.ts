@@ -33,7 +33,17 @@ import { AddResult, Reassembly } from "./reassembly.ts";
 import { createCc, RecoveryEngine, RecoveryInfo } from "./recovery/mod.ts";
 import type { RecoveryEngineApi } from "./recovery/mod.ts";
 import { ByteRing } from "./ring.ts";
-import { type Seq, seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt } from "./seq.ts";
+import {
+  type Seq,
+  seqAdd,
+  seqAdd32,
+  seqDiff,
+  seqGe,
+  seqGt,
+  seqInRange,
+  seqLe,
+  seqLt,
+} from "./seq.ts";
 import { AS_DOUBLE } from "./f64.ts";
 
 /** The eleven connection states of RFC 9293 3.3.2. */
@@ -935,7 +945,7 @@ export class Tcb {
     }
     if (offset === 0) {
       this.rcvRing.commit(len);
-      let next = (rcvNxt + len) | 0; // RCV.NXT + len modulo 2^32, as int32
+      let next = seqAdd32(rcvNxt, len);
       const hadHoles = !this.#reass.empty;
       if (hadHoles) {
         const after = this.#reass.advance(next >>> 0) | 0;
