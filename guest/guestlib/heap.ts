@@ -5,8 +5,8 @@
  * generation (1 MB semi-spaces, grown only when many objects survive) that trickle, on top of
  * what the program's start-up left there, made a scavenge about every 10-25 s of a 4 Gbit/s
  * receive (gc_nsm.ts --trace-guest: 1, 1, 0 in three 10 s windows); with 16 MB semi-spaces
- * none came in a whole 15 s run, start-up included, nor in a 40 s one. The flags are the program's to choose:
- * `deno task nkperf` and `deno task nkcat` pass these.
+ * none came in a whole 15 s run, start-up included, nor in a 40 s one. The flags are the
+ * program's to choose: `deno task nkperf` and `deno task nkcat` pass these.
  *
  * @module
  */
