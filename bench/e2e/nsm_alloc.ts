@@ -100,7 +100,7 @@ try {
   await new Promise((r) => setTimeout(r, Number(values.skip) * 1000));
   const tx0 = values.reverse ? link.stats().rxPackets : link.stats().txPackets;
   /** One sample over the guest's whole run (the default). */
-  async function sampleRun(): Promise<void> {
+  const sampleRun = async (): Promise<void> => {
     const depth = Number(values.sample);
     let sampler: HeapSampler | null = null;
     if (depth > 0) sampler = startHeapSampling(64);
@@ -116,7 +116,7 @@ try {
       );
     }
     console.log(guestRunSummary(out.stdout, frames, values.reverse, t1 - t0));
-  }
+  };
   const windows = Number(values.windows);
   if (windows > 0) {
     const frames = (): number => values.reverse ? link.stats().rxPackets : link.stats().txPackets;
