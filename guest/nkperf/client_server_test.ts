@@ -364,3 +364,27 @@ Deno.test("the server reports a client that vanishes mid-test and serves the nex
   await server.done;
   assert.equal(reports.length, 2);
 });
+
+Deno.test("the server says 'Server listening' only once its listener is ready (GuestLib's LISTEN reaches the NSM after listen() returns)", async () => {
+  const base = memoryNet();
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((r) => markReady = r);
+  const net: NetApi = {
+    ...base,
+    listen: (o) => Object.assign(base.listen(o), { ready }),
+  };
+  const lines: string[] = [];
+  const server = NkperfServer.listen({
+    port: PORT,
+    net,
+    oneOff: true,
+    onText: (l) => lines.push(l),
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(!lines.some((l) => /Server listening/.test(l)), lines.join("\n"));
+  markReady();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(lines.some((l) => /Server listening on 5201/.test(l)), lines.join("\n"));
+  await runClient({ host: "h", time: 0.1, net: base });
+  await server.done;
+});

@@ -47,6 +47,11 @@ export interface NetListener {
   close(): void;
   /** The bound address. */
   readonly addr: Deno.Addr;
+  /**
+   * Optional: resolves once connections are taken (a GuestLib listener's LISTEN reaches the
+   * NSM after `listen()` returns), rejects when listening failed. Absent: at once.
+   */
+  readonly ready?: Promise<void>;
 }
 
 /** TCP state a stack can report per connection (Linux's TCP_INFO subset iperf3 prints). */

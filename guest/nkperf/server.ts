@@ -123,6 +123,9 @@ export class NkperfServer {
 
   async #acceptLoop(): Promise<void> {
     const text = this.#opts.onText;
+    // "Server listening" only once it is: a client started on that line must not be refused
+    // (through GuestLib the NSM listens a few microseconds after listen() returned).
+    await this.#listener.ready?.catch(() => {}); // a failure is accept()'s to report
     text?.("-----------------------------------------------------------");
     const a = this.#listener.addr;
     text?.(`Server listening on ${"port" in a ? a.port : DEFAULT_PORT}`);
