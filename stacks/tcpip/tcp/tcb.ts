@@ -688,9 +688,12 @@ export class Tcb {
       return;
     }
 
-    // RFC 7323 5.3 R1 (PAWS) runs before the sequence check.
+    // RFC 7323 5.3 R1 (PAWS) runs before the sequence check. Timestamps and sequence numbers
+    // are compared as int32 here and below (see seq.ts): a peer's TSval above 2^31 crossing a
+    // comparison V8 did not inline was a heap number, ~1 B per segment in some runs (the
+    // inlining differs from run to run) of a receiving NSM.
     if (this.#tsOk && seg.tsPresent && !(f & TCP_RST)) {
-      if (seqLt(seg.tsVal, this.#tsRecent)) {
+      if (seqLt(seg.tsVal | 0, this.#tsRecent | 0)) {
         if (now - this.#tsRecentAt > PAWS_IDLE_LIMIT) {
           this.#tsRecentAt = -Infinity; // RFC 7323 5.5: stale TS.Recent no longer protects
         } else {
@@ -795,8 +798,8 @@ export class Tcb {
 
     // RFC 7323 4.3: TS.Recent = SEG.TSval when SEG.SEQ =< Last.ACK.sent (and not older).
     if (
-      this.#tsOk && seg.tsPresent && seqLe(seq, this.#lastAckSent) &&
-      seqGe(seg.tsVal, this.#tsRecent)
+      this.#tsOk && seg.tsPresent && seqLe(seq | 0, this.#lastAckSent | 0) &&
+      seqGe(seg.tsVal | 0, this.#tsRecent | 0)
     ) {
       this.#tsRecent = seg.tsVal;
       this.#tsRecentAt = now;
