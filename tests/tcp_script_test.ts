@@ -403,6 +403,28 @@ Deno.test("PAWS drops a segment with an old TSval and re-ACKs it (RFC 7323 5.3)"
   );
 });
 
+for (const base of [0x7fff_fff0, 0xffff_fff0]) {
+  Deno.test(`PAWS and TS.Recent compare TSvals modulo 2^32 across ${base < 2 ** 31 ? "2^31" : "2^32"}`, () => {
+    const ts = (d: number): number => (base + d) >>> 0;
+    const s = new TcpScript({ iss: ISS, config: { ecn: false } });
+    const l = s.stack.listen(null, s.port, 4);
+    s.inject({ flags: "S", seq: PEER, mss: 1460, ts: [ts(0), 0] });
+    const sa = s.take();
+    s.inject({ flags: ".", seq: PEER + 1, ack: ISS + 1, ts: [ts(1), sa.ts![0]] });
+    const c = s.stack.accept(l);
+    // Newer by 32 (across 2^31 or 2^32): accepted, and TS.Recent takes it.
+    s.inject({ flags: "P.", seq: PEER + 1, ack: ISS + 1, ts: [ts(32), sa.ts![0]], data: 10 });
+    const a1 = s.expect({ flags: ".", ack: PEER + 11 });
+    assert.equal(a1.ts![1], ts(32));
+    // Older than TS.Recent: dropped by PAWS and re-ACKed with TS.Recent.
+    s.inject({ flags: "P.", seq: PEER + 11, ack: ISS + 1, ts: [ts(-100), sa.ts![0]], data: 10 });
+    const a2 = s.expect({ flags: ".", ack: PEER + 11 });
+    assert.equal(a2.ts![1], ts(32), "TS.Recent still the newest valid TSval");
+    assert.equal(s.stack.counters.get("paws"), 1);
+    assert.equal(s.stack.recv(c, new Uint8Array(100), s.now), 10);
+  });
+}
+
 Deno.test("delayed ACK: quick ACKs first, then every second full segment or after 40 ms", () => {
   const s = script({ quickAckSegments: 2 });
   acceptOne(s);
