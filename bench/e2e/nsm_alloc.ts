@@ -13,7 +13,8 @@
  *
  * `--windows N`: instead of one sample over the run, N windows of 0.5 s, each printed with the
  * connection's sequence numbers (RCV.NXT receiving, SND.UNA sending, in units of 2^30) and the
- * bytes sampled per frame with the top sites: what the data path allocates can depend on
+ * bytes sampled per frame with the top sites (inner `--sample` frames, default 1): what the
+ * data path allocates can depend on
  * where the stream is in the sequence space (a number above 2^31 crossing a call that is not
  * inlined is a heap number), and a transfer crosses 2^31 every few seconds.
  *
@@ -128,7 +129,7 @@ try {
       const s0 = seq(), f0 = frames();
       const s = startHeapSampling(64);
       await new Promise((r) => setTimeout(r, 500));
-      const sites = await stopHeapSampling(s, 1);
+      const sites = await stopHeapSampling(s, Number(values.sample) || 1);
       const n = Math.max(1, frames() - f0);
       let all = 0;
       for (const b of sites.values()) all += b;
