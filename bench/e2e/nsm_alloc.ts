@@ -14,9 +14,9 @@
  * `--windows N`: instead of one sample over the run, N windows of 0.5 s, each printed with the
  * connection's sequence numbers (RCV.NXT receiving, SND.UNA sending, in units of 2^30) and the
  * bytes sampled per frame with the top sites (inner `--sample` frames, default 1): what the
- * data path allocates can depend on
- * where the stream is in the sequence space (a number above 2^31 crossing a call that is not
- * inlined is a heap number), and a transfer crosses 2^31 every few seconds.
+ * data path allocates can depend on where the stream is in the sequence space (a number above
+ * 2^31 crossing a call that is not inlined is a heap number), and a transfer crosses 2^31
+ * every few seconds.
  *
  * Optimized code attributes inlined callees' allocations to the outer function;
  * `--no-turbo-inlining` shows the inner sites (and over-counts boxed numbers that inlining
