@@ -170,6 +170,30 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   return { mode, host, port, time, parallel, reverse, omit, len, json, intervalSec, oneOff, bind };
 }
 
+/**
+ * The server mode: serves until `-1`'s test is done or the process ends; throws when it
+ * cannot listen.
+ */
+async function serve(
+  args: CliArgs,
+  net: NetApi,
+  print: (s: string) => void,
+  text: ((s: string) => void) | undefined,
+): Promise<void> {
+  const server = NkperfServer.listen({
+    port: args.port,
+    ...(args.bind !== undefined ? { hostname: args.bind } : {}),
+    oneOff: args.oneOff,
+    intervalSec: args.intervalSec,
+    net,
+    ...(text ? { onText: text } : {}),
+    onReport: (r: Json) => {
+      if (args.json) print(JSON.stringify(r, null, 2));
+    },
+  });
+  await server.done;
+}
+
 /** Runs the command line on `net`; returns the exit code. */
 export async function main(
   argv: readonly string[],
@@ -189,18 +213,14 @@ export async function main(
   }
   const text = args.json ? undefined : print;
   if (args.mode === "server") {
-    const server = NkperfServer.listen({
-      port: args.port,
-      ...(args.bind !== undefined ? { hostname: args.bind } : {}),
-      oneOff: args.oneOff,
-      intervalSec: args.intervalSec,
-      net,
-      ...(text ? { onText: text } : {}),
-      onReport: (r: Json) => {
-        if (args.json) print(JSON.stringify(r, null, 2));
-      },
-    });
-    await server.done;
+    try {
+      await serve(args, net, print, text);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (args.json) print(JSON.stringify({ error: msg }, null, 2));
+      else print(`nkperf: error - cannot listen on port ${args.port}: ${msg}`);
+      return 1;
+    }
     return 0;
   }
   try {

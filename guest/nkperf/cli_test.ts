@@ -71,3 +71,28 @@ Deno.test("main() -J with a refused connection prints {error} and exits 1", asyn
   assert.equal(code, 1);
   assert.match(String(JSON.parse(out.join("\n")).error), /connection refused/);
 });
+
+Deno.test("main() -s exits 1 with an error line when it cannot listen, whether listen() throws or the listener's ready rejects", async () => {
+  const base = memoryNet();
+  const inUse = new Error("address in use");
+  const throwing = {
+    ...base,
+    listen: (): never => {
+      throw inUse;
+    },
+  };
+  const rejecting = {
+    ...base,
+    listen: (o: { port: number; hostname?: string }) =>
+      Object.assign(base.listen(o), { ready: Promise.reject(inUse) }),
+  };
+  for (const net of [throwing, rejecting]) {
+    const out: string[] = [];
+    assert.equal(await main(["-s", "-p", "5209"], net, (s) => out.push(s)), 1);
+    assert.ok(
+      out.some((l) => l === "nkperf: error - cannot listen on port 5209: address in use"),
+      out.join("\n"),
+    );
+    assert.ok(!out.some((l) => /Server listening/.test(l)), out.join("\n"));
+  }
+});

@@ -90,7 +90,10 @@ export class NkperfServer {
   readonly #clock: () => Instant;
   #test: PendingTest | undefined;
   #closed = false;
-  /** Resolves when the server stops (after one test with `oneOff`, or on `close()`). */
+  /**
+   * Resolves when the server stops (after one test with `oneOff`, or on `close()`); rejects
+   * when it could not listen (its listener's `ready` rejected: a port in use through GuestLib).
+   */
   readonly done: Promise<void>;
 
   private constructor(listener: NetListener, opts: ServerOptions) {
@@ -125,7 +128,12 @@ export class NkperfServer {
     const text = this.#opts.onText;
     // "Server listening" only once it is: a client started on that line must not be refused
     // (through GuestLib the NSM listens a few microseconds after listen() returned).
-    await this.#listener.ready?.catch(() => {}); // a failure is accept()'s to report
+    try {
+      await this.#listener.ready;
+    } catch (e) {
+      this.close();
+      throw e;
+    }
     text?.("-----------------------------------------------------------");
     const a = this.#listener.addr;
     text?.(`Server listening on ${"port" in a ? a.port : DEFAULT_PORT}`);
