@@ -102,6 +102,7 @@ export class NkperfServer {
     this.#net = opts.net ?? denoNet;
     this.#clock = opts.clock ?? monotonicNow;
     this.done = this.#acceptLoop();
+    this.done.catch(() => {}); // for whoever awaits it: no unhandled rejection otherwise
   }
 
   /** Starts listening; tests are served in the background until `done`. */
