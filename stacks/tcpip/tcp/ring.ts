@@ -424,37 +424,52 @@ export class ByteRing {
    * garbage.
    */
   #copyPiece(pos: number, len: number, dst: Uint8Array, dstOffset: number): void {
-    const t = this.#views;
     const k = 2 * ((pos / this.#unit) | 0);
-    const a = t[k];
-    if (a !== undefined && a.byteOffset === pos && a.length === len) {
-      dst.set(a, dstOffset);
+    const v = this.#kept(k, pos, len);
+    if (v !== undefined) {
+      dst.set(v, dstOffset);
       return;
     }
-    const b = t[k + 1];
-    if (b !== undefined && b.byteOffset === pos && b.length === len) {
-      t[k] = b; // most recent first
-      t[k + 1] = a;
-      dst.set(b, dstOffset);
-      return;
-    }
-    // A piece not among the unit's last two misses (since its slots filled): copied by hand,
+    // A piece not among the unit's last two misses (once its slots are full): copied by hand,
     // remembered; kept when it comes again (a lap later). Two, as a unit holds two pieces
     // off the grid (a segment's tail and the next one's start).
     const key = ((pos - (k >> 1) * this.#unit) << 16) | len;
     const missed = this.#missed;
-    if (b !== undefined && missed[k] !== key && missed[k + 1] !== key) {
+    if (this.#views[k + 1] !== undefined && missed[k] !== key && missed[k + 1] !== key) {
       missed[k + 1] = missed[k]!;
       missed[k] = key;
       this.piecesLooped++;
       this.#copyByHand(pos, len, dst, dstOffset);
       return;
     }
+    dst.set(this.#keep(k, pos, len), dstOffset);
+  }
+
+  /**
+   * The kept view of storage `[pos, pos + len)` when one of slots `k`, `k + 1` (its unit's)
+   * holds it, moved to the front; else undefined.
+   */
+  #kept(k: number, pos: number, len: number): Uint8Array | undefined {
+    const t = this.#views;
+    const a = t[k];
+    if (a !== undefined && a.byteOffset === pos && a.length === len) return a;
+    const b = t[k + 1];
+    if (b !== undefined && b.byteOffset === pos && b.length === len) {
+      t[k] = b; // most recent first
+      t[k + 1] = a;
+      return b;
+    }
+    return undefined;
+  }
+
+  /** A new view of storage `[pos, pos + len)`, kept in slot `k` (the older one drops out). */
+  #keep(k: number, pos: number, len: number): Uint8Array {
+    const t = this.#views;
     const v = new Uint8Array(this.#ab, pos, len);
     this.viewsMade++;
-    t[k + 1] = a;
+    t[k + 1] = t[k];
     t[k] = v;
-    dst.set(v, dstOffset);
+    return v;
   }
 
   /**
@@ -492,21 +507,8 @@ export class ByteRing {
       this.viewsMade++;
       return new Uint8Array(this.#ab, pos, len);
     }
-    const t = this.#views;
     const k = 2 * ((pos / unit) | 0);
-    const a = t[k];
-    if (a !== undefined && a.byteOffset === pos && a.length === len) return a;
-    const b = t[k + 1];
-    if (b !== undefined && b.byteOffset === pos && b.length === len) {
-      t[k] = b; // most recent first
-      t[k + 1] = a;
-      return b;
-    }
-    const v = new Uint8Array(this.#ab, pos, len);
-    this.viewsMade++;
-    t[k + 1] = a;
-    t[k] = v;
-    return v;
+    return this.#kept(k, pos, len) ?? this.#keep(k, pos, len);
   }
 
   /** Consumes up to `dst.length` bytes into `dst`; returns the number read. */
