@@ -74,6 +74,8 @@ export interface NsmOptions {
   readonly queues: number;
   /** AF_XDP ring size (descriptors per ring, power of two). */
   readonly ring: number;
+  /** RX frames kept posted per queue in the steady state (`--rx-fill`; at most `ring`). */
+  readonly rxFill: number;
   /** Accept partial checksums from a local veth peer: auto (veth only), on, off. */
   readonly partialChecksums: "auto" | "on" | "off";
   /** Transmit checksum offload through AF_XDP TX metadata (`--tx-checksum`). */
@@ -109,6 +111,9 @@ export const USAGE = `usage: deno task nsm --link xdp:IF|tap:NAME --ip ADDR/LEN 
   --ring N                AF_XDP descriptors per ring, power of two (default 8192, i.e. a
                           32 MiB UMEM per queue: room for the burst of a few thousand
                           connections opening at once while the stack works)
+  --rx-fill N             RX frames kept posted per queue while traffic is steady (default
+                          1024, at most --ring): the receive path's working set. A burst that
+                          fills half of them doubles it, up to --ring; quiet halves it again
   --partial-checksums M   auto | on | off: accept TCP/UDP checksums left partial by a local
                           Linux peer (auto: only on veth)
   --tx-checksum M         auto | on | off | software: TCP checksums completed by the kernel or
@@ -194,6 +199,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
   let queues = 1;
   let queuesGiven = false;
   let ring = 8192;
+  let rxFill: number | undefined;
   let xdpModeGiven = false;
   let partialChecksums: NsmOptions["partialChecksums"] = "auto";
   let txChecksum: NsmOptions["txChecksum"] = "auto";
@@ -289,6 +295,10 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
         queuesGiven = true;
         break;
       }
+      case "--rx-fill":
+        rxFill = parseInteger(flag, takeValue(), 1, 16384);
+        queuesGiven = true;
+        break;
       case "--partial-checksums":
         partialChecksums = oneOf(flag, takeValue(), ["auto", "on", "off"] as const);
         break;
@@ -331,7 +341,12 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
     );
   }
   if (linkKind === "tap" && (xdpModeGiven || queuesGiven)) {
-    throw new NsmUsageError("--xdp-mode/--attach/--queues/--ring apply to --link xdp:IF only");
+    throw new NsmUsageError(
+      "--xdp-mode/--attach/--queues/--ring/--rx-fill apply to --link xdp:IF only",
+    );
+  }
+  if (rxFill !== undefined && rxFill > ring) {
+    throw new NsmUsageError(`--rx-fill ${rxFill}: at most --ring (${ring})`);
   }
   if (ipv4.length === 0 && ipv6.length === 0) {
     throw new NsmUsageError("give at least one address: --ip ADDR/LEN or --ip6 ADDR/LEN");
@@ -359,6 +374,7 @@ export function parseNsmArgs(args: readonly string[]): NsmOptions {
     attach,
     queues,
     ring,
+    rxFill: rxFill ?? Math.min(ring, 1024),
     partialChecksums,
     txChecksum,
     txKick,
@@ -439,6 +455,7 @@ function openLink(o: NsmOptions): OpenedLink {
     ifname: o.ifname,
     queues: o.queues,
     ringSize: o.ring,
+    rxFillDepth: o.rxFill,
     mode: o.xdpMode,
     attachMode: attach,
     handleSignals: false,

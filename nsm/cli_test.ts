@@ -23,6 +23,16 @@ Deno.test("parseNsmArgs() reads link, addresses, gateways, MTU, services and XDP
   assert.equal(o.spinYield, true, "yield while spinning by default");
   assert.equal(o.txChecksum, "auto", "TX checksum offload when the kernel has it");
   assert.equal(o.txKick, "inline", "the loop kicks by default");
+  assert.equal(o.ring, 8192);
+  assert.equal(o.rxFill, 1024, "1024 RX frames posted in the steady state");
+  assert.equal(
+    parseNsmArgs(["--link", "xdp:v", "--ip", "198.18.0.1/24", "--ring", "512"]).rxFill,
+    512,
+  );
+  assert.equal(
+    parseNsmArgs(["--link", "xdp:v", "--ip", "198.18.0.1/24", "--rx-fill", "64"]).rxFill,
+    64,
+  );
   const p = parseNsmArgs([
     ...["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-us", "0", "--spin-yield", "off"],
     ...["--tx-checksum", "software", "--tx-kick", "thread"],
@@ -54,6 +64,11 @@ const cases: [string[], RegExp][] = [
   [["--link", "xdp:a", "--link", "xdp:b"], /--link given twice/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--ring", "1000"], /--ring 1000: .*power of two/],
   [["--link", "tap:t0", "--ip", "198.18.0.1/24", "--ring", "1024"], /xdp:IF only/],
+  [["--link", "tap:t0", "--ip", "198.18.0.1/24", "--rx-fill", "64"], /xdp:IF only/],
+  [
+    ["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--ring", "512", "--rx-fill", "1024"],
+    /at most --ring \(512\)/,
+  ],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--cc", "nosuchcc"], /--cc nosuchcc: .*reno/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-us", "-1"], /--spin-us -1: .*0..1000000/],
   [["--link", "xdp:v0", "--ip", "198.18.0.1/24", "--spin-us", "2s"], /--spin-us 2s: .*0..1000000/],

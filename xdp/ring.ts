@@ -197,6 +197,11 @@ export class ConsumerRing extends Ring {
     return n < max ? n : max;
   }
 
+  /** Entries known ready without re-reading the producer (at least what `peek` returned). */
+  ready(): number {
+    return (this.#prod - this.#cons) >>> 0;
+  }
+
   /** Marks `n` entries (from `consumerIndex`) consumed and publishes the consumer index. */
   release(n: number): void {
     if (n === 0) return;

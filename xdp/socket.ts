@@ -143,6 +143,12 @@ export interface XskSocketOptions {
    * "software" insists and adds XDP_UMEM_TX_SW_CSUM (copy mode computes on the CPU).
    */
   readonly txChecksum?: "off" | "auto" | "on" | "software";
+  /**
+   * RX frames posted to the fill ring at bind, 1 .. ringSize (default ringSize). The others,
+   * frames [rxPosted, ringSize), stay with the caller, who may post them later (`XdpLink`
+   * keeps a shallow fill ring and grows it under bursts).
+   */
+  readonly rxPosted?: number;
 }
 
 /** The kernel refused TX metadata (checksum offload) although it was required. */
@@ -267,6 +273,8 @@ export class XskSocket {
   readonly frames: FramePool;
   /** Receive frames (the first half of the UMEM). */
   readonly rxFrameCount: number;
+  /** Receive frames posted at bind: frames [0, rxPosted); the rest are the caller's. */
+  readonly rxPosted: number;
   /**
    * Bytes of TX metadata before every TX frame's data (0 = none registered). TX descriptors
    * must then point `txMetadataLen` bytes into their frame (the kernel checks every one).
@@ -297,6 +305,7 @@ export class XskSocket {
     rings: [ConsumerRing, ProducerRing, ProducerRing, ConsumerRing],
     frames: FramePool,
     rxFrameCount: number,
+    rxPosted: number,
     maps: Mapping[],
     txBudget: number,
     txMapping: TxRingMapping,
@@ -313,6 +322,7 @@ export class XskSocket {
     [this.rx, this.tx, this.fill, this.completion] = rings;
     this.frames = frames;
     this.rxFrameCount = rxFrameCount;
+    this.rxPosted = rxPosted;
     this.#maps = maps;
     this.#txBudget = txBudget;
     this.#txMapping = txMapping;
@@ -343,6 +353,12 @@ export class XskSocket {
     const ringSize = options.ringSize ?? 2048;
     if (ringSize < 8 || (ringSize & (ringSize - 1)) !== 0 || ringSize > 1 << 16) {
       throw new XskOptionError(`ringSize ${ringSize}: use a power of two in 8 .. 65536`);
+    }
+    const rxPosted = options.rxPosted ?? ringSize;
+    if (!Number.isInteger(rxPosted) || rxPosted < 1 || rxPosted > ringSize) {
+      throw new XskOptionError(
+        `rxPosted ${rxPosted}: use an integer in 1 .. ${ringSize} (ringSize)`,
+      );
     }
     const where = `interface ${options.ifname} queue ${options.queue}`;
     const c = libc();
@@ -458,7 +474,7 @@ export class XskSocket {
       // Frames [0, ringSize) receive, [ringSize, 2 ringSize) transmit.
       const frames = new FramePool(ringSize * 2, frameSize);
       const start = fill.producerIndex;
-      const got = fill.reserve(ringSize);
+      const got = fill.reserve(rxPosted);
       for (let i = 0; i < got; i++) {
         const addr = i * frameSize;
         frames.move(addr, FrameOwner.User, FrameOwner.KernelRx);
@@ -503,6 +519,7 @@ export class XskSocket {
         [rx, tx, fill, completion],
         frames,
         ringSize,
+        rxPosted,
         maps,
         txBudget,
         {

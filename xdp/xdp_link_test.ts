@@ -250,3 +250,65 @@ Deno.test({
     assert.ok(views.size <= 8, `${views.size} distinct views for 64 replies in 8 frames`);
   },
 });
+
+/** Receives for `ms` milliseconds; returns the ARP replies that came in. */
+async function drainReplies(link: XdpLink, ms: number): Promise<number> {
+  let got = 0;
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    link.flush();
+    const n = link.receive((f) => {
+      if (isArpReply(f, link.mac)) got++;
+    }, 64);
+    if (n === 0) await link.wait(5);
+  }
+  return got;
+}
+
+Deno.test({
+  name: "XdpLink keeps rxFillDepth frames posted, doubles the depth when a receive finds half " +
+    "of them filled (a burst) and halves it back after a quiet stretch",
+  ignore: gate.ignore,
+  async fn(): Promise<void> {
+    gate.assert();
+    await using lab = await Lab.up();
+    assert.throws(
+      () => XdpLink.open({ ifname: lab.nsmIf, ringSize: 64, rxFillDepth: 65 }),
+      XskOptionError,
+    );
+    using link = XdpLink.open({
+      ifname: lab.nsmIf,
+      ringSize: 64,
+      rxFillDepth: 8,
+      txKick: "inline",
+      handleSignals: false,
+    });
+    assert.equal(link.stats().rxFillDepth, 8);
+    // 16 requests at once: their replies find 8 posted frames; the kernel drops the rest.
+    queueArpRequests(link, 16);
+    link.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    const first = await drainReplies(link, 300);
+    assert.ok(first <= 8, `${first} replies landed in 8 posted frames`);
+    assert.ok(link.stats().kernel.rxFillRingEmptyDescs + link.stats().kernel.rxDropped > 0);
+    assert.ok(link.stats().rxFillGrows >= 1, "the full fill ring doubled the depth");
+    assert.ok(link.stats().rxFillDepth >= 16);
+    // The same burst again lands whole.
+    queueArpRequests(link, 16);
+    link.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await drainReplies(link, 300), 16, "every reply of the second burst");
+    // Quiet: two at a time, never a quarter of the depth waiting; every 16 x 64 frames the
+    // depth halves, down to 8.
+    let rounds = 0;
+    let replies = 0;
+    while (link.stats().rxFillDepth > 8 && rounds < 3000) {
+      queueArpRequests(link, 2);
+      link.flush();
+      replies += await receiveReplies(link, 2);
+      rounds++;
+    }
+    assert.equal(replies, 2 * rounds, "no reply lost while the depth shrank");
+    assert.equal(link.stats().rxFillDepth, 8, `depth after ${rounds} quiet rounds`);
+  },
+});
