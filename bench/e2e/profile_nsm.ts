@@ -5,8 +5,14 @@
  *
  * ```text
  * sudo deno run -A bench/e2e/profile_nsm.ts [--seconds 5] [-R] [--dir /tmp/nsm-prof] [--pin]
- *                                           [-- NSM FLAGS...]
+ *                                           [--perf] [-- NSM FLAGS...]
  * ```
+ *
+ * `--perf` runs the NSM with V8's perf map instead of the V8 profiler and records CPU 0 (where
+ * `--pin` puts the NSM and the guest) with `perf record` over the middle half of the transfer,
+ * into DIR/perf.data: kernel, libc and JavaScript on one scale (the V8 profiler counts wall
+ * time, so a thread descheduled in a syscall looks busy). Read it with
+ * `perf report -i DIR/perf.data --sort pid,dso,sym --stdio`.
  *
  * @module
  */
@@ -28,6 +34,7 @@ async function main(): Promise<number> {
       dir: { type: "string", default: "/tmp/nsm-prof" },
       pin: { type: "boolean", default: false },
       offloads: { type: "string", default: "off" },
+      perf: { type: "boolean", default: false },
     },
   });
   const pin = (c: string[]): string[] => values.pin ? ["taskset", "-c", "0", ...c] : c;
@@ -41,7 +48,9 @@ async function main(): Promise<number> {
     const ctl = `${tmp}/ctl.sock`;
     nsm = await LabNsm.start(lab, {
       ctl,
-      denoFlags: ["--cpu-prof", `--cpu-prof-dir=${values.dir}`, "--cpu-prof-interval=100"],
+      denoFlags: values.perf
+        ? [`--v8-flags=--perf-basic-prof,--no-logfile-per-isolate,--logfile=${values.dir}/v8.log`]
+        : ["--cpu-prof", `--cpu-prof-dir=${values.dir}`, "--cpu-prof-interval=100"],
       ...(values.pin ? { cpu: 0 } : {}),
       args: positionals,
     });
@@ -49,11 +58,21 @@ async function main(): Promise<number> {
       ...[Deno.execPath(), "run", "-A", `${ROOT}guest/guestlib/nkperf.ts`, "--ctl", ctl],
       ...["-c", lab.peerV4, "-t", values.seconds, "-i", "0", ...(values.R ? ["-R"] : [])],
     ]);
-    const g = await new Deno.Command(argv[0]!, {
+    const guest = new Deno.Command(argv[0]!, {
       args: argv.slice(1),
       stdout: "piped",
       stderr: "piped",
-    }).output();
+    }).spawn();
+    if (values.perf) {
+      const secs = Number(values.seconds);
+      await new Promise((r) => setTimeout(r, Math.min(2, secs / 3) * 1000));
+      await new Deno.Command("perf", {
+        args: ["record", "-C", "0", "-o", `${values.dir}/perf.data`, "--", "sleep", `${secs / 2}`],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+    }
+    const g = await guest.output();
     console.log(
       dec.decode(g.stdout).split("\n").filter((l) => /sender|receiver/.test(l)).join("\n"),
     );
