@@ -493,6 +493,8 @@ function openLink(o: NsmOptions): OpenedLink {
         rxTooLong: s.rxTooLong,
         txNoFrame: s.txNoFrame,
         txRingFull: s.txRingFull,
+        rxFillDepth: s.rxFillDepth,
+        rxFillGrows: s.rxFillGrows,
         kicks: s.kicks,
         kickThreadKicks: s.kickThreadKicks,
         txChecksumOffloaded: s.txChecksumOffloaded,
