@@ -3,7 +3,7 @@
  *
  * ```text
  * sudo deno task bench:e2e [--quick] [--json FILE] [--seconds S] [--repeat N] [--no-pin]
- *                          [--offloads off,on] [--only NAME,...]
+ *                          [--omit S] [--offloads off,on] [--only NAME,...]
  *                          [--stacks linux,nsm_kernel,nsm_tcpip]
  *                          [--tcpip-args="FLAGS"] [--kernel-args="FLAGS"]
  *                          [--record | --no-record]
@@ -14,6 +14,11 @@
  * (c) `deno task nsm --stack kernel` in the NSM namespace with guests (nkperf through GuestLib,
  * the RR client with `--net nk`); (b) `deno task nsm --link xdp:IF` (our TypeScript stack on
  * AF_XDP) with the same guests. The peer runs `iperf3 -s` and the RR echo server throughout.
+ *
+ * `--omit S` passes iperf3's `-O S` to every bulk client (iperf3 and nkperf alike): the first S
+ * seconds run but do not count, so the cells are steady-state rates (an NSM started for the run
+ * and each fresh guest spend their first second or so compiling the data path). Recorded runs
+ * say so in their command line.
  *
  * Pinning (default): everything on the local side (iperf3 -c, guests, the NSM) on CPU 0, the
  * peer (iperf3 -s, RR server) on CPU 1, so each side has one core whichever stack runs.
@@ -241,16 +246,32 @@ interface Local {
   nsmPid?: number;
 }
 
+/**
+ * The iperf3 client arguments every bulk test shares (iperf3 and nkperf take the same): JSON
+ * output, `seconds` counted after `omit` seconds that are not (`-O`, only when > 0).
+ */
+export function bulkClientArgs(
+  host: string,
+  port: number,
+  seconds: number,
+  omit: number,
+): string[] {
+  const args = ["-c", host, "-p", String(port), "-t", String(seconds), "-J"];
+  if (omit > 0) args.push("-O", String(omit));
+  return args;
+}
+
 async function measure(
   lab: Lab,
   loc: Local,
   t: Test,
   seconds: number,
   pins: Pins,
+  omit: number,
 ): Promise<Cell> {
   let cmd: string[];
   if (t.kind === "bulk") {
-    const common = ["-c", lab.peerV4, "-p", String(IPERF_PORT), "-t", String(seconds), "-J"];
+    const common = bulkClientArgs(lab.peerV4, IPERF_PORT, seconds, omit);
     cmd = loc.kind === "linux"
       ? [...loc.prefix, ...pinned(pins.local, ["iperf3", ...common, ...t.args])]
       : pinned(pins.local, [
@@ -275,7 +296,7 @@ async function measure(
   // as possible: the window is the test's own wall time, measured by the tool.
   meter.start(loc.nsmPid !== undefined ? [p.pid, loc.nsmPid] : [p.pid]);
   const w0 = performance.now();
-  const text = await output(p, (seconds + 30) * 1000);
+  const text = await output(p, (seconds + omit + 30) * 1000);
   const wall = (performance.now() - w0) / 1000;
   const cpu = meter.stop();
   if (t.kind === "bulk") {
@@ -365,6 +386,8 @@ async function runSetting(
   offloads: "on" | "off",
   o: {
     seconds: number;
+    /** iperf3 -O: seconds at the start of each bulk test that do not count. */
+    omit: number;
     quick: boolean;
     pins: Pins;
     dir: string;
@@ -405,7 +428,7 @@ async function runSetting(
         const got: Cell[] = [];
         for (let k = 0; k < o.repeat; k++) {
           try {
-            got.push(await measure(lab, loc, t, o.seconds, o.pins));
+            got.push(await measure(lab, loc, t, o.seconds, o.pins, o.omit));
           } catch (e) {
             o.log(`  ${loc.kind} ${t.name}: FAILED ${(e as Error).message.slice(0, 300)}`);
           }
@@ -588,6 +611,7 @@ async function main(): Promise<number> {
       offloads: { type: "string", default: "off,on" },
       only: { type: "string" },
       repeat: { type: "string", default: "1" },
+      omit: { type: "string", default: "0" },
       stacks: { type: "string", default: "linux,nsm_kernel,nsm_tcpip" },
       "tcpip-args": { type: "string", default: "" },
       "kernel-args": { type: "string", default: "" },
@@ -611,6 +635,11 @@ async function main(): Promise<number> {
     stacks.add(x as StackKind);
   }
   const seconds = Number(values.seconds ?? (quick ? 1 : 5));
+  const omit = Number(values.omit);
+  if (!(omit >= 0 && omit <= 60)) {
+    console.error(`--omit ${values.omit}: give seconds in 0 .. 60`);
+    return 2;
+  }
   const ncpu = navigator.hardwareConcurrency;
   const pins: Pins = values["no-pin"] || ncpu < 2
     ? { local: [], peer: [] }
@@ -638,7 +667,7 @@ async function main(): Promise<number> {
       await runSetting(
         off,
         {
-          ...{ seconds, quick, pins, dir, only: values.only, repeat, stacks, log },
+          ...{ seconds, omit, quick, pins, dir, only: values.only, repeat, stacks, log },
           rps: values.rps,
           tcpipArgs: values["tcpip-args"].split(/\s+/).filter((x) => x !== ""),
           kernelArgs: values["kernel-args"].split(/\s+/).filter((x) => x !== ""),
@@ -654,7 +683,9 @@ async function main(): Promise<number> {
   const rs = rows(results);
   const secs = ((performance.now() - t0) / 1000).toFixed(0);
   console.log(
-    `\nend-to-end, veth MTU 1500, ${seconds} s per test, ${m.pinning}, ${m.cpu}, ` +
+    `\nend-to-end, veth MTU 1500, ${seconds} s per test${
+      omit > 0 ? ` (bulk: after ${omit} s not counted)` : ""
+    }, ${m.pinning}, ${m.cpu}, ` +
       `load ${(m.loadavg as number[]).join(" ")}, ${secs} s in all`,
   );
   console.log(table(rs));

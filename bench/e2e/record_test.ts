@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RECORD_HEADING, recordRun } from "./main.ts";
+import { bulkClientArgs, RECORD_HEADING, recordRun } from "./main.ts";
 
 const run = (date: string) => ({
   date,
@@ -22,4 +22,11 @@ Deno.test("recordRun() appends a run under one recorded-runs section, made once 
     twice.indexOf("### 2026-11-26T08:00:00Z") < twice.indexOf("### 2026-11-26T09:00:00Z"),
     "runs in order",
   );
+});
+
+Deno.test("bulkClientArgs() adds iperf3's -O only for --omit > 0, for iperf3 and nkperf alike", () => {
+  assert.deepEqual(bulkClientArgs("198.18.0.2", 5201, 3, 0), [
+    ...["-c", "198.18.0.2", "-p", "5201", "-t", "3", "-J"],
+  ]);
+  assert.deepEqual(bulkClientArgs("198.18.0.2", 5201, 3, 2).slice(-2), ["-O", "2"]);
 });
