@@ -22,6 +22,19 @@ export interface TcpSocketOptions {
   sendBufferSize: number;
   /** SO_RCVBUF in bytes (sets the window scale at connect/listen time). */
   receiveBufferSize: number;
+  /**
+   * Let the send buffer grow past `sendBufferSize` to twice the congestion window, up to
+   * `TcpConfig.sendBufferMax` (Linux's tcp_sndbuf_expand). Setting `sendBufferSize` on a socket
+   * turns it off for that socket, as SO_SNDBUF does in Linux.
+   */
+  sendBufferAuto: boolean;
+  /**
+   * Let the receive buffer grow past `receiveBufferSize`, up to `TcpConfig.receiveBufferMax`,
+   * while the application reads what the window lets through each round trip (Linux's
+   * tcp_moderate_rcvbuf, after Dynamic Right-Sizing). Setting `receiveBufferSize` on a socket
+   * turns it off for that socket, as SO_RCVBUF does in Linux.
+   */
+  receiveBufferAuto: boolean;
   /** SO_LINGER in seconds; -1 off, 0 = close() aborts with RST. */
   linger: number;
   /** SO_REUSEADDR: bind over TIME_WAIT leftovers. */
@@ -66,6 +79,24 @@ export interface TcpConfig {
   initialRto: Duration;
   /** Default socket options. */
   socket: TcpSocketOptions;
+  /**
+   * Ceiling of send-buffer auto-tuning, bytes (Linux's tcp_wmem[2]); 0 (default) keeps every
+   * send buffer at its `sendBufferSize`.
+   */
+  sendBufferMax: number;
+  /**
+   * Ceiling of receive-buffer auto-tuning, bytes (Linux's tcp_rmem[2]); 0 (default) keeps every
+   * receive buffer at its `receiveBufferSize`. A connection that may grow offers the window
+   * scale for this size. Fixed 256 KiB buffers hold a flow to 256 KiB per round trip: 100
+   * Mbit/s at 20 ms.
+   */
+  receiveBufferMax: number;
+  /**
+   * Bytes of auto-tuning growth all connections together may hold (Linux bounds its buffers
+   * with tcp_mem); buffers stop growing while it is used up, and a connection gives its growth
+   * back at TIME-WAIT or CLOSED. Default: no bound.
+   */
+  bufferTuningBudget: number;
   /** Ephemeral port range, inclusive. */
   ephemeralLow: number;
   /** Upper end of the ephemeral range. */
@@ -127,6 +158,8 @@ export function defaultSocketOptions(): TcpSocketOptions {
     keepCount: 9,
     sendBufferSize: 256 * 1024,
     receiveBufferSize: 256 * 1024,
+    sendBufferAuto: true,
+    receiveBufferAuto: true,
     linger: -1,
     reuseAddress: false,
     congestionControl: "reno",
@@ -154,6 +187,9 @@ export function defaultTcpConfig(): TcpConfig {
     minRto: 200 * MILLISECOND,
     initialRto: SECOND,
     socket: defaultSocketOptions(),
+    sendBufferMax: 0,
+    receiveBufferMax: 0,
+    bufferTuningBudget: Number.POSITIVE_INFINITY,
     ephemeralLow: 32768,
     ephemeralHigh: 60999,
     timeWaitReuse: true,

@@ -25,6 +25,7 @@ export {
   ERROR,
   HANGUP,
   READABLE,
+  receiveShiftFor,
   type SegmentInfo,
   Tcb,
   type TcbHost,

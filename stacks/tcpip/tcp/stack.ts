@@ -48,11 +48,11 @@ import {
   ERROR,
   HANGUP,
   READABLE,
+  receiveShiftFor,
   Tcb,
   type TcbHost,
   type TcpInfo,
   TcpState,
-  windowShiftFor,
   WRITABLE,
 } from "./tcb.ts";
 import { TimerHeap } from "./timer_heap.ts";
@@ -196,6 +196,8 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   #challengeCount = 0;
   #challengeBudget = 0;
   #now: Instant = AS_DOUBLE;
+  /** Auto-tuning growth granted to connections and not given back (`bufferTuningBudget`). */
+  #bufferGrowth = 0;
   /** The last exception caught at the stack boundary (a bug; tests assert it stays null). */
   lastInternalError: unknown = null;
 
@@ -223,6 +225,19 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   /** Connections with a pending timer. */
   get timerCount(): number {
     return this.#heap.size;
+  }
+
+  /** Bytes of buffer auto-tuning growth connections hold now (`TcpConfig.bufferTuningBudget`). */
+  get bufferGrowth(): number {
+    return this.#bufferGrowth;
+  }
+
+  /** TcbHost: grants what is left of the stack-wide tuning budget, up to `bytes`. */
+  growBuffers(bytes: number): number {
+    const left = this.config.bufferTuningBudget - this.#bufferGrowth;
+    const g = bytes < left ? bytes : left > 0 ? left : 0;
+    this.#bufferGrowth += g;
+    return g;
   }
 
   /** Live connections (any state but CLOSED) in the demux table. */
@@ -482,6 +497,9 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
 
   /** Re-files `tcb` after anything happened to it (TcbHost). */
   changed(tcb: Tcb): void {
+    if (tcb.state === TcpState.TimeWait || tcb.state === TcpState.Closed) {
+      this.#bufferGrowth -= tcb.releaseBufferGrowth();
+    }
     if (tcb.state === TcpState.TimeWait && !tcb.inTimeWaitCount) {
       if (this.counters.timeWait >= this.config.maxTimeWait) {
         // Linux's "time wait bucket table overflow": no TIME-WAIT for this one.
@@ -541,6 +559,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
   }
 
   #onClosed(tcb: Tcb): void {
+    this.#bufferGrowth -= tcb.releaseBufferGrowth();
     if (tcb.inDemux) this.#forget(tcb);
     const owner = tcb.owner;
     if (owner instanceof Listener) {
@@ -738,7 +757,7 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     if (ts) {
       // Without timestamps there is nowhere to keep these options, so they are not offered.
       if (rx.windowScale >= 0 && this.config.windowScaling) {
-        r.windowScale = windowShiftFor(l.sock.opts.receiveBufferSize, this.config);
+        r.windowScale = receiveShiftFor(l.sock.opts, this.config);
       }
       r.sackPermitted = rx.sackPermitted && this.config.sack;
       r.tsPresent = true;
@@ -1131,7 +1150,12 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
     if (name === "congestionControl") checkCc(value as string);
     const targets: TcpSocketOptions[] = [s.opts];
     if (s.tcb !== null && s.tcb.opts !== s.opts) targets.push(s.tcb.opts);
-    for (const o of targets) o[name] = value;
+    for (const o of targets) {
+      o[name] = value;
+      // SO_SNDBUF / SO_RCVBUF fix the buffer (Linux's SOCK_SNDBUF_LOCK / SOCK_RCVBUF_LOCK).
+      if (name === "sendBufferSize") o.sendBufferAuto = false;
+      if (name === "receiveBufferSize") o.receiveBufferAuto = false;
+    }
     const tcb = s.tcb;
     if (tcb === null) return;
     if (name === "keepAlive" || name === "keepIdle" || name === "keepInterval") {

@@ -99,6 +99,12 @@ export interface TcbHost {
    * calling `tcb.flushDeferredAck(now)`. Without it the TCB sends the ACK at once.
    */
   deferAck?(tcb: Tcb): void;
+  /**
+   * Optional: grants up to `bytes` of buffer auto-tuning growth from a stack-wide budget and
+   * returns how many (the TCB gives them back with `releaseBufferGrowth`). Without it every
+   * growth up to the ceilings is granted.
+   */
+  growBuffers?(bytes: number): number;
 }
 
 /** What the TCB needs to know about a segment besides its header (an `IpReceiveInfo` fits). */
@@ -240,6 +246,22 @@ export class Tcb {
   #tsRecentAt: Instant = -Infinity;
   #tsOffset = AS_DOUBLE;
 
+  // --- Buffer auto-tuning (`TcpConfig.sendBufferMax`, `receiveBufferMax`) ---
+  /**
+   * The receiver's round-trip estimate (Linux's rcv_rtt_est without timestamps): the time
+   * RCV.NXT takes to pass the window's right edge as it was when the last measurement started.
+   * An upper bound (a sender that is not window-limited takes longer), so the smallest is kept.
+   */
+  #rcvRtt: Duration = AS_DOUBLE;
+  /** Where the current measurement ends (int32 sequence bits) and when it started. */
+  #rcvRttSeq = 0;
+  #rcvRttAt: Instant = AS_DOUBLE;
+  /** Bytes the application read since `#tuneAt`, the start of the current round trip. */
+  #tuneRead = 0;
+  #tuneAt: Instant = AS_DOUBLE;
+  /** Bytes of growth the host granted this connection's buffers (`TcbHost.growBuffers`). */
+  #grown = 0;
+
   // --- Buffers ---
   /** Send queue: bytes from `sndBufSeq` on (unacked + unsent). */
   readonly sndRing: ByteRing;
@@ -369,7 +391,10 @@ export class Tcb {
       capacity: 8,
     });
     // RFC 7323 2.2: the shift is chosen once, from the receive buffer, before the SYN.
-    this.#rcvWscale = windowShiftFor(opts.receiveBufferSize, cfg);
+    this.#rcvWscale = receiveShiftFor(opts, cfg);
+    this.#rcvRtt = 0;
+    this.#rcvRttAt = -1;
+    this.#tuneAt = 0;
   }
 
   /** RFC 9293 name of the current state. */
@@ -881,6 +906,9 @@ export class Tcb {
         !carriesData && !windowChanged,
       );
       void r;
+      if (this.opts.sendBufferAuto && this.sndRing.capacity < this.#cfg.sendBufferMax) {
+        this.#tuneSendBuffer();
+      }
     }
     this.rec.setPeerWindow(this.sndWnd);
     if (advanced) {
@@ -959,6 +987,12 @@ export class Tcb {
       }
       const advancedBy = seqDiff(next, rcvNxt);
       this.rcvNxt = next >>> 0;
+      if (
+        this.#cfg.receiveBufferMax > 0 &&
+        (this.#rcvRttAt < 0 || seqDiff(next, this.#rcvRttSeq) >= 0)
+      ) {
+        this.#measureReceiveRtt(next, now);
+      }
       this.bytesReceived += advancedBy;
       this.#unackedBytes += advancedBy;
       this.#lastDataAt = now;
@@ -1095,6 +1129,9 @@ export class Tcb {
     if (n === 0) return 0;
     // Drained, with nothing stored out of order: the next segment starts on the unit grid.
     if (this.rcvRing.length === 0 && this.#reass.empty) this.rcvRing.alignEmpty();
+    if (this.opts.receiveBufferAuto && this.rcvRing.capacity < this.#cfg.receiveBufferMax) {
+      this.#tuneReceiveBuffer(n, now);
+    }
     if (this.state !== TcpState.Closed && this.synchronized) {
       // RFC 9293 3.8.6.2.2: announce the window once it grew by min(RCV.BUFF/2, MSS);
       // "half-window" (Linux tcp_cleanup_rbuf) also waits until the window open at the sender
@@ -1112,6 +1149,70 @@ export class Tcb {
     }
     this.#host.changed(this);
     return n;
+  }
+
+  /**
+   * One sample of the receiver's RTT estimate (`#rcvRtt`) once RCV.NXT (`next`, int32 bits)
+   * passed the edge of the last measurement; starts the next one at the current right edge.
+   */
+  #measureReceiveRtt(next: number, now: Instant): void {
+    if (this.#rcvRttAt >= 0) {
+      const m = now - this.#rcvRttAt;
+      if (m > 0 && (this.#rcvRtt === 0 || m < this.#rcvRtt)) this.#rcvRtt = m;
+    }
+    const edge = seqDiff(this.#rcvAdv | 0, next);
+    this.#rcvRttSeq = seqAdd32(next, edge > this.mss ? edge : this.mss);
+    this.#rcvRttAt = now;
+  }
+
+  /**
+   * Receive-buffer auto-tuning (Linux's tcp_rcv_space_adjust): once per receiver RTT, the
+   * buffer grows to twice what the application read in it, plus 16 segments, up to
+   * `TcpConfig.receiveBufferMax`. A sender held by the window delivers about a window per
+   * round trip, so the window doubles each round trip until the path or the reader is the
+   * limit. The ring's storage still grows only with what is queued.
+   */
+  #tuneReceiveBuffer(n: number, now: Instant): void {
+    this.#tuneRead += n;
+    const rtt = this.#rcvRtt > 0 ? this.#rcvRtt : this.rec.srtt;
+    if (rtt <= 0 || now - this.#tuneAt < rtt) return;
+    const want = 2 * this.#tuneRead + 16 * this.mss;
+    this.#tuneRead = 0;
+    this.#tuneAt = now;
+    const max = this.#cfg.receiveBufferMax;
+    const extra = this.#granted((want < max ? want : max) - this.rcvRing.capacity);
+    if (extra > 0) this.rcvRing.setCapacity(this.rcvRing.capacity + extra);
+  }
+
+  /**
+   * Send-buffer auto-tuning (Linux's tcp_sndbuf_expand): the buffer holds twice the
+   * congestion window, up to `TcpConfig.sendBufferMax`, so a window that grows is never held
+   * back by the buffer that feeds it.
+   */
+  #tuneSendBuffer(): void {
+    const want = 2 * this.rec.cc.cwnd;
+    const max = this.#cfg.sendBufferMax;
+    const extra = this.#granted((want < max ? want : max) - this.sndRing.capacity);
+    if (extra > 0) this.sndRing.setCapacity(this.sndRing.capacity + extra);
+  }
+
+  /** How much of `bytes` of growth the host's budget grants (all of it without one). */
+  #granted(bytes: number): number {
+    if (bytes <= 0) return 0;
+    const host = this.#host;
+    const g = host.growBuffers === undefined ? bytes : host.growBuffers(bytes);
+    this.#grown += g;
+    return g;
+  }
+
+  /**
+   * Gives up the auto-tuning growth granted so far (the stack returns it to its budget when the
+   * connection reaches TIME-WAIT or CLOSED); returns it. The buffers keep their capacities.
+   */
+  releaseBufferGrowth(): number {
+    const g = this.#grown;
+    this.#grown = 0;
+    return g;
   }
 
   /** Queued bytes, as a view on the next in-order bytes without consuming (for peeks). */
@@ -1512,7 +1613,14 @@ export class Tcb {
     // Scaled windows: round down to the granularity unless that would shrink the window.
     const g = 1 << this.#rcvWscale;
     const down = Math.floor(win / g) * g;
-    return down >= cur ? this.#alignWindowEdge(down, cur, g) : Math.ceil(cur / g) * g;
+    if (down >= cur) return this.#alignWindowEdge(down, cur, g);
+    // Rounding the open window up promises up to g - 1 bytes the ring may not have, and
+    // repeated on every ACK while the reader lags, the edge crept past the buffer (RFC 7323
+    // Appendix F; "no-buffer" drops with the shift of a 4 MiB buffer). Round up only into free
+    // space; else round down: the window shrinks by less than a granule, and `#rcvAdv` keeps
+    // accepting up to the edge already offered (which the ring has room for).
+    const up = Math.ceil(cur / g) * g;
+    return up <= this.rcvRing.free ? up : down;
   }
 
   /**
@@ -1792,6 +1900,16 @@ export class Tcb {
 }
 
 const INFO = new RecoveryInfo();
+
+/**
+ * The window shift a connection with `opts` offers (RFC 7323 2.2): for the largest its receive
+ * buffer may grow to (`receiveBufferAuto` with `TcpConfig.receiveBufferMax`), else for
+ * `receiveBufferSize`.
+ */
+export function receiveShiftFor(opts: TcpSocketOptions, cfg: TcpConfig): number {
+  const grows = opts.receiveBufferAuto && cfg.receiveBufferMax > opts.receiveBufferSize;
+  return windowShiftFor(grows ? cfg.receiveBufferMax : opts.receiveBufferSize, cfg);
+}
 
 /** The window shift we offer for a receive buffer of `bytes` (RFC 7323 2.2), 0 when disabled. */
 export function windowShiftFor(bytes: number, cfg: TcpConfig): number {

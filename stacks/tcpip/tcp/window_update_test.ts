@@ -68,12 +68,13 @@ Deno.test('windowUpdateOnRead "half-window" still reopens a closed window at onc
   assert.ok(pair.now - start < 200 * MILLISECOND, `took ${(pair.now - start) / 1e6} ms`);
 });
 
-Deno.test("a receiver behind its sender puts the window's right edge on a segment boundary, and the sender sends whole segments", () => {
+/** The edge-alignment check below, with `config` on both stacks. */
+function edgesOnSegments(config: Partial<TcpConfig>): void {
   // A reader slower than the path (16 KiB every 0.5 ms, ~33 MB/s on 125 MB/s) keeps the
   // sender at the window's edge. Had the edge fallen inside a segment, a sender that fills
   // the window (Linux does) would send a short segment, and every later segment would be off
   // the receive ring's unit grid (its reads then need a new view each).
-  const pair = new TcpPair(cleanPath({ delay: MILLISECOND, rate: 125e6 }), 7, {});
+  const pair = new TcpPair(cleanPath({ delay: MILLISECOND, rate: 125e6 }), 7, config);
   const l = pair.b.listen(null, 5001, 4);
   const c = pair.a.connect(pair.addrB, 5001, 0);
   const data = payload(3_000_000, 8);
@@ -136,6 +137,42 @@ Deno.test("a receiver behind its sender puts the window's right edge on a segmen
     onGrid >= 0.95 * (edges.length - 100),
     `${onGrid} of ${edges.length - 100} edges at whole segments: ${JSON.stringify([...residues])}`,
   );
+}
+
+Deno.test("a receiver behind its sender puts the window's right edge on a segment boundary, and the sender sends whole segments", () => {
+  edgesOnSegments({});
+});
+
+Deno.test("a lagging reader at window scale 7 never has the window's edge creep past its buffer (RFC 7323 Appendix F): no segment is cut for want of room", () => {
+  // Reads of 16 KiB every 5 ms against a 125 MB/s sender: most ACKs carry an open window that
+  // is not a multiple of 128 bytes. Rounded up on each of them, the edge crept past the ring.
+  const pair = new TcpPair(cleanPath({ delay: MILLISECOND, rate: 125e6 }), 9, {
+    receiveBufferMax: 4 * 1024 * 1024,
+  });
+  const l = pair.b.listen(null, 5001, 4);
+  const c = pair.a.connect(pair.addrB, 5001, 0);
+  const data = payload(2_000_000, 10);
+  const ea = new Endpoint(pair.a, c, data, 0);
+  let b = -1, got = 0, nextRead = 0;
+  const chunk = new Uint8Array(16 * 1024);
+  pair.run(60 * SECOND, () => {
+    if (b < 0) b = pair.b.accept(l);
+    ea.pump(pair.now);
+    if (b > 0 && (pair.now >= nextRead || pair.nextEvent() > nextRead)) {
+      nextRead = pair.now + 5 * MILLISECOND;
+      const n = pair.b.recv(b, chunk, pair.now);
+      for (let i = 0; i < n; i++) if (chunk[i] !== data[got + i]) assert.fail(`byte ${got + i}`);
+      if (n > 0) got += n;
+    }
+  }, () => b > 0 && pair.b.state(b) === "CLOSE-WAIT");
+  for (let n = 1; n > 0;) {
+    n = pair.b.recv(b, chunk, pair.now);
+    for (let i = 0; i < n; i++) if (chunk[i] !== data[got + i]) assert.fail(`byte ${got + i}`);
+    got += Math.max(0, n);
+  }
+  assert.equal(got, data.length);
+  assert.equal(pair.b.counters.get("no-buffer"), 0, JSON.stringify(pair.b.counters.snapshot()));
+  assert.equal(pair.b.lastInternalError, null);
 });
 
 Deno.test("a receive queue drained by its reader starts the next segment on the unit grid again, after a short segment", () => {
