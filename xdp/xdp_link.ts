@@ -74,8 +74,8 @@ export interface XdpLinkOptions {
    * min(ringSize, 1024). A receive that finds half of the posted frames already filled doubles
    * it (up to ringSize: a burst); a long stretch that never needs a quarter of it halves it
    * again. The kernel fills frames in the order they were posted, so this is the receive
-   * path's working set: a bulk receive cycling through 8192 frames ran ~10 % slower than
-   * through 1024-2048 (cold UMEM lines and views).
+   * path's working set: a bulk receive cycling through all 8192 frames of the NSM's rings ran
+   * 15 % slower than through 1024 (cold UMEM lines and views; bench/RESULTS.md, session 7).
    */
   readonly rxFillDepth?: number;
   /** Close all links and exit on SIGINT/SIGTERM; default true. */
