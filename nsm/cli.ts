@@ -18,7 +18,7 @@ import type { Link } from "../stacks/link/link.ts";
 import { collectStartupGarbage, heapSizingHint, youngGenerationBytes } from "./heap.ts";
 import { Interface } from "../stacks/tcpip/iface/interface.ts";
 import { IpAddress } from "../stacks/tcpip/wire/address.ts";
-import { defaultSocketOptions } from "../stacks/tcpip/tcp/config.ts";
+import { defaultSocketOptions, type TcpConfig } from "../stacks/tcpip/tcp/config.ts";
 import { registeredCcNames } from "../stacks/tcpip/tcp/recovery/cc.ts";
 import { TcpStack } from "../stacks/tcpip/tcp/stack.ts";
 import { MICROSECOND, monotonicNow } from "../stacks/time.ts";
@@ -92,6 +92,28 @@ export interface NsmOptions {
   readonly ctl: string | null;
   /** --ctl was given explicitly (a busy path is then an error, not a warning). */
   readonly ctlGiven: boolean;
+}
+
+/** The NSM's TCP settings (`--cc` names the default congestion control when given). */
+export function nsmTcpConfig(congestion?: string): Partial<TcpConfig> {
+  return {
+    synQueueMax: 4096,
+    // One ACK per connection per receive batch, as Linux after GRO (bench/e2e: bulk
+    // receive 1.9-2.6 -> 3.9 Gbit/s; per-segment ACKs were a third of our frames).
+    ackCoalescing: true,
+    // Send buffers grow from 256 KiB with the congestion window, to 4 MiB (Linux's
+    // tcp_wmem[2]); all connections together by at most 1 GiB. bench:e2e bulk send +5 %.
+    // Receive buffers grow to the largest window scale 3 expresses (512 KiB; bulk receive
+    // +14 %). Past it the scale's granularity no longer divides a 1448-byte segment, window
+    // edges fall inside segments, and the receive ring's reads made views again (4 MiB:
+    // 7 B per frame, a scavenge every ~8 s at 4 Gbit/s).
+    sendBufferMax: 4 * 1024 * 1024,
+    receiveBufferMax: 0xffff << 3,
+    bufferTuningBudget: 1024 * 1024 * 1024,
+    ...(congestion !== undefined
+      ? { socket: { ...defaultSocketOptions(), congestionControl: congestion } }
+      : {}),
+  };
 }
 
 /** The usage text. */
@@ -567,23 +589,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const tcp = new TcpStack({
       ip: iface,
       random: () => crypto.getRandomValues(rand)[0]!,
-      config: {
-        synQueueMax: 4096,
-        // One ACK per connection per receive batch, as Linux after GRO (bench/e2e: bulk
-        // receive 1.9-2.6 -> 3.9 Gbit/s; per-segment ACKs were a third of our frames).
-        ackCoalescing: true,
-        // Send buffers grow from 256 KiB with the congestion window, to 4 MiB (Linux's
-        // tcp_wmem[2]); all connections together by at most 1 GiB. bench:e2e bulk send +5 %.
-        // Receive buffers stay at 256 KiB for now: a larger window needs window scale > 3, whose
-        // 2^shift granularity no longer divides a 1448-byte segment, so window edges fall
-        // inside segments and the receive ring's reads cost views again (7 B per frame, a
-        // scavenge every ~8 s at 4 Gbit/s).
-        sendBufferMax: 4 * 1024 * 1024,
-        bufferTuningBudget: 1024 * 1024 * 1024,
-        ...(o.congestion !== undefined
-          ? { socket: { ...defaultSocketOptions(), congestionControl: o.congestion } }
-          : {}),
-      },
+      config: nsmTcpConfig(o.congestion),
     });
     iface.register(tcp);
     const udp = iface.createUdp();

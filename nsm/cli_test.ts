@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { main, NsmUsageError, parseNsmArgs } from "./cli.ts";
+import { main, nsmTcpConfig, NsmUsageError, parseNsmArgs } from "./cli.ts";
+import { defaultTcpConfig } from "../stacks/tcpip/tcp/config.ts";
+import { receiveShiftFor } from "../stacks/tcpip/tcp/tcb.ts";
 
 Deno.test("parseNsmArgs() reads link, addresses, gateways, MTU, services and XDP options", () => {
   const o = parseNsmArgs([
@@ -100,4 +102,17 @@ Deno.test("main() exits 2 with the message on a usage error and 1 when the inter
   } finally {
     console.error = orig;
   }
+});
+
+Deno.test("nsmTcpConfig() auto-tunes send buffers to 4 MiB and receive buffers within window scale 3", () => {
+  const c = nsmTcpConfig();
+  const tcp = { ...defaultTcpConfig(), ...c };
+  assert.equal(c.sendBufferMax, 4 * 1024 * 1024);
+  assert.equal(c.bufferTuningBudget, 1024 * 1024 * 1024);
+  assert.ok(c.receiveBufferMax! > tcp.socket.receiveBufferSize, "receive buffers grow");
+  // A larger scale's granularity would not divide 1448-byte segments (window edges inside
+  // segments: the receive ring's reads make views again).
+  assert.equal(receiveShiftFor(tcp.socket, tcp), 3);
+  assert.equal(nsmTcpConfig("cubic").socket?.congestionControl, "cubic");
+  assert.equal(c.ackCoalescing, true);
 });
