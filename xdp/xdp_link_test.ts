@@ -53,15 +53,28 @@ function openEightFrames(lab: Lab): XdpLink {
 }
 
 /** Receives until `want` ARP replies came in (bounded: 30 s); returns how many. */
-async function receiveReplies(
+function receiveReplies(
   link: XdpLink,
   want: number,
   onReply: (f: Uint8Array) => void = () => {},
 ): Promise<number> {
+  return receiveFor(link, 30_000, want, onReply);
+}
+
+/**
+ * Receives for at most `ms` or until `want` ARP replies came in; returns how many. Flushes on
+ * every pass (recycling completions, kicking anything left).
+ */
+async function receiveFor(
+  link: XdpLink,
+  ms: number,
+  want: number,
+  onReply: (f: Uint8Array) => void = () => {},
+): Promise<number> {
   let got = 0;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + ms;
   while (got < want && Date.now() < deadline) {
-    link.flush(); // recycles completions (and kicks anything left)
+    link.flush();
     const n = link.receive((f) => {
       if (isArpReply(f, link.mac)) {
         got++;
@@ -251,20 +264,6 @@ Deno.test({
   },
 });
 
-/** Receives for `ms` milliseconds; returns the ARP replies that came in. */
-async function drainReplies(link: XdpLink, ms: number): Promise<number> {
-  let got = 0;
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    link.flush();
-    const n = link.receive((f) => {
-      if (isArpReply(f, link.mac)) got++;
-    }, 64);
-    if (n === 0) await link.wait(5);
-  }
-  return got;
-}
-
 Deno.test({
   name: "XdpLink keeps rxFillDepth frames posted, doubles the depth when a receive finds half " +
     "of them filled (a burst) and halves it back after a quiet stretch",
@@ -288,7 +287,7 @@ Deno.test({
     queueArpRequests(link, 16);
     link.flush();
     await new Promise((r) => setTimeout(r, 100));
-    const first = await drainReplies(link, 300);
+    const first = await receiveFor(link, 300, Infinity);
     assert.ok(first <= 8, `${first} replies landed in 8 posted frames`);
     assert.ok(link.stats().kernel.rxFillRingEmptyDescs + link.stats().kernel.rxDropped > 0);
     assert.ok(link.stats().rxFillGrows >= 1, "the full fill ring doubled the depth");
@@ -297,7 +296,7 @@ Deno.test({
     queueArpRequests(link, 16);
     link.flush();
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(await drainReplies(link, 300), 16, "every reply of the second burst");
+    assert.equal(await receiveFor(link, 300, Infinity), 16, "every reply of the second burst");
     // Quiet: two at a time, never a quarter of the depth waiting; every 16 x 64 frames the
     // depth halves, down to 8.
     let rounds = 0;
