@@ -101,13 +101,13 @@ export function nsmTcpConfig(congestion?: string): Partial<TcpConfig> {
     // One ACK per connection per receive batch, as Linux after GRO (bench/e2e: bulk
     // receive 1.9-2.6 -> 3.9 Gbit/s; per-segment ACKs were a third of our frames).
     ackCoalescing: true,
-    // Send buffers grow from 256 KiB with the congestion window, to 4 MiB (Linux's
-    // tcp_wmem[2]); all connections together by at most 1 GiB. bench:e2e bulk send +5 %.
     // Receive buffers grow to the largest window scale 3 expresses (512 KiB; bulk receive
     // +14 %). Past it the scale's granularity no longer divides a 1448-byte segment, window
-    // edges fall inside segments, and the receive ring's reads made views again (4 MiB:
-    // 7 B per frame, a scavenge every ~8 s at 4 Gbit/s).
-    sendBufferMax: 4 * 1024 * 1024,
+    // edges fall inside segments, and the receive ring's reads made views again (4 MiB: 7 B per
+    // frame, a scavenge every ~8 s at 4 Gbit/s). Send buffers stay at 256 KiB: grown with the
+    // congestion window (+5 % bulk send), a loss-based flow filled the AF_XDP TX ring, which
+    // nothing bounds as BQL and TCP Small Queues bound Linux's, and the demo's CUBIC and DCTCP
+    // RTTs went 0.4 -> 1.5-1.7 ms.
     receiveBufferMax: 0xffff << 3,
     bufferTuningBudget: 1024 * 1024 * 1024,
     ...(congestion !== undefined
