@@ -24,6 +24,7 @@
 
 import type { Link, LinkCapabilities } from "../stacks/link/link.ts";
 import { keptView, keptViews } from "../stacks/link/kept_view.ts";
+import { AS_DOUBLE } from "../stacks/tcpip/tcp/f64.ts";
 import { type AttachMode, XdpProgram } from "./bpf.ts";
 import { libc, struct, syscallError, XdpError } from "./libc.ts";
 import { netdevInfo } from "./netdev.ts";
@@ -354,10 +355,12 @@ export class XdpLink implements Link {
   #txInFlight = 0;
   #closed = false;
   readonly #stats: XdpLinkStats = {
-    rxPackets: 0,
-    rxBytes: 0,
-    txPackets: 0,
-    txBytes: 0,
+    // Double fields from the start (stacks/tcpip/tcp/f64.ts): rxBytes passed 2^31 2-3 s into a
+    // bulk receive and the stats object's new map deoptimized #receiveQueue mid-transfer.
+    rxPackets: AS_DOUBLE,
+    rxBytes: AS_DOUBLE,
+    txPackets: AS_DOUBLE,
+    txBytes: AS_DOUBLE,
     txTooLong: 0,
     txNoFrame: 0,
     txRingFull: 0,
@@ -456,6 +459,12 @@ export class XdpLink implements Link {
     this.#txCap = first.umem.frameSize - first.txMetadataLen;
     this.#frameShift = 31 - Math.clz32(first.umem.frameSize);
     this.#frameMask = ~(first.umem.frameSize - 1);
+    const st = this.#stats;
+    st.rxPackets =
+      st.rxBytes =
+      st.txPackets =
+      st.txBytes =
+        0;
     this.#pollfds = struct(8 * socks.length);
     const pv = this.#pollView = new DataView(this.#pollfds.buffer);
     socks.forEach((s, i) => {

@@ -8,6 +8,7 @@
  */
 
 import { type Seq, seqGt, seqLe, seqLt, seqMax, seqMin } from "./seq.ts";
+import { AS_DOUBLE } from "./f64.ts";
 
 /**
  * Initial size of the range table (grown by doubling up to `Reassembly.maxRanges`). Kept under
@@ -46,10 +47,13 @@ export class Reassembly {
   maxRanges: number = MAX_RANGES;
   /** Segments refused because the range table was at `maxRanges`. */
   refused = 0;
-  /** D-SACK range to report in the next ACK (RFC 2883), valid when `dsackValid`. */
-  dsackStart: Seq = 0;
+  /**
+   * D-SACK range to report in the next ACK (RFC 2883), valid when `dsackValid`. Double fields
+   * from the start (f64.ts): the first duplicate above 2^31 changed the map mid-transfer.
+   */
+  dsackStart: Seq = AS_DOUBLE;
   /** End of the D-SACK range. */
-  dsackEnd: Seq = 0;
+  dsackEnd: Seq = AS_DOUBLE;
   /** True while a D-SACK block is pending. */
   dsackValid = false;
 
