@@ -497,9 +497,8 @@ export class TcpStack implements IpProtocolHandler, TcbHost {
 
   /** Re-files `tcb` after anything happened to it (TcbHost). */
   changed(tcb: Tcb): void {
-    if (tcb.state === TcpState.TimeWait || tcb.state === TcpState.Closed) {
-      this.#bufferGrowth -= tcb.releaseBufferGrowth();
-    }
+    // Tuned buffers' growth goes back to the budget in TIME-WAIT (CLOSED: in #onClosed).
+    if (tcb.state === TcpState.TimeWait) this.#bufferGrowth -= tcb.releaseBufferGrowth();
     if (tcb.state === TcpState.TimeWait && !tcb.inTimeWaitCount) {
       if (this.counters.timeWait >= this.config.maxTimeWait) {
         // Linux's "time wait bucket table overflow": no TIME-WAIT for this one.
